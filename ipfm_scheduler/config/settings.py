@@ -1,0 +1,141 @@
+"""The validated station configuration (``config/ipfm.yaml``) as values.
+
+The loader (:mod:`ipfm_scheduler.config.loader`) builds these from YAML; everything else reads
+them. Secrets (MQTT password, signing keys) are resolved from the files or environment variables
+the technician names, never stored in a ward file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+from zoneinfo import ZoneInfo
+
+from ipfm_scheduler.core.model import Programme, Schedule
+from ipfm_scheduler.errors import ConfigProblem
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """How to reach the broker. ``url`` is ``mqtt://host[:1883]`` or ``mqtts://host[:8883]``."""
+
+    url: str = "mqtt://127.0.0.1:1883"
+    topic_prefix: str = "ipfm"
+    host: str = "127.0.0.1"
+    port: int = 1883
+    tls: bool = False
+    ca_file: Path | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    client_id: str = "ipfm-scheduler"
+    keepalive_s: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class AudioSettings:
+    """Where programme audio lives and how receivers download it."""
+
+    dir: Path
+    base_url: str = "http://127.0.0.1:8079/audio"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """The service's small HTTP server (audio, /healthz, /metrics)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8079
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    secret: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningSettings:
+    """HMAC-SHA256 keys for commands (receiver-protocol.md "Signatures").
+
+    ``default`` signs every ward's commands unless ``per_ward`` names another key for it.
+    """
+
+    default: SigningKey | None = None
+    per_ward: Mapping[str, SigningKey] = field(default_factory=dict)
+
+    def key_for(self, ward: str) -> SigningKey | None:
+        return self.per_ward.get(ward, self.default)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    """Timing of the service (seconds)."""
+
+    lead_s: int = 120  # commands go out this long before start_at
+    resend_after_s: int = 30  # a command with no answer is resent after this long
+    misfire_grace_s: int = 300  # APScheduler: how late a timed job may still run
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFile:
+    """A programme's recording on disk, as receivers will fetch it."""
+
+    path: Path
+    sha256: str
+    bytes: int
+    duration_s: float
+    format: str = "mp3"
+
+
+@dataclass(frozen=True, slots=True)
+class WardFile:
+    """One ward file as read from disk (kept verbatim for the airing log's config snapshots)."""
+
+    path: Path
+    ward_id: str | None
+    text: str
+    sha256: str
+    valid: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StationConfig:
+    """``config/ipfm.yaml``, validated."""
+
+    path: Path
+    timezone: ZoneInfo
+    database_url: str
+    mqtt: MqttSettings
+    audio: AudioSettings
+    http: HttpSettings
+    signing: SigningSettings
+    dispatch: DispatchSettings
+    programmes: Mapping[str, Programme]
+    programme_audio: Mapping[str, AudioFile]
+    wards_dir: Path
+    text: str = ""
+    sha256: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConfig:
+    """The outcome of loading a station: what is valid, and every problem found.
+
+    ``schedule`` holds only the wards whose files are valid: a broken ward file never takes the
+    others down. ``station`` is ``None`` when the station file itself is unusable.
+    """
+
+    station: StationConfig | None
+    schedule: Schedule | None
+    ward_files: Mapping[str, WardFile]  # keyed by file name (``cam-trung.yaml``)
+    problems: tuple[ConfigProblem, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ward_files", MappingProxyType(dict(self.ward_files)))
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.station is not None

@@ -1,0 +1,91 @@
+"""One error tree for the whole project.
+
+Every error the project raises on purpose is an :class:`IpfmError`. Messages are built inside
+the classes, in words a technician or ward staff member understands. Adapters translate
+third-party exceptions into these with ``raise ... from exc``; only the CLI turns them into exit
+codes (see :mod:`ipfm_scheduler.cli.exitcodes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+class IpfmError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One mistake in one configuration file, pointing at its line and column.
+
+    ``line`` and ``column`` are 1-based; 0 means the problem concerns the whole file.
+    ``path`` is the key path inside the file, such as ``airings[1].at`` (empty for the file).
+    """
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line <= 0 else f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(IpfmError):
+    """The configuration is invalid: carries every problem found, not just the first."""
+
+    def __init__(self, problems: Iterable[ConfigProblem]) -> None:
+        self.problems: tuple[ConfigProblem, ...] = tuple(problems)
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in the configuration"
+        super().__init__("\n".join([head + ":", *(f"  {p}" for p in self.problems)]))
+
+
+class ValueInvalid(IpfmError, ValueError):
+    """A core value was built from invalid parts (raised by the values themselves)."""
+
+
+class StorageError(IpfmError):
+    """The database could not be reached or did not answer as expected."""
+
+
+class SchemaOutOfDate(StorageError):
+    """The database schema is older (or newer) than this program."""
+
+    def __init__(self, current: str | None, expected: str, url: str) -> None:
+        self.current = current
+        self.expected = expected
+        shown = current or "empty (no schema yet)"
+        super().__init__(
+            f"the database {url} is at schema version {shown}, this program needs {expected}; "
+            "run `ipfm-scheduler db upgrade` first"
+        )
+
+
+class PublishError(IpfmError):
+    """A message could not be handed to the MQTT broker."""
+
+
+class BrokerUnavailable(PublishError):
+    """The MQTT broker could not be reached."""
+
+
+class ProtocolError(IpfmError):
+    """A message from a receiver does not follow shared/spec/receiver-protocol.md."""
+
+
+class AudioError(IpfmError):
+    """An audio file could not be read, converted or served."""
+
+
+class ServiceNotRunning(IpfmError):
+    """A command needs the running service, and none is running."""
+
+
+def join_problems(problems: Sequence[ConfigProblem]) -> str:
+    """Render problems one per line, as `validate` prints them."""
+    return "\n".join(str(p) for p in problems)

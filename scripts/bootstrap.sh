@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Sets up everything ipfm-scheduler needs on a Debian/Ubuntu machine, installing only what is
+# missing: Debian packages (python3-venv, ffmpeg, mosquitto; postgresql with --postgres) and the
+# Python packages in a virtual environment at .venv. Safe to run again: it does nothing twice.
+#
+#   scripts/bootstrap.sh              the service's needs
+#   scripts/bootstrap.sh --postgres   also PostgreSQL (the test suite runs against it)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+want_pg=0
+[ "${1:-}" = "--postgres" ] && want_pg=1
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else echo "bootstrap: need root (or sudo) to run: $*" >&2; exit 1
+  fi
+}
+
+missing=()
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || {
+  echo "bootstrap: ipfm-scheduler needs Python 3.11 or newer (python3 is $(python3 --version 2>&1))" >&2
+  exit 1
+}
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto mosquitto-clients)
+if [ "$want_pg" = 1 ] && ! command -v pg_ctlcluster >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+stamp=.venv/.installed
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating the virtual environment .venv"
+  python3 -m venv .venv
+fi
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "bootstrap: installing Python packages into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+  touch "$stamp"
+fi

@@ -1,0 +1,59 @@
+"""Shared fixtures. Real services are used where a test needs one; locally a missing service
+skips its tests, in CI (``CI=true``) it fails them (dramatiq's ``raise e if CI else skip``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+MQTT_HOST = os.environ.get("IPFM_TEST_MQTT_HOST", "127.0.0.1")
+MQTT_PORT = int(os.environ.get("IPFM_TEST_MQTT_PORT", "1883"))
+PG_HOST = os.environ.get("IPFM_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("IPFM_TEST_PG_PORT", "5432"))
+
+
+def need_service(ok: bool, what: str) -> None:
+    """Skip (locally) or fail (in CI) when a real service the test needs is missing."""
+    if ok:
+        return
+    if CI:
+        pytest.fail(f"{what} is not available, and CI=true: the real service is required")
+    pytest.skip(f"{what} is not available")
+
+
+def port_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker() -> tuple[str, int]:
+    """The real mosquitto broker (host, port)."""
+    need_service(port_answers(MQTT_HOST, MQTT_PORT), f"mosquitto at {MQTT_HOST}:{MQTT_PORT}")
+    return MQTT_HOST, MQTT_PORT
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A topic prefix no other test (or test run sharing the broker) uses."""
+    return f"ipfm-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    """The real ffmpeg binary."""
+    path = shutil.which("ffmpeg")
+    need_service(path is not None and shutil.which("ffprobe") is not None, "ffmpeg/ffprobe")
+    assert path is not None
+    return path
