@@ -1,7 +1,68 @@
-"""The command line: every command, and the only place that turns errors into exit codes."""
+"""The command line: every command, and the only place that turns errors into exit codes.
+
+Each area registers its commands in its own module (``cli/config_cmds.py``, ``cli/db_cmds.py``,
+...), imported at the bottom of this file.
+"""
 
 from __future__ import annotations
 
+import logging
+import sys
 
-def main() -> None:  # replaced by the click group when the CLI lands
-    raise SystemExit("not yet")
+import click
+
+from ipfm_scheduler import __version__
+from ipfm_scheduler.cli.exitcodes import RET_INTERNAL, exit_code_for
+from ipfm_scheduler.errors import IpfmError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="The station file. Default: $IPFM_CONFIG, else config/ipfm.yaml.",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="ipfm-scheduler")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """Airs the recorded Plan 179 on every ward's IPFM loudspeakers, at least once a week,
+    and keeps the record that proves it."""
+    from ipfm_scheduler.cli.common import Options
+
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(
+        level=max(level, logging.DEBUG),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = Options(config_path=config_path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``ipfm-scheduler`` console script."""
+    try:
+        cli.main(args=argv, prog_name="ipfm-scheduler", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except IpfmError as exc:
+        click.echo(f"ipfm-scheduler: {exc}", err=True)
+        sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception:
+        logging.getLogger("ipfm_scheduler").exception("internal error (a bug: please report it)")
+        sys.exit(RET_INTERNAL)
+    sys.exit(0)
+
+
+# Command modules register themselves on `cli` when imported (keep this list sorted).
+from ipfm_scheduler.cli import config_cmds  # noqa: E402,F401

@@ -7,10 +7,10 @@ the technician names, never stored in a ward file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 from zoneinfo import ZoneInfo
 
 from ipfm_scheduler.core.model import Programme, Schedule
@@ -39,6 +39,12 @@ class AudioSettings:
 
     dir: Path
     base_url: str = "http://127.0.0.1:8079/audio"
+    # what `ipfm-scheduler audio add` produces (the format receivers play)
+    loudness_lufs: float = -16.0  # integrated loudness target, EBU R128
+    true_peak_db: float = -1.5
+    bitrate_kbps: int = 64
+    sample_rate: int = 44100
+    max_input_bytes: int = 500 * 1024 * 1024  # larger files are refused
 
 
 @dataclass(frozen=True, slots=True)
