@@ -38,6 +38,11 @@ class CommandState(StrEnum):
         return self in _FINAL
 
     @property
+    def rank(self) -> int:
+        """Progress: a command's state only ever moves to a higher rank."""
+        return _RANK[self]
+
+    @property
     def open(self) -> bool:
         """Still waiting for the receiver (resend while it has not expired)."""
         return _RANK[self] < _RANK[CommandState.EXPIRED]

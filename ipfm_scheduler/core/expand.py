@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from ipfm_scheduler.core.model import Origin, Programme, Ward
@@ -13,10 +13,12 @@ from ipfm_scheduler.errors import ValueInvalid
 
 @dataclass(frozen=True, slots=True, order=True)
 class PlannedAiring:
-    """One airing of one programme in one ward, at an aware local instant.
+    """One airing of one programme in one ward.
 
-    ``expires`` is the end of the window the airing was planned in: receivers must not start it
-    later (the play command's ``expires_at``).
+    ``start`` and ``expires`` are instants, kept in UTC (Python compares and subtracts datetimes
+    of one zone by their wall clock, which is wrong across DST); ``zone`` is the station's zone,
+    for showing them in local time. ``expires`` is the end of the window the airing was planned
+    in: receivers must not start it later (the play command's ``expires_at``).
     """
 
     start: datetime
@@ -25,10 +27,13 @@ class PlannedAiring:
     expires: datetime
     volume: int
     origin: Origin = Origin.SCHEDULED
+    zone: tzinfo = field(default=UTC, compare=False)
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.expires.tzinfo is None:
             raise ValueInvalid("airing times must carry a time zone")
+        object.__setattr__(self, "start", self.start.astimezone(UTC))
+        object.__setattr__(self, "expires", self.expires.astimezone(UTC))
         if self.expires <= self.start:
             raise ValueInvalid(
                 f"airing of {self.programme} in {self.ward}: it expires ({self.expires}) "
@@ -41,8 +46,16 @@ class PlannedAiring:
         return f"{self.ward}/{self.programme}/{self.start.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
 
     @property
+    def local_start(self) -> datetime:
+        return self.start.astimezone(self.zone)
+
+    @property
+    def local_expires(self) -> datetime:
+        return self.expires.astimezone(self.zone)
+
+    @property
     def local_day(self) -> date:
-        return self.start.date()
+        return self.local_start.date()
 
 
 def at_local(day: date, at: time, tz: tzinfo) -> datetime:
@@ -97,7 +110,9 @@ def expand(
                 expires = start + programme.duration
             if expires <= start:
                 expires = start + programme.duration
-            found[ident] = PlannedAiring(start, ward.id, programme.id, expires, rule.volume)
+            found[ident] = PlannedAiring(
+                start, ward.id, programme.id, expires, rule.volume, zone=tz
+            )
     return sorted(found.values())
 
 

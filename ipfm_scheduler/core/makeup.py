@@ -8,7 +8,7 @@ only finds the slot; it reads no clock (``after`` is passed in) and touches no d
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from ipfm_scheduler.core.expand import PlannedAiring, at_local, days_between
 from ipfm_scheduler.core.model import DEFAULT_VOLUME, Origin, Programme, Ward
@@ -42,9 +42,9 @@ def next_slot(
 
     Returns ``None`` when the week has no such slot left.
     """
+    week = IsoWeek.containing(after, tz)
     local_after = ceil_minute(after.astimezone(tz))
-    week = IsoWeek.of(local_after.date())
-    intervals = sorted(busy)
+    intervals = sorted((s.astimezone(UTC), e.astimezone(UTC)) for s, e in busy)
     for day in days_between(local_after.date(), week.sunday):
         if day in ward.skip_dates or not programme.runs_on(day):
             continue
@@ -52,12 +52,13 @@ def next_slot(
             (w for w in ward.windows if w.opens_on(day.weekday())), key=lambda w: w.start
         )
         for window in windows:
-            opens, closes = at_local(day, window.start, tz), at_local(day, window.end, tz)
-            start = _first_free(max(opens, local_after), programme.duration, closes, intervals)
+            opens = at_local(day, window.start, tz).astimezone(UTC)
+            closes = at_local(day, window.end, tz).astimezone(UTC)
+            earliest = max(opens, local_after.astimezone(UTC))
+            start = _first_free(earliest, programme.duration, closes, intervals)
             if start is not None:
-                return PlannedAiring(
-                    start, ward.id, programme.id, closes, default_volume(ward, programme.id), origin
-                )
+                volume = default_volume(ward, programme.id)
+                return PlannedAiring(start, ward.id, programme.id, closes, volume, origin, zone=tz)
     return None
 
 

@@ -15,8 +15,8 @@ DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def local_midnight(day: date, tz: tzinfo) -> datetime:
-    """The first instant of ``day`` in ``tz`` (aware; correct on DST days)."""
-    return normalise_local(datetime.combine(day, time(0, 0), tzinfo=tz))
+    """The first instant of ``day`` in ``tz``, in UTC (correct on DST days)."""
+    return normalise_local(datetime.combine(day, time(0, 0), tzinfo=tz)).astimezone(UTC)
 
 
 def normalise_local(value: datetime) -> datetime:
@@ -77,11 +77,11 @@ class IsoWeek:
         return (monday + timedelta(days=i) for i in range(7))
 
     def start(self, tz: tzinfo) -> datetime:
-        """First instant of the week in ``tz``."""
+        """First instant of the week in ``tz`` (in UTC)."""
         return local_midnight(self.monday, tz)
 
     def end(self, tz: tzinfo) -> datetime:
-        """First instant of the next week in ``tz`` (exclusive end)."""
+        """First instant of the next week in ``tz`` (exclusive end, in UTC)."""
         return local_midnight(self.monday + timedelta(days=7), tz)
 
     def next(self) -> IsoWeek:
