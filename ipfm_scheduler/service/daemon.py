@@ -1,0 +1,380 @@
+"""``ipfm-scheduler run``: the service's life, from a valid configuration to a clean stop.
+
+1. Load and validate the configuration; an invalid one is refused with the same messages as
+   ``validate`` (``ConfigError``: exit code 3, which the unit file keeps systemd from restarting).
+2. Open the database and check its schema (``SchemaOutOfDate`` names ``db upgrade``), record
+   the configuration snapshot, register this instance (its heartbeat tells `air` and `status`
+   that a service runs).
+3. Connect to the broker (if it does not answer, the service starts anyway and keeps trying:
+   commands wait in the database), start the HTTP server and the timer, tell systemd READY=1.
+4. Until SIGTERM/SIGINT: feed the systemd watchdog while the scheduler, the MQTT network loop and
+   the database are healthy; on SIGHUP re-read the configuration and swap it in only if valid.
+   Signal handlers only set a flag; this loop does the work.
+5. Stop: STOPPING=1, let the running job finish, close the connection, mark the instance stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import select
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Protocol
+
+from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
+from ipfm_scheduler.errors import ConfigError
+from ipfm_scheduler.service.clock import Clock, SystemClock
+from ipfm_scheduler.service.dispatcher import Dispatcher
+from ipfm_scheduler.service.plan import Plan
+from ipfm_scheduler.service.ports import AiringLog, Outbox
+from ipfm_scheduler.service.systemd import Notifier, watchdog_interval
+from ipfm_scheduler.service.timer import Guard, Timer
+from ipfm_scheduler.service.wire import Wire
+
+log = logging.getLogger("ipfm_scheduler.service")
+
+DB_STALE_S = 20.0  # no successful heartbeat for this long: the database is not answering
+CONNECT_WAIT_S = 5.0
+DEMO_DELAY = timedelta(seconds=15)
+
+
+class ServiceLog(AiringLog, Protocol):
+    def record_config(self, loaded: LoadedConfig, *, now: datetime) -> int: ...
+    def close(self) -> None: ...
+
+
+class ServiceOutbox(Outbox, Protocol):
+    def wait_connected(self, timeout: float) -> bool: ...
+    def close(self) -> None: ...
+
+
+class Http(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Wiring:
+    """The real (or, in tests, fake) adapters the daemon runs on."""
+
+    log: ServiceLog
+    outbox: ServiceOutbox
+    wire: Wire
+    http: Http | None = None
+
+
+Loader = Callable[[Path, date], LoadedConfig]
+Connector = Callable[[StationConfig], Wiring]
+HttpFactory = Callable[[Wiring, Callable[[], dict[str, tuple[bool, str]]]], Http | None]
+
+
+class Signals:
+    """SIGTERM/SIGINT ask to stop, SIGHUP to reload. Handlers only set a flag; the wakeup fd lets
+    the main loop notice at once."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.reload = False
+        self._read, self._write = socket.socketpair()
+        for end in (self._read, self._write):
+            end.setblocking(False)
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+        signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
+
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop = True
+
+    def _on_reload(self, signum: int, frame: FrameType | None) -> None:
+        self.reload = True
+
+    def request_stop(self) -> None:
+        self.stop = True
+        self._wake()
+
+    def request_reload(self) -> None:
+        self.reload = True
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            self._write.send(b"\0")
+
+    def wait(self, timeout: float) -> None:
+        """Return after ``timeout`` seconds, or at once when a signal arrives."""
+        readable, _, _ = select.select([self._read], [], [], timeout)
+        if readable:
+            try:
+                while self._read.recv(512):
+                    pass
+            except BlockingIOError:
+                pass
+
+
+class Service:
+    """The timer's jobs: the dispatcher's steps, each guarded, plus the heartbeat."""
+
+    def __init__(self, dispatcher: Dispatcher, airing_log: ServiceLog, instance: int) -> None:
+        self.dispatcher = dispatcher
+        self.log = airing_log
+        self.instance = instance
+        self.guard = Guard()
+        self.db_ok_at = time.monotonic()
+
+    def tick(self, now: datetime) -> None:
+        d = self.dispatcher
+        self.guard("receiving acks", lambda: d.receive(now))
+        self.guard("manual requests", lambda: d.take_requests(now))
+        self.dispatch(now)
+        self.guard("expiring commands", lambda: d.expire(now))
+
+    def dispatch(self, now: datetime) -> None:
+        self.guard("dispatching airings", lambda: self.dispatcher.dispatch_due(now))
+        self.guard("sending commands", lambda: self.dispatcher.send(now))
+
+    def sweep(self, now: datetime) -> None:
+        self.guard("make-up airings", lambda: self.dispatcher.make_up(now))
+        self.guard("closing weeks", lambda: self.dispatcher.close_weeks(now))
+
+    def heartbeat(self, now: datetime) -> None:
+        if self.guard("heartbeat", lambda: self.log.heartbeat(self.instance, now)):
+            self.db_ok_at = time.monotonic()
+
+    def refresh(self, now: datetime) -> None:
+        self.dispatcher.refresh(now)
+
+    def dispatch_times(self, now: datetime) -> list[datetime]:
+        return self.dispatcher.dispatch_times(now)
+
+    def record_config(self, loaded: LoadedConfig, now: datetime) -> int | None:
+        """The configuration snapshot for a reload (None if the database is away: the airings
+        are then recorded without one)."""
+        snapshot: list[int] = []
+        self.guard(
+            "recording the configuration",
+            lambda: snapshot.append(self.log.record_config(loaded, now=now)),
+        )
+        return snapshot[0] if snapshot else None
+
+    def database_ok(self) -> bool:
+        return time.monotonic() - self.db_ok_at < DB_STALE_S
+
+
+class Daemon:
+    def __init__(
+        self,
+        station_path: Path,
+        *,
+        loader: Loader,
+        connector: Connector,
+        http_factory: HttpFactory | None = None,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+        signals: Signals | None = None,
+        demo: bool = False,
+        timer_options: dict[str, float] | None = None,
+    ) -> None:
+        self.path = station_path
+        self.loader = loader
+        self.connector = connector
+        self.http_factory = http_factory
+        self.clock = clock or SystemClock()
+        self.notifier = notifier or Notifier()
+        self.signals = signals or Signals()
+        self.demo = demo
+        self.timer_options = timer_options or {}
+        self.started = threading.Event()
+
+    # ------------------------------------------------------------------ configuration
+
+    def _load(self) -> LoadedConfig:
+        now = self.clock.now()
+        loaded = self.loader(self.path, now.date())
+        if not loaded.ok or loaded.station is None or loaded.schedule is None:
+            raise ConfigError(loaded.problems)
+        return loaded
+
+    # ------------------------------------------------------------------ life
+
+    def run(self) -> int:
+        loaded = self._load()
+        station = loaded.station
+        assert station is not None
+        assert loaded.schedule is not None
+        wiring = self.connector(station)
+        now = self.clock.now()
+        snapshot = wiring.log.record_config(loaded, now=now)
+        plan = Plan(station, loaded.schedule, snapshot)
+        instance = wiring.log.start_instance(host=socket.gethostname(), pid=os.getpid(), now=now)
+        try:
+            return self._serve(wiring, plan, instance)
+        finally:
+            wiring.log.stop_instance(instance, self.clock.now())
+            wiring.log.close()
+
+    def _serve(self, wiring: Wiring, plan: Plan, instance: int) -> int:
+        if not wiring.outbox.wait_connected(CONNECT_WAIT_S):
+            log.warning(
+                "broker %s not reachable yet: starting anyway, commands wait in the database "
+                "until it answers",
+                plan.station.mqtt.url,
+            )
+        now = self.clock.now()
+        dispatcher = Dispatcher(wiring.log, wiring.outbox, wiring.wire, plan, now=now)
+        service = Service(dispatcher, wiring.log, instance)
+        timer = Timer(
+            service,
+            self.clock,
+            misfire_grace_s=plan.station.dispatch.misfire_grace_s,
+            **self.timer_options,
+        )
+        http = self._http(wiring, service, timer)
+        try:
+            if self.demo:
+                count = dispatcher.demo(now, DEMO_DELAY)
+                log.warning("demo: %d airing(s) planned %d s from now", count, DEMO_DELAY.seconds)
+            timer.start()
+            self._ready(plan)
+            self._loop(wiring, service, timer)
+        finally:
+            self.notifier.stopping()
+            log.info("stopping: finishing the current job")
+            timer.shutdown()
+            self.guard_close(wiring, http)
+        log.warning("stopped cleanly")
+        return 0
+
+    def _http(self, wiring: Wiring, service: Service, timer: Timer) -> Http | None:
+        if self.http_factory is None:
+            return None
+
+        def checks() -> dict[str, tuple[bool, str]]:
+            return health(service, timer, wiring.outbox)
+
+        http = self.http_factory(wiring, checks)
+        if http is not None:
+            http.start()
+        return http
+
+    @staticmethod
+    def guard_close(wiring: Wiring, http: Http | None) -> None:
+        for name, close in (
+            ("HTTP server", http.stop if http else None),
+            ("broker connection", wiring.outbox.close),
+        ):
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception as exc:
+                log.warning("closing the %s failed: %s", name, exc)
+
+    def _ready(self, plan: Plan) -> None:
+        wards = len(plan.schedule.wards)
+        receivers = sum(len(w.enabled_receivers) for w in plan.schedule.wards.values())
+        status = f"airing for {wards} ward(s), {receivers} receiver(s)"
+        log.warning("ready: %s (configuration %s)", status, self.path)
+        self.notifier.ready(status)
+        self.started.set()
+
+    def _loop(self, wiring: Wiring, service: Service, timer: Timer) -> None:
+        interval = watchdog_interval()
+        last_problem = ""
+        while not self.signals.stop:
+            self.signals.wait(min(interval or 5.0, 5.0))
+            if self.signals.reload and not self.signals.stop:
+                self.signals.reload = False
+                self.reload(service, timer)
+            problems = [k for k, (ok, _) in health(service, timer, wiring.outbox).items() if not ok]
+            problem = ", ".join(problems)
+            if problem != last_problem:
+                if problem:
+                    log.warning("unhealthy (%s): the systemd watchdog is not fed", problem)
+                else:
+                    log.info("healthy again")
+                last_problem = problem
+            if interval is not None and not problems:
+                self.notifier.watchdog()
+
+    def reload(self, service: Service, timer: Timer) -> bool:
+        """Re-read the configuration; swap it in only if it is valid."""
+        self.notifier.reloading()
+        try:
+            loaded = self._load()
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload refused: %s", problem)
+            log.error(
+                "configuration NOT reloaded (%d problem(s)): the running plan stays",
+                len(exc.problems),
+            )
+            self.notifier.ready("reload refused: the configuration has problems")
+            return False
+        old = service.dispatcher.plan
+        assert loaded.station is not None
+        assert loaded.schedule is not None
+        station = _keep_connections(old.station, loaded.station)
+        snapshot = service.record_config(loaded, self.clock.now())
+        plan = Plan(station, loaded.schedule, snapshot)
+        done = threading.Event()
+
+        def swap() -> None:
+            try:
+                service.dispatcher.replan(plan, self.clock.now())
+                timer.plan_dates()
+            finally:
+                done.set()
+
+        timer.scheduler.add_job(swap, id="reload", name="reload", replace_existing=True)
+        done.wait(60.0)
+        log.warning("configuration reloaded: %d ward(s)", len(plan.schedule.wards))
+        self.notifier.ready("configuration reloaded")
+        return True
+
+
+def _keep_connections(old: StationConfig, new: StationConfig) -> StationConfig:
+    """Broker, database and HTTP settings need a restart; everything else applies on reload."""
+    changed = [
+        name
+        for name, a, b in (
+            ("mqtt", old.mqtt, new.mqtt),
+            ("database", old.database_url, new.database_url),
+            ("http", old.http, new.http),
+        )
+        if a != b
+    ]
+    if changed:
+        log.warning(
+            "reload: %s settings changed; they apply after a restart "
+            "(systemctl restart ipfm-scheduler)",
+            ", ".join(changed),
+        )
+    return dataclasses.replace(new, mqtt=old.mqtt, database_url=old.database_url, http=old.http)
+
+
+def health(service: Service, timer: Timer, outbox: Outbox) -> dict[str, tuple[bool, str]]:
+    """Each part the watchdog and /healthz look at: (ok, reason)."""
+    return {
+        "scheduler": (timer.healthy(), "" if timer.healthy() else "no job ran recently"),
+        "broker": (
+            outbox.is_alive(),
+            "connected" if outbox.is_connected() else "reconnecting",
+        ),
+        "database": (
+            service.database_ok(),
+            "" if service.database_ok() else f"no heartbeat written in {DB_STALE_S:.0f} s",
+        ),
+    }

@@ -1,0 +1,112 @@
+"""The configuration in force, and the agenda of upcoming airings expanded from it.
+
+A :class:`Plan` is swapped whole on reload (SIGHUP), never edited. The :class:`Agenda` holds the
+planned airings of a time range in dispatch order (start - lead); the dispatcher pops those whose
+dispatch time has come.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ipfm_scheduler.config.settings import AudioFile, SigningKey, StationConfig
+from ipfm_scheduler.core.expand import PlannedAiring, expand_between
+from ipfm_scheduler.core.model import Programme, Schedule, Ward
+from ipfm_scheduler.core.weeks import IsoWeek
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What should happen: the station settings and the valid wards' schedule."""
+
+    station: StationConfig
+    schedule: Schedule
+    snapshot_id: int | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.schedule.timezone
+
+    @property
+    def lead(self) -> timedelta:
+        return timedelta(seconds=self.station.dispatch.lead_s)
+
+    @property
+    def resend_after(self) -> timedelta:
+        return timedelta(seconds=self.station.dispatch.resend_after_s)
+
+    @property
+    def prefix(self) -> str:
+        return self.station.mqtt.topic_prefix
+
+    @property
+    def wards(self) -> dict[str, Ward]:
+        return dict(self.schedule.wards)
+
+    def programme(self, programme_id: str) -> Programme | None:
+        return self.schedule.programmes.get(programme_id)
+
+    def audio(self, programme_id: str) -> AudioFile | None:
+        return self.station.programme_audio.get(programme_id)
+
+    def audio_url(self, audio: AudioFile) -> str:
+        return f"{self.station.audio.base_url.rstrip('/')}/{audio.sha256}.{audio.format}"
+
+    def key_for(self, ward: str) -> SigningKey | None:
+        return self.station.signing.key_for(ward)
+
+    def longest_programme(self) -> timedelta:
+        return max((p.duration for p in self.schedule.programmes.values()), default=timedelta())
+
+    def week(self, now: datetime) -> IsoWeek:
+        return IsoWeek.containing(now, self.tz)
+
+
+class Agenda:
+    """Planned airings of [start, end) not yet handled, in dispatch-time order."""
+
+    def __init__(self, plan: Plan, start: datetime, end: datetime) -> None:
+        self._lead = plan.lead
+        self._items: list[tuple[datetime, PlannedAiring]] = []
+        self.start = start
+        self.end = start
+        self.extend(plan, end)
+
+    def extend(self, plan: Plan, end: datetime) -> None:
+        """Add the airings that start in [self.end, end)."""
+        if end <= self.end:
+            return
+        for ward in plan.schedule.wards.values():
+            for airing in expand_between(ward, plan.schedule.programmes, plan.tz, self.end, end):
+                self._items.append((airing.start - self._lead, airing))
+        self._items.sort()
+        self.end = end
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[PlannedAiring]:
+        return (airing for _, airing in self._items)
+
+    def pop_due(self, now: datetime) -> list[PlannedAiring]:
+        """Remove and return every airing whose dispatch time (start - lead) has come."""
+        cut = bisect.bisect_right(self._items, now, key=lambda item: item[0])
+        due = [airing for _, airing in self._items[:cut]]
+        del self._items[:cut]
+        return due
+
+    def put_back(self, airings: list[PlannedAiring]) -> None:
+        """Return airings taken by :meth:`pop_due` that could not be handled."""
+        self._items.extend((a.start - self._lead, a) for a in airings)
+        self._items.sort()
+
+    def dispatch_times(self, after: datetime, until: datetime) -> list[datetime]:
+        """Distinct dispatch instants in (after, until], for the timer's date jobs."""
+        return sorted({at for at, _ in self._items if after < at <= until})
+
+    def upcoming(self, ward: str | None = None) -> list[PlannedAiring]:
+        return [a for _, a in self._items if ward is None or a.ward == ward]

@@ -1,0 +1,316 @@
+"""What the dispatcher needs from the world, as small interfaces (APScheduler 4's ``abc.py``).
+
+* :class:`AiringLog`: the database (the record of what happened). The storage package's
+  repository is adapted to it in ``service/storelog.py``; tests use an in-memory fake.
+* :class:`Outbox`: the MQTT connection (publish paced from our own thread, PUBACKs and incoming
+  messages drained from thread-safe queues). Adapted from ``transport/mqtt.py``.
+* the wire format (topics, payloads, parsing acks) is in ``service/wire.py``.
+
+Every method takes ``now`` where time matters; none reads the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.expand import PlannedAiring
+from ipfm_scheduler.core.model import Origin, Priority
+from ipfm_scheduler.core.weeks import IsoWeek
+
+# ---------------------------------------------------------------- what the dispatcher writes
+
+
+@dataclass(frozen=True, slots=True)
+class NewCommand:
+    """A play command for one receiver, built once: ``payload`` is what is stored and resent."""
+
+    id: str
+    receiver: str
+    topic: str
+    payload: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AiringToStore:
+    """An airing and its commands, written in one go (idempotent by the airing's key, and by
+    (airing, receiver) for commands). ``missed`` records an airing whose window closed before it
+    could be sent: it is stored with outcome ``missed`` and no commands, only if it is new."""
+
+    planned: PlannedAiring
+    priority: Priority
+    audio_sha256: str
+    commands: tuple[NewCommand, ...] = ()
+    missed: bool = False
+    makeup_for: int | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAiring:
+    airing_id: int
+    created: bool
+    commands_added: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingCommand:
+    """A stored command the outbox should (re)publish, with its exact bytes."""
+
+    id: str
+    ward: str
+    receiver: str
+    topic: str
+    payload: bytes = field(repr=False)
+    expires_at: datetime
+
+
+class SendOutcome(StrEnum):
+    """What happened to one publish attempt (the send-attempts table's ``outcome``)."""
+
+    PUBACK = "puback"  # the broker accepted it (QoS 1 PUBACK)
+    NO_CONNECTION = "no-connection"
+    QUEUE_FULL = "queue-full"
+    NO_PUBACK = "no-puback"  # handed to the client, but no PUBACK came in time
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    command_id: str
+    outcome: SendOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingAck:
+    """An ack as it arrived: the ward/receiver of its topic, its bytes, and either the parsed
+    ack (``ack``) or why it could not be read (``error``)."""
+
+    ward: str
+    receiver: str
+    topic: str
+    raw: bytes = field(repr=False)
+    ack: AckLike | None = None
+    error: str | None = None
+
+
+class AckLike(Protocol):
+    """What the dispatcher reads of a parsed ack (``protocol.Ack`` has these)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> object: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def detail(self) -> str | None: ...
+    @property
+    def played_s(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AckOutcome:
+    """What recording one ack did. ``state`` is the command's state afterwards (None when the
+    ack was quarantined); ``changed`` is False for a duplicate or a late, backwards ack."""
+
+    command_id: str | None
+    ward: str
+    receiver: str
+    state: CommandState | None
+    changed: bool
+    quarantined: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRef:
+    id: str
+    ward: str
+    receiver: str
+
+
+# ---------------------------------------------------------------- what the dispatcher reads
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    id: str
+    receiver: str
+    state: CommandState
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AiringRecord:
+    """A stored airing with the state of each of its commands (keyed by receiver)."""
+
+    id: int
+    ward: str
+    programme: str
+    start: datetime
+    expires: datetime
+    origin: Origin
+    priority: Priority
+    commands: Mapping[str, CommandRecord]
+    outcome: str | None = None
+    makeup_for: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManualRequest:
+    """A request queued by ``ipfm-scheduler air``. ``receiver`` None means every enabled one;
+    ``start`` None means now."""
+
+    id: int
+    ward: str
+    programme: str
+    priority: Priority
+    receiver: str | None = None
+    start: datetime | None = None
+    requested_at: datetime | None = None
+    requested_by: str = ""
+
+
+class RequestState(StrEnum):
+    QUEUED = "queued"
+    TAKEN = "taken"
+    REFUSED = "refused"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class WeekCloseRow:
+    """One receiver's verdict for one programme in one closed week."""
+
+    ward: str
+    programme: str
+    receiver: str
+    completed: int
+    minimum: int
+    compliant: bool
+    reason: str = ""
+
+
+class AiringLog(Protocol):
+    """The airing log, as the dispatcher uses it. Each method is one transaction."""
+
+    def store_airings(
+        self, items: Sequence[AiringToStore], *, snapshot_id: int | None, now: datetime
+    ) -> list[StoredAiring]: ...
+
+    def commands_to_send(
+        self, now: datetime, *, resend_after: timedelta, due_by: datetime, limit: int
+    ) -> list[OutgoingCommand]:
+        """Never-accepted commands, and sent-but-unanswered ones whose last send is older than
+        ``resend_after``; not expired; whose airing starts at or before ``due_by``; oldest
+        first."""
+        ...
+
+    def record_sends(self, results: Sequence[SendResult], *, now: datetime) -> None: ...
+
+    def record_acks(self, acks: Sequence[IncomingAck], *, now: datetime) -> list[AckOutcome]: ...
+
+    def quarantine(self, topic: str, raw: bytes, reason: str, *, now: datetime) -> None:
+        """Keep a message that can't be matched to any receiver (never dropped)."""
+        ...
+
+    def record_status(
+        self,
+        ward: str,
+        receiver: str,
+        online: bool,
+        *,
+        at: datetime | None,
+        now: datetime,
+        fw: str | None,
+        raw: bytes,
+    ) -> bool:
+        """Record a receiver's status; True if its online/offline state changed."""
+        ...
+
+    def expire_overdue(self, now: datetime, *, grace: timedelta) -> list[CommandRef]: ...
+
+    def airings_between(self, start: datetime, end: datetime) -> list[AiringRecord]:
+        """Every stored airing starting in [start, end), with its commands."""
+        ...
+
+    def offline_receivers(self) -> dict[tuple[str, str], datetime]:
+        """(ward, receiver) -> since when, for receivers whose last status is offline."""
+        ...
+
+    def last_closed_week(self) -> IsoWeek | None: ...
+
+    def earliest_airing(self) -> datetime | None: ...
+
+    def record_week_close(
+        self, week: IsoWeek, rows: Sequence[WeekCloseRow], *, now: datetime
+    ) -> None: ...
+
+    def take_requests(self, now: datetime) -> list[ManualRequest]:
+        """Queued requests, marked taken."""
+        ...
+
+    def finish_request(
+        self,
+        request_id: int,
+        *,
+        state: RequestState,
+        message: str,
+        airing_id: int | None,
+        now: datetime,
+    ) -> None: ...
+
+    def start_instance(self, *, host: str, pid: int, now: datetime) -> int: ...
+
+    def heartbeat(self, instance_id: int, now: datetime) -> None: ...
+
+    def stop_instance(self, instance_id: int, now: datetime) -> None: ...
+
+
+# ---------------------------------------------------------------- the outbox (MQTT)
+
+
+class PublishStatus(StrEnum):
+    ACCEPTED = "accepted"  # handed to the client; a PUBACK will follow (reported by mid)
+    BUSY = "busy"  # too many awaiting PUBACK: wait for some, then try again
+    NO_CONNECTION = "no-connection"
+    QUEUE_FULL = "queue-full"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    status: PublishStatus
+    mid: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    topic: str
+    payload: bytes = field(repr=False)
+    retain: bool = False
+
+
+class Outbox(Protocol):
+    """The MQTT connection, used only from the service's own thread."""
+
+    def is_connected(self) -> bool: ...
+
+    def is_alive(self) -> bool:
+        """The network loop runs (connected or trying to reconnect)."""
+        ...
+
+    def publish(self, topic: str, payload: bytes) -> Publish:
+        """QoS 1, never retained. Never blocks for long."""
+        ...
+
+    def take_pubacks(self, timeout: float = 0.0) -> list[int]:
+        """Mids the broker acknowledged since the last call; waits up to ``timeout`` for one."""
+        ...
+
+    def take_incoming(self, limit: int) -> list[IncomingMessage]: ...

@@ -1,0 +1,144 @@
+"""Manual and emergency airings queued by ``ipfm-scheduler air``: accept or refuse, and when.
+
+A normal or priority airing must start inside one of the ward's windows, with the programme
+fitting before the window closes (it expires at the window's end), on a day that is not skipped
+and inside the campaign. An emergency airing ignores all that: it starts when asked (now by
+default), expires ``EMERGENCY_MARGIN`` after it would have ended, and pre-empts whatever the
+receivers play (receiver-protocol.md). A request nobody picked up for ``STALE_AFTER`` (no service
+was running) is refused rather than aired late.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ipfm_scheduler.core.expand import PlannedAiring, at_local
+from ipfm_scheduler.core.makeup import default_volume
+from ipfm_scheduler.core.model import Origin, Priority, Programme, Ward
+from ipfm_scheduler.service.plan import Plan
+from ipfm_scheduler.service.ports import ManualRequest
+
+EMERGENCY_MARGIN = timedelta(minutes=5)
+STALE_AFTER = timedelta(minutes=10)
+PAST_TOLERANCE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Either an airing for ``receivers`` or a ``refusal`` in plain words."""
+
+    planned: PlannedAiring | None = None
+    receivers: tuple[str, ...] = ()
+    refusal: str = ""
+
+
+def decide(request: ManualRequest, plan: Plan, now: datetime) -> Decision:
+    """Accept ``request`` (an airing for its receivers) or refuse it, saying why."""
+    what = f"request #{request.id} ({request.ward}, {request.programme})"
+    found = _resolve(request, plan)
+    if isinstance(found, str):
+        return Decision(refusal=f"{what}: {found}")
+    ward, programme, receivers = found
+    start = (request.start or now).replace(microsecond=0)
+    refusal = _timing(request, plan, start, now)
+    if refusal:
+        return Decision(refusal=f"{what}: {refusal}")
+    if request.priority is Priority.EMERGENCY:
+        expires = start + programme.duration + EMERGENCY_MARGIN
+        volume = _volume(ward, programme)
+        planned = PlannedAiring(
+            start, ward.id, programme.id, expires, volume, Origin.EMERGENCY, zone=plan.tz
+        )
+        return Decision(planned, receivers)
+    return _in_window(plan, ward, programme, start, receivers=receivers, what=what)
+
+
+def _resolve(request: ManualRequest, plan: Plan) -> tuple[Ward, Programme, tuple[str, ...]] | str:
+    ward = plan.schedule.wards.get(request.ward)
+    if ward is None:
+        return f"ward {request.ward} is not in the configuration"
+    programme = plan.programme(request.programme)
+    if programme is None:
+        known = ", ".join(sorted(plan.schedule.programmes)) or "none"
+        return f"programme {request.programme} is unknown (known: {known})"
+    receivers, refusal = _receivers(ward, request.receiver)
+    return refusal or (ward, programme, receivers)
+
+
+def _timing(request: ManualRequest, plan: Plan, start: datetime, now: datetime) -> str:
+    if request.start is None and request.requested_at and now - request.requested_at > STALE_AFTER:
+        return (
+            f"queued at {_local(plan, request.requested_at)} and not picked up within "
+            f"{STALE_AFTER.seconds // 60} minutes (no service was running); not aired"
+        )
+    if start < now - PAST_TOLERANCE:
+        return f"the requested start {_local(plan, start)} has passed"
+    return ""
+
+
+def demo(plan: Plan, ward: Ward, programme: Programme, start: datetime) -> PlannedAiring:
+    """The airing ``run --demo`` plans for ``ward`` at ``start``, windows ignored."""
+    expires = start + programme.duration + EMERGENCY_MARGIN
+    return PlannedAiring(
+        start.replace(microsecond=0),
+        ward.id,
+        programme.id,
+        expires,
+        _volume(ward, programme),
+        Origin.MANUAL,
+        zone=plan.tz,
+    )
+
+
+def _receivers(ward: Ward, wanted: str | None) -> tuple[tuple[str, ...], str]:
+    enabled = tuple(r.id for r in ward.enabled_receivers)
+    if wanted is None:
+        return enabled, "" if enabled else f"ward {ward.id} has no enabled receiver"
+    receiver = ward.receiver(wanted)
+    if receiver is None:
+        known = ", ".join(r.id for r in ward.receivers) or "none"
+        return (), f"ward {ward.id} has no receiver {wanted} (it has: {known})"
+    if not receiver.enabled:
+        return (), f"receiver {ward.id}/{wanted} is disabled in the ward file"
+    return (wanted,), ""
+
+
+def _in_window(
+    plan: Plan,
+    ward: Ward,
+    programme: Programme,
+    start: datetime,
+    *,
+    receivers: tuple[str, ...],
+    what: str,
+) -> Decision:
+    local = start.astimezone(plan.tz)
+    day = local.date()
+    if day in ward.skip_dates:
+        return Decision(refusal=f"{what}: {day} is a skip date of {ward.id}: no broadcasting")
+    if not programme.runs_on(day):
+        return Decision(refusal=f"{what}: the {programme.id} campaign does not run on {day}")
+    fitting = [
+        w for w in ward.windows if w.holds(day.weekday(), local.time(), programme.duration_s)
+    ]
+    if not fitting:
+        windows = "; ".join(w.describe() for w in ward.windows) or "none"
+        return Decision(
+            refusal=f"{what}: {local:%a %H:%M} is not inside a window of {ward.id} long enough "
+            f"for {programme.id} ({programme.duration_s:.0f} s); windows: {windows}; "
+            "use --priority emergency to air outside the windows"
+        )
+    closes = max(at_local(day, w.end, plan.tz) for w in fitting)
+    planned = PlannedAiring(
+        start, ward.id, programme.id, closes, _volume(ward, programme), Origin.MANUAL, zone=plan.tz
+    )
+    return Decision(planned, receivers)
+
+
+def _volume(ward: Ward, programme: Programme) -> int:
+    return default_volume(ward, programme.id)
+
+
+def _local(plan: Plan, moment: datetime) -> str:
+    return f"{moment.astimezone(plan.tz):%Y-%m-%d %H:%M}"

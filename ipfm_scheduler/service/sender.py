@@ -1,0 +1,151 @@
+"""Publishing stored commands: from the service's own thread, paced, every result checked.
+
+Each tick the sender asks the airing log which commands to (re)send, hands their stored bytes to
+the outbox, and remembers each accepted publish by its MQTT message id until the broker's PUBACK
+arrives; only then is the command recorded as sent. A publish the client refuses (no connection,
+its queue full) is recorded as an attempt and tried again on a later tick; a publish whose PUBACK
+never comes (the broker went away) is forgotten after ``resend_after`` and sent again, the same
+bytes. Nothing is retried inside paho: the database is the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ipfm_scheduler.service.ports import (
+    AiringLog,
+    Outbox,
+    OutgoingCommand,
+    Publish,
+    PublishStatus,
+    SendOutcome,
+    SendResult,
+)
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY = 2000  # PUBACKs recorded per database transaction during a big send
+BUSY_PATIENCE_S = 10.0  # how long one tick waits for PUBACKs while the in-flight cap is reached
+
+
+@dataclass
+class _InFlight:
+    command_id: str
+    published_at: datetime
+    started: float  # time.monotonic() at publish, for the latency measurement
+
+
+class Sender:
+    def __init__(self, airing_log: AiringLog, outbox: Outbox, *, limit: int = 20000) -> None:
+        self.log = airing_log
+        self.outbox = outbox
+        self.limit = limit
+        self._inflight: dict[int, _InFlight] = {}
+        self._inflight_ids: set[str] = set()
+        self._acked: list[SendResult] = []
+        self._was_connected = True
+        self.latencies: list[float] = []  # seconds publish -> PUBACK, drained by metrics
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    def send(self, now: datetime, *, resend_after: timedelta, due_by: datetime) -> int:
+        """Publish what is due; returns how many publishes the client accepted."""
+        self.settle(now)
+        self._give_up(now, resend_after)
+        if not self._connected():
+            return 0
+        due = self.log.commands_to_send(
+            now, resend_after=resend_after, due_by=due_by, limit=self.limit + self.in_flight
+        )
+        refused: list[SendResult] = []
+        accepted = 0
+        for command in due:
+            if command.id in self._inflight_ids:
+                continue
+            result = self._publish(command, now)
+            if result.status is PublishStatus.ACCEPTED:
+                accepted += 1
+                continue
+            if result.status is PublishStatus.BUSY:
+                break  # the broker is slow to answer: the rest waits for the next tick
+            refused.append(SendResult(command.id, SendOutcome(result.status.value)))
+            log.warning(
+                "command %s for %s/%s not sent: %s",
+                command.id,
+                command.ward,
+                command.receiver,
+                result.reason or result.status.value,
+            )
+            if result.status is PublishStatus.NO_CONNECTION:
+                break
+        if refused:
+            self.log.record_sends(refused, now=now)
+        self.settle(now)
+        return accepted
+
+    def settle(self, now: datetime, timeout: float = 0.0) -> int:
+        """Record the PUBACKs that arrived; returns how many."""
+        count = self._collect(timeout)
+        self._flush(now)
+        return count
+
+    def _connected(self) -> bool:
+        connected = self.outbox.is_connected()
+        if connected != self._was_connected:
+            if connected:
+                log.info("broker reachable again: sending what waits")
+            else:
+                log.warning("broker unreachable: commands wait in the database until it is back")
+        self._was_connected = connected
+        return connected
+
+    def _publish(self, command: OutgoingCommand, now: datetime) -> Publish:
+        waited_since = None
+        while True:
+            result = self.outbox.publish(command.topic, command.payload)
+            if result.status is PublishStatus.ACCEPTED and result.mid is not None:
+                self._inflight[result.mid] = _InFlight(command.id, now, time.monotonic())
+                self._inflight_ids.add(command.id)
+                return result
+            if result.status is not PublishStatus.BUSY:
+                return result
+            waited_since = waited_since or time.monotonic()
+            if time.monotonic() - waited_since > BUSY_PATIENCE_S:
+                return result
+            self._collect(timeout=1.0)
+            if len(self._acked) >= FLUSH_EVERY:
+                self._flush(now)
+
+    def _collect(self, timeout: float) -> int:
+        mids = self.outbox.take_pubacks(timeout)
+        done = time.monotonic()
+        for mid in mids:
+            entry = self._inflight.pop(mid, None)
+            if entry is None:
+                continue  # a PUBACK for a publish already given up on: harmless
+            self._inflight_ids.discard(entry.command_id)
+            self._acked.append(SendResult(entry.command_id, SendOutcome.PUBACK))
+            self.latencies.append(done - entry.started)
+        return len(mids)
+
+    def _flush(self, now: datetime) -> None:
+        if self._acked:
+            batch, self._acked = self._acked, []
+            self.log.record_sends(batch, now=now)
+
+    def _give_up(self, now: datetime, after: timedelta) -> None:
+        stale = [mid for mid, e in self._inflight.items() if now - e.published_at >= after]
+        if not stale:
+            return
+        results = []
+        for mid in stale:
+            entry = self._inflight.pop(mid)
+            self._inflight_ids.discard(entry.command_id)
+            results.append(SendResult(entry.command_id, SendOutcome.NO_PUBACK))
+        log.warning("%d command(s) got no PUBACK in %s: they will be sent again", len(stale), after)
+        self.log.record_sends(results, now=now)

@@ -1,0 +1,71 @@
+"""sd_notify(3) over ``$NOTIFY_SOCKET``: READY, STOPPING, RELOADING, STATUS and the watchdog.
+
+A datagram to a Unix socket; no dependency needed. Outside systemd (no ``$NOTIFY_SOCKET``) every
+call does nothing and returns False.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Mapping
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    """Sends state changes to the service manager named by ``$NOTIFY_SOCKET``."""
+
+    def __init__(self, address: str | None = None) -> None:
+        self.address = address if address is not None else os.environ.get("NOTIFY_SOCKET", "")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.address)
+
+    def notify(self, *fields: str) -> bool:
+        """Send ``KEY=VALUE`` fields in one datagram; False if there is no manager or it fails."""
+        if not self.address:
+            return False
+        target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                sock.sendto("\n".join(fields).encode(), target)
+        except OSError as exc:
+            log.warning("could not notify systemd at %s: %s", self.address, exc)
+            return False
+        return True
+
+    def ready(self, status: str = "") -> bool:
+        return self.notify("READY=1", *([f"STATUS={status}"] if status else []))
+
+    def reloading(self) -> bool:
+        monotonic_us = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        return self.notify("RELOADING=1", f"MONOTONIC_USEC={monotonic_us}")
+
+    def stopping(self) -> bool:
+        return self.notify("STOPPING=1")
+
+    def status(self, text: str) -> bool:
+        return self.notify(f"STATUS={text}")
+
+    def watchdog(self) -> bool:
+        return self.notify("WATCHDOG=1")
+
+
+def watchdog_interval(env: Mapping[str, str] | None = None, pid: int | None = None) -> float | None:
+    """How often to feed the watchdog (half of ``WatchdogSec``), in seconds; None when off.
+
+    ``$WATCHDOG_PID``, when set, must be this process (as sd_watchdog_enabled(3) checks).
+    """
+    env = os.environ if env is None else env
+    try:
+        usec = int(env.get("WATCHDOG_USEC", "0"))
+        owner = int(env.get("WATCHDOG_PID", "0"))
+    except ValueError:
+        return None
+    if usec <= 0 or (owner and owner != (os.getpid() if pid is None else pid)):
+        return None
+    return usec / 2_000_000

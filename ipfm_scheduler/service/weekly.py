@@ -1,0 +1,190 @@
+"""The weekly minimum, live: make-up airings during the week, and closing each week.
+
+Only wards where something changed (a command reached its final state or expired, a receiver
+came back online, the configuration was reloaded) are re-checked each sweep, plus every ward once
+every ``FULL_SWEEP`` as a safety net. The decisions themselves are in ``makeups``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from ipfm_scheduler.core.compliance import enforced
+from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.service.makeups import close_rows, plan_makeup
+from ipfm_scheduler.service.orders import NotAirable, order
+from ipfm_scheduler.service.plan import Plan
+from ipfm_scheduler.service.ports import AiringLog, AiringRecord, AiringToStore, WeekCloseRow
+from ipfm_scheduler.service.wire import Wire
+
+log = logging.getLogger(__name__)
+
+FULL_SWEEP = timedelta(minutes=10)
+CLOSE_MARGIN = timedelta(minutes=5)  # after the last answer could have come in
+MAX_WEEKS_BACK = 8  # after a long outage, close at most this many past weeks
+
+
+class Weekly:
+    def __init__(self, airing_log: AiringLog, wire: Wire) -> None:
+        self.log = airing_log
+        self.wire = wire
+        self._dirty: set[str] = set()
+        self._all = True
+        self._last_full: datetime | None = None
+        self._closed_through: IsoWeek | None = None
+
+    def touch(self, ward: str) -> None:
+        self._dirty.add(ward)
+
+    def touch_all(self) -> None:
+        self._all = True
+
+    # ------------------------------------------------------------------ make-ups
+
+    def makeups(self, plan: Plan, now: datetime) -> list[AiringToStore]:
+        """One make-up airing per ward and programme that has short receivers, to be stored."""
+        full = self._all or self._last_full is None or now - self._last_full >= FULL_SWEEP
+        wards = set(plan.schedule.wards) if full else self._dirty & set(plan.schedule.wards)
+        if not wards:
+            return []
+        week = plan.week(now)
+        by_ward = _by_ward(self.log.airings_between(week.start(plan.tz), week.end(plan.tz)))
+        offline = self._offline()
+        items = []
+        for ward_id in sorted(wards):
+            items += self._ward_makeups(plan, ward_id, week, now, by_ward=by_ward, offline=offline)
+        self._dirty -= wards  # only once the check went through: a failure retries them
+        if full:
+            self._all, self._last_full = False, now
+        return items
+
+    def _ward_makeups(
+        self,
+        plan: Plan,
+        ward_id: str,
+        week: IsoWeek,
+        now: datetime,
+        *,
+        by_ward: dict[str, list[AiringRecord]],
+        offline: dict[str, dict[str, datetime]],
+    ) -> list[AiringToStore]:
+        ward = plan.schedule.wards[ward_id]
+        items = []
+        for programme in plan.schedule.programmes.values():
+            if not enforced(ward, programme, week):
+                continue
+            makeup = plan_makeup(
+                ward,
+                programme,
+                plan.schedule.programmes,
+                plan.tz,
+                now,
+                lead=plan.lead,
+                records=by_ward.get(ward_id, []),
+                offline=offline.get(ward_id, {}),
+            )
+            if makeup is None:
+                continue
+            try:
+                items.append(
+                    order(
+                        plan,
+                        self.wire,
+                        makeup.planned,
+                        receivers=makeup.receivers,
+                        now=now,
+                        makeup_for=makeup.makeup_for,
+                        note=makeup.note,
+                    )
+                )
+            except NotAirable as exc:
+                log.error("%s", exc)
+                continue
+            log.info(
+                "ward %s: make-up of %s planned at %s for %s (%s)",
+                ward_id,
+                programme.id,
+                f"{makeup.planned.local_start:%Y-%m-%d %H:%M}",
+                ", ".join(makeup.receivers),
+                makeup.note,
+            )
+        return items
+
+    def _offline(self) -> dict[str, dict[str, datetime]]:
+        offline: dict[str, dict[str, datetime]] = defaultdict(dict)
+        for (ward, receiver), since in self.log.offline_receivers().items():
+            offline[ward][receiver] = since
+        return offline
+
+    # ------------------------------------------------------------------ closing weeks
+
+    def close_weeks(self, plan: Plan, now: datetime, *, expire_grace: timedelta) -> list[IsoWeek]:
+        """Close every ended week not closed yet; returns the weeks closed."""
+        current = plan.week(now)
+        if self._closed_through is None:
+            self._closed_through = self._initial_closed(plan, current)
+        delay = plan.longest_programme() + expire_grace + CLOSE_MARGIN
+        closed = []
+        week = self._closed_through.next()
+        while week < current and now >= week.end(plan.tz) + delay:
+            rows = self._close(plan, week)
+            self.log.record_week_close(week, rows, now=now)
+            self._report(plan, week, rows)
+            self._closed_through = week
+            closed.append(week)
+            week = week.next()
+        return closed
+
+    def _initial_closed(self, plan: Plan, current: IsoWeek) -> IsoWeek:
+        last = self.log.last_closed_week()
+        if last is None:
+            earliest = self.log.earliest_airing()
+            last = (IsoWeek.containing(earliest, plan.tz) if earliest else current).previous()
+        return max(last, current + -(MAX_WEEKS_BACK + 1))
+
+    def _close(self, plan: Plan, week: IsoWeek) -> list[WeekCloseRow]:
+        by_ward = _by_ward(self.log.airings_between(week.start(plan.tz), week.end(plan.tz)))
+        offline = self._offline()
+        rows: list[WeekCloseRow] = []
+        for ward in sorted(plan.schedule.wards.values(), key=lambda w: w.id):
+            for programme in sorted(plan.schedule.programmes.values(), key=lambda p: p.id):
+                if enforced(ward, programme, week):
+                    rows += close_rows(
+                        ward,
+                        programme,
+                        week,
+                        by_ward.get(ward.id, []),
+                        offline=offline.get(ward.id, {}),
+                        tz=plan.tz,
+                    )
+        return rows
+
+    @staticmethod
+    def _report(plan: Plan, week: IsoWeek, rows: list[WeekCloseRow]) -> None:
+        short = [r for r in rows if not r.compliant]
+        for row in short:
+            log.warning(
+                "week %s closed SHORT: ward %s receiver %s programme %s: %d of %d completed (%s)",
+                week,
+                row.ward,
+                row.receiver,
+                row.programme,
+                row.completed,
+                row.minimum,
+                row.reason,
+            )
+        log.info(
+            "week %s closed: %d receiver(s) compliant, %d short",
+            week,
+            len(rows) - len(short),
+            len(short),
+        )
+
+
+def _by_ward(records: list[AiringRecord]) -> dict[str, list[AiringRecord]]:
+    grouped: dict[str, list[AiringRecord]] = defaultdict(list)
+    for record in records:
+        grouped[record.ward].append(record)
+    return grouped
