@@ -275,7 +275,7 @@ class AiringLog(Protocol):
 
 
 class PublishStatus(StrEnum):
-    ACCEPTED = "accepted"  # handed to the client; a PUBACK will follow (reported by mid)
+    ACCEPTED = "accepted"  # handed to the client; its PUBACK is reported with the token
     BUSY = "busy"  # too many awaiting PUBACK: wait for some, then try again
     NO_CONNECTION = "no-connection"
     QUEUE_FULL = "queue-full"
@@ -285,7 +285,6 @@ class PublishStatus(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Publish:
     status: PublishStatus
-    mid: int | None = None
     reason: str = ""
 
 
@@ -305,12 +304,14 @@ class Outbox(Protocol):
         """The network loop runs (connected or trying to reconnect)."""
         ...
 
-    def publish(self, topic: str, payload: bytes) -> Publish:
-        """QoS 1, never retained. Never blocks for long."""
+    def publish(self, topic: str, payload: bytes, *, token: str) -> Publish:
+        """QoS 1, never retained, without waiting. ``token`` (the command id) comes back with
+        the PUBACK."""
         ...
 
-    def take_pubacks(self, timeout: float = 0.0) -> list[int]:
-        """Mids the broker acknowledged since the last call; waits up to ``timeout`` for one."""
+    def take_pubacks(self, timeout: float = 0.0) -> list[str]:
+        """Tokens of the publishes the broker acknowledged since the last call; waits up to
+        ``timeout`` for the first one."""
         ...
 
     def take_incoming(self, limit: int) -> list[IncomingMessage]: ...

@@ -1,7 +1,7 @@
 """Publishing stored commands: from the service's own thread, paced, every result checked.
 
 Each tick the sender asks the airing log which commands to (re)send, hands their stored bytes to
-the outbox, and remembers each accepted publish by its MQTT message id until the broker's PUBACK
+the outbox, and remembers each accepted publish (by command id) until the broker's PUBACK
 arrives; only then is the command recorded as sent. A publish the client refuses (no connection,
 its queue full) is recorded as an attempt and tried again on a later tick; a publish whose PUBACK
 never comes (the broker went away) is forgotten after ``resend_after`` and sent again, the same
@@ -29,11 +29,12 @@ log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 2000  # PUBACKs recorded per database transaction during a big send
 BUSY_PATIENCE_S = 10.0  # how long one tick waits for PUBACKs while the in-flight cap is reached
+STEP_LIMIT_S = 20.0  # one tick sends for at most this long (the rest goes next tick), so the
+# other jobs and the watchdog are never starved by a big send
 
 
 @dataclass
 class _InFlight:
-    command_id: str
     published_at: datetime
     started: float  # time.monotonic() at publish, for the latency measurement
 
@@ -43,8 +44,7 @@ class Sender:
         self.log = airing_log
         self.outbox = outbox
         self.limit = limit
-        self._inflight: dict[int, _InFlight] = {}
-        self._inflight_ids: set[str] = set()
+        self._inflight: dict[str, _InFlight] = {}  # command id -> when it was published
         self._acked: list[SendResult] = []
         self._was_connected = True
         self.latencies: list[float] = []  # seconds publish -> PUBACK, drained by metrics
@@ -64,9 +64,12 @@ class Sender:
         )
         refused: list[SendResult] = []
         accepted = 0
+        began = time.monotonic()
         for command in due:
-            if command.id in self._inflight_ids:
+            if command.id in self._inflight:
                 continue
+            if time.monotonic() - began > STEP_LIMIT_S:
+                break
             result = self._publish(command, now)
             if result.status is PublishStatus.ACCEPTED:
                 accepted += 1
@@ -107,10 +110,9 @@ class Sender:
     def _publish(self, command: OutgoingCommand, now: datetime) -> Publish:
         waited_since = None
         while True:
-            result = self.outbox.publish(command.topic, command.payload)
-            if result.status is PublishStatus.ACCEPTED and result.mid is not None:
-                self._inflight[result.mid] = _InFlight(command.id, now, time.monotonic())
-                self._inflight_ids.add(command.id)
+            result = self.outbox.publish(command.topic, command.payload, token=command.id)
+            if result.status is PublishStatus.ACCEPTED:
+                self._inflight[command.id] = _InFlight(now, time.monotonic())
                 return result
             if result.status is not PublishStatus.BUSY:
                 return result
@@ -122,16 +124,16 @@ class Sender:
                 self._flush(now)
 
     def _collect(self, timeout: float) -> int:
-        mids = self.outbox.take_pubacks(timeout)
+        tokens = self.outbox.take_pubacks(timeout)
         done = time.monotonic()
-        for mid in mids:
-            entry = self._inflight.pop(mid, None)
-            if entry is None:
-                continue  # a PUBACK for a publish already given up on: harmless
-            self._inflight_ids.discard(entry.command_id)
-            self._acked.append(SendResult(entry.command_id, SendOutcome.PUBACK))
-            self.latencies.append(done - entry.started)
-        return len(mids)
+        for command_id in tokens:
+            # a PUBACK for a publish given up on (or refused while the connection dropped, which
+            # paho sent after reconnecting) is still a fact: the broker has the command
+            self._acked.append(SendResult(command_id, SendOutcome.PUBACK))
+            entry = self._inflight.pop(command_id, None)
+            if entry is not None:
+                self.latencies.append(done - entry.started)
+        return len(tokens)
 
     def _flush(self, now: datetime) -> None:
         if self._acked:
@@ -139,13 +141,12 @@ class Sender:
             self.log.record_sends(batch, now=now)
 
     def _give_up(self, now: datetime, after: timedelta) -> None:
-        stale = [mid for mid, e in self._inflight.items() if now - e.published_at >= after]
+        stale = [cid for cid, e in self._inflight.items() if now - e.published_at >= after]
         if not stale:
             return
         results = []
-        for mid in stale:
-            entry = self._inflight.pop(mid)
-            self._inflight_ids.discard(entry.command_id)
-            results.append(SendResult(entry.command_id, SendOutcome.NO_PUBACK))
+        for command_id in stale:
+            del self._inflight[command_id]
+            results.append(SendResult(command_id, SendOutcome.NO_PUBACK))
         log.warning("%d command(s) got no PUBACK in %s: they will be sent again", len(stale), after)
         self.log.record_sends(results, now=now)

@@ -340,11 +340,10 @@ class FakeOutbox:
         self.alive = True
         self.auto_puback = True
         self.cap = cap
-        self.published: list[tuple[int, str, bytes]] = []
+        self.published: list[tuple[str, str, bytes]] = []  # (token, topic, payload)
         self.refuse: PublishStatus | None = None
-        self._mids = itertools.count(1)
-        self._pubacks: list[int] = []
-        self._unacked: list[int] = []
+        self._pubacks: list[str] = []
+        self._unacked: list[str] = []
         self.incoming: list[IncomingMessage] = []
         self.closed = False
 
@@ -360,27 +359,26 @@ class FakeOutbox:
     def is_alive(self) -> bool:
         return self.alive
 
-    def publish(self, topic: str, payload: bytes) -> Publish:
+    def publish(self, topic: str, payload: bytes, *, token: str) -> Publish:
         if not self.connected:
             return Publish(PublishStatus.NO_CONNECTION, reason="not connected")
         if self.refuse is not None:
             return Publish(self.refuse, reason="refused by the test")
         if len(self._unacked) >= self.cap:
             return Publish(PublishStatus.BUSY)
-        mid = next(self._mids)
-        self.published.append((mid, topic, payload))
-        (self._pubacks if self.auto_puback else self._unacked).append(mid)
-        return Publish(PublishStatus.ACCEPTED, mid)
+        self.published.append((token, topic, payload))
+        (self._pubacks if self.auto_puback else self._unacked).append(token)
+        return Publish(PublishStatus.ACCEPTED)
 
     def ack_all(self) -> None:
         self._pubacks += self._unacked
         self._unacked = []
 
-    def take_pubacks(self, timeout: float = 0.0) -> list[int]:
+    def take_pubacks(self, timeout: float = 0.0) -> list[str]:
         if not self._pubacks and self._unacked and timeout > 0 and self.connected:
             self.ack_all()  # "the broker answers while we wait"
-        mids, self._pubacks = self._pubacks, []
-        return mids
+        tokens, self._pubacks = self._pubacks, []
+        return tokens
 
     def take_incoming(self, limit: int) -> list[IncomingMessage]:
         taken, self.incoming = self.incoming[:limit], self.incoming[limit:]

@@ -1,0 +1,60 @@
+"""The sender: paced publishing, PUBACK bookkeeping, refusals recorded (fakes)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.service.ports import SendOutcome
+from tests.service.helpers import MONDAY, Rig, local, make_plan
+from tests.service.test_dispatcher import default_ward
+
+
+def wide_rig(receivers: int) -> Rig:
+    from ipfm_scheduler.core.model import Receiver
+    from tests.core.factories import ward, weekly
+
+    w = ward(
+        weekly("mon", "06:00"), receivers=tuple(Receiver(f"loa-{i:03d}") for i in range(receivers))
+    )
+    return Rig(make_plan(w), local(MONDAY, "05:58"))
+
+
+def test_the_in_flight_cap_is_respected_and_everything_goes_out_in_one_tick() -> None:
+    rig = wide_rig(50)
+    rig.outbox.auto_puback = False
+    rig.outbox.cap = 8  # at most 8 await a PUBACK; the broker answers while the sender waits
+    rig.tick()
+    assert len(rig.outbox.published) == 50
+    waiting = [c for c in rig.log.commands.values() if c.state is CommandState.PENDING]
+    assert 0 < len(waiting) <= 8
+    rig.outbox.ack_all()
+    rig.advance(seconds=1).tick()
+    assert all(c.state is CommandState.SENT for c in rig.log.commands.values())
+    assert len(rig.outbox.published) == 50  # nothing sent twice
+
+
+def test_while_disconnected_nothing_is_tried_and_nothing_is_lost() -> None:
+    rig = Rig(make_plan(default_ward()), local(MONDAY, "05:58"))
+    rig.outbox.connected = False
+    rig.tick()
+    assert rig.outbox.published == []
+    assert all(c.state is CommandState.PENDING for c in rig.log.commands.values())
+    assert all(c.attempts == [] for c in rig.log.commands.values())
+    rig.outbox.connected = True
+    rig.advance(seconds=1).tick()
+    assert len(rig.outbox.published) == 2
+
+
+def test_a_puback_for_a_publish_given_up_on_still_marks_the_command_sent() -> None:
+    rig = Rig(make_plan(default_ward()), local(MONDAY, "05:58"))
+    rig.outbox.auto_puback = False
+    rig.tick()
+    rig.advance(seconds=31)
+    rig.dispatcher.sender._give_up(rig.now, timedelta(seconds=30))
+    assert all(
+        [o for _, o in c.attempts] == [SendOutcome.NO_PUBACK] for c in rig.log.commands.values()
+    )
+    rig.outbox.ack_all()  # the broker's late PUBACKs
+    rig.dispatcher.sender.settle(rig.now)
+    assert all(c.state is CommandState.SENT for c in rig.log.commands.values())
