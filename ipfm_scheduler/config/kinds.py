@@ -58,7 +58,7 @@ def _read_text(r: FileReader, node: Node, path: str) -> str | Invalid:
     return text.strip() if isinstance(text, str) else text
 
 
-TEXT = Kind("a text", _read_text, {"type": ["string", "number", "boolean"]})
+TEXT = Kind("a text", _read_text, {"type": ["string", "number", "boolean"], "pattern": r"\S"})
 
 
 def slug(text: str) -> str:
@@ -74,6 +74,10 @@ def _read_id(r: FileReader, node: Node, path: str) -> str | Invalid:
         return text
     if NAME_RE.fullmatch(text):
         return text
+    if len(text) > 64:
+        return r.problem(
+            node, path, f"{quote(text)} is too long for an id ({len(text)} characters, at most 64)"
+        )
     hint = slug(text)
     advice = f" (such as {quote(hint)})" if hint and NAME_RE.fullmatch(hint) else ""
     return r.problem(node, path, f"{quote(text)} is not a valid id: use {NAME_RULE}{advice}")

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ipfm_scheduler.audio.probe import probe
 from ipfm_scheduler.config.checks import check_programmes, check_weekly
 from ipfm_scheduler.config.nodes import compose
 from ipfm_scheduler.config.reader import FileReader, quote, suggestion
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig, WardFile
-from ipfm_scheduler.config.station_file import StationParts, read_station
-from ipfm_scheduler.config.ward_file import WardSource, read_ward
+from ipfm_scheduler.config.station_file import Prober, StationParts, read_station
+from ipfm_scheduler.config.ward_file import read_ward
 from ipfm_scheduler.core.model import Schedule, Ward
 from ipfm_scheduler.errors import ConfigError, ConfigProblem
 
@@ -68,12 +69,14 @@ def load(
     today: date,
     secrets: bool = True,
     environ: Mapping[str, str] | None = None,
+    prober: Prober = probe,
 ) -> LoadedConfig:
     """Load the station file at ``path`` and its ward files, reporting every problem.
 
     ``today`` is the reference week for campaigns without a start date. With ``secrets=False``
     the MQTT password and signing keys are not read (for commands that do not need them), and
-    the station's ``signing`` is empty. ``environ`` defaults to ``os.environ``.
+    the station's ``signing`` is empty. ``environ`` defaults to ``os.environ``; ``prober``
+    reads an audio file's duration (tests may pass a fake that needs no ffprobe).
     """
     env = os.environ if environ is None else environ
     path = Path(path)
@@ -86,17 +89,22 @@ def load(
         station_r.problems.extend(syntax)
     parts = StationParts(base, secrets, env, wards_dir=base / "wards")
     if station_text is not None and not station_r.problems:
-        parts = read_station(station_r, root, base, secrets=secrets, environ=env)
+        parts = read_station(station_r, root, base, secrets=secrets, environ=env, prober=prober)
     wards = _load_wards(parts, base, today) if parts.wards_dir else []
     _check_signing_wards(station_r, parts, wards)
     return _assemble(path, parts, station_r, station_text, wards)
 
 
 def load_valid(
-    path: Path, *, today: date, secrets: bool = True, environ: Mapping[str, str] | None = None
+    path: Path,
+    *,
+    today: date,
+    secrets: bool = True,
+    environ: Mapping[str, str] | None = None,
+    prober: Prober = probe,
 ) -> LoadedConfig:
     """Like :func:`load`, but raises :class:`ConfigError` (with every problem) unless valid."""
-    loaded = load(path, today=today, secrets=secrets, environ=environ)
+    loaded = load(path, today=today, secrets=secrets, environ=environ, prober=prober)
     if not loaded.ok:
         raise ConfigError(loaded.problems)
     return loaded
@@ -104,10 +112,18 @@ def load_valid(
 
 @dataclass
 class _LoadedWard:
+    """One ward file after reading and checking. Its YAML nodes are not kept: holding the node
+    trees of thousands of files would make the garbage collector crawl."""
+
     file: Path
     reader: FileReader
     text: _Text | None
-    source: WardSource | None
+    ward: Ward | None = None
+    id_at: tuple[int, int] = (0, 0)  # line and column of its id, for duplicate ids
+
+    @property
+    def ward_id(self) -> str | None:
+        return self.ward.id if self.ward else None
 
 
 def _ward_paths(folder: Path) -> list[Path]:
@@ -123,50 +139,49 @@ def _ward_paths(folder: Path) -> list[Path]:
 
 def _load_wards(parts: StationParts, base: Path, today: date) -> list[_LoadedWard]:
     assert parts.wards_dir is not None
-    loaded = [_load_ward(p, base) for p in _ward_paths(parts.wards_dir)]
+    loaded = [_load_ward(p, base, parts, today) for p in _ward_paths(parts.wards_dir)]
     owners: dict[str, _LoadedWard] = {}
     for ward in loaded:
-        ward_id = ward.source.ward_id if ward.source else None
-        if ward_id is None:
+        if ward.ward_id is None:
             continue
-        if ward_id in owners:
-            assert ward.source is not None
-            assert ward.source.fields is not None
-            ward.reader.problem(
-                ward.source.fields.at("id"),
-                "id",
-                f"the ward id {quote(ward_id)} is already used by {owners[ward_id].reader.file}",
+        if ward.ward_id in owners:
+            line, column = ward.id_at
+            ward.reader.problems.append(
+                ConfigProblem(
+                    ward.reader.file,
+                    line,
+                    column,
+                    "id",
+                    f"the ward id {quote(ward.ward_id)} is already used by "
+                    f"{owners[ward.ward_id].reader.file}",
+                )
             )
             continue
-        owners[ward_id] = ward
-    for ward in loaded:
-        _check_ward(ward, parts, today)
+        owners[ward.ward_id] = ward
     return loaded
 
 
-def _load_ward(path: Path, base: Path) -> _LoadedWard:
+def _load_ward(path: Path, base: Path, parts: StationParts, today: date) -> _LoadedWard:
+    """Read one ward file and make every check that does not need the other wards."""
     r = FileReader(_shown(path, base))
     text = _read_text(path, r)
     if text is None:
-        return _LoadedWard(path, r, None, None)
+        return _LoadedWard(path, r, None)
     root, syntax = compose(text.text, r.file)
     r.problems.extend(syntax)
     if syntax and root is None:
-        return _LoadedWard(path, r, text, None)
-    return _LoadedWard(path, r, text, read_ward(r, root, path.name))
-
-
-def _check_ward(ward: _LoadedWard, parts: StationParts, today: date) -> None:
-    source = ward.source
-    if source is None:
-        return
-    check_programmes(ward.reader, source, parts.programmes, parts.declared)
-    if not ward.reader.problems and parts.timezone is not None:
-        check_weekly(ward.reader, source, parts.programmes, parts.timezone, today)
+        return _LoadedWard(path, r, text)
+    source = read_ward(r, root, path.name)
+    check_programmes(r, source, parts.programmes, parts.declared)
+    if not r.problems and parts.timezone is not None:
+        check_weekly(r, source, parts.programmes, parts.timezone, today)
+    id_node = source.fields.at("id") if source.fields else None
+    id_at = (id_node.start_mark.line + 1, id_node.start_mark.column + 1) if id_node else (0, 0)
+    return _LoadedWard(path, r, text, source.ward, id_at)
 
 
 def _check_signing_wards(r: FileReader, parts: StationParts, wards: list[_LoadedWard]) -> None:
-    known = sorted({w.source.ward_id for w in wards if w.source and w.source.ward_id})
+    known = sorted({w.ward_id for w in wards if w.ward_id})
     for ward_id, entry in parts.signing_wards.items():
         if ward_id not in known:
             r.problem(
@@ -192,14 +207,12 @@ def _assemble(
     valid: dict[str, Ward] = {}
     for ward in wards:
         problems.extend(_sorted(ward.reader.problems))
-        ok = not ward.reader.problems and ward.source is not None and ward.source.ward is not None
-        if ok:
-            assert ward.source is not None
-            assert ward.source.ward is not None
-            valid[ward.source.ward.id] = ward.source.ward
+        ok = not ward.reader.problems and ward.ward is not None
+        if ok and ward.ward is not None:
+            valid[ward.ward.id] = ward.ward
         ward_files[ward.file.name] = WardFile(
             path=ward.file,
-            ward_id=ward.source.ward_id if ward.source else None,
+            ward_id=ward.ward_id,
             text=ward.text.text if ward.text else "",
             sha256=ward.text.sha256 if ward.text else "",
             valid=ok,

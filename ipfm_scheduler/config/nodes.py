@@ -11,6 +11,8 @@ whoever edits the file next. Each alias is reported with its line.
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from ipfm_scheduler.errors import ConfigProblem
@@ -19,6 +21,35 @@ Node = yaml.Node
 
 #: libyaml's composer when it is built in (it is, in PyYAML wheels), else the pure-Python one
 LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_PLAIN_TAGS = {
+    yaml.ScalarNode: "tag:yaml.org,2002:str",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+}
+
+
+def _untyped(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
+    """``loader`` without implicit typing: every node is tagged as text, list or mapping.
+
+    The reader decides what a text means where it stands, so resolving YAML 1.1 types (12:30
+    as 750, ``no`` as false) would only cost time, and could never leak into a value.
+    """
+
+    def resolve(self: object, kind: type[yaml.Node], value: object, implicit: object) -> str:
+        return _PLAIN_TAGS[kind]
+
+    return type(f"Untyped{loader.__name__}", (loader,), {"resolve": resolve})
+
+
+_composers: dict[type[yaml.SafeLoader], type[yaml.SafeLoader]] = {}
+
+
+def _composer() -> type[yaml.SafeLoader]:
+    if LOADER not in _composers:
+        _composers[LOADER] = _untyped(LOADER)
+    return _composers[LOADER]
+
 
 ALIAS_MESSAGE = (
     "anchors and aliases (&name, *name, <<: *name) are not supported in these files: "
@@ -39,7 +70,7 @@ def is_null(node: Node) -> bool:
 def compose(text: str, file: str) -> tuple[Node | None, list[ConfigProblem]]:
     """The node tree of ``text`` (``None`` for an empty file), and the problems found."""
     try:
-        root = yaml.compose(text, Loader=LOADER)
+        root = yaml.compose(text, Loader=_composer())
     except yaml.MarkedYAMLError as exc:
         return None, [syntax_problem(exc, text, file)]
     except yaml.YAMLError as exc:  # pragma: no cover - every YAML error we know carries a mark
@@ -51,7 +82,7 @@ def compose(text: str, file: str) -> tuple[Node | None, list[ConfigProblem]]:
 def alias_problems(text: str, file: str) -> list[ConfigProblem]:
     """One problem per alias (``*name``) in ``text``; the composer has already resolved them."""
     problems = []
-    for event in yaml.parse(text, Loader=LOADER):
+    for event in yaml.parse(text, Loader=_composer()):
         mark = event.start_mark
         if isinstance(event, yaml.AliasEvent) and mark is not None:
             problems.append(ConfigProblem(file, mark.line + 1, mark.column + 1, "", ALIAS_MESSAGE))
@@ -63,6 +94,23 @@ def _char_at(text: str, line: int, column: int) -> str:
     if 0 <= line < len(lines) and 0 <= column < len(lines[line]):
         return lines[line][column]
     return ""
+
+
+_QUOTED_VALUE = re.compile(r"""^(\s*(?:-\s+)?(?:[^\s"'#][^:#]*:\s+)?)(["'])(.*)$""")
+
+
+def _unclosed_quote(text: str, upto: int) -> tuple[int, int] | None:
+    """(line, column) of a value that opens a quote and never closes it on its line, on or
+    before line ``upto`` (0-based): the likely cause of a syntax error further down."""
+    for number, line in enumerate(text.splitlines()[: upto + 1]):
+        match = _QUOTED_VALUE.match(line)
+        if match is None:
+            continue
+        quote, rest = match.group(2), match.group(3)
+        closed = re.search(r'(?<!\\)"', rest) if quote == '"' else "'" in rest.replace("''", "")
+        if not closed:
+            return number, len(match.group(1))
+    return None
 
 
 def _where(mark: yaml.Mark | None) -> str:
@@ -82,10 +130,12 @@ def syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> ConfigPro
             "a tab character is used here; YAML files must be indented with spaces only "
             "(replace the tab with spaces)"
         )
-    elif "quoted scalar" in context:
-        message = f"the quote opened at {_where(opened)} is never closed"
-        if opened:
-            line, column = opened.line, opened.column
+    elif "quoted scalar" in context or _unclosed_quote(text, line) is not None:
+        quote_at = _unclosed_quote(text, line)
+        if quote_at is None and opened is not None:
+            quote_at = (opened.line, opened.column)
+        line, column = quote_at or (line, column)
+        message = f"the quote opened at line {line + 1}, column {column + 1} is never closed"
     elif "mapping values are not allowed" in problem:
         message = (
             "a ':' appears where none is allowed: check this line's indentation, "
@@ -101,6 +151,8 @@ def syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> ConfigPro
             f"the list opened with '{'[' if closer == ']' else '{'}' at {_where(opened)} is not "
             f"closed with '{closer}', or its items are not separated by commas"
         )
+        if opened:
+            line, column = opened.line, opened.column
     elif "single document" in context:
         message = "the file holds more than one document ('---'); keep one document per file"
     elif "undefined alias" in problem:

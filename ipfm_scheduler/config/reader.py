@@ -124,9 +124,13 @@ class Shape:
     what: str  # "a receiver"
     keys: tuple[Key, ...]
     schema_extra: Mapping[str, Any] = field(default_factory=dict)
+    by_name: Mapping[str, Key] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {k.name: k for k in self.keys})
 
     def key(self, name: str) -> Key | None:
-        return next((k for k in self.keys if k.name == name), None)
+        return self.by_name.get(name)
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -42,6 +42,7 @@ from ipfm_scheduler.core.model import Programme
 from ipfm_scheduler.errors import AudioError, ValueInvalid
 
 T = TypeVar("T")
+Prober = Callable[[Path], AudioFile]
 SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
@@ -52,6 +53,7 @@ class StationParts:
     base: Path
     secrets: bool
     environ: Mapping[str, str]
+    prober: Prober = probe
     fields: Fields | None = None
     timezone: zoneinfo.ZoneInfo | None = None
     database_url: str | None = None
@@ -75,8 +77,9 @@ def read_station(
     *,
     secrets: bool,
     environ: Mapping[str, str],
+    prober: Prober = probe,
 ) -> StationParts:
-    parts = StationParts(base, secrets, environ, wards_dir=base / "wards")
+    parts = StationParts(base, secrets, environ, prober, wards_dir=base / "wards")
     if root is None:
         r.problem(None, "", "the station file is empty (see docs/configuration.md)")
         return parts
@@ -228,7 +231,7 @@ def _mqtt(r: FileReader, fields: Section, parts: StationParts) -> MqttSettings |
 
 def _base_url(text: str) -> str:
     if not text.startswith(("http://", "https://")):
-        raise adr.Unusable(f"{text!r} is not a web address (write http://HOST:PORT/audio)")
+        raise adr.Unusable(f"{quote(text)} is not a web address (write http://HOST:PORT/audio)")
     return text.rstrip("/")
 
 
@@ -352,7 +355,7 @@ def _programme(r: FileReader, programme_id: str, fields: Fields, parts: StationP
         )
         return
     try:
-        audio = probe(path)
+        audio = parts.prober(path)
     except AudioError as exc:
         r.problem(fields.at("audio"), child(fields.path, "audio"), f"{exc} (audio.dir)")
         return
