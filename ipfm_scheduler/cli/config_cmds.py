@@ -92,7 +92,7 @@ def _chosen_wards(loaded: LoadedConfig, schedule: Schedule, ward: str | None) ->
         return [ward]
     files = {w.ward_id: name for name, w in loaded.ward_files.items() if w.ward_id}
     if ward in files:
-        mine = [p for p in loaded.problems if p.file.endswith(files[ward])]
+        mine = [p for p in loaded.problems if Path(p.file).name == files[ward]]
         raise ConfigError(mine or loaded.problems)
     known = ", ".join(sorted(files)) or "none"
     hint = suggestion(ward, sorted(files))
