@@ -334,17 +334,10 @@ def _programmes(r: FileReader, fields: Fields, parts: StationParts) -> None:
             _programme(r, programme_id, entry.value, parts)
 
 
-def _programme(r: FileReader, programme_id: str, fields: Fields, parts: StationParts) -> None:
-    start, until = fields["from"], fields["until"]
-    if start is not None and until is not None and until < start:
-        r.problem(
-            fields.at("until"),
-            child(fields.path, "until"),
-            f"the campaign ends ({until}) before it starts ({start}, from)",
-        )
-        return
+def _programme_audio(r: FileReader, fields: Fields, parts: StationParts) -> AudioFile | None:
+    """The programme's recording, probed; ``None`` (and a problem) when it cannot be read."""
     if parts.audio_dir is None:
-        return  # the audio section's own problem is reported
+        return None  # the audio section's own problem is reported
     name, path = fields["audio"], parts.audio_dir / fields["audio"]
     if not path.exists():
         r.problem(
@@ -353,11 +346,25 @@ def _programme(r: FileReader, programme_id: str, fields: Fields, parts: StationP
             f"{quote(name)} is not in the audio folder {parts.audio_dir} (audio.dir): put the "
             "recording there, or correct the name",
         )
-        return
+        return None
     try:
-        audio = parts.prober(path)
+        return parts.prober(path)
     except AudioError as exc:
         r.problem(fields.at("audio"), child(fields.path, "audio"), f"{exc} (audio.dir)")
+        return None
+
+
+def _programme(r: FileReader, programme_id: str, fields: Fields, parts: StationParts) -> None:
+    audio = _programme_audio(r, fields, parts)
+    start, until = fields["from"], fields["until"]
+    if start is not None and until is not None and until < start:
+        r.problem(
+            fields.at("until"),
+            child(fields.path, "until"),
+            f"the campaign ends ({until}) before it starts ({start}, from)",
+        )
+        return
+    if audio is None:
         return
     try:
         programme = Programme(

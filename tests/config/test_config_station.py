@@ -353,3 +353,13 @@ def test_http_listen_and_audio_settings(station: Station) -> None:
     assert st is not None
     assert (st.http.host, st.http.port, st.http.enabled) == ("::1", 9000, False)
     assert (st.audio.loudness_lufs, st.audio.sample_rate) == (-18.0, 48000)
+
+
+def test_campaign_and_audio_problems_are_reported_together(station: Station) -> None:
+    station.edit_station("    until: null", "    until: 2022-01-01")
+    station.edit_station("    audio: kh179.mp3", "    audio: kh197.mp3")
+    found = station.problems()
+    assert [p.split(": ")[1] for p in found] == [
+        "programmes.kh179.audio",
+        "programmes.kh179.until",
+    ]
