@@ -45,6 +45,15 @@ class ConfigError(IpfmError):
         super().__init__("\n".join([head + ":", *(f"  {p}" for p in self.problems)]))
 
 
+class ConfigRejected(ConfigError):
+    """The configuration is invalid and its problems have already been shown (by `validate`,
+    `plan`): the message is a one-line summary instead of the whole list."""
+
+    def __init__(self, problems: Iterable[ConfigProblem], summary: str) -> None:
+        super().__init__(problems)
+        self.args = (summary,)
+
+
 class ValueInvalid(IpfmError, ValueError):
     """A core value was built from invalid parts (raised by the values themselves)."""
 

@@ -124,6 +124,8 @@ class StationConfig:
     wards_dir: Path
     text: str = ""
     sha256: str = ""
+    # False when loaded without secrets (`plan`): mqtt.password and signing are then empty
+    secrets_loaded: bool = True
 
 
 @dataclass(frozen=True, slots=True)

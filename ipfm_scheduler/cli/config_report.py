@@ -1,0 +1,189 @@
+"""What `validate` and `plan` print: plain tables for people, JSON for tools."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ipfm_scheduler.config.settings import LoadedConfig
+from ipfm_scheduler.config.summary import WardWeekly
+from ipfm_scheduler.core.compliance import WeekCount
+from ipfm_scheduler.core.expand import PlannedAiring
+from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.errors import ConfigProblem
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    """Left-aligned columns, two spaces apart."""
+    cells = [[str(c) for c in headers], *([str(c) for c in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+
+
+def problem_json(p: ConfigProblem) -> dict[str, Any]:
+    return {
+        "file": p.file,
+        "line": p.line,
+        "column": p.column,
+        "path": p.path,
+        "message": p.message,
+    }
+
+
+def count_json(count: WeekCount | None) -> dict[str, Any] | None:
+    if count is None:
+        return None
+    return {"week": str(count.week), "planned": count.planned, "enforced": count.enforced}
+
+
+def shown_folder(station_path: Path) -> str:
+    """The station file's folder as the user would type it (file names are relative to it)."""
+    folder = (
+        station_path.parent
+        if station_path.is_absolute()
+        else Path(os.path.relpath(station_path.resolve().parent))
+    )
+    return f"{folder}/" if str(folder) != "/" else "/"
+
+
+def ward_status(loaded: LoadedConfig) -> tuple[list[str], list[str]]:
+    """Ids of the valid wards, and the names of ward files with problems."""
+    valid = sorted(w.ward_id for w in loaded.ward_files.values() if w.valid and w.ward_id)
+    broken = sorted(
+        f"{w.ward_id} ({name})" if w.ward_id else name
+        for name, w in loaded.ward_files.items()
+        if not w.valid
+    )
+    return valid, broken
+
+
+def files_with_problems(problems: Sequence[ConfigProblem]) -> list[str]:
+    return sorted({p.file for p in problems})
+
+
+def validate_text(
+    loaded: LoadedConfig, station_path: Path, week: IsoWeek | None, rows: list[WardWeekly]
+) -> list[str]:
+    folder = shown_folder(station_path)
+    lines = [f"Station file {station_path} (file names below are relative to {folder})"]
+    if loaded.problems:
+        lines += ["", *(str(p) for p in loaded.problems)]
+    lines.append("")
+    if week is None:
+        lines.append(
+            "Weekly counts: not available until the station file's timezone and programmes "
+            "can be read."
+        )
+    else:
+        lines += weekly_text(week, rows)
+    valid, broken = ward_status(loaded)
+    lines += [
+        "",
+        f"Valid wards ({len(valid)} of {len(loaded.ward_files)}): {', '.join(valid) or 'none'}",
+    ]
+    if broken:
+        lines.append(f"Ward files with problems ({len(broken)}): {', '.join(broken)}")
+    lines.append(verdict_line(loaded))
+    return lines
+
+
+def weekly_text(week: IsoWeek, rows: list[WardWeekly]) -> list[str]:
+    if not rows:
+        return ["Weekly counts: no valid ward plans a programme yet."]
+    body = []
+    for row in rows:
+        this = str(row.this_week.planned) if row.this_week else "-"
+        lowest = f"{row.lowest.planned} ({row.lowest.week})" if row.lowest else "-"
+        body.append((row.ward, row.programme, row.minimum, this, lowest, row.verdict))
+    headers = ("ward", "programme", "minimum", f"this week ({week})", "lowest week", "verdict")
+    return [
+        "Airings a week each ward plans (valid wards; the lowest week is the campaign's full "
+        "week with the fewest):",
+        *("  " + line for line in table(headers, body)),
+    ]
+
+
+def verdict_line(loaded: LoadedConfig) -> str:
+    if loaded.ok:
+        wards = len(loaded.ward_files)
+        programmes = len(loaded.station.programmes) if loaded.station else 0
+        return (
+            f"OK: the configuration is valid ({wards} ward{'s' * (wards != 1)}, "
+            f"{programmes} programme{'s' * (programmes != 1)})."
+        )
+    count = len(loaded.problems)
+    files = files_with_problems(loaded.problems)
+    noun = "problem" if count == 1 else "problems"
+    where = f"{len(files)} file{'s' if len(files) != 1 else ''}"
+    return f"NOT VALID: {count} {noun} in {where}; nothing may be started until they are fixed."
+
+
+def validate_json(
+    loaded: LoadedConfig, station_path: Path, week: IsoWeek | None, rows: list[WardWeekly]
+) -> dict[str, Any]:
+    return {
+        "ok": loaded.ok,
+        "station_file": str(station_path),
+        "week": str(week) if week else None,
+        "problems": [problem_json(p) for p in loaded.problems],
+        "ward_files": [
+            {"file": name, "ward": w.ward_id, "valid": w.valid, "sha256": w.sha256}
+            for name, w in sorted(loaded.ward_files.items())
+        ],
+        "weekly": [
+            {
+                "ward": r.ward,
+                "programme": r.programme,
+                "minimum": r.minimum,
+                "enabled_receivers": r.enabled_receivers,
+                "this_week": count_json(r.this_week),
+                "lowest": count_json(r.lowest),
+                "verdict": r.verdict,
+            }
+            for r in rows
+        ],
+    }
+
+
+def airing_json(a: PlannedAiring) -> dict[str, Any]:
+    return {
+        "day": a.local_day.isoformat(),
+        "weekday": f"{a.start:%a}".lower(),
+        "time": f"{a.start:%H:%M}",
+        "ward": a.ward,
+        "programme": a.programme,
+        "window_end": f"{a.expires:%H:%M}",
+        "volume": a.volume,
+        "start": a.start.isoformat(),
+        "expires": a.expires.isoformat(),
+    }
+
+
+def plan_airings_text(airings: list[PlannedAiring]) -> list[str]:
+    if not airings:
+        return ["  (no airings planned this week)"]
+    rows = [
+        (
+            f"{a.start:%a %Y-%m-%d}",
+            f"{a.start:%H:%M}",
+            a.ward,
+            a.programme,
+            f"{a.expires:%H:%M}",
+            a.volume,
+        )
+        for a in airings
+    ]
+    headers = ("day", "time", "ward", "programme", "window ends", "volume")
+    return ["  " + line for line in table(headers, rows)]
+
+
+def plan_compliance_text(counts: Sequence[tuple[WeekCount, str]]) -> list[str]:
+    if not counts:
+        return ["  (no programme with a minimum runs this week)"]
+    rows = [(c.ward, c.programme, c.planned, c.minimum, c.verdict, why) for c, why in counts]
+    headers = ("ward", "programme", "planned", "minimum", "verdict", "rule")
+    return ["  " + line for line in table(headers, rows)]

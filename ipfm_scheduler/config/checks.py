@@ -1,0 +1,163 @@
+"""Checks of a ward file against the station: programmes it names, airings that start inside a
+window and fit in it, one-off dates that will really air, and the weekly minimum."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Mapping
+from datetime import date, tzinfo
+
+from ipfm_scheduler.config.reader import FileReader, child, quote, suggestion
+from ipfm_scheduler.config.ward_file import AiringSource, WardSource, date_nodes
+from ipfm_scheduler.core.compliance import first_full_week, first_short_week, last_full_week
+from ipfm_scheduler.core.model import Programme, Ward, Window, minutes
+from ipfm_scheduler.core.weeks import DAY_NAMES, IsoWeek
+
+
+def duration_words(seconds: float) -> str:
+    """``85.2`` -> ``"1 min 25 s"`` (rounded up to the second)."""
+    total = int(-(-seconds // 1))
+    hours, rest = divmod(total, 3600)
+    mins, secs = divmod(rest, 60)
+    words = [f"{hours} h"] if hours else []
+    if mins:
+        words.append(f"{mins} min")
+    if secs or not words:
+        words.append(f"{secs} s")
+    return " ".join(words)
+
+
+def campaign_words(programme: Programme, reference: date) -> str:
+    """``every ISO week from 2022-W27 on`` (the weeks the minimum is enforced in)."""
+    first = first_full_week(programme, reference)
+    last = last_full_week(programme)
+    if last is None:
+        return f"every ISO week from {first} on"
+    return f"every ISO week from {first} to {last}"
+
+
+def check_programmes(
+    r: FileReader,
+    source: WardSource,
+    programmes: Mapping[str, Programme],
+    declared: Collection[str] | None,
+) -> None:
+    """Each airing names a programme of the station, starts in a window and fits in it."""
+    for airing in source.airings:
+        name = airing.rule.programme
+        if declared is not None and name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            hint = suggestion(name, list(declared))
+            r.problem(
+                airing.fields.at("programme"),
+                child(airing.path, "programme"),
+                f"{quote(name)} is not a programme of this station{hint} "
+                f"(the station's programmes: {known})",
+            )
+            continue
+        programme = programmes.get(name)
+        if programme is None:
+            continue  # declared, but broken: the station file's problem says why
+        if source.ward is not None and source.windows_ok:
+            _check_fit(r, source.ward, airing, programme)
+        if source.ward is not None:
+            _check_dates(r, source.ward, airing, programme)
+
+
+def _days(airing: AiringSource) -> list[tuple[str, int]]:
+    """(label, weekday) of each day the airing is planned on."""
+    rule = airing.rule
+    if rule.weekly:
+        return [(DAY_NAMES[d], d) for d in sorted(rule.days)]
+    return [(f"{d} ({DAY_NAMES[d.weekday()]})", d.weekday()) for d in rule.dates]
+
+
+def _check_fit(r: FileReader, ward: Ward, airing: AiringSource, programme: Programme) -> None:
+    at = airing.rule.at
+    outside: list[tuple[str, int]] = []
+    overrun: dict[Window, list[str]] = defaultdict(list)
+    for label, weekday in _days(airing):
+        window = ward.window_at(weekday, at)
+        if window is None:
+            outside.append((label, weekday))
+        elif not window.holds(weekday, at, programme.duration_s):
+            overrun[window].append(label)
+    node, path = airing.fields.at("at"), child(airing.path, "at")
+    if outside:
+        labels = ", ".join(label for label, _ in outside)
+        open_then = [w for w in ward.windows if any(w.opens_on(d) for _, d in outside)]
+        shown = "; ".join(w.describe() for w in open_then) or "none"
+        r.problem(
+            node,
+            path,
+            f"{programme.id} at {at:%H:%M} on {labels} starts outside every window open that "
+            f"day (windows open then: {shown})",
+        )
+    for window, days in overrun.items():
+        late = minutes(at) * 60 + programme.duration_s - minutes(window.end) * 60
+        r.problem(
+            node,
+            path,
+            f"{programme.id} lasts {duration_words(programme.duration_s)}: starting at "
+            f"{at:%H:%M} on {', '.join(days)} it runs {duration_words(late)} past the end "
+            f"of the window {window.start:%H:%M}-{window.end:%H:%M}",
+        )
+
+
+def _check_dates(r: FileReader, ward: Ward, airing: AiringSource, programme: Programme) -> None:
+    """One-off dates that would silently not air: skipped, or outside the campaign."""
+    nodes = date_nodes(airing)
+    for index, (day, node) in enumerate(zip(airing.rule.dates, nodes, strict=False), 1):
+        path = f"{child(airing.path, 'dates')}[{index}]"
+        if day in ward.skip_dates:
+            r.problem(
+                node,
+                path,
+                f"{day} is also in skip_dates, so this airing would not happen: remove the "
+                "date from one of the two lists",
+            )
+        elif not programme.runs_on(day):
+            r.problem(
+                node,
+                path,
+                f"{day} is outside the {programme.id} campaign "
+                f"({programme.start or 'always'} to {programme.until or 'open-ended'}), so "
+                "this airing would not happen",
+            )
+
+
+def check_weekly(
+    r: FileReader,
+    source: WardSource,
+    programmes: Mapping[str, Programme],
+    tz: tzinfo,
+    today: date,
+) -> None:
+    """Every full campaign week plans at least ``min_per_week`` airings of each programme."""
+    ward = source.ward
+    if ward is None or source.fields is None:
+        return
+    node = source.fields.key_nodes.get("airings", source.fields.node)
+    for programme in sorted(programmes.values(), key=lambda p: p.id):
+        short = first_short_week(ward, programme, tz, today)
+        if short is None:
+            continue
+        week = short.week
+        noun = "airing" if short.planned == 1 else "airings"
+        message = (
+            f"{ward.id} plans {short.planned} {noun} of {programme.id} in week {week} "
+            f"({week.monday} to {week.sunday}); the minimum is {short.minimum} "
+            f"({campaign_words(programme, today)})"
+        )
+        r.problem(node, "airings", message + _skip_hint(ward, week))
+
+
+def _skip_hint(ward: Ward, week: IsoWeek) -> str:
+    skipped = sorted(d for d in ward.skip_dates if week.monday <= d <= week.sunday)
+    if not skipped:
+        return ""
+    listed = ", ".join(str(d) for d in skipped)
+    return (
+        f"; {listed} {'is a skip date' if len(skipped) == 1 else 'are skip dates'}: add a "
+        "one-off airing (dates: [...]) on another day of that week"
+    )

@@ -1,0 +1,271 @@
+"""The kinds of value the configuration files hold: how each is read from its node's *text*
+(never from YAML's implicit typing), what a mistake is called, and its JSON Schema."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, time
+from typing import Any
+
+import yaml
+
+from ipfm_scheduler.config.nodes import Node, is_null, is_plain
+from ipfm_scheduler.config.reader import (
+    INVALID,
+    Fields,
+    FileReader,
+    Invalid,
+    Kind,
+    Shape,
+    describe,
+    item,
+    quote,
+    read_shape,
+    suggestion,
+)
+from ipfm_scheduler.core.ids import NAME_RE, NAME_RULE
+from ipfm_scheduler.core.weeks import DAY_NAMES
+
+TIME_RE = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+INT_RE = re.compile(r"[-+]?[0-9]+")
+FLOAT_RE = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+TRUE_WORDS = ("true", "yes", "on")
+FALSE_WORDS = ("false", "no", "off")
+TIME_RULE = "HH:MM, 00:00–23:59"
+
+
+def _word_forms(words: tuple[str, ...]) -> list[str]:
+    return [form for w in words for form in (w, w.title(), w.upper())]
+
+
+def scalar_text(r: FileReader, node: Node, path: str, expected: str) -> str | Invalid:
+    """The text of a scalar node, or a problem if the node is a list, a mapping or empty."""
+    if not isinstance(node, yaml.ScalarNode):
+        return r.problem(node, path, f"expected {expected}, found {describe(node)}")
+    if is_null(node):
+        return r.problem(node, path, f"is empty; expected {expected}")
+    return str(node.value)
+
+
+def _read_text(r: FileReader, node: Node, path: str) -> str | Invalid:
+    text = scalar_text(r, node, path, "a text")
+    if isinstance(text, str) and not text.strip():
+        return r.problem(node, path, "is empty; expected a text")
+    return text.strip() if isinstance(text, str) else text
+
+
+TEXT = Kind("a text", _read_text, {"type": ["string", "number", "boolean"], "pattern": r"\S"})
+
+
+def slug(text: str) -> str:
+    """``"Cẩm Trung"`` -> ``"cam-trung"``: how a name could be written as an id."""
+    plain = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    plain = "".join(c for c in plain if not unicodedata.combining(c)).lower()
+    return re.sub(r"[^a-z0-9_-]+", "-", plain).strip("-")[:64]
+
+
+def _read_id(r: FileReader, node: Node, path: str) -> str | Invalid:
+    text = scalar_text(r, node, path, f"an id ({NAME_RULE})")
+    if not isinstance(text, str):
+        return text
+    if NAME_RE.fullmatch(text):
+        return text
+    if len(text) > 64:
+        return r.problem(
+            node, path, f"{quote(text)} is too long for an id ({len(text)} characters, at most 64)"
+        )
+    hint = slug(text)
+    advice = f" (such as {quote(hint)})" if hint and NAME_RE.fullmatch(hint) else ""
+    return r.problem(node, path, f"{quote(text)} is not a valid id: use {NAME_RULE}{advice}")
+
+
+ID = Kind(
+    f"an id ({NAME_RULE})",
+    _read_id,
+    {
+        "anyOf": [
+            {"type": "string", "pattern": f"^{NAME_RE.pattern}$"},
+            {"type": "integer", "minimum": 0},
+        ]
+    },
+)
+
+
+def _read_time(r: FileReader, node: Node, path: str) -> time | Invalid:
+    text = scalar_text(r, node, path, f"a time of day ({TIME_RULE})")
+    if not isinstance(text, str):
+        return text
+    match = TIME_RE.fullmatch(text.strip())
+    if match:
+        return time(int(match.group(1)), int(match.group(2)))
+    hint = ""
+    if re.fullmatch(r"\d{1,2}:\d{2}:\d{2}", text):
+        hint = "; seconds are not used: write hours and minutes only"
+    elif re.fullmatch(r"\d{1,2}[.,h]\d{2}", text):
+        hint = f"; write it with a colon, like {text[:-3]}:{text[-2:]}"
+    return r.problem(node, path, f"{quote(text)} is not a time of day ({TIME_RULE}){hint}")
+
+
+TIME = Kind(
+    f"a time of day ({TIME_RULE})",
+    _read_time,
+    {"type": "string", "pattern": f"^{TIME_RE.pattern}$"},
+)
+
+
+def _read_date(r: FileReader, node: Node, path: str) -> date | Invalid:
+    text = scalar_text(r, node, path, "a date (YYYY-MM-DD)")
+    if not isinstance(text, str):
+        return text
+    if DATE_RE.fullmatch(text.strip()):
+        try:
+            return date.fromisoformat(text.strip())
+        except ValueError:
+            pass
+    return r.problem(node, path, f"{quote(text)} is not a date (YYYY-MM-DD, such as 2027-02-06)")
+
+
+DATE = Kind(
+    "a date (YYYY-MM-DD)",
+    _read_date,
+    {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "format": "date"},
+)
+
+
+def _read_day(r: FileReader, node: Node, path: str) -> int | Invalid:
+    text = scalar_text(r, node, path, "a day (mon … sun)")
+    if not isinstance(text, str):
+        return text
+    if text in DAY_NAMES:
+        return DAY_NAMES.index(text)
+    hint = suggestion(text.lower()[:3], DAY_NAMES)
+    return r.problem(node, path, f"{quote(text)} is not a day: write {', '.join(DAY_NAMES)}{hint}")
+
+
+DAY = Kind("a day (mon … sun)", _read_day, {"enum": list(DAY_NAMES)})
+
+
+def _read_bool(r: FileReader, node: Node, path: str) -> bool | Invalid:
+    text = scalar_text(r, node, path, "true or false")
+    if not isinstance(text, str):
+        return text
+    word = text.strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    return r.problem(node, path, f"{quote(text)} is not true or false (yes/no also work)")
+
+
+BOOL = Kind(
+    "true or false",
+    _read_bool,
+    {"anyOf": [{"type": "boolean"}, {"enum": _word_forms(TRUE_WORDS + FALSE_WORDS)}]},
+)
+
+
+def _range_words(lo: float | None, hi: float | None, noun: str) -> str:
+    if lo is not None and hi is not None:
+        return f"{noun} from {lo} to {hi}"
+    if lo is not None:
+        return f"{noun}, {lo} or more"
+    return noun
+
+
+def number(lo: float | None = None, hi: float | None = None, *, whole: bool = True) -> Kind:
+    """An integer (or, with ``whole=False``, a decimal) within ``lo`` .. ``hi``."""
+    expected = _range_words(lo, hi, "a whole number" if whole else "a number")
+    pattern = INT_RE if whole else FLOAT_RE
+
+    def read(r: FileReader, node: Node, path: str) -> float | int | Invalid:
+        text = scalar_text(r, node, path, expected)
+        if not isinstance(text, str):
+            return text
+        if not pattern.fullmatch(text):
+            return r.problem(node, path, f"{quote(text)} is not {expected}")
+        if not is_plain(node):
+            return r.problem(
+                node, path, f"{quote(text)} is in quotes: write the number without quotes"
+            )
+        value: float | int = int(text) if whole else float(text)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            return r.problem(node, path, f"{text} is out of range: expected {expected}")
+        return value
+
+    schema: dict[str, Any] = {"type": "integer" if whole else "number"}
+    if lo is not None:
+        schema["minimum"] = lo
+    if hi is not None:
+        schema["maximum"] = hi
+    return Kind(expected, read, schema)
+
+
+def list_of(
+    kind: Kind,
+    what: str,
+    *,
+    min_items: int = 0,
+    convert: Callable[[list[Any]], Any] | None = None,
+) -> Kind:
+    """A list of ``kind``. With ``convert``, the list becomes ``convert(items)`` when every item
+    is valid (else :data:`INVALID`); without, the items are returned as read (some INVALID)."""
+
+    def read(r: FileReader, node: Node, path: str) -> Any:
+        if not isinstance(node, yaml.SequenceNode):
+            return r.problem(node, path, f"expected {what}, found {describe(node)}")
+        if len(node.value) < min_items:
+            return r.problem(node, path, f"is empty; expected {what}")
+        values = [kind.read(r, n, item(path, i)) for i, n in enumerate(node.value, 1)]
+        if convert is None:
+            return values
+        return INVALID if any(v is INVALID for v in values) else convert(values)
+
+    schema: dict[str, Any] = {"type": "array"}
+    if min_items:
+        schema["minItems"] = min_items
+    return Kind(what, read, schema, items=kind)
+
+
+def shaped(shape: Shape) -> Kind:
+    """A mapping with the keys of ``shape`` (read into :class:`Fields`)."""
+
+    def read(r: FileReader, node: Node, path: str) -> Fields | Invalid:
+        return read_shape(r, node, path, shape)
+
+    return Kind(shape.what, read, {}, shape=shape)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry of a mapping keyed by ids (``programmes:``, ``signing.wards:``)."""
+
+    key_node: Node
+    value: Any
+
+
+def map_of(kind: Kind, what: str) -> Kind:
+    """A mapping from ids to ``kind``: ``{id: Entry}`` (duplicates and bad ids reported)."""
+
+    def read(r: FileReader, node: Node, path: str) -> dict[str, Entry] | Invalid:
+        if not isinstance(node, yaml.MappingNode):
+            return r.problem(node, path, f"expected {what}, found {describe(node)}")
+        entries: dict[str, Entry] = {}
+        for key_node, value_node in node.value:
+            name = _read_id(r, key_node, path)
+            if not isinstance(name, str):
+                continue
+            sub = f"{path}.{name}"
+            if name in entries:
+                first = entries[name].key_node.start_mark.line + 1
+                r.problem(key_node, sub, f"{quote(name)} appears twice (first on line {first})")
+                continue
+            entries[name] = Entry(key_node, kind.read(r, value_node, sub))
+        return entries
+
+    schema: Mapping[str, Any] = {
+        "type": "object",
+        "propertyNames": {"pattern": f"^{NAME_RE.pattern}$"},
+    }
+    return Kind(what, read, schema, values=kind)

@@ -1,0 +1,270 @@
+"""Loading a station: the station file and every ward file, with every problem at once.
+
+``load`` never raises for what the files contain: it returns a :class:`LoadedConfig` whose
+``problems`` list every mistake (file:line:column, key path, what was found and what is
+expected) and whose ``schedule`` holds every ward whose file is valid, so a broken ward file
+never takes the others down. ``load_valid`` is the same, but raises :class:`ConfigError` unless
+everything is valid (the service uses it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from ipfm_scheduler.audio.probe import probe
+from ipfm_scheduler.config.checks import check_programmes, check_weekly
+from ipfm_scheduler.config.nodes import compose
+from ipfm_scheduler.config.reader import FileReader, quote, suggestion
+from ipfm_scheduler.config.settings import LoadedConfig, StationConfig, WardFile
+from ipfm_scheduler.config.station_file import Prober, StationParts, read_station
+from ipfm_scheduler.config.ward_file import read_ward
+from ipfm_scheduler.core.model import Schedule, Ward
+from ipfm_scheduler.errors import ConfigError, ConfigProblem
+
+WARD_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class _Text:
+    text: str
+    sha256: str
+
+
+def _read_text(path: Path, r: FileReader) -> _Text | None:
+    """The file's text (UTF-8, a BOM allowed) and the sha256 of its bytes."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        r.problem(None, "", f"the file {path} does not exist")
+        return None
+    except OSError as exc:
+        r.problem(None, "", f"the file {path} cannot be read: {exc.strerror}")
+        return None
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        return _Text(raw.decode("utf-8-sig"), digest)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        r.problems.append(
+            ConfigProblem(
+                r.file, line, 0, "", "the file is not UTF-8 text: save it as UTF-8 in the editor"
+            )
+        )
+        return _Text(raw.decode("utf-8", errors="replace"), digest)
+
+
+def _shown(path: Path, base: Path) -> str:
+    """A file's name as messages show it: relative to the station file's folder."""
+    return os.path.relpath(path, base)
+
+
+def load(
+    path: Path,
+    *,
+    today: date,
+    secrets: bool = True,
+    environ: Mapping[str, str] | None = None,
+    prober: Prober = probe,
+) -> LoadedConfig:
+    """Load the station file at ``path`` and its ward files, reporting every problem.
+
+    ``today`` is the reference week for campaigns without a start date. With ``secrets=False``
+    the MQTT password and signing keys are not read (for commands that do not need them), and
+    the station's ``signing`` is empty. ``environ`` defaults to ``os.environ``; ``prober``
+    reads an audio file's duration (tests may pass a fake that needs no ffprobe).
+    """
+    env = os.environ if environ is None else environ
+    path = Path(path)
+    base = path.resolve().parent
+    station_r = FileReader(path.name)
+    station_text = _read_text(path, station_r)
+    root = None
+    if station_text is not None and not station_r.problems:
+        root, syntax = compose(station_text.text, station_r.file)
+        station_r.problems.extend(syntax)
+    parts = StationParts(base, secrets, env, wards_dir=base / "wards")
+    if station_text is not None and not station_r.problems:
+        parts = read_station(station_r, root, base, secrets=secrets, environ=env, prober=prober)
+    wards = _load_wards(parts, base, today) if parts.wards_dir else []
+    _check_signing_wards(station_r, parts, wards)
+    return _assemble(path, parts, station_r, station_text, wards)
+
+
+def load_valid(
+    path: Path,
+    *,
+    today: date,
+    secrets: bool = True,
+    environ: Mapping[str, str] | None = None,
+    prober: Prober = probe,
+) -> LoadedConfig:
+    """Like :func:`load`, but raises :class:`ConfigError` (with every problem) unless valid."""
+    loaded = load(path, today=today, secrets=secrets, environ=environ, prober=prober)
+    if not loaded.ok:
+        raise ConfigError(loaded.problems)
+    return loaded
+
+
+@dataclass
+class _LoadedWard:
+    """One ward file after reading and checking. Its YAML nodes are not kept: holding the node
+    trees of thousands of files would make the garbage collector crawl."""
+
+    file: Path
+    reader: FileReader
+    text: _Text | None
+    ward: Ward | None = None
+    id_at: tuple[int, int] = (0, 0)  # line and column of its id, for duplicate ids
+
+    @property
+    def ward_id(self) -> str | None:
+        return self.ward.id if self.ward else None
+
+
+def _ward_paths(folder: Path) -> list[Path]:
+    try:
+        return sorted(
+            p
+            for p in folder.iterdir()
+            if p.suffix in WARD_SUFFIXES and not p.name.startswith(".") and p.is_file()
+        )
+    except OSError:
+        return []
+
+
+def _load_wards(parts: StationParts, base: Path, today: date) -> list[_LoadedWard]:
+    assert parts.wards_dir is not None
+    loaded = [_load_ward(p, base, parts, today) for p in _ward_paths(parts.wards_dir)]
+    owners: dict[str, _LoadedWard] = {}
+    for ward in loaded:
+        if ward.ward_id is None:
+            continue
+        if ward.ward_id in owners:
+            line, column = ward.id_at
+            ward.reader.problems.append(
+                ConfigProblem(
+                    ward.reader.file,
+                    line,
+                    column,
+                    "id",
+                    f"the ward id {quote(ward.ward_id)} is already used by "
+                    f"{owners[ward.ward_id].reader.file}",
+                )
+            )
+            continue
+        owners[ward.ward_id] = ward
+    return loaded
+
+
+def _load_ward(path: Path, base: Path, parts: StationParts, today: date) -> _LoadedWard:
+    """Read one ward file and make every check that does not need the other wards."""
+    r = FileReader(_shown(path, base))
+    text = _read_text(path, r)
+    if text is None:
+        return _LoadedWard(path, r, None)
+    root, syntax = compose(text.text, r.file)
+    r.problems.extend(syntax)
+    if syntax and root is None:
+        return _LoadedWard(path, r, text)
+    source = read_ward(r, root, path.name)
+    check_programmes(r, source, parts.programmes, parts.declared)
+    if not r.problems and parts.timezone is not None:
+        check_weekly(r, source, parts.programmes, parts.timezone, today)
+    id_node = source.fields.at("id") if source.fields else None
+    id_at = (id_node.start_mark.line + 1, id_node.start_mark.column + 1) if id_node else (0, 0)
+    return _LoadedWard(path, r, text, source.ward, id_at)
+
+
+def _check_signing_wards(r: FileReader, parts: StationParts, wards: list[_LoadedWard]) -> None:
+    known = sorted({w.ward_id for w in wards if w.ward_id})
+    for ward_id, entry in parts.signing_wards.items():
+        if ward_id not in known:
+            r.problem(
+                entry.key_node,
+                f"signing.wards.{ward_id}",
+                f"{quote(ward_id)} is not a ward of this station{suggestion(ward_id, known)}",
+            )
+
+
+def _sorted(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    return sorted(problems, key=lambda p: (p.line, p.column))
+
+
+def _assemble(
+    path: Path,
+    parts: StationParts,
+    station_r: FileReader,
+    station_text: _Text | None,
+    wards: list[_LoadedWard],
+) -> LoadedConfig:
+    problems = _sorted(station_r.problems)
+    ward_files: dict[str, WardFile] = {}
+    valid: dict[str, Ward] = {}
+    for ward in wards:
+        problems.extend(_sorted(ward.reader.problems))
+        ok = not ward.reader.problems and ward.ward is not None
+        if ok and ward.ward is not None:
+            valid[ward.ward.id] = ward.ward
+        ward_files[ward.file.name] = WardFile(
+            path=ward.file,
+            ward_id=ward.ward_id,
+            text=ward.text.text if ward.text else "",
+            sha256=ward.text.sha256 if ward.text else "",
+            valid=ok,
+        )
+    if parts.wards_dir is not None and parts.wards_dir.is_dir() and not wards:
+        problems.append(
+            ConfigProblem(
+                station_r.file, 0, 0, "wards", f"the folder {parts.wards_dir} holds no ward files"
+            )
+        )
+    schedule = None
+    if parts.timezone is not None and parts.declared is not None:
+        schedule = Schedule(parts.timezone, parts.programmes, valid)
+    station = None
+    if not station_r.problems and station_text is not None:
+        station = _station(path, parts, station_text)
+    return LoadedConfig(station, schedule, ward_files, tuple(problems))
+
+
+def _station(path: Path, parts: StationParts, text: _Text) -> StationConfig | None:
+    if None in (
+        parts.timezone,
+        parts.database_url,
+        parts.mqtt,
+        parts.audio,
+        parts.http,
+        parts.signing,
+        parts.dispatch,
+        parts.wards_dir,
+    ):
+        return None
+    assert parts.timezone
+    assert parts.database_url
+    assert parts.mqtt
+    assert parts.audio
+    assert parts.http
+    assert parts.signing
+    assert parts.dispatch
+    assert parts.wards_dir
+    return StationConfig(
+        path=path.resolve(),
+        timezone=parts.timezone,
+        database_url=parts.database_url,
+        mqtt=parts.mqtt,
+        audio=parts.audio,
+        http=parts.http,
+        signing=parts.signing,
+        dispatch=parts.dispatch,
+        programmes=dict(parts.programmes),
+        programme_audio=dict(parts.programme_audio),
+        wards_dir=parts.wards_dir,
+        text=text.text,
+        sha256=text.sha256,
+        secrets_loaded=parts.secrets,
+    )

@@ -1,0 +1,167 @@
+"""YAML text -> node tree, with syntax errors translated into plain words.
+
+We never let YAML's implicit typing decide a value: the loader only *composes* the text into
+nodes (every scalar keeps its text, its quoting style and its position) and the schema-driven
+reader (:mod:`ipfm_scheduler.config.reader`) decides what each text means where it stands.
+
+Anchors and aliases (``&name`` / ``*name``, and merge keys ``<<: *name``) are refused: a ward
+file is short, and a value defined in one place and silently reused in another is a trap for
+whoever edits the file next. Each alias is reported with its line.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from ipfm_scheduler.errors import ConfigProblem
+
+Node = yaml.Node
+
+#: libyaml's composer when it is built in (it is, in PyYAML wheels), else the pure-Python one
+LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_PLAIN_TAGS = {
+    yaml.ScalarNode: "tag:yaml.org,2002:str",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+}
+
+
+def _untyped(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
+    """``loader`` without implicit typing: every node is tagged as text, list or mapping.
+
+    The reader decides what a text means where it stands, so resolving YAML 1.1 types (12:30
+    as 750, ``no`` as false) would only cost time, and could never leak into a value.
+    """
+
+    def resolve(self: object, kind: type[yaml.Node], value: object, implicit: object) -> str:
+        return _PLAIN_TAGS[kind]
+
+    return type(f"Untyped{loader.__name__}", (loader,), {"resolve": resolve})
+
+
+_composers: dict[type[yaml.SafeLoader], type[yaml.SafeLoader]] = {}
+
+
+def _composer() -> type[yaml.SafeLoader]:
+    if LOADER not in _composers:
+        _composers[LOADER] = _untyped(LOADER)
+    return _composers[LOADER]
+
+
+ALIAS_MESSAGE = (
+    "anchors and aliases (&name, *name, <<: *name) are not supported in these files: "
+    "write the value out in full where it is needed"
+)
+
+
+def is_plain(node: Node) -> bool:
+    """A scalar written without quotes (libyaml says '', the Python parser None)."""
+    return isinstance(node, yaml.ScalarNode) and not node.style
+
+
+def is_null(node: Node) -> bool:
+    """An empty value (``key:``) or ``~``/``null`` written without quotes."""
+    return is_plain(node) and node.value in ("", "~", "null", "Null", "NULL")
+
+
+def compose(text: str, file: str) -> tuple[Node | None, list[ConfigProblem]]:
+    """The node tree of ``text`` (``None`` for an empty file), and the problems found."""
+    try:
+        root = yaml.compose(text, Loader=_composer())
+    except yaml.MarkedYAMLError as exc:
+        return None, [syntax_problem(exc, text, file)]
+    except yaml.YAMLError as exc:  # pragma: no cover - every YAML error we know carries a mark
+        return None, [ConfigProblem(file, 0, 0, "", f"the file is not valid YAML ({exc})")]
+    problems = alias_problems(text, file) if "*" in text else []
+    return root, problems
+
+
+def alias_problems(text: str, file: str) -> list[ConfigProblem]:
+    """One problem per alias (``*name``) in ``text``; the composer has already resolved them."""
+    problems = []
+    for event in yaml.parse(text, Loader=_composer()):
+        mark = event.start_mark
+        if isinstance(event, yaml.AliasEvent) and mark is not None:
+            problems.append(ConfigProblem(file, mark.line + 1, mark.column + 1, "", ALIAS_MESSAGE))
+    return problems
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.splitlines()
+    if 0 <= line < len(lines) and 0 <= column < len(lines[line]):
+        return lines[line][column]
+    return ""
+
+
+_QUOTED_VALUE = re.compile(r"""^(\s*(?:-\s+)?(?:[^\s"'#][^:#]*:\s+)?)(["'])(.*)$""")
+
+
+def _unclosed_quote(text: str, upto: int) -> tuple[int, int] | None:
+    """(line, column) of a value that opens a quote and never closes it on its line, on or
+    before line ``upto`` (0-based): the likely cause of a syntax error further down."""
+    for number, line in enumerate(text.splitlines()[: upto + 1]):
+        match = _QUOTED_VALUE.match(line)
+        if match is None:
+            continue
+        quote, rest = match.group(2), match.group(3)
+        closed = re.search(r'(?<!\\)"', rest) if quote == '"' else "'" in rest.replace("''", "")
+        if not closed:
+            return number, len(match.group(1))
+    return None
+
+
+def _where(mark: yaml.Mark | None) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark else "above"
+
+
+def syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> ConfigProblem:
+    """Translate a YAML syntax error into plain words, at the line where the fix is needed."""
+    problem = (exc.problem or "").lower()
+    context = (exc.context or "").lower()
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line, mark.column) if mark else (0, 0)
+    opened = exc.context_mark
+
+    if _char_at(text, line, column) == "\t" or "'\\t'" in problem:
+        message = (
+            "a tab character is used here; YAML files must be indented with spaces only "
+            "(replace the tab with spaces)"
+        )
+    elif "quoted scalar" in context or _unclosed_quote(text, line) is not None:
+        quote_at = _unclosed_quote(text, line)
+        if quote_at is None and opened is not None:
+            quote_at = (opened.line, opened.column)
+        line, column = quote_at or (line, column)
+        message = f"the quote opened at line {line + 1}, column {column + 1} is never closed"
+    elif "mapping values are not allowed" in problem:
+        message = (
+            "a ':' appears where none is allowed: check this line's indentation, "
+            "or put a text that contains ': ' in quotes"
+        )
+    elif "could not find expected ':'" in problem:
+        message = "this line has a key without ':' after it (write it as `key: value`)"
+        if opened:
+            line, column = opened.line, opened.column
+    elif "flow sequence" in context or "flow mapping" in context:
+        closer = "]" if "sequence" in context else "}"
+        message = (
+            f"the list opened with '{'[' if closer == ']' else '{'}' at {_where(opened)} is not "
+            f"closed with '{closer}', or its items are not separated by commas"
+        )
+        if opened:
+            line, column = opened.line, opened.column
+    elif "single document" in context:
+        message = "the file holds more than one document ('---'); keep one document per file"
+    elif "undefined alias" in problem:
+        message = ALIAS_MESSAGE
+    elif "block" in context or "expected key" in problem or "'-' indicator" in problem:
+        message = (
+            "the indentation of this line does not match the lines above it "
+            f"(the block that starts at {_where(opened)})"
+        )
+    else:
+        message = f"the file is not valid YAML here: {exc.problem or exc}"
+    return ConfigProblem(file, line + 1, column + 1, "", message)

@@ -1,0 +1,383 @@
+"""Reading the station file (``config/ipfm.yaml``) into settings values.
+
+Everything that can be read is kept (:class:`StationParts`), so that ward files can still be
+checked against the time zone and the programmes when, say, the MQTT section has a mistake.
+Secrets are read only when asked for (``secrets=True``): `validate` and the service need them,
+`plan` does not, so a missing key file does not stop a ward from seeing its plan.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ipfm_scheduler.audio.probe import probe
+from ipfm_scheduler.config import addresses as adr
+from ipfm_scheduler.config.kinds import Entry
+from ipfm_scheduler.config.nodes import Node
+from ipfm_scheduler.config.reader import (
+    INVALID,
+    Fields,
+    FileReader,
+    Invalid,
+    child,
+    quote,
+    read_shape,
+    suggestion,
+)
+from ipfm_scheduler.config.settings import (
+    AudioFile,
+    AudioSettings,
+    DispatchSettings,
+    HttpSettings,
+    MqttSettings,
+    SigningKey,
+    SigningSettings,
+)
+from ipfm_scheduler.config.station_shape import STATION
+from ipfm_scheduler.core.model import Programme
+from ipfm_scheduler.errors import AudioError, ValueInvalid
+
+T = TypeVar("T")
+Prober = Callable[[Path], AudioFile]
+SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+@dataclass
+class StationParts:
+    """What could be read of the station file; ``None`` where a part is unusable."""
+
+    base: Path
+    secrets: bool
+    environ: Mapping[str, str]
+    prober: Prober = probe
+    fields: Fields | None = None
+    timezone: zoneinfo.ZoneInfo | None = None
+    database_url: str | None = None
+    mqtt: MqttSettings | None = None
+    audio: AudioSettings | None = None
+    http: HttpSettings | None = None
+    signing: SigningSettings | None = None
+    signing_wards: dict[str, Entry] = field(default_factory=dict)
+    dispatch: DispatchSettings | None = None
+    programmes: dict[str, Programme] = field(default_factory=dict)
+    programme_audio: dict[str, AudioFile] = field(default_factory=dict)
+    declared: frozenset[str] | None = None  # programme ids named, valid or not
+    wards_dir: Path | None = None
+    audio_dir: Path | None = None  # set when audio.dir names a folder, even if audio has problems
+
+
+def read_station(
+    r: FileReader,
+    root: Node | None,
+    base: Path,
+    *,
+    secrets: bool,
+    environ: Mapping[str, str],
+    prober: Prober = probe,
+) -> StationParts:
+    parts = StationParts(base, secrets, environ, prober, wards_dir=base / "wards")
+    if root is None:
+        r.problem(None, "", "the station file is empty (see docs/configuration.md)")
+        return parts
+    fields = read_shape(r, root, "", STATION)
+    if not isinstance(fields, Fields):
+        return parts
+    parts.fields = fields
+    parts.timezone = _timezone(r, fields)
+    parts.database_url = _database(r, fields, parts)
+    parts.mqtt = _mqtt(r, _section(fields, "mqtt"), parts)
+    parts.audio = _audio(r, _section(fields, "audio"), parts)
+    parts.http = _http(r, _section(fields, "http"))
+    parts.signing = _signing(r, _section(fields, "signing"), parts)
+    parts.dispatch = _dispatch(_section(fields, "dispatch"))
+    _programmes(r, fields, parts)
+    parts.wards_dir = _folder(r, fields, "wards", base)
+    return parts
+
+
+Section = Fields | Invalid | None
+
+
+def _section(fields: Fields, name: str) -> Section:
+    """A section's fields; ``None`` when it is absent, INVALID when unreadable."""
+    value = fields[name]
+    return value if isinstance(value, Fields) or value is None else INVALID
+
+
+def _use(r: FileReader, fields: Fields, name: str, convert: Callable[[Any], T]) -> T | None:
+    """``convert(value)`` of a key read without problems; its :class:`Unusable` -> a problem."""
+    value = fields[name]
+    if value is None or value is INVALID:
+        return None
+    try:
+        return convert(value)
+    except adr.Unusable as exc:
+        r.problem(fields.at(name), child(fields.path, name), str(exc))
+        return None
+
+
+def _timezone(r: FileReader, fields: Fields) -> zoneinfo.ZoneInfo | None:
+    name = fields["timezone"]
+    if not isinstance(name, str):
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        hint = suggestion(name, sorted(zoneinfo.available_timezones()), cutoff=0.8)
+        r.problem(
+            fields.at("timezone"),
+            "timezone",
+            f"{quote(name)} is not a known time zone{hint}: write an IANA name such as "
+            "Asia/Ho_Chi_Minh",
+        )
+        return None
+
+
+def _database(r: FileReader, fields: Fields, parts: StationParts) -> str | None:
+    from_env = parts.environ.get(adr.DATABASE_ENV, "").strip()
+    if from_env:
+        try:
+            return adr.database_url(from_env, Path.cwd())
+        except adr.Unusable as exc:
+            r.problem(None, "database", f"the environment variable {adr.DATABASE_ENV}: {exc}")
+            return None
+    if fields["database"] is None:
+        r.problem(
+            fields.node,
+            "",
+            f'the key "database" is missing ({adr.DATABASE_FORMS}); '
+            f"or set the environment variable {adr.DATABASE_ENV}",
+        )
+        return None
+    return _use(r, fields, "database", lambda url: adr.database_url(url, parts.base))
+
+
+def _path(base: Path, text: str) -> Path:
+    return (base / text).resolve()
+
+
+def _existing_file(base: Path) -> Callable[[str], Path]:
+    def check(text: str) -> Path:
+        path = _path(base, text)
+        if not path.is_file():
+            raise adr.Unusable(f"the file {path} does not exist")
+        return path
+
+    return check
+
+
+def _folder(r: FileReader, fields: Fields, name: str, base: Path) -> Path | None:
+    def check(text: str) -> Path:
+        path = _path(base, text)
+        if not path.is_dir():
+            raise adr.Unusable(f"the folder {path} does not exist")
+        return path
+
+    return _use(r, fields, name, check)
+
+
+def _secret(
+    r: FileReader, fields: Fields, file_key: str, env_key: str, parts: StationParts
+) -> bytes | None:
+    """The secret named by ``file_key`` or ``env_key`` (read only when secrets are wanted)."""
+    if fields[file_key] is not None and fields[env_key] is not None:
+        r.problem(
+            fields.at(env_key),
+            child(fields.path, env_key),
+            f"give either {file_key} or {env_key}, not both",
+        )
+        return None
+    if not parts.secrets:
+        return None
+    if fields[file_key] is not None:
+        return _use(r, fields, file_key, lambda t: adr.read_secret_file(_path(parts.base, t)))
+    return _use(r, fields, env_key, lambda name: adr.read_secret_env(name, parts.environ))
+
+
+def _mqtt(r: FileReader, fields: Section, parts: StationParts) -> MqttSettings | None:
+    if fields is None:
+        return MqttSettings()
+    if not isinstance(fields, Fields):
+        return None
+    before = len(r.problems)
+    address = _use(r, fields, "url", adr.broker_address)
+    prefix = _use(r, fields, "topic_prefix", adr.check_topic_prefix)
+    client_id = _use(
+        r, fields, "client_id", lambda t: adr.check_pattern(t, adr.CLIENT_ID_RE, "client id")
+    )
+    ca_file = _use(r, fields, "ca_file", _existing_file(parts.base))
+    password = _secret(r, fields, "password_file", "password_env", parts)
+    if len(r.problems) > before or not fields.ok or address is None:
+        return None
+    assert prefix is not None
+    assert client_id is not None
+    return MqttSettings(
+        url=fields["url"],
+        topic_prefix=prefix,
+        host=address.host,
+        port=address.port,
+        tls=address.tls,
+        ca_file=ca_file,
+        username=fields["username"] or address.username,
+        password=password.decode() if password is not None else None,
+        client_id=client_id,
+        keepalive_s=fields["keepalive_s"],
+    )
+
+
+def _base_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise adr.Unusable(f"{quote(text)} is not a web address (write http://HOST:PORT/audio)")
+    return text.rstrip("/")
+
+
+def _sample_rate(rate: int) -> int:
+    if rate not in SAMPLE_RATES:
+        raise adr.Unusable(
+            f"{rate} Hz is not a sample rate MP3 supports ({', '.join(map(str, SAMPLE_RATES))})"
+        )
+    return rate
+
+
+def _audio(r: FileReader, fields: Section, parts: StationParts) -> AudioSettings | None:
+    if not isinstance(fields, Fields):
+        return None
+    before = len(r.problems)
+    folder = parts.audio_dir = _folder(r, fields, "dir", parts.base)
+    base_url = _use(r, fields, "base_url", _base_url)
+    _use(r, fields, "sample_rate", _sample_rate)
+    if len(r.problems) > before or not fields.ok or folder is None or base_url is None:
+        return None
+    return AudioSettings(
+        dir=folder,
+        base_url=base_url,
+        loudness_lufs=float(fields["loudness_lufs"]),
+        true_peak_db=float(fields["true_peak_db"]),
+        bitrate_kbps=fields["bitrate_kbps"],
+        sample_rate=fields["sample_rate"],
+        max_input_bytes=fields["max_input_bytes"],
+    )
+
+
+def _http(r: FileReader, fields: Section) -> HttpSettings | None:
+    if fields is None:
+        return HttpSettings()
+    if not isinstance(fields, Fields):
+        return None
+    address = _use(r, fields, "listen", adr.listen_address)
+    if address is None or not fields.ok:
+        return None
+    return HttpSettings(host=address[0], port=address[1], enabled=fields["enabled"])
+
+
+def _dispatch(fields: Section) -> DispatchSettings | None:
+    if fields is None:
+        return DispatchSettings()
+    if not isinstance(fields, Fields) or not fields.ok:
+        return None
+    return DispatchSettings(fields["lead_s"], fields["resend_after_s"], fields["misfire_grace_s"])
+
+
+def _key(r: FileReader, fields: Fields, parts: StationParts) -> SigningKey | None:
+    """The key a (default or ward) signing entry names; ``None`` if unusable or not read."""
+    kid = _use(r, fields, "kid", lambda t: adr.check_pattern(t, adr.KID_RE, "key id (kid)"))
+    if fields["kid"] is None and (fields["key_file"] or fields["key_env"]):
+        r.problem(fields.node, fields.path, 'the key "kid" is missing (the key\'s name)')
+    elif fields["kid"] is not None and not (fields["key_file"] or fields["key_env"]):
+        r.problem(fields.node, fields.path, 'needs "key_file" or "key_env": where the key is')
+    secret = _secret(r, fields, "key_file", "key_env", parts)
+    if secret is not None and len(secret) < adr.MIN_SECRET_BYTES:
+        where = "key_file" if fields["key_file"] else "key_env"
+        r.problem(
+            fields.at(where),
+            child(fields.path, where),
+            f"the key is only {len(secret)} bytes long: use at least {adr.MIN_SECRET_BYTES} "
+            "random characters",
+        )
+        return None
+    if kid is None or secret is None:
+        return None
+    return SigningKey(kid, secret)
+
+
+def _signing(r: FileReader, fields: Section, parts: StationParts) -> SigningSettings | None:
+    if fields is None:
+        return SigningSettings()
+    if not isinstance(fields, Fields):
+        return None
+    before = len(r.problems)
+    default = _key(r, fields, parts)
+    per_ward: dict[str, SigningKey] = {}
+    wards = fields["wards"] if isinstance(fields["wards"], dict) else {}
+    parts.signing_wards = wards
+    for ward_id, entry in wards.items():
+        if isinstance(entry.value, Fields):
+            key = _key(r, entry.value, parts)
+            if key is not None:
+                per_ward[ward_id] = key
+    if len(r.problems) > before or not fields.ok:
+        return None
+    return SigningSettings(default=default, per_ward=per_ward)
+
+
+def _programmes(r: FileReader, fields: Fields, parts: StationParts) -> None:
+    entries = fields["programmes"]
+    if not isinstance(entries, dict):
+        return
+    parts.declared = frozenset(entries)
+    for programme_id, entry in entries.items():
+        if isinstance(entry.value, Fields) and entry.value.ok:
+            _programme(r, programme_id, entry.value, parts)
+
+
+def _programme_audio(r: FileReader, fields: Fields, parts: StationParts) -> AudioFile | None:
+    """The programme's recording, probed; ``None`` (and a problem) when it cannot be read."""
+    if parts.audio_dir is None:
+        return None  # the audio section's own problem is reported
+    name, path = fields["audio"], parts.audio_dir / fields["audio"]
+    if not path.exists():
+        r.problem(
+            fields.at("audio"),
+            child(fields.path, "audio"),
+            f"{quote(name)} is not in the audio folder {parts.audio_dir} (audio.dir): put the "
+            "recording there, or correct the name",
+        )
+        return None
+    try:
+        return parts.prober(path)
+    except AudioError as exc:
+        r.problem(fields.at("audio"), child(fields.path, "audio"), f"{exc} (audio.dir)")
+        return None
+
+
+def _programme(r: FileReader, programme_id: str, fields: Fields, parts: StationParts) -> None:
+    audio = _programme_audio(r, fields, parts)
+    start, until = fields["from"], fields["until"]
+    if start is not None and until is not None and until < start:
+        r.problem(
+            fields.at("until"),
+            child(fields.path, "until"),
+            f"the campaign ends ({until}) before it starts ({start}, from)",
+        )
+        return
+    if audio is None:
+        return
+    try:
+        programme = Programme(
+            programme_id,
+            fields["title"],
+            fields["audio"],
+            audio.duration_s,
+            fields["min_per_week"],
+            start,
+            until,
+        )
+    except ValueInvalid as exc:  # pragma: no cover - every rule is checked above
+        r.problem(fields.node, fields.path, str(exc))
+        return
+    parts.programmes[programme_id] = programme
+    parts.programme_audio[programme_id] = audio

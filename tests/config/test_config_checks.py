@@ -1,0 +1,170 @@
+"""Checks of ward files against the station: programmes, windows, one-off dates, the weekly
+minimum, duplicate wards; and a broken ward file never takes the others down."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.config.conftest import Station
+
+F = "wards/cam-trung.yaml"
+
+
+def test_unknown_programme_suggests_the_close_one(one_ward: Station) -> None:
+    found = one_ward.minimal("programme: kh179", "programme: kh197")
+    assert found[0] == (
+        f'{F}:14:16: airings[1].programme: "kh197" is not a programme of this station '
+        '(did you mean "kh179"?) (the station\'s programmes: kh179)'
+    )
+
+
+def test_airing_outside_every_window(one_ward: Station) -> None:
+    found = one_ward.minimal('at: "06:00"', 'at: "12:00"')
+    assert found == [
+        f"{F}:16:9: airings[1].at: kh179 at 12:00 on mon, thu starts outside every window open "
+        "that day (windows open then: mon, tue, wed, thu, fri, sat, sun 05:30-06:30; "
+        "mon, tue, wed, thu, fri 17:00-18:00)"
+    ]
+
+
+def test_airing_outside_on_some_days_only(one_ward: Station) -> None:
+    """17:15 is inside the weekday evening window, but not on Saturday."""
+    found = one_ward.minimal(
+        'days: [mon, thu]\n    at: "06:00"', 'days: [mon, sat]\n    at: "17:15"'
+    )
+    assert found == [
+        f"{F}:16:9: airings[1].at: kh179 at 17:15 on sat starts outside every window open that "
+        "day (windows open then: mon, tue, wed, thu, fri, sat, sun 05:30-06:30)"
+    ]
+
+
+def test_programme_that_runs_past_the_window_end(one_ward: Station) -> None:
+    """kh179 lasts 85 s: starting at 06:29 it ends 06:30:25, 25 s after the window closes."""
+    found = one_ward.minimal('at: "06:00"', 'at: "06:29"')
+    assert found == [
+        f"{F}:16:9: airings[1].at: kh179 lasts 1 min 25 s: starting at 06:29 on mon, thu it "
+        "runs 25 s past the end of the window 05:30-06:30"
+    ]
+
+
+def test_programme_that_just_fits(one_ward: Station) -> None:
+    """Starting at 06:28 it ends at 06:29:25, inside the window."""
+    assert one_ward.minimal('at: "06:00"', 'at: "06:28"') == []
+
+
+def test_one_off_date_that_is_also_skipped(one_ward: Station) -> None:
+    found = one_ward.minimal(
+        '    at: "06:00"\n',
+        '    at: "06:00"\n  - programme: kh179\n    dates: [2027-02-03, 2027-02-06]\n'
+        '    at: "06:00"\nskip_dates: [2027-02-06]\n',
+    )
+    assert found == [
+        f"{F}:18:25: airings[2].dates[2]: 2027-02-06 is also in skip_dates, so this airing "
+        "would not happen: remove the date from one of the two lists"
+    ]
+
+
+def test_one_off_date_outside_the_campaign(one_ward: Station) -> None:
+    found = one_ward.minimal(
+        '    at: "06:00"\n',
+        '    at: "06:00"\n  - programme: kh179\n    dates: [2022-07-01]\n    at: "06:00"\n',
+    )
+    assert found == [
+        f"{F}:18:13: airings[2].dates[1]: 2022-07-01 is outside the kh179 campaign (2022-07-04 "
+        "to open-ended), so this airing would not happen"
+    ]
+
+
+def test_removing_the_only_airing_fails_the_weekly_minimum(station: Station) -> None:
+    """Done-when: the message names the ward, the programme and the first short week."""
+    station.edit_ward(
+        "cam-phu",
+        '  - programme: kh179\n    days: [wed]\n    at: "16:45"\n    volume: 85\n',
+        "  []\n",
+    )
+    found = station.problems()
+    assert found == [
+        "wards/cam-phu.yaml:16:1: airings: cam-phu plans 0 airings of kh179 in week 2022-W27 "
+        "(2022-07-04 to 2022-07-10); the minimum is 1 (every ISO week from 2022-W27 on)"
+    ]
+    loaded = station.load()
+    assert loaded.schedule is not None
+    assert "cam-phu" not in loaded.schedule.wards
+    assert not loaded.ward_files["cam-phu.yaml"].valid
+
+
+def test_a_skip_date_that_empties_a_week_says_what_to_do(one_ward: Station) -> None:
+    found = one_ward.minimal("airings:\n", "skip_dates: [2027-02-01, 2027-02-04]\nairings:\n")
+    assert found == [
+        f"{F}:14:1: airings: cam-trung plans 0 airings of kh179 in week 2027-W05 (2027-02-01 to "
+        "2027-02-07); the minimum is 1 (every ISO week from 2022-W27 on); 2027-02-01, "
+        "2027-02-04 are skip dates: add a one-off airing (dates: [...]) on another day of that "
+        "week"
+    ]
+
+
+def test_one_off_airing_makes_up_for_skipped_days(one_ward: Station) -> None:
+    found = one_ward.minimal(
+        "airings:\n",
+        "skip_dates: [2027-02-01, 2027-02-04]\nairings:\n"
+        '  - programme: kh179\n    dates: [2027-02-03]\n    at: "17:10"\n',
+    )
+    assert found == []
+
+
+def test_campaign_end_bounds_the_weekly_check(one_ward: Station) -> None:
+    """After the campaign's last full week, no week is short any more."""
+    one_ward.edit_station("    until: null", "    until: 2026-12-31")
+    found = one_ward.minimal("airings:\n", "skip_dates: [2027-02-01, 2027-02-04]\nairings:\n")
+    assert [p for p in found if p.startswith(F)] == []
+
+
+def test_ward_without_enabled_receivers_is_not_held_to_the_minimum(one_ward: Station) -> None:
+    no_airings = one_ward.MINIMAL.split("airings:")[0] + "airings: []\n"
+    one_ward.write_ward("cam-trung.yaml", no_airings)
+    assert len(one_ward.problems()) == 1  # with an enabled receiver: short
+    one_ward.write_ward(
+        "cam-trung.yaml", no_airings.replace("    location:", "    enabled: no\n    location:")
+    )
+    assert one_ward.problems() == []
+
+
+def test_duplicate_ward_ids(station: Station) -> None:
+    text = station.ward_path("cam-trung.yaml").read_text(encoding="utf-8")
+    station.ward_path("cam-trung.yml").write_text(text, encoding="utf-8")
+    found = station.problems()
+    assert found == [
+        'wards/cam-trung.yml:2:5: id: the ward id "cam-trung" is already used by '
+        "wards/cam-trung.yaml"
+    ]
+
+
+def test_a_broken_ward_never_takes_the_others_down(station: Station) -> None:
+    station.edit_ward("cua-ong", "receivers:\n", "receivers:\n\t- id: x\n")
+    station.edit_ward("cam-trung", 'at: "06:00"', 'at: "25:00"')
+    loaded = station.load()
+    assert not loaded.ok
+    assert loaded.station is not None
+    assert loaded.schedule is not None
+    assert len(loaded.schedule.wards) == 14
+    assert {n for n, w in loaded.ward_files.items() if not w.valid} == {
+        "cua-ong.yaml",
+        "cam-trung.yaml",
+    }
+    assert [p.file for p in loaded.problems] == ["wards/cam-trung.yaml", "wards/cua-ong.yaml"]
+
+
+def test_every_file_is_kept_for_the_airing_log(station: Station) -> None:
+    import hashlib
+
+    station.edit_ward("cam-trung", 'at: "06:00"', 'at: "25:00"')
+    loaded = station.load()
+    assert len(loaded.ward_files) == 16
+    ward_file = loaded.ward_files["cam-trung.yaml"]
+    raw = station.ward_path("cam-trung.yaml").read_bytes()
+    assert ward_file.text == raw.decode()
+    assert ward_file.sha256 == hashlib.sha256(raw).hexdigest()
+    assert ward_file.ward_id == "cam-trung"
+    assert not ward_file.valid
+    assert loaded.ward_files["cam-son.yaml"].valid
