@@ -65,4 +65,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Command modules register themselves on `cli` when imported (keep this list sorted).
+from ipfm_scheduler.cli import audio_cmds  # noqa: E402,F401,I001
 from ipfm_scheduler.cli import config_cmds  # noqa: E402,F401
