@@ -81,7 +81,7 @@ def add(
     receivers play, normalise its loudness (EBU R128), store it under its sha256 and
     catalogue it. Prints the line to put in the station file."""
     station = load_audio_station(options, audio_dir)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).replace(microsecond=0)
     entry = import_audio(
         file,
         programme=programme,
