@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ipfm_scheduler import __version__
-from ipfm_scheduler.config.settings import HttpSettings
+from ipfm_scheduler.audio.catalogue import Catalogue
+from ipfm_scheduler.config.settings import AudioFile, HttpSettings
 from ipfm_scheduler.errors import HttpUnavailable, ValueInvalid
 from ipfm_scheduler.service.health import Check, HealthChecks
 from ipfm_scheduler.service.metrics import Metrics
@@ -48,6 +49,17 @@ AUDIO_PATH = re.compile(r"/audio/([0-9a-f]{64})\.mp3")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 IMMUTABLE = "public, max-age=31536000, immutable"  # a sha256 name never changes its bytes
 _HASH_CHUNK = 1024 * 1024
+
+
+def audio_allow_list(
+    catalogue: Catalogue, programme_audio: Mapping[str, AudioFile] | None = None
+) -> dict[str, Path]:
+    """What receivers may download: every catalogued recording, and the configured programme
+    audio (``programmes.<id>.audio`` in the station file, by its sha256)."""
+    allowed = catalogue.files()
+    for audio in (programme_audio or {}).values():
+        allowed[audio.sha256] = audio.path
+    return allowed
 
 
 class _Server(ThreadingHTTPServer):
@@ -82,6 +94,7 @@ class HttpServer:
         self.metrics = metrics
         self._audio: Mapping[str, Path] = {}
         self._verified: dict[str, tuple[int, int, int, int]] = {}
+        self._hashing = threading.Lock()  # many receivers at once: one of them hashes
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.set_audio(audio or {})
@@ -153,14 +166,17 @@ class HttpServer:
         key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
         if self._verified.get(sha256) == key:
             return True
-        digest = hashlib.sha256()
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-        f.seek(0)
-        if digest.hexdigest() != sha256:
-            return False
-        self._verified[sha256] = key
-        return True
+        with self._hashing:
+            if self._verified.get(sha256) == key:
+                return True
+            digest = hashlib.sha256()
+            while chunk := f.read(_HASH_CHUNK):
+                digest.update(chunk)
+            f.seek(0)
+            if digest.hexdigest() != sha256:
+                return False
+            self._verified[sha256] = key
+            return True
 
 
 class _Handler(BaseHTTPRequestHandler):
