@@ -205,6 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError as exc:  # the client went away (a receiver losing 3G): nothing to do
             log.debug("HTTP %s %s: connection lost: %s", self.command, self.path, exc)
             self.close_connection = True
+        except Exception:  # a bug: log it, drop this connection, keep serving the others
+            log.exception("HTTP %s %s failed (a bug: please report it)", self.command, self.path)
+            self.close_connection = True
 
     def _healthz(self, body: bool) -> None:
         results = self.server.app.health.run()
