@@ -174,25 +174,16 @@ def import_audio(
     check_name(programme, "programme id")
     target = target_of(settings)
     source_bytes = _check_file(source, settings.max_input_bytes)
+    t = target
     key = ImportKey(
-        programme,
-        catalogue.sha256_of(source),
-        target.loudness_lufs,
-        target.true_peak_db,
-        target.bitrate_kbps,
-        target.sample_rate,
-    )
+        programme, catalogue.sha256_of(source), t.loudness_lufs, t.true_peak_db,
+        t.bitrate_kbps, t.sample_rate,
+    )  # fmt: skip
     existing = _already_imported(settings.dir, key)
     if existing is not None:
         log.info("%s is already catalogued for %s as %s", source, programme, existing.file)
         return existing
-    probe = _probe(source, max_duration_s)
-    timeout_s = TIMEOUT_BASE_S + (probe.duration_s or max_duration_s)
-    try:
-        first = loudness.measure(source, target, timeout_s=timeout_s)
-    except FfmpegFailed as exc:
-        raise _not_audio(source, exc) from exc
-    _check_decoded(source, probe, first, max_duration_s)
+    probe, first, timeout_s = _inspect(source, target, max_duration_s)
     settings.dir.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=settings.dir, prefix=catalogue.TEMP_PREFIX, suffix=".mp3")
     os.close(fd)
@@ -206,6 +197,18 @@ def import_audio(
         temp.unlink(missing_ok=True)
     log.info("imported %s for programme %s as %s", source, programme, entry.file)
     return entry
+
+
+def _inspect(source: Path, target: Target, max_duration_s: float) -> tuple[Probe, Pass, float]:
+    """Header, then one full decode: what the file is, how it measures, the ffmpeg timeout."""
+    probe = _probe(source, max_duration_s)
+    timeout_s = TIMEOUT_BASE_S + (probe.duration_s or max_duration_s)
+    try:
+        first = loudness.measure(source, target, timeout_s=timeout_s)
+    except FfmpegFailed as exc:
+        raise _not_audio(source, exc) from exc
+    _check_decoded(source, probe, first, max_duration_s)
+    return probe, first, timeout_s
 
 
 def _entry(
