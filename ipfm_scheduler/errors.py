@@ -91,6 +91,22 @@ class AudioError(IpfmError):
     """An audio file could not be read, converted or served."""
 
 
+class HttpUnavailable(IpfmError):
+    """The service's HTTP server cannot listen on its configured address."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        self.host = host
+        self.port = port
+        super().__init__(
+            f"cannot serve HTTP on {host}:{port}: {reason} (is another ipfm-scheduler "
+            "running? else change http.port in the station file)"
+        )
+
+
+class CheckFailed(IpfmError):
+    """A checking command ran and found problems (exit code 1, ``RET_FAILED``)."""
+
+
 class ServiceNotRunning(IpfmError):
     """A command needs the running service, and none is running."""
 

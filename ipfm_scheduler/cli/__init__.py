@@ -66,4 +66,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Command modules register themselves on `cli` when imported (keep this list sorted).
-from ipfm_scheduler.cli import config_cmds  # noqa: E402,F401
+from ipfm_scheduler.cli import (  # noqa: E402
+    audio_cmds,  # noqa: F401
+    config_cmds,  # noqa: F401
+)

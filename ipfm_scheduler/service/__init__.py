@@ -1,0 +1,1 @@
+"""The daemon: APScheduler wiring, dispatch, make-ups, HTTP, systemd notify."""
