@@ -143,7 +143,7 @@ def log(
         )
         rows = airing_log(conn, wanted)
     if not rows:
-        click.echo(f"no airings recorded for {wanted.describe(zone)}", err=fmt != "table")
+        click.echo(f"no airings recorded ({wanted.describe(zone)})", err=fmt != "table")
     if fmt == "csv":
         emit(render.csv_bytes(render.LOG_COLUMNS, render.log_rows(rows, zone)), output)
     elif fmt == "json":

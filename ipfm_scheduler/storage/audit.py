@@ -85,7 +85,7 @@ class LogFilter:
             parts.append(f"from {self.start.astimezone(zone):%Y-%m-%d %H:%M}")
         if self.end is not None:
             parts.append(f"before {self.end.astimezone(zone):%Y-%m-%d %H:%M}")
-        return ", ".join(parts) or "everything"
+        return ", ".join(parts) or "none at all"
 
     def _ids(self) -> list[tuple[str, str | None]]:
         return [("ward", self.ward), ("receiver", self.receiver), ("programme", self.programme)]

@@ -12,6 +12,7 @@ they may not write), PostgreSQL in read-only transactions (for a role that may o
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -66,15 +67,27 @@ def _sqlite_file(parsed: URL) -> Path | None:
     return Path(database)
 
 
+def read_only_query(path: Path) -> dict[str, str]:
+    """URI options to open an SQLite file read-only.
+
+    ``mode=ro`` suffices for the live database, or a copy in a folder we may write. A copy in WAL
+    mode on read-only media (or in a folder we may not write) has no ``-shm`` file, and SQLite
+    can't create one there: such a copy is opened ``immutable`` (nobody writes it, by definition).
+    """
+    query = {"mode": "ro", "uri": "true"}
+    shared = path.with_name(path.name + "-shm")
+    if not shared.exists() and not os.access(path.parent, os.W_OK):
+        query["immutable"] = "1"
+    return query
+
+
 def _sqlite_engine(parsed: URL, read_only: bool) -> Engine:
     path = _sqlite_file(parsed)
     if read_only:
         if path is not None:
             if not path.is_file():
                 raise StorageError(f"the database file {path} does not exist")
-            parsed = parsed.set(
-                database=f"file:{path.resolve()}", query={"mode": "ro", "uri": "true"}
-            )
+            parsed = parsed.set(database=f"file:{path.resolve()}", query=read_only_query(path))
     elif path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -114,8 +114,9 @@ def week_report(
             keys, plans[in_force], snapshot_id=in_force, week=week, ward=ward, programme=programme
         )
     commands = _week_commands(conn, week, ward, programme)
-    finished = to_utc(now, "now") >= end
-    offline = _offline_since(conn, {k[0] for k in keys}, min(end, to_utc(now, "now")))
+    now = to_utc(now, "now")
+    finished = now >= end
+    offline = _offline_since(conn, {k[0] for k in keys}, min(to_utc(end), now))
     build = _Builder(
         week, zone=zone, finished=finished, airings=airings, commands=commands, offline=offline
     )

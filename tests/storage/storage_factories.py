@@ -21,9 +21,9 @@ from ipfm_scheduler.storage.snapshot import (
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 AUDIO = "ab" * 32
-WEEK = IsoWeek(2026, 48)  # Monday 2026-11-23 .. Sunday 2026-11-29
+WEEK = IsoWeek(2025, 48)  # Monday 2025-11-24 .. Sunday 2025-11-30
 MONDAY = WEEK.monday
-AFTER_WEEK = datetime(2026, 12, 7, tzinfo=UTC)  # the week is over
+AFTER_WEEK = datetime(2025, 12, 8, tzinfo=UTC)  # the week is over
 DURATION_S = 612.4
 
 
@@ -84,7 +84,7 @@ def command(receiver: str, airing_id: int, ward: str = "cam-trung") -> NewComman
 
 
 def ack(command_id: str, status: AckStatus, detail: str | None = None) -> ParsedAck:
-    at = datetime(2026, 11, 23, 6, 10, tzinfo=VN)
+    at = datetime(2025, 11, 24, 6, 10, tzinfo=VN)
     return ParsedAck(
         command_id, status, at, at.isoformat(), detail, 612.4 if detail is None else None
     )
@@ -95,7 +95,7 @@ class World:
 
     def __init__(self, repo: Repository, config: ConfigSnapshot | None = None) -> None:
         self.repo = repo
-        self.now = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+        self.now = datetime(2025, 11, 21, 0, 0, tzinfo=UTC)
         self.snapshot_id = repo.record_config(config or snapshot(), now=self.now)
 
     def airing(

@@ -15,7 +15,7 @@ from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.records import AckKind, AiringOutcome, SendOutcome
 from ipfm_scheduler.storage.repository import Repository
 
-NOW = datetime(2026, 11, 20, tzinfo=UTC)
+NOW = datetime(2025, 11, 21, tzinfo=UTC)
 
 
 def count(repo: Repository, table: t.Table) -> int:
@@ -83,12 +83,12 @@ def test_ensure_airing_creates_once_and_keeps_local_time_and_week(repo: Reposito
     assert first == (first[0], True)
     assert again == (first[0], False)
     record = repo.airing(first[0])
-    assert record.local == "2026-11-23T06:00:00+07:00"
-    assert record.start == datetime(2026, 11, 22, 23, 0, tzinfo=UTC)
+    assert record.local == "2025-11-24T06:00:00+07:00"
+    assert record.start == datetime(2025, 11, 23, 23, 0, tzinfo=UTC)
     assert record.start.tzinfo is UTC
     assert record.outcome is AiringOutcome.PLANNED
     with repo.engine.connect() as conn:
-        assert conn.execute(select(t.airings.c.week)).scalar_one() == "2026-W48"
+        assert conn.execute(select(t.airings.c.week)).scalar_one() == "2025-W48"
 
 
 def test_makeup_airing_references_what_it_makes_up_for(repo: Repository):
@@ -109,7 +109,7 @@ def test_makeup_airing_references_what_it_makes_up_for(repo: Repository):
     assert created
     assert (row.makeup_for, row.makeup_week, row.note, row.origin) == (
         missed,
-        "2026-W48",
+        "2025-W48",
         "loa-02 short",
         "makeup",
     )
@@ -269,8 +269,8 @@ def test_an_ack_is_stored_exactly_as_received(repo: Repository):
         row = conn.execute(select(t.acks)).one()
         cmd = conn.execute(select(t.commands).where(t.commands.c.id == cid)).one()
     assert bytes(row.raw) == raw
-    assert row.receiver_at == datetime(2026, 11, 22, 23, 10, tzinfo=UTC)
-    assert row.receiver_at_text == "2026-11-23T06:10:00+07:00"
+    assert row.receiver_at == datetime(2025, 11, 23, 23, 10, tzinfo=UTC)
+    assert row.receiver_at_text == "2025-11-24T06:10:00+07:00"
     assert row.detail == "thiết bị\\x00"  # NUL made storable, not dropped
     assert (cmd.state, cmd.detail) == ("failed", "thiết bị\\x00")
 
@@ -379,7 +379,7 @@ def test_completed_counts_distinct_airings_per_receiver_in_the_week(repo: Reposi
     start, end = WEEK.start(VN), WEEK.end(VN)
     assert repo.completed_counts("cam-trung", "kh179", start, end) == {"loa-01": 2, "loa-02": 1}
     week = repo.week_airings("cam-trung", "kh179", start, end)
-    assert [a.local[:10] for a in week] == ["2026-11-23", "2026-11-26"]
+    assert [a.local[:10] for a in week] == ["2025-11-24", "2025-11-27"]
     assert week[1].commands == {"loa-01": CommandState.COMPLETED, "loa-02": CommandState.SENT}
 
 
@@ -472,4 +472,4 @@ def test_live_instance_follows_heartbeats_and_stop(repo: Repository):
 
 def test_naive_times_are_refused(repo: Repository):
     with pytest.raises(ValueInvalid, match="no time zone"):
-        repo.record_config(snapshot(), now=datetime(2026, 11, 20))
+        repo.record_config(snapshot(), now=datetime(2025, 11, 21))
