@@ -103,7 +103,7 @@ def nothing_recorded(report: WeekReport, wanted: str) -> str:
 def report_rows(report: WeekReport) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for group in report.groups:
-        base = _group_fields(report, group)
+        base = _group_fields(report, group) | {"enforced": "yes" if group.enforced else "no"}
         if not group.receivers:
             rows.append(base | {"verdict": group.standing.value})
         for r in group.receivers:
