@@ -43,9 +43,13 @@ def parse_url(url: str | URL) -> URL:
 def shown(url: str | URL) -> str:
     """The URL for messages and logs, without its password."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
         return str(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database.startswith("file:"):
+        return f"sqlite:///{database.removeprefix('file:')}"  # as given, not as opened read-only
+    return parsed.render_as_string(hide_password=True)
 
 
 def open_engine(url: str | URL, *, read_only: bool = False) -> Engine:

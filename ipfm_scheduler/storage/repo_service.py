@@ -50,6 +50,8 @@ class ServiceRepository(RepositoryBase):
         key = (rs.c.ward == ward, rs.c.receiver == receiver)
         with self._write() as conn:
             current = conn.execute(select(rs).where(*key).with_for_update()).one_or_none()
+            if fw is None and current is not None:
+                fw = current.fw  # a status without `fw` (a last will, say) keeps the one known
             changed = current is None or current.online != online or current.fw != fw
             if changed:
                 conn.execute(

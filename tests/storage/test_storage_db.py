@@ -48,6 +48,13 @@ def test_shown_urls_hide_the_password():
     )
 
 
+def test_a_read_only_sqlite_engine_is_shown_by_its_plain_url(tmp_path: Path):
+    path = tmp_path / "ipfm.db"
+    path.touch()
+    engine = open_engine(f"sqlite:///{path}", read_only=True)
+    assert shown(engine.url) == f"sqlite:///{path}"
+
+
 def test_relative_sqlite_paths_are_relative_to_the_naming_file(tmp_path: Path):
     assert (
         sqlite_relative_to("sqlite:///var/ipfm.db", tmp_path) == f"sqlite:///{tmp_path}/var/ipfm.db"

@@ -30,12 +30,15 @@ def test_status_changes_are_events_and_repeats_only_refresh_last_seen(repo: Repo
     assert not repo.record_status(
         "cam-trung", "loa-01", "online", at=t1, now=t2, fw="2.4.1", raw=b"1"
     )
-    assert repo.record_status(
-        "cam-trung", "loa-01", "offline", at=None, now=t3, fw="2.4.1", raw=b"2"
-    )
+    # a last will without `fw`: the state changes, the firmware known stays
+    assert repo.record_status("cam-trung", "loa-01", "offline", at=None, now=t3, fw=None, raw=b"")
     (status,) = repo.receivers_status()
     assert (status.online, status.since, status.last_seen_at) == (False, t3, t3)
+    assert status.fw == "2.4.1"
     assert count(repo, t.receiver_status_events) == 2
+    # a new firmware while online is a change too
+    assert repo.record_status("cam-trung", "loa-01", "online", at=t3, now=t3, fw="2.5.0", raw=b"")
+    assert count(repo, t.receiver_status_events) == 3
 
 
 # --- manual requests and the service's heartbeat ----------------------------------------------
