@@ -66,7 +66,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Command modules register themselves on `cli` when imported (keep this list sorted).
+# (one name per line; ruff's isort merges separate `from ipfm_scheduler.cli import` lines)
 from ipfm_scheduler.cli import (  # noqa: E402
     audio_cmds,  # noqa: F401
+    audit_cmds,  # noqa: F401
     config_cmds,  # noqa: F401
+    db_cmds,  # noqa: F401
 )
