@@ -75,6 +75,19 @@ class SchemaOutOfDate(StorageError):
         )
 
 
+class SchemaTooNew(SchemaOutOfDate):
+    """The database was upgraded by a newer ipfm-scheduler than this one."""
+
+    def __init__(self, current: str, expected: str, url: str) -> None:
+        self.current = current
+        self.expected = expected
+        StorageError.__init__(
+            self,
+            f"the database {url} is at schema version {current}, which this ipfm-scheduler does "
+            f"not know (it needs {expected}): a newer version upgraded it; run that version",
+        )
+
+
 class PublishError(IpfmError):
     """A message could not be handed to the MQTT broker."""
 
@@ -89,6 +102,26 @@ class ProtocolError(IpfmError):
 
 class AudioError(IpfmError):
     """An audio file could not be read, converted or served."""
+
+
+class HttpUnavailable(IpfmError):
+    """The service's HTTP server cannot listen on its configured address."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        self.host = host
+        self.port = port
+        super().__init__(
+            f"cannot serve HTTP on {host}:{port}: {reason} (is another ipfm-scheduler "
+            "running? else change http.port in the station file)"
+        )
+
+
+class CheckFailed(IpfmError):
+    """A checking command ran and found problems (exit code 1, ``RET_FAILED``)."""
+
+
+class NotCompliant(IpfmError):
+    """The record answers "no": a week is short, or nothing is recorded for it (exit 1)."""
 
 
 class ServiceNotRunning(IpfmError):

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,40 @@ def ffmpeg() -> str:
     need_service(path is not None and shutil.which("ffprobe") is not None, "ffmpeg/ffprobe")
     assert path is not None
     return path
+
+
+# --- PostgreSQL: a throwaway database per test session (or per test that asks) ----------------
+
+PG_ADMIN_URL = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/postgres"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The real PostgreSQL server: the URL of its maintenance database (user postgres)."""
+    need_service(port_answers(PG_HOST, PG_PORT), f"PostgreSQL at {PG_HOST}:{PG_PORT}")
+    return PG_ADMIN_URL
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_server: str) -> Iterator[Callable[[], str]]:
+    """Makes throwaway databases (random names) and drops them all at the end of the session:
+    call it to get the URL of a new, empty database."""
+    import psycopg
+
+    made: list[str] = []
+
+    def admin(sql: str) -> None:
+        with psycopg.connect(
+            host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(sql)
+
+    def make() -> str:
+        name = f"ipfm_test_{uuid.uuid4().hex[:12]}"
+        admin(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+
+    yield make
+    for name in made:
+        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,1 +1,30 @@
-"""Programme audio: probing files (ffprobe via pydub), and later importing and cataloguing them."""
+"""Programme audio: probing files, import with loudness normalisation (EBU R128), the catalogue.
+
+ffmpeg runs in :mod:`ipfm_scheduler.audio.ffmpeg` (and ffprobe, through pydub, in
+:mod:`ipfm_scheduler.audio.probe`); everything else here speaks in values.
+"""
+
+from __future__ import annotations
+
+from ipfm_scheduler.audio.catalogue import (
+    Catalogue,
+    CatalogueEntry,
+    CheckReport,
+    FileState,
+    audio_url,
+    check,
+    sha256_of,
+)
+from ipfm_scheduler.audio.importer import AudioRefused, import_audio
+
+__all__ = [
+    "AudioRefused",
+    "Catalogue",
+    "CatalogueEntry",
+    "CheckReport",
+    "FileState",
+    "audio_url",
+    "check",
+    "import_audio",
+    "sha256_of",
+]

@@ -44,7 +44,8 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``ipfm-scheduler`` console script."""
     try:
-        cli.main(args=argv, prog_name="ipfm-scheduler", standalone_mode=False)
+        # without standalone mode, click returns what `ctx.exit(code)` asked for
+        code = cli.main(args=argv, prog_name="ipfm-scheduler", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
@@ -61,8 +62,14 @@ def main(argv: list[str] | None = None) -> None:
     except Exception:
         logging.getLogger("ipfm_scheduler").exception("internal error (a bug: please report it)")
         sys.exit(RET_INTERNAL)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 # Command modules register themselves on `cli` when imported (keep this list sorted).
-from ipfm_scheduler.cli import config_cmds  # noqa: E402,F401
+# (one name per line; ruff's isort merges separate `from ipfm_scheduler.cli import` lines)
+from ipfm_scheduler.cli import (  # noqa: E402
+    audio_cmds,  # noqa: F401
+    audit_cmds,  # noqa: F401
+    config_cmds,  # noqa: F401
+    db_cmds,  # noqa: F401
+)

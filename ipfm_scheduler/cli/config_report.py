@@ -152,14 +152,14 @@ def validate_json(
 def airing_json(a: PlannedAiring) -> dict[str, Any]:
     return {
         "day": a.local_day.isoformat(),
-        "weekday": f"{a.start:%a}".lower(),
-        "time": f"{a.start:%H:%M}",
+        "weekday": f"{a.local_start:%a}".lower(),
+        "time": f"{a.local_start:%H:%M}",
         "ward": a.ward,
         "programme": a.programme,
-        "window_end": f"{a.expires:%H:%M}",
+        "window_end": f"{a.local_expires:%H:%M}",
         "volume": a.volume,
-        "start": a.start.isoformat(),
-        "expires": a.expires.isoformat(),
+        "start": a.local_start.isoformat(),
+        "expires": a.local_expires.isoformat(),
     }
 
 
@@ -168,11 +168,11 @@ def plan_airings_text(airings: list[PlannedAiring]) -> list[str]:
         return ["  (no airings planned this week)"]
     rows = [
         (
-            f"{a.start:%a %Y-%m-%d}",
-            f"{a.start:%H:%M}",
+            f"{a.local_start:%a %Y-%m-%d}",
+            f"{a.local_start:%H:%M}",
             a.ward,
             a.programme,
-            f"{a.expires:%H:%M}",
+            f"{a.local_expires:%H:%M}",
             a.volume,
         )
         for a in airings

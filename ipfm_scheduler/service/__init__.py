@@ -1,7 +1,7 @@
-"""The daemon: APScheduler wiring, dispatch, make-ups, systemd notify (and, from the audio
-branch, the HTTP server and metrics).
+"""The daemon: APScheduler wiring, dispatch, make-ups, HTTP, systemd notify.
 
 Dependencies point inwards: ``dispatcher`` and its helpers make decisions against the small
-interfaces in ``ports`` (the airing log, the outbox transport, the payload builder); ``timer``
-is the only module that imports APScheduler; ``daemon`` wires the real adapters together.
+interfaces in ``ports`` (the airing log, the outbox) and ``wire`` (the wire format); ``timer``
+is the only module that imports APScheduler; ``daemon`` runs the service's life and
+``wiring`` plugs the real adapters in.
 """

@@ -1,0 +1,227 @@
+"""``ipfm-scheduler audio add|list|check``: the programme recordings and their catalogue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from ipfm_scheduler.audio import Catalogue, CatalogueEntry, FileState, check, import_audio
+from ipfm_scheduler.audio.catalogue import CheckReport, FileCheck
+from ipfm_scheduler.audio.importer import duration_text, size_text
+from ipfm_scheduler.cli import cli
+from ipfm_scheduler.cli.common import Options
+from ipfm_scheduler.config.settings import AudioSettings
+from ipfm_scheduler.core.ids import NAME_RULE, is_name
+from ipfm_scheduler.errors import CheckFailed
+
+DEFAULT_AUDIO_DIR = Path("audio")
+#: a window lies within one day (00:00 to 23:59): no recording longer than this can ever air
+LONGEST_POSSIBLE_WINDOW_S = (23 * 60 + 59) * 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStation:
+    """What the audio commands need from the station."""
+
+    settings: AudioSettings
+    max_duration_s: float  # the longest window of any ward
+    titles: Mapping[str, str] = field(default_factory=dict)  # programme id -> title
+
+
+def load_audio_station(options: Options, audio_dir: Path | None) -> AudioStation:
+    """The audio part of the station configuration.
+
+    Until the configuration loader is wired in, this takes the directory from ``--audio-dir``
+    (default ``./audio``), the normalisation target from :class:`AudioSettings`' defaults and,
+    as the longest window, the longest a window can be (23:59). With the loader it becomes:
+    ``station.audio`` (``--audio-dir`` overriding its ``dir``), the longest window over every
+    ward, and the programmes' titles.
+    """
+    del options  # the station file: read here once the loader lands
+    return AudioStation(
+        settings=AudioSettings(dir=audio_dir or DEFAULT_AUDIO_DIR),
+        max_duration_s=LONGEST_POSSIBLE_WINDOW_S,
+    )
+
+
+audio_dir_option = click.option(
+    "--audio-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The audio directory. Default: audio.dir of the station file (for now: ./audio).",
+)
+
+
+@cli.group("audio")
+def audio() -> None:
+    """Programme recordings: import them normalised, list the catalogue, check the files."""
+
+
+def _programme(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not is_name(value):
+        raise click.BadParameter(f"{value!r} is not a programme id ({NAME_RULE})")
+    return value
+
+
+@audio.command("add")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--programme", "-p", required=True, callback=_programme, help="e.g. kh179")
+@click.option("--title", default=None, help="Default: the programme's title, else the file name.")
+@audio_dir_option
+@click.pass_obj
+def add(
+    options: Options, file: Path, programme: str, title: str | None, audio_dir: Path | None
+) -> None:
+    """Import FILE (WAV, MP3, M4A/AAC, OGG, FLAC) for a programme: convert it to the MP3
+    receivers play, normalise its loudness (EBU R128), store it under its sha256 and
+    catalogue it. Prints the line to put in the station file."""
+    station = load_audio_station(options, audio_dir)
+    now = datetime.now(UTC).replace(microsecond=0)
+    entry = import_audio(
+        file,
+        programme=programme,
+        title=title or station.titles.get(programme) or file.stem,
+        settings=station.settings,
+        max_duration_s=station.max_duration_s,
+        now=now,
+    )
+    if entry.added_at != now:  # an earlier import of the same bytes
+        click.echo(
+            f"{file.name} is already in the catalogue for {programme} "
+            f"(added {_when(entry.added_at)}): {entry.file}"
+        )
+    else:
+        _describe_import(file, entry)
+    click.echo(f"in the station file, under programmes: {programme}:, set")
+    click.echo(f"  audio: {entry.file}")
+
+
+def _load_if_present(audio_dir: Path) -> Catalogue:
+    return Catalogue.load(audio_dir) if audio_dir.is_dir() else Catalogue(audio_dir)
+
+
+def _describe_import(file: Path, entry: CatalogueEntry) -> None:
+    click.echo(f"added {file.name} for programme {entry.programme} as {entry.file}")
+    click.echo(
+        f"  {entry.duration_s:.1f} s ({duration_text(entry.duration_s)}), "
+        f"{size_text(entry.bytes)}, mp3 {entry.bitrate_kbps} kb/s mono {entry.sample_rate} Hz"
+    )
+    how = "linearly (one gain)" if entry.normalisation == "linear" else "dynamically"
+    limited = (
+        f", peaks limited after +{entry.limiter_gain_db:.1f} dB"
+        if entry.limiter_gain_db is not None
+        else ""
+    )
+    click.echo(
+        f"  loudness {entry.loudness_lufs:.1f} LUFS (target {entry.target_lufs:.1f}), "
+        f"true peak {entry.true_peak_dbtp:.1f} dBTP (ceiling {entry.target_true_peak_db:.1f}), "
+        f"normalised {how}{limited}"
+    )
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@audio.command("list")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+@audio_dir_option
+@click.pass_obj
+def list_(options: Options, fmt: str, audio_dir: Path | None) -> None:
+    """Show the catalogue: every imported recording, its programme and loudness."""
+    station = load_audio_station(options, audio_dir)
+    catalogue = _load_if_present(station.settings.dir)
+    if fmt == "json":
+        document = {
+            "audio_dir": str(catalogue.dir),
+            "entries": [e.to_json() for e in catalogue.entries],
+        }
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        return
+    if not catalogue.entries:
+        click.echo(
+            f"the catalogue in {catalogue.dir} is empty; add a recording with "
+            "`ipfm-scheduler audio add FILE --programme ID`"
+        )
+        return
+    for line in _table(catalogue.entries):
+        click.echo(line)
+
+
+def _table(entries: tuple[CatalogueEntry, ...]) -> list[str]:
+    header = ("PROGRAMME", "ADDED", "LENGTH", "LOUDNESS", "PEAK", "FILE", "TITLE")
+    rows = [
+        (
+            e.programme,
+            _when(e.added_at),
+            duration_text(e.duration_s),
+            f"{e.loudness_lufs:.1f} LUFS",
+            f"{e.true_peak_dbtp:.1f} dBTP",
+            e.file,
+            e.title,
+        )
+        for e in entries
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    return [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
+        for row in (header, *rows)
+    ]
+
+
+@audio.command("check")
+@audio_dir_option
+@click.pass_obj
+def check_(options: Options, audio_dir: Path | None) -> None:
+    """Re-hash every catalogued file; report missing or changed ones (exit 1 if any)."""
+    station = load_audio_station(options, audio_dir)
+    report = check(_load_if_present(station.settings.dir))
+    for line in _check_lines(report, station.settings.dir):
+        click.echo(line)
+    if not report.ok:
+        bad = len(report.files) - report.count(FileState.OK)
+        raise CheckFailed(
+            f"{bad} of {len(report.files)} catalogued files in {station.settings.dir} are "
+            "missing or changed (listed above); receivers cannot play them"
+        )
+
+
+def _problem(item: FileCheck, audio_dir: Path) -> str:
+    entry = item.entry
+    if item.state is FileState.MISSING:
+        return f"not in {audio_dir}; import the recording again"
+    if item.state is FileState.NOT_A_FILE:
+        return "is a link or a directory, which the server will not serve; put the file itself"
+    return (
+        f"its content changed: sha256 is now {item.found_sha256}, "
+        f"{size_text(item.found_bytes or 0)} (catalogued: {size_text(entry.bytes)}); receivers "
+        "would reject it: import the recording again"
+    )
+
+
+def _check_lines(report: CheckReport, audio_dir: Path) -> list[str]:
+    lines = []
+    for item in report.files:
+        head = f"{item.state.value.upper():10} {item.entry.programme}  {item.entry.file}"
+        ok = item.state is FileState.OK
+        lines.append(head if ok else f"{head}: {_problem(item, audio_dir)}")
+    if report.unlisted:
+        lines.append(f"not catalogued (not served to receivers): {', '.join(report.unlisted)}")
+    if report.leftovers:
+        lines.append(
+            f"left over from an interrupted import (safe to delete): {', '.join(report.leftovers)}"
+        )
+    counts = ", ".join(f"{report.count(s)} {s.value}" for s in FileState)
+    lines.append(f"{len(report.files)} catalogued files checked in {audio_dir}: {counts}")
+    return lines

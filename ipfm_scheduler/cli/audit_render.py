@@ -1,0 +1,262 @@
+"""Rendering the auditors' answers: an aligned table for people, CSV for Excel (UTF-8 with a
+byte-order mark, so Vietnamese names open correctly), JSON for tools. Times are shown in the
+station's zone with their offset."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, tzinfo
+from typing import Any
+
+from ipfm_scheduler.storage.audit import LogRow, zone_name
+from ipfm_scheduler.storage.report import GroupLine, WeekReport
+
+REPORT_COLUMNS = (
+    "week",
+    "ward",
+    "ward_name",
+    "programme",
+    "programme_title",
+    "minimum",
+    "enforced",
+    "airings_planned",
+    "makeup_airings",
+    "commands_sent",
+    "ward_verdict",
+    "receiver",
+    "location",
+    "receiver_commands_sent",
+    "completed",
+    "verdict",
+    "reason",
+)
+LOG_COLUMNS = (
+    "planned_local",
+    "week",
+    "ward",
+    "programme",
+    "origin",
+    "priority",
+    "airing_outcome",
+    "receiver",
+    "command_id",
+    "state",
+    "attempts",
+    "first_sent",
+    "state_at",
+    "receiver_time",
+    "detail",
+    "played_s",
+    "airing_id",
+    "note",
+)
+
+
+def local_iso(moment: datetime | None, zone: tzinfo) -> str:
+    return "" if moment is None else moment.astimezone(zone).isoformat(timespec="seconds")
+
+
+def local_short(moment: datetime | None, zone: tzinfo) -> str:
+    return "" if moment is None else f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
+
+
+def csv_bytes(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """CSV as Excel opens it right: UTF-8 with a byte-order mark, CRLF line ends."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    lines = [headers, *rows]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    ]
+
+
+# --- the weekly report ------------------------------------------------------------------------
+
+
+def report_heading(report: WeekReport) -> str:
+    week, zone = report.week, report.zone
+    state = "finished" if report.finished else "not over yet: counts may still grow"
+    return f"Week {week}: Monday {week.monday} to Sunday {week.sunday} ({zone_name(zone)}), {state}"
+
+
+def nothing_recorded(report: WeekReport, wanted: str) -> str:
+    return (
+        f"nothing recorded for week {report.week} ({wanted}): no airing was planned or sent; "
+        "this is not a compliant week, there is no record of it"
+    )
+
+
+def report_rows(report: WeekReport) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for group in report.groups:
+        base = _group_fields(report, group) | {"enforced": "yes" if group.enforced else "no"}
+        if not group.receivers:
+            rows.append(base | {"verdict": group.standing.value})
+        for r in group.receivers:
+            rows.append(
+                base
+                | {
+                    "receiver": r.receiver,
+                    "location": r.location,
+                    "receiver_commands_sent": r.commands_sent,
+                    "completed": r.completed,
+                    "verdict": r.standing.value,
+                    "reason": r.reason,
+                }
+            )
+    return rows
+
+
+def _group_fields(report: WeekReport, group: GroupLine) -> dict[str, Any]:
+    return {
+        "week": str(report.week),
+        "ward": group.ward,
+        "ward_name": group.ward_name,
+        "programme": group.programme,
+        "programme_title": group.title,
+        "minimum": group.minimum,
+        "enforced": group.enforced,
+        "airings_planned": group.airings_planned,
+        "makeup_airings": group.makeups,
+        "commands_sent": group.commands_sent,
+        "ward_verdict": group.standing.value,
+    }
+
+
+def report_json(report: WeekReport) -> dict[str, Any]:
+    verdict = "short" if report.short else "compliant"
+    if not report.recorded:
+        verdict = "nothing recorded"
+    return {
+        "week": str(report.week),
+        "timezone": zone_name(report.zone),
+        "from": local_iso(report.start, report.zone),
+        "until": local_iso(report.end, report.zone),
+        "finished": report.finished,
+        "recorded": report.recorded,
+        "verdict": verdict,
+        "groups": [
+            {k: v for k, v in _group_fields(report, g).items() if k != "week"}
+            | {
+                "receivers_compliant": g.receivers_ok,
+                "receivers": [
+                    {
+                        "receiver": r.receiver,
+                        "location": r.location,
+                        "commands_sent": r.commands_sent,
+                        "completed": r.completed,
+                        "verdict": r.standing.value,
+                        "reason": r.reason,
+                    }
+                    for r in g.receivers
+                ],
+            }
+            for g in report.groups
+        ],
+    }
+
+
+def report_table(report: WeekReport) -> str:
+    headers = ("ward", "name", "programme", "airings", "sent", "receivers ok", "min", "verdict")
+    rows = [
+        (
+            g.ward,
+            g.ward_name,
+            g.programme,
+            str(g.airings_planned) + (f" ({g.makeups} make-up)" if g.makeups else ""),
+            str(g.commands_sent),
+            f"{g.receivers_ok}/{len(g.receivers)}",
+            str(g.minimum) + ("" if g.enforced else " (not enforced)"),
+            g.standing.value.upper() if g.standing.value == "short" else g.standing.value,
+        )
+        for g in report.groups
+    ]
+    lines = [report_heading(report), "", *table(headers, rows)]
+    problems = [
+        f"  {g.ward}/{r.receiver}: {r.standing.value}: {r.reason}"
+        for g in report.groups
+        for r in g.receivers
+        if r.reason
+    ]
+    if problems:
+        lines += ["", "Receivers not (yet) compliant:", *problems]
+    lines += ["", _summary(report)]
+    return "\n".join(lines)
+
+
+def short_summary(report: WeekReport) -> str:
+    short = [g for g in report.groups if g.standing.value == "short"]
+    pairs = ", ".join(f"{g.ward}/{g.programme}" for g in short[:5])
+    more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+    return f"week {report.week} is short: {pairs}{more}"
+
+
+def _summary(report: WeekReport) -> str:
+    counts: dict[str, int] = {}
+    for g in report.groups:
+        counts[g.standing.value] = counts.get(g.standing.value, 0) + 1
+    listed = ", ".join(f"{n} {standing}" for standing, n in sorted(counts.items()))
+    total = len(report.groups)
+    return f"{total} ward/programme pair{'s' if total != 1 else ''}: {listed}"
+
+
+# --- the airing log ---------------------------------------------------------------------------
+
+
+def log_rows(rows: Sequence[LogRow], zone: tzinfo) -> list[dict[str, Any]]:
+    return [
+        {
+            "planned_local": r.planned_local,
+            "week": r.week,
+            "ward": r.ward,
+            "programme": r.programme,
+            "origin": r.origin,
+            "priority": r.priority,
+            "airing_outcome": r.airing_outcome,
+            "receiver": r.receiver or "",
+            "command_id": r.command_id or "",
+            "state": r.state or "no command",
+            "attempts": r.attempts,
+            "first_sent": local_iso(r.first_sent_at, zone),
+            "state_at": local_iso(r.state_at, zone),
+            "receiver_time": local_iso(r.receiver_at, zone),
+            "detail": r.detail or "",
+            "played_s": "" if r.played_s is None else r.played_s,
+            "airing_id": r.airing_id,
+            "note": r.note or "",
+        }
+        for r in rows
+    ]
+
+
+def log_table(rows: Sequence[LogRow], zone: tzinfo) -> str:
+    headers = ("planned", "ward", "programme", "origin", "receiver", "state", "detail", "sent")
+    body = [
+        (
+            r.planned_local.replace("T", " "),
+            r.ward,
+            r.programme,
+            r.origin,
+            r.receiver or "-",
+            r.state or "no command",
+            r.detail or "",
+            local_short(r.first_sent_at, zone),
+        )
+        for r in rows
+    ]
+    footer = f"{len(rows)} row{'s' if len(rows) != 1 else ''} (times in {zone_name(zone)})"
+    return "\n".join([*table(headers, body), "", footer])

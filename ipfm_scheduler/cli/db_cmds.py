@@ -1,0 +1,118 @@
+"""`ipfm-scheduler db ...`: bring the database to the latest schema, or say where it stands.
+
+Also the one place commands find their database: ``--database URL``, else
+``$IPFM_DATABASE_URL``, else the station file's ``database:`` key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import yaml
+
+from ipfm_scheduler.cli import cli
+from ipfm_scheduler.cli.common import Options
+from ipfm_scheduler.errors import ConfigError, ConfigProblem
+
+DATABASE_ENV = "IPFM_DATABASE_URL"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def database_option(func: F) -> F:
+    """``--database URL`` for every command that reads or writes the airing log."""
+    return click.option(
+        "--database",
+        "database",
+        metavar="URL",
+        default=None,
+        help=f"The database (sqlite:///path or postgresql+psycopg://user@host/db). "
+        f"Default: ${DATABASE_ENV}, else `database:` in the station file.",
+    )(func)
+
+
+def database_url(options: Options, given: str | None) -> str:
+    """``--database``, else ``$IPFM_DATABASE_URL``, else the station file's ``database:``."""
+    if given:
+        return given
+    from_env = os.environ.get(DATABASE_ENV)
+    if from_env:
+        return from_env
+    return _station_database_url(options.station_path())
+
+
+# TODO(lead): replace with the config loader's StationConfig.database_url once
+# config/loader.py is on main; until then this reads just the `database:` key.
+def _station_database_url(path: Path) -> str:
+    """The station file's ``database:`` (a relative SQLite path is relative to that file)."""
+    from ipfm_scheduler.storage.db import sqlite_relative_to
+
+    hint = f"give --database URL or set ${DATABASE_ENV}"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            [ConfigProblem(str(path), 0, 0, "", f"can't read the station file ({exc}); {hint}")]
+        ) from exc
+    except yaml.YAMLError as exc:
+        problem = ConfigProblem(str(path), 0, 0, "", f"is not valid YAML ({exc}); {hint}")
+        raise ConfigError([problem]) from exc
+    url = data.get("database") if isinstance(data, dict) else None
+    if not isinstance(url, str) or not url.strip():
+        expected = "a database URL such as sqlite:///var/lib/ipfm-scheduler/ipfm.db"
+        problem = ConfigProblem(str(path), 0, 0, "database", f"missing: expected {expected}")
+        raise ConfigError([problem])
+    return sqlite_relative_to(url.strip(), path.parent)
+
+
+@cli.group()
+def db() -> None:
+    """The airing log's database: create or upgrade its schema, check it."""
+
+
+@db.command()
+@database_option
+@click.pass_obj
+def upgrade(options: Options, database: str | None) -> None:
+    """Create the schema, or bring it to the latest version (safe to run again)."""
+    from ipfm_scheduler.storage.db import open_engine, shown
+    from ipfm_scheduler.storage.migrate import upgrade as run_upgrade
+
+    url = database_url(options, database)
+    engine = open_engine(url)
+    try:
+        before, after = run_upgrade(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        click.echo(f"database {shown(url)}: already at schema {after} (the latest); nothing to do")
+    else:
+        was = before or "empty"
+        click.echo(f"database {shown(url)}: upgraded from schema {was} to {after} (the latest)")
+
+
+@click.command()
+@database_option
+@click.pass_obj
+def check(options: Options, database: str | None) -> None:
+    """Say which schema version the database is at, against the latest (exit 4 if behind)."""
+    from ipfm_scheduler.storage.db import open_engine, require_current, shown
+    from ipfm_scheduler.storage.migrate import current_revision, head_revision
+
+    url = database_url(options, database)
+    engine = open_engine(url, read_only=True)
+    try:
+        current, head = current_revision(engine), head_revision()
+        click.echo(f"database {shown(url)}: schema {current or 'empty'}, latest {head}")
+        require_current(engine)
+    finally:
+        engine.dispose()
+    click.echo("up to date")
+
+
+db.add_command(check, name="check")
+db.add_command(check, name="status")

@@ -1,0 +1,130 @@
+"""The service's Prometheus metrics, in a private registry (``GET /metrics``).
+
+Labels stay bounded: per ward, programme, ack status or send kind, never per command or
+receiver (a city has a few dozen wards; it has thousands of commands a week). Label values are
+checked here, so a bug elsewhere cannot blow up the number of series.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from ipfm_scheduler.core.commands import AckStatus
+from ipfm_scheduler.core.ids import check_name
+from ipfm_scheduler.errors import ValueInvalid
+
+NAMESPACE = "ipfm"
+#: decision -> PUBACK: milliseconds on a healthy broker, seconds when it struggles
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_ACK_STATUSES = frozenset(s.value for s in AckStatus)
+
+
+class Metrics:
+    """What the service counts; it calls these methods, ``GET /metrics`` renders them."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r, ns = self.registry, NAMESPACE
+        self._sent = Counter(
+            "commands_sent",
+            "Commands accepted by the broker, by ward; resends counted apart (send=resend).",
+            ["ward", "send"],
+            namespace=ns,
+            registry=r,
+        )
+        self._acks = Counter(
+            "acks",
+            "Acknowledgements received from receivers, by ward and status.",
+            ["ward", "status"],
+            namespace=ns,
+            registry=r,
+        )
+        self._online = Gauge(
+            "receivers_online",
+            "Receivers whose last status was online.",
+            ["ward"],
+            namespace=ns,
+            registry=r,
+        )
+        self._waiting = Gauge(
+            "commands_waiting",
+            "Commands sent and still waiting for a final answer.",
+            ["ward"],
+            namespace=ns,
+            registry=r,
+        )
+        self._confirmed = Gauge(
+            "week_receivers_confirmed",
+            "Enabled receivers that have aired the programme at least the weekly minimum "
+            "this ISO week, confirmed by a completed ack.",
+            ["ward", "programme"],
+            namespace=ns,
+            registry=r,
+        )
+        self._enabled = Gauge(
+            "week_receivers_enabled",
+            "Enabled receivers that must air the programme this ISO week.",
+            ["ward", "programme"],
+            namespace=ns,
+            registry=r,
+        )
+        self._minimum = Gauge(
+            "week_minimum_airings",
+            "Airings each enabled receiver owes the programme per ISO week (min_per_week).",
+            ["ward", "programme"],
+            namespace=ns,
+            registry=r,
+        )
+        self._latency = Histogram(
+            "dispatch_latency_seconds",
+            "From the decision to send a command to the broker's PUBACK.",
+            buckets=LATENCY_BUCKETS_S,
+            namespace=ns,
+            registry=r,
+        )
+
+    def command_sent(self, ward: str, *, resend: bool = False) -> None:
+        self._sent.labels(_ward(ward), "resend" if resend else "first").inc()
+
+    def ack(self, ward: str, status: str) -> None:
+        if status not in _ACK_STATUSES:
+            raise ValueInvalid(f"ack status {status!r} is not one of {sorted(_ACK_STATUSES)}")
+        self._acks.labels(_ward(ward), status).inc()
+
+    def receivers_online(self, ward: str, count: int) -> None:
+        self._online.labels(_ward(ward)).set(_count(count))
+
+    def commands_waiting(self, ward: str, count: int) -> None:
+        self._waiting.labels(_ward(ward)).set(_count(count))
+
+    def week(
+        self, ward: str, programme: str, *, confirmed: int, enabled: int, minimum: int
+    ) -> None:
+        """This ISO week, for one ward and programme: receivers that met the minimum so far,
+        receivers that must, and the minimum itself."""
+        labels = (_ward(ward), check_name(programme, "programme id"))
+        self._confirmed.labels(*labels).set(_count(confirmed))
+        self._enabled.labels(*labels).set(_count(enabled))
+        self._minimum.labels(*labels).set(_count(minimum))
+
+    def dispatch_latency(self, seconds: float) -> None:
+        if not seconds >= 0:
+            raise ValueInvalid(f"a latency cannot be negative ({seconds} s)")
+        self._latency.observe(seconds)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+
+def _ward(ward: str) -> str:
+    return check_name(ward, "ward id")
+
+
+def _count(value: int) -> int:
+    if not (isinstance(value, int) and value >= 0):
+        raise ValueInvalid(f"a count must be a whole number, 0 or more, not {value!r}")
+    return value

@@ -1,0 +1,153 @@
+"""What the auditors' commands share: the station's zone, the configuration in force, the
+airing log query (`ipfm-scheduler log`). The weekly report is in :mod:`report`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from ipfm_scheduler.errors import StorageError
+from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.db import describe, open_engine, require_current
+from ipfm_scheduler.storage.repo_config import zone_named
+from ipfm_scheduler.storage.types import to_utc
+
+
+def station_zone(conn: Connection) -> tzinfo:
+    """The time zone of the newest configuration recorded (UTC if none is)."""
+    name = conn.execute(
+        select(t.config_snapshots.c.timezone)
+        .join(t.config_loads, t.config_loads.c.snapshot_id == t.config_snapshots.c.id)
+        .order_by(t.config_loads.c.loaded_at.desc(), t.config_loads.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return UTC if name is None else zone_named(name)
+
+
+def zone_name(zone: tzinfo) -> str:
+    return zone.key if isinstance(zone, ZoneInfo) else "UTC"
+
+
+def snapshot_in_force(conn: Connection, moment: datetime) -> int | None:
+    """The configuration in force just before ``moment`` (None: none recorded by then)."""
+    loads = t.config_loads
+    return conn.execute(
+        select(loads.c.snapshot_id)
+        .where(loads.c.loaded_at < to_utc(moment, "moment"))
+        .order_by(loads.c.loaded_at.desc(), loads.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One airing and one receiver's command for it (``receiver`` None: no command yet)."""
+
+    airing_id: int
+    planned_local: str
+    planned_start: datetime
+    week: str
+    ward: str
+    programme: str
+    origin: str
+    priority: str
+    airing_outcome: str
+    receiver: str | None
+    command_id: str | None
+    state: str | None
+    attempts: int
+    first_sent_at: datetime | None
+    state_at: datetime | None
+    receiver_at: datetime | None
+    detail: str | None
+    played_s: float | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    ward: str | None = None
+    receiver: str | None = None
+    programme: str | None = None
+    start: datetime | None = None  # planned start at or after (aware)
+    end: datetime | None = None  # planned start before (aware)
+
+    def describe(self, zone: tzinfo) -> str:
+        parts = [f"{k} {v}" for k, v in self._ids() if v]
+        if self.start is not None:
+            parts.append(f"from {self.start.astimezone(zone):%Y-%m-%d %H:%M}")
+        if self.end is not None:
+            parts.append(f"before {self.end.astimezone(zone):%Y-%m-%d %H:%M}")
+        return ", ".join(parts) or "none at all"
+
+    def _ids(self) -> list[tuple[str, str | None]]:
+        return [("ward", self.ward), ("receiver", self.receiver), ("programme", self.programme)]
+
+
+def airing_log(conn: Connection, wanted: LogFilter) -> list[LogRow]:
+    """Every airing matching ``wanted`` with each receiver's outcome, oldest first."""
+    a, c = t.airings, t.commands
+    query = select(a, c.c.receiver, c.c.id.label("command_id"), c.c.state, c.c.attempts)
+    query = query.add_columns(
+        c.c.first_sent_at, c.c.state_at, c.c.receiver_at, c.c.detail, c.c.played_s
+    ).outerjoin(c, c.c.airing_id == a.c.id)
+    if wanted.ward:
+        query = query.where(a.c.ward == wanted.ward)
+    if wanted.programme:
+        query = query.where(a.c.programme == wanted.programme)
+    if wanted.receiver:
+        query = query.where(c.c.receiver == wanted.receiver)
+    if wanted.start is not None:
+        query = query.where(a.c.planned_start >= to_utc(wanted.start, "start"))
+    if wanted.end is not None:
+        query = query.where(a.c.planned_start < to_utc(wanted.end, "end"))
+    query = query.order_by(a.c.planned_start, a.c.ward, a.c.programme, a.c.id, c.c.receiver)
+    return [
+        LogRow(
+            airing_id=r.id,
+            planned_local=r.planned_local,
+            planned_start=r.planned_start,
+            week=r.week,
+            ward=r.ward,
+            programme=r.programme,
+            origin=r.origin,
+            priority=r.priority,
+            airing_outcome=r.outcome,
+            receiver=r.receiver,
+            command_id=r.command_id,
+            state=r.state,
+            attempts=r.attempts or 0,
+            first_sent_at=r.first_sent_at,
+            state_at=r.state_at,
+            receiver_at=r.receiver_at,
+            detail=r.detail,
+            played_s=r.played_s,
+            note=r.note,
+        )
+        for r in conn.execute(query).all()
+    ]
+
+
+@contextmanager
+def open_for_audit(url: str) -> Iterator[Connection]:
+    """A read-only connection for the auditors' commands, on a database at the latest schema.
+
+    Works on a SQLite file the user may not write, and for a PostgreSQL role that may only
+    SELECT. Nothing is ever written.
+    """
+    engine = open_engine(url, read_only=True)
+    try:
+        require_current(engine)
+        with engine.connect() as conn:
+            yield conn
+    except SQLAlchemyError as exc:
+        raise StorageError(describe(exc, url)) from exc
+    finally:
+        engine.dispose()

@@ -1,0 +1,108 @@
+"""Alembic, wrapped: where the migration scripts are, which revision a database is at, upgrade.
+
+The scripts live in ``migrations/`` at the top of the source tree (a checkout, or an editable
+install as ``scripts/bootstrap.sh`` makes). A wheel installs the same files under
+``<prefix>/share/ipfm-scheduler/migrations`` (``[tool.setuptools.data-files]`` in pyproject.toml).
+Both are found from any working directory; no ``alembic.ini`` is needed (the one at the top of
+the tree is for developers running ``alembic`` by hand).
+"""
+
+from __future__ import annotations
+
+import site
+import sys
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+import ipfm_scheduler
+from ipfm_scheduler.errors import StorageError
+from ipfm_scheduler.storage.db import describe
+from ipfm_scheduler.storage.tables import metadata
+
+INSTALLED = Path("share") / "ipfm-scheduler" / "migrations"
+
+
+def _candidates() -> Iterator[Path]:
+    source_root = Path(ipfm_scheduler.__file__).resolve().parent.parent
+    if (source_root / "pyproject.toml").is_file():
+        yield source_root / "migrations"
+    bases = [sys.prefix, sysconfig.get_path("data"), site.getuserbase()]
+    for base in dict.fromkeys(bases):
+        yield Path(base) / INSTALLED
+
+
+def script_location() -> Path:
+    """The folder holding ``env.py`` and ``versions/``."""
+    for folder in _candidates():
+        if (folder / "env.py").is_file() and (folder / "versions").is_dir():
+            return folder
+    looked = ", ".join(str(p) for p in _candidates())
+    raise StorageError(f"the database migration scripts are missing (looked in {looked})")
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration for the scripts; with ``connection``, migrations run on it."""
+    config = Config()
+    config.set_main_option("script_location", str(script_location()))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    head = scripts().get_current_head()
+    if head is None:  # pragma: no cover - the package always ships its first revision
+        raise StorageError("the database migration scripts hold no revision")
+    return head
+
+
+def known_revision(revision: str) -> bool:
+    try:
+        return scripts().get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (``None``: no schema yet)."""
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise StorageError(describe(exc, engine.url)) from exc
+
+
+def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | None]:
+    """Bring the database to ``target``; returns the revisions before and after."""
+    before = current_revision(engine)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), target)
+    except SQLAlchemyError as exc:
+        raise StorageError(describe(exc, engine.url)) from exc
+    return before, current_revision(engine)
+
+
+def drift(engine: Engine) -> list[Any]:
+    """Differences between the tables in :mod:`tables` and the database (empty: none)."""
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(context, metadata))
+    except SQLAlchemyError as exc:
+        raise StorageError(describe(exc, engine.url)) from exc

@@ -1,0 +1,331 @@
+"""The weekly report (`ipfm-scheduler report`): per ward and programme, what was planned, what
+was sent, which receivers confirmed `completed` against the minimum in force, and why the others
+fell short. Built from the database alone (a read-only copy is enough)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.engine import Connection, Row
+
+from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.model import Origin
+from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.audit import snapshot_in_force, station_zone
+from ipfm_scheduler.storage.plans import Plan, PlanReceiver, load_plans
+from ipfm_scheduler.storage.types import to_utc
+
+
+class Standing(StrEnum):
+    COMPLIANT = "compliant"
+    SHORT = "short"
+    PENDING = "pending"  # the week is not over yet
+    NOT_ENFORCED = "not enforced"  # short in a week the campaign covers only in part
+    NO_RECEIVERS = "no receivers"  # the ward has no enabled receiver: nothing to count
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverLine:
+    receiver: str
+    location: str
+    commands_sent: int
+    completed: int
+    standing: Standing
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLine:
+    """One ward and programme in the week."""
+
+    ward: str
+    ward_name: str
+    programme: str
+    title: str
+    minimum: int
+    enforced: bool
+    airings_planned: int
+    makeups: int
+    commands_sent: int
+    receivers: tuple[ReceiverLine, ...]
+    snapshot_id: int | None
+
+    @property
+    def standing(self) -> Standing:
+        seen = {r.standing for r in self.receivers}
+        for worst in (Standing.SHORT, Standing.PENDING, Standing.NOT_ENFORCED):
+            if worst in seen:
+                return worst
+        return Standing.COMPLIANT if self.receivers else Standing.NO_RECEIVERS
+
+    @property
+    def receivers_ok(self) -> int:
+        return sum(1 for r in self.receivers if r.standing is Standing.COMPLIANT)
+
+
+@dataclass(frozen=True, slots=True)
+class WeekReport:
+    week: IsoWeek
+    zone: tzinfo
+    start: datetime  # first local instant of the week
+    end: datetime  # first local instant of the next week
+    finished: bool
+    recorded: bool  # at least one airing is recorded for the week (with the filters)
+    groups: tuple[GroupLine, ...]
+
+    @property
+    def short(self) -> bool:
+        return any(g.standing is Standing.SHORT for g in self.groups)
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    airing_id: int
+    receiver: str
+    state: CommandState
+    detail: str | None
+    sent: bool
+
+
+def week_report(
+    conn: Connection,
+    week: IsoWeek,
+    *,
+    now: datetime,
+    ward: str | None = None,
+    programme: str | None = None,
+) -> WeekReport:
+    """The report for ``week`` (local ISO week of the station), as of ``now``."""
+    zone = station_zone(conn)
+    start, end = week.start(zone), week.end(zone)
+    airings = _week_airings(conn, week, ward, programme)
+    keys = _groups_from_airings(airings)
+    in_force = snapshot_in_force(conn, end)
+    plans = load_plans(conn, {*keys.values(), *([in_force] if in_force else [])})
+    if in_force is not None:
+        _add_expected(
+            keys, plans[in_force], snapshot_id=in_force, week=week, ward=ward, programme=programme
+        )
+    commands = _week_commands(conn, week, ward, programme)
+    now = to_utc(now, "now")
+    finished = now >= end
+    offline = _offline_since(conn, {k[0] for k in keys}, min(to_utc(end), now))
+    build = _Builder(
+        week, zone=zone, finished=finished, airings=airings, commands=commands, offline=offline
+    )
+    groups = tuple(build.group(key, plans[sid], sid) for key, sid in sorted(keys.items()))
+    return WeekReport(week, zone, start, end, finished, bool(airings), groups)
+
+
+def _week_airings(
+    conn: Connection, week: IsoWeek, ward: str | None, programme: str | None
+) -> list[Row[Any]]:
+    a = t.airings
+    query = select(a.c.id, a.c.ward, a.c.programme, a.c.origin, a.c.snapshot_id).where(
+        a.c.week == str(week)
+    )
+    query = _filtered(query, ward, programme).order_by(a.c.planned_start, a.c.id)
+    return list(conn.execute(query).all())
+
+
+def _filtered(query: Any, ward: str | None, programme: str | None) -> Any:
+    if ward:
+        query = query.where(t.airings.c.ward == ward)
+    if programme:
+        query = query.where(t.airings.c.programme == programme)
+    return query
+
+
+def _week_commands(
+    conn: Connection, week: IsoWeek, ward: str | None, programme: str | None
+) -> dict[tuple[str, str], list[_Command]]:
+    a, c = t.airings, t.commands
+    query = (
+        select(a.c.ward, a.c.programme, c.c.airing_id, c.c.receiver, c.c.state, c.c.detail)
+        .add_columns(c.c.first_sent_at)
+        .join(a, a.c.id == c.c.airing_id)
+        .where(a.c.week == str(week))
+    )
+    found: dict[tuple[str, str], list[_Command]] = defaultdict(list)
+    for r in conn.execute(_filtered(query, ward, programme)).all():
+        command = _Command(
+            r.airing_id, r.receiver, CommandState(r.state), r.detail, r.first_sent_at is not None
+        )
+        found[(r.ward, r.programme)].append(command)
+    return found
+
+
+def _groups_from_airings(airings: Sequence[Row[Any]]) -> dict[tuple[str, str], int]:
+    """(ward, programme) -> the snapshot that planned its latest airing of the week."""
+    keys: dict[tuple[str, str], int] = {}
+    for row in airings:  # oldest first: the latest wins
+        keys[(row.ward, row.programme)] = row.snapshot_id
+    return keys
+
+
+def _add_expected(
+    keys: dict[tuple[str, str], int],
+    plan: Plan,
+    *,
+    snapshot_id: int,
+    week: IsoWeek,
+    ward: str | None,
+    programme: str | None,
+) -> None:
+    """Wards and programmes the configuration in force expected to air, even with no airing."""
+    for ward_id, receivers in plan.receivers.items():
+        if not any(r.enabled for r in receivers) or (ward and ward != ward_id):
+            continue
+        for prog in plan.programmes.values():
+            wanted = programme is None or programme == prog.id
+            if wanted and prog.min_per_week > 0 and prog.overlaps(week):
+                keys.setdefault((ward_id, prog.id), snapshot_id)
+
+
+def _offline_since(
+    conn: Connection, wards: Iterable[str], until: datetime
+) -> dict[tuple[str, str], datetime]:
+    """Receivers of ``wards`` whose latest status before ``until`` was offline, and since when."""
+    ev = t.receiver_status_events
+    wanted = sorted(wards)
+    if not wanted:
+        return {}
+    latest = (
+        select(ev.c.ward, ev.c.receiver, func.max(ev.c.received_at).label("at"))
+        .where(ev.c.ward.in_(wanted), ev.c.received_at < until)
+        .group_by(ev.c.ward, ev.c.receiver)
+        .subquery()
+    )
+    query = select(ev.c.ward, ev.c.receiver, ev.c.received_at, ev.c.state).join(
+        latest,
+        and_(
+            ev.c.ward == latest.c.ward,
+            ev.c.receiver == latest.c.receiver,
+            ev.c.received_at == latest.c.at,
+        ),
+    )
+    return {
+        (r.ward, r.receiver): r.received_at
+        for r in conn.execute(query).all()
+        if r.state == "offline"
+    }
+
+
+class _Builder:
+    def __init__(
+        self,
+        week: IsoWeek,
+        *,
+        zone: tzinfo,
+        finished: bool,
+        airings: Sequence[Row[Any]],
+        commands: dict[tuple[str, str], list[_Command]],
+        offline: dict[tuple[str, str], datetime],
+    ) -> None:
+        self.week, self.zone, self.finished = week, zone, finished
+        self.commands, self.offline = commands, offline
+        self.airings: Counter[tuple[str, str]] = Counter((a.ward, a.programme) for a in airings)
+        self.makeups: Counter[tuple[str, str]] = Counter(
+            (a.ward, a.programme) for a in airings if a.origin == Origin.MAKEUP.value
+        )
+
+    def group(self, key: tuple[str, str], plan: Plan, snapshot_id: int) -> GroupLine:
+        ward, programme = key
+        prog = plan.programmes.get(programme)
+        minimum = prog.min_per_week if prog else 0
+        enforced = prog is not None and prog.enforced(self.week)
+        commands = self.commands.get(key, [])
+        by_receiver: dict[str, list[_Command]] = defaultdict(list)
+        for command in commands:
+            by_receiver[command.receiver].append(command)
+        lines = tuple(
+            self._receiver(key, r, by_receiver[r.id], minimum, enforced)
+            for r in plan.receivers.get(ward, ())
+            if r.enabled
+        )
+        return GroupLine(
+            ward=ward,
+            ward_name=plan.ward_names.get(ward, ward),
+            programme=programme,
+            title=prog.title if prog else "",
+            minimum=minimum,
+            enforced=enforced,
+            airings_planned=self.airings[key],
+            makeups=self.makeups[key],
+            commands_sent=sum(1 for c in commands if c.sent),
+            receivers=lines,
+            snapshot_id=snapshot_id,
+        )
+
+    def _receiver(
+        self,
+        key: tuple[str, str],
+        receiver: PlanReceiver,
+        commands: list[_Command],
+        minimum: int,
+        enforced: bool,
+    ) -> ReceiverLine:
+        completed = len({c.airing_id for c in commands if c.state is CommandState.COMPLETED})
+        standing = self._standing(completed, minimum, enforced)
+        reason = ""
+        if standing is not Standing.COMPLIANT:
+            reason = self._reason(key, receiver.id, commands, completed, minimum)
+        sent = sum(1 for c in commands if c.sent)
+        return ReceiverLine(receiver.id, receiver.location, sent, completed, standing, reason)
+
+    def _standing(self, completed: int, minimum: int, enforced: bool) -> Standing:
+        if completed >= minimum:
+            return Standing.COMPLIANT
+        if not self.finished:
+            return Standing.PENDING
+        return Standing.SHORT if enforced else Standing.NOT_ENFORCED
+
+    def _reason(
+        self,
+        key: tuple[str, str],
+        receiver: str,
+        commands: list[_Command],
+        completed: int,
+        minimum: int,
+    ) -> str:
+        parts = [f"{completed} of {minimum} completed"] if completed else []
+        since = self.offline.get((key[0], receiver))
+        if since is not None:
+            parts.append(f"offline since {since.astimezone(self.zone):%Y-%m-%d %H:%M}")
+        if not self.airings[key]:
+            parts.append("no airing planned" if self.finished else "no airing planned yet")
+        elif not commands:
+            parts.append("no command sent")
+        else:
+            missing = [c for c in commands if c.state is not CommandState.COMPLETED]
+            if missing:
+                parts.append(describe_commands(missing))
+        return "; ".join(parts)
+
+
+_LABELS = {
+    CommandState.PENDING: "never accepted by the broker",
+    CommandState.SENT: "sent, no answer",
+    CommandState.RECEIVED: "received, no further answer",
+    CommandState.PLAYING: "playing, no end reported",
+    CommandState.EXPIRED: "expired",
+}
+
+
+def describe_commands(commands: Sequence[_Command]) -> str:
+    """``2 commands: expired, failed (device)``: what became of the commands that did not
+    complete."""
+    labels: Counter[str] = Counter()
+    for c in commands:
+        label = _LABELS.get(c.state, c.state.value)
+        labels[f"{label} ({c.detail})" if c.detail and c.state.final else label] += 1
+    listed = ", ".join(label if n == 1 else f"{label} ×{n}" for label, n in sorted(labels.items()))
+    count = len(commands)
+    return f"{count} command{'s' if count != 1 else ''}: {listed}"

@@ -1,0 +1,21 @@
+"""The repository the service records everything through: one transaction per method.
+
+Split by concern into mixins (one file each); :class:`Repository` is all of them together::
+
+    engine = open_engine(url)
+    require_current(engine)
+    repo = Repository(engine)
+"""
+
+from __future__ import annotations
+
+from ipfm_scheduler.storage.repo_commands import CommandRepository
+from ipfm_scheduler.storage.repo_service import ServiceRepository
+
+
+class Repository(CommandRepository, ServiceRepository):
+    """Configuration snapshots, airings, commands, acks, receivers' status, week closures,
+    manual requests and service heartbeats (see the mixins for each method)."""
+
+
+__all__ = ["Repository"]

@@ -1,0 +1,73 @@
+"""A running HttpServer on an ephemeral port, with one allowed recording and switchable checks."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ipfm_scheduler.service.health import Health, HealthChecks
+from ipfm_scheduler.service.http import HttpServer
+from ipfm_scheduler.service.metrics import Metrics
+
+
+@dataclass
+class Served:
+    """The server under test and what it serves."""
+
+    server: HttpServer
+    audio_dir: Path
+    data: bytes
+    sha256: str
+    metrics: Metrics
+    checks: dict[str, Health] = field(default_factory=dict)
+
+    @property
+    def file_path(self) -> str:
+        return f"/audio/{self.sha256}.mp3"
+
+    def connect(self) -> http.client.HTTPConnection:
+        host, port = self.server.address
+        return http.client.HTTPConnection(host, port, timeout=10)
+
+    def request(
+        self, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+    ) -> tuple[int, dict[str, str], bytes]:
+        conn = self.connect()
+        try:
+            conn.request(method, path, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """100 000 bytes stored as <sha256>.mp3 and allowed; an unlisted file beside it."""
+    audio_dir = tmp_path / "audio"
+    audio_dir.mkdir()
+    data = os.urandom(100_000)
+    sha = hashlib.sha256(data).hexdigest()
+    (audio_dir / f"{sha}.mp3").write_bytes(data)
+    (audio_dir / "catalogue.json").write_text('{"version": 1, "entries": []}\n')
+    checks = {name: Health(True, "fine") for name in ("scheduler", "broker", "database")}
+
+    def check_for(name: str) -> Callable[[], Health]:
+        return lambda: checks[name]
+
+    metrics = Metrics()
+    health = HealthChecks({name: check_for(name) for name in checks}, timeout_s=0.5)
+    server = HttpServer(
+        "127.0.0.1", 0, audio={sha: audio_dir / f"{sha}.mp3"}, health=health, metrics=metrics
+    )
+    server.start()
+    try:
+        yield Served(server, audio_dir, data, sha, metrics, checks)
+    finally:
+        server.stop()

@@ -1,0 +1,81 @@
+"""Receivers' status, week closures, manual requests and heartbeats, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from storage_factories import planned
+
+from ipfm_scheduler.core.model import Priority
+from ipfm_scheduler.errors import ValueInvalid
+from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.repository import Repository
+
+NOW = datetime(2025, 11, 21, tzinfo=UTC)
+
+
+def count(repo: Repository, table: t.Table) -> int:
+    with repo.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+# --- receivers --------------------------------------------------------------------------------
+
+
+def test_status_changes_are_events_and_repeats_only_refresh_last_seen(repo: Repository):
+    t1, t2, t3 = NOW, NOW + timedelta(minutes=1), NOW + timedelta(minutes=2)
+    assert repo.record_status("cam-trung", "loa-01", "online", at=t1, now=t1, fw="2.4.1", raw=b"1")
+    assert not repo.record_status(
+        "cam-trung", "loa-01", "online", at=t1, now=t2, fw="2.4.1", raw=b"1"
+    )
+    # a last will without `fw`: the state changes, the firmware known stays
+    assert repo.record_status("cam-trung", "loa-01", "offline", at=None, now=t3, fw=None, raw=b"")
+    (status,) = repo.receivers_status()
+    assert (status.online, status.since, status.last_seen_at) == (False, t3, t3)
+    assert status.fw == "2.4.1"
+    assert count(repo, t.receiver_status_events) == 2
+    # a new firmware while online is a change too
+    assert repo.record_status("cam-trung", "loa-01", "online", at=t3, now=t3, fw="2.5.0", raw=b"")
+    assert count(repo, t.receiver_status_events) == 3
+
+
+# --- manual requests and the service's heartbeat ----------------------------------------------
+
+
+def test_manual_requests_are_taken_once_and_finished(repo: Repository):
+    from ipfm_scheduler.storage.records import ManualRequest, RequestState
+
+    request = ManualRequest("cam-trung", "kh179", Priority.EMERGENCY, "kt@tram", receiver="loa-01")
+    first = repo.queue_request(request, now=NOW)
+    second = repo.queue_request(
+        ManualRequest("cua-ong", "kh179", Priority.NORMAL, "kt@tram", start=planned().start),
+        now=NOW + timedelta(seconds=1),
+    )
+    taken = repo.take_requests(NOW + timedelta(seconds=2))
+    assert [(r.id, r.state) for r in taken] == [
+        (first, RequestState.TAKEN),
+        (second, RequestState.TAKEN),
+    ]
+    assert taken[0].request == request
+    assert taken[1].request.start == planned().start
+    assert repo.take_requests(NOW + timedelta(seconds=3)) == []
+    repo.finish_request(first, "refused", now=NOW, message="ward cam-trung: no receiver loa-01")
+    assert repo.request(first).state is RequestState.REFUSED
+    assert repo.request(first).message == "ward cam-trung: no receiver loa-01"
+    with pytest.raises(ValueInvalid):
+        repo.finish_request(second, "queued", now=NOW)
+
+
+def test_live_instance_follows_heartbeats_and_stop(repo: Repository):
+    iid = repo.start_instance(host="tram", pid=4242, version="0.1.0", now=NOW)
+    within = timedelta(seconds=90)
+    assert repo.live_instance(NOW + timedelta(seconds=60), within).id == iid  # type: ignore[union-attr]
+    assert repo.live_instance(NOW + timedelta(seconds=120), within) is None
+    repo.heartbeat(iid, NOW + timedelta(seconds=100))
+    live = repo.live_instance(NOW + timedelta(seconds=120), within)
+    assert live is not None
+    assert (live.host, live.pid) == ("tram", 4242)
+    repo.stop_instance(iid, NOW + timedelta(seconds=130))
+    assert repo.live_instance(NOW + timedelta(seconds=131), within) is None
