@@ -177,7 +177,7 @@ class Dispatcher:
             try:
                 ref = self.wire.parse_topic(self.plan.prefix, message.topic)
             except ProtocolError as exc:
-                self.log.quarantine(message.topic, message.payload, str(exc), now=now)
+                self.log.quarantine(message.topic, "", "", message.payload, str(exc), now=now)
                 log.warning("quarantined a message on %s: %s", message.topic, exc)
                 continue
             if ref.kind == "ack":
@@ -208,7 +208,7 @@ class Dispatcher:
         try:
             status = self.wire.parse_status(raw)
         except ProtocolError as exc:
-            self.log.quarantine(topic, raw, str(exc), now=now)
+            self.log.quarantine(topic, ward, receiver, raw, str(exc), now=now)
             log.warning("status from %s/%s quarantined: %s", ward, receiver, exc)
             return
         changed = self.log.record_status(

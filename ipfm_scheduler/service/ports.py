@@ -11,7 +11,7 @@ Every method takes ``now`` where time matters; none reads the clock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -214,8 +214,10 @@ class AiringLog(Protocol):
 
     def record_acks(self, acks: Sequence[IncomingAck], *, now: datetime) -> list[AckOutcome]: ...
 
-    def quarantine(self, topic: str, raw: bytes, reason: str, *, now: datetime) -> None:
-        """Keep a message that can't be matched to any receiver (never dropped)."""
+    def quarantine(
+        self, topic: str, ward: str, receiver: str, raw: bytes, reason: str, *, now: datetime
+    ) -> None:
+        """Keep a message that can't be filed, with the reason (never dropped)."""
         ...
 
     def record_status(
@@ -234,8 +236,10 @@ class AiringLog(Protocol):
 
     def expire_overdue(self, now: datetime, *, grace: timedelta) -> list[CommandRef]: ...
 
-    def airings_between(self, start: datetime, end: datetime) -> list[AiringRecord]:
-        """Every stored airing starting in [start, end), with its commands."""
+    def airings_between(
+        self, start: datetime, end: datetime, wards: Collection[str] | None = None
+    ) -> list[AiringRecord]:
+        """Stored airings starting in [start, end) (of ``wards``, or all), with their commands."""
         ...
 
     def offline_receivers(self) -> dict[tuple[str, str], datetime]:

@@ -50,7 +50,9 @@ class Weekly:
         if not wards:
             return []
         week = plan.week(now)
-        by_ward = _by_ward(self.log.airings_between(week.start(plan.tz), week.end(plan.tz)))
+        start, end = week.start(plan.tz), week.end(plan.tz)
+        records = self.log.airings_between(start, end, None if full else wards)
+        by_ward = _by_ward(records)
         offline = self._offline()
         items = []
         for ward_id in sorted(wards):

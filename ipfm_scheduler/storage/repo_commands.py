@@ -35,11 +35,18 @@ MAX_RAW_BYTES = 64 * 1024  # a hostile receiver can't fill the database through 
 
 class CommandRepository(AiringRepository):
     def commands_to_send(
-        self, now: datetime, *, resend_after: timedelta, limit: int = 100
+        self,
+        now: datetime,
+        *,
+        resend_after: timedelta,
+        limit: int = 100,
+        due_by: datetime | None = None,
     ) -> list[CommandToSend]:
         """Commands to publish now, oldest airing first: never accepted by the broker
         (``pending``), or accepted but unanswered (``sent``) with no attempt for
-        ``resend_after``; never one that has expired. The bytes are those first recorded."""
+        ``resend_after``; never one that has expired, nor (with ``due_by``) one whose airing
+        starts after ``due_by`` (a make-up planned for tonight waits until its dispatch time).
+        The bytes are those first recorded."""
         now = to_utc(now, "now")
         c, a = t.commands, t.airings
         due = or_(
@@ -56,6 +63,8 @@ class CommandRepository(AiringRepository):
             .order_by(a.c.planned_start, c.c.created_at, c.c.id)
             .limit(limit)
         )
+        if due_by is not None:
+            query = query.where(a.c.planned_start <= to_utc(due_by, "due_by"))
         with self._read() as conn:
             rows = conn.execute(query).all()
         return [

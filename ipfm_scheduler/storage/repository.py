@@ -9,13 +9,14 @@ Split by concern into mixins (one file each); :class:`Repository` is all of them
 
 from __future__ import annotations
 
-from ipfm_scheduler.storage.repo_commands import CommandRepository
+from ipfm_scheduler.storage.repo_batch import BatchRepository
 from ipfm_scheduler.storage.repo_service import ServiceRepository
 
 
-class Repository(CommandRepository, ServiceRepository):
+class Repository(BatchRepository, ServiceRepository):
     """Configuration snapshots, airings, commands, acks, receivers' status, week closures,
-    manual requests and service heartbeats (see the mixins for each method)."""
+    manual requests and service heartbeats (see the mixins for each method), with batch
+    versions of the service's hot paths (``repo_batch``)."""
 
 
 __all__ = ["Repository"]

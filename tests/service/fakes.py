@@ -11,7 +11,7 @@ import itertools
 import json
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -203,7 +203,9 @@ class FakeLog:
         self.acks.append((a, changed))
         return AckOutcome(c.id, a.ward, a.receiver, c.state, changed)
 
-    def quarantine(self, topic: str, raw: bytes, reason: str, *, now: datetime) -> None:
+    def quarantine(
+        self, topic: str, ward: str, receiver: str, raw: bytes, reason: str, *, now: datetime
+    ) -> None:
         with self._lock:
             self.quarantined.append((topic, raw, reason))
 
@@ -239,11 +241,15 @@ class FakeLog:
 
     # ------------------------------------------------------------- reads
 
-    def airings_between(self, start: datetime, end: datetime) -> list[AiringRecord]:
+    def airings_between(
+        self, start: datetime, end: datetime, wards: Collection[str] | None = None
+    ) -> list[AiringRecord]:
         with self._lock:
             self._check()
             return [
-                self._record(a) for a in self.airings.values() if start <= a.planned.start < end
+                self._record(a)
+                for a in self.airings.values()
+                if start <= a.planned.start < end and (wards is None or a.planned.ward in wards)
             ]
 
     def _record(self, a: Airing) -> AiringRecord:

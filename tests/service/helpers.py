@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ipfm_scheduler.config.settings import (
@@ -11,6 +13,7 @@ from ipfm_scheduler.config.settings import (
     AudioSettings,
     DispatchSettings,
     HttpSettings,
+    LoadedConfig,
     MqttSettings,
     SigningSettings,
     StationConfig,
@@ -83,11 +86,14 @@ def default_ward() -> Ward:
 class Rig:
     """A dispatcher wired to fakes, with a clock the test moves."""
 
-    def __init__(self, plan: Plan, now: datetime, log: FakeLog | None = None) -> None:
-        self.plan = plan
-        self.now = now
+    def __init__(self, plan: Plan, now: datetime, log: Any = None) -> None:
         durations = {p.id: p.duration_s for p in plan.schedule.programmes.values()}
         self.log = log or FakeLog(durations)
+        if plan.snapshot_id is None:
+            loaded = LoadedConfig(plan.station, plan.schedule, {}, ())
+            plan = replace(plan, snapshot_id=self.log.record_config(loaded, now=now))
+        self.plan = plan
+        self.now = now
         self.outbox = FakeOutbox()
         self.wire = FakeWire()
         self.dispatcher = Dispatcher(self.log, self.outbox, self.wire, plan, now=now)

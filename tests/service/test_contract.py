@@ -1,0 +1,156 @@
+"""The same dispatcher flows over the in-memory fake and the real airing log (SQLite and
+PostgreSQL through storage's repository): the fake used by the fast tests behaves like the real
+thing. Only the port's own reads are used to check."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.model import Origin
+from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.service.ports import AiringRecord, IncomingMessage
+from ipfm_scheduler.service.storelog import StoreLog
+from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.db import open_engine
+from ipfm_scheduler.storage.migrate import upgrade
+from ipfm_scheduler.storage.repository import Repository
+from tests.core.factories import ward, weekly
+from tests.service.fakes import FakeLog, ack_message, status_message
+from tests.service.helpers import MONDAY, PREFIX, Rig, local, make_plan
+
+WEEK = IsoWeek.of(MONDAY)
+NEXT_MONDAY = MONDAY + timedelta(days=7)
+
+
+@pytest.fixture(params=["fake", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def make_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Any]]:
+    """A fresh airing log of each kind."""
+    engines = []
+
+    def make() -> Any:
+        if request.param == "fake":
+            return FakeLog({"kh179": 600.0})
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'ipfm.db'}"
+        else:
+            url = request.getfixturevalue("pg_databases")()
+        engine = open_engine(url)
+        engines.append(engine)
+        upgrade(engine)
+        return StoreLog(Repository(engine))
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
+def records(rig: Rig) -> list[AiringRecord]:
+    week = IsoWeek.of(MONDAY)
+    tz = rig.plan.tz
+    return sorted(
+        rig.log.airings_between(week.start(tz), week.next().end(tz)), key=lambda r: r.start
+    )
+
+
+def states(rig: Rig) -> dict[str, CommandState]:
+    return {f"{r.start:%H%M}/{k}": c.state for r in records(rig) for k, c in r.commands.items()}
+
+
+def closures(rig: Rig, week: IsoWeek) -> dict[str, tuple[int, bool, str]]:
+    if isinstance(rig.log, FakeLog):
+        return {r.receiver: (r.completed, r.compliant, r.reason) for r in rig.log.closed[week]}
+    wc = t.week_closures
+    with rig.log.repo.engine.connect() as conn:
+        rows = conn.execute(select(wc).where(wc.c.week == str(week))).all()
+    return {r.receiver: (r.completed, r.verdict == "compliant", r.reason) for r in rows}
+
+
+def quarantined(rig: Rig) -> int:
+    if isinstance(rig.log, FakeLog):
+        return len(rig.log.quarantined)
+    with rig.log.repo.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(t.ack_quarantine)).scalar_one())
+
+
+def answer(rig: Rig, status: str, *, only: str | None = None, detail: str | None = None) -> None:
+    """Every receiver (or ``only``) answers every command published so far."""
+    for _, topic, payload in rig.outbox.published:
+        receiver = topic.split("/")[2]
+        if only is None or receiver == only:
+            command_id = json.loads(payload)["id"]
+            rig.outbox.incoming.append(
+                ack_message(PREFIX, "cam-trung", receiver, command_id, status, rig.now, detail)
+            )
+
+
+def at(rig: Rig, day: datetime) -> Rig:
+    rig.at(day)
+    rig.tick()
+    rig.sweep()
+    return rig
+
+
+def test_dispatch_restart_and_acks(make_log: Callable[[], Any]) -> None:
+    plan = make_plan(ward(weekly("mon", "06:00")))
+    rig = at(Rig(plan, local(MONDAY, "05:58"), make_log()), local(MONDAY, "05:58"))
+    assert states(rig) == {"2300/loa-01": CommandState.SENT, "2300/loa-02": CommandState.SENT}
+    sent = list(rig.outbox.published)
+    answer(rig, "received")
+    at(rig, local(MONDAY, "05:59"))
+    restarted = at(Rig(rig.plan, local(MONDAY, "06:05"), rig.log), local(MONDAY, "06:05"))
+    assert restarted.outbox.published == []
+    assert len(records(restarted)) == 1
+    rig.outbox.published = sent
+    answer(rig, "completed")
+    answer(rig, "playing")  # late: changes nothing
+    rig.outbox.incoming.append(
+        ack_message(PREFIX, "cam-trung", "loa-09", json.loads(sent[0][2])["id"], "failed", rig.now)
+    )
+    rig.outbox.incoming.append(IncomingMessage(f"{PREFIX}/cam-trung/loa-01/ack", b"\xff\xfe"))
+    at(rig, local(MONDAY, "06:12"))
+    assert set(states(rig).values()) == {CommandState.COMPLETED}
+    assert quarantined(rig) == 2
+
+
+def test_missed_make_up_and_week_closing(make_log: Callable[[], Any]) -> None:
+    """Down at 06:00 Monday: missed; loa-02 fails its make-up once, then completes; loa-03 is
+    offline all week and ends it short with the reason."""
+    from ipfm_scheduler.core.model import Receiver
+
+    receivers = (Receiver("loa-01"), Receiver("loa-02"), Receiver("loa-03"))
+    plan = make_plan(ward(weekly("mon", "06:00"), receivers=receivers))
+    rig = Rig(plan, local(MONDAY, "07:00"), make_log())
+    rig.outbox.incoming.append(status_message(PREFIX, "cam-trung", "loa-03", "offline"))
+    at(rig, local(MONDAY, "07:00"))  # 06:00 missed; a make-up at 17:00 for loa-01, loa-02
+    missed, makeup = records(rig)
+    assert (missed.outcome, dict(missed.commands)) == ("missed", {})
+    assert (makeup.origin, makeup.start) == (Origin.MAKEUP, local(MONDAY, "17:00"))
+    assert rig.outbox.published == []  # not before 16:58
+    at(rig, local(MONDAY, "16:58"))
+    answer(rig, "completed", only="loa-01")
+    answer(rig, "failed", only="loa-02", detail="device")
+    at(rig, local(MONDAY, "17:00"))
+    at(rig, local(MONDAY, "17:01"))  # a second make-up for loa-02 only, at 17:10
+    published = len(rig.outbox.published)
+    at(rig, local(MONDAY, "17:08"))
+    assert len(rig.outbox.published) == published + 1
+    rig.outbox.published = rig.outbox.published[-1:]
+    answer(rig, "completed", only="loa-02")
+    at(rig, local(MONDAY, "17:30"))
+    makeups = [r for r in records(rig) if r.origin is Origin.MAKEUP]
+    assert [sorted(r.commands) for r in makeups] == [["loa-01", "loa-02"], ["loa-02"]]
+    assert makeups[1].makeup_for == makeups[0].id
+    at(rig, local(NEXT_MONDAY, "01:00"))
+    assert closures(rig, WEEK) == {
+        "loa-01": (1, True, ""),
+        "loa-02": (1, True, ""),
+        "loa-03": (0, False, "offline since 2026-11-23 07:00; no command sent"),
+    }

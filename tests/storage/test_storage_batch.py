@@ -1,0 +1,196 @@
+"""The batch methods the service uses (store_airings, record_sends, record_acks and the reads of
+the make-up rule), on SQLite and PostgreSQL: same rules as the one-row methods."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from ipfm_scheduler.core.commands import AckStatus, CommandState
+from ipfm_scheduler.core.model import Priority
+from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.records import (
+    AckKind,
+    AiringOutcome,
+    NewCommand,
+    SendOutcome,
+    WeekCloseRow,
+)
+from ipfm_scheduler.storage.repo_batch import AckBatchItem, AiringBatchItem
+from ipfm_scheduler.storage.repository import Repository
+from tests.storage.storage_factories import AUDIO, MONDAY, WEEK, World, ack, command, planned
+
+NOW = datetime(2025, 11, 23, 22, 58, tzinfo=UTC)  # Monday 05:58 in Cẩm Phả
+
+
+def item(
+    ward: str = "cam-trung", receivers: tuple[str, ...] = ("loa-01", "loa-02"), **kw: object
+) -> AiringBatchItem:
+    """An airing with a command per receiver, ids ``c-WARD-DDHHMM-RECEIVER``."""
+    plan = planned(ward, **kw)  # type: ignore[arg-type]
+    key = f"{ward}-{plan.start:%d%H%M}"
+    commands = tuple(
+        NewCommand(f"c-{key}-{r}", r, f"ipfm/{ward}/{r}/cmd", command(r, 0, ward).payload)
+        for r in receivers
+    )
+    return AiringBatchItem(plan, Priority.NORMAL, AUDIO, commands)
+
+
+def test_store_airings_records_airings_and_commands_once(repo: Repository) -> None:
+    world = World(repo)
+    items = [item(), item("cua-ong", ("loa-01",))]
+    first = repo.store_airings(items, snapshot_id=world.snapshot_id, now=NOW)
+    assert [(s.created, s.commands_added) for s in first] == [(True, 2), (True, 1)]
+    again = repo.store_airings(items, snapshot_id=world.snapshot_id, now=NOW)
+    assert [(s.airing_id, s.created, s.commands_added) for s in again] == [
+        (first[0].airing_id, False, 0),
+        (first[1].airing_id, False, 0),
+    ]
+    record = repo.airing(first[0].airing_id)
+    assert record.outcome is AiringOutcome.OPEN
+    assert record.commands == {"loa-01": CommandState.PENDING, "loa-02": CommandState.PENDING}
+
+
+def test_a_receiver_keeps_its_first_command_and_a_new_receiver_gets_one(repo: Repository) -> None:
+    world = World(repo)
+    (stored,) = repo.store_airings(
+        [item(receivers=("loa-01",))], snapshot_id=world.snapshot_id, now=NOW
+    )
+    later = item(receivers=("loa-01", "loa-02"))
+    (again,) = repo.store_airings([later], snapshot_id=world.snapshot_id, now=NOW)
+    assert (again.airing_id, again.created, again.commands_added) == (stored.airing_id, False, 1)
+    due = repo.commands_to_send(NOW, resend_after=timedelta(seconds=30), limit=10)
+    assert sorted(c.id for c in due) == sorted(
+        [f"c-cam-trung-{later.planned.start:%d%H%M}-loa-01", later.commands[1].id]
+    )
+
+
+def test_a_missed_airing_is_recorded_without_commands(repo: Repository) -> None:
+    world = World(repo)
+    missed = AiringBatchItem(planned(), Priority.NORMAL, AUDIO, missed=True, note="service down")
+    (stored,) = repo.store_airings([missed], snapshot_id=world.snapshot_id, now=NOW)
+    record = repo.airing(stored.airing_id)
+    assert record.outcome is AiringOutcome.MISSED
+    assert record.commands == {}
+
+
+def test_commands_due_by_leave_later_airings_waiting(repo: Repository) -> None:
+    world = World(repo)
+    repo.store_airings([item(), item(hour=17)], snapshot_id=world.snapshot_id, now=NOW)
+    due = repo.commands_to_send(
+        NOW, resend_after=timedelta(seconds=30), limit=10, due_by=NOW + timedelta(minutes=2)
+    )
+    assert len(due) == 2
+    assert all(c.start == planned().start for c in due)
+
+
+def test_record_sends_counts_attempts_and_a_puback_moves_pending_to_sent(repo: Repository) -> None:
+    world = World(repo)
+    (stored,) = repo.store_airings([item()], snapshot_id=world.snapshot_id, now=NOW)
+    ids = sorted(repo.airing(stored.airing_id).commands)
+    cids = [c.id for c in repo.commands_to_send(NOW, resend_after=timedelta(0), limit=10)]
+    repo.record_sends(
+        [
+            (cids[0], SendOutcome.QUEUE_FULL),
+            (cids[0], SendOutcome.PUBACK),
+            (cids[1], SendOutcome.NO_CONNECTION),
+        ],
+        now=NOW,
+    )
+    assert repo.airing(stored.airing_id).commands == {
+        ids[0]: CommandState.SENT,
+        ids[1]: CommandState.PENDING,
+    }
+    with repo.engine.connect() as conn:
+        attempts = conn.execute(
+            select(
+                t.send_attempts.c.command_id, t.send_attempts.c.attempt, t.send_attempts.c.outcome
+            ).order_by(t.send_attempts.c.command_id, t.send_attempts.c.attempt)
+        ).all()
+    assert [tuple(a) for a in attempts] == sorted(
+        [(cids[0], 1, "queue-full"), (cids[0], 2, "puback"), (cids[1], 1, "no-connection")]
+    )
+
+
+def test_record_acks_in_order_duplicates_and_late_acks_change_nothing(repo: Repository) -> None:
+    world = World(repo)
+    airing_id, (c1, c2) = world.airing()
+    raw = b'{"v":1}'
+    items = [
+        AckBatchItem(
+            "cam-trung", "loa-01", "ipfm/cam-trung/loa-01/ack", raw, ack(c1, AckStatus.PLAYING)
+        ),
+        AckBatchItem(
+            "cam-trung", "loa-01", "ipfm/cam-trung/loa-01/ack", raw, ack(c1, AckStatus.COMPLETED)
+        ),
+        AckBatchItem(
+            "cam-trung", "loa-01", "ipfm/cam-trung/loa-01/ack", raw, ack(c1, AckStatus.COMPLETED)
+        ),
+        AckBatchItem(
+            "cam-trung", "loa-01", "ipfm/cam-trung/loa-01/ack", raw, ack(c1, AckStatus.PLAYING)
+        ),
+        AckBatchItem(
+            "cam-trung", "loa-01", "ipfm/cam-trung/loa-01/ack", raw, ack(c2, AckStatus.COMPLETED)
+        ),
+        AckBatchItem("cam-trung", "loa-02", "ipfm/cam-trung/loa-02/ack", raw, "malformed JSON"),
+        AckBatchItem(
+            "cam-trung",
+            "loa-02",
+            "ipfm/cam-trung/loa-02/ack",
+            raw,
+            ack(c2, AckStatus.FAILED, "device"),
+        ),
+    ]
+    outcomes = repo.record_acks(items, now=NOW)
+    assert [o.kind for o in outcomes] == [
+        AckKind.STORED,
+        AckKind.STORED,
+        AckKind.DUPLICATE,
+        AckKind.DUPLICATE,
+        AckKind.QUARANTINED,
+        AckKind.QUARANTINED,
+        AckKind.STORED,
+    ]
+    assert "was sent to cam-trung/loa-02, not to cam-trung/loa-01" in outcomes[4].reason
+    record = repo.airing(airing_id)
+    assert record.commands == {"loa-01": CommandState.COMPLETED, "loa-02": CommandState.FAILED}
+    assert record.outcome is AiringOutcome.PARTIAL
+    with repo.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.acks)).scalar_one() == 5
+        assert conn.execute(select(func.count()).select_from(t.ack_quarantine)).scalar_one() == 2
+    (detail,) = [
+        c
+        for a in repo.airings_with_commands(NOW - timedelta(days=1), NOW + timedelta(days=7))
+        for c in a.commands
+        if c.receiver == "loa-02"
+    ]
+    assert (detail.state, detail.detail) == (CommandState.FAILED, "device")
+
+
+def test_reads_for_the_make_up_rule(repo: Repository) -> None:
+    world = World(repo)
+    assert repo.last_closed_week() is None
+    assert repo.earliest_airing() is None
+    world.airing()
+    world.airing(ward="cua-ong", receivers=("loa-01",), hour=17)
+    start = datetime.combine(MONDAY, datetime.min.time(), tzinfo=UTC) - timedelta(days=1)
+    only = repo.airings_with_commands(start, start + timedelta(days=8), wards=["cua-ong"])
+    assert [(a.ward, [c.receiver for c in a.commands]) for a in only] == [("cua-ong", ["loa-01"])]
+    assert repo.earliest_airing() == planned().start
+    repo.record_status("cam-trung", "loa-02", "offline", at=None, now=NOW, fw=None, raw=b"{}")
+    repo.record_status("cam-trung", "loa-01", "online", at=None, now=NOW, fw=None, raw=b"{}")
+    assert repo.offline_receivers() == {("cam-trung", "loa-02"): NOW}
+    repo.record_week_close("cam-trung", "kh179", WEEK, [WeekCloseRow("loa-01", 1, 1)], now=NOW)
+    repo.record_week_close(
+        "cam-trung", "kh179", IsoWeek(2025, 47), [WeekCloseRow("loa-01", 1, 1)], now=NOW
+    )
+    assert repo.last_closed_week() == WEEK
+    ids = [
+        c.id
+        for c in repo.commands_to_send(NOW + timedelta(days=30), resend_after=timedelta(0), limit=9)
+    ]
+    assert ids == []  # expired
+    refs = repo.commands_by_id(["cmd-1-loa-01", "nope"])
+    assert refs == [("cmd-1-loa-01", "cam-trung", "loa-01")]
