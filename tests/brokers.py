@@ -14,6 +14,9 @@ import subprocess
 import threading
 from pathlib import Path
 
+#: the broker settings the project recommends (config/mosquitto/ipfm.conf)
+RECOMMENDED_CONF = Path(__file__).resolve().parent.parent / "config" / "mosquitto" / "ipfm.conf"
+
 
 def free_port() -> int:
     with socket.socket() as sock:

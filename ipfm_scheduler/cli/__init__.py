@@ -66,3 +66,4 @@ def main(argv: list[str] | None = None) -> None:
 
 # Command modules register themselves on `cli` when imported (keep this list sorted).
 from ipfm_scheduler.cli import config_cmds  # noqa: E402,F401
+from ipfm_scheduler.cli import simulate_cmds as simulate_cmds  # noqa: E402
