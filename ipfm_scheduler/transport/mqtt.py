@@ -7,8 +7,10 @@ outstanding, and strands QoS 1 messages published from its own callback thread b
 
 * publishes only from the caller's threads (a publish from paho's thread is refused),
 * keeps at most ``max_outstanding`` publishes awaiting PUBACK, and blocks (up to a timeout) or
-  raises :class:`~ipfm_scheduler.errors.PublishBusy` beyond that; paho's own in-flight window is
-  set to the same number, so nothing ever waits inside paho,
+  raises :class:`~ipfm_scheduler.errors.PublishBusy` beyond that. paho's own in-flight limit is
+  switched off (0): ours is the only window, so nothing ever waits queued inside paho, and paho
+  skips its scan of every outgoing message on each PUBACK (with a limit set, that scan made
+  large windows several times slower),
 * checks every publish's result and raises instead of letting paho retry silently,
 * reports each PUBACK as a :class:`Delivered` carrying the caller's token (a command id), so the
   caller marks the command SENT only once the broker has it,
@@ -147,7 +149,7 @@ class MqttTransport:
             clean_session=not persistent,
             protocol=paho.MQTTv311,
         )
-        client.max_inflight_messages_set(self.max_outstanding)
+        client.max_inflight_messages_set(0)  # our window paces; see the module docstring
         client.max_queued_messages_set(0)
         if s.username:
             client.username_pw_set(s.username, s.password)
