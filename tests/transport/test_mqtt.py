@@ -233,3 +233,23 @@ def test_close_waits_for_pubacks_then_refuses_publishing(
     assert not transport.connected
     with pytest.raises(BrokerUnavailable, match="closed; not sent"):
         transport.publish(f"{topic_prefix}/w/r/cmd", b"x")
+
+
+def test_a_persistent_session_gets_the_acks_sent_while_it_was_away(
+    private_broker: PrivateBroker, make: Factory
+) -> None:
+    """With persistent_session=True the broker keeps our subscriptions and queues QoS 1 acks
+    while the scheduler is down (a restart loses no confirmation)."""
+    host, port = "127.0.0.1", private_broker.port
+    filters = scheduler_filters("ipfm")
+    first = make(host, port, filters, client_id="ipfm-scheduler-test", persistent_session=True)
+    first.connect(WAIT)
+    first.close()
+    receiver = make(host, port)
+    receiver.connect(WAIT)
+    receiver.publish(ack_topic("ipfm", "w", "r"), b"while away", token="a")
+    assert get(receiver.delivered).token == "a"
+
+    second = make(host, port, filters, client_id="ipfm-scheduler-test", persistent_session=True)
+    second.connect(WAIT)
+    assert get(second.incoming).payload == b"while away"
