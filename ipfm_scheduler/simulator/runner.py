@@ -121,7 +121,11 @@ class Simulator:
 
     def start(self, timeout: float = 10.0) -> None:
         """Connect, say every receiver is online, and start answering commands."""
-        self.transport.connect(timeout)
+        try:
+            self.transport.connect(timeout)
+        except BrokerUnavailable:
+            self.transport.close(0)
+            raise
         self._publish_statuses(ReceiverState.ONLINE)
         self._worker = threading.Thread(target=self._run, name="ipfm-simulator", daemon=True)
         self._worker.start()

@@ -47,6 +47,11 @@ from ipfm_scheduler.errors import BrokerUnavailable, PublishBusy, PublishError, 
 
 log = logging.getLogger(__name__)
 
+
+def _suffix() -> str:
+    return uuid.uuid4().hex[:8]
+
+
 #: paho refuses QoS 1 publishes beyond 65,535 outstanding; stay well below
 MAX_OUTSTANDING_LIMIT = 60_000
 DEFAULT_MAX_OUTSTANDING = 1_000
@@ -145,7 +150,8 @@ class MqttTransport:
         s = self.settings
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"{s.client_id}-{uuid.uuid4().hex[:8]}",
+            # a persistent session is found again by its client id: keep it stable then
+            client_id=client_id or (s.client_id if persistent else f"{s.client_id}-{_suffix()}"),
             clean_session=not persistent,
             protocol=paho.MQTTv311,
         )
@@ -181,7 +187,10 @@ class MqttTransport:
         self._client.loop_start()
 
     def connect(self, timeout: float = 10.0) -> None:
-        """Start, and wait until connected and subscribed; ``BrokerUnavailable`` if not in time."""
+        """Start, and wait until connected and subscribed; ``BrokerUnavailable`` if not in time.
+
+        After a timeout the transport keeps trying in the background: ``close()`` it to give up.
+        """
         self.start()
         if not self.wait_connected(timeout):
             raise BrokerUnavailable(
@@ -263,15 +272,18 @@ class MqttTransport:
             if not self._ready.is_set() or self._closed:
                 raise BrokerUnavailable(self._not_connected(topic))
             if not self._cond.wait_for(
-                lambda: self._reserved < self.max_outstanding or self._closed, timeout
+                lambda: self._reserved < self.max_outstanding or self._unusable(), timeout
             ):
                 raise PublishBusy(
                     f"{topic}: {self._reserved} publishes await the broker's acknowledgement "
                     f"(limit {self.max_outstanding}) after {timeout:g} s; not sent"
                 )
-            if self._closed:
+            if self._unusable():
                 raise BrokerUnavailable(self._not_connected(topic))
             self._reserved += 1
+
+    def _unusable(self) -> bool:
+        return self._closed or not self._ready.is_set()
 
     def _release(self) -> None:
         with self._cond:
@@ -348,6 +360,8 @@ class MqttTransport:
     def _handle_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._ready.clear()
         self._down.set()
+        with self._cond:  # publishers waiting for the window learn the connection is gone
+            self._cond.notify_all()
         if self._closed:
             log.info("disconnected from MQTT broker %s", self.address)
             return

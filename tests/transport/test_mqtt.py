@@ -253,3 +253,27 @@ def test_a_persistent_session_gets_the_acks_sent_while_it_was_away(
     second = make(host, port, filters, client_id="ipfm-scheduler-test", persistent_session=True)
     second.connect(WAIT)
     assert get(second.incoming).payload == b"while away"
+
+
+def test_a_publisher_waiting_for_the_window_learns_when_the_connection_drops(
+    private_broker: PrivateBroker, make: Factory
+) -> None:
+    transport = make("127.0.0.1", private_broker.port, max_outstanding=1)
+    transport.connect(WAIT)
+    private_broker.pause()
+    transport.publish("p/w/r/cmd", b"x")  # fills the window: no PUBACK from a frozen broker
+    outcome: queue.SimpleQueue[BaseException] = queue.SimpleQueue()
+
+    def blocked() -> None:
+        try:
+            transport.publish("p/w/r2/cmd", b"x", timeout=WAIT * 3)
+        except PublishError as exc:
+            outcome.put(exc)
+
+    thread = threading.Thread(target=blocked)
+    thread.start()
+    private_broker.stop()
+    error = outcome.get(timeout=WAIT)
+    thread.join(WAIT)
+    assert isinstance(error, BrokerUnavailable)
+    assert "not connected" in str(error)
