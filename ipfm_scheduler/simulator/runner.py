@@ -102,6 +102,7 @@ class Simulator:
             if pair not in self.offline
         }
         self.handled_count = 0
+        self._silenced: set[tuple[str, str]] = set()  # taken offline while running
         self._on_handled = on_handled
         self._inbox: queue.SimpleQueue[Incoming | None] = queue.SimpleQueue()
         self._timers: list[tuple[datetime, int, tuple[str, str], Timer]] = []
@@ -155,9 +156,28 @@ class Simulator:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
-    def _publish_statuses(self, state: ReceiverState) -> None:
+    def take_offline(self, ward: str, receiver: str) -> None:
+        """The receiver goes away (power cut, lost link): it says `offline` (as its last will
+        would) and answers nothing until :meth:`bring_online`."""
+        self._require((ward, receiver))
+        self._silenced.add((ward, receiver))
+        self._publish_statuses(ReceiverState.OFFLINE, [(ward, receiver)])
+
+    def bring_online(self, ward: str, receiver: str) -> None:
+        """The receiver is back: it says `online` and answers commands again."""
+        self._require((ward, receiver))
+        self._silenced.discard((ward, receiver))
+        self._publish_statuses(ReceiverState.ONLINE, [(ward, receiver)])
+
+    def _require(self, pair: tuple[str, str]) -> None:
+        if pair not in self.receivers:
+            raise ValueInvalid(f"{pair[0]}/{pair[1]} is not one of the simulated receivers")
+
+    def _publish_statuses(
+        self, state: ReceiverState, pairs: Iterable[tuple[str, str]] | None = None
+    ) -> None:
         now = self.clock.now()
-        for ward, receiver in self.receivers:
+        for ward, receiver in self.receivers if pairs is None else pairs:
             status = ReceiverStatus(state, now, FIRMWARE, 80, None)
             topic = status_topic(self.prefix, ward, receiver)
             self._send(topic, encode_status(status, self.behaviour.tz), retain=True)
@@ -196,16 +216,17 @@ class Simulator:
         except ProtocolError as exc:
             log.debug("ignored: %s", exc)
             return
-        receiver = self.receivers.get((ref.ward, ref.receiver))
-        if ref.kind is not TopicKind.CMD or receiver is None:
+        pair = (ref.ward, ref.receiver)
+        receiver = self.receivers.get(pair)
+        if ref.kind is not TopicKind.CMD or receiver is None or pair in self._silenced:
             return  # offline or not ours: never answers
-        self._apply(
-            (ref.ward, ref.receiver), receiver.on_command(message.payload, self.clock.now())
-        )
+        self._apply(pair, receiver.on_command(message.payload, self.clock.now()))
 
     def _apply(self, pair: tuple[str, str], outcome: Outcome) -> None:
         for timer in outcome.timers:
             heapq.heappush(self._timers, (timer.due, next(self._seq), pair, timer))
+        if pair in self._silenced:  # a play went on locally, but its acks can't get out
+            return
         for ack in outcome.acks:
             self._send_ack(pair, ack)
         if outcome.acks or outcome.kind != "timer":

@@ -210,3 +210,34 @@ def test_one_connection_keeps_up_with_thousands_of_receivers(tmp_path: Path) -> 
         broker.stop()
     failed = sum(1 for s in finals.values() if s == "failed")
     assert 140 <= failed <= 260  # about 10 % of 2,000
+
+
+def test_a_receiver_taken_offline_says_so_and_answers_nothing_until_it_is_back(
+    mqtt_broker: tuple[str, int], clean_prefix: str, scheduler: MqttTransport
+) -> None:
+    mqtt = settings(mqtt_broker, clean_prefix)
+    behaviour = Behaviour(mode=TimeMode.INSTANT)
+    with Simulator(mqtt, [("cam-pha", "loa-01"), ("cam-pha", "loa-02")], behaviour) as sim:
+        next_message(scheduler, "status")
+        next_message(scheduler, "status")
+        sim.take_offline("cam-pha", "loa-01")
+        _w, receiver, message = next_message(scheduler, "status")
+        assert (receiver, parse_status(message.payload).state) == ("loa-01", ReceiverState.OFFLINE)
+        now = datetime.now(UTC)
+        first = encode_command(play("c1", now), TZ)
+        scheduler.publish(cmd_topic(clean_prefix, "cam-pha", "loa-01"), first)
+        scheduler.publish(
+            cmd_topic(clean_prefix, "cam-pha", "loa-02"), encode_command(play("c2", now), TZ)
+        )
+        # loa-02 answers; loa-01's command, sent first, got no answer
+        assert next_message(scheduler, "ack")[1] == "loa-02"
+        sim.bring_online("cam-pha", "loa-01")
+        _w, receiver, message = next_message(scheduler, "status")
+        assert (receiver, parse_status(message.payload).online) == ("loa-01", True)
+        scheduler.publish(cmd_topic(clean_prefix, "cam-pha", "loa-01"), first)  # the resend
+        loa_01: list[str] = []
+        while len(loa_01) < 3:
+            _w, receiver, message = next_message(scheduler, "ack")
+            if receiver == "loa-01":
+                loa_01.append(parse_ack(message.payload).status.value)
+    assert loa_01 == ["received", "playing", "completed"]
