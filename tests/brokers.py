@@ -73,6 +73,13 @@ class PrivateBroker:
             self.process.wait(timeout=10)
         self.process = None
 
+    def kill(self) -> None:
+        """End the broker at once (SIGKILL), even while paused: it answers nothing more."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
     def pause(self) -> None:
         """Freeze the broker (SIGSTOP): it holds connections but answers nothing."""
         assert self.process is not None

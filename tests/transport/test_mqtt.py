@@ -272,7 +272,7 @@ def test_a_publisher_waiting_for_the_window_learns_when_the_connection_drops(
 
     thread = threading.Thread(target=blocked)
     thread.start()
-    private_broker.stop()
+    private_broker.kill()  # still frozen: no PUBACK can slip out and free the window
     error = outcome.get(timeout=WAIT)
     thread.join(WAIT)
     assert isinstance(error, BrokerUnavailable)
