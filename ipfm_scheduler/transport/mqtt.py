@@ -18,14 +18,7 @@ outstanding, and strands QoS 1 messages published from its own callback thread b
   through a thread-safe queue (or a callback that must do no I/O), and
 * reconnects by itself with backoff; ``connected`` says whether it is usable right now.
 
-Usage::
-
-    transport = MqttTransport(settings, subscriptions=scheduler_filters(prefix))
-    transport.connect(timeout=10)            # BrokerUnavailable if the broker can't be reached
-    handle = transport.publish(topic, payload, token=command_id)   # from your own thread
-    delivered = transport.delivered.get()    # Delivered(token=command_id, ...) after PUBACK
-    message = transport.incoming.get()       # Incoming(topic, payload, retain, qos)
-    transport.close()
+Usage: docs/receivers.md, "For the service: the API".
 """
 
 from __future__ import annotations
@@ -160,7 +153,13 @@ class MqttTransport:
         if s.username:
             client.username_pw_set(s.username, s.password)
         if s.tls:
-            client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None)
+            try:
+                client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                raise BrokerUnavailable(
+                    f"can't set up TLS for the MQTT broker at {self.address} "
+                    f"with the CA file {s.ca_file}: {exc}"
+                ) from exc
         if will is not None:
             client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
         client.on_connect = self._handle_connect

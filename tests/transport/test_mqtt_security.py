@@ -82,3 +82,10 @@ def test_username_and_password(tmp_path: Path, password: str, works: bool) -> No
     finally:
         transport.close(1)
         broker.stop()
+
+
+def test_a_missing_ca_file_is_a_plain_broker_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.crt"
+    settings = MqttSettings(host="127.0.0.1", port=8883, tls=True, ca_file=missing)
+    with pytest.raises(BrokerUnavailable, match=f"with the CA file {missing}"):
+        MqttTransport(settings)
