@@ -96,6 +96,10 @@ class BrokerUnavailable(PublishError):
     """The MQTT broker could not be reached."""
 
 
+class PublishBusy(PublishError):
+    """Too many publishes await the broker's acknowledgement: nothing was sent, try later."""
+
+
 class ProtocolError(IpfmError):
     """A message from a receiver does not follow shared/spec/receiver-protocol.md."""
 

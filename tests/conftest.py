@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.brokers import PrivateBroker, clear_retained
+
 ROOT = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -95,3 +97,25 @@ def pg_databases(pg_server: str) -> Iterator[Callable[[], str]]:
     yield make
     for name in made:
         admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def clean_prefix(mqtt_broker: tuple[str, int], topic_prefix: str) -> Iterator[str]:
+    """``topic_prefix`` on the shared broker, with every retained message under it deleted
+    afterwards (the shared broker is persistent: tests leave nothing behind)."""
+    yield topic_prefix
+    clear_retained(*mqtt_broker, topic_prefix)
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    """A mosquitto of this test's own on a free port, which the test may stop, pause, restart
+    (``tests.brokers.PrivateBroker``). Never the shared one at 1883."""
+    need_service(
+        shutil.which("mosquitto") is not None or Path("/usr/sbin/mosquitto").exists(),
+        "the mosquitto binary",
+    )
+    broker = PrivateBroker(tmp_path)
+    broker.start()
+    yield broker
+    broker.stop()

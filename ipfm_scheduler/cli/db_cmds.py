@@ -16,9 +16,9 @@ import yaml
 
 from ipfm_scheduler.cli import cli
 from ipfm_scheduler.cli.common import Options
+from ipfm_scheduler.config import addresses
+from ipfm_scheduler.config.addresses import DATABASE_ENV
 from ipfm_scheduler.errors import ConfigError, ConfigProblem
-
-DATABASE_ENV = "IPFM_DATABASE_URL"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,21 +36,29 @@ def database_option(func: F) -> F:
 
 
 def database_url(options: Options, given: str | None) -> str:
-    """``--database``, else ``$IPFM_DATABASE_URL``, else the station file's ``database:``."""
-    if given:
-        return given
+    """``--database``, else ``$IPFM_DATABASE_URL``, else the station file's ``database:``.
+
+    Only the ``database:`` key of the station file is read, so auditors can work with a station
+    file whose other parts don't apply on their machine (no broker, no audio folder). The URL
+    follows the station file's rules (config/addresses.py): a relative SQLite path is relative
+    to the station file's folder (to the current folder for --database and the environment).
+    """
     from_env = os.environ.get(DATABASE_ENV)
-    if from_env:
-        return from_env
+    if given or from_env:
+        source = "--database" if given else f"${DATABASE_ENV}"
+        return _normalised(given or from_env or "", Path.cwd(), source)
     return _station_database_url(options.station_path())
 
 
-# TODO(lead): replace with the config loader's StationConfig.database_url once
-# config/loader.py is on main; until then this reads just the `database:` key.
+def _normalised(url: str, base: Path, source: str) -> str:
+    try:
+        return addresses.database_url(url, base)
+    except addresses.Unusable as exc:
+        raise ConfigError([ConfigProblem(source, 0, 0, "", str(exc))]) from exc
+
+
 def _station_database_url(path: Path) -> str:
     """The station file's ``database:`` (a relative SQLite path is relative to that file)."""
-    from ipfm_scheduler.storage.db import sqlite_relative_to
-
     hint = f"give --database URL or set ${DATABASE_ENV}"
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -63,10 +71,10 @@ def _station_database_url(path: Path) -> str:
         raise ConfigError([problem]) from exc
     url = data.get("database") if isinstance(data, dict) else None
     if not isinstance(url, str) or not url.strip():
-        expected = "a database URL such as sqlite:///var/lib/ipfm-scheduler/ipfm.db"
+        expected = "a database URL such as sqlite:////var/lib/ipfm-scheduler/ipfm.db"
         problem = ConfigProblem(str(path), 0, 0, "database", f"missing: expected {expected}")
         raise ConfigError([problem])
-    return sqlite_relative_to(url.strip(), path.parent)
+    return _normalised(url, path.parent, f"{path}: database")
 
 
 @cli.group()

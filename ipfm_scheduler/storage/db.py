@@ -141,13 +141,3 @@ def require_current(engine: Engine) -> str:
     if current is not None and not known_revision(current):
         raise SchemaTooNew(current, head, shown(engine.url))
     raise SchemaOutOfDate(current, head, shown(engine.url))
-
-
-def sqlite_relative_to(url: str, base: Path) -> str:
-    """``url`` with a relative SQLite path made absolute against ``base`` (the folder of the
-    file that named it); any other URL unchanged."""
-    parsed = parse_url(url)
-    path = _sqlite_file(parsed)
-    if parsed.get_backend_name() != "sqlite" or path is None or path.is_absolute():
-        return url
-    return parsed.set(database=str((base / path).resolve())).render_as_string(hide_password=False)

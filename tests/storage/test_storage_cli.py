@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
-from storage_factories import World
 
 from ipfm_scheduler.cli import main
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.storage.db import open_engine, read_only_query
 from ipfm_scheduler.storage.repository import Repository
+from tests.storage.storage_factories import World
 
 BOM = b"\xef\xbb\xbf"
 

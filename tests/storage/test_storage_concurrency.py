@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import func, select
-from storage_factories import AUDIO, World, ack, planned
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.records import AckKind, ManualRequest
 from ipfm_scheduler.storage.repository import Repository
+from tests.storage.storage_factories import AUDIO, World, ack, planned
 
 T = TypeVar("T")
 

@@ -14,13 +14,13 @@ from sqlalchemy import Column, Integer, MetaData, Table, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import StatementError
 
+from ipfm_scheduler.config.addresses import database_url
 from ipfm_scheduler.errors import SchemaOutOfDate, SchemaTooNew, StorageError, ValueInvalid
 from ipfm_scheduler.storage.db import (
     open_engine,
     parse_url,
     require_current,
     shown,
-    sqlite_relative_to,
 )
 from ipfm_scheduler.storage.migrate import drift, head_revision, script_location, upgrade
 from ipfm_scheduler.storage.types import UtcDateTime, safe_text, to_utc
@@ -56,11 +56,9 @@ def test_a_read_only_sqlite_engine_is_shown_by_its_plain_url(tmp_path: Path):
 
 
 def test_relative_sqlite_paths_are_relative_to_the_naming_file(tmp_path: Path):
-    assert (
-        sqlite_relative_to("sqlite:///var/ipfm.db", tmp_path) == f"sqlite:///{tmp_path}/var/ipfm.db"
-    )
-    assert sqlite_relative_to("sqlite:////abs/ipfm.db", tmp_path) == "sqlite:////abs/ipfm.db"
-    assert sqlite_relative_to("postgresql+psycopg://h/db", tmp_path) == "postgresql+psycopg://h/db"
+    assert database_url("sqlite:///var/ipfm.db", tmp_path) == f"sqlite:///{tmp_path}/var/ipfm.db"
+    assert database_url("sqlite:////abs/ipfm.db", tmp_path) == "sqlite:////abs/ipfm.db"
+    assert database_url("postgresql://h/db", tmp_path) == "postgresql+psycopg://h/db"
 
 
 def test_sqlite_engine_creates_the_folder_and_sets_its_pragmas(tmp_path: Path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
-from storage_factories import AFTER_WEEK, AUDIO, MONDAY, VN, WEEK, World, planned, snapshot
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Origin, Priority
@@ -18,6 +17,16 @@ from ipfm_scheduler.storage.report import (
     week_report,
 )
 from ipfm_scheduler.storage.repository import Repository
+from tests.storage.storage_factories import (
+    AFTER_WEEK,
+    AUDIO,
+    MONDAY,
+    VN,
+    WEEK,
+    World,
+    planned,
+    snapshot,
+)
 
 C, F = AckStatus.COMPLETED, AckStatus.FAILED
 

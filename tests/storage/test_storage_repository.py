@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from storage_factories import AUDIO, VN, WEEK, World, command, planned, snapshot
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Origin, Priority
@@ -14,6 +13,7 @@ from ipfm_scheduler.errors import StorageError, ValueInvalid
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.records import AiringOutcome, SendOutcome
 from ipfm_scheduler.storage.repository import Repository
+from tests.storage.storage_factories import AUDIO, VN, WEEK, World, command, planned, snapshot
 
 NOW = datetime(2025, 11, 21, tzinfo=UTC)
 

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from storage_factories import planned
 
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.errors import ValueInvalid
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.repository import Repository
+from tests.storage.storage_factories import planned
 
 NOW = datetime(2025, 11, 21, tzinfo=UTC)
 

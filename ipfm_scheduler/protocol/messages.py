@@ -1,0 +1,156 @@
+"""What receivers send (receiver-protocol.md "Acknowledgements", "Status"): read and written.
+
+:func:`parse_ack` and :func:`parse_status` read hostile bytes: they return a frozen value or raise
+``ProtocolError`` with a plain reason (the service quarantines the message with that reason).
+Unknown fields are ignored. The ``encode_*`` functions are for receivers (the simulator).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from enum import StrEnum
+from typing import Any
+
+from ipfm_scheduler.core.commands import AckStatus
+from ipfm_scheduler.core.ids import check_command_id
+from ipfm_scheduler.errors import ProtocolError, ValueInvalid
+from ipfm_scheduler.protocol.wire import (
+    canonical,
+    check_version,
+    clean_text,
+    command_id,
+    decode_object,
+    format_time,
+    number,
+    parse_time,
+    short_decimal,
+    text,
+    volume,
+)
+
+MAX_FW_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """A receiver's answer about one command. ``detail`` is cleaned one-line text (<= 200)."""
+
+    id: str
+    status: AckStatus
+    at: datetime
+    detail: str | None = None
+    played_s: float | None = None
+
+    def __post_init__(self) -> None:
+        check_command_id(self.id)
+        object.__setattr__(self, "status", AckStatus(self.status))
+        if self.at.tzinfo is None:
+            raise ValueInvalid(f"ack for {self.id}: `at` must be timezone-aware")
+        if self.detail is not None:
+            object.__setattr__(self, "detail", clean_text(self.detail))
+        if self.played_s is not None and not self.played_s >= 0:
+            raise ValueInvalid(f"ack for {self.id}: played_s must be 0 or more")
+
+    def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "v": 1,
+            "id": self.id,
+            "status": self.status.value,
+            "at": format_time(self.at, tz),
+        }
+        if self.detail is not None:
+            obj["detail"] = self.detail
+        if self.played_s is not None:
+            obj["played_s"] = short_decimal(self.played_s)
+        return obj
+
+
+class ReceiverState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverStatus:
+    """A receiver's retained status. ``at`` is ``None`` when the receiver did not say when."""
+
+    state: ReceiverState
+    at: datetime | None = None
+    fw: str | None = None
+    volume: int | None = None
+    playing: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", ReceiverState(self.state))
+        if self.at is not None and self.at.tzinfo is None:
+            raise ValueInvalid("status: `at` must be timezone-aware")
+        if self.playing is not None:
+            check_command_id(self.playing)
+
+    @property
+    def online(self) -> bool:
+        return self.state is ReceiverState.ONLINE
+
+    def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
+        obj: dict[str, Any] = {"v": 1, "state": self.state.value, "playing": self.playing}
+        if self.at is not None:
+            obj["at"] = format_time(self.at, tz)
+        if self.fw is not None:
+            obj["fw"] = self.fw
+        if self.volume is not None:
+            obj["volume"] = self.volume
+        return obj
+
+
+def encode_ack(ack: Ack, tz: tzinfo | None = None) -> bytes:
+    return canonical(ack.to_json(tz))
+
+
+def encode_status(status: ReceiverStatus, tz: tzinfo | None = None) -> bytes:
+    return canonical(status.to_json(tz))
+
+
+def parse_ack(payload: bytes) -> Ack:
+    """An acknowledgement from hostile bytes, or ``ProtocolError`` saying what is wrong."""
+    obj = decode_object(payload, "ack")
+    check_version(obj, "ack")
+    cid = command_id(obj, "id", "ack")
+    what = f"ack for {cid}"
+    status = obj.get("status")
+    if not isinstance(status, str) or status not in _ACK_STATUSES:
+        raise ProtocolError(
+            f"{what}: `status` {clean_text(str(status), 40)!r} is not one of "
+            + ", ".join(s.value for s in AckStatus)
+        )
+    return Ack(
+        id=cid,
+        status=AckStatus(status),
+        at=parse_time(obj.get("at"), "at", what),
+        detail=text(obj, "detail", what),
+        played_s=number(obj, "played_s", what),
+    )
+
+
+def parse_status(payload: bytes) -> ReceiverStatus:
+    """A receiver status from hostile bytes, or ``ProtocolError`` saying what is wrong."""
+    obj = decode_object(payload, "status")
+    check_version(obj, "status")
+    state = obj.get("state")
+    if not isinstance(state, str) or state not in _STATES:
+        raise ProtocolError(
+            f"status: `state` {clean_text(str(state), 40)!r} is not online or offline"
+        )
+    at = obj.get("at")
+    playing = obj.get("playing")
+    return ReceiverStatus(
+        state=ReceiverState(state),
+        at=None if at is None else parse_time(at, "at", "status"),
+        fw=text(obj, "fw", "status", MAX_FW_CHARS),
+        volume=volume(obj, "volume", "status", required=False),
+        playing=None if playing is None else command_id(obj, "playing", "status"),
+    )
+
+
+_ACK_STATUSES = frozenset(s.value for s in AckStatus)
+_STATES = frozenset(s.value for s in ReceiverState)

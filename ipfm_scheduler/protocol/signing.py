@@ -1,0 +1,101 @@
+"""Command signatures (receiver-protocol.md "Signatures"): HMAC-SHA256 over canonical JSON.
+
+``mac`` = lowercase hex of HMAC-SHA256(key, canonical bytes of the command without ``sig``).
+:func:`sign` is what the scheduler does; :func:`verify` is what a receiver does (the simulator,
+and anyone testing a real receiver's behaviour).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from ipfm_scheduler.config.settings import SigningKey
+from ipfm_scheduler.errors import ProtocolError
+from ipfm_scheduler.protocol.wire import canonical, clean_text, decode_object
+
+ALGORITHM = "HMAC-SHA256"
+_MAC_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def mac_of(obj: Mapping[str, Any], secret: bytes) -> str:
+    """Lowercase hex HMAC-SHA256 of ``obj``'s canonical bytes, ``sig`` left out."""
+    body = {k: v for k, v in obj.items() if k != "sig"}
+    return hmac.new(secret, canonical(body), hashlib.sha256).hexdigest()
+
+
+def sign(obj: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
+    """A copy of ``obj`` carrying ``sig`` (any ``sig`` it had is replaced)."""
+    signed = {k: v for k, v in obj.items() if k != "sig"}
+    signed["sig"] = {"alg": ALGORITHM, "kid": key.kid, "mac": mac_of(signed, key.secret)}
+    return signed
+
+
+class Verdict(StrEnum):
+    """What a receiver concludes about a command's signature."""
+
+    VALID = "valid"
+    UNSIGNED = "unsigned"  # no `sig` member
+    UNKNOWN_KID = "unknown-kid"  # `sig.kid` names no key this receiver holds
+    BAD_SIGNATURE = "bad-signature"  # wrong alg, malformed sig, or the mac does not match
+    MALFORMED = "malformed"  # not a JSON object at all
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The outcome of :func:`verify`. ``command`` is the decoded object unless MALFORMED."""
+
+    verdict: Verdict
+    reason: str
+    command: dict[str, Any] | None = None
+    kid: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is Verdict.VALID
+
+    @property
+    def ack_detail(self) -> str:
+        """The ``detail`` a receiver puts in its ``rejected`` ack for this outcome."""
+        return "malformed" if self.verdict is Verdict.MALFORMED else "bad-signature"
+
+
+def verify(payload: bytes, keys: Mapping[str, bytes]) -> Verification:  # noqa: PLR0911
+    """Check a command's signature against ``keys`` (``kid`` -> shared secret).
+
+    Never raises for bad input: a payload that is not a JSON object is ``MALFORMED``; one without
+    ``sig``, with an unknown ``kid`` or a wrong ``mac`` is not ``VALID`` and must be rejected
+    with detail ``bad-signature``.
+    """
+    try:
+        obj = decode_object(payload, "command")
+    except ProtocolError as exc:
+        return Verification(Verdict.MALFORMED, str(exc))
+    sig = obj.get("sig")
+    if sig is None:
+        return Verification(Verdict.UNSIGNED, "the command carries no `sig`", obj)
+    if not isinstance(sig, dict) or sig.get("alg") != ALGORITHM:
+        return Verification(Verdict.BAD_SIGNATURE, f"`sig` is not an {ALGORITHM} signature", obj)
+    kid, mac = sig.get("kid"), sig.get("mac")
+    if not isinstance(kid, str) or kid not in keys:
+        shown = clean_text(kid, 64) if isinstance(kid, str) else repr(kid)[:64]
+        return Verification(Verdict.UNKNOWN_KID, f"no key named {shown!r}", obj)
+    if not isinstance(mac, str) or _MAC_RE.fullmatch(mac) is None:
+        return Verification(Verdict.BAD_SIGNATURE, "`sig.mac` is not 64 lowercase hex", obj, kid)
+    try:
+        expected = mac_of(obj, keys[kid])
+    except (ValueError, RecursionError):  # e.g. 1e999, which JSON cannot write back
+        return Verification(Verdict.BAD_SIGNATURE, "the command can't be canonicalised", obj, kid)
+    if not hmac.compare_digest(expected, mac):
+        return Verification(Verdict.BAD_SIGNATURE, f"the mac does not match key {kid!r}", obj, kid)
+    return Verification(Verdict.VALID, "signature valid", obj, kid)
+
+
+def keyring(*keys: SigningKey | None) -> dict[str, bytes]:
+    """``kid`` -> secret for the keys given (``None`` entries are skipped)."""
+    return {key.kid: key.secret for key in keys if key is not None}

@@ -1,0 +1,36 @@
+"""Simulated receivers that follow shared/spec/receiver-protocol.md (for technicians trying a
+setup, and for the service's end-to-end tests).
+
+    sim = Simulator(settings, [("cam-trung", "loa-01")], Behaviour(fail_rate=0.1, seed=7))
+    sim.start()          # connects; every receiver publishes a retained `online` status
+    ...                  # commands on PREFIX/WARD/RECEIVER/cmd are answered on .../ack
+    sim.stop()           # retained `offline` statuses, then disconnect
+
+``receiver.SimReceiver`` is the pure per-receiver logic; ``runner.Simulator`` does the MQTT.
+"""
+
+from ipfm_scheduler.simulator.clock import Clock, ManualClock, SystemClock
+from ipfm_scheduler.simulator.receiver import Behaviour, FetchResult, Outcome, SimReceiver, TimeMode
+from ipfm_scheduler.simulator.runner import (
+    Handled,
+    HttpFetch,
+    Simulator,
+    parse_pairs,
+    receivers_of,
+)
+
+__all__ = [
+    "Behaviour",
+    "Clock",
+    "FetchResult",
+    "Handled",
+    "HttpFetch",
+    "ManualClock",
+    "Outcome",
+    "SimReceiver",
+    "Simulator",
+    "SystemClock",
+    "TimeMode",
+    "parse_pairs",
+    "receivers_of",
+]

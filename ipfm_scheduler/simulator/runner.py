@@ -1,0 +1,293 @@
+"""Runs simulated receivers against a broker over one shared MQTT connection.
+
+The connection subscribes ``PREFIX/+/+/cmd``; paho's thread only queues what arrives, and one
+worker thread of ours handles each command (:class:`~.receiver.SimReceiver`), fires due timers
+and publishes the acks — paced, from our own thread, like the scheduler does. Each receiver
+publishes a retained ``online`` status at start and a retained ``offline`` one at stop (with one
+shared connection there is no per-receiver last will).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import logging
+import queue
+import threading
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from ipfm_scheduler.config.settings import MqttSettings
+from ipfm_scheduler.core.model import Schedule
+from ipfm_scheduler.errors import BrokerUnavailable, ProtocolError, PublishError, ValueInvalid
+from ipfm_scheduler.protocol import (
+    Ack,
+    AudioRef,
+    ReceiverState,
+    ReceiverStatus,
+    TopicKind,
+    ack_topic,
+    encode_ack,
+    encode_status,
+    parse_topic,
+    receivers_filter,
+    status_topic,
+)
+from ipfm_scheduler.simulator.clock import Clock, SystemClock
+from ipfm_scheduler.simulator.receiver import Behaviour, FetchResult, Outcome, SimReceiver, Timer
+from ipfm_scheduler.transport.mqtt import Incoming, MqttTransport
+
+log = logging.getLogger(__name__)
+
+FIRMWARE = "ipfm-sim/1"
+ReceiverIds = Iterable[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """One command (or timer) handled by one receiver: for the log line and for tests."""
+
+    ward: str
+    receiver: str
+    outcome: Outcome
+
+    def describe(self) -> str:
+        statuses = ", ".join(
+            f"{a.status.value}" + (f" ({a.detail})" if a.detail else "")
+            + ("" if a.id == self.outcome.command_id else f" for {a.id}")
+            for a in self.outcome.acks
+        )  # fmt: skip
+        what = f"{self.outcome.kind} {self.outcome.command_id or '?'}"
+        note = f" [{self.outcome.note}]" if self.outcome.note else ""
+        return f"{self.ward}/{self.receiver}: {what}: {statuses or 'no answer'}{note}"
+
+
+def receivers_of(schedule: Schedule) -> list[tuple[str, str]]:
+    """(ward, receiver) of every enabled receiver of the schedule's wards."""
+    return [
+        (ward.id, receiver.id)
+        for ward in sorted(schedule.wards.values(), key=lambda w: w.id)
+        for receiver in ward.enabled_receivers
+    ]
+
+
+class Simulator:
+    """Simulated receivers answering commands on a broker, until :meth:`stop`."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        receivers: ReceiverIds | Schedule,
+        behaviour: Behaviour | None = None,
+        *,
+        prefix: str | None = None,
+        offline: Iterable[tuple[str, str]] = (),
+        clock: Clock | None = None,
+        on_handled: Callable[[Handled], None] | None = None,
+        max_outstanding: int = 1000,
+    ) -> None:
+        pairs = receivers_of(receivers) if isinstance(receivers, Schedule) else list(receivers)
+        self.behaviour = behaviour or Behaviour()
+        self.prefix = prefix or settings.topic_prefix
+        self.clock: Clock = clock or SystemClock()
+        self.offline = frozenset(offline)
+        self.receivers = {
+            pair: SimReceiver(pair[0], pair[1], self.behaviour)
+            for pair in pairs
+            if pair not in self.offline
+        }
+        self.handled_count = 0
+        self._silenced: set[tuple[str, str]] = set()  # taken offline while running
+        self._on_handled = on_handled
+        self._inbox: queue.SimpleQueue[Incoming | None] = queue.SimpleQueue()
+        self._timers: list[tuple[datetime, int, tuple[str, str], Timer]] = []
+        self._seq = itertools.count()
+        self._stopping = threading.Event()
+        self._worker: threading.Thread | None = None
+        self.transport = MqttTransport(
+            settings,
+            (receivers_filter(self.prefix),),
+            client_id=f"ipfm-simulator-{uuid.uuid4().hex[:8]}",
+            max_outstanding=max_outstanding,
+            on_message=self._inbox.put,
+        )
+        self.clock.add_listener(self.wake)
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Connect, say every receiver is online, and start answering commands."""
+        try:
+            self.transport.connect(timeout)
+        except BrokerUnavailable:
+            self.transport.close(0)
+            raise
+        self._publish_statuses(ReceiverState.ONLINE)
+        self._worker = threading.Thread(target=self._run, name="ipfm-simulator", daemon=True)
+        self._worker.start()
+        log.info(
+            "simulating %d receivers (%d offline) on %s under %s/",
+            len(self.receivers), len(self.offline), self.transport.address, self.prefix,
+        )  # fmt: skip
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop answering, say every receiver is offline, and disconnect."""
+        self._stopping.set()
+        self.wake()
+        if self._worker is not None:
+            self._worker.join(timeout)
+        if self.transport.connected:
+            self._publish_statuses(ReceiverState.OFFLINE)
+        self.transport.close(timeout)
+
+    def wake(self) -> None:
+        """Make the worker look at the clock again (a manual clock moved, or stopping)."""
+        self._inbox.put(None)
+
+    def __enter__(self) -> Simulator:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def take_offline(self, ward: str, receiver: str) -> None:
+        """The receiver goes away (power cut, lost link): it says `offline` (as its last will
+        would) and answers nothing until :meth:`bring_online`."""
+        self._require((ward, receiver))
+        self._silenced.add((ward, receiver))
+        self._publish_statuses(ReceiverState.OFFLINE, [(ward, receiver)])
+
+    def bring_online(self, ward: str, receiver: str) -> None:
+        """The receiver is back: it says `online` and answers commands again."""
+        self._require((ward, receiver))
+        self._silenced.discard((ward, receiver))
+        self._publish_statuses(ReceiverState.ONLINE, [(ward, receiver)])
+
+    def _require(self, pair: tuple[str, str]) -> None:
+        if pair not in self.receivers:
+            raise ValueInvalid(f"{pair[0]}/{pair[1]} is not one of the simulated receivers")
+
+    def _publish_statuses(
+        self, state: ReceiverState, pairs: Iterable[tuple[str, str]] | None = None
+    ) -> None:
+        now = self.clock.now()
+        for ward, receiver in self.receivers if pairs is None else pairs:
+            status = ReceiverStatus(state, now, FIRMWARE, 80, None)
+            topic = status_topic(self.prefix, ward, receiver)
+            self._send(topic, encode_status(status, self.behaviour.tz), retain=True)
+        self.transport.flush(30)
+
+    # ---- the worker --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                message = self._inbox.get(timeout=self._wait_s())
+            except queue.Empty:
+                message = None
+            try:
+                self._fire_due_timers()
+                if message is not None:
+                    self._handle(message)
+            except Exception:  # a bug in one command must not stop the simulation
+                log.exception("simulator: handling a command failed (a bug)")
+
+    def _wait_s(self) -> float | None:
+        if not self._timers:
+            return None
+        wait = self.clock.seconds_until(self._timers[0][0])
+        return None if wait is None else min(wait, 60.0)
+
+    def _fire_due_timers(self) -> None:
+        now = self.clock.now()
+        while self._timers and self._timers[0][0] <= now:
+            _due, _seq, pair, timer = heapq.heappop(self._timers)
+            self._apply(pair, self.receivers[pair].on_timer(timer, now))
+
+    def _handle(self, message: Incoming) -> None:
+        try:
+            ref = parse_topic(self.prefix, message.topic)
+        except ProtocolError as exc:
+            log.debug("ignored: %s", exc)
+            return
+        pair = (ref.ward, ref.receiver)
+        receiver = self.receivers.get(pair)
+        if ref.kind is not TopicKind.CMD or receiver is None or pair in self._silenced:
+            return  # offline or not ours: never answers
+        self._apply(pair, receiver.on_command(message.payload, self.clock.now()))
+
+    def _apply(self, pair: tuple[str, str], outcome: Outcome) -> None:
+        for timer in outcome.timers:
+            heapq.heappush(self._timers, (timer.due, next(self._seq), pair, timer))
+        if pair in self._silenced:  # a play went on locally, but its acks can't get out
+            return
+        for ack in outcome.acks:
+            self._send_ack(pair, ack)
+        if outcome.acks or outcome.kind != "timer":
+            self.handled_count += 1
+            handled = Handled(pair[0], pair[1], outcome)
+            log.info("%s", handled.describe())
+            if self._on_handled is not None:
+                self._on_handled(handled)
+
+    def _send_ack(self, pair: tuple[str, str], ack: Ack) -> None:
+        self._send(ack_topic(self.prefix, *pair), encode_ack(ack, self.behaviour.tz))
+
+    def _send(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        try:
+            self.transport.publish(topic, payload, retain=retain, timeout=60)
+        except (BrokerUnavailable, PublishError) as exc:
+            # the scheduler resends unanswered commands, and a receiver repeats its latest ack
+            log.warning("simulator: %s", exc)
+
+
+class HttpFetch:
+    """Downloads programme audio over HTTP(S) and checks its sha256 (cached by hash)."""
+
+    def __init__(self, timeout_s: float = 30.0) -> None:
+        self.timeout_s = timeout_s
+        self._good: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, audio: AudioRef) -> FetchResult:
+        with self._lock:
+            if audio.sha256 in self._good:
+                return FetchResult.OK
+        if urlsplit(audio.url).scheme not in ("http", "https"):
+            return FetchResult.DOWNLOAD
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with urllib.request.urlopen(audio.url, timeout=self.timeout_s) as response:
+                while chunk := response.read(65536):
+                    size += len(chunk)
+                    if size > audio.bytes:
+                        return FetchResult.CHECKSUM
+                    digest.update(chunk)
+        except (OSError, ValueError) as exc:
+            log.warning("simulator: downloading %s failed: %s", audio.url, exc)
+            return FetchResult.DOWNLOAD
+        if size != audio.bytes or digest.hexdigest() != audio.sha256:
+            return FetchResult.CHECKSUM
+        with self._lock:
+            self._good.add(audio.sha256)
+        return FetchResult.OK
+
+
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    """``ward/receiver,ward/receiver`` -> pairs (ids checked)."""
+    from ipfm_scheduler.core.ids import check_name
+
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        ward, sep, receiver = item.partition("/")
+        if not sep:
+            raise ValueInvalid(f"{item!r} is not WARD/RECEIVER (like cam-trung/loa-01)")
+        pairs.append((check_name(ward, "ward id"), check_name(receiver, "receiver id")))
+    return pairs

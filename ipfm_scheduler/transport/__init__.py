@@ -1,0 +1,1 @@
+"""Adapters that move bytes: MQTT (paho-mqtt) in :mod:`ipfm_scheduler.transport.mqtt`."""

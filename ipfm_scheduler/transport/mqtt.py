@@ -1,0 +1,409 @@
+"""The MQTT transport: paho-mqtt 2.x (callback API version 2), wrapped in one place.
+
+What the team measured with paho-mqtt 2.2 and mosquitto 2.0 decides the shape (issue 4):
+paho keeps in-flight messages only in memory, refuses a QoS 1 publish once 65,535 are
+outstanding, and strands QoS 1 messages published from its own callback thread behind a
+``max_inflight`` cap. So this transport
+
+* publishes only from the caller's threads (a publish from paho's thread is refused),
+* keeps at most ``max_outstanding`` publishes awaiting PUBACK, and blocks (up to a timeout) or
+  raises :class:`~ipfm_scheduler.errors.PublishBusy` beyond that. paho's own in-flight limit is
+  switched off (0): ours is the only window, so nothing ever waits queued inside paho, and paho
+  skips its scan of every outgoing message on each PUBACK (with a limit set, that scan made
+  large windows several times slower),
+* checks every publish's result and raises instead of letting paho retry silently,
+* reports each PUBACK as a :class:`Delivered` carrying the caller's token (a command id), so the
+  caller marks the command SENT only once the broker has it,
+* subscribes on every (re)connect and hands incoming messages over as :class:`Incoming` values
+  through a thread-safe queue (or a callback that must do no I/O), and
+* reconnects by itself with backoff; ``connected`` says whether it is usable right now.
+
+Usage: docs/receivers.md, "For the service: the API".
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from ipfm_scheduler.config.settings import MqttSettings
+from ipfm_scheduler.errors import BrokerUnavailable, PublishBusy, PublishError, ValueInvalid
+
+log = logging.getLogger(__name__)
+
+
+def _suffix() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+#: paho refuses QoS 1 publishes beyond 65,535 outstanding; stay well below
+MAX_OUTSTANDING_LIMIT = 60_000
+DEFAULT_MAX_OUTSTANDING = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A message the broker delivered to us."""
+
+    topic: str
+    payload: bytes
+    retain: bool  # True for a retained message replayed on subscribe (e.g. an old status)
+    qos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """The handle of an accepted publish: ``mid`` until its PUBACK comes (mids are reused)."""
+
+    mid: int
+    topic: str
+    token: object
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """The broker acknowledged (PUBACK) a publish: it now holds the message."""
+
+    mid: int
+    topic: str
+    token: object
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    """The message the broker publishes for us if we vanish without saying goodbye."""
+
+    topic: str
+    payload: bytes
+    retain: bool = True
+
+
+class MqttTransport:
+    """One MQTT connection: paced QoS 1 publishing, subscriptions, automatic reconnection."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        subscriptions: Sequence[str] = (),
+        *,
+        max_outstanding: int = DEFAULT_MAX_OUTSTANDING,
+        publish_timeout_s: float = 10.0,
+        client_id: str | None = None,
+        persistent_session: bool = False,
+        will: Will | None = None,
+        on_message: Callable[[Incoming], None] | None = None,
+        on_delivered: Callable[[Delivered], None] | None = None,
+        reconnect_min_s: float = 1.0,
+        reconnect_max_s: float = 30.0,
+    ) -> None:
+        if not 1 <= max_outstanding <= MAX_OUTSTANDING_LIMIT:
+            raise ValueInvalid(f"max_outstanding must be 1 to {MAX_OUTSTANDING_LIMIT}")
+        self.settings = settings
+        self.address = f"{settings.host}:{settings.port}"
+        self.subscriptions = tuple(subscriptions)
+        self.max_outstanding = max_outstanding
+        self.publish_timeout_s = publish_timeout_s
+        #: messages from the broker, for the caller's own thread (unless ``on_message`` is given)
+        self.incoming: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
+        #: PUBACKs, for the caller's own thread (unless ``on_delivered`` is given)
+        self.delivered: queue.SimpleQueue[Delivered] = queue.SimpleQueue()
+        self._on_message = on_message or self.incoming.put
+        self._on_delivered = on_delivered or self.delivered.put
+        self._cond = threading.Condition()
+        self._pending: dict[int, tuple[str, object]] = {}  # mid -> (topic, token)
+        self._early: set[int] = set()  # PUBACKs that beat publish() to its bookkeeping
+        self._reserved = 0  # publishes in progress or awaiting PUBACK
+        self._ready = threading.Event()  # connected and subscribed
+        self._down = threading.Event()  # not connected (set until the first connection)
+        self._down.set()
+        self._closed = False
+        self._started = False
+        self._net_thread: threading.Thread | None = None
+        self._sub_mid: int | None = None
+        #: the last connection problem, in plain words (for /healthz); None while all is well
+        self.last_error: str | None = None
+        self._refusal: str | None = None  # why the broker refused our CONNECT, if it did
+        self._client = self._make_client(client_id, persistent_session, will)
+        self._client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)  # type: ignore[arg-type]
+
+    # ---- setup -------------------------------------------------------------------------------
+
+    def _make_client(
+        self, client_id: str | None, persistent: bool, will: Will | None
+    ) -> paho.Client:
+        s = self.settings
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            # a persistent session is found again by its client id: keep it stable then
+            client_id=client_id or (s.client_id if persistent else f"{s.client_id}-{_suffix()}"),
+            clean_session=not persistent,
+            protocol=paho.MQTTv311,
+        )
+        client.max_inflight_messages_set(0)  # our window paces; see the module docstring
+        client.max_queued_messages_set(0)
+        if s.username:
+            client.username_pw_set(s.username, s.password)
+        if s.tls:
+            try:
+                client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                raise BrokerUnavailable(
+                    f"can't set up TLS for the MQTT broker at {self.address} "
+                    f"with the CA file {s.ca_file}: {exc}"
+                ) from exc
+        if will is not None:
+            client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
+        client.on_connect = self._handle_connect
+        client.on_connect_fail = self._handle_connect_fail
+        client.on_disconnect = self._handle_disconnect
+        client.on_subscribe = self._handle_subscribe
+        client.on_publish = self._handle_publish
+        client.on_message = self._handle_message
+        return client
+
+    def start(self) -> None:
+        """Start connecting in the background (returns at once; see :meth:`wait_connected`)."""
+        if self._started:
+            return
+        self._started = True
+        try:
+            self._client.connect_async(
+                self.settings.host, self.settings.port, self.settings.keepalive_s
+            )
+        except (OSError, ValueError) as exc:
+            raise BrokerUnavailable(
+                f"can't use the MQTT broker address {self.address}: {exc}"
+            ) from exc
+        self._client.loop_start()
+
+    def connect(self, timeout: float = 10.0) -> None:
+        """Start, and wait until connected and subscribed; ``BrokerUnavailable`` if not in time.
+
+        After a timeout the transport keeps trying in the background: ``close()`` it to give up.
+        """
+        self.start()
+        if not self.wait_connected(timeout):
+            raise BrokerUnavailable(
+                f"the MQTT broker at {self.address} did not accept a connection within "
+                f"{timeout:g} s: {self._refusal or self._probe()}"
+            )
+
+    def _probe(self) -> str:
+        try:
+            with socket.create_connection((self.settings.host, self.settings.port), timeout=2):
+                pass
+        except OSError as exc:
+            return f"{exc.strerror or exc} (is mosquitto running? is mqtt.url right?)"
+        return "the port answers but the MQTT handshake did not finish (TLS or credentials?)"
+
+    # ---- state -------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while connected to the broker and subscribed (for /healthz and the watchdog)."""
+        return self._ready.is_set()
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """Wait until connected and subscribed; False if ``timeout`` passed first."""
+        return self._ready.wait(timeout)
+
+    def wait_disconnected(self, timeout: float | None = None) -> bool:
+        """Wait until the connection is down (it reconnects by itself); False on timeout."""
+        return self._down.wait(timeout)
+
+    @property
+    def outstanding(self) -> int:
+        """Publishes handed to the broker that it has not acknowledged yet."""
+        with self._cond:
+            return self._reserved
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every publish so far has its PUBACK; False if the timeout passed first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._reserved == 0, timeout)
+
+    # ---- publishing --------------------------------------------------------------------------
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        token: object = None,
+        retain: bool = False,
+        timeout: float | None = None,
+    ) -> Publication:
+        """Hand one QoS 1 message to the broker, from the caller's thread.
+
+        Waits up to ``timeout`` (default ``publish_timeout_s``; 0 = don't wait) while
+        ``max_outstanding`` publishes await PUBACK. Raises, and nothing was sent:
+
+        * ``BrokerUnavailable`` when not connected (or closed);
+        * ``PublishBusy`` when the window stayed full for ``timeout``;
+        * ``PublishError`` when paho refused the message.
+
+        The PUBACK comes later as a :class:`Delivered` with ``token``. Commands must never be
+        retained: a ``retain=True`` publish on a ``.../cmd`` topic is refused.
+        """
+        if retain and topic.endswith("/cmd"):
+            raise ValueInvalid(f"{topic}: commands are never retained (receiver-protocol.md)")
+        if threading.current_thread() is self._net_thread:
+            raise PublishError(f"{topic}: publish called from paho's network thread; not sent")
+        self._reserve(topic, self.publish_timeout_s if timeout is None else timeout)
+        try:
+            info = self._client.publish(topic, payload, qos=1, retain=retain)
+        except (ValueError, TypeError) as exc:
+            self._release()
+            raise PublishError(f"{topic}: paho refused the message ({exc}); not sent") from exc
+        return self._account(topic, token, info)
+
+    def _reserve(self, topic: str, timeout: float) -> None:
+        with self._cond:
+            if not self._ready.is_set() or self._closed:
+                raise BrokerUnavailable(self._not_connected(topic))
+            if not self._cond.wait_for(
+                lambda: self._reserved < self.max_outstanding or self._unusable(), timeout
+            ):
+                raise PublishBusy(
+                    f"{topic}: {self._reserved} publishes await the broker's acknowledgement "
+                    f"(limit {self.max_outstanding}) after {timeout:g} s; not sent"
+                )
+            if self._unusable():
+                raise BrokerUnavailable(self._not_connected(topic))
+            self._reserved += 1
+
+    def _unusable(self) -> bool:
+        return self._closed or not self._ready.is_set()
+
+    def _release(self) -> None:
+        with self._cond:
+            self._reserved -= 1
+            self._cond.notify_all()
+
+    def _account(self, topic: str, token: object, info: paho.MQTTMessageInfo) -> Publication:
+        rc, mid = info.rc, info.mid
+        if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            self._release()
+            log.warning("publish to %s refused by paho: %s; not sent", topic, paho.error_string(rc))
+            raise PublishError(
+                f"{topic}: paho refused the message ({paho.error_string(rc)}); not sent"
+            )
+        with self._cond:
+            early = mid in self._early
+            if early:
+                self._early.discard(mid)
+                self._reserved -= 1
+                self._cond.notify_all()
+            else:
+                self._pending[mid] = (topic, token)
+        if early:
+            self._on_delivered(Delivered(mid, topic, token))
+        if rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+            # paho keeps it and sends it after reconnecting: its PUBACK, if it comes, is reported
+            log.warning("publish to %s: connection lost while sending; not sent now", topic)
+            raise BrokerUnavailable(self._not_connected(topic))
+        return Publication(mid, topic, token)
+
+    def _not_connected(self, topic: str) -> str:
+        state = "closed" if self._closed else f"not connected to the MQTT broker at {self.address}"
+        return f"{topic}: {state}; not sent"
+
+    # ---- paho callbacks (paho's network thread: no publishing, no I/O) -----------------------
+
+    def _handle_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._net_thread = threading.current_thread()
+        if reason.is_failure:
+            self.last_error = self._refusal = f"the broker refused the connection: {reason}"
+            log.error("MQTT broker %s refused the connection: %s", self.address, reason)
+            return
+        self._refusal = None
+        log.info("connected to MQTT broker %s", self.address)
+        if not self.subscriptions:
+            self._set_ready()
+            return
+        result, mid = client.subscribe([(f, 1) for f in self.subscriptions])
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.error("subscribing at %s failed: %s", self.address, paho.error_string(result))
+        self._sub_mid = mid
+
+    def _handle_subscribe(self, _c: Any, _u: Any, mid: int, reasons: list[Any], _p: Any) -> None:
+        if mid != self._sub_mid:
+            return
+        refused = [f for f, r in zip(self.subscriptions, reasons, strict=False) if r.is_failure]
+        if refused:
+            self.last_error = f"the broker refused the subscriptions {', '.join(refused)}"
+            log.error("MQTT broker %s refused subscriptions: %s", self.address, ", ".join(refused))
+        self._set_ready()
+
+    def _set_ready(self) -> None:
+        if not self.last_error or "refused the subscriptions" not in self.last_error:
+            self.last_error = None
+        self._down.clear()
+        self._ready.set()
+
+    def _handle_connect_fail(self, _c: Any, _u: Any) -> None:
+        self._net_thread = threading.current_thread()
+        first = self.last_error is None
+        self.last_error = f"can't connect to the MQTT broker at {self.address}"
+        (log.warning if first else log.debug)("%s; retrying", self.last_error)
+
+    def _handle_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._ready.clear()
+        self._down.set()
+        with self._cond:  # publishers waiting for the window learn the connection is gone
+            self._cond.notify_all()
+        if self._closed:
+            log.info("disconnected from MQTT broker %s", self.address)
+            return
+        self.last_error = f"lost the connection to the MQTT broker at {self.address} ({reason})"
+        log.warning("%s; reconnecting", self.last_error)
+
+    def _handle_publish(self, _c: Any, _u: Any, mid: int, _r: Any, _p: Any) -> None:
+        with self._cond:
+            entry = self._pending.pop(mid, None)
+            if entry is None:
+                self._early.add(mid)
+                return
+            self._reserved -= 1
+            self._cond.notify_all()
+        self._on_delivered(Delivered(mid, entry[0], entry[1]))
+
+    def _handle_message(self, _c: Any, _u: Any, message: paho.MQTTMessage) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            log.warning("dropped a message whose topic is not UTF-8")
+            return
+        self._on_message(Incoming(topic, bytes(message.payload), bool(message.retain), message.qos))
+
+    # ---- shutdown ----------------------------------------------------------------------------
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Wait up to ``timeout`` for outstanding PUBACKs, then disconnect cleanly."""
+        if self._closed:
+            return
+        if self._started and self.connected:
+            self.flush(timeout)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._started:
+            self._client.disconnect()
+            self._client.loop_stop()
+        self._ready.clear()
+        self._down.set()
+
+    def __enter__(self) -> MqttTransport:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

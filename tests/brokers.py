@@ -1,0 +1,128 @@
+"""Private mosquitto brokers for tests that must stop, pause or reconfigure a broker.
+
+The shared broker at 127.0.0.1:1883 is used by everyone at once and is never stopped by a test;
+a test that needs an outage starts its own broker on a free port and owns its process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+#: the broker settings the project recommends (config/mosquitto/ipfm.conf)
+RECOMMENDED_CONF = Path(__file__).resolve().parent.parent / "config" / "mosquitto" / "ipfm.conf"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class PrivateBroker:
+    """A mosquitto process of our own on 127.0.0.1:``port``; ``extra`` is added to its config."""
+
+    def __init__(
+        self, workdir: Path, extra: str = "", port: int | None = None, anonymous: bool = True
+    ) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.extra = extra
+        self.anonymous = anonymous
+        self.process: subprocess.Popen[str] | None = None
+        self.log: list[str] = []
+
+    def start(self, timeout: float = 10.0) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        conf = self.workdir / f"mosquitto-{self.port}.conf"
+        anonymous = "true" if self.anonymous else "false"
+        # as root, mosquitto drops to the `mosquitto` user, who can't read the test's files
+        user = "user root\n" if os.geteuid() == 0 else ""
+        conf.write_text(
+            f"{user}listener {self.port} 127.0.0.1\n{self.extra}\nallow_anonymous {anonymous}\n"
+        )
+        running = threading.Event()
+        self.process = subprocess.Popen(
+            [binary, "-c", str(conf)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+        def read(stream: object) -> None:
+            for line in stream:  # type: ignore[attr-defined]
+                self.log.append(line.rstrip())
+                if " running" in line:
+                    running.set()
+
+        threading.Thread(target=read, args=(self.process.stdout,), daemon=True).start()
+        if not running.wait(timeout):
+            self.stop()
+            raise RuntimeError(f"private mosquitto did not start: {self.log[-5:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.resume()
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def kill(self) -> None:
+        """End the broker at once (SIGKILL), even while paused: it answers nothing more."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): it holds connections but answers nothing."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
+
+
+def clear_retained(host: str, port: int, prefix: str, timeout: float = 10.0) -> list[str]:
+    """Delete every retained message under ``prefix/`` (tests leave none behind on the shared,
+    persistent broker). Returns the topics cleared."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    marker = f"{prefix}/_cleanup-marker"
+    retained: list[str] = []
+    done = threading.Event()
+    subscribed = threading.Event()
+    client = paho.Client(CallbackAPIVersion.VERSION2)
+
+    def on_message(_c: object, _u: object, msg: paho.MQTTMessage) -> None:
+        if msg.topic == marker:
+            done.set()
+        elif msg.retain and msg.payload:
+            retained.append(msg.topic)
+
+    client.on_message = on_message
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        client.subscribe(f"{prefix}/#", qos=1)
+        if not subscribed.wait(timeout):
+            raise RuntimeError("cleanup: no SUBACK")
+        client.publish(marker, b"", qos=1)
+        if not done.wait(timeout):
+            raise RuntimeError("cleanup: marker never came back")
+        infos = [client.publish(topic, b"", qos=1, retain=True) for topic in retained]
+        for info in infos:
+            info.wait_for_publish(timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return retained

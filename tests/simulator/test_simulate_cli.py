@@ -1,0 +1,126 @@
+"""`ipfm-scheduler simulate` as a technician runs it: a process that answers commands until
+SIGTERM, logs one line per command, and exits with the documented codes."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from ipfm_scheduler.config.settings import MqttSettings
+from ipfm_scheduler.protocol import (
+    cmd_topic,
+    encode_command,
+    parse_ack,
+    parse_status,
+    scheduler_filters,
+)
+from ipfm_scheduler.transport.mqtt import MqttTransport
+from tests.brokers import free_port
+from tests.simulator.test_simulator import TZ, WAIT, play
+
+COMMAND = [str(Path(sys.executable).with_name("ipfm-scheduler"))]
+
+
+def lines_of(stream: IO[str]) -> queue.SimpleQueue[str]:
+    lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line.rstrip("\n"))
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def wait_for(lines: queue.SimpleQueue[str], text: str) -> str:
+    while True:
+        line = lines.get(timeout=WAIT)
+        if text in line:
+            return line
+
+
+@pytest.mark.mqtt
+def test_simulate_answers_commands_until_sigterm(
+    mqtt_broker: tuple[str, int], clean_prefix: str
+) -> None:
+    host, port = mqtt_broker
+    scheduler = MqttTransport(MqttSettings(host=host, port=port), scheduler_filters(clean_prefix))
+    scheduler.connect(WAIT)
+    process = subprocess.Popen(
+        [*COMMAND, "simulate", "--receivers", "cam-trung/loa-01,cam-trung/loa-02",
+         "--offline", "cam-trung/loa-02", "--time-mode", "instant", "--prefix", clean_prefix,
+         "--mqtt-url", f"mqtt://{host}:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        out, err = lines_of(process.stdout), lines_of(process.stderr)
+        started = wait_for(out, "simulating")
+        assert started == (
+            f"simulating 1 receiver (1 offline) on {host}:{port} "
+            f"under {clean_prefix}/ (Ctrl-C stops)"
+        )
+        assert parse_status(scheduler.incoming.get(timeout=WAIT).payload).online
+        now = datetime.now(TZ)
+        scheduler.publish(
+            cmd_topic(clean_prefix, "cam-trung", "loa-01"), encode_command(play("c-cli", now), TZ)
+        )
+        acks = [
+            parse_ack(scheduler.incoming.get(timeout=WAIT).payload).status.value for _ in range(3)
+        ]
+        assert acks == ["received", "playing", "completed"]
+        logged = wait_for(err, "cam-trung/loa-01")
+        assert logged.endswith(
+            "cam-trung/loa-01: play c-cli: received, playing, completed [kh179 normal]"
+        )
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(WAIT) == 0
+        assert wait_for(out, "stopped") == "stopped after 1 commands; the receivers said offline"
+        assert not parse_status(scheduler.incoming.get(timeout=WAIT).payload).online
+    finally:
+        if process.poll() is None:
+            process.kill()
+        scheduler.close(1)
+
+
+def test_simulate_without_receivers_is_a_usage_error() -> None:
+    result = subprocess.run(
+        [*COMMAND, "simulate"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert "no receivers: give --receivers WARD/RECEIVER,..." in result.stderr
+
+
+def test_simulate_with_a_bad_receiver_id_names_it() -> None:
+    result = subprocess.run(
+        [*COMMAND, "simulate", "--receivers", "Cam-Trung/loa-01"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "ward id 'Cam-Trung' is not a valid id" in result.stderr
+
+
+def test_simulate_without_a_broker_exits_with_the_broker_code() -> None:
+    port = free_port()
+    result = subprocess.run(
+        [*COMMAND, "simulate", "--receivers", "w/r", "--mqtt-url", f"mqtt://127.0.0.1:{port}",
+         "--connect-timeout", "0.5"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 5
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"ipfm-scheduler: the MQTT broker at 127.0.0.1:{port} did not accept a connection within "
+        "0.5 s: Connection refused (is mosquitto running? is mqtt.url right?)"
+    )
