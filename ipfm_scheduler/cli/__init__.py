@@ -72,5 +72,6 @@ from ipfm_scheduler.cli import (  # noqa: E402
     audit_cmds,  # noqa: F401
     config_cmds,  # noqa: F401
     db_cmds,  # noqa: F401
+    service_cmds,  # noqa: F401
     simulate_cmds,  # noqa: F401
 )

@@ -36,7 +36,7 @@ from ipfm_scheduler.errors import ConfigError
 from ipfm_scheduler.service.clock import Clock, SystemClock
 from ipfm_scheduler.service.dispatcher import Dispatcher
 from ipfm_scheduler.service.plan import Plan
-from ipfm_scheduler.service.ports import AiringLog, Outbox
+from ipfm_scheduler.service.ports import AiringLog, MetricsSink, Outbox
 from ipfm_scheduler.service.systemd import Notifier, watchdog_interval
 from ipfm_scheduler.service.timer import Guard, Timer
 from ipfm_scheduler.service.wire import Wire
@@ -61,6 +61,12 @@ class ServiceOutbox(Outbox, Protocol):
 class Http(Protocol):
     def start(self) -> None: ...
     def stop(self) -> None: ...
+    def update(self, plan: Plan) -> None:
+        """The configuration changed (reload): serve its audio."""
+        ...
+
+
+HealthFn = Callable[[], dict[str, tuple[bool, str]]]
 
 
 @dataclass
@@ -70,12 +76,12 @@ class Wiring:
     log: ServiceLog
     outbox: ServiceOutbox
     wire: Wire
-    http: Http | None = None
+    metrics: MetricsSink | None = None
+    http: Callable[[HealthFn, Plan], Http] | None = None  # builds the HTTP server
 
 
 Loader = Callable[[Path, date], LoadedConfig]
 Connector = Callable[[StationConfig], Wiring]
-HttpFactory = Callable[[Wiring, Callable[[], dict[str, tuple[bool, str]]]], Http | None]
 
 
 class Signals:
@@ -180,7 +186,6 @@ class Daemon:
         *,
         loader: Loader,
         connector: Connector,
-        http_factory: HttpFactory | None = None,
         clock: Clock | None = None,
         notifier: Notifier | None = None,
         signals: Signals | None = None,
@@ -190,7 +195,7 @@ class Daemon:
         self.path = station_path
         self.loader = loader
         self.connector = connector
-        self.http_factory = http_factory
+        self._http: Http | None = None
         self.clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
         self.signals = signals or Signals()
@@ -233,7 +238,9 @@ class Daemon:
                 plan.station.mqtt.url,
             )
         now = self.clock.now()
-        dispatcher = Dispatcher(wiring.log, wiring.outbox, wiring.wire, plan, now=now)
+        dispatcher = Dispatcher(
+            wiring.log, wiring.outbox, wiring.wire, plan, now=now, metrics=wiring.metrics
+        )
         service = Service(dispatcher, wiring.log, instance)
         timer = Timer(
             service,
@@ -241,7 +248,7 @@ class Daemon:
             misfire_grace_s=plan.station.dispatch.misfire_grace_s,
             **self.timer_options,
         )
-        http = self._http(wiring, service, timer)
+        http = self._start_http(wiring, service, timer, plan)
         try:
             if self.demo:
                 count = dispatcher.demo(now, DEMO_DELAY)
@@ -257,17 +264,18 @@ class Daemon:
         log.warning("stopped cleanly")
         return 0
 
-    def _http(self, wiring: Wiring, service: Service, timer: Timer) -> Http | None:
-        if self.http_factory is None:
+    def _start_http(
+        self, wiring: Wiring, service: Service, timer: Timer, plan: Plan
+    ) -> Http | None:
+        if wiring.http is None:
             return None
 
         def checks() -> dict[str, tuple[bool, str]]:
             return health(service, timer, wiring.outbox)
 
-        http = self.http_factory(wiring, checks)
-        if http is not None:
-            http.start()
-        return http
+        self._http = wiring.http(checks, plan)
+        self._http.start()
+        return self._http
 
     @staticmethod
     def guard_close(wiring: Wiring, http: Http | None) -> None:
@@ -329,20 +337,33 @@ class Daemon:
         station = _keep_connections(old.station, loaded.station)
         snapshot = service.record_config(loaded, self.clock.now())
         plan = Plan(station, loaded.schedule, snapshot)
+        if not self._swap(service, timer, plan):
+            log.error("configuration reload failed: the running plan stays")
+            self.notifier.ready("reload failed: see the log")
+            return False
+        log.warning("configuration reloaded: %d ward(s)", len(plan.schedule.wards))
+        self.notifier.ready("configuration reloaded")
+        return True
+
+    def _swap(self, service: Service, timer: Timer, plan: Plan) -> bool:
+        """Swap ``plan`` in on the timer's worker thread (never while a job runs)."""
         done = threading.Event()
+        applied: list[bool] = []
+
+        def apply() -> None:
+            service.dispatcher.replan(plan, self.clock.now())
+            timer.plan_dates()
+            if self._http is not None:
+                self._http.update(plan)
 
         def swap() -> None:
             try:
-                service.dispatcher.replan(plan, self.clock.now())
-                timer.plan_dates()
+                applied.append(service.guard("applying the new configuration", apply))
             finally:
                 done.set()
 
         timer.scheduler.add_job(swap, id="reload", name="reload", replace_existing=True)
-        done.wait(60.0)
-        log.warning("configuration reloaded: %d ward(s)", len(plan.schedule.wards))
-        self.notifier.ready("configuration reloaded")
-        return True
+        return done.wait(60.0) and all(applied)
 
 
 def _keep_connections(old: StationConfig, new: StationConfig) -> StationConfig:

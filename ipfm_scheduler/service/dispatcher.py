@@ -16,6 +16,7 @@ directly with a controlled clock.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -31,6 +32,8 @@ from ipfm_scheduler.service.ports import (
     AiringLog,
     AiringToStore,
     IncomingAck,
+    MetricsSink,
+    NoMetrics,
     Outbox,
     RequestState,
     StoredAiring,
@@ -57,16 +60,19 @@ class Dispatcher:
         now: datetime,
         horizon: timedelta = HORIZON,
         send_limit: int = 20000,
+        metrics: MetricsSink | None = None,
     ) -> None:
         self.log = airing_log
         self.outbox = outbox
         self.wire = wire
         self.horizon = horizon
-        self.sender = Sender(airing_log, outbox, limit=send_limit)
+        self.metrics = metrics or NoMetrics()
+        self.sender = Sender(airing_log, outbox, limit=send_limit, metrics=self.metrics)
         self.plan = plan
         self.agenda = self._new_agenda(plan, now)
-        self.weekly = Weekly(airing_log, wire)
+        self.weekly = Weekly(airing_log, wire, self.metrics)
         self._unairable: set[str] = set()
+        self._online: dict[str, dict[str, bool]] = defaultdict(dict)  # ward -> receiver -> online
 
     # ------------------------------------------------------------------ plan
 
@@ -195,11 +201,13 @@ class Dispatcher:
             return IncomingAck(ward, receiver, topic, raw, error=str(exc))
 
     def _record_acks(self, acks: Sequence[IncomingAck], now: datetime) -> None:
-        for outcome in self.log.record_acks(acks, now=now):
+        for ack, outcome in zip(acks, self.log.record_acks(acks, now=now), strict=True):
             who = f"{outcome.ward}/{outcome.receiver}"
-            if outcome.quarantined:
+            if outcome.quarantined or ack.ack is None:
                 log.warning("ack from %s quarantined: %s", who, outcome.quarantined)
-            elif outcome.changed and outcome.state is not None:
+                continue
+            self.metrics.ack(outcome.ward, str(ack.ack.status))
+            if outcome.changed and outcome.state is not None:
                 log.info("%s: command %s %s", who, outcome.command_id, outcome.state.value)
                 if outcome.state.final:
                     self.weekly.touch(outcome.ward)
@@ -214,6 +222,8 @@ class Dispatcher:
         changed = self.log.record_status(
             ward, receiver, status.online, at=status.at, now=now, fw=status.fw, raw=raw
         )
+        self._online[ward][receiver] = status.online
+        self.metrics.receivers_online(ward, sum(self._online[ward].values()))
         if changed:
             state = "online" if status.online else "offline"
             log.info("%s/%s is %s", ward, receiver, state)

@@ -59,7 +59,8 @@ class StoredAiring:
 
 @dataclass(frozen=True, slots=True)
 class OutgoingCommand:
-    """A stored command the outbox should (re)publish, with its exact bytes."""
+    """A stored command the outbox should (re)publish, with its exact bytes. ``resend``: the
+    broker accepted it before (no answer from the receiver since)."""
 
     id: str
     ward: str
@@ -67,6 +68,7 @@ class OutgoingCommand:
     topic: str
     payload: bytes = field(repr=False)
     expires_at: datetime
+    resend: bool = False
 
 
 class SendOutcome(StrEnum):
@@ -319,3 +321,43 @@ class Outbox(Protocol):
         ...
 
     def take_incoming(self, limit: int) -> list[IncomingMessage]: ...
+
+
+# ---------------------------------------------------------------- metrics
+
+
+class MetricsSink(Protocol):
+    """What the service counts (``service.metrics.Metrics`` renders it for /metrics)."""
+
+    def command_sent(self, ward: str, *, resend: bool = False) -> None: ...
+    def ack(self, ward: str, status: str) -> None: ...
+    def receivers_online(self, ward: str, count: int) -> None: ...
+    def commands_waiting(self, ward: str, count: int) -> None: ...
+    def week(
+        self, ward: str, programme: str, *, confirmed: int, enabled: int, minimum: int
+    ) -> None: ...
+    def dispatch_latency(self, seconds: float) -> None: ...
+
+
+class NoMetrics:
+    """Counts nothing (tests, tools)."""
+
+    def command_sent(self, ward: str, *, resend: bool = False) -> None:
+        pass
+
+    def ack(self, ward: str, status: str) -> None:
+        pass
+
+    def receivers_online(self, ward: str, count: int) -> None:
+        pass
+
+    def commands_waiting(self, ward: str, count: int) -> None:
+        pass
+
+    def week(
+        self, ward: str, programme: str, *, confirmed: int, enabled: int, minimum: int
+    ) -> None:
+        pass
+
+    def dispatch_latency(self, seconds: float) -> None:
+        pass

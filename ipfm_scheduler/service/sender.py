@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 
 from ipfm_scheduler.service.ports import (
     AiringLog,
+    MetricsSink,
+    NoMetrics,
     Outbox,
     OutgoingCommand,
     Publish,
@@ -37,17 +39,26 @@ STEP_LIMIT_S = 20.0  # one tick sends for at most this long (the rest goes next 
 class _InFlight:
     published_at: datetime
     started: float  # time.monotonic() at publish, for the latency measurement
+    ward: str
+    resend: bool
 
 
 class Sender:
-    def __init__(self, airing_log: AiringLog, outbox: Outbox, *, limit: int = 20000) -> None:
+    def __init__(
+        self,
+        airing_log: AiringLog,
+        outbox: Outbox,
+        *,
+        limit: int = 20000,
+        metrics: MetricsSink | None = None,
+    ) -> None:
         self.log = airing_log
         self.outbox = outbox
+        self.metrics = metrics or NoMetrics()
         self.limit = limit
         self._inflight: dict[str, _InFlight] = {}  # command id -> when it was published
         self._acked: list[SendResult] = []
         self._was_connected = True
-        self.latencies: list[float] = []  # seconds publish -> PUBACK, drained by metrics
 
     @property
     def in_flight(self) -> int:
@@ -112,7 +123,9 @@ class Sender:
         while True:
             result = self.outbox.publish(command.topic, command.payload, token=command.id)
             if result.status is PublishStatus.ACCEPTED:
-                self._inflight[command.id] = _InFlight(now, time.monotonic())
+                self._inflight[command.id] = _InFlight(
+                    now, time.monotonic(), command.ward, command.resend
+                )
                 return result
             if result.status is not PublishStatus.BUSY:
                 return result
@@ -132,7 +145,8 @@ class Sender:
             self._acked.append(SendResult(command_id, SendOutcome.PUBACK))
             entry = self._inflight.pop(command_id, None)
             if entry is not None:
-                self.latencies.append(done - entry.started)
+                self.metrics.command_sent(entry.ward, resend=entry.resend)
+                self.metrics.dispatch_latency(done - entry.started)
         return len(tokens)
 
     def _flush(self, now: datetime) -> None:

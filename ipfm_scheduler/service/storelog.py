@@ -6,13 +6,14 @@ transaction per call), the dispatcher's values out. No SQL here.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from ipfm_scheduler import __version__
 from ipfm_scheduler.config.settings import LoadedConfig
-from ipfm_scheduler.core.commands import AckStatus
+from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Origin, Priority
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.errors import ValueInvalid
@@ -80,7 +81,15 @@ class StoreLog:
             now, resend_after=resend_after, limit=limit, due_by=due_by
         )
         return [
-            OutgoingCommand(c.id, c.ward, c.receiver, c.topic, c.payload, c.expires_at)
+            OutgoingCommand(
+                c.id,
+                c.ward,
+                c.receiver,
+                c.topic,
+                c.payload,
+                c.expires_at,
+                resend=c.state is not CommandState.PENDING,
+            )
             for c in found
         ]
 
@@ -103,7 +112,7 @@ class StoreLog:
                 a.receiver,
                 a.topic,
                 a.raw,
-                _parsed(a.ack) if a.ack is not None else (a.error or "unreadable"),
+                _parsed(a.ack, a.raw) if a.ack is not None else (a.error or "unreadable"),
             )
             for a in acks
         ]
@@ -235,8 +244,16 @@ def _batch_item(item: AiringToStore) -> AiringBatchItem:
     )
 
 
-def _parsed(ack: AckLike) -> rec.ParsedAck:
-    at_text = getattr(ack, "at_text", None) or ack.at.isoformat()
+def _parsed(ack: AckLike, raw: bytes) -> rec.ParsedAck:
     return rec.ParsedAck(
-        ack.id, AckStatus(str(ack.status)), ack.at, at_text, ack.detail, ack.played_s
+        ack.id, AckStatus(str(ack.status)), ack.at, _at_text(ack, raw), ack.detail, ack.played_s
     )
+
+
+def _at_text(ack: AckLike, raw: bytes) -> str:
+    """The ack's time exactly as the receiver wrote it (the parser keeps only its value)."""
+    try:
+        text = json.loads(raw).get("at")
+    except (ValueError, AttributeError):
+        text = None
+    return text if isinstance(text, str) else ack.at.isoformat()

@@ -13,10 +13,16 @@ from datetime import datetime, timedelta
 
 from ipfm_scheduler.core.compliance import enforced
 from ipfm_scheduler.core.weeks import IsoWeek
-from ipfm_scheduler.service.makeups import close_rows, plan_makeup
+from ipfm_scheduler.service.makeups import close_rows, plan_makeup, tally
 from ipfm_scheduler.service.orders import NotAirable, order
 from ipfm_scheduler.service.plan import Plan
-from ipfm_scheduler.service.ports import AiringLog, AiringRecord, AiringToStore, WeekCloseRow
+from ipfm_scheduler.service.ports import (
+    AiringLog,
+    AiringRecord,
+    AiringToStore,
+    MetricsSink,
+    WeekCloseRow,
+)
 from ipfm_scheduler.service.wire import Wire
 
 log = logging.getLogger(__name__)
@@ -27,9 +33,10 @@ MAX_WEEKS_BACK = 8  # after a long outage, close at most this many past weeks
 
 
 class Weekly:
-    def __init__(self, airing_log: AiringLog, wire: Wire) -> None:
+    def __init__(self, airing_log: AiringLog, wire: Wire, metrics: MetricsSink) -> None:
         self.log = airing_log
         self.wire = wire
+        self.metrics = metrics
         self._dirty: set[str] = set()
         self._all = True
         self._last_full: datetime | None = None
@@ -57,6 +64,7 @@ class Weekly:
         items = []
         for ward_id in sorted(wards):
             items += self._ward_makeups(plan, ward_id, week, now, by_ward=by_ward, offline=offline)
+            self._measure(plan, ward_id, week, by_ward.get(ward_id, []))
         self._dirty -= wards  # only once the check went through: a failure retries them
         if full:
             self._all, self._last_full = False, now
@@ -113,6 +121,26 @@ class Weekly:
                 makeup.note,
             )
         return items
+
+    def _measure(
+        self, plan: Plan, ward_id: str, week: IsoWeek, records: list[AiringRecord]
+    ) -> None:
+        """The ward's gauges: commands waiting, receivers that met each minimum so far."""
+        ward = plan.schedule.wards[ward_id]
+        waiting = sum(1 for r in records for c in r.commands.values() if c.state.open)
+        self.metrics.commands_waiting(ward_id, waiting)
+        for programme in plan.schedule.programmes.values():
+            if not enforced(ward, programme, week):
+                continue
+            weeks = tally(ward, programme.id, records, ())
+            confirmed = sum(1 for w in weeks.values() if w.completed >= programme.min_per_week)
+            self.metrics.week(
+                ward_id,
+                programme.id,
+                confirmed=confirmed,
+                enabled=len(weeks),
+                minimum=programme.min_per_week,
+            )
 
     def _offline(self) -> dict[str, dict[str, datetime]]:
         offline: dict[str, dict[str, datetime]] = defaultdict(dict)

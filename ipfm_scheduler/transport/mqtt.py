@@ -221,6 +221,12 @@ class MqttTransport:
         return self._down.wait(timeout)
 
     @property
+    def loop_alive(self) -> bool:
+        """paho's network thread runs (connected, or reconnecting): for the systemd watchdog."""
+        thread = getattr(self._client, "_thread", None)
+        return bool(thread is not None and thread.is_alive())
+
+    @property
     def outstanding(self) -> int:
         """Publishes handed to the broker that it has not acknowledged yet."""
         with self._cond:

@@ -163,7 +163,15 @@ class FakeLog:
                     due.append((airing.planned.start, c))
             due.sort(key=lambda x: (x[0], x[1].id))
             return [
-                OutgoingCommand(c.id, c.ward, c.receiver, c.topic, c.payload, c.expires_at)
+                OutgoingCommand(
+                    c.id,
+                    c.ward,
+                    c.receiver,
+                    c.topic,
+                    c.payload,
+                    c.expires_at,
+                    resend=c.state is not CommandState.PENDING,
+                )
                 for _, c in due[:limit]
             ]
 

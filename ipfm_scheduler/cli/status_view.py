@@ -1,0 +1,190 @@
+"""What `ipfm-scheduler status` shows, gathered from the database and the configuration."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from ipfm_scheduler.config.settings import LoadedConfig
+from ipfm_scheduler.core.compliance import enforced
+from ipfm_scheduler.core.expand import expand_between
+from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.service.makeups import short_reason, still_to_come, tally
+from ipfm_scheduler.service.ports import AiringRecord
+from ipfm_scheduler.service.storelog import StoreLog
+from ipfm_scheduler.storage.repository import Repository
+
+NEXT = 10
+WAITING_SHOWN = 10
+
+
+def _local(moment: datetime | None, tz: tzinfo) -> str | None:
+    return None if moment is None else f"{moment.astimezone(tz):%Y-%m-%d %H:%M:%S %z}"
+
+
+def gather(
+    repo: Repository, loaded: LoadedConfig, now: datetime, *, live_within: timedelta
+) -> dict[str, Any]:
+    assert loaded.station is not None
+    assert loaded.schedule is not None
+    tz = loaded.schedule.timezone
+    week = IsoWeek.containing(now, tz)
+    records = StoreLog(repo).airings_between(week.start(tz), week.end(tz) + timedelta(days=2))
+    live = repo.live_instance(now, live_within)
+    service: dict[str, Any] = {"running": live is not None}
+    if live is not None:
+        service |= {
+            "host": live.host,
+            "pid": live.pid,
+            "version": live.version,
+            "started_at": _local(live.started_at, tz),
+            "last_beat_at": _local(live.last_beat_at, tz),
+        }
+    this_week = [r for r in records if r.start < week.end(tz)]
+    return {
+        "now": _local(now, tz),
+        "week": str(week),
+        "service": service,
+        "receivers": _receivers(repo, loaded, tz),
+        "next_airings": _next(loaded, records, now),
+        "compliance": _compliance(loaded, this_week, now, repo),
+        "waiting": _waiting(repo, records, tz),
+    }
+
+
+def _receivers(repo: Repository, loaded: LoadedConfig, tz: tzinfo) -> dict[str, Any]:
+    assert loaded.schedule is not None
+    known = {(s.ward, s.receiver): s for s in repo.receivers_status()}
+    enabled = [(w.id, r.id) for w in loaded.schedule.wards.values() for r in w.enabled_receivers]
+    offline = [
+        {"ward": w, "receiver": r, "since": _local(known[(w, r)].since, tz)}
+        for w, r in sorted(enabled)
+        if (w, r) in known and not known[(w, r)].online
+    ]
+    return {
+        "enabled": len(enabled),
+        "online": sum(1 for k in enabled if k in known and known[k].online),
+        "offline": offline,
+        "never_heard": [f"{w}/{r}" for w, r in sorted(enabled) if (w, r) not in known],
+    }
+
+
+def _next(loaded: LoadedConfig, records: list[AiringRecord], now: datetime) -> list[dict[str, Any]]:
+    """Stored airings still to start, and planned ones of the next 36 hours, soonest first."""
+    assert loaded.schedule is not None
+    schedule, tz = loaded.schedule, loaded.schedule.timezone
+    rows = {
+        (r.ward, r.programme, r.start): {
+            "start": _local(r.start, tz), "ward": r.ward, "programme": r.programme,
+            "origin": r.origin.value, "receivers": len(r.commands), "stored": True,
+        }
+        for r in records if r.start >= now
+    }  # fmt: skip
+    for ward in schedule.wards.values():
+        receivers = len(ward.enabled_receivers)
+        for a in expand_between(ward, schedule.programmes, tz, now, now + timedelta(hours=36)):
+            rows.setdefault(
+                (a.ward, a.programme, a.start),
+                {
+                    "start": _local(a.start, tz), "ward": a.ward, "programme": a.programme,
+                    "origin": a.origin.value, "receivers": receivers, "stored": False,
+                },
+            )  # fmt: skip
+    return [rows[key] for key in sorted(rows, key=lambda k: (k[2], k[0], k[1]))[:NEXT]]
+
+
+def _compliance(
+    loaded: LoadedConfig, records: list[AiringRecord], now: datetime, repo: Repository
+) -> list[dict[str, Any]]:
+    assert loaded.schedule is not None
+    schedule, tz = loaded.schedule, loaded.schedule.timezone
+    week = IsoWeek.containing(now, tz)
+    offline = repo.offline_receivers()
+    rows = []
+    for ward in sorted(schedule.wards.values(), key=lambda w: w.id):
+        mine = [r for r in records if r.ward == ward.id]
+        coming = still_to_come(ward, schedule.programmes, tz, now, mine)
+        for programme in sorted(schedule.programmes.values(), key=lambda p: p.id):
+            if not enforced(ward, programme, week):
+                continue
+            weeks = tally(ward, programme.id, mine, coming)
+            minimum = programme.min_per_week
+            at_risk = {
+                r: short_reason(w, offline.get((ward.id, r)), tz)
+                for r, w in weeks.items()
+                if w.possible < minimum
+            }
+            rows.append(
+                {
+                    "ward": ward.id,
+                    "programme": programme.id,
+                    "minimum": minimum,
+                    "enabled": len(weeks),
+                    "confirmed": sum(1 for w in weeks.values() if w.completed >= minimum),
+                    "short": at_risk,
+                }
+            )
+    return rows
+
+
+def _waiting(repo: Repository, records: list[AiringRecord], tz: tzinfo) -> dict[str, Any]:
+    counts = {state.value: n for state, n in repo.open_commands().items()}
+    oldest = sorted(
+        (r.start, r.ward, c.receiver, c.id, c.state.value)
+        for r in records
+        for c in r.commands.values()
+        if c.state.open
+    )[:WAITING_SHOWN]
+    return {
+        "counts": counts,
+        "oldest": [
+            {"start": _local(s, tz), "ward": w, "receiver": rc, "command": cid, "state": st}
+            for s, w, rc, cid, st in oldest
+        ],
+    }
+
+
+def render_text(view: dict[str, Any]) -> str:
+    lines = [f"{view['now']} (week {view['week']})", ""]
+    service = view["service"]
+    if service["running"]:
+        lines.append(
+            f"service: running on {service['host']} (pid {service['pid']}) since "
+            f"{service['started_at']}, last heartbeat {service['last_beat_at']}"
+        )
+    else:
+        lines.append("service: NOT running (no heartbeat in the last 20 s)")
+    receivers = view["receivers"]
+    lines += [
+        "",
+        f"receivers: {receivers['online']} of {receivers['enabled']} enabled online, "
+        f"{len(receivers['offline'])} offline, {len(receivers['never_heard'])} never heard from",
+    ]
+    lines += [
+        f"  offline: {o['ward']}/{o['receiver']} since {o['since']}" for o in receivers["offline"]
+    ]
+    if receivers["never_heard"]:
+        lines.append("  never heard from: " + ", ".join(receivers["never_heard"]))
+    lines += ["", "next airings:"]
+    lines += [
+        f"  {a['start']}  {a['ward']:<12} {a['programme']:<8} {a['origin']:<9} "
+        f"{a['receivers']} receiver(s){'' if a['stored'] else ' (planned)'}"
+        for a in view["next_airings"]
+    ] or ["  none in the next 36 hours"]
+    lines += ["", f"this week's compliance so far ({view['week']}):"]
+    for row in view["compliance"]:
+        verdict = "on track" if not row["short"] else f"{len(row['short'])} short"
+        lines.append(
+            f"  {row['ward']:<12} {row['programme']:<8} {row['confirmed']}/{row['enabled']} "
+            f"receivers confirmed (minimum {row['minimum']} a week): {verdict}"
+        )
+        lines += [f"      {r}: {reason}" for r, reason in sorted(row["short"].items())]
+    waiting = view["waiting"]
+    total = sum(waiting["counts"].values())
+    detail = ", ".join(f"{n} {s}" for s, n in sorted(waiting["counts"].items()))
+    lines += ["", f"commands waiting for an answer: {total}" + (f" ({detail})" if detail else "")]
+    lines += [
+        f"  {w['start']}  {w['ward']}/{w['receiver']}  {w['state']}  {w['command']}"
+        for w in waiting["oldest"]
+    ]
+    return "\n".join(lines)

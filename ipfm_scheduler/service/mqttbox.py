@@ -1,0 +1,75 @@
+"""The outbox port (``ports.Outbox``) over the MQTT transport (``transport/mqtt.py``).
+
+The transport raises when a publish can't be handed over; the dispatcher wants a result it can
+record (the command stays in the database and is tried again on a later tick). PUBACKs come back
+as the command ids given as tokens; incoming acks and statuses are drained from the transport's
+queue by the service's own thread.
+"""
+
+from __future__ import annotations
+
+import queue
+
+from ipfm_scheduler.config.settings import MqttSettings
+from ipfm_scheduler.errors import BrokerUnavailable, PublishBusy, PublishError
+from ipfm_scheduler.protocol import scheduler_filters
+from ipfm_scheduler.service.ports import IncomingMessage, Publish, PublishStatus
+from ipfm_scheduler.transport.mqtt import MqttTransport
+
+MAX_OUTSTANDING = 1000  # publishes awaiting PUBACK at once (paced well below paho's 65,535)
+
+
+class MqttOutbox:
+    def __init__(
+        self, settings: MqttSettings, *, prefix: str, max_outstanding: int = MAX_OUTSTANDING
+    ) -> None:
+        self.transport = MqttTransport(
+            settings, scheduler_filters(prefix), max_outstanding=max_outstanding
+        )
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Start connecting (in the background, retrying) and wait up to ``timeout``."""
+        self.transport.start()
+        return self.transport.wait_connected(timeout)
+
+    def is_connected(self) -> bool:
+        return self.transport.connected
+
+    def is_alive(self) -> bool:
+        return self.transport.loop_alive
+
+    def publish(self, topic: str, payload: bytes, *, token: str) -> Publish:
+        try:
+            self.transport.publish(topic, payload, token=token, timeout=0)
+        except PublishBusy:
+            return Publish(PublishStatus.BUSY)
+        except BrokerUnavailable as exc:
+            return Publish(PublishStatus.NO_CONNECTION, str(exc))
+        except PublishError as exc:
+            return Publish(PublishStatus.ERROR, str(exc))
+        return Publish(PublishStatus.ACCEPTED)
+
+    def take_pubacks(self, timeout: float = 0.0) -> list[str]:
+        delivered = self.transport.delivered
+        tokens: list[str] = []
+        try:
+            if timeout > 0:
+                tokens.append(str(delivered.get(timeout=timeout).token))
+            while True:
+                tokens.append(str(delivered.get_nowait().token))
+        except queue.Empty:
+            return tokens
+
+    def take_incoming(self, limit: int) -> list[IncomingMessage]:
+        incoming = self.transport.incoming
+        messages: list[IncomingMessage] = []
+        try:
+            while len(messages) < limit:
+                m = incoming.get_nowait()
+                messages.append(IncomingMessage(m.topic, m.payload, m.retain))
+        except queue.Empty:
+            pass
+        return messages
+
+    def close(self) -> None:
+        self.transport.close()

@@ -1,0 +1,87 @@
+"""The real adapters the daemon runs on: the config loader, the database (storage's repository,
+schema checked), the MQTT transport, the receiver protocol, the HTTP server and its metrics."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from functools import partial
+from pathlib import Path
+
+from ipfm_scheduler.audio.catalogue import Catalogue
+from ipfm_scheduler.config.loader import load
+from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
+from ipfm_scheduler.errors import AudioError
+from ipfm_scheduler.service.daemon import HealthFn, Wiring
+from ipfm_scheduler.service.health import Health
+from ipfm_scheduler.service.http import HttpServer, audio_allow_list
+from ipfm_scheduler.service.metrics import Metrics
+from ipfm_scheduler.service.mqttbox import MqttOutbox
+from ipfm_scheduler.service.plan import Plan
+from ipfm_scheduler.service.protowire import ProtocolWire
+from ipfm_scheduler.service.storelog import StoreLog
+from ipfm_scheduler.storage.db import open_engine, require_current
+from ipfm_scheduler.storage.repository import Repository
+
+log = logging.getLogger(__name__)
+
+
+def load_config(path: Path, today: date) -> LoadedConfig:
+    return load(path, today=today)
+
+
+def connect(station: StationConfig) -> Wiring:
+    """Open the database (refusing a schema this program does not know), and the broker client
+    (it connects in the background when the daemon starts it)."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing to us
+    engine = open_engine(station.database_url)
+    try:
+        require_current(engine)
+    except Exception:
+        engine.dispose()
+        raise
+    metrics = Metrics()
+
+    def http(checks: HealthFn, plan: Plan) -> ServiceHttp:
+        return ServiceHttp(plan, checks, metrics)
+
+    outbox = MqttOutbox(station.mqtt, prefix=station.mqtt.topic_prefix)
+    return Wiring(StoreLog(Repository(engine)), outbox, ProtocolWire(), metrics, http)
+
+
+class ServiceHttp:
+    """The audio/health/metrics server, kept in step with the configuration on reload."""
+
+    def __init__(self, plan: Plan, checks: HealthFn, metrics: Metrics) -> None:
+        self.enabled = plan.station.http.enabled
+
+        def check(name: str) -> Health:
+            ok, reason = checks()[name]
+            return Health(ok, reason)
+
+        self.server = HttpServer.from_settings(
+            plan.station.http,
+            audio=_allowed(plan),
+            health={name: partial(check, name) for name in ("scheduler", "broker", "database")},
+            metrics=metrics,
+        )
+
+    def start(self) -> None:
+        if self.enabled:
+            self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def update(self, plan: Plan) -> None:
+        self.server.set_audio(_allowed(plan))
+
+
+def _allowed(plan: Plan) -> dict[str, Path]:
+    audio = plan.station.programme_audio
+    try:
+        catalogue = Catalogue.load(plan.station.audio.dir)
+    except AudioError as exc:
+        log.error("the audio catalogue can't be read (%s): serving the programmes' files only", exc)
+        return {a.sha256: a.path for a in audio.values()}
+    return audio_allow_list(catalogue, audio)
