@@ -26,6 +26,7 @@ class MqttOutbox:
         self.transport = MqttTransport(
             settings, scheduler_filters(prefix), max_outstanding=max_outstanding
         )
+        self._early: list[IncomingMessage] = []  # taken off the queue by wait_incoming
 
     def wait_connected(self, timeout: float) -> bool:
         """Start connecting (in the background, retrying) and wait up to ``timeout``."""
@@ -60,9 +61,20 @@ class MqttOutbox:
         except queue.Empty:
             return tokens
 
+    def wait_incoming(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for a message from a receiver; True if one is there."""
+        if self._early:
+            return True
+        try:
+            m = self.transport.incoming.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        self._early.append(IncomingMessage(m.topic, m.payload, m.retain))
+        return True
+
     def take_incoming(self, limit: int) -> list[IncomingMessage]:
         incoming = self.transport.incoming
-        messages: list[IncomingMessage] = []
+        messages, self._early = self._early[:limit], self._early[limit:]
         try:
             while len(messages) < limit:
                 m = incoming.get_nowait()

@@ -77,7 +77,7 @@ class SendOutcome(StrEnum):
     PUBACK = "puback"  # the broker accepted it (QoS 1 PUBACK)
     NO_CONNECTION = "no-connection"
     QUEUE_FULL = "queue-full"
-    NO_PUBACK = "no-puback"  # handed to the client, but no PUBACK came in time
+    TIMEOUT = "timeout"  # handed to the client, but no PUBACK came in time
     ERROR = "error"
 
 
@@ -209,7 +209,8 @@ class AiringLog(Protocol):
     ) -> list[OutgoingCommand]:
         """Never-accepted commands, and sent-but-unanswered ones whose last send is older than
         ``resend_after``; not expired; whose airing starts at or before ``due_by``; oldest
-        first."""
+        first. Also commands acknowledged ``received``/``playing`` whose final answer is
+        overdue (no send for 4 x ``resend_after``): the receiver repeats its latest ack."""
         ...
 
     def record_sends(self, results: Sequence[SendResult], *, now: datetime) -> None: ...

@@ -161,6 +161,6 @@ class Sender:
         results = []
         for command_id in stale:
             del self._inflight[command_id]
-            results.append(SendResult(command_id, SendOutcome.NO_PUBACK))
+            results.append(SendResult(command_id, SendOutcome.TIMEOUT))
         log.warning("%d command(s) got no PUBACK in %s: they will be sent again", len(stale), after)
         self.log.record_sends(results, now=now)

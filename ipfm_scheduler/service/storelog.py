@@ -37,6 +37,8 @@ from ipfm_scheduler.storage.repo_batch import AckBatchItem, AiringBatchItem
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.storage.snapshot import snapshot_from_config
 
+STALLED_FACTOR = 4  # a received/playing command with no final answer is asked again this often
+
 
 class StoreLog:
     """``ports.AiringLog`` (plus what the daemon needs) backed by a storage ``Repository``."""
@@ -78,7 +80,11 @@ class StoreLog:
         self, now: datetime, *, resend_after: timedelta, due_by: datetime, limit: int
     ) -> list[OutgoingCommand]:
         found = self.repo.commands_to_send(
-            now, resend_after=resend_after, limit=limit, due_by=due_by
+            now,
+            resend_after=resend_after,
+            limit=limit,
+            due_by=due_by,
+            stalled_after=resend_after * STALLED_FACTOR,
         )
         return [
             OutgoingCommand(

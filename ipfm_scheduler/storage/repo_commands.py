@@ -41,25 +41,37 @@ class CommandRepository(AiringRepository):
         resend_after: timedelta,
         limit: int = 100,
         due_by: datetime | None = None,
+        stalled_after: timedelta | None = None,
     ) -> list[CommandToSend]:
         """Commands to publish now, oldest airing first: never accepted by the broker
         (``pending``), or accepted but unanswered (``sent``) with no attempt for
         ``resend_after``; never one that has expired, nor (with ``due_by``) one whose airing
         starts after ``due_by`` (a make-up planned for tonight waits until its dispatch time).
-        The bytes are those first recorded."""
+        With ``stalled_after``, also commands a receiver acknowledged (``received``/``playing``)
+        but never finished, with no attempt for that long, even after their window closed: sent
+        again, the receiver repeats its latest ack (receiver-protocol.md), so a lost final ack
+        is recovered instead of the airing counting as failed. The bytes are those first
+        recorded."""
         now = to_utc(now, "now")
         c, a = t.commands, t.airings
-        due = or_(
+        waiting = or_(
             c.c.state == CommandState.PENDING.value,
             and_(
                 c.c.state == CommandState.SENT.value,
                 or_(c.c.last_attempt_at.is_(None), c.c.last_attempt_at <= now - resend_after),
             ),
         )
+        due = and_(waiting, c.c.expires_at > now)
+        if stalled_after is not None:
+            stalled = and_(
+                c.c.state.in_([CommandState.RECEIVED.value, CommandState.PLAYING.value]),
+                c.c.last_attempt_at <= now - stalled_after,
+            )
+            due = or_(due, stalled)
         query = (
             select(c, a.c.planned_start)
             .join(a, a.c.id == c.c.airing_id)
-            .where(due, c.c.expires_at > now)
+            .where(due)
             .order_by(a.c.planned_start, c.c.created_at, c.c.id)
             .limit(limit)
         )

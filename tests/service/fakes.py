@@ -153,13 +153,18 @@ class FakeLog:
             due = []
             for c in self.commands.values():
                 airing = self.airings[c.airing]
-                if c.expires_at <= now or airing.planned.start > due_by:
+                if airing.planned.start > due_by:
                     continue
-                if c.state is CommandState.PENDING or (
-                    c.state is CommandState.SENT
-                    and c.last_sent is not None
-                    and c.last_sent <= now - resend_after
-                ):
+                last = c.attempts[-1][0] if c.attempts else None
+                stalled = (
+                    c.state in {CommandState.RECEIVED, CommandState.PLAYING}
+                    and last is not None
+                    and last <= now - 4 * resend_after
+                )
+                waiting = c.state is CommandState.PENDING or (
+                    c.state is CommandState.SENT and last is not None and last <= now - resend_after
+                )
+                if (waiting and c.expires_at > now) or stalled:
                     due.append((airing.planned.start, c))
             due.sort(key=lambda x: (x[0], x[1].id))
             return [

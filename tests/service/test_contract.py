@@ -105,7 +105,7 @@ def test_dispatch_restart_and_acks(make_log: Callable[[], Any]) -> None:
     sent = list(rig.outbox.published)
     answer(rig, "received")
     at(rig, local(MONDAY, "05:59"))
-    restarted = at(Rig(rig.plan, local(MONDAY, "06:05"), rig.log), local(MONDAY, "06:05"))
+    restarted = at(Rig(rig.plan, local(MONDAY, "05:59:40"), rig.log), local(MONDAY, "05:59:40"))
     assert restarted.outbox.published == []
     assert len(records(restarted)) == 1
     rig.outbox.published = sent
@@ -154,3 +154,13 @@ def test_missed_make_up_and_week_closing(make_log: Callable[[], Any]) -> None:
         "loa-02": (1, True, ""),
         "loa-03": (0, False, "offline since 2026-11-23 07:00; no command sent"),
     }
+
+
+def test_every_send_outcome_and_request_state_is_one_the_airing_log_knows() -> None:
+    from ipfm_scheduler.service import ports
+    from ipfm_scheduler.storage import records
+
+    assert {o.value for o in ports.SendOutcome} <= {o.value for o in records.SendOutcome}
+    assert {s.value for s in ports.RequestState} == {s.value for s in records.RequestState}
+    refused = {s.value for s in ports.PublishStatus} - {"accepted", "busy"}
+    assert refused <= {o.value for o in ports.SendOutcome}  # a refusal is recorded as is

@@ -73,11 +73,30 @@ def test_a_restart_airs_nothing_twice(rig: Rig) -> None:
     rig.at(local(MONDAY, "05:58")).tick()
     answer_all(rig.outbox, PREFIX, rig.now, status="received")
     rig.advance(seconds=1).tick()
-    restarted = Rig(rig.plan, local(MONDAY, "06:05"), log=rig.log)
+    restarted = Rig(rig.plan, local(MONDAY, "05:59:40"), log=rig.log)
     restarted.tick()
     assert len(rig.log.airings) == 1
     assert len(rig.log.commands) == 2
     assert restarted.outbox.published == []  # received: nothing to resend, nothing new
+
+
+def test_a_command_received_but_never_finished_is_asked_again_so_a_lost_final_ack_is_recovered(
+    rig: Rig,
+) -> None:
+    rig.at(local(MONDAY, "05:58")).tick()
+    answer_all(rig.outbox, PREFIX, rig.now, status="received")
+    rig.advance(seconds=1).tick()
+    first = list(rig.outbox.published)
+    rig.at(local(MONDAY, "05:59:59")).tick()
+    assert rig.outbox.published == first  # not within 4 x resend_after of the last send
+    rig.at(local(MONDAY, "06:00")).tick()
+    assert rig.outbox.published[2:] == first  # asked again: the same bytes
+    rig.at(local(MONDAY, "06:41")).tick()  # after its window, before it expires (06:42)
+    assert len(rig.outbox.published) == 6
+    rig.at(local(MONDAY, "06:42")).tick()
+    rig.at(local(MONDAY, "06:50")).tick()
+    assert len(rig.outbox.published) == 6  # expired: never again
+    assert all(c.state is CommandState.EXPIRED for c in rig.log.commands.values())
 
 
 def test_commands_stored_but_not_acknowledged_by_the_broker_go_out_after_a_restart_same_bytes(

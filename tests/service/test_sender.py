@@ -53,7 +53,7 @@ def test_a_puback_for_a_publish_given_up_on_still_marks_the_command_sent() -> No
     rig.advance(seconds=31)
     rig.dispatcher.sender._give_up(rig.now, timedelta(seconds=30))
     assert all(
-        [o for _, o in c.attempts] == [SendOutcome.NO_PUBACK] for c in rig.log.commands.values()
+        [o for _, o in c.attempts] == [SendOutcome.TIMEOUT] for c in rig.log.commands.values()
     )
     rig.outbox.ack_all()  # the broker's late PUBACKs
     rig.dispatcher.sender.settle(rig.now)

@@ -194,3 +194,23 @@ def test_reads_for_the_make_up_rule(repo: Repository) -> None:
     assert ids == []  # expired
     refs = repo.commands_by_id(["cmd-1-loa-01", "nope"])
     assert refs == [("cmd-1-loa-01", "cam-trung", "loa-01")]
+
+
+def test_a_received_command_with_no_final_answer_is_due_again_after_stalled_after(
+    repo: Repository,
+) -> None:
+    world = World(repo)
+    _, (c1, c2) = world.airing()  # sent at 05:58 local
+    world.answer("cam-trung", "loa-01", c1, AckStatus.RECEIVED)
+    world.answer("cam-trung", "loa-02", c2, AckStatus.COMPLETED)
+    sent = planned().start - timedelta(minutes=2)
+    wait, stalled = timedelta(seconds=30), timedelta(minutes=2)
+
+    def due(at: datetime) -> list[str]:
+        found = repo.commands_to_send(at, resend_after=wait, limit=10, stalled_after=stalled)
+        return [c.id for c in found]
+
+    assert due(sent + timedelta(minutes=1)) == []
+    assert due(sent + timedelta(minutes=2)) == [c1]
+    assert due(sent + timedelta(hours=1)) == [c1]  # even after its window: the ack may be lost
+    assert repo.commands_to_send(sent + timedelta(hours=1), resend_after=wait, limit=10) == []

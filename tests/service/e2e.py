@@ -1,0 +1,205 @@
+"""End-to-end rigs: the dispatcher with the REAL adapters (SQLite airing log, MQTT transport,
+receiver protocol) against a real mosquitto and simulated receivers; and a station on disk for
+running `ipfm-scheduler run` as a subprocess. Time is a manual clock shared with the simulator;
+waiting is on events and conditions with timeouts, never a bare sleep."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from ipfm_scheduler.config.settings import MqttSettings
+from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.model import Receiver, Ward
+from ipfm_scheduler.service.dispatcher import Dispatcher
+from ipfm_scheduler.service.mqttbox import MqttOutbox
+from ipfm_scheduler.service.plan import Plan
+from ipfm_scheduler.service.protowire import ProtocolWire
+from ipfm_scheduler.service.storelog import StoreLog
+from ipfm_scheduler.simulator import Behaviour, Handled, ManualClock, Simulator, TimeMode
+from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.db import open_engine
+from ipfm_scheduler.storage.migrate import upgrade
+from ipfm_scheduler.storage.repository import Repository
+from tests.core.factories import ward, weekly
+from tests.service.helpers import TZ, make_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Check ``condition`` until it holds; fail after ``timeout`` seconds saying ``what``."""
+    gate = threading.Event()
+    deadline = threading.Timer(timeout, gate.set)
+    deadline.start()
+    try:
+        while not condition():
+            if gate.wait(0.05):
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    finally:
+        deadline.cancel()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wards_of(count: int, receivers: int, days: str = "mon", at: str = "06:00") -> list[Ward]:
+    names = tuple(Receiver(f"loa-{i:02d}") for i in range(1, receivers + 1))
+    return [ward(weekly(days, at), receivers=names, wid=f"ward-{i:02d}") for i in range(count)]
+
+
+class Plays:
+    """What the simulated receivers did: plays per (ward, receiver), duplicates seen."""
+
+    def __init__(self) -> None:
+        self.plays: Counter[tuple[str, str]] = Counter()
+        self.kinds: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self.changed = threading.Event()
+
+    def __call__(self, handled: Handled) -> None:
+        with self._lock:
+            self.kinds[handled.outcome.kind] += 1
+            if handled.outcome.kind == "play":
+                self.plays[(handled.ward, handled.receiver)] += 1
+        self.changed.set()
+
+
+class LiveRig:
+    """The dispatcher on real adapters; ``clock`` is shared with the simulators."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        host: str,
+        port: int,
+        prefix: str,
+        wards: list[Ward],
+        start: datetime,
+        *,
+        plan: Plan | None = None,
+    ) -> None:
+        self.clock = ManualClock(start)
+        self.settings = MqttSettings(host=host, port=port, topic_prefix=prefix)
+        self.prefix = prefix
+        self.engine = open_engine(f"sqlite:///{tmp / 'ipfm.db'}")
+        upgrade(self.engine)
+        self.repo = Repository(self.engine)
+        self.log = StoreLog(self.repo)
+        self.outbox = MqttOutbox(self.settings, prefix=prefix)
+        assert self.outbox.wait_connected(10.0)
+        base = plan or make_plan(*wards, prefix=prefix)
+        from ipfm_scheduler.config.settings import LoadedConfig
+
+        snapshot = self.log.record_config(
+            LoadedConfig(base.station, base.schedule, {}, ()), now=start
+        )
+        self.plan = Plan(base.station, base.schedule, snapshot)
+        self.dispatcher = Dispatcher(self.log, self.outbox, ProtocolWire(), self.plan, now=start)
+        self.sims: list[Simulator] = []
+        self.plays = Plays()
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def simulate(
+        self, pairs: list[tuple[str, str]], *, fail_rate: float = 0.0, port: int | None = None
+    ) -> Simulator:
+        settings = (
+            self.settings
+            if port is None
+            else MqttSettings(host=self.settings.host, port=port, topic_prefix=self.prefix)
+        )
+        sim = Simulator(
+            settings,
+            pairs,
+            Behaviour(fail_rate=fail_rate, mode=TimeMode.INSTANT, tz=TZ),
+            prefix=self.prefix,
+            clock=self.clock,
+            on_handled=self.plays,
+        )
+        sim.start()
+        self.sims.append(sim)
+        return sim
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [
+            (w.id, r.id) for w in self.plan.schedule.wards.values() for r in w.enabled_receivers
+        ]
+
+    def at(self, moment: datetime) -> LiveRig:
+        self.clock.set(moment)
+        return self
+
+    def tick(self) -> None:
+        now = self.now()
+        d = self.dispatcher
+        d.receive(now)
+        d.take_requests(now)
+        d.dispatch_due(now)
+        d.send(now)
+        d.expire(now)
+
+    def sweep(self) -> None:
+        now = self.now()
+        self.dispatcher.refresh(now)
+        self.dispatcher.make_up(now)
+        self.dispatcher.close_weeks(now)
+
+    def pump(self, condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+        """Tick (at the clock's time) until ``condition`` holds, waiting on incoming messages."""
+        if not self.settle(condition, timeout):
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what}: commands "
+                f"{dict(self.states())}, {self.dispatcher.sender.in_flight} in flight, "
+                f"{self.outbox.transport.outstanding} outstanding"
+            )
+
+    def settle(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Like :meth:`pump`, but says whether ``condition`` came to hold in time."""
+        gate = threading.Event()
+        deadline = threading.Timer(timeout, gate.set)
+        deadline.start()
+        try:
+            while True:
+                self.tick()
+                if condition():
+                    return True
+                if gate.is_set():
+                    return False
+                self.outbox.wait_incoming(0.2)
+        finally:
+            deadline.cancel()
+
+    def states(self) -> Counter[CommandState]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.commands.c.state, func.count()).group_by(t.commands.c.state)
+            )
+            return Counter({CommandState(s): int(n) for s, n in rows})
+
+    def all_in(self, state: CommandState, count: int) -> Callable[[], bool]:
+        return lambda: self.states() == Counter({state: count})
+
+    def count(self, table: object) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        for sim in self.sims:
+            sim.stop()
+        self.outbox.close()
+        self.engine.dispose()
+
+
+def plus(moment: datetime, **kwargs: float) -> datetime:
+    return moment + timedelta(**kwargs)
