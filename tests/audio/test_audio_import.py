@@ -127,7 +127,7 @@ REFUSALS: list[tuple[str, Setup, str]] = [
     ("picture", lambda m, t: (m / "picture.png", {}), "it holds no audio stream"),
     ("truncated", lambda m, t: (m / "truncated.mp3", {}), "it looks truncated: its header says"),
     ("damaged", lambda m, t: (m / "damaged.flac", {}), "it is damaged: ffmpeg reported"),
-    ("silent", lambda m, t: (m / "silence.wav", {}), "it is silent: integrated loudness -inf"),
+    ("silent", lambda m, t: (m / "silence.wav", {}), "it is silent: its loudest sample is at -inf"),
     ("whisper", lambda m, t: (m / "whisper.wav", {}), "peaks above -60 dBFS"),
     (
         "too long",
