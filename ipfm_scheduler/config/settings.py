@@ -140,9 +140,16 @@ class LoadedConfig:
     schedule: Schedule | None
     ward_files: Mapping[str, WardFile]  # keyed by file name (``cam-trung.yaml``)
     problems: tuple[ConfigProblem, ...]
+    # Read even when other parts of the station file have problems (the audio commands need
+    # no more): the audio section when it is valid, and every programme id the station file
+    # declares with its title ("" where unreadable); None when the programmes cannot be read.
+    audio: AudioSettings | None = None
+    declared: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ward_files", MappingProxyType(dict(self.ward_files)))
+        if self.declared is not None:
+            object.__setattr__(self, "declared", MappingProxyType(dict(self.declared)))
 
     @property
     def ok(self) -> bool:

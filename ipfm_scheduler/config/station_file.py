@@ -66,6 +66,7 @@ class StationParts:
     programmes: dict[str, Programme] = field(default_factory=dict)
     programme_audio: dict[str, AudioFile] = field(default_factory=dict)
     declared: frozenset[str] | None = None  # programme ids named, valid or not
+    titles: dict[str, str] = field(default_factory=dict)  # of declared programmes, where readable
     wards_dir: Path | None = None
     audio_dir: Path | None = None  # set when audio.dir names a folder, even if audio has problems
 
@@ -330,6 +331,8 @@ def _programmes(r: FileReader, fields: Fields, parts: StationParts) -> None:
         return
     parts.declared = frozenset(entries)
     for programme_id, entry in entries.items():
+        if isinstance(entry.value, Fields) and isinstance(entry.value["title"], str):
+            parts.titles[programme_id] = entry.value["title"]
         if isinstance(entry.value, Fields) and entry.value.ok:
             _programme(r, programme_id, entry.value, parts)
 
@@ -339,6 +342,15 @@ def _programme_audio(r: FileReader, fields: Fields, parts: StationParts) -> Audi
     if parts.audio_dir is None:
         return None  # the audio section's own problem is reported
     name, path = fields["audio"], parts.audio_dir / fields["audio"]
+    if Path(name).name != name or name in {".", ".."}:
+        r.problem(
+            fields.at("audio"),
+            child(fields.path, "audio"),
+            f"{quote(name)} is not a file name: name a file of the audio folder "
+            f"{parts.audio_dir} (audio.dir) itself, without a folder; files in its sub-folders "
+            "(such as source/, the originals) are not served to receivers",
+        )
+        return None
     if not path.exists():
         r.problem(
             fields.at("audio"),

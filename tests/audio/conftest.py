@@ -12,7 +12,7 @@ import pytest
 from ipfm_scheduler.config.settings import AudioSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "audio" / "kh179.mp3"
+SAMPLE = ROOT / "audio" / "source" / "kh179.mp3"  # the espeak-ng original
 #: syllable-like: a 220 Hz voice swelling 3 times a second, a 660 Hz overtone at 5 Hz; stereo
 SPEECH = (
     "aevalsrc=exprs='{a}*sin(2*PI*220*t)*(0.55+0.45*sin(2*PI*3*t))"

@@ -19,7 +19,7 @@ from ipfm_scheduler.config.settings import AudioSettings
 pytestmark = pytest.mark.ffmpeg
 DAY = 23 * 3600.0
 NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
-SAMPLE = Path(__file__).resolve().parents[2] / "audio" / "kh179.mp3"
+SAMPLE = Path(__file__).resolve().parents[2] / "audio" / "source" / "kh179.mp3"
 Measure = Callable[[Path], tuple[float, float]]
 
 
