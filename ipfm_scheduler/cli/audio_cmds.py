@@ -75,7 +75,7 @@ def add(
     entry = import_audio(
         file,
         programme=programme,
-        title=title or station.title(programme) or file.stem,
+        title=title or station.declared(programme).title or file.stem,
         settings=station.settings,
         max_duration_s=station.max_duration_s,
         now=now,
@@ -110,7 +110,7 @@ def _station_lines(station: AudioStation, entry: CatalogueEntry) -> list[str]:
     programme, path = entry.programme, station.station_path
     where = f"the station file {path}" if path else "the station file"
     lines: list[str] = []
-    if station.configured.get(programme) == entry.file:
+    if station.declared(programme).audio == entry.file:
         lines.append(f"{where} already airs this recording for {programme}")
     elif station.programmes is not None and programme not in station.programmes:
         lines += [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from types import MappingProxyType
@@ -20,7 +20,7 @@ from types import MappingProxyType
 from ipfm_scheduler.cli.common import Options
 from ipfm_scheduler.config.checks import duration_words
 from ipfm_scheduler.config.loader import load
-from ipfm_scheduler.config.settings import AudioSettings, LoadedConfig
+from ipfm_scheduler.config.settings import AudioSettings, DeclaredProgramme, LoadedConfig
 from ipfm_scheduler.core.model import Schedule, minutes
 from ipfm_scheduler.errors import StationUnusable
 
@@ -35,20 +35,19 @@ class AudioStation:
 
     settings: AudioSettings
     max_duration_s: float  # the longest window of any valid ward
-    #: programme id -> title ("" when unreadable); None: no station file in use, any id goes
-    programmes: Mapping[str, str] | None = None
-    #: programme id -> the `audio:` file the station file names for it (valid programmes only)
-    configured: Mapping[str, str] = field(default_factory=dict)
+    #: the programmes the station file declares, by id; None: no station file in use (any
+    #: programme id goes)
+    programmes: Mapping[str, DeclaredProgramme] | None = None
     station_path: Path | None = None  # None when working without the station file
     station_dir: Path | None = None  # the station file's audio.dir (before --audio-dir)
 
     def __post_init__(self) -> None:
         if self.programmes is not None:
             object.__setattr__(self, "programmes", MappingProxyType(dict(self.programmes)))
-        object.__setattr__(self, "configured", MappingProxyType(dict(self.configured)))
 
-    def title(self, programme: str) -> str:
-        return (self.programmes or {}).get(programme, "")
+    def declared(self, programme: str) -> DeclaredProgramme:
+        """The programme as the station file names it ("" title and audio if it does not)."""
+        return (self.programmes or {}).get(programme, DeclaredProgramme())
 
 
 def load_audio_station(
@@ -66,12 +65,10 @@ def load_audio_station(
     settings = loaded.audio
     if audio_dir is not None:
         settings = dataclasses.replace(settings, dir=audio_dir)
-    programmes = loaded.schedule.programmes.values() if loaded.schedule else ()
     return AudioStation(
         settings=settings,
         max_duration_s=_longest_window(loaded, warn) if windows else LONGEST_POSSIBLE_WINDOW_S,
         programmes=loaded.declared,
-        configured={p.id: p.audio for p in programmes},
         station_path=path,
         station_dir=loaded.audio.dir,
     )

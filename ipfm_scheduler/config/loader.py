@@ -20,7 +20,12 @@ from ipfm_scheduler.audio.probe import probe
 from ipfm_scheduler.config.checks import check_programmes, check_weekly
 from ipfm_scheduler.config.nodes import compose
 from ipfm_scheduler.config.reader import FileReader, quote, suggestion
-from ipfm_scheduler.config.settings import LoadedConfig, StationConfig, WardFile
+from ipfm_scheduler.config.settings import (
+    DeclaredProgramme,
+    LoadedConfig,
+    StationConfig,
+    WardFile,
+)
 from ipfm_scheduler.config.station_file import Prober, StationParts, read_station
 from ipfm_scheduler.config.ward_file import read_ward
 from ipfm_scheduler.core.model import Schedule, Ward
@@ -236,7 +241,7 @@ def _assemble(
         station = _station(path, parts, station_text)
     declared = None
     if parts.declared is not None:
-        declared = {p: parts.titles.get(p, "") for p in sorted(parts.declared)}
+        declared = {p: parts.named.get(p, DeclaredProgramme()) for p in sorted(parts.declared)}
     return LoadedConfig(station, schedule, ward_files, tuple(problems), parts.audio, declared)
 
 

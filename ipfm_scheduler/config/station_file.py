@@ -31,6 +31,7 @@ from ipfm_scheduler.config.reader import (
 from ipfm_scheduler.config.settings import (
     AudioFile,
     AudioSettings,
+    DeclaredProgramme,
     DispatchSettings,
     HttpSettings,
     MqttSettings,
@@ -66,7 +67,7 @@ class StationParts:
     programmes: dict[str, Programme] = field(default_factory=dict)
     programme_audio: dict[str, AudioFile] = field(default_factory=dict)
     declared: frozenset[str] | None = None  # programme ids named, valid or not
-    titles: dict[str, str] = field(default_factory=dict)  # of declared programmes, where readable
+    named: dict[str, DeclaredProgramme] = field(default_factory=dict)  # title, audio as written
     wards_dir: Path | None = None
     audio_dir: Path | None = None  # set when audio.dir names a folder, even if audio has problems
 
@@ -331,8 +332,11 @@ def _programmes(r: FileReader, fields: Fields, parts: StationParts) -> None:
         return
     parts.declared = frozenset(entries)
     for programme_id, entry in entries.items():
-        if isinstance(entry.value, Fields) and isinstance(entry.value["title"], str):
-            parts.titles[programme_id] = entry.value["title"]
+        if isinstance(entry.value, Fields):
+            title, audio = entry.value["title"], entry.value["audio"]
+            parts.named[programme_id] = DeclaredProgramme(
+                title if isinstance(title, str) else "", audio if isinstance(audio, str) else ""
+            )
         if isinstance(entry.value, Fields) and entry.value.ok:
             _programme(r, programme_id, entry.value, parts)
 

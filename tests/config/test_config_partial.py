@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tests.config.conftest import KH179_AUDIO
+from ipfm_scheduler.config.settings import DeclaredProgramme
+from tests.config.conftest import KH179_AUDIO, KH179_FILE
 
 if TYPE_CHECKING:
     from tests.config.conftest import Station
@@ -25,7 +26,9 @@ def test_the_audio_section_and_programmes_survive_other_problems(station: Statio
     assert loaded.audio is not None
     assert (loaded.audio.dir, loaded.audio.loudness_lufs) == (station.folder.parent / "audio", -18)
     assert loaded.declared == {
-        "kh179": "Kế hoạch 179-KH/TU: Người Việt Nam ưu tiên dùng hàng Việt Nam"
+        "kh179": DeclaredProgramme(
+            "Kế hoạch 179-KH/TU: Người Việt Nam ưu tiên dùng hàng Việt Nam", "missing.mp3"
+        )
     }
 
 
@@ -42,7 +45,7 @@ def test_a_programme_without_a_readable_title_is_still_declared(station: Station
         '    title: "Kế hoạch 179-KH/TU: Người Việt Nam ưu tiên dùng hàng Việt Nam"',
         "    title: [not, a, title]",
     )
-    assert station.load().declared == {"kh179": ""}
+    assert station.load().declared == {"kh179": DeclaredProgramme("", KH179_FILE)}
 
 
 def test_without_wards_only_the_station_file_is_read(station: Station) -> None:
