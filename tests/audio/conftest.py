@@ -102,6 +102,11 @@ def media(ffmpeg: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
         "volume=-60dB",
         str(d / "whisper.wav"),
     )
+    # 20 Hz hum peaking at -56 dBFS: loud enough for the decode check's peak and RMS floors,
+    # below EBU R128's absolute gate (K-weighting all but ignores 20 Hz)
+    run_ffmpeg(
+        ffmpeg, "-f", "lavfi", "-i", "sine=f=20:d=4", "-af", "volume=-38dB", str(d / "rumble.wav")
+    )
     run_ffmpeg(
         ffmpeg,
         "-f",

@@ -130,6 +130,11 @@ REFUSALS: list[tuple[str, Setup, str]] = [
     ("silent", lambda m, t: (m / "silence.wav", {}), "it is silent: its loudest sample is at -inf"),
     ("whisper", lambda m, t: (m / "whisper.wav", {}), "peaks above -60 dBFS"),
     (
+        "rumble",
+        lambda m, t: (m / "rumble.wav", {}),
+        "it is silent: integrated loudness -inf LUFS, peak -56.0 dBFS",
+    ),
+    (
         "too long",
         lambda m, t: (m / "speech.wav", {"max_duration_s": 3.0}),
         "it lasts 0:04 (4.0 s), longer than the longest window (0:03, 3 s)",
