@@ -54,6 +54,25 @@ class ConfigRejected(ConfigError):
         self.args = (summary,)
 
 
+class StationUnusable(ConfigError):
+    """A command cannot get what it needs from the station file; every problem is listed.
+
+    ``needs`` says what the command wanted from it, ``hint`` what else the user may do.
+    """
+
+    def __init__(
+        self, problems: Iterable[ConfigProblem], station: str, needs: str, hint: str = ""
+    ) -> None:
+        super().__init__(problems)
+        count = len(self.problems)
+        also = f"; {hint}" if hint else ""
+        head = (
+            f"the station file {station} cannot give {needs} "
+            f"({count} problem{'s' if count != 1 else ''}{also}):"
+        )
+        self.args = ("\n".join([head, *(f"  {p}" for p in self.problems)]),)
+
+
 class ValueInvalid(IpfmError, ValueError):
     """A core value was built from invalid parts (raised by the values themselves)."""
 

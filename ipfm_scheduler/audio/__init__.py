@@ -1,7 +1,8 @@
 """Programme audio: probing files, import with loudness normalisation (EBU R128), the catalogue.
 
-ffmpeg runs in :mod:`ipfm_scheduler.audio.ffmpeg` (and ffprobe, through pydub, in
-:mod:`ipfm_scheduler.audio.probe`); everything else here speaks in values.
+ffmpeg runs in :mod:`ipfm_scheduler.audio.ffmpeg` (ffprobe, and the loudness passes), and
+through pydub in :mod:`ipfm_scheduler.audio.decode` (the import's decode check) and
+:mod:`ipfm_scheduler.audio.probe` (a programme's length); everything else here speaks in values.
 """
 
 from __future__ import annotations

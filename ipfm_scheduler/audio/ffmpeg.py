@@ -1,9 +1,10 @@
-"""The one place that runs ffmpeg and ffprobe: subprocesses with a timeout, output parsed.
+"""ffmpeg and ffprobe run directly: subprocesses with a timeout, output parsed.
 
 Everything else in the project talks about audio in terms of :class:`Probe`, :class:`Loudness`
-and :class:`Pass`; only this module knows ffmpeg's command line and the shape of its logs.
-Decoding streams through ffmpeg instead of loading the whole file into memory (as
-``pydub.AudioSegment`` would), so a long recording costs time, not RAM.
+and :class:`Pass`; only this module (and pydub, in :mod:`ipfm_scheduler.audio.decode` and
+:mod:`ipfm_scheduler.audio.probe`) knows ffmpeg's command line and the shape of its logs. The
+loudness passes stream through ffmpeg at full quality without holding the recording in memory,
+so a long recording costs time, not RAM.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """``import_audio``: a recording from the media centre becomes a catalogued, normalised MP3.
 
 Checks run cheapest first (the file itself, then what ffprobe reads from its header, then a
-full decode), and nothing is written to the audio directory until every check has passed:
+full decode through pydub, small and stopped just past the longest window, then loudnorm's
+measuring pass), and nothing is written to the audio directory until every check has passed:
 the MP3 is encoded to a temporary file there, renamed to ``<sha256>.mp3`` when it is complete,
 and the catalogue is updated last. A refusal leaves the directory exactly as it was.
 """
@@ -14,8 +15,9 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from ipfm_scheduler.audio import catalogue, ffmpeg, loudness
+from ipfm_scheduler.audio import catalogue, decode, ffmpeg, loudness
 from ipfm_scheduler.audio.catalogue import Catalogue, CatalogueEntry, FileState, ImportKey
+from ipfm_scheduler.audio.decode import Decoded, DecodeFailed
 from ipfm_scheduler.audio.ffmpeg import FfmpegFailed, Pass, Probe
 from ipfm_scheduler.audio.loudness import Normalised, Target
 from ipfm_scheduler.config.settings import AudioSettings
@@ -29,6 +31,11 @@ TRUNCATED_SLACK_S = 0.5
 TRUNCATED_SLACK_RATIO = 0.02
 #: each ffmpeg run may take this long plus the recording's own length (ffmpeg runs far faster)
 TIMEOUT_BASE_S = 60.0
+#: the decode check stops this far past the longest window (a longer recording is refused)
+DECODE_BEYOND_S = 1.0
+#: at or below these levels (dBFS, from the decode check) a recording is silent
+PEAK_FLOOR_DBFS = loudness.PEAK_FLOOR_DBFS
+RMS_FLOOR_DBFS = -70.0
 
 
 class AudioRefused(AudioError):
@@ -114,25 +121,52 @@ def _probe(source: Path, max_duration_s: float) -> Probe:
     return found
 
 
-def _check_decoded(source: Path, probe: Probe, first: Pass, max_duration_s: float) -> None:
-    """The full decode: damage, truncation, length and silence."""
-    if first.errors:
-        raise AudioRefused(
-            source,
-            f"it is damaged: ffmpeg reported {len(first.errors)} decoding error(s), the first: "
-            f"{first.errors[0]}",
+def _decode(source: Path, max_duration_s: float, timeout_s: float) -> Decoded:
+    """pydub's full decode (mono, 8 kHz), stopped just past the longest window."""
+    try:
+        return decode.decode(
+            source, limit_s=max_duration_s + DECODE_BEYOND_S, cpu_limit_s=timeout_s
         )
+    except DecodeFailed as exc:
+        raise _damaged(source, exc.detail) from exc
+
+
+def _damaged(source: Path, first_error: str, count: int = 1) -> AudioRefused:
+    errors = "a decoding error" if count == 1 else f"{count} decoding errors, the first"
+    return AudioRefused(source, f"it is damaged: ffmpeg reported {errors}: {first_error}")
+
+
+def _check_decoded(source: Path, probe: Probe, decoded: Decoded, max_duration_s: float) -> None:
+    """The full decode: truncation, length and silence (damage stopped the decode)."""
     declared = probe.duration_s
-    if declared is not None and declared - first.decoded_s > max(
+    if declared is not None and declared - decoded.duration_s > max(
         TRUNCATED_SLACK_S, TRUNCATED_SLACK_RATIO * declared
     ):
         raise AudioRefused(
             source,
             f"it looks truncated: its header says {declared:.1f} s, but only "
-            f"{first.decoded_s:.1f} s of audio could be decoded",
+            f"{decoded.duration_s:.1f} s of audio could be decoded",
         )
-    if first.decoded_s > max_duration_s:
-        raise _too_long(source, first.decoded_s, max_duration_s)
+    if decoded.duration_s > max_duration_s:
+        raise AudioRefused(
+            source,
+            f"it lasts longer than the longest window ({duration_text(max_duration_s)}, "
+            f"{max_duration_s:.0f} s; decoding stopped there): it could never air in full",
+        )
+    if decoded.peak_dbfs <= PEAK_FLOOR_DBFS or decoded.rms_dbfs <= RMS_FLOOR_DBFS:
+        raise AudioRefused(
+            source,
+            f"it is silent: its loudest sample is at {decoded.peak_dbfs:.1f} dBFS, its RMS "
+            f"level {decoded.rms_dbfs:.1f} dBFS (a recording needs peaks above "
+            f"{PEAK_FLOOR_DBFS:.0f} dBFS and an RMS level above {RMS_FLOOR_DBFS:.0f} dBFS)",
+        )
+
+
+def _check_measured(source: Path, first: Pass) -> None:
+    """What loudnorm's measuring pass adds: errors pydub's decode did not stop on, and
+    loudness (EBU R128, gated) too low to normalise."""
+    if first.errors:
+        raise _damaged(source, first.errors[0], len(first.errors))
     if loudness.is_silent(first.measured):
         m = first.measured
         raise AudioRefused(
@@ -140,7 +174,7 @@ def _check_decoded(source: Path, probe: Probe, first: Pass, max_duration_s: floa
             f"it is silent: integrated loudness {m.integrated_lufs:.1f} LUFS, peak "
             f"{m.true_peak_dbtp:.1f} dBFS (a recording needs at least "
             f"{loudness.SILENT_BELOW_LUFS:.0f} LUFS and peaks above "
-            f"{loudness.PEAK_FLOOR_DBFS:.0f} dBFS)",
+            f"{PEAK_FLOOR_DBFS:.0f} dBFS)",
         )
 
 
@@ -200,14 +234,16 @@ def import_audio(
 
 
 def _inspect(source: Path, target: Target, max_duration_s: float) -> tuple[Probe, Pass, float]:
-    """Header, then one full decode: what the file is, how it measures, the ffmpeg timeout."""
+    """Header (ffprobe), then the decode check (pydub), then loudnorm's measuring pass:
+    what the file is, how it measures, the ffmpeg timeout."""
     probe = _probe(source, max_duration_s)
     timeout_s = TIMEOUT_BASE_S + (probe.duration_s or max_duration_s)
+    _check_decoded(source, probe, _decode(source, max_duration_s, timeout_s), max_duration_s)
     try:
         first = loudness.measure(source, target, timeout_s=timeout_s)
     except FfmpegFailed as exc:
         raise _not_audio(source, exc) from exc
-    _check_decoded(source, probe, first, max_duration_s)
+    _check_measured(source, first)
     return probe, first, timeout_s
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,47 +12,23 @@ from ipfm_scheduler.audio import Catalogue, CatalogueEntry, FileState, check, im
 from ipfm_scheduler.audio.catalogue import CheckReport, FileCheck
 from ipfm_scheduler.audio.importer import duration_text, size_text
 from ipfm_scheduler.cli import cli
+from ipfm_scheduler.cli.audio_station import AudioStation, load_audio_station
 from ipfm_scheduler.cli.common import Options
-from ipfm_scheduler.config.settings import AudioSettings
+from ipfm_scheduler.config.reader import quote, suggestion
 from ipfm_scheduler.core.ids import NAME_RULE, is_name
 from ipfm_scheduler.errors import CheckFailed
-
-DEFAULT_AUDIO_DIR = Path("audio")
-#: a window lies within one day (00:00 to 23:59): no recording longer than this can ever air
-LONGEST_POSSIBLE_WINDOW_S = (23 * 60 + 59) * 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class AudioStation:
-    """What the audio commands need from the station."""
-
-    settings: AudioSettings
-    max_duration_s: float  # the longest window of any ward
-    titles: Mapping[str, str] = field(default_factory=dict)  # programme id -> title
-
-
-def load_audio_station(options: Options, audio_dir: Path | None) -> AudioStation:
-    """The audio part of the station configuration.
-
-    Until the configuration loader is wired in, this takes the directory from ``--audio-dir``
-    (default ``./audio``), the normalisation target from :class:`AudioSettings`' defaults and,
-    as the longest window, the longest a window can be (23:59). With the loader it becomes:
-    ``station.audio`` (``--audio-dir`` overriding its ``dir``), the longest window over every
-    ward, and the programmes' titles.
-    """
-    del options  # the station file: read here once the loader lands
-    return AudioStation(
-        settings=AudioSettings(dir=audio_dir or DEFAULT_AUDIO_DIR),
-        max_duration_s=LONGEST_POSSIBLE_WINDOW_S,
-    )
-
 
 audio_dir_option = click.option(
     "--audio-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="The audio directory. Default: audio.dir of the station file (for now: ./audio).",
+    help="The audio directory. Default: audio.dir of the station file. Given, the command "
+    "also works when the station file cannot be used.",
 )
+
+
+def _warn(text: str) -> None:
+    click.echo(f"ipfm-scheduler: warning: {text}", err=True)
 
 
 @cli.group("audio")
@@ -71,21 +45,37 @@ def _programme(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 @audio.command("add")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--programme", "-p", required=True, callback=_programme, help="e.g. kh179")
-@click.option("--title", default=None, help="Default: the programme's title, else the file name.")
+@click.option(
+    "--title",
+    default=None,
+    help="Default: the programme's title in the station file, else the file name.",
+)
+@click.option(
+    "--new-programme",
+    is_flag=True,
+    help="The programme is not in the station file yet: import anyway (then declare it).",
+)
 @audio_dir_option
 @click.pass_obj
 def add(
-    options: Options, file: Path, programme: str, title: str | None, audio_dir: Path | None
+    options: Options,
+    *,
+    file: Path,
+    programme: str,
+    title: str | None,
+    new_programme: bool,
+    audio_dir: Path | None,
 ) -> None:
-    """Import FILE (WAV, MP3, M4A/AAC, OGG, FLAC) for a programme: convert it to the MP3
-    receivers play, normalise its loudness (EBU R128), store it under its sha256 and
-    catalogue it. Prints the line to put in the station file."""
-    station = load_audio_station(options, audio_dir)
+    """Import FILE (WAV, MP3, M4A/AAC, OGG, FLAC) for a programme of the station file:
+    convert it to the MP3 receivers play, normalise its loudness (EBU R128), store it under
+    its sha256 and catalogue it. Prints what to put in the station file."""
+    station = load_audio_station(options, audio_dir, warn=_warn)
+    _check_declared(station, programme, new_programme)
     now = datetime.now(UTC).replace(microsecond=0)
     entry = import_audio(
         file,
         programme=programme,
-        title=title or station.titles.get(programme) or file.stem,
+        title=title or station.declared(programme).title or file.stem,
         settings=station.settings,
         max_duration_s=station.max_duration_s,
         now=now,
@@ -97,8 +87,48 @@ def add(
         )
     else:
         _describe_import(file, entry)
-    click.echo(f"in the station file, under programmes: {programme}:, set")
-    click.echo(f"  audio: {entry.file}")
+    for line in _station_lines(station, entry):
+        click.echo(line)
+
+
+def _check_declared(station: AudioStation, programme: str, new_programme: bool) -> None:
+    """A programme id the station file does not declare is refused, unless it is new."""
+    declared = station.programmes
+    if declared is None or programme in declared or new_programme:
+        return
+    known = ", ".join(sorted(declared)) or "none"
+    raise click.BadParameter(
+        f"{quote(programme)} is not a programme of the station file {station.station_path}"
+        f"{suggestion(programme, sorted(declared))}; its programmes: {known}. To import a "
+        "recording for a programme you will add to it afterwards, add --new-programme",
+        param_hint="'--programme'",
+    )
+
+
+def _station_lines(station: AudioStation, entry: CatalogueEntry) -> list[str]:
+    """What to change in the station file so that the programme airs this recording."""
+    programme, path = entry.programme, station.station_path
+    where = f"the station file {path}" if path else "the station file"
+    lines: list[str] = []
+    if station.declared(programme).audio == entry.file:
+        lines.append(f"{where} already airs this recording for {programme}")
+    elif station.programmes is not None and programme not in station.programmes:
+        lines += [
+            f"in {where}, under programmes:, add",
+            f"  {programme}:",
+            f"    title: {quote(entry.title)}",
+            f"    audio: {entry.file}",
+        ]
+    else:
+        lines += [f"in {where}, under programmes: {programme}:, set", f"  audio: {entry.file}"]
+    here, there = station.settings.dir, station.station_dir
+    if there is not None and here.resolve() != there.resolve():
+        lines.insert(
+            0,
+            f"note: {here} is not the station's audio folder {there} (audio.dir): the station "
+            "airs only what is imported there",
+        )
+    return lines
 
 
 def _load_if_present(audio_dir: Path) -> Catalogue:
@@ -140,7 +170,7 @@ def _when(moment: datetime) -> str:
 @click.pass_obj
 def list_(options: Options, fmt: str, audio_dir: Path | None) -> None:
     """Show the catalogue: every imported recording, its programme and loudness."""
-    station = load_audio_station(options, audio_dir)
+    station = load_audio_station(options, audio_dir, warn=_warn, windows=False)
     catalogue = _load_if_present(station.settings.dir)
     if fmt == "json":
         document = {
@@ -185,7 +215,7 @@ def _table(entries: tuple[CatalogueEntry, ...]) -> list[str]:
 @click.pass_obj
 def check_(options: Options, audio_dir: Path | None) -> None:
     """Re-hash every catalogued file; report missing or changed ones (exit 1 if any)."""
-    station = load_audio_station(options, audio_dir)
+    station = load_audio_station(options, audio_dir, warn=_warn, windows=False)
     report = check(_load_if_present(station.settings.dir))
     for line in _check_lines(report, station.settings.dir):
         click.echo(line)

@@ -56,18 +56,20 @@ def _rejected(loaded: LoadedConfig, summary: str) -> ConfigRejected:
 def validate(opts: Options, fmt: str) -> None:
     """Check the station file and every ward file, and report every problem at once.
 
-    Prints each problem as FILE:LINE:COLUMN: KEY: what is wrong, then how many airings a week
-    each valid ward plans against the minimum, then which wards are valid. Exits 0 when
-    everything is valid, 3 otherwise. Ward staff: run this before handing in a changed file.
+    Prints each problem as FILE:LINE:COLUMN: KEY: what is wrong, then warnings (a programme's
+    audio that was never normalised), then how many airings a week each valid ward plans
+    against the minimum, then which wards are valid. Exits 0 when everything is valid (warnings
+    or not), 3 otherwise. Ward staff: run this before handing in a changed file.
     """
     path = opts.station_path()
     loaded = load(path, today=_today())
     week = _this_week(loaded.schedule) if loaded.schedule else None
     rows = weekly(loaded.schedule, week, _today()) if loaded.schedule and week else []
+    warnings = report.audio_warnings(loaded)
     if fmt == "json":
-        _echo_json(report.validate_json(loaded, path, week, rows))
+        _echo_json(report.validate_json(loaded, path, week, rows, warnings))
     else:
-        click.echo("\n".join(report.validate_text(loaded, path, week, rows)))
+        click.echo("\n".join(report.validate_text(loaded, path, week, rows, warnings)))
     if not loaded.ok:
         count = len(loaded.problems)
         raise _rejected(

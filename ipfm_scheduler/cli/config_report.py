@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ipfm_scheduler.audio.catalogue import Catalogue
 from ipfm_scheduler.config.settings import LoadedConfig
 from ipfm_scheduler.config.summary import WardWeekly
 from ipfm_scheduler.core.compliance import WeekCount
 from ipfm_scheduler.core.expand import PlannedAiring
 from ipfm_scheduler.core.weeks import IsoWeek
-from ipfm_scheduler.errors import ConfigProblem
+from ipfm_scheduler.errors import AudioError, ConfigProblem
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
@@ -65,13 +66,48 @@ def files_with_problems(problems: Sequence[ConfigProblem]) -> list[str]:
     return sorted({p.file for p in problems})
 
 
+def audio_warnings(loaded: LoadedConfig) -> list[str]:
+    """Programme audio that is not a catalogued recording, so not normalised: a warning, not
+    a problem (the station airs it as it is)."""
+    station = loaded.station
+    if station is None or not station.programme_audio:
+        return []
+    try:
+        catalogue = Catalogue.load(station.audio.dir)
+    except AudioError as exc:
+        return [f"cannot tell whether the programmes' audio is normalised: {exc}"]
+    by_sha = {e.sha256: e for e in catalogue.entries}
+    by_file = {e.file: e for e in catalogue.entries}
+    warnings = []
+    for programme, audio in sorted(station.programme_audio.items()):
+        name = audio.path.name
+        if audio.sha256 in by_sha:
+            continue
+        if name in by_file:
+            why = "its content changed since it was catalogued (see `ipfm-scheduler audio check`)"
+        else:
+            why = "it is not in the audio catalogue, so its loudness was never normalised"
+        warnings.append(
+            f"programme {programme}: audio {name}: {why}; import the recording with "
+            f"`ipfm-scheduler audio add FILE --programme {programme}` and set audio: to the "
+            "file it names"
+        )
+    return warnings
+
+
 def validate_text(
-    loaded: LoadedConfig, station_path: Path, week: IsoWeek | None, rows: list[WardWeekly]
+    loaded: LoadedConfig,
+    station_path: Path,
+    week: IsoWeek | None,
+    rows: list[WardWeekly],
+    warnings: Sequence[str] = (),
 ) -> list[str]:
     folder = shown_folder(station_path)
     lines = [f"Station file {station_path} (file names below are relative to {folder})"]
     if loaded.problems:
         lines += ["", *(str(p) for p in loaded.problems)]
+    if warnings:
+        lines += ["", *(f"warning: {w}" for w in warnings)]
     lines.append("")
     if week is None:
         lines.append(
@@ -123,13 +159,18 @@ def verdict_line(loaded: LoadedConfig) -> str:
 
 
 def validate_json(
-    loaded: LoadedConfig, station_path: Path, week: IsoWeek | None, rows: list[WardWeekly]
+    loaded: LoadedConfig,
+    station_path: Path,
+    week: IsoWeek | None,
+    rows: list[WardWeekly],
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
     return {
         "ok": loaded.ok,
         "station_file": str(station_path),
         "week": str(week) if week else None,
         "problems": [problem_json(p) for p in loaded.problems],
+        "warnings": list(warnings),
         "ward_files": [
             {"file": name, "ward": w.ward_id, "valid": w.valid, "sha256": w.sha256}
             for name, w in sorted(loaded.ward_files.items())

@@ -20,7 +20,12 @@ from ipfm_scheduler.audio.probe import probe
 from ipfm_scheduler.config.checks import check_programmes, check_weekly
 from ipfm_scheduler.config.nodes import compose
 from ipfm_scheduler.config.reader import FileReader, quote, suggestion
-from ipfm_scheduler.config.settings import LoadedConfig, StationConfig, WardFile
+from ipfm_scheduler.config.settings import (
+    DeclaredProgramme,
+    LoadedConfig,
+    StationConfig,
+    WardFile,
+)
 from ipfm_scheduler.config.station_file import Prober, StationParts, read_station
 from ipfm_scheduler.config.ward_file import read_ward
 from ipfm_scheduler.core.model import Schedule, Ward
@@ -70,13 +75,15 @@ def load(
     secrets: bool = True,
     environ: Mapping[str, str] | None = None,
     prober: Prober = probe,
+    wards: bool = True,
 ) -> LoadedConfig:
     """Load the station file at ``path`` and its ward files, reporting every problem.
 
     ``today`` is the reference week for campaigns without a start date. With ``secrets=False``
     the MQTT password and signing keys are not read (for commands that do not need them), and
     the station's ``signing`` is empty. ``environ`` defaults to ``os.environ``; ``prober``
-    reads an audio file's duration (tests may pass a fake that needs no ffprobe).
+    reads an audio file's duration (tests may pass a fake that needs no ffprobe). With
+    ``wards=False`` only the station file is read (no ward file, no check that needs them).
     """
     env = os.environ if environ is None else environ
     path = Path(path)
@@ -90,9 +97,11 @@ def load(
     parts = StationParts(base, secrets, env, wards_dir=base / "wards")
     if station_text is not None and not station_r.problems:
         parts = read_station(station_r, root, base, secrets=secrets, environ=env, prober=prober)
-    wards = _load_wards(parts, base, today) if parts.wards_dir else []
-    _check_signing_wards(station_r, parts, wards)
-    return _assemble(path, parts, station_r, station_text, wards)
+    if not wards:
+        return _assemble(path, parts, station_r, station_text, None)
+    loaded = _load_wards(parts, base, today) if parts.wards_dir else []
+    _check_signing_wards(station_r, parts, loaded)
+    return _assemble(path, parts, station_r, station_text, loaded)
 
 
 def load_valid(
@@ -200,12 +209,13 @@ def _assemble(
     parts: StationParts,
     station_r: FileReader,
     station_text: _Text | None,
-    wards: list[_LoadedWard],
+    wards: list[_LoadedWard] | None,
 ) -> LoadedConfig:
+    """``wards`` is ``None`` when the ward files were not read."""
     problems = _sorted(station_r.problems)
     ward_files: dict[str, WardFile] = {}
     valid: dict[str, Ward] = {}
-    for ward in wards:
+    for ward in wards or ():
         problems.extend(_sorted(ward.reader.problems))
         ok = not ward.reader.problems and ward.ward is not None
         if ok and ward.ward is not None:
@@ -217,7 +227,7 @@ def _assemble(
             sha256=ward.text.sha256 if ward.text else "",
             valid=ok,
         )
-    if parts.wards_dir is not None and parts.wards_dir.is_dir() and not wards:
+    if wards == [] and parts.wards_dir is not None and parts.wards_dir.is_dir():
         problems.append(
             ConfigProblem(
                 station_r.file, 0, 0, "wards", f"the folder {parts.wards_dir} holds no ward files"
@@ -229,7 +239,10 @@ def _assemble(
     station = None
     if not station_r.problems and station_text is not None:
         station = _station(path, parts, station_text)
-    return LoadedConfig(station, schedule, ward_files, tuple(problems))
+    declared = None
+    if parts.declared is not None:
+        declared = {p: parts.named.get(p, DeclaredProgramme()) for p in sorted(parts.declared)}
+    return LoadedConfig(station, schedule, ward_files, tuple(problems), parts.audio, declared)
 
 
 def _station(path: Path, parts: StationParts, text: _Text) -> StationConfig | None:

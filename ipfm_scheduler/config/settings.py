@@ -97,6 +97,15 @@ class AudioFile:
 
 
 @dataclass(frozen=True, slots=True)
+class DeclaredProgramme:
+    """A programme as the station file names it, read even when it has problems: its title
+    and the ``audio:`` file it names ("" where the file does not say it readably)."""
+
+    title: str = ""
+    audio: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class WardFile:
     """One ward file as read from disk (kept verbatim for the airing log's config snapshots)."""
 
@@ -140,9 +149,16 @@ class LoadedConfig:
     schedule: Schedule | None
     ward_files: Mapping[str, WardFile]  # keyed by file name (``cam-trung.yaml``)
     problems: tuple[ConfigProblem, ...]
+    # Read even when other parts of the station file have problems (the audio commands need
+    # no more): the audio section when it is valid, and every programme the station file
+    # declares, by id; None when the programmes cannot be read.
+    audio: AudioSettings | None = None
+    declared: Mapping[str, DeclaredProgramme] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ward_files", MappingProxyType(dict(self.ward_files)))
+        if self.declared is not None:
+            object.__setattr__(self, "declared", MappingProxyType(dict(self.declared)))
 
     @property
     def ok(self) -> bool:

@@ -31,6 +31,7 @@ from ipfm_scheduler.config.reader import (
 from ipfm_scheduler.config.settings import (
     AudioFile,
     AudioSettings,
+    DeclaredProgramme,
     DispatchSettings,
     HttpSettings,
     MqttSettings,
@@ -66,6 +67,7 @@ class StationParts:
     programmes: dict[str, Programme] = field(default_factory=dict)
     programme_audio: dict[str, AudioFile] = field(default_factory=dict)
     declared: frozenset[str] | None = None  # programme ids named, valid or not
+    named: dict[str, DeclaredProgramme] = field(default_factory=dict)  # title, audio as written
     wards_dir: Path | None = None
     audio_dir: Path | None = None  # set when audio.dir names a folder, even if audio has problems
 
@@ -330,6 +332,11 @@ def _programmes(r: FileReader, fields: Fields, parts: StationParts) -> None:
         return
     parts.declared = frozenset(entries)
     for programme_id, entry in entries.items():
+        if isinstance(entry.value, Fields):
+            title, audio = entry.value["title"], entry.value["audio"]
+            parts.named[programme_id] = DeclaredProgramme(
+                title if isinstance(title, str) else "", audio if isinstance(audio, str) else ""
+            )
         if isinstance(entry.value, Fields) and entry.value.ok:
             _programme(r, programme_id, entry.value, parts)
 
@@ -339,6 +346,15 @@ def _programme_audio(r: FileReader, fields: Fields, parts: StationParts) -> Audi
     if parts.audio_dir is None:
         return None  # the audio section's own problem is reported
     name, path = fields["audio"], parts.audio_dir / fields["audio"]
+    if Path(name).name != name or name in {".", ".."}:
+        r.problem(
+            fields.at("audio"),
+            child(fields.path, "audio"),
+            f"{quote(name)} is not a file name: name a file of the audio folder "
+            f"{parts.audio_dir} (audio.dir) itself, without a folder; files in its sub-folders "
+            "(such as source/, the originals) are not served to receivers",
+        )
+        return None
     if not path.exists():
         r.problem(
             fields.at("audio"),

@@ -55,10 +55,16 @@ def audio_allow_list(
     catalogue: Catalogue, programme_audio: Mapping[str, AudioFile] | None = None
 ) -> dict[str, Path]:
     """What receivers may download: every catalogued recording, and the configured programme
-    audio (``programmes.<id>.audio`` in the station file, by its sha256)."""
+    audio (``programmes.<id>.audio`` in the station file, by its sha256) that lies in the
+    audio directory itself. Nothing in a sub-folder (``audio/source/``, the originals) or
+    outside the directory is ever served, whatever the configuration says."""
     allowed = catalogue.files()
+    home = catalogue.dir.resolve()
     for audio in (programme_audio or {}).values():
-        allowed[audio.sha256] = audio.path
+        if audio.path.resolve().parent == home:
+            allowed[audio.sha256] = audio.path
+        else:
+            log.warning("not serving %s: it is not a file of the audio folder %s", audio.path, home)
     return allowed
 
 

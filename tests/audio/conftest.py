@@ -12,7 +12,7 @@ import pytest
 from ipfm_scheduler.config.settings import AudioSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "audio" / "kh179.mp3"
+SAMPLE = ROOT / "audio" / "source" / "kh179.mp3"  # the espeak-ng original
 #: syllable-like: a 220 Hz voice swelling 3 times a second, a 660 Hz overtone at 5 Hz; stereo
 SPEECH = (
     "aevalsrc=exprs='{a}*sin(2*PI*220*t)*(0.55+0.45*sin(2*PI*3*t))"
@@ -101,6 +101,11 @@ def media(ffmpeg: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
         "-af",
         "volume=-60dB",
         str(d / "whisper.wav"),
+    )
+    # 20 Hz hum peaking at -56 dBFS: loud enough for the decode check's peak and RMS floors,
+    # below EBU R128's absolute gate (K-weighting all but ignores 20 Hz)
+    run_ffmpeg(
+        ffmpeg, "-f", "lavfi", "-i", "sine=f=20:d=4", "-af", "volume=-38dB", str(d / "rumble.wav")
     )
     run_ffmpeg(
         ffmpeg,

@@ -19,7 +19,7 @@ from ipfm_scheduler.config.settings import AudioSettings
 pytestmark = pytest.mark.ffmpeg
 DAY = 23 * 3600.0
 NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
-SAMPLE = Path(__file__).resolve().parents[2] / "audio" / "kh179.mp3"
+SAMPLE = Path(__file__).resolve().parents[2] / "audio" / "source" / "kh179.mp3"
 Measure = Callable[[Path], tuple[float, float]]
 
 
@@ -127,8 +127,13 @@ REFUSALS: list[tuple[str, Setup, str]] = [
     ("picture", lambda m, t: (m / "picture.png", {}), "it holds no audio stream"),
     ("truncated", lambda m, t: (m / "truncated.mp3", {}), "it looks truncated: its header says"),
     ("damaged", lambda m, t: (m / "damaged.flac", {}), "it is damaged: ffmpeg reported"),
-    ("silent", lambda m, t: (m / "silence.wav", {}), "it is silent: integrated loudness -inf"),
+    ("silent", lambda m, t: (m / "silence.wav", {}), "it is silent: its loudest sample is at -inf"),
     ("whisper", lambda m, t: (m / "whisper.wav", {}), "peaks above -60 dBFS"),
+    (
+        "rumble",
+        lambda m, t: (m / "rumble.wav", {}),
+        "it is silent: integrated loudness -inf LUFS, peak -56.0 dBFS",
+    ),
     (
         "too long",
         lambda m, t: (m / "speech.wav", {"max_duration_s": 3.0}),

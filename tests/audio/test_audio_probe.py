@@ -16,7 +16,7 @@ from ipfm_scheduler.audio.probe import clear_cache, probe
 from ipfm_scheduler.errors import AudioError
 
 ROOT = Path(__file__).resolve().parents[2]
-KH179 = ROOT / "audio" / "kh179.mp3"
+KH179 = ROOT / "audio" / "source" / "kh179.mp3"
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "config"
 TODAY = date(2026, 11, 27)  # a Friday of 2026-W48
 KH179_SECONDS = 85.0
+#: the sample's kh179 recording: a file of audio.dir, as `audio add` stored it
+KH179_FILE = "d49eace7f4195683fdc0faa737ca5ccdf924dd2fbb1d157afc4ce4738babbbf5.mp3"
+KH179_AUDIO = f"    audio: {KH179_FILE}"  # its line in config/ipfm.yaml
 
 
 def fake_probe(path: Path) -> AudioFile:

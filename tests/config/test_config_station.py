@@ -10,6 +10,7 @@ import pytest
 
 from ipfm_scheduler.config.loader import load_valid
 from ipfm_scheduler.errors import ConfigError
+from tests.config.conftest import KH179_AUDIO, KH179_FILE
 
 if TYPE_CHECKING:
     from tests.config.conftest import Station
@@ -42,7 +43,7 @@ def test_the_sample_station_reads_as_documented(station: Station) -> None:
     kh179 = st.programmes["kh179"]
     assert (kh179.min_per_week, str(kh179.start), kh179.until) == (1, "2022-07-04", None)
     assert kh179.duration_s == 85.0
-    assert st.programme_audio["kh179"].path == repo / "audio" / "kh179.mp3"
+    assert st.programme_audio["kh179"].path == repo / "audio" / KH179_FILE
     assert st.wards_dir == station.folder / "wards"
     assert st.signing.default is None
     assert st.sha256
@@ -84,22 +85,22 @@ def test_an_unusable_station_leaves_station_none_but_wards_checked(station: Stat
 def test_campaign_that_ends_before_it_starts(station: Station) -> None:
     station.edit_station("    until: null", "    until: 2022-01-01")
     assert station.problems() == [
-        f"{S}:41:12: programmes.kh179.until: the campaign ends (2022-01-01) before it starts "
+        f"{S}:43:12: programmes.kh179.until: the campaign ends (2022-01-01) before it starts "
         "(2022-07-04, from)"
     ]
 
 
 def test_missing_audio_file(station: Station) -> None:
-    station.edit_station("    audio: kh179.mp3", "    audio: kh197.mp3")
+    station.edit_station(KH179_AUDIO, "    audio: kh197.mp3")
     audio = station.folder.parent / "audio"
     assert station.problems() == [
-        f'{S}:38:12: programmes.kh179.audio: "kh197.mp3" is not in the audio folder {audio} '
+        f'{S}:40:12: programmes.kh179.audio: "kh197.mp3" is not in the audio folder {audio} '
         "(audio.dir): put the recording there, or correct the name"
     ]
 
 
 def test_ward_airing_a_broken_programme_is_not_told_it_is_unknown(station: Station) -> None:
-    station.edit_station("    audio: kh179.mp3", "    audio: kh197.mp3")
+    station.edit_station(KH179_AUDIO, "    audio: kh197.mp3")
     assert all(p.file == S for p in station.load().problems)
 
 
@@ -114,7 +115,7 @@ def test_missing_audio_folder(station: Station) -> None:
 def test_missing_wards_folder(station: Station) -> None:
     station.edit_station("wards: wards/", "wards: ward/")
     assert station.problems() == [
-        f"{S}:43:8: wards: the folder {station.folder / 'ward'} does not exist"
+        f"{S}:45:8: wards: the folder {station.folder / 'ward'} does not exist"
     ]
 
 
@@ -328,7 +329,7 @@ def test_key_without_kid(station: Station) -> None:
         (
             "    min_per_week: 1 ",
             "    min_per_week: once ",
-            '39:19: programmes.kh179.min_per_week: "once" is not a whole number from 0 to 100',
+            '41:19: programmes.kh179.min_per_week: "once" is not a whole number from 0 to 100',
         ),
         (
             "  kh179:\n",
@@ -357,7 +358,7 @@ def test_http_listen_and_audio_settings(station: Station) -> None:
 
 def test_campaign_and_audio_problems_are_reported_together(station: Station) -> None:
     station.edit_station("    until: null", "    until: 2022-01-01")
-    station.edit_station("    audio: kh179.mp3", "    audio: kh197.mp3")
+    station.edit_station(KH179_AUDIO, "    audio: kh197.mp3")
     found = station.problems()
     assert [p.split(": ")[1] for p in found] == [
         "programmes.kh179.audio",
