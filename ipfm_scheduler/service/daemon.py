@@ -196,6 +196,7 @@ class Daemon:
         self.loader = loader
         self.connector = connector
         self._http: Http | None = None
+        self.service: Service | None = None  # while running (tests look at its plan)
         self.clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
         self.signals = signals or Signals()
@@ -242,6 +243,7 @@ class Daemon:
             wiring.log, wiring.outbox, wiring.wire, plan, now=now, metrics=wiring.metrics
         )
         service = Service(dispatcher, wiring.log, instance)
+        self.service = service
         timer = Timer(
             service,
             self.clock,

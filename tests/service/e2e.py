@@ -203,3 +203,71 @@ class LiveRig:
 
 def plus(moment: datetime, **kwargs: float) -> datetime:
     return moment + timedelta(**kwargs)
+
+
+AUDIO_DIR = ROOT / "audio"
+AUDIO_FILE = "d49eace7f4195683fdc0faa737ca5ccdf924dd2fbb1d157afc4ce4738babbbf5.mp3"
+
+
+def write_station(
+    folder: Path,
+    *,
+    prefix: str,
+    mqtt_port: int,
+    at: str,
+    receivers: int = 3,
+    lead_s: int = 900,
+) -> Path:
+    """A station with one ward airing kh179 every day at ``at`` (local), windows all day, an
+    SQLite database in ``folder`` and the HTTP server on a free port. Returns the station file."""
+    (folder / "wards").mkdir(parents=True, exist_ok=True)
+    station = folder / "ipfm.yaml"
+    http = free_port()
+    station.write_text(
+        f"""timezone: Asia/Ho_Chi_Minh
+database: sqlite:///{folder / "ipfm.db"}
+mqtt:
+  url: mqtt://127.0.0.1:{mqtt_port}
+  topic_prefix: {prefix}
+audio:
+  dir: {AUDIO_DIR}
+  base_url: http://127.0.0.1:{http}/audio
+http:
+  listen: 127.0.0.1:{http}
+dispatch:
+  lead_s: {lead_s}
+  resend_after_s: 30
+  misfire_grace_s: 300
+programmes:
+  kh179:
+    title: "Kế hoạch 179-KH/TU"
+    audio: {AUDIO_FILE}
+    min_per_week: 1
+wards: wards/
+""",
+        encoding="utf-8",
+    )
+    write_ward(folder, at=at, receivers=receivers)
+    return station
+
+
+def write_ward(folder: Path, *, at: str, receivers: int = 3, extra: str = "") -> Path:
+    names = "\n".join(f"  - id: loa-{i:02d}" for i in range(1, receivers + 1))
+    path = folder / "wards" / "ward-00.yaml"
+    path.write_text(
+        f"""id: ward-00
+name: Phường Thử
+receivers:
+{names}
+windows:
+  - days: [mon, tue, wed, thu, fri, sat, sun]
+    from: "00:00"
+    to: "23:59"
+airings:
+  - programme: kh179
+    days: [mon, tue, wed, thu, fri, sat, sun]
+    at: "{at}"
+{extra}""",
+        encoding="utf-8",
+    )
+    return path

@@ -162,6 +162,8 @@ def test_a_bad_edit_on_reload_keeps_the_running_plan_and_says_why(
     assert "STATUS=reload refused: the configuration has problems" in seen[-1]
     assert f"reload refused: {PROBLEM}" in caplog.messages
     assert any("NOT reloaded" in m for m in caplog.messages)
+    assert daemon.service is not None
+    assert daemon.service.dispatcher.plan.schedule is configs.good.schedule  # the running plan
 
 
 def test_a_good_edit_on_reload_is_swapped_in(
@@ -175,6 +177,8 @@ def test_a_good_edit_on_reload_is_swapped_in(
     seen = manager.expect("READY=1")
     assert "STATUS=configuration reloaded" in seen[-1]
     assert len(airing_log.configs) == 2  # a snapshot per configuration in force
+    assert daemon.service is not None
+    assert daemon.service.dispatcher.plan.schedule is configs.other.schedule
 
 
 def test_an_invalid_configuration_refuses_to_start(
