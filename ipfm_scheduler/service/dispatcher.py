@@ -32,9 +32,11 @@ from ipfm_scheduler.service.ports import (
     AiringLog,
     AiringToStore,
     IncomingAck,
+    IncomingStatus,
     MetricsSink,
     NoMetrics,
     Outbox,
+    OutgoingCommand,
     RequestState,
     StoredAiring,
 )
@@ -120,6 +122,16 @@ class Dispatcher:
             if item is not None:
                 items.append(item)
         stored = self.store(items, now)
+        self.sender.offer(
+            [
+                OutgoingCommand(
+                    c.id, i.planned.ward, c.receiver, c.topic, c.payload, i.planned.expires
+                )
+                for i, s in zip(items, stored, strict=True)
+                if s.created and not i.missed
+                for c in i.commands
+            ]
+        )
         return sum(1 for s in stored if s.created)
 
     def _order(self, planned: PlannedAiring, now: datetime) -> AiringToStore | None:
@@ -179,6 +191,7 @@ class Dispatcher:
         """Record what receivers sent (acks and statuses); returns how many messages."""
         messages = self.outbox.take_incoming(limit)
         acks: list[IncomingAck] = []
+        statuses: list[IncomingStatus] = []
         for message in messages:
             try:
                 ref = self.wire.parse_topic(self.plan.prefix, message.topic)
@@ -189,7 +202,10 @@ class Dispatcher:
             if ref.kind == "ack":
                 acks.append(self._ack(ref.ward, ref.receiver, message.topic, message.payload))
             elif ref.kind == "status":
-                self._status(ref.ward, ref.receiver, message.topic, message.payload, now)
+                status = self._status(ref.ward, ref.receiver, message.topic, message.payload, now)
+                statuses += [status] if status is not None else []
+        if statuses:
+            self._record_statuses(statuses, now)
         if acks:
             self._record_acks(acks, now)
         return len(messages)
@@ -212,23 +228,28 @@ class Dispatcher:
                 if outcome.state.final:
                     self.weekly.touch(outcome.ward)
 
-    def _status(self, ward: str, receiver: str, topic: str, raw: bytes, now: datetime) -> None:
+    def _status(
+        self, ward: str, receiver: str, topic: str, raw: bytes, now: datetime
+    ) -> IncomingStatus | None:
         try:
             status = self.wire.parse_status(raw)
         except ProtocolError as exc:
             self.log.quarantine(topic, ward, receiver, raw, str(exc), now=now)
             log.warning("status from %s/%s quarantined: %s", ward, receiver, exc)
-            return
-        changed = self.log.record_status(
-            ward, receiver, status.online, at=status.at, now=now, fw=status.fw, raw=raw
-        )
-        self._online[ward][receiver] = status.online
-        self.metrics.receivers_online(ward, sum(self._online[ward].values()))
-        if changed:
-            state = "online" if status.online else "offline"
-            log.info("%s/%s is %s", ward, receiver, state)
-            if status.online:
-                self.weekly.touch(ward)
+            return None
+        return IncomingStatus(ward, receiver, status.online, status.at, status.fw, raw)
+
+    def _record_statuses(self, statuses: Sequence[IncomingStatus], now: datetime) -> None:
+        changed = self.log.record_statuses(statuses, now=now)
+        for status, change in zip(statuses, changed, strict=True):
+            self._online[status.ward][status.receiver] = status.online
+            if change:
+                state = "online" if status.online else "offline"
+                log.info("%s/%s is %s", status.ward, status.receiver, state)
+                if status.online:
+                    self.weekly.touch(status.ward)
+        for ward in {s.ward for s in statuses}:
+            self.metrics.receivers_online(ward, sum(self._online[ward].values()))
 
     # ------------------------------------------------------------------ expiry, requests
 

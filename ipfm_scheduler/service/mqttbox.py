@@ -17,6 +17,7 @@ from ipfm_scheduler.service.ports import IncomingMessage, Publish, PublishStatus
 from ipfm_scheduler.transport.mqtt import MqttTransport
 
 MAX_OUTSTANDING = 1000  # publishes awaiting PUBACK at once (paced well below paho's 65,535)
+WINDOW_WAIT_S = 2.0  # a publish waits this long for room in that window, then says BUSY
 
 
 class MqttOutbox:
@@ -27,6 +28,7 @@ class MqttOutbox:
             settings, scheduler_filters(prefix), max_outstanding=max_outstanding
         )
         self._early: list[IncomingMessage] = []  # taken off the queue by wait_incoming
+        self.wait_s = WINDOW_WAIT_S
 
     def wait_connected(self, timeout: float) -> bool:
         """Start connecting (in the background, retrying) and wait up to ``timeout``."""
@@ -41,7 +43,7 @@ class MqttOutbox:
 
     def publish(self, topic: str, payload: bytes, *, token: str) -> Publish:
         try:
-            self.transport.publish(topic, payload, token=token, timeout=0)
+            self.transport.publish(topic, payload, token=token, timeout=self.wait_s)
         except PublishBusy:
             return Publish(PublishStatus.BUSY)
         except BrokerUnavailable as exc:

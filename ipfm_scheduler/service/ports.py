@@ -116,6 +116,18 @@ class AckLike(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class IncomingStatus:
+    """A receiver's status message (its ward and receiver from the topic)."""
+
+    ward: str
+    receiver: str
+    online: bool
+    at: datetime | None
+    fw: str | None
+    raw: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class AckOutcome:
     """What recording one ack did. ``state`` is the command's state afterwards (None when the
     ack was quarantined); ``changed`` is False for a duplicate or a late, backwards ack."""
@@ -223,18 +235,9 @@ class AiringLog(Protocol):
         """Keep a message that can't be filed, with the reason (never dropped)."""
         ...
 
-    def record_status(
-        self,
-        ward: str,
-        receiver: str,
-        online: bool,
-        *,
-        at: datetime | None,
-        now: datetime,
-        fw: str | None,
-        raw: bytes,
-    ) -> bool:
-        """Record a receiver's status; True if its online/offline state changed."""
+    def record_statuses(self, statuses: Sequence[IncomingStatus], *, now: datetime) -> list[bool]:
+        """Record receivers' statuses in order; per status, True if the receiver's state (or
+        firmware) changed."""
         ...
 
     def expire_overdue(self, now: datetime, *, grace: timedelta) -> list[CommandRef]: ...
@@ -312,8 +315,9 @@ class Outbox(Protocol):
         ...
 
     def publish(self, topic: str, payload: bytes, *, token: str) -> Publish:
-        """QoS 1, never retained, without waiting. ``token`` (the command id) comes back with
-        the PUBACK."""
+        """QoS 1, never retained. Waits a moment at most (for room among the publishes
+        awaiting PUBACK), else says BUSY. ``token`` (the command id) comes back with the
+        PUBACK."""
         ...
 
     def take_pubacks(self, timeout: float = 0.0) -> list[str]:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+import uuid
 from datetime import datetime
+from typing import Any
 
 from ipfm_scheduler import protocol
 from ipfm_scheduler.config.settings import AudioFile, SigningKey
 from ipfm_scheduler.core.expand import PlannedAiring
+from ipfm_scheduler.core.ids import check_command_id
 from ipfm_scheduler.core.model import Priority, Programme
+from ipfm_scheduler.errors import ValueInvalid
 from ipfm_scheduler.protocol import ReceiverState
 from ipfm_scheduler.service.wire import StatusInfo, TopicRef
 
@@ -15,11 +22,27 @@ from ipfm_scheduler.service.wire import StatusInfo, TopicRef
 class ProtocolWire:
     """``wire.Wire`` over the protocol package: canonical JSON, signed when a key is set."""
 
+    def __init__(self) -> None:
+        self._cached: tuple[object, _Template] | None = None
+        self._random = b""
+        self._used = 0
+        self._topics: dict[tuple[str, str, str], str] = {}
+
     def new_command_id(self) -> str:
-        return protocol.new_command_id()
+        """A random (version 4) UUID, as ``protocol.new_command_id``; the random bytes are
+        fetched from the system 64 KiB at a time (one system call per 4,096 ids)."""
+        if self._used + 16 > len(self._random):
+            self._random, self._used = os.urandom(16 * 4096), 0
+        chunk = self._random[self._used : self._used + 16]
+        self._used += 16
+        return str(uuid.UUID(bytes=chunk, version=4))
 
     def cmd_topic(self, prefix: str, ward: str, receiver: str) -> str:
-        return protocol.cmd_topic(prefix, ward, receiver)
+        key = (prefix, ward, receiver)
+        topic = self._topics.get(key)
+        if topic is None:  # checked once per receiver, then remembered
+            topic = self._topics[key] = protocol.cmd_topic(prefix, ward, receiver)
+        return topic
 
     def parse_topic(self, prefix: str, topic: str) -> TopicRef:
         ref = protocol.parse_topic(prefix, topic)
@@ -44,18 +67,64 @@ class ProtocolWire:
         issued_at: datetime,
         key: SigningKey | None,
     ) -> bytes:
-        ref = protocol.AudioRef(
-            audio_url, audio.sha256, audio.bytes, audio.duration_s, audio.format
+        """``protocol.encode_command`` of the play command, byte for byte (a test checks it).
+
+        The commands of one airing differ only in their id (and so in their signature): the
+        command is built and checked once per airing, canonicalised once around placeholders,
+        and each receiver's bytes are that template with its id and its own HMAC filled in.
+        """
+        cache = (planned, priority, issued_at, audio_url, audio, programme, key)
+        if self._cached is None or self._cached[0] != cache:
+            ref = protocol.AudioRef(
+                audio_url, audio.sha256, audio.bytes, audio.duration_s, audio.format
+            )
+            command = protocol.PlayCommand(
+                id=_ID,
+                programme=programme.id,
+                title=programme.title,
+                audio=ref,
+                volume=planned.volume,
+                priority=priority,
+                start_at=planned.start,
+                expires_at=planned.expires,
+                issued_at=issued_at,
+            )
+            self._cached = (cache, _Template(command.to_json(planned.zone), key))
+        template = self._cached[1]
+        payload = template.fill(check_command_id(command_id))
+        if len(payload) > protocol.MAX_PAYLOAD_BYTES:
+            raise ValueInvalid(f"command {command_id} is {len(payload)} bytes, over 16 KiB")
+        return payload
+
+
+_ID = "IPFMPLACEHOLDERID"  # a valid command id that never occurs in a real command
+_MAC = "ipfmplaceholdermac"
+
+
+class _Template:
+    """A command's canonical bytes with holes for its id and its signature's mac."""
+
+    def __init__(self, body: dict[str, Any], key: SigningKey | None) -> None:
+        self.secret = key.secret if key is not None else None
+        self.body = _split(protocol.canonical(body), _ID)
+        signed = (
+            {**body, "sig": {"alg": "HMAC-SHA256", "kid": key.kid, "mac": _MAC}} if key else body
         )
-        command = protocol.PlayCommand(
-            id=command_id,
-            programme=programme.id,
-            title=programme.title,
-            audio=ref,
-            volume=planned.volume,
-            priority=priority,
-            start_at=planned.start,
-            expires_at=planned.expires,
-            issued_at=issued_at,
-        )
-        return protocol.encode_command(command, planned.zone, key)
+        head, tail = _split(protocol.canonical(signed), _ID)
+        self.head = head
+        self.tail = _split(tail, _MAC) if key is not None else (tail, b"")
+
+    def fill(self, command_id: str) -> bytes:
+        quoted = f'"{command_id}"'.encode()
+        if self.secret is None:
+            return self.head + quoted + self.tail[0]
+        body = self.body[0] + quoted + self.body[1]
+        mac = hmac.new(self.secret, body, hashlib.sha256).hexdigest().encode()
+        return self.head + quoted + self.tail[0] + b'"' + mac + b'"' + self.tail[1]
+
+
+def _split(data: bytes, placeholder: str) -> tuple[bytes, bytes]:
+    parts = data.split(f'"{placeholder}"'.encode())
+    if len(parts) != 2:
+        raise ValueInvalid(f"a command's text contains {placeholder!r}: can't be templated")
+    return parts[0], parts[1]

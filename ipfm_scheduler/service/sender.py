@@ -58,19 +58,26 @@ class Sender:
         self.limit = limit
         self._inflight: dict[str, _InFlight] = {}  # command id -> when it was published
         self._acked: list[SendResult] = []
+        self._fresh: list[OutgoingCommand] = []  # just stored, not yet offered to the broker
         self._was_connected = True
 
     @property
     def in_flight(self) -> int:
         return len(self._inflight)
 
+    def offer(self, commands: list[OutgoingCommand]) -> None:
+        """Commands just stored (and due): the next :meth:`send` publishes them without reading
+        them back from the database. Whatever it can't send stays in the database, as always."""
+        self._fresh += commands
+
     def send(self, now: datetime, *, resend_after: timedelta, due_by: datetime) -> int:
         """Publish what is due; returns how many publishes the client accepted."""
         self.settle(now)
         self._give_up(now, resend_after)
+        fresh, self._fresh = self._fresh, []
         if not self._connected():
             return 0
-        due = self.log.commands_to_send(
+        due = fresh or self.log.commands_to_send(
             now, resend_after=resend_after, due_by=due_by, limit=self.limit + self.in_flight
         )
         refused: list[SendResult] = []

@@ -25,6 +25,7 @@ from ipfm_scheduler.service.ports import (
     CommandRecord,
     CommandRef,
     IncomingAck,
+    IncomingStatus,
     ManualRequest,
     OutgoingCommand,
     RequestState,
@@ -33,7 +34,8 @@ from ipfm_scheduler.service.ports import (
     WeekCloseRow,
 )
 from ipfm_scheduler.storage import records as rec
-from ipfm_scheduler.storage.repo_batch import AckBatchItem, AiringBatchItem
+from ipfm_scheduler.storage.repo_answers import AckBatchItem, StatusBatchItem
+from ipfm_scheduler.storage.repo_batch import AiringBatchItem
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.storage.snapshot import snapshot_from_config
 
@@ -140,19 +142,13 @@ class StoreLog:
     ) -> None:
         self.repo.quarantine(topic, ward, receiver, raw, reason, now=now)
 
-    def record_status(
-        self,
-        ward: str,
-        receiver: str,
-        online: bool,
-        *,
-        at: datetime | None,
-        now: datetime,
-        fw: str | None,
-        raw: bytes,
-    ) -> bool:
-        state = rec.ReceiverState.ONLINE if online else rec.ReceiverState.OFFLINE
-        return self.repo.record_status(ward, receiver, state, at=at, now=now, fw=fw, raw=raw)
+    def record_statuses(self, statuses: Sequence[IncomingStatus], *, now: datetime) -> list[bool]:
+        on, off = rec.ReceiverState.ONLINE, rec.ReceiverState.OFFLINE
+        batch = [
+            StatusBatchItem(s.ward, s.receiver, on if s.online else off, s.at, s.fw, s.raw)
+            for s in statuses
+        ]
+        return self.repo.record_statuses(batch, now=now)
 
     def offline_receivers(self) -> dict[tuple[str, str], datetime]:
         return self.repo.offline_receivers()

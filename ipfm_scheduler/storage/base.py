@@ -46,7 +46,8 @@ class RepositoryBase:
             raise StorageError(describe(exc, self._engine.url)) from exc
 
 
-def _insert(conn: Connection, table: Table, conflict: Sequence[str]) -> Any:
+def insert_ignoring(conn: Connection, table: Table, conflict: Sequence[str]) -> Any:
+    """INSERT that skips a row clashing on the unique columns ``conflict`` (both databases)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
 
@@ -56,7 +57,7 @@ def insert_ignore(
 ) -> bool:
     """Insert ``row`` unless it clashes on the unique columns ``conflict``; True if inserted."""
     key = next(iter(table.primary_key.columns))
-    statement = _insert(conn, table, conflict).returning(key)
+    statement = insert_ignoring(conn, table, conflict).returning(key)
     return conn.execute(statement, dict(row)).first() is not None
 
 
@@ -65,4 +66,4 @@ def insert_ignore_many(
 ) -> None:
     """Insert ``rows``, skipping those that clash on the unique columns ``conflict``."""
     if rows:
-        conn.execute(_insert(conn, table, conflict), [dict(r) for r in rows])
+        conn.execute(insert_ignoring(conn, table, conflict), [dict(r) for r in rows])

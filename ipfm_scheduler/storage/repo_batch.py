@@ -9,32 +9,28 @@ core.commands), for a whole batch in one transaction, with multi-row statements.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Table, bindparam, case, func, literal, select
 from sqlalchemy.engine import Connection
 
-from ipfm_scheduler.core.commands import AckStatus, CommandState, after_ack, after_publish
+from ipfm_scheduler.core.commands import CommandState, after_publish
 from ipfm_scheduler.core.expand import PlannedAiring
-from ipfm_scheduler.core.ids import COMMAND_ID_RE
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
-from ipfm_scheduler.storage.base import insert_ignore_many
+from ipfm_scheduler.storage.base import insert_ignore_many, insert_ignoring
 from ipfm_scheduler.storage.records import (
-    AckKind,
-    AckOutcome,
     AiringOutcome,
     NewCommand,
-    ParsedAck,
     SendOutcome,
     airing_outcome,
 )
-from ipfm_scheduler.storage.repo_commands import MAX_RAW_BYTES, CommandRepository, _mismatch
-from ipfm_scheduler.storage.types import safe_text, to_utc
+from ipfm_scheduler.storage.repo_commands import CommandRepository
+from ipfm_scheduler.storage.types import UtcDateTime, to_utc
 
 CHUNK = 500  # ids per IN (...) list
 
@@ -63,17 +59,6 @@ class StoredBatchAiring:
     airing_id: int
     created: bool
     commands_added: int
-
-
-@dataclass(frozen=True, slots=True)
-class AckBatchItem:
-    """An ack as it arrived (ward and receiver from its topic) and what the parser made of it."""
-
-    ward: str
-    receiver: str
-    topic: str
-    raw: bytes
-    parsed: ParsedAck | str  # the parsed ack, or why it could not be read
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +159,7 @@ class BatchRepository(CommandRepository):
             for (airing_id, receiver), (item, command) in wanted.items()
             if (airing_id, receiver) not in have
         ]
-        insert_ignore_many(conn, c, rows, ["airing_id", "receiver"])
+        insert_rows_ignoring(conn, c, rows, ["airing_id", "receiver"])
         added: dict[int, int] = defaultdict(int)
         for row in rows:
             added[row["airing_id"]] += 1
@@ -184,79 +169,19 @@ class BatchRepository(CommandRepository):
     # ---------------------------------------------------------------- sends
 
     def record_sends(self, results: Sequence[tuple[str, SendOutcome]], *, now: datetime) -> None:
-        """``record_send`` for many attempts, in order, in one transaction."""
+        """``record_send`` for many attempts, in order, in one transaction.
+
+        Set-based: per outcome, one INSERT ... SELECT of the attempt rows and one UPDATE per
+        500 commands (a command listed twice is handled in a second pass, after the first).
+        """
         if not results:
             return
         now = to_utc(now, "now")
-        c = t.commands
         with self._write() as conn:
-            current = {r.id: r for r in _rows_by_id(conn, c, [cid for cid, _ in results])}
-            attempts: list[dict[str, Any]] = []
-            changes: dict[str, dict[str, Any]] = {}
-            for command_id, outcome in results:
-                row = current.get(command_id)
-                if row is None:
-                    continue  # a command unknown here is not ours to note
-                change = changes.setdefault(
-                    command_id,
-                    {
-                        "attempts": row.attempts,
-                        "state": row.state,
-                        "first_sent_at": row.first_sent_at,
-                        "last_sent_at": row.last_sent_at,
-                        "state_at": row.state_at,
-                    },
-                )
-                change["attempts"] += 1
-                attempts.append(
-                    {
-                        "command_id": command_id,
-                        "attempt": change["attempts"],
-                        "at": now,
-                        "outcome": SendOutcome(outcome).value,
-                    }
-                )
-                if SendOutcome(outcome) is SendOutcome.PUBACK:
-                    change["first_sent_at"] = change["first_sent_at"] or now
-                    change["last_sent_at"] = now
-                    new = after_publish(CommandState(change["state"]))
-                    if new.value != change["state"]:
-                        change["state"], change["state_at"] = new.value, now
-            if attempts:
-                conn.execute(t.send_attempts.insert(), attempts)
-            _update_commands(conn, changes, last_attempt_at=now)
-
-    # ---------------------------------------------------------------- acks
-
-    def record_acks(self, items: Sequence[AckBatchItem], *, now: datetime) -> list[AckOutcome]:
-        """``record_ack`` for many acks, in the order they arrived, in one transaction."""
-        if not items:
-            return []
-        now = to_utc(now, "now")
-        ids = [i.parsed.id for i in items if isinstance(i.parsed, ParsedAck)]
-        ids = [cid for cid in ids if COMMAND_ID_RE.fullmatch(cid)]
-        with self._write() as conn:
-            rows = {r.id: r for r in _rows_by_id(conn, t.commands, ids)}
-            filer = _AckFiler(rows, now)
-            outcomes = [filer.file(item) for item in items]
-            if filer.acks:
-                conn.execute(t.acks.insert(), filer.acks)
-            if filer.quarantined:
-                conn.execute(t.ack_quarantine.insert(), filer.quarantined)
-            _update_commands(conn, filer.changes)
-            airings = {rows[cid].airing_id for cid in filer.changes}
-            _refresh_outcomes(conn, sorted(airings))
-        return outcomes
-
-    def quarantine(
-        self, topic: str, ward: str, receiver: str, raw: bytes, reason: str, *, now: datetime
-    ) -> None:
-        """Keep a message from a receiver that can't be filed (a topic that is not one of ours,
-        an unreadable status), with the reason: never dropped."""
-        filer = _AckFiler({}, to_utc(now, "now"))
-        filer.quarantine(AckBatchItem(ward, receiver, topic, raw, reason), reason)
-        with self._write() as conn:
-            conn.execute(t.ack_quarantine.insert(), filer.quarantined)
+            for group in _passes(results):
+                for outcome, ids in group.items():
+                    for chunk in chunks(sorted(ids)):
+                        _note_attempts(conn, chunk, SendOutcome(outcome), now)
 
     # ---------------------------------------------------------------- reads
 
@@ -335,78 +260,6 @@ class BatchRepository(CommandRepository):
         return found
 
 
-class _AckFiler:
-    """Files acks in order against the commands read once: the rows to insert and the changes."""
-
-    def __init__(self, rows: dict[str, Any], now: datetime) -> None:
-        self.rows = rows
-        self.now = now
-        self.state = {cid: CommandState(r.state) for cid, r in rows.items()}
-        self.acks: list[dict[str, Any]] = []
-        self.quarantined: list[dict[str, Any]] = []
-        self.changes: dict[str, dict[str, Any]] = {}
-
-    def file(self, item: AckBatchItem) -> AckOutcome:
-        if not isinstance(item.parsed, ParsedAck):
-            return self.quarantine(item, f"not a valid ack: {item.parsed}")
-        ack = item.parsed
-        row = self.rows.get(ack.id)
-        reason = _mismatch(ack.id, row, item.ward, item.receiver)
-        if reason or row is None:
-            return self.quarantine(item, reason, ack.id)
-        current = self.state[ack.id]
-        new = after_ack(current, AckStatus(ack.status))
-        changed = new is not current
-        at = None if ack.at is None else to_utc(ack.at, "the ack's time")
-        self.acks.append(
-            {
-                "command_id": ack.id,
-                "ward": item.ward,
-                "receiver": item.receiver,
-                "status": AckStatus(ack.status).value,
-                "detail": safe_text(ack.detail),
-                "played_s": ack.played_s,
-                "receiver_at_text": safe_text(ack.at_text) or "",
-                "receiver_at": at,
-                "received_at": self.now,
-                "raw": item.raw[:MAX_RAW_BYTES],
-                "changed_state": changed,
-                "state_after": new.value,
-            }
-        )
-        if not changed:
-            return AckOutcome(AckKind.DUPLICATE, ack.id, new)
-        self.state[ack.id] = new
-        self.changes[ack.id] = {
-            "state": new.value,
-            "state_at": self.now,
-            "detail": safe_text(ack.detail),
-            "played_s": ack.played_s,
-            "receiver_at": at,
-        }
-        return AckOutcome(AckKind.STORED, ack.id, new)
-
-    def quarantine(
-        self, item: AckBatchItem, reason: str, command_id: str | None = None
-    ) -> AckOutcome:
-        size = len(item.raw)
-        if size > MAX_RAW_BYTES:
-            reason += f" (payload of {size} bytes, first {MAX_RAW_BYTES} kept)"
-        self.quarantined.append(
-            {
-                "topic": safe_text(item.topic),
-                "ward": safe_text(item.ward) or None,
-                "receiver": safe_text(item.receiver) or None,
-                "command_id": safe_text(command_id),
-                "raw": item.raw[:MAX_RAW_BYTES],
-                "raw_bytes": size,
-                "reason": safe_text(reason),
-                "received_at": self.now,
-            }
-        )
-        return AckOutcome(AckKind.QUARANTINED, command_id, None, reason)
-
-
 def _airing_ids(
     conn: Connection, keys: Sequence[tuple[str, str, datetime]]
 ) -> dict[tuple[str, str, datetime], int]:
@@ -428,15 +281,96 @@ def _airing_ids(
     return found
 
 
-def _rows_by_id(conn: Connection, table: Any, ids: Sequence[str]) -> list[Any]:
+# States a PUBACK moves, and where to (from core.commands: a PUBACK only moves a command that no
+# broker had accepted yet; any later state stands).
+_PUBACK_MOVES = {s.value: after_publish(s).value for s in CommandState if after_publish(s) is not s}
+
+
+def _passes(results: Sequence[tuple[str, SendOutcome]]) -> list[dict[str, list[str]]]:
+    """Split ``results`` into passes in which each command appears once, in order."""
+    passes: list[dict[str, list[str]]] = []
+    seen: dict[str, int] = defaultdict(int)
+    for command_id, outcome in results:
+        n = seen[command_id]
+        seen[command_id] += 1
+        if n == len(passes):
+            passes.append(defaultdict(list))
+        passes[n][SendOutcome(outcome).value].append(command_id)
+    return passes
+
+
+def _note_attempts(
+    conn: Connection, ids: Sequence[str], outcome: SendOutcome, now: datetime
+) -> None:
+    """One attempt for each of ``ids`` (existing commands; others are ignored)."""
+    c, sa = t.commands, t.send_attempts
+    attempt = select(
+        c.c.id, c.c.attempts + 1, literal(now, UtcDateTime()), literal(outcome.value)
+    ).where(c.c.id.in_(ids))
+    conn.execute(sa.insert().from_select(["command_id", "attempt", "at", "outcome"], attempt))
+    values: dict[str, Any] = {"attempts": c.c.attempts + 1, "last_attempt_at": now}
+    if outcome is SendOutcome.PUBACK:
+        moved = c.c.state.in_(list(_PUBACK_MOVES))
+        values |= {
+            "first_sent_at": func.coalesce(c.c.first_sent_at, literal(now, UtcDateTime())),
+            "last_sent_at": now,
+            "state": case(
+                *((c.c.state == old, new) for old, new in _PUBACK_MOVES.items()), else_=c.c.state
+            ),
+            "state_at": case((moved, literal(now, UtcDateTime())), else_=c.c.state_at),
+        }
+    conn.execute(c.update().where(c.c.id.in_(ids)).values(values))
+
+
+def insert_rows_ignoring(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], conflict: Sequence[str]
+) -> None:
+    """``insert_ignore_many`` for many rows of the same columns, cheaper: each column's
+    conversion (a time to UTC, say) runs once per distinct value, and the driver's executemany
+    gets plain tuples. 10,000 commands: about 0.33 s instead of 0.57 s on SQLite."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    compiled = insert_ignoring(conn, table, conflict).compile(
+        dialect=conn.dialect, column_keys=columns
+    )
+    convert = {name: _memoised(table.c[name].type.bind_processor(conn.dialect)) for name in columns}
+    if compiled.positional:
+        order = list(compiled.positiontup or ())
+        params: list[Any] = [tuple(convert[n](row[n]) for n in order) for row in rows]
+    else:
+        params = [{n: convert[n](row[n]) for n in columns} for row in rows]
+    conn.exec_driver_sql(str(compiled), params)
+
+
+def _memoised(processor: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    if processor is None:
+        return lambda value: value
+    done: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return done[value]
+        except KeyError:
+            done[value] = converted = processor(value)
+            return converted
+        except TypeError:  # not hashable
+            return processor(value)
+
+    return convert
+
+
+def command_rows(conn: Connection, ids: Sequence[str], *columns: str) -> list[Any]:
+    """The given ``columns`` (and id) of the commands with these ids (not their payloads)."""
+    c = t.commands
+    wanted = [c.c.id, *(c.c[name] for name in columns)]
     rows: list[Any] = []
-    unique = sorted(set(ids))
-    for chunk in chunks(unique):
-        rows += list(conn.execute(select(table).where(table.c.id.in_(chunk))))
+    for chunk in chunks(sorted(set(ids))):
+        rows += list(conn.execute(select(*wanted).where(c.c.id.in_(chunk))))
     return rows
 
 
-def _update_commands(conn: Connection, changes: dict[str, dict[str, Any]], **common: Any) -> None:
+def update_commands(conn: Connection, changes: dict[str, dict[str, Any]], **common: Any) -> None:
     """One executemany UPDATE per set of changed columns."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for command_id, values in changes.items():
@@ -461,7 +395,7 @@ def _set_outcomes(conn: Connection, outcomes: dict[int, AiringOutcome]) -> None:
     conn.execute(statement, [{"b_id": k, "b_out": v.value} for k, v in outcomes.items()])
 
 
-def _refresh_outcomes(conn: Connection, airing_ids: Sequence[int]) -> None:
+def refresh_outcomes_of(conn: Connection, airing_ids: Sequence[int]) -> None:
     """Recompute the outcome of these airings from their commands' states."""
     states: dict[int, list[CommandState]] = defaultdict(list)
     c = t.commands

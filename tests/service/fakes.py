@@ -35,6 +35,7 @@ from ipfm_scheduler.service.ports import (
     CommandRef,
     IncomingAck,
     IncomingMessage,
+    IncomingStatus,
     ManualRequest,
     OutgoingCommand,
     Publish,
@@ -222,23 +223,18 @@ class FakeLog:
         with self._lock:
             self.quarantined.append((topic, raw, reason))
 
-    def record_status(
-        self,
-        ward: str,
-        receiver: str,
-        online: bool,
-        *,
-        at: datetime | None,
-        now: datetime,
-        fw: str | None,
-        raw: bytes,
-    ) -> bool:
+    def record_statuses(self, statuses: Sequence[IncomingStatus], *, now: datetime) -> list[bool]:
+        changed = []
         with self._lock:
-            old = self.statuses.get((ward, receiver))
-            if old is not None and old[0] == online:
-                return False
-            self.statuses[(ward, receiver)] = (online, at or now)
-            return True
+            for status in statuses:
+                key = (status.ward, status.receiver)
+                old = self.statuses.get(key)
+                if old is not None and old[0] == status.online:
+                    changed.append(False)
+                    continue
+                self.statuses[key] = (status.online, now)
+                changed.append(True)
+        return changed
 
     def expire_overdue(self, now: datetime, *, grace: timedelta) -> list[CommandRef]:
         with self._lock:

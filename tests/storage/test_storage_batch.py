@@ -18,7 +18,8 @@ from ipfm_scheduler.storage.records import (
     SendOutcome,
     WeekCloseRow,
 )
-from ipfm_scheduler.storage.repo_batch import AckBatchItem, AiringBatchItem
+from ipfm_scheduler.storage.repo_answers import AckBatchItem
+from ipfm_scheduler.storage.repo_batch import AiringBatchItem
 from ipfm_scheduler.storage.repository import Repository
 from tests.storage.storage_factories import AUDIO, MONDAY, WEEK, World, ack, command, planned
 
@@ -214,3 +215,33 @@ def test_a_received_command_with_no_final_answer_is_due_again_after_stalled_afte
     assert due(sent + timedelta(minutes=2)) == [c1]
     assert due(sent + timedelta(hours=1)) == [c1]  # even after its window: the ack may be lost
     assert repo.commands_to_send(sent + timedelta(hours=1), resend_after=wait, limit=10) == []
+
+
+def test_record_statuses_in_order_like_record_status(repo: Repository) -> None:
+    from ipfm_scheduler.storage.records import ReceiverState
+    from ipfm_scheduler.storage.repo_answers import StatusBatchItem
+
+    on, off = ReceiverState.ONLINE, ReceiverState.OFFLINE
+    repo.record_status("cam-trung", "loa-01", on, at=None, now=NOW, fw="2.4.1", raw=b"{}")
+    later = NOW + timedelta(minutes=5)
+    items = [
+        StatusBatchItem("cam-trung", "loa-01", on, None, None, b"{}"),  # a repeat: nothing new
+        StatusBatchItem("cam-trung", "loa-01", off, None, None, b"{}"),  # the last will
+        StatusBatchItem("cam-trung", "loa-02", on, NOW, "2.4.1", b"{}"),  # first seen
+        StatusBatchItem("cam-trung", "loa-02", on, NOW, "2.5.0", b"{}"),  # new firmware
+    ]
+    assert repo.record_statuses(items, now=later) == [False, True, True, True]
+    known = {(s.ward, s.receiver): s for s in repo.receivers_status()}
+    assert (known[("cam-trung", "loa-01")].online, known[("cam-trung", "loa-01")].fw) == (
+        False,
+        "2.4.1",
+    )
+    assert known[("cam-trung", "loa-01")].since == later
+    assert (known[("cam-trung", "loa-02")].online, known[("cam-trung", "loa-02")].fw) == (
+        True,
+        "2.5.0",
+    )
+    assert repo.offline_receivers() == {("cam-trung", "loa-01"): later}
+    with repo.engine.connect() as conn:
+        events = conn.execute(select(func.count()).select_from(t.receiver_status_events))
+        assert events.scalar_one() == 4  # 1 + 3 changes
