@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: sets up what is missing on a Debian/Ubuntu machine, then runs the
-# main job on the Cẩm Phả sample configuration (config/ipfm.yaml and config/wards/).
+# main job on the Cẩm Phả sample configuration (config/ipfm.yaml and config/wards/): validate,
+# plan, then the service itself for 45 seconds with simulated receivers (a demo database).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -14,3 +15,44 @@ echo "== ipfm-scheduler validate: every ward file checked, the weekly minimum pe
 echo
 echo "== ipfm-scheduler plan: this week's airings in every ward, local time"
 "$bin" plan
+
+echo
+echo "== the service itself, on the sample, with simulated receivers, for 45 seconds"
+answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if ! answers 1883; then
+  echo "demo: starting mosquitto (nothing answers on 127.0.0.1:1883)"
+  if [ "$(id -u)" = 0 ]; then mosquitto -d -c /etc/mosquitto/mosquitto.conf
+  else sudo mosquitto -d -c /etc/mosquitto/mosquitto.conf; fi
+  for _ in $(seq 1 50); do answers 1883 && break; sleep 0.1; done
+fi
+mkdir -p var
+db="$here/var/demo.db"
+rm -f "$db" "$db-wal" "$db-shm"            # a fresh demo database each time (not var/ipfm.db)
+export IPFM_DATABASE_URL="sqlite:///$db"
+"$bin" db upgrade
+receivers=$(.venv/bin/python - <<'PY'
+import os
+from datetime import date
+from pathlib import Path
+from ipfm_scheduler.config.loader import load
+loaded = load(Path(os.environ["IPFM_CONFIG"]), today=date.today(), secrets=False)
+print(",".join(f"{w.id}/{r.id}" for w in loaded.schedule.wards.values() for r in w.enabled_receivers))
+PY
+)
+# The receivers answer at once (instant mode) so that confirmations show within the minute.
+"$bin" simulate --receivers "$receivers" --time-mode instant > var/demo-simulator.log 2>&1 &
+sim=$!
+"$bin" -v run --demo > var/demo-service.log 2>&1 &
+svc=$!
+trap 'kill "$svc" "$sim" 2>/dev/null || true' EXIT
+echo "(the service's log: var/demo-service.log; the receivers': var/demo-simulator.log)"
+timeout 45 tail -n +1 -f var/demo-service.log \
+  | grep --line-buffered -E "ready:|demo:|command\(s\) stored|completed$|make-up|ERROR" || true
+echo
+echo "== ipfm-scheduler status"
+"$bin" status
+kill -TERM "$svc" && wait "$svc" || true
+kill -TERM "$sim" && wait "$sim" || true
+trap - EXIT
+echo
+echo "The service stopped. To run it for real: ipfm-scheduler run (docs/service.md: systemd)."

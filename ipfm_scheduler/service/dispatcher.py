@@ -159,7 +159,7 @@ class Dispatcher:
     @staticmethod
     def _report(item: AiringToStore, result: StoredAiring) -> None:
         planned = item.planned
-        when = f"{planned.local_start:%Y-%m-%d %H:%M}"
+        when = f"{planned.local_start:%Y-%m-%d %H:%M{':%S' if planned.start.second else ''}}"
         if item.missed:
             if result.created:
                 log.warning(
