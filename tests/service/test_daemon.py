@@ -190,3 +190,28 @@ def test_an_invalid_configuration_refuses_to_start(
         daemon.run()
     assert caught.value.problems == (PROBLEM,)
     assert airing_log.instances == {}
+
+
+def test_health_names_each_part_and_says_why_it_fails() -> None:
+    import time
+
+    from ipfm_scheduler.service.clock import SystemClock
+    from ipfm_scheduler.service.daemon import Service, health
+    from ipfm_scheduler.service.dispatcher import Dispatcher
+    from ipfm_scheduler.service.timer import Timer
+    from tests.service.helpers import MONDAY, local
+
+    plan = make_plan(ward(weekly("mon", "06:00")))
+    airing_log, outbox = FakeLog(), FakeOutbox()
+    now = local(MONDAY, "05:00")
+    service = Service(Dispatcher(airing_log, outbox, FakeWire(), plan, now=now), airing_log, 1)
+    timer = Timer(service, SystemClock())
+    parts = health(service, timer, outbox)
+    assert parts["broker"] == (True, "connected")
+    assert parts["scheduler"] == (False, "no job ran recently")  # not started
+    assert parts["database"][0]
+    service.db_ok_at = time.monotonic() - 60
+    outbox.alive, outbox.connected = False, False
+    parts = health(service, timer, outbox)
+    assert parts["database"] == (False, "no heartbeat written in 20 s")
+    assert parts["broker"] == (False, "reconnecting")

@@ -213,3 +213,31 @@ def test_dispatcher_starts_with_the_current_week_only() -> None:
     assert rig.log.airings == {}  # last week's airings are not "missed" by this instance
     assert isinstance(rig.dispatcher, Dispatcher)
     assert Origin.SCHEDULED not in rig.log.origins()
+
+
+def test_metrics_count_sends_acks_receivers_online_and_the_week(rig: Rig) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ipfm_scheduler.service.metrics import Metrics
+    from tests.service.fakes import status_message
+
+    metrics = Metrics()
+    dispatcher = Dispatcher(rig.log, rig.outbox, rig.wire, rig.plan, now=rig.now, metrics=metrics)
+    rig.dispatcher = dispatcher
+    rig.outbox.incoming.append(status_message(PREFIX, "cam-trung", "loa-01", "online"))
+    rig.at(local(MONDAY, "05:58")).tick()
+    answer_all(rig.outbox, PREFIX, rig.now, status="completed")
+    rig.advance(minutes=12).tick()
+    rig.sweep()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.render().decode())
+        for s in family.samples
+    }
+    ward = (("ward", "cam-trung"),)
+    assert samples[("ipfm_commands_sent_total", (("send", "first"), *ward))] == 2
+    assert samples[("ipfm_acks_total", (("status", "completed"), *ward))] == 2
+    assert samples[("ipfm_receivers_online", ward)] == 1
+    week = (("programme", "kh179"), *ward)
+    assert samples[("ipfm_week_receivers_confirmed", week)] == 2
+    assert samples[("ipfm_dispatch_latency_seconds_count", ())] == 2

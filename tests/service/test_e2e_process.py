@@ -233,3 +233,56 @@ def beats_since(db: Path, started: datetime) -> int:
     if row is None:
         return 0
     return int((row.last_beat_at - row.started_at).total_seconds() // 5) + 1
+
+
+def cli(station: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BINARY, "--config", str(station), *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_air_and_status_as_a_technician_uses_them(
+    tmp_path: Path, manager: Manager, mqtt_broker: tuple[str, int], topic_prefix: str
+) -> None:
+    station = write_station(tmp_path, prefix=topic_prefix, mqtt_port=mqtt_broker[1], at=soon())
+    upgraded(station)
+    refused = cli(station, "air", "--ward", "ward-00", "--programme", "kh179")
+    assert refused.returncode == 7
+    assert "no ipfm-scheduler service is running" in refused.stderr
+    assert "nothing was queued" in refused.stderr
+    settings = MqttSettings(port=mqtt_broker[1], topic_prefix=topic_prefix)
+    pairs = [("ward-00", f"loa-{i:02d}") for i in range(1, 4)]
+    sim = Simulator(settings, pairs, Behaviour(mode=TimeMode.INSTANT, tz=VN))
+    sim.start()
+    service = Service(station, manager, tmp_path / "run.log")
+    try:
+        manager.expect("READY=1")
+        emergency = cli(
+            station, "air", "--ward", "ward-00", "--receiver", "loa-02", "--programme", "kh179",
+            "--priority", "emergency",
+        )  # fmt: skip
+        assert emergency.returncode == 0, emergency.stderr
+        assert "done: airing #" in emergency.stdout
+        assert "(emergency), 1 receiver(s) commanded" in emergency.stdout
+        unknown = cli(station, "air", "--ward", "ward-09", "--programme", "kh179")
+        assert unknown.returncode == 1
+        assert "refused: request #" in unknown.stderr
+        assert "ward ward-09 is not in the configuration" in unknown.stderr
+        wait_for(
+            lambda: count(tmp_path / "ipfm.db", t.commands, t.commands.c.state == "completed") == 4,
+            30,
+            "the planned airing (3) and the emergency (1) completed",
+        )
+        status = cli(station, "status")
+        assert status.returncode == 0, status.stderr
+        assert "service: running on" in status.stdout
+        assert "receivers: 3 of 3 enabled online" in status.stdout
+        assert "ward-00      kh179    3/3 receivers confirmed (minimum 1 a week): on track" in (
+            status.stdout
+        )
+        assert "commands waiting for an answer: 0" in status.stdout
+        assert service.stop() == 0
+    finally:
+        service.stop(signal.SIGKILL)
+        sim.stop()
