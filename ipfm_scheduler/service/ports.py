@@ -221,8 +221,9 @@ class AiringLog(Protocol):
     ) -> list[OutgoingCommand]:
         """Never-accepted commands, and sent-but-unanswered ones whose last send is older than
         ``resend_after``; not expired; whose airing starts at or before ``due_by``; oldest
-        first. Also commands acknowledged ``received``/``playing`` whose final answer is
-        overdue (no send for 4 x ``resend_after``): the receiver repeats its latest ack."""
+        first. Also commands acknowledged ``received``/``playing`` whose window has closed
+        without a final answer (no send for 4 x ``resend_after``): the receiver repeats its
+        latest ack, so a lost final ack is recovered."""
         ...
 
     def record_sends(self, results: Sequence[SendResult], *, now: datetime) -> None: ...

@@ -48,7 +48,7 @@ class CommandRepository(AiringRepository):
         ``resend_after``; never one that has expired, nor (with ``due_by``) one whose airing
         starts after ``due_by`` (a make-up planned for tonight waits until its dispatch time).
         With ``stalled_after``, also commands a receiver acknowledged (``received``/``playing``)
-        but never finished, with no attempt for that long, even after their window closed: sent
+        whose window has closed with still no final answer, and no attempt for that long: sent
         again, the receiver repeats its latest ack (receiver-protocol.md), so a lost final ack
         is recovered instead of the airing counting as failed. The bytes are those first
         recorded."""
@@ -65,6 +65,7 @@ class CommandRepository(AiringRepository):
         if stalled_after is not None:
             stalled = and_(
                 c.c.state.in_([CommandState.RECEIVED.value, CommandState.PLAYING.value]),
+                c.c.expires_at <= now,
                 c.c.last_attempt_at <= now - stalled_after,
             )
             due = or_(due, stalled)

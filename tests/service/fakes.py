@@ -159,6 +159,7 @@ class FakeLog:
                 last = c.attempts[-1][0] if c.attempts else None
                 stalled = (
                     c.state in {CommandState.RECEIVED, CommandState.PLAYING}
+                    and c.expires_at <= now
                     and last is not None
                     and last <= now - 4 * resend_after
                 )
