@@ -22,6 +22,7 @@ import os
 import select
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +47,10 @@ log = logging.getLogger("ipfm_scheduler.service")
 DB_STALE_S = 20.0  # no successful heartbeat for this long: the database is not answering
 CONNECT_WAIT_S = 5.0
 DEMO_DELAY = timedelta(seconds=15)
+# Our thread publishes while paho's network thread reads the PUBACKs that make room for more:
+# with Python's default 5 ms between thread switches, each hand-over of the GIL waits; 1 ms
+# let one airing slot to 10,000 receivers go out about 1.5x faster here (bench/dispatch_10k.py).
+SWITCH_INTERVAL_S = 0.001
 
 
 class ServiceLog(AiringLog, Protocol):
@@ -216,6 +221,7 @@ class Daemon:
     # ------------------------------------------------------------------ life
 
     def run(self) -> int:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         loaded = self._load()
         station = loaded.station
         assert station is not None

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 HORIZON = timedelta(hours=36)  # how far ahead the agenda (and the timer's date jobs) reach
 EXPIRE_GRACE = timedelta(minutes=2)  # after a command's last possible end, before it expires
-STORE_BATCH = 500  # airings per database transaction
+STORE_BATCH = 1000  # commands (about) per database transaction while dispatching
 
 
 class Dispatcher:
@@ -99,18 +99,33 @@ class Dispatcher:
     # ------------------------------------------------------------------ dispatch
 
     def dispatch_due(self, now: datetime) -> int:
-        """Store the airings whose dispatch time has come; returns how many were new."""
+        """Store the airings whose dispatch time has come; returns how many were new.
+
+        In batches of about ``STORE_BATCH`` commands: each batch is stored (one transaction),
+        then handed to the broker as far as the in-flight window allows without waiting, so that
+        the next batch is built and stored while the broker works through the previous one.
+        """
         due = self.agenda.pop_due(now)
         created = done = 0
         try:
             while done < len(due):
-                batch = due[done : done + STORE_BATCH]
+                batch = self._next_batch(due, done)
                 created += self._store_due(batch, now)
                 done += len(batch)
+                self.sender.send_ready(now)
         except Exception:
             self.agenda.put_back(due[done:])  # tried again next tick
             raise
         return created
+
+    def _next_batch(self, due: Sequence[PlannedAiring], first: int) -> Sequence[PlannedAiring]:
+        wards = self.plan.schedule.wards
+        commands = 0
+        for end in range(first, len(due)):
+            commands += max(1, len(wards[due[end].ward].enabled_receivers))
+            if commands >= STORE_BATCH:
+                return due[first : end + 1]
+        return due[first:]
 
     def _store_due(self, batch: Sequence[PlannedAiring], now: datetime) -> int:
         items: list[AiringToStore] = []

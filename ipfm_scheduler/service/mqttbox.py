@@ -41,9 +41,9 @@ class MqttOutbox:
     def is_alive(self) -> bool:
         return self.transport.loop_alive
 
-    def publish(self, topic: str, payload: bytes, *, token: str) -> Publish:
+    def publish(self, topic: str, payload: bytes, *, token: str, wait: bool = True) -> Publish:
         try:
-            self.transport.publish(topic, payload, token=token, timeout=self.wait_s)
+            self.transport.publish(topic, payload, token=token, timeout=self.wait_s if wait else 0)
         except PublishBusy:
             return Publish(PublishStatus.BUSY)
         except BrokerUnavailable as exc:

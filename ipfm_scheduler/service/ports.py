@@ -315,10 +315,10 @@ class Outbox(Protocol):
         """The network loop runs (connected or trying to reconnect)."""
         ...
 
-    def publish(self, topic: str, payload: bytes, *, token: str) -> Publish:
-        """QoS 1, never retained. Waits a moment at most (for room among the publishes
-        awaiting PUBACK), else says BUSY. ``token`` (the command id) comes back with the
-        PUBACK."""
+    def publish(self, topic: str, payload: bytes, *, token: str, wait: bool = True) -> Publish:
+        """QoS 1, never retained. With ``wait``, waits a moment at most (for room among the
+        publishes awaiting PUBACK), else says BUSY at once. ``token`` (the command id) comes
+        back with the PUBACK."""
         ...
 
     def take_pubacks(self, timeout: float = 0.0) -> list[str]:

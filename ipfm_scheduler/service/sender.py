@@ -70,6 +70,29 @@ class Sender:
         them back from the database. Whatever it can't send stays in the database, as always."""
         self._fresh += commands
 
+    def send_ready(self, now: datetime) -> int:
+        """Publish offered commands while the client takes them without waiting; keep the rest
+        for the next :meth:`send`. Records the PUBACKs that came meanwhile."""
+        accepted = 0
+        if self._fresh and self.outbox.is_connected():
+            waiting = self._fresh
+            for n, command in enumerate(waiting):
+                if command.id in self._inflight:
+                    continue
+                result = self.outbox.publish(command.topic, command.payload, token=command.id,
+                                             wait=False)  # fmt: skip
+                if result.status is not PublishStatus.ACCEPTED:
+                    self._fresh = waiting[n:]  # BUSY or refused: send() deals with the rest
+                    break
+                self._inflight[command.id] = _InFlight(
+                    now, time.monotonic(), command.ward, command.resend
+                )
+                accepted += 1
+            else:
+                self._fresh = []
+        self.settle(now)
+        return accepted
+
     def send(self, now: datetime, *, resend_after: timedelta, due_by: datetime) -> int:
         """Publish what is due; returns how many publishes the client accepted."""
         self.settle(now)
@@ -128,7 +151,9 @@ class Sender:
     def _publish(self, command: OutgoingCommand, now: datetime) -> Publish:
         waited_since = None
         while True:
-            result = self.outbox.publish(command.topic, command.payload, token=command.id)
+            result = self.outbox.publish(
+                command.topic, command.payload, token=command.id, wait=True
+            )
             if result.status is PublishStatus.ACCEPTED:
                 self._inflight[command.id] = _InFlight(
                     now, time.monotonic(), command.ward, command.resend

@@ -22,7 +22,7 @@ from ipfm_scheduler.core.expand import PlannedAiring
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
-from ipfm_scheduler.storage.base import insert_ignore_many, insert_ignoring
+from ipfm_scheduler.storage.base import insert_ignoring
 from ipfm_scheduler.storage.records import (
     AiringOutcome,
     NewCommand,
@@ -101,10 +101,14 @@ class BatchRepository(CommandRepository):
         with self._write() as conn:
             keys = [(r["ward"], r["programme"], r["planned_start"]) for r in rows]
             existing = _airing_ids(conn, keys)
-            insert_ignore_many(conn, t.airings, rows, ["ward", "programme", "planned_start"])
+            insert_rows_ignoring(conn, t.airings, rows, ["ward", "programme", "planned_start"])
             ids = existing | _airing_ids(conn, [k for k in keys if k not in existing])
             airing_ids = [ids[k] for k in keys]
             added = self._insert_commands(conn, items, airing_ids, now)
+            # a new airing is written `open` when it has commands; one that existed and got new
+            # commands becomes `open` again (a new command is pending)
+            reopened = {a for a in added if a not in {ids[k] for k in keys if k not in existing}}
+            _set_outcomes(conn, dict.fromkeys(reopened, AiringOutcome.OPEN))
         return [
             StoredBatchAiring(airing_id, key not in existing, added.get(airing_id, 0))
             for key, airing_id in zip(keys, airing_ids, strict=True)
@@ -116,6 +120,8 @@ class BatchRepository(CommandRepository):
         row["makeup_week"] = None if item.makeup_week is None else str(item.makeup_week)
         if item.missed:
             row["outcome"] = AiringOutcome.MISSED.value
+        elif item.commands:
+            row["outcome"] = AiringOutcome.OPEN.value
         return row
 
     def _insert_commands(
@@ -163,7 +169,6 @@ class BatchRepository(CommandRepository):
         added: dict[int, int] = defaultdict(int)
         for row in rows:
             added[row["airing_id"]] += 1
-        _set_outcomes(conn, dict.fromkeys(added, AiringOutcome.OPEN))  # a new command is pending
         return added
 
     # ---------------------------------------------------------------- sends
@@ -334,7 +339,11 @@ def insert_rows_ignoring(
     compiled = insert_ignoring(conn, table, conflict).compile(
         dialect=conn.dialect, column_keys=columns
     )
-    convert = {name: _memoised(table.c[name].type.bind_processor(conn.dialect)) for name in columns}
+    dialect = conn.dialect
+    convert = {
+        name: _memoised(table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+        for name in columns
+    }
     if compiled.positional:
         order = list(compiled.positiontup or ())
         params: list[Any] = [tuple(convert[n](row[n]) for n in order) for row in rows]

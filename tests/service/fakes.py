@@ -375,7 +375,7 @@ class FakeOutbox:
     def is_alive(self) -> bool:
         return self.alive
 
-    def publish(self, topic: str, payload: bytes, *, token: str) -> Publish:
+    def publish(self, topic: str, payload: bytes, *, token: str, wait: bool = True) -> Publish:
         if not self.connected:
             return Publish(PublishStatus.NO_CONNECTION, reason="not connected")
         if self.refuse is not None:

@@ -247,3 +247,19 @@ def test_record_statuses_in_order_like_record_status(repo: Repository) -> None:
     with repo.engine.connect() as conn:
         events = conn.execute(select(func.count()).select_from(t.receiver_status_events))
         assert events.scalar_one() == 4  # 1 + 3 changes
+
+
+def test_the_batch_path_stores_times_exactly_as_the_one_row_path(repo: Repository) -> None:
+    """Times written by the fast bulk insert must compare with every other time in SQL."""
+    world = World(repo)
+    repo.store_airings([item()], snapshot_id=world.snapshot_id, now=NOW)
+    world.airing(hour=17)  # the one-row methods
+    with repo.engine.connect() as conn:
+        rows = conn.execute(
+            select(t.airings.c.id, t.airings.c.planned_start, t.airings.c.expires_at)
+        ).all()
+        raw = conn.exec_driver_sql("SELECT expires_at, created_at FROM commands").all()
+    assert all(r.planned_start.tzinfo is not None for r in rows)
+    if repo.engine.dialect.name == "sqlite":
+        shapes = {len(str(value)) for row in raw for value in row}
+        assert shapes == {len("2025-11-24 06:00:00.000000")}
