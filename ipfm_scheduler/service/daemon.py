@@ -171,8 +171,7 @@ class Service:
         return self.dispatcher.dispatch_times(now)
 
     def record_config(self, loaded: LoadedConfig, now: datetime) -> int | None:
-        """The configuration snapshot for a reload (None if the database is away: the airings
-        are then recorded without one)."""
+        """The configuration snapshot for a reload; None if the database did not answer."""
         snapshot: list[int] = []
         self.guard(
             "recording the configuration",
@@ -344,6 +343,10 @@ class Daemon:
         assert loaded.schedule is not None
         station = _keep_connections(old.station, loaded.station)
         snapshot = service.record_config(loaded, self.clock.now())
+        if snapshot is None:  # airings must be recorded with the configuration in force
+            log.error("configuration NOT reloaded: it could not be recorded in the database")
+            self.notifier.ready("reload failed: the database did not answer")
+            return False
         plan = Plan(station, loaded.schedule, snapshot)
         if not self._swap(service, timer, plan):
             log.error("configuration reload failed: the running plan stays")

@@ -103,6 +103,7 @@ class FakeLog:
         self._lock = threading.Lock()
         self.fail_next: Exception | None = None
         self.configs: list[object] = []
+        self.config_error: Exception | None = None
         self.closed_log = False
 
     def _check(self) -> None:
@@ -321,6 +322,8 @@ class FakeLog:
         self.requests[request_id].update(state=state, message=message, airing=airing_id)
 
     def record_config(self, loaded: object, *, now: datetime) -> int:
+        if self.config_error is not None:
+            raise self.config_error
         self.configs.append(loaded)
         return len(self.configs)
 

@@ -215,3 +215,24 @@ def test_health_names_each_part_and_says_why_it_fails() -> None:
     parts = health(service, timer, outbox)
     assert parts["database"] == (False, "no heartbeat written in 20 s")
     assert parts["broker"] == (False, "reconnecting")
+
+
+def test_a_reload_that_cannot_be_recorded_keeps_the_running_plan(
+    rig: tuple[Daemon, Configs, FakeLog, FakeOutbox],
+    manager: Manager,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from ipfm_scheduler.errors import StorageError
+
+    daemon, configs, airing_log, _ = rig
+    start(daemon)
+    manager.expect("READY=1")
+    configs.current = configs.other
+    airing_log.config_error = StorageError("database is locked")
+    with caplog.at_level(logging.ERROR):
+        daemon.signals.request_reload()
+        seen = manager.expect("READY=1")
+    assert "STATUS=reload failed: the database did not answer" in seen[-1]
+    assert any("could not be recorded" in m for m in caplog.messages)
+    assert daemon.service is not None
+    assert daemon.service.dispatcher.plan.schedule is configs.good.schedule
