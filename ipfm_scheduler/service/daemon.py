@@ -15,12 +15,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
-import select
-import signal
 import socket
 import sys
 import threading
@@ -29,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Protocol
 
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
@@ -38,6 +34,7 @@ from ipfm_scheduler.service.clock import Clock, SystemClock
 from ipfm_scheduler.service.dispatcher import Dispatcher
 from ipfm_scheduler.service.plan import Plan
 from ipfm_scheduler.service.ports import AiringLog, MetricsSink, Outbox
+from ipfm_scheduler.service.signals import Signals
 from ipfm_scheduler.service.systemd import Notifier, watchdog_interval
 from ipfm_scheduler.service.timer import Guard, Timer
 from ipfm_scheduler.service.wire import Wire
@@ -87,52 +84,6 @@ class Wiring:
 
 Loader = Callable[[Path, date], LoadedConfig]
 Connector = Callable[[StationConfig], Wiring]
-
-
-class Signals:
-    """SIGTERM/SIGINT ask to stop, SIGHUP to reload. Handlers only set a flag; the wakeup fd lets
-    the main loop notice at once."""
-
-    def __init__(self) -> None:
-        self.stop = False
-        self.reload = False
-        self._read, self._write = socket.socketpair()
-        for end in (self._read, self._write):
-            end.setblocking(False)
-
-    def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_stop)
-        signal.signal(signal.SIGINT, self._on_stop)
-        signal.signal(signal.SIGHUP, self._on_reload)
-        signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
-
-    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
-        self.stop = True
-
-    def _on_reload(self, signum: int, frame: FrameType | None) -> None:
-        self.reload = True
-
-    def request_stop(self) -> None:
-        self.stop = True
-        self._wake()
-
-    def request_reload(self) -> None:
-        self.reload = True
-        self._wake()
-
-    def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            self._write.send(b"\0")
-
-    def wait(self, timeout: float) -> None:
-        """Return after ``timeout`` seconds, or at once when a signal arrives."""
-        readable, _, _ = select.select([self._read], [], [], timeout)
-        if readable:
-            try:
-                while self._read.recv(512):
-                    pass
-            except BlockingIOError:
-                pass
 
 
 class Service:

@@ -18,11 +18,10 @@ from sqlalchemy.engine import Connection
 from ipfm_scheduler.core.commands import AckStatus, CommandState, after_ack
 from ipfm_scheduler.core.ids import COMMAND_ID_RE
 from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.bulk import chunks, command_rows
 from ipfm_scheduler.storage.records import AckKind, AckOutcome, ParsedAck, ReceiverState
 from ipfm_scheduler.storage.repo_batch import (
     BatchRepository,
-    chunks,
-    command_rows,
     refresh_outcomes_of,
     update_commands,
 )

@@ -24,7 +24,8 @@ from ipfm_scheduler.service.plan import Plan
 from tests.core.factories import programme as make_programme
 from tests.core.factories import ward as make_ward
 from tests.core.factories import weekly
-from tests.service.fakes import FakeLog, FakeOutbox, FakeWire
+from tests.service.fake_mqtt import FakeOutbox, FakeWire
+from tests.service.fakes import FakeLog
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PREFIX = "ipfm-t"

@@ -23,7 +23,8 @@ from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.migrate import upgrade
 from ipfm_scheduler.storage.repository import Repository
 from tests.core.factories import ward, weekly
-from tests.service.fakes import FakeLog, ack_message, status_message
+from tests.service.fake_mqtt import ack_message, status_message
+from tests.service.fakes import FakeLog
 from tests.service.helpers import MONDAY, PREFIX, Rig, local, make_plan
 
 WEEK = IsoWeek.of(MONDAY)

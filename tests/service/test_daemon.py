@@ -14,10 +14,12 @@ import pytest
 
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
 from ipfm_scheduler.errors import ConfigError, ConfigProblem
-from ipfm_scheduler.service.daemon import Daemon, Signals, Wiring
+from ipfm_scheduler.service.daemon import Daemon, Wiring
+from ipfm_scheduler.service.signals import Signals
 from ipfm_scheduler.service.systemd import Notifier
 from tests.core.factories import ward, weekly
-from tests.service.fakes import FakeLog, FakeOutbox, FakeWire
+from tests.service.fake_mqtt import FakeOutbox, FakeWire
+from tests.service.fakes import FakeLog
 from tests.service.helpers import make_plan
 
 PROBLEM = ConfigProblem("wards/cam-trung.yaml", 14, 9, "airings[0].at", '"25:00" is not a time')

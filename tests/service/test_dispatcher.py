@@ -12,7 +12,7 @@ from ipfm_scheduler.core.model import Origin
 from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.service.dispatcher import Dispatcher
 from ipfm_scheduler.service.ports import IncomingMessage, PublishStatus, SendOutcome
-from tests.service.fakes import ack_message, answer_all
+from tests.service.fake_mqtt import ack_message, answer_all
 from tests.service.helpers import MONDAY, PREFIX, Rig, default_ward, local, make_plan
 
 
@@ -221,7 +221,7 @@ def test_metrics_count_sends_acks_receivers_online_and_the_week(rig: Rig) -> Non
     from prometheus_client.parser import text_string_to_metric_families
 
     from ipfm_scheduler.service.metrics import Metrics
-    from tests.service.fakes import status_message
+    from tests.service.fake_mqtt import status_message
 
     metrics = Metrics()
     dispatcher = Dispatcher(rig.log, rig.outbox, rig.wire, rig.plan, now=rig.now, metrics=metrics)

@@ -12,7 +12,7 @@ from ipfm_scheduler.core.model import Origin
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.service.makeups import MAX_MAKEUPS
 from tests.core.factories import ward, weekly
-from tests.service.fakes import ack_message, status_message
+from tests.service.fake_mqtt import ack_message, status_message
 from tests.service.helpers import MONDAY, PREFIX, Rig, local, make_plan
 
 WEEK = IsoWeek.of(MONDAY)
