@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything ipfm-scheduler needs on a Debian/Ubuntu machine, installing only what is
-# missing: Debian packages (python3-venv, ffmpeg, mosquitto; postgresql with --postgres) and the
-# Python packages in a virtual environment at .venv. Safe to run again: it does nothing twice.
+# missing: Debian packages (python3-venv, which brings python3 on a minimal system; ffmpeg;
+# mosquitto; ca-certificates if there is no CA bundle; postgresql with --postgres) and the Python
+# packages in a virtual environment at .venv. Safe to run again: it does nothing twice.
 #
 #   scripts/bootstrap.sh              the service's needs
 #   scripts/bootstrap.sh --postgres   also PostgreSQL (the test suite runs against it)
