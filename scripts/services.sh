@@ -32,6 +32,10 @@ if ! answers 1883; then
 fi
 
 if ! answers 5432; then
+  if [ ! -d /etc/postgresql ] || [ -z "$(ls /etc/postgresql)" ]; then
+    echo "services: PostgreSQL is not installed (scripts/bootstrap.sh --postgres installs it)" >&2
+    exit 1
+  fi
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
   echo "services: starting PostgreSQL $version"
   if systemd_runs; then
