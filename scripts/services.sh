@@ -19,6 +19,10 @@ wait_port() {
 systemd_runs() { [ -d /run/systemd/system ]; }
 
 if ! answers 1883; then
+  if [ ! -x /usr/sbin/mosquitto ]; then
+    echo "services: mosquitto is not installed (scripts/bootstrap.sh installs it)" >&2
+    exit 1
+  fi
   echo "services: starting mosquitto"
   if systemd_runs; then
     as_root systemctl start mosquitto
