@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything ipfm-scheduler needs on a Debian/Ubuntu machine, installing only what is
-# missing: Debian packages (python3-venv, ffmpeg, mosquitto; postgresql with --postgres) and the
-# Python packages in a virtual environment at .venv. Safe to run again: it does nothing twice.
+# missing: Debian packages (python3-venv, which brings python3 on a minimal system; ffmpeg;
+# mosquitto; ca-certificates if there is no CA bundle; postgresql with --postgres) and the Python
+# packages in a virtual environment at .venv. Safe to run again: it does nothing twice.
 #
 #   scripts/bootstrap.sh              the service's needs
 #   scripts/bootstrap.sh --postgres   also PostgreSQL (the test suite runs against it)
@@ -19,14 +20,25 @@ as_root() {
   fi
 }
 
-missing=()
-python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || {
-  echo "bootstrap: ipfm-scheduler needs Python 3.11 or newer (python3 is $(python3 --version 2>&1))" >&2
-  exit 1
+need_python() {
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || {
+    echo "bootstrap: ipfm-scheduler needs Python 3.11 or newer (python3 is $(python3 --version 2>&1))" >&2
+    exit 1
+  }
 }
-python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+
+missing=()
+# A minimal Debian (a container image, debootstrap) has no python3 at all: python3-venv brings it.
+if command -v python3 >/dev/null 2>&1; then
+  need_python
+  python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+else
+  missing+=(python3-venv)
+fi
+# pip reaches PyPI over HTTPS and trusts the system's CA bundle.
+[ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
-command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto mosquitto-clients)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto mosquitto-clients)
 if [ "$want_pg" = 1 ] && ! command -v pg_ctlcluster >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
@@ -35,6 +47,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+need_python
 
 stamp=.venv/.installed
 if [ ! -x .venv/bin/python ]; then

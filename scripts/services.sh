@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the services the test suite talks to, if they are not running: mosquitto on
 # 127.0.0.1:1883 and PostgreSQL on 127.0.0.1:5432 (user postgres, no password from this host).
+# Under systemd it asks systemd; without it (a container, a chroot) it starts the daemons itself.
 set -euo pipefail
 
 as_root() {
@@ -15,17 +16,37 @@ wait_port() {
   echo "services: nothing answers on 127.0.0.1:$1 after 10 s ($2)" >&2
   return 1
 }
+systemd_runs() { [ -d /run/systemd/system ]; }
 
 if ! answers 1883; then
+  if [ ! -x /usr/sbin/mosquitto ]; then
+    echo "services: mosquitto is not installed (scripts/bootstrap.sh installs it)" >&2
+    exit 1
+  fi
   echo "services: starting mosquitto"
-  as_root mosquitto -d -c /etc/mosquitto/mosquitto.conf
+  if systemd_runs; then
+    as_root systemctl start mosquitto
+  else
+    # What mosquitto.service does before starting: the broker (running as user mosquitto)
+    # writes its pid file in /run/mosquitto and its log in /var/log/mosquitto.
+    as_root install -d -m 740 -o mosquitto /run/mosquitto /var/log/mosquitto
+    as_root /usr/sbin/mosquitto -d -c /etc/mosquitto/mosquitto.conf
+  fi
   wait_port 1883 mosquitto
 fi
 
 if ! answers 5432; then
+  if [ ! -d /etc/postgresql ] || [ -z "$(ls /etc/postgresql)" ]; then
+    echo "services: PostgreSQL is not installed (scripts/bootstrap.sh --postgres installs it)" >&2
+    exit 1
+  fi
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
   echo "services: starting PostgreSQL $version"
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  if systemd_runs; then
+    as_root systemctl start "postgresql@$version-main"
+  else
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  fi
   wait_port 5432 postgresql
 fi
 # A fresh Debian install asks for a password on TCP; the tests connect as postgres without one.
