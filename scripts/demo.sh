@@ -42,7 +42,7 @@ PY
 # The receivers answer at once (instant mode) so that confirmations show within the minute.
 "$bin" simulate --receivers "$receivers" --time-mode instant > var/demo-simulator.log 2>&1 &
 sim=$!
-"$bin" -v run --demo > var/demo-service.log 2>&1 &
+"$bin" run --demo > var/demo-service.log 2>&1 &
 svc=$!
 trap 'kill "$svc" "$sim" 2>/dev/null || true' EXIT
 echo "(the service's log: var/demo-service.log; the receivers': var/demo-simulator.log)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import socket
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -61,6 +62,9 @@ def run(opts: Options, demo: bool) -> None:
     """
     from ipfm_scheduler.service.daemon import Daemon
     from ipfm_scheduler.service.wiring import connect, load_config
+
+    root = logging.getLogger()
+    root.setLevel(min(root.level, logging.INFO))  # a service logs its events; -v adds debug
 
     daemon = Daemon(opts.station_path(), loader=load_config, connector=connect, demo=demo)
     daemon.signals.install()

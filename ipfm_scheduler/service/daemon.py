@@ -210,7 +210,7 @@ class Daemon:
         try:
             if self.demo:
                 count = dispatcher.demo(now, DEMO_DELAY)
-                log.warning("demo: %d airing(s) planned %d s from now", count, DEMO_DELAY.seconds)
+                log.info("demo: %d airing(s) planned %d s from now", count, DEMO_DELAY.seconds)
             timer.start()
             self._ready(plan)
             self._loop(wiring, service, timer)
@@ -219,7 +219,7 @@ class Daemon:
             log.info("stopping: finishing the current job")
             timer.shutdown()
             self.guard_close(wiring, http)
-        log.warning("stopped cleanly")
+        log.info("stopped cleanly")
         return 0
 
     def _start_http(
@@ -252,7 +252,7 @@ class Daemon:
         wards = len(plan.schedule.wards)
         receivers = sum(len(w.enabled_receivers) for w in plan.schedule.wards.values())
         status = f"airing for {wards} ward(s), {receivers} receiver(s)"
-        log.warning("ready: %s (configuration %s)", status, self.path)
+        log.info("ready: %s (configuration %s)", status, self.path)
         self.notifier.ready(status)
         self.started.set()
 
@@ -303,7 +303,7 @@ class Daemon:
             log.error("configuration reload failed: the running plan stays")
             self.notifier.ready("reload failed: see the log")
             return False
-        log.warning("configuration reloaded: %d ward(s)", len(plan.schedule.wards))
+        log.info("configuration reloaded: %d ward(s)", len(plan.schedule.wards))
         self.notifier.ready("configuration reloaded")
         return True
 

@@ -239,9 +239,21 @@ class Dispatcher:
                 continue
             self.metrics.ack(outcome.ward, str(ack.ack.status))
             if outcome.changed and outcome.state is not None:
-                log.info("%s: command %s %s", who, outcome.command_id, outcome.state.value)
+                self._log_answer(who, outcome.command_id, outcome.state, ack.ack.detail)
                 if outcome.state.final:
                     self.weekly.touch(outcome.ward)
+
+    @staticmethod
+    def _log_answer(who: str, command: str | None, state: CommandState, detail: str | None) -> None:
+        """One line per answer that matters: a refusal or failure is a warning, a completed
+        airing is news, a receiver's progress (received, playing) is detail."""
+        why = f" ({detail})" if detail else ""
+        if state in (CommandState.FAILED, CommandState.REJECTED):
+            log.warning("%s: command %s %s%s", who, command, state.value, why)
+        elif state.final:
+            log.info("%s: command %s %s", who, command, state.value)
+        else:
+            log.debug("%s: command %s %s", who, command, state.value)
 
     def _status(
         self, ward: str, receiver: str, topic: str, raw: bytes, now: datetime
