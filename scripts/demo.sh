@@ -30,17 +30,10 @@ db="$here/var/demo.db"
 rm -f "$db" "$db-wal" "$db-shm"            # a fresh demo database each time (not var/ipfm.db)
 export IPFM_DATABASE_URL="sqlite:///$db"
 "$bin" db upgrade
-receivers=$(.venv/bin/python - <<'PY'
-import os
-from datetime import date
-from pathlib import Path
-from ipfm_scheduler.config.loader import load
-loaded = load(Path(os.environ["IPFM_CONFIG"]), today=date.today(), secrets=False)
-print(",".join(f"{w.id}/{r.id}" for w in loaded.schedule.wards.values() for r in w.enabled_receivers))
-PY
-)
-# The receivers answer at once (instant mode) so that confirmations show within the minute.
-"$bin" simulate --receivers "$receivers" --time-mode instant > var/demo-simulator.log 2>&1 &
+# Every enabled receiver of the sample, simulated: each downloads the recording from the service
+# (HTTP, audio.base_url), checks its sha256, and answers at once (instant mode) so that
+# confirmations show within the minute.
+"$bin" simulate --time-mode instant --download > var/demo-simulator.log 2>&1 &
 sim=$!
 "$bin" run --demo > var/demo-service.log 2>&1 &
 svc=$!

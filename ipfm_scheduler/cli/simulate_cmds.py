@@ -6,46 +6,72 @@ import logging
 import os
 import signal
 import threading
+from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from types import FrameType
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from ipfm_scheduler.cli import cli
+from ipfm_scheduler.cli.common import Options
+from ipfm_scheduler.config import addresses
 from ipfm_scheduler.config.settings import MqttSettings, SigningKey
-from ipfm_scheduler.errors import ValueInvalid
+from ipfm_scheduler.errors import ConfigError, ValueInvalid
 from ipfm_scheduler.protocol import check_prefix, keyring
 from ipfm_scheduler.simulator import Behaviour, HttpFetch, Simulator, TimeMode, parse_pairs
 
 PASSWORD_ENV = "IPFM_MQTT_PASSWORD"
+SIMULATOR_CLIENT_ID = "ipfm-simulator"
+DEFAULT_URL = "mqtt://127.0.0.1:1883"
+DEFAULT_PREFIX = "ipfm"
+DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
 
 
 def mqtt_settings(
     url: str, prefix: str, username: str | None, ca_file: Path | None
 ) -> MqttSettings:
     """``mqtt://host[:1883]`` or ``mqtts://host[:8883]`` as settings (password from the env)."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise click.BadParameter(
-            f"{url!r} is not a broker address (mqtt://HOST:1883 or mqtts://HOST:8883)",
-            param_hint="--mqtt-url",
-        )
-    tls = parts.scheme == "mqtts"
     try:
-        port = parts.port or (8883 if tls else 1883)
-    except ValueError as exc:
-        raise click.BadParameter(f"{url!r}: {exc}", param_hint="--mqtt-url") from exc
+        address = addresses.broker_address(url)
+    except addresses.Unusable as exc:
+        raise click.BadParameter(str(exc), param_hint="--mqtt-url") from exc
     try:
         check_prefix(prefix)
     except ValueInvalid as exc:
         raise click.BadParameter(str(exc), param_hint="--prefix") from exc
     return MqttSettings(
-        url=url, topic_prefix=prefix, host=parts.hostname, port=port, tls=tls, ca_file=ca_file,
-        username=username or parts.username, password=os.environ.get(PASSWORD_ENV),
-        client_id="ipfm-simulator",
+        url=url, topic_prefix=prefix, host=address.host, port=address.port, tls=address.tls,
+        ca_file=ca_file, username=username or address.username,
+        password=os.environ.get(PASSWORD_ENV), client_id=SIMULATOR_CLIENT_ID,
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FromStation:
+    """What the simulator takes from the station file when no --receivers are given."""
+
+    pairs: list[tuple[str, str]]
+    settings: MqttSettings
+    keys: dict[str, bytes]
+    zone: ZoneInfo
+
+
+def from_station(options: Options) -> FromStation:
+    """Every enabled receiver of every valid ward, the station's broker, prefix, time zone and
+    signing keys (so the simulated receivers check signatures as real ones would)."""
+    from ipfm_scheduler.config.loader import load
+
+    loaded = load(options.station_path(), today=date.today())
+    station, schedule = loaded.station, loaded.schedule
+    if station is None or schedule is None:
+        raise ConfigError(loaded.problems)
+    pairs = [(w.id, r.id) for w in schedule.wards.values() for r in w.enabled_receivers]
+    signing = station.signing
+    keys = keyring(signing.default, *signing.per_ward.values())
+    settings = replace(station.mqtt, client_id=SIMULATOR_CLIENT_ID)
+    return FromStation(pairs, settings, keys, station.timezone)
 
 
 def _pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
@@ -81,7 +107,8 @@ def _zone(name: str) -> ZoneInfo:
     "receivers",
     multiple=True,
     metavar="WARD/RECEIVER,...",
-    help="The receivers to play (comma-separated; the option may repeat).",
+    help="The receivers to play (comma-separated; the option may repeat). Default: every "
+    "enabled receiver of the station file's valid wards, with its broker and keys.",
 )
 @click.option(
     "--offline",
@@ -116,8 +143,17 @@ def _zone(name: str) -> ZoneInfo:
     show_default=True,
     help="Download each programme (once per sha256) and check its checksum.",
 )
-@click.option("--mqtt-url", default="mqtt://127.0.0.1:1883", show_default=True)
-@click.option("--prefix", default="ipfm", show_default=True, help="The topic prefix.")
+@click.option(
+    "--mqtt-url",
+    default=None,
+    help="The broker. Default: the station file's mqtt.url (mqtt://127.0.0.1:1883 with "
+    "--receivers).",
+)
+@click.option(
+    "--prefix",
+    default=None,
+    help="The topic prefix. Default: the station file's (ipfm with --receivers).",
+)
 @click.option(
     "--username", default=None, help=f"Broker user; the password comes from ${PASSWORD_ENV}."
 )
@@ -144,30 +180,49 @@ def _zone(name: str) -> ZoneInfo:
 @click.option(
     "--timezone",
     "zone",
-    default="Asia/Ho_Chi_Minh",
-    show_default=True,
-    help="The zone of the times in acks.",
+    default=None,
+    help="The zone of the times in acks. Default: the station's (Asia/Ho_Chi_Minh with "
+    "--receivers).",
 )
+@click.pass_obj
 def simulate(  # noqa: PLR0917
-    receivers: tuple[str, ...], offline: tuple[str, ...], fail_rate: float, seed: int,
-    time_mode: str, download: bool, mqtt_url: str, prefix: str, username: str | None,
-    ca_file: Path | None, key_file: Path | None, kid: str | None, connect_timeout: float,
-    zone: str,
+    options: Options, receivers: tuple[str, ...], offline: tuple[str, ...], fail_rate: float,
+    seed: int, time_mode: str, download: bool, mqtt_url: str | None, prefix: str | None,
+    username: str | None, ca_file: Path | None, key_file: Path | None, kid: str | None,
+    connect_timeout: float, zone: str | None,
 ) -> None:  # fmt: skip
-    """Play the given receivers against the broker until Ctrl-C (or SIGTERM).
+    """Play receivers against the broker until Ctrl-C (or SIGTERM).
 
-    Each receiver says it is online (retained status), answers every command on its cmd topic
-    as receiver-protocol.md asks (received, playing, completed; rejected, failed), and says it
-    is offline when stopped. One line is logged per command handled.
+    Without --receivers, plays every enabled receiver of the configuration (--config,
+    $IPFM_CONFIG, config/ipfm.yaml) on its broker, with its signing keys. Each receiver says it
+    is online (retained status), answers every command on its cmd topic as receiver-protocol.md
+    asks (received, playing, completed; rejected, failed), and says it is offline when stopped.
+    One line is logged per command handled.
     """
-    pairs = _pairs(receivers, "--receivers")
+    keys = _keys(key_file, kid)
+    if receivers:
+        pairs = _pairs(receivers, "--receivers")
+        settings = mqtt_settings(
+            mqtt_url or DEFAULT_URL, prefix or DEFAULT_PREFIX, username, ca_file
+        )
+        tz = _zone(zone or DEFAULT_ZONE)
+    else:
+        station = from_station(options)
+        pairs, tz, keys = station.pairs, station.zone, {**station.keys, **keys}
+        settings = station.settings
+        if mqtt_url or prefix or username or ca_file:
+            settings = mqtt_settings(
+                mqtt_url or settings.url, prefix or settings.topic_prefix,
+                username or settings.username, ca_file or settings.ca_file,
+            )  # fmt: skip
+        if zone:
+            tz = _zone(zone)
     if not pairs:
         raise click.UsageError("no receivers: give --receivers WARD/RECEIVER,...")
     behaviour = Behaviour(
-        keys=_keys(key_file, kid), fail_rate=fail_rate, seed=seed, mode=TimeMode(time_mode),
-        tz=_zone(zone), fetch=HttpFetch() if download else None,
+        keys=keys, fail_rate=fail_rate, seed=seed, mode=TimeMode(time_mode), tz=tz,
+        fetch=HttpFetch() if download else None,
     )  # fmt: skip
-    settings = mqtt_settings(mqtt_url, prefix, username, ca_file)
     for name in ("ipfm_scheduler.simulator", "ipfm_scheduler.transport"):
         logger = logging.getLogger(name)
         logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
@@ -184,7 +239,7 @@ def simulate(  # noqa: PLR0917
     click.echo(
         f"simulating {count} receiver{'' if count == 1 else 's'} "
         f"({len(simulator.offline)} offline) on {settings.host}:{settings.port} "
-        f"under {prefix}/ (Ctrl-C stops)"
+        f"under {settings.topic_prefix}/ (Ctrl-C stops)"
     )
     while not stop.wait(3600):
         pass

@@ -27,6 +27,7 @@ from tests.brokers import free_port
 from tests.simulator.test_simulator import TZ, WAIT, play
 
 COMMAND = [str(Path(sys.executable).with_name("ipfm-scheduler"))]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def lines_of(stream: IO[str]) -> queue.SimpleQueue[str]:
@@ -92,12 +93,46 @@ def test_simulate_answers_commands_until_sigterm(
         scheduler.close(1)
 
 
-def test_simulate_without_receivers_is_a_usage_error() -> None:
+@pytest.mark.mqtt
+def test_simulate_without_receivers_plays_the_configuration(
+    mqtt_broker: tuple[str, int], clean_prefix: str
+) -> None:
+    """Without --receivers it plays every enabled receiver of the station's valid wards."""
+    from datetime import date
+
+    from ipfm_scheduler.config.loader import load
+
+    station = ROOT / "config" / "ipfm.yaml"
+    loaded = load(station, today=date.today(), secrets=False)
+    assert loaded.schedule is not None
+    enabled = sum(len(w.enabled_receivers) for w in loaded.schedule.wards.values())
+    host, port = mqtt_broker
+    process = subprocess.Popen(
+        [*COMMAND, "--config", str(station), "simulate", "--prefix", clean_prefix,
+         "--mqtt-url", f"mqtt://{host}:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        out = lines_of(process.stdout)
+        assert wait_for(out, "simulating") == (
+            f"simulating {enabled} receivers (0 offline) on {host}:{port} "
+            f"under {clean_prefix}/ (Ctrl-C stops)"
+        )
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(WAIT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_simulate_without_receivers_or_station_is_a_config_error(tmp_path: Path) -> None:
     result = subprocess.run(
-        [*COMMAND, "simulate"], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 2
-    assert "no receivers: give --receivers WARD/RECEIVER,..." in result.stderr
+        [*COMMAND, "--config", str(tmp_path / "missing.yaml"), "simulate"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 3
+    assert "missing.yaml" in result.stderr
 
 
 def test_simulate_with_a_bad_receiver_id_names_it() -> None:
