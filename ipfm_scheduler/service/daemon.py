@@ -264,7 +264,8 @@ class Daemon:
             if self.signals.reload and not self.signals.stop:
                 self.signals.reload = False
                 self.reload(service, timer)
-            problems = [k for k, (ok, _) in health(service, timer, wiring.outbox).items() if not ok]
+            parts = health(service, timer, wiring.outbox, watchdog=True)
+            problems = [k for k, (ok, _) in parts.items() if not ok]
             problem = ", ".join(problems)
             if problem != last_problem:
                 if problem:
@@ -348,14 +349,26 @@ def _keep_connections(old: StationConfig, new: StationConfig) -> StationConfig:
     return dataclasses.replace(new, mqtt=old.mqtt, database_url=old.database_url, http=old.http)
 
 
-def health(service: Service, timer: Timer, outbox: Outbox) -> dict[str, tuple[bool, str]]:
-    """Each part the watchdog and /healthz look at: (ok, reason)."""
+def health(
+    service: Service, timer: Timer, outbox: Outbox, *, watchdog: bool = False
+) -> dict[str, tuple[bool, str]]:
+    """Each part /healthz and the watchdog look at: (ok, reason).
+
+    /healthz is 200 only while the broker is connected. The watchdog asks less of the broker:
+    that paho's network loop is alive (reconnecting counts), because restarting the service
+    does not bring a stopped broker back; commands wait in the database meanwhile.
+    """
+    connected = outbox.is_connected()
+    broker_ok = outbox.is_alive() if watchdog else connected
+    if connected:
+        broker_why = "connected"
+    elif outbox.is_alive():
+        broker_why = "not connected: reconnecting"
+    else:
+        broker_why = "not connected: the MQTT network loop has stopped"
     return {
         "scheduler": (timer.healthy(), "" if timer.healthy() else "no job ran recently"),
-        "broker": (
-            outbox.is_alive(),
-            "connected" if outbox.is_connected() else "reconnecting",
-        ),
+        "broker": (broker_ok, broker_why),
         "database": (
             service.database_ok(),
             "" if service.database_ok() else f"no heartbeat written in {DB_STALE_S:.0f} s",

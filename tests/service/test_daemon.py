@@ -212,11 +212,17 @@ def test_health_names_each_part_and_says_why_it_fails() -> None:
     assert parts["broker"] == (True, "connected")
     assert parts["scheduler"] == (False, "no job ran recently")  # not started
     assert parts["database"][0]
+    outbox.connected = False  # the broker went away; paho keeps trying
+    assert health(service, timer, outbox)["broker"] == (False, "not connected: reconnecting")
+    assert health(service, timer, outbox, watchdog=True)["broker"] == (
+        True,
+        "not connected: reconnecting",
+    )  # the watchdog stays fed: a restart would not bring the broker back
     service.db_ok_at = time.monotonic() - 60
-    outbox.alive, outbox.connected = False, False
-    parts = health(service, timer, outbox)
+    outbox.alive = False
+    parts = health(service, timer, outbox, watchdog=True)
     assert parts["database"] == (False, "no heartbeat written in 20 s")
-    assert parts["broker"] == (False, "reconnecting")
+    assert parts["broker"] == (False, "not connected: the MQTT network loop has stopped")
 
 
 def test_a_reload_that_cannot_be_recorded_keeps_the_running_plan(
