@@ -20,7 +20,7 @@ from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.reader import quote, suggestion
 from ipfm_scheduler.config.schema import schema_text
 from ipfm_scheduler.config.settings import LoadedConfig
-from ipfm_scheduler.config.summary import enforcement, weekly
+from ipfm_scheduler.config.summary import enforcement, plan_verdict, weekly
 from ipfm_scheduler.core.compliance import WeekCount, overlaps, week_count
 from ipfm_scheduler.core.expand import PlannedAiring, expand
 from ipfm_scheduler.core.model import Schedule
@@ -28,7 +28,7 @@ from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.errors import ConfigError, ConfigRejected, ValueInvalid
 
 FORMATS = click.Choice(["table", "json"])
-Counted = tuple[WeekCount, str]  # a week's count, and whether (why not) it is enforced
+Counted = tuple[WeekCount, str, str]  # a week's count, its verdict, whether (why not) enforced
 
 
 def _today() -> date:
@@ -150,7 +150,8 @@ def _plan_week(
         for programme in sorted(schedule.programmes.values(), key=lambda p: p.id):
             if programme.min_per_week > 0 and overlaps(programme, week):
                 count = week_count(ward, programme, tz, week)
-                counts.append((count, enforcement(ward, programme, week)))
+                rule = enforcement(ward, programme, week)
+                counts.append((count, plan_verdict(ward, count), rule))
     airings.sort(key=lambda a: (a.start, a.ward, a.programme))
     return airings, counts
 
@@ -189,9 +190,9 @@ def _plan_json(
                 "minimum": c.minimum,
                 "enforced": c.enforced,
                 "rule": why,
-                "verdict": c.verdict,
+                "verdict": verdict,
             }
-            for c, why in counts
+            for c, verdict, why in counts
         ],
         "problems": [report.problem_json(p) for p in loaded.problems],
     }

@@ -222,9 +222,9 @@ def plan_airings_text(airings: list[PlannedAiring]) -> list[str]:
     return ["  " + line for line in table(headers, rows)]
 
 
-def plan_compliance_text(counts: Sequence[tuple[WeekCount, str]]) -> list[str]:
+def plan_compliance_text(counts: Sequence[tuple[WeekCount, str, str]]) -> list[str]:
     if not counts:
         return ["  (no programme with a minimum runs this week)"]
-    rows = [(c.ward, c.programme, c.planned, c.minimum, c.verdict, why) for c, why in counts]
+    rows = [(c.ward, c.programme, c.planned, c.minimum, v, why) for c, v, why in counts]
     headers = ("ward", "programme", "planned", "minimum", "verdict", "rule")
     return ["  " + line for line in table(headers, rows)]

@@ -100,6 +100,14 @@ def weekly(schedule: Schedule, week: IsoWeek, reference: date) -> list[WardWeekl
     return rows
 
 
+def plan_verdict(ward: Ward, count: WeekCount) -> str:
+    """A week's verdict in words: a ward with no enabled receiver is not counted at all (its
+    week is not a partial one, whatever :attr:`WeekCount.verdict` would say)."""
+    if count.minimum and not ward.enabled_receivers:
+        return "not counted (no enabled receivers)"
+    return count.verdict
+
+
 def enforcement(ward: Ward, programme: Programme, week: IsoWeek) -> str:
     """Why a week's minimum is or is not enforced, in words."""
     if programme.min_per_week == 0:

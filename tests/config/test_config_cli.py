@@ -268,3 +268,24 @@ def test_console_script_exit_codes(station: Station) -> None:
     )
     assert bad.returncode == 3
     assert 'wards/cam-trung.yaml:24:22: airings[1].days[3]: "funday" is not a day' in bad.stdout
+
+
+def test_plan_does_not_call_a_ward_without_receivers_a_partial_week(run, station: Station) -> None:  # type: ignore[no-untyped-def]
+    """A full campaign week of a ward whose receivers are all disabled is not enforced because
+    nothing is counted there, not because the week is partial: the verdict says which."""
+    station.write_ward(
+        "cam-trung.yaml",
+        "id: cam-trung\nname: Phường Cẩm Trung\nreceivers:\n  - id: loa-01\n"
+        "    enabled: false\nwindows: []\nairings: []\n",
+    )
+    args = ("--config", str(station.path), "plan", "--week", "2026-W49", "--ward", "cam-trung")
+    table = run(*args)
+    assert table.code == 0, table.out + table.err
+    assert "partial" not in table.out
+    assert (
+        "  cam-trung  kh179      0        1        not counted (no enabled receivers)  "
+        "not enforced: no enabled receivers"
+    ) in table.out.splitlines()
+    [count] = json.loads(run(*args, "--format", "json").out)["compliance"]
+    assert count["verdict"] == "not counted (no enabled receivers)"
+    assert count["enforced"] is False
