@@ -252,11 +252,23 @@ def log_table(rows: Sequence[LogRow], zone: tzinfo) -> str:
             r.programme,
             r.origin,
             r.receiver or "-",
-            r.state or "no command",
-            r.detail or "",
+            _table_state(r),
+            r.detail or (r.note or "" if _missed(r) else ""),
             local_short(r.first_sent_at, zone),
         )
         for r in rows
     ]
     footer = f"{len(rows)} row{'s' if len(rows) != 1 else ''} (times in {zone_name(zone)})"
     return "\n".join([*table(headers, body), "", footer])
+
+
+def _missed(row: LogRow) -> bool:
+    """An airing recorded missed (its window closed before anything was sent): no command will
+    ever come for it."""
+    return row.state is None and row.airing_outcome == "missed"
+
+
+def _table_state(row: LogRow) -> str:
+    if row.state:
+        return row.state
+    return "missed" if _missed(row) else "no command"

@@ -269,6 +269,27 @@ def test_log_table_and_an_empty_selection(db_url: str):
     assert backwards.code == 2
 
 
+def test_log_table_says_an_airing_was_missed_and_why(db_url: str):
+    """A missed airing (its window closed while no service ran) never gets a command: the table
+    says `missed` with the reason, not `no command` as if one were still to come."""
+    from ipfm_scheduler.core.model import Priority
+    from ipfm_scheduler.storage.repo_batch import AiringBatchItem
+    from tests.storage.storage_factories import AUDIO, planned
+
+    engine = open_engine(db_url)
+    world = World(Repository(engine))
+    note = "window closed before it could be sent (service not running)"
+    item = AiringBatchItem(planned(), Priority.NORMAL, AUDIO, missed=True, note=note)
+    world.repo.store_airings([item], snapshot_id=world.snapshot_id, now=world.now)
+    engine.dispose()
+    table = run("log", "--database", db_url)
+    assert table.code == 0
+    [row] = [line for line in table.text.splitlines() if line.startswith("2025-11-24")]
+    assert row.split()[4:7] == ["scheduled", "-", "missed"]
+    assert note in row
+    assert "no command" not in table.text
+
+
 # --- read-only use by auditors ----------------------------------------------------------------
 
 
