@@ -7,8 +7,8 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping
 from datetime import date, tzinfo
 
-from ipfm_scheduler.config.reader import FileReader, child, quote, suggestion
-from ipfm_scheduler.config.ward_file import AiringSource, WardSource, date_nodes
+from ipfm_scheduler.config.reader import Fields, FileReader, child, quote, suggestion
+from ipfm_scheduler.config.ward_file import AiringSource, WardSource, airing_fields, date_nodes
 from ipfm_scheduler.core.compliance import first_full_week, first_short_week, last_full_week
 from ipfm_scheduler.core.model import Programme, Ward, Window, minutes
 from ipfm_scheduler.core.weeks import DAY_NAMES, IsoWeek
@@ -42,19 +42,18 @@ def check_programmes(
     programmes: Mapping[str, Programme],
     declared: Collection[str] | None,
 ) -> None:
-    """Each airing names a programme of the station, starts in a window and fits in it."""
+    """Each airing names a programme of the station, starts in a window and fits in it.
+
+    The programme's name is checked in every airing, even one with other mistakes, so that
+    every mistake is reported at once.
+    """
+    if declared is not None:
+        for fields in airing_fields(source):
+            _check_name(r, fields, declared)
     for airing in source.airings:
         name = airing.rule.programme
         if declared is not None and name not in declared:
-            known = ", ".join(sorted(declared)) or "none"
-            hint = suggestion(name, list(declared))
-            r.problem(
-                airing.fields.at("programme"),
-                child(airing.path, "programme"),
-                f"{quote(name)} is not a programme of this station{hint} "
-                f"(the station's programmes: {known})",
-            )
-            continue
+            continue  # reported above
         programme = programmes.get(name)
         if programme is None:
             continue  # declared, but broken: the station file's problem says why
@@ -62,6 +61,20 @@ def check_programmes(
             _check_fit(r, source.ward, airing, programme)
         if source.ward is not None:
             _check_dates(r, source.ward, airing, programme)
+
+
+def _check_name(r: FileReader, fields: Fields, declared: Collection[str]) -> None:
+    name = fields["programme"]
+    if not isinstance(name, str) or name in declared:
+        return
+    known = ", ".join(sorted(declared)) or "none"
+    hint = suggestion(name, list(declared))
+    r.problem(
+        fields.at("programme"),
+        child(fields.path, "programme"),
+        f"{quote(name)} is not a programme of this station{hint} "
+        f"(the station's programmes: {known})",
+    )
 
 
 def _days(airing: AiringSource) -> list[tuple[str, int]]:

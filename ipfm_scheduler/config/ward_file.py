@@ -9,6 +9,7 @@ in :mod:`ipfm_scheduler.config.checks`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import time
 from typing import Any
 
 from ipfm_scheduler.config.kinds import BOOL, DATE, DAY, ID, TEXT, TIME, list_of, number, shaped
@@ -187,12 +188,17 @@ def _receivers(r: FileReader, value: Any) -> list[Receiver]:
 
 
 def _windows(r: FileReader, value: Any) -> tuple[list[Window], bool]:
-    """The windows that are valid, and whether every window in the file is."""
+    """The windows that are valid, and whether every window in the file is.
+
+    A window's end is checked against its start even when its other keys have mistakes, so
+    that every mistake is reported at once.
+    """
     all_ok = isinstance(value, list) and all(isinstance(v, Fields) and v.ok for v in value)
     windows = []
-    for fields in _items(value):
+    read = value if isinstance(value, list) else []
+    for fields in (v for v in read if isinstance(v, Fields)):
         start, end = fields["from"], fields["to"]
-        if (end.hour, end.minute) <= (start.hour, start.minute):
+        if isinstance(start, time) and isinstance(end, time) and end <= start:
             all_ok = False
             r.problem(
                 fields.at("to"),
@@ -201,7 +207,8 @@ def _windows(r: FileReader, value: Any) -> tuple[list[Window], bool]:
                 "ends after it starts, on the same day (use 23:59 for the end of the day)",
             )
             continue
-        windows.append(Window(fields["days"], start, end))
+        if fields.ok:
+            windows.append(Window(fields["days"], start, end))
     return windows, all_ok
 
 
@@ -237,6 +244,12 @@ def _airings(r: FileReader, value: Any) -> list[AiringSource]:
         )
         airings.append(AiringSource(fields.path, rule, fields))
     return airings
+
+
+def airing_fields(source: WardSource) -> list[Fields]:
+    """Every airing of the file that was read as a mapping, valid or not."""
+    value = source.fields["airings"] if source.fields is not None else None
+    return [v for v in value if isinstance(v, Fields)] if isinstance(value, list) else []
 
 
 def date_nodes(airing: AiringSource) -> list[Node]:

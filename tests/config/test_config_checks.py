@@ -168,3 +168,27 @@ def test_every_file_is_kept_for_the_airing_log(station: Station) -> None:
     assert ward_file.ward_id == "cam-trung"
     assert not ward_file.valid
     assert loaded.ward_files["cam-son.yaml"].valid
+
+
+def test_every_problem_of_a_window_and_an_airing_is_reported_at_once(one_ward: Station) -> None:
+    """A window whose days are mistyped still has its end checked against its start, and an
+    airing whose time is mistyped still has its programme checked: staff see every mistake in
+    one run, not one more after each fix."""
+    one_ward.write_ward(
+        "cam-trung.yaml",
+        one_ward.MINIMAL.replace("days: [mon, tue, wed, thu, fri, sat, sun]", "days: mon")
+        .replace('to: "06:30"', 'to: "05:00"')
+        .replace("programme: kh179", "programme: kh197")
+        .replace('at: "06:00"', 'at: "25:00"'),
+    )
+    found = one_ward.problems()
+    assert (
+        f'{F}:7:11: windows[1].days: expected a list of days, such as [mon, thu], found "mon"'
+        in found
+    )
+    assert any(p.startswith(f'{F}:9:9: windows[1].to: "05:00" is not after') for p in found), found
+    assert any(
+        p.startswith(f'{F}:14:16: airings[1].programme: "kh197" is not a programme') for p in found
+    ), found
+    assert f'{F}:16:9: airings[1].at: "25:00" is not a time of day (HH:MM, 00:00–23:59)' in found
+    assert len(found) == 4, found
