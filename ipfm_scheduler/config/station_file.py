@@ -11,6 +11,7 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -339,6 +340,8 @@ def _programmes(r: FileReader, fields: Fields, parts: StationParts) -> None:
             )
         if isinstance(entry.value, Fields) and entry.value.ok:
             _programme(r, programme_id, entry.value, parts)
+        elif isinstance(entry.value, Fields):
+            _campaign_order(r, entry.value)  # reported beside the programme's other mistakes
 
 
 def _programme_audio(r: FileReader, fields: Fields, parts: StationParts) -> AudioFile | None:
@@ -370,15 +373,23 @@ def _programme_audio(r: FileReader, fields: Fields, parts: StationParts) -> Audi
         return None
 
 
-def _programme(r: FileReader, programme_id: str, fields: Fields, parts: StationParts) -> None:
-    audio = _programme_audio(r, fields, parts)
+def _campaign_order(r: FileReader, fields: Fields) -> bool:
+    """False (and a problem) when the campaign ends before it starts."""
     start, until = fields["from"], fields["until"]
-    if start is not None and until is not None and until < start:
+    if isinstance(start, date) and isinstance(until, date) and until < start:
         r.problem(
             fields.at("until"),
             child(fields.path, "until"),
             f"the campaign ends ({until}) before it starts ({start}, from)",
         )
+        return False
+    return True
+
+
+def _programme(r: FileReader, programme_id: str, fields: Fields, parts: StationParts) -> None:
+    audio = _programme_audio(r, fields, parts)
+    start, until = fields["from"], fields["until"]
+    if not _campaign_order(r, fields):
         return
     if audio is None:
         return

@@ -90,6 +90,18 @@ def test_campaign_that_ends_before_it_starts(station: Station) -> None:
     ]
 
 
+def test_campaign_that_ends_before_it_starts_beside_another_mistake(station: Station) -> None:
+    """Both mistakes of the programme are reported in one run."""
+    station.edit_station("    until: null", "    until: 2022-01-01")
+    station.edit_station("    min_per_week: 1", '    min_per_week: "1"')
+    assert station.problems() == [
+        f'{S}:41:19: programmes.kh179.min_per_week: "1" is in quotes: write the number without '
+        "quotes",
+        f"{S}:43:12: programmes.kh179.until: the campaign ends (2022-01-01) before it starts "
+        "(2022-07-04, from)",
+    ]
+
+
 def test_missing_audio_file(station: Station) -> None:
     station.edit_station(KH179_AUDIO, "    audio: kh197.mp3")
     audio = station.folder.parent / "audio"
