@@ -258,8 +258,15 @@ class AiringLog(Protocol):
     def earliest_airing(self) -> datetime | None: ...
 
     def record_week_close(
-        self, week: IsoWeek, rows: Sequence[WeekCloseRow], *, now: datetime
-    ) -> None: ...
+        self,
+        week: IsoWeek,
+        rows: Sequence[WeekCloseRow],
+        *,
+        now: datetime,
+        snapshot_id: int | None = None,
+    ) -> None:
+        """Keep the verdicts of a closed week, judged by the configuration ``snapshot_id``."""
+        ...
 
     def take_requests(self, now: datetime) -> list[ManualRequest]:
         """Queued requests, marked taken."""

@@ -184,7 +184,12 @@ class StoreLog:
         return self.repo.earliest_airing()
 
     def record_week_close(
-        self, week: IsoWeek, rows: Sequence[WeekCloseRow], *, now: datetime
+        self,
+        week: IsoWeek,
+        rows: Sequence[WeekCloseRow],
+        *,
+        now: datetime,
+        snapshot_id: int | None = None,
     ) -> None:
         grouped: dict[tuple[str, str], list[rec.WeekCloseRow]] = defaultdict(list)
         for row in rows:
@@ -192,7 +197,9 @@ class StoreLog:
                 rec.WeekCloseRow(row.receiver, row.completed, row.minimum, row.reason)
             )
         for (ward, programme), closed in sorted(grouped.items()):
-            self.repo.record_week_close(ward, programme, week, closed, now=now)
+            self.repo.record_week_close(
+                ward, programme, week, closed, now=now, snapshot_id=snapshot_id
+            )
 
     # ---------------------------------------------------------------- manual requests
 

@@ -160,7 +160,7 @@ class Weekly:
         week = self._closed_through.next()
         while week < current and now >= week.end(plan.tz) + delay:
             rows = self._close(plan, week)
-            self.log.record_week_close(week, rows, now=now)
+            self.log.record_week_close(week, rows, now=now, snapshot_id=plan.snapshot_id)
             self._report(plan, week, rows)
             self._closed_through = week
             closed.append(week)

@@ -79,6 +79,7 @@ class FakeLog:
         self.quarantined: list[tuple[str, bytes, str]] = []
         self.statuses: dict[tuple[str, str], tuple[bool, datetime]] = {}
         self.closed: dict[IsoWeek, list[WeekCloseRow]] = {}
+        self.closed_snapshot: dict[IsoWeek, int | None] = {}
         self.requests: dict[int, dict[str, object]] = {}
         self.instances: dict[int, dict[str, object]] = {}
         self.snapshots: list[int | None] = []
@@ -276,9 +277,15 @@ class FakeLog:
         return min((a.planned.start for a in self.airings.values()), default=None)
 
     def record_week_close(
-        self, week: IsoWeek, rows: Sequence[WeekCloseRow], *, now: datetime
+        self,
+        week: IsoWeek,
+        rows: Sequence[WeekCloseRow],
+        *,
+        now: datetime,
+        snapshot_id: int | None = None,
     ) -> None:
         self.closed[week] = list(rows)
+        self.closed_snapshot[week] = snapshot_id
 
     def queue(self, request: ManualRequest) -> None:
         self.requests[request.id] = {"request": request, "state": RequestState.QUEUED}

@@ -157,6 +157,29 @@ def test_missed_make_up_and_week_closing(make_log: Callable[[], Any]) -> None:
     }
 
 
+def closure_snapshots(rig: Rig, week: IsoWeek) -> set[int | None]:
+    if isinstance(rig.log, FakeLog):
+        return {rig.log.closed_snapshot[week]}
+    wc = t.week_closures
+    with rig.log.repo.engine.connect() as conn:
+        return set(conn.execute(select(wc.c.snapshot_id).where(wc.c.week == str(week))).scalars())
+
+
+def test_a_closed_week_names_the_configuration_it_was_judged_by(
+    make_log: Callable[[], Any],
+) -> None:
+    """An auditor can tell which receivers and minimum a week close applied: the closure rows
+    carry the snapshot of the configuration in force."""
+    plan = make_plan(ward(weekly("mon", "06:00")))
+    rig = at(Rig(plan, local(MONDAY, "05:58"), make_log()), local(MONDAY, "05:58"))
+    answer(rig, "completed")
+    at(rig, local(MONDAY, "06:30"))
+    at(rig, local(NEXT_MONDAY, "01:00"))
+    assert set(closures(rig, WEEK)) == {"loa-01", "loa-02"}
+    assert rig.plan.snapshot_id is not None
+    assert closure_snapshots(rig, WEEK) == {rig.plan.snapshot_id}
+
+
 def test_every_send_outcome_and_request_state_is_one_the_airing_log_knows() -> None:
     from ipfm_scheduler.service import ports
     from ipfm_scheduler.storage import records
