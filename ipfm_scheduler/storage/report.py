@@ -306,7 +306,7 @@ class _Builder:
         else:
             missing = [c for c in commands if c.state is not CommandState.COMPLETED]
             if missing:
-                parts.append(describe_commands(missing))
+                parts.append(describe_commands(missing, finished=self.finished))
         return "; ".join(parts)
 
 
@@ -319,12 +319,14 @@ _LABELS = {
 }
 
 
-def describe_commands(commands: Sequence[_Command]) -> str:
+def describe_commands(commands: Sequence[_Command], *, finished: bool = True) -> str:
     """``2 commands: expired, failed (device)``: what became of the commands that did not
-    complete."""
+    complete. While the week is not ``finished``, a pending command may simply not be due yet."""
     labels: Counter[str] = Counter()
     for c in commands:
         label = _LABELS.get(c.state, c.state.value)
+        if c.state is CommandState.PENDING and not finished:
+            label = "not yet accepted by the broker"
         labels[f"{label} ({c.detail})" if c.detail and c.state.final else label] += 1
     listed = ", ".join(label if n == 1 else f"{label} ×{n}" for label, n in sorted(labels.items()))
     count = len(commands)

@@ -183,6 +183,14 @@ def test_describe_commands_counts_repeated_outcomes():
     assert describe_commands(commands) == "3 commands: expired ×2, failed (device)"
 
 
+def test_a_command_waiting_for_its_dispatch_is_not_called_never_accepted():
+    """In a week that is not over, a pending command (a make-up planned for tomorrow, say) has
+    simply not been sent yet; only once the week is over was it never accepted by the broker."""
+    pending = [_Command(1, "loa-01", CommandState.PENDING, None, False)]
+    assert describe_commands(pending, finished=False) == "1 command: not yet accepted by the broker"
+    assert describe_commands(pending, finished=True) == "1 command: never accepted by the broker"
+
+
 def test_the_weekly_compliance_view_agrees_with_the_report(repo: Repository):
     world = World(repo)
     _, (one, two) = world.airing()
