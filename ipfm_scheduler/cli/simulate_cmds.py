@@ -226,7 +226,15 @@ def simulate(  # noqa: PLR0917
     for name in ("ipfm_scheduler.simulator", "ipfm_scheduler.transport"):
         logger = logging.getLogger(name)
         logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
-    simulator = Simulator(settings, pairs, behaviour, offline=_pairs(offline, "--offline"))
+    silent = _pairs(offline, "--offline")
+    unknown = [f"{w}/{r}" for w, r in silent if (w, r) not in set(pairs)]
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)} is not one of the receivers played (give WARD/RECEIVER of an "
+            "enabled receiver of the configuration, or of --receivers)",
+            param_hint="--offline",
+        )
+    simulator = Simulator(settings, pairs, behaviour, offline=silent)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

@@ -159,3 +159,17 @@ def test_simulate_without_a_broker_exits_with_the_broker_code() -> None:
         f"ipfm-scheduler: the MQTT broker at 127.0.0.1:{port} did not accept a connection within "
         "0.5 s: Connection refused (is mosquitto running? is mqtt.url right?)"
     )
+
+
+def test_simulate_refuses_an_offline_receiver_it_does_not_play() -> None:
+    """A mistyped --offline would otherwise take nothing offline while the banner still said
+    "(1 offline)": it is refused, naming it (before any broker is needed)."""
+    port = free_port()
+    result = subprocess.run(
+        [*COMMAND, "simulate", "--receivers", "cam-trung/loa-01,cam-trung/loa-02",
+         "--offline", "cam-trung/loa-20", "--mqtt-url", f"mqtt://127.0.0.1:{port}",
+         "--connect-timeout", "0.5"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "cam-trung/loa-20 is not one of the receivers played" in result.stderr
