@@ -344,7 +344,9 @@ def _programmes(r: FileReader, fields: Fields, parts: StationParts) -> None:
             _campaign_order(r, entry.value)  # reported beside the programme's other mistakes
 
 
-def _programme_audio(r: FileReader, fields: Fields, parts: StationParts) -> AudioFile | None:
+def _programme_audio(
+    r: FileReader, programme_id: str, fields: Fields, parts: StationParts
+) -> AudioFile | None:
     """The programme's recording, probed; ``None`` (and a problem) when it cannot be read."""
     if parts.audio_dir is None:
         return None  # the audio section's own problem is reported
@@ -364,6 +366,15 @@ def _programme_audio(r: FileReader, fields: Fields, parts: StationParts) -> Audi
             child(fields.path, "audio"),
             f"{quote(name)} is not in the audio folder {parts.audio_dir} (audio.dir): put the "
             "recording there, or correct the name",
+        )
+        return None
+    if path.suffix.lower() != ".mp3":
+        r.problem(
+            fields.at("audio"),
+            child(fields.path, "audio"),
+            f"{quote(name)} is not an MP3 file: receivers play MP3 and the service serves only "
+            ".mp3 files; import the recording with `ipfm-scheduler audio add FILE --programme "
+            f"{programme_id}` and name the file it stores",
         )
         return None
     try:
@@ -387,7 +398,7 @@ def _campaign_order(r: FileReader, fields: Fields) -> bool:
 
 
 def _programme(r: FileReader, programme_id: str, fields: Fields, parts: StationParts) -> None:
-    audio = _programme_audio(r, fields, parts)
+    audio = _programme_audio(r, programme_id, fields, parts)
     start, until = fields["from"], fields["until"]
     if not _campaign_order(r, fields):
         return

@@ -102,6 +102,19 @@ def test_campaign_that_ends_before_it_starts_beside_another_mistake(station: Sta
     ]
 
 
+def test_programme_audio_that_receivers_could_not_download_is_refused(station: Station) -> None:
+    """Receivers play MP3 and the service serves only /audio/<sha256>.mp3: a WAV named as a
+    programme's audio would pass, then every receiver would fail its download."""
+    audio = station.folder.parent / "audio"
+    (audio / "kh179.wav").write_bytes(b"RIFF")
+    station.edit_station(KH179_AUDIO, "    audio: kh179.wav")
+    assert station.problems() == [
+        f'{S}:40:12: programmes.kh179.audio: "kh179.wav" is not an MP3 file: receivers play MP3 '
+        "and the service serves only .mp3 files; import the recording with `ipfm-scheduler "
+        "audio add FILE --programme kh179` and name the file it stores"
+    ]
+
+
 def test_missing_audio_file(station: Station) -> None:
     station.edit_station(KH179_AUDIO, "    audio: kh197.mp3")
     audio = station.folder.parent / "audio"
