@@ -18,13 +18,7 @@ echo "== ipfm-scheduler plan: this week's airings in every ward, local time"
 
 echo
 echo "== the service itself, on the sample, with simulated receivers, for 45 seconds"
-answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-if ! answers 1883; then
-  echo "demo: starting mosquitto (nothing answers on 127.0.0.1:1883)"
-  if [ "$(id -u)" = 0 ]; then mosquitto -d -c /etc/mosquitto/mosquitto.conf
-  else sudo mosquitto -d -c /etc/mosquitto/mosquitto.conf; fi
-  for _ in $(seq 1 50); do answers 1883 && break; sleep 0.1; done
-fi
+bash scripts/services.sh --mosquitto   # starts mosquitto if nothing answers on 127.0.0.1:1883
 mkdir -p var
 db="$here/var/demo.db"
 rm -f "$db" "$db-wal" "$db-shm"            # a fresh demo database each time (not var/ipfm.db)
@@ -44,8 +38,16 @@ timeout 45 tail -n +1 -f var/demo-service.log \
 echo
 echo "== ipfm-scheduler status"
 "$bin" status
-kill -TERM "$svc" && wait "$svc" || true
-kill -TERM "$sim" && wait "$sim" || true
+kill -TERM "$svc" 2>/dev/null && wait "$svc" || true
+kill -TERM "$sim" 2>/dev/null && wait "$sim" || true
 trap - EXIT
 echo
-echo "The service stopped. To run it for real: ipfm-scheduler run (docs/service.md: systemd)."
+confirmed=$(grep -c " completed$" var/demo-service.log || true)
+if [ "$confirmed" -eq 0 ]; then
+  echo "demo: no airing was confirmed in 45 seconds: see var/demo-service.log and" \
+    "var/demo-simulator.log" >&2
+  tail -n 3 var/demo-simulator.log >&2
+  exit 1
+fi
+echo "The demo confirmed $confirmed airing(s) on simulated loudspeakers; the service stopped."
+echo "To run it for real: ipfm-scheduler run (docs/service.md: systemd)."

@@ -2,7 +2,12 @@
 # Starts the services the test suite talks to, if they are not running: mosquitto on
 # 127.0.0.1:1883 and PostgreSQL on 127.0.0.1:5432 (user postgres, no password from this host).
 # Under systemd it asks systemd; without it (a container, a chroot) it starts the daemons itself.
+#
+#   scripts/services.sh              mosquitto and PostgreSQL (the test suite)
+#   scripts/services.sh --mosquitto  mosquitto only (the demo)
 set -euo pipefail
+only_mosquitto=0
+[ "${1:-}" = "--mosquitto" ] && only_mosquitto=1
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"
@@ -34,6 +39,7 @@ if ! answers 1883; then
   fi
   wait_port 1883 mosquitto
 fi
+[ "$only_mosquitto" = 1 ] && exit 0
 
 if ! answers 5432; then
   if [ ! -d /etc/postgresql ] || [ -z "$(ls /etc/postgresql)" ]; then
