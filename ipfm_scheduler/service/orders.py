@@ -39,21 +39,21 @@ def order(
         )
     key = plan.key_for(planned.ward)
     url = plan.audio_url(audio)
-    commands = []
-    for receiver in receivers:
-        command_id = wire.new_command_id()
-        payload = wire.play(
-            command_id=command_id,
-            planned=planned,
-            programme=programme,
-            audio=audio,
-            audio_url=url,
-            priority=priority,
-            issued_at=now,
-            key=key,
-        )
-        topic = wire.cmd_topic(plan.prefix, planned.ward, receiver)
-        commands.append(NewCommand(command_id, receiver, topic, payload))
+    targets = list(receivers)
+    made = wire.plays(
+        len(targets),
+        planned=planned,
+        programme=programme,
+        audio=audio,
+        audio_url=url,
+        priority=priority,
+        issued_at=now,
+        key=key,
+    )
+    commands = [
+        NewCommand(command_id, receiver, wire.cmd_topic(plan.prefix, planned.ward, receiver), body)
+        for receiver, (command_id, body) in zip(targets, made, strict=True)
+    ]
     return AiringToStore(
         planned,
         priority,

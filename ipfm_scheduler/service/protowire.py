@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -23,19 +22,24 @@ class ProtocolWire:
     """``wire.Wire`` over the protocol package: canonical JSON, signed when a key is set."""
 
     def __init__(self) -> None:
-        self._cached: tuple[object, _Template] | None = None
         self._random = b""
         self._used = 0
         self._topics: dict[tuple[str, str, str], str] = {}
 
-    def new_command_id(self) -> str:
-        """A random (version 4) UUID, as ``protocol.new_command_id``; the random bytes are
-        fetched from the system 64 KiB at a time (one system call per 4,096 ids)."""
-        if self._used + 16 > len(self._random):
-            self._random, self._used = os.urandom(16 * 4096), 0
-        chunk = self._random[self._used : self._used + 16]
-        self._used += 16
-        return str(uuid.UUID(bytes=chunk, version=4))
+    def _new_ids(self, count: int) -> list[str]:
+        """``count`` random (version 4) UUIDs, as ``protocol.new_command_id``; the random bytes
+        are fetched from the system 64 KiB at a time (one system call per 4,096 ids)."""
+        ids = []
+        for _ in range(count):
+            if self._used + 16 > len(self._random):
+                self._random, self._used = os.urandom(16 * 4096), 0
+            raw = bytearray(self._random[self._used : self._used + 16])
+            self._used += 16
+            raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+            raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+            h = raw.hex()
+            ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+        return ids
 
     def cmd_topic(self, prefix: str, ward: str, receiver: str) -> str:
         key = (prefix, ward, receiver)
@@ -55,10 +59,10 @@ class ProtocolWire:
         status = protocol.parse_status(payload)
         return StatusInfo(status.state is ReceiverState.ONLINE, status.at, status.fw)
 
-    def play(
+    def plays(
         self,
+        count: int,
         *,
-        command_id: str,
         planned: PlannedAiring,
         programme: Programme,
         audio: AudioFile,
@@ -66,35 +70,35 @@ class ProtocolWire:
         priority: Priority,
         issued_at: datetime,
         key: SigningKey | None,
-    ) -> bytes:
-        """``protocol.encode_command`` of the play command, byte for byte (a test checks it).
+    ) -> list[tuple[str, bytes]]:
+        """``protocol.encode_command`` of ``count`` play commands of one airing, byte for byte
+        (a test checks it), each with a new id.
 
         The commands of one airing differ only in their id (and so in their signature): the
-        command is built and checked once per airing, canonicalised once around placeholders,
-        and each receiver's bytes are that template with its id and its own HMAC filled in.
+        command is built and checked once, canonicalised once around placeholders, and each
+        receiver's bytes are that template with its id and its own HMAC filled in.
         """
-        cache = (planned, priority, issued_at, audio_url, audio, programme, key)
-        if self._cached is None or self._cached[0] != cache:
-            ref = protocol.AudioRef(
-                audio_url, audio.sha256, audio.bytes, audio.duration_s, audio.format
-            )
-            command = protocol.PlayCommand(
-                id=_ID,
-                programme=programme.id,
-                title=programme.title,
-                audio=ref,
-                volume=planned.volume,
-                priority=priority,
-                start_at=planned.start,
-                expires_at=planned.expires,
-                issued_at=issued_at,
-            )
-            self._cached = (cache, _Template(command.to_json(planned.zone), key))
-        template = self._cached[1]
-        payload = template.fill(check_command_id(command_id))
-        if len(payload) > protocol.MAX_PAYLOAD_BYTES:
-            raise ValueInvalid(f"command {command_id} is {len(payload)} bytes, over 16 KiB")
-        return payload
+        ref = protocol.AudioRef(
+            audio_url, audio.sha256, audio.bytes, audio.duration_s, audio.format
+        )
+        command = protocol.PlayCommand(
+            id=_ID,
+            programme=programme.id,
+            title=programme.title,
+            audio=ref,
+            volume=planned.volume,
+            priority=priority,
+            start_at=planned.start,
+            expires_at=planned.expires,
+            issued_at=issued_at,
+        )
+        template = _Template(command.to_json(planned.zone), key)
+        made = [(command_id, template.fill(command_id)) for command_id in self._new_ids(count)]
+        for command_id, payload in made[:1]:  # all of one airing are the same size
+            check_command_id(command_id)
+            if len(payload) > protocol.MAX_PAYLOAD_BYTES:
+                raise ValueInvalid(f"command {command_id} is {len(payload)} bytes, over 16 KiB")
+        return made
 
 
 _ID = "IPFMPLACEHOLDERID"  # a valid command id that never occurs in a real command
@@ -105,7 +109,7 @@ class _Template:
     """A command's canonical bytes with holes for its id and its signature's mac."""
 
     def __init__(self, body: dict[str, Any], key: SigningKey | None) -> None:
-        self.secret = key.secret if key is not None else None
+        self.mac = hmac.new(key.secret, digestmod=hashlib.sha256) if key is not None else None
         self.body = _split(protocol.canonical(body), _ID)
         signed = (
             {**body, "sig": {"alg": "HMAC-SHA256", "kid": key.kid, "mac": _MAC}} if key else body
@@ -116,10 +120,11 @@ class _Template:
 
     def fill(self, command_id: str) -> bytes:
         quoted = f'"{command_id}"'.encode()
-        if self.secret is None:
+        if self.mac is None:
             return self.head + quoted + self.tail[0]
-        body = self.body[0] + quoted + self.body[1]
-        mac = hmac.new(self.secret, body, hashlib.sha256).hexdigest().encode()
+        signer = self.mac.copy()  # the key's pads hashed once per airing, not per command
+        signer.update(self.body[0] + quoted + self.body[1])
+        mac = signer.hexdigest().encode()
         return self.head + quoted + self.tail[0] + b'"' + mac + b'"' + self.tail[1]
 
 

@@ -32,8 +32,6 @@ class StatusInfo:
 
 
 class Wire(Protocol):
-    def new_command_id(self) -> str: ...
-
     def cmd_topic(self, prefix: str, ward: str, receiver: str) -> str: ...
 
     def parse_topic(self, prefix: str, topic: str) -> TopicRef:
@@ -46,10 +44,10 @@ class Wire(Protocol):
 
     def parse_status(self, payload: bytes) -> StatusInfo: ...
 
-    def play(
+    def plays(
         self,
+        count: int,
         *,
-        command_id: str,
         planned: PlannedAiring,
         programme: Programme,
         audio: AudioFile,
@@ -57,4 +55,6 @@ class Wire(Protocol):
         priority: Priority,
         issued_at: datetime,
         key: SigningKey | None,
-    ) -> bytes: ...
+    ) -> list[tuple[str, bytes]]:
+        """``count`` play commands of one airing: (a new unique command id, its payload)."""
+        ...

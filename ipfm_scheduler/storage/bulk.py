@@ -4,15 +4,17 @@ reading a few columns of many commands."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import LargeBinary, Table, select
 from sqlalchemy.engine import Connection
 
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.base import insert_ignoring
 
 CHUNK = 500  # ids per IN (...) list
+ROWS_PER_INSERT = 500  # rows per multi-row INSERT on SQLite (its limit: 32,766 values)
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -25,7 +27,7 @@ def insert_rows_ignoring(
 ) -> None:
     """``insert_ignore_many`` for many rows of the same columns, cheaper: each column's
     conversion (a time to UTC, say) runs once per distinct value, and the driver's executemany
-    gets plain tuples. 10,000 commands: about 0.33 s instead of 0.57 s on SQLite."""
+    gets plain tuples."""
     if not rows:
         return
     columns = list(rows[0])
@@ -33,16 +35,45 @@ def insert_rows_ignoring(
         dialect=conn.dialect, column_keys=columns
     )
     dialect = conn.dialect
-    convert = {
-        name: _memoised(table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+    processors = {  # bytes go to either driver as they are (its Binary wrapper is a copy)
+        name: None
+        if isinstance(table.c[name].type, LargeBinary)
+        else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         for name in columns
     }
-    if compiled.positional:
-        order = list(compiled.positiontup or ())
-        params: list[Any] = [tuple(convert[n](row[n]) for n in order) for row in rows]
+    order = list(compiled.positiontup or ()) if compiled.positional else columns
+    pick = itemgetter(*order)
+    if len(order) == 1:
+        params: list[Any] = [(pick(row),) for row in rows]
     else:
-        params = [{n: convert[n](row[n]) for n in columns} for row in rows]
-    conn.exec_driver_sql(str(compiled), params)
+        params = [pick(row) for row in rows]
+    converting = [(i, _memoised(processors[n])) for i, n in enumerate(order) if processors[n]]
+    if converting:  # only the columns whose type converts (times to UTC text, say)
+        for i, row_values in enumerate(params):
+            values = list(row_values)
+            for column, convert in converting:
+                values[column] = convert(values[column])
+            params[i] = tuple(values)
+    if not compiled.positional:
+        params = [dict(zip(order, values, strict=True)) for values in params]
+        conn.exec_driver_sql(str(compiled), params)
+    elif dialect.name == "sqlite":
+        _insert_values(conn, str(compiled), len(order), params)
+    else:  # pragma: no cover - both supported databases are handled above
+        conn.exec_driver_sql(str(compiled), params)
+
+
+def _insert_values(conn: Connection, sql: str, width: int, params: list[Any]) -> None:
+    """SQLite: the rows as multi-row ``VALUES (...), (...)`` statements, ``ROWS_PER_INSERT``
+    at a time. One statement is one step of SQLite's engine, run without Python's lock held; an
+    executemany would take that lock back after every row, and wait for it behind the service's
+    other thread each time."""
+    group = "(" + ", ".join("?" * width) + ")"
+    if group not in sql:  # pragma: no cover - SQLAlchemy renders one group of ?s
+        raise ValueError(f"unexpected INSERT: {sql}")
+    for rows in chunks(params, ROWS_PER_INSERT):
+        many = sql.replace(group, ", ".join([group] * len(rows)), 1)
+        conn.exec_driver_sql(many, tuple(value for row in rows for value in row))
 
 
 def _memoised(processor: Callable[[Any], Any] | None) -> Callable[[Any], Any]:

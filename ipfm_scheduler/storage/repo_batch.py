@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, literal, select
+from sqlalchemy import bindparam, case, func, literal, select, true
 from sqlalchemy.engine import Connection
 
 from ipfm_scheduler.core.commands import CommandState, after_publish
@@ -22,7 +22,7 @@ from ipfm_scheduler.core.expand import PlannedAiring
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
-from ipfm_scheduler.storage.bulk import chunks, insert_rows_ignoring
+from ipfm_scheduler.storage.bulk import CHUNK, chunks, insert_rows_ignoring
 from ipfm_scheduler.storage.records import (
     AiringOutcome,
     NewCommand,
@@ -97,7 +97,8 @@ class BatchRepository(CommandRepository):
             insert_rows_ignoring(conn, t.airings, rows, ["ward", "programme", "planned_start"])
             ids = existing | _airing_ids(conn, [k for k in keys if k not in existing])
             airing_ids = [ids[k] for k in keys]
-            added = self._insert_commands(conn, items, airing_ids, now)
+            earlier = {ids[k] for k in existing}
+            added = self._insert_commands(conn, items, airing_ids, earlier, now)
             # a new airing is written `open` when it has commands; one that existed and got new
             # commands becomes `open` again (a new command is pending)
             reopened = {a for a in added if a not in {ids[k] for k in keys if k not in existing}}
@@ -122,8 +123,11 @@ class BatchRepository(CommandRepository):
         conn: Connection,
         items: Sequence[AiringBatchItem],
         airing_ids: Sequence[int],
+        earlier: set[int],
         now: datetime,
     ) -> dict[int, int]:
+        """Insert the commands of ``items`` that their airing lacks; only airings that existed
+        before (``earlier``) can have some already. Returns airing id -> commands added."""
         wanted = {
             (airing_id, c.receiver): (item, c)
             for item, airing_id in zip(items, airing_ids, strict=True)
@@ -134,7 +138,7 @@ class BatchRepository(CommandRepository):
             return {}
         c = t.commands
         have: set[tuple[int, str]] = set()
-        for chunk in chunks(sorted({a for a, _ in wanted})):
+        for chunk in chunks(sorted({a for a, _ in wanted if a in earlier})):
             have |= {
                 (r.airing_id, r.receiver)
                 for r in conn.execute(
@@ -267,10 +271,12 @@ def _airing_ids(
     a = t.airings
     wanted = set(keys)
     found: dict[tuple[str, str, datetime], int] = {}
-    for chunk in chunks(sorted({start for _, _, start in keys})):
+    starts = sorted({start for _, _, start in keys})
+    when = a.c.planned_start.in_(starts) if len(starts) <= CHUNK else true()
+    for chunk in chunks(sorted({ward for ward, _, _ in keys})):
         for r in conn.execute(
             select(a.c.id, a.c.ward, a.c.programme, a.c.planned_start).where(
-                a.c.planned_start.in_(chunk)
+                a.c.ward.in_(chunk), when
             )
         ):
             key = (r.ward, r.programme, r.planned_start)

@@ -85,9 +85,6 @@ class FakeOutbox:
 class FakeWire:
     """JSON payloads with the fields the protocol has (no signature)."""
 
-    def new_command_id(self) -> str:
-        return f"cmd-{uuid.uuid4().hex[:12]}"
-
     def cmd_topic(self, prefix: str, ward: str, receiver: str) -> str:
         return f"{prefix}/{ward}/{receiver}/cmd"
 
@@ -117,10 +114,10 @@ class FakeWire:
         except (ValueError, KeyError, TypeError) as exc:
             raise ProtocolError(f"not a status: {exc}") from exc
 
-    def play(
+    def plays(
         self,
+        count: int,
         *,
-        command_id: str,
         planned: PlannedAiring,
         programme: Programme,
         audio: AudioFile,
@@ -128,9 +125,11 @@ class FakeWire:
         priority: Priority,
         issued_at: datetime,
         key: SigningKey | None,
-    ) -> bytes:
-        return json.dumps(
-            {
+    ) -> list[tuple[str, bytes]]:
+        made = []
+        for _ in range(count):
+            command_id = f"cmd-{uuid.uuid4().hex[:12]}"
+            body = {
                 "v": 1,
                 "type": "play",
                 "id": command_id,
@@ -142,7 +141,8 @@ class FakeWire:
                 "expires_at": planned.expires.isoformat(),
                 "issued_at": issued_at.isoformat(),
             }
-        ).encode()
+            made.append((command_id, json.dumps(body).encode()))
+        return made
 
 
 def ack_message(

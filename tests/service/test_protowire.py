@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,12 +34,14 @@ def test_each_command_of_an_airing_is_encode_command_of_it_signed_on_its_own() -
     planned = PlannedAiring(start, "cam-trung", "kh179", start + timedelta(minutes=30), 80, zone=TZ)
     other = PlannedAiring(start, "cua-ong", "kh179", start + timedelta(minutes=30), 70, zone=TZ)
     for airing, signing in ((planned, key), (planned, key), (other, None), (planned, None)):
-        command_id = wire.new_command_id()
-        payload = wire.play(
-            command_id=command_id, planned=airing, programme=programme(duration_s=600.0),
+        made = wire.plays(
+            3, planned=airing, programme=programme(duration_s=600.0),
             audio=AUDIO, audio_url=URL, priority=Priority.NORMAL,
             issued_at=start - timedelta(minutes=2), key=signing,
         )  # fmt: skip
-        assert payload == expected(command_id, airing, signing)
-        verdict = protocol.verify(payload, protocol.keyring(key)).verdict
-        assert verdict is (protocol.Verdict.VALID if signing else protocol.Verdict.UNSIGNED)
+        assert len({command_id for command_id, _ in made}) == 3
+        for command_id, payload in made:
+            assert payload == expected(command_id, airing, signing)
+            assert uuid.UUID(command_id).version == 4
+            verdict = protocol.verify(payload, protocol.keyring(key)).verdict
+            assert verdict is (protocol.Verdict.VALID if signing else protocol.Verdict.UNSIGNED)

@@ -263,3 +263,23 @@ def test_the_batch_path_stores_times_exactly_as_the_one_row_path(repo: Repositor
     if repo.engine.dialect.name == "sqlite":
         shapes = {len(str(value)) for row in raw for value in row}
         assert shapes == {len("2025-11-24 06:00:00.000000")}
+
+
+def test_a_big_slot_is_stored_whole_in_multi_row_inserts(repo: Repository) -> None:
+    """1,200 commands of one instant (more than one multi-row INSERT holds), half of the airings
+    already stored with half their receivers: every airing is found, only the missing commands
+    are added, and every payload is stored byte for byte."""
+    world = World(repo)
+    wards = [f"ward-{n:03d}" for n in range(120)]
+    receivers = tuple(f"loa-{n:02d}" for n in range(10))
+    early = [item(w, receivers[:5]) for w in wards[:60]]
+    first = repo.store_airings(early, snapshot_id=world.snapshot_id, now=NOW)
+    assert all(s.created and s.commands_added == 5 for s in first)
+    every = [item(w, receivers) for w in wards]
+    stored = repo.store_airings(every, snapshot_id=world.snapshot_id, now=NOW)
+    assert [s.airing_id for s in stored[:60]] == [s.airing_id for s in first]
+    assert [(s.created, s.commands_added) for s in stored] == [(False, 5)] * 60 + [(True, 10)] * 60
+    assert len({s.airing_id for s in stored}) == 120
+    with repo.engine.connect() as conn:
+        saved = {r.id: bytes(r.payload) for r in conn.execute(select(t.commands))}
+    assert saved == {c.id: c.payload for i in every for c in i.commands}
