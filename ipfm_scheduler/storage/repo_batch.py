@@ -101,7 +101,7 @@ class BatchRepository(CommandRepository):
             added = self._insert_commands(conn, items, airing_ids, earlier, now)
             # a new airing is written `open` when it has commands; one that existed and got new
             # commands becomes `open` again (a new command is pending)
-            reopened = {a for a in added if a not in {ids[k] for k in keys if k not in existing}}
+            reopened = {a for a in added if a in earlier}
             _set_outcomes(conn, dict.fromkeys(reopened, AiringOutcome.OPEN))
         return [
             StoredBatchAiring(airing_id, key not in existing, added.get(airing_id, 0))

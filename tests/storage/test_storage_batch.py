@@ -275,6 +275,8 @@ def test_a_big_slot_is_stored_whole_in_multi_row_inserts(repo: Repository) -> No
     early = [item(w, receivers[:5]) for w in wards[:60]]
     first = repo.store_airings(early, snapshot_id=world.snapshot_id, now=NOW)
     assert all(s.created and s.commands_added == 5 for s in first)
+    with repo.engine.begin() as conn:  # as if their five receivers had all answered
+        conn.execute(t.airings.update().values(outcome=AiringOutcome.COMPLETED.value))
     every = [item(w, receivers) for w in wards]
     stored = repo.store_airings(every, snapshot_id=world.snapshot_id, now=NOW)
     assert [s.airing_id for s in stored[:60]] == [s.airing_id for s in first]
@@ -283,3 +285,4 @@ def test_a_big_slot_is_stored_whole_in_multi_row_inserts(repo: Repository) -> No
     with repo.engine.connect() as conn:
         saved = {r.id: bytes(r.payload) for r in conn.execute(select(t.commands))}
     assert saved == {c.id: c.payload for i in every for c in i.commands}
+    assert {repo.airing(s.airing_id).outcome for s in stored} == {AiringOutcome.OPEN}
