@@ -247,6 +247,16 @@ def test_station_from_the_environment(
     assert run("validate").code == 3
 
 
+def test_config_option_also_after_the_command(run, station: Station, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`validate --config PATH` reads PATH (not config/ipfm.yaml), in either spelling."""
+    station.edit_ward("cam-trung", 'at: "06:00"', 'at: "25:00"')
+    assert run("validate", "--config", str(station.path)).code == 3
+    missing = tmp_path / "nothing.yaml"
+    result = run("validate", f"--config={missing}")
+    assert result.code == 3
+    assert f"the file {missing} does not exist" in result.out
+
+
 def test_missing_station_file(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = run("--config", str(tmp_path / "nothing.yaml"), "validate")
     assert result.code == 3
