@@ -83,9 +83,13 @@ class Dispatcher:
         return Agenda(plan, week_start, now + plan.lead + self.horizon)
 
     def replan(self, plan: Plan, now: datetime) -> None:
-        """Swap in a new configuration (reload): rebuild the agenda, re-check every ward."""
+        """Swap in a new configuration (reload): rebuild the agenda, re-check every ward.
+
+        Unlike at start-up, airings of the new plan whose window already closed are dropped, not
+        recorded as missed: the service was running (see ``Agenda.drop_closed``)."""
         self.plan = plan
         self.agenda = self._new_agenda(plan, now)
+        self.agenda.drop_closed(now)
         self.weekly.touch_all()
         self._unairable.clear()
 

@@ -209,6 +209,24 @@ def test_reload_swaps_the_plan_and_keeps_what_was_stored(rig: Rig) -> None:
     assert starts == [local(MONDAY, "06:00"), local(MONDAY, "06:15")]
 
 
+def test_reload_does_not_record_earlier_airings_of_the_week_as_missed(rig: Rig) -> None:
+    """A reload (replan) on Tuesday with a plan that adds Monday 17:00 and Tuesday 06:00 (both
+    windows closed) and Tuesday 17:00: the service was running all along, so the closed ones are
+    not recorded as missed "while the service was not running"; Tuesday 17:00 still goes out."""
+    from tests.core.factories import ward, weekly
+
+    rig.at(local(MONDAY, "05:58")).tick()  # Monday 06:00 handled under the old plan
+    tuesday = MONDAY + timedelta(days=1)
+    new_plan = make_plan(ward(weekly("mon,tue", "06:00"), weekly("mon,tue", "17:00")))
+    rig.at(local(tuesday, "09:00")).dispatcher.replan(new_plan, rig.now)
+    rig.tick()
+    assert [a.outcome for a in rig.log.airings.values()] == [None]  # only Monday 06:00
+    rig.at(local(tuesday, "16:58")).tick()
+    starts = sorted(a.planned.start for a in rig.log.airings.values())
+    assert starts == [local(MONDAY, "06:00"), local(tuesday, "17:00")]
+    assert all(a.outcome != "missed" for a in rig.log.airings.values())
+
+
 def test_dispatcher_starts_with_the_current_week_only() -> None:
     rig = Rig(make_plan(default_ward()), local(MONDAY + timedelta(days=7), "05:00"))
     rig.tick()
