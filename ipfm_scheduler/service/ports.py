@@ -280,7 +280,10 @@ class AiringLog(Protocol):
         message: str,
         airing_id: int | None,
         now: datetime,
-    ) -> None: ...
+    ) -> None:
+        """Finish a taken request as ``DONE`` or ``REFUSED`` (``message`` says what or why), or
+        hand it back as ``QUEUED`` (its airing could not be stored; ``message`` says why)."""
+        ...
 
     def start_instance(self, *, host: str, pid: int, now: datetime) -> int: ...
 

@@ -188,3 +188,45 @@ def test_every_send_outcome_and_request_state_is_one_the_airing_log_knows() -> N
     assert {s.value for s in ports.RequestState} == {s.value for s in records.RequestState}
     refused = {s.value for s in ports.PublishStatus} - {"accepted", "busy"}
     assert refused <= {o.value for o in ports.SendOutcome}  # a refusal is recorded as is
+
+
+def test_a_request_whose_airing_could_not_be_stored_is_queued_again_then_aired(
+    make_log: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database error while storing a manual request's airing hands the request back to the
+    queue, with the reason, on every airing log; the next tick airs it and finishes it done."""
+    from ipfm_scheduler.core.model import Priority
+    from ipfm_scheduler.errors import StorageError
+    from ipfm_scheduler.service import ports
+    from ipfm_scheduler.storage import records as rec
+
+    rig = Rig(make_plan(ward(weekly("mon", "06:00"))), local(MONDAY, "12:00"), make_log())
+    if isinstance(rig.log, FakeLog):
+        request_id = 7
+        rig.log.queue(
+            ports.ManualRequest(7, "cam-trung", "kh179", Priority.EMERGENCY, requested_at=rig.now)
+        )
+    else:
+        request = rec.ManualRequest("cam-trung", "kh179", Priority.EMERGENCY, "kt@tram")
+        request_id = rig.log.repo.queue_request(request, now=rig.now)
+
+    def state() -> tuple[str, str]:
+        if isinstance(rig.log, FakeLog):
+            entry = rig.log.requests[request_id]
+            return str(entry["state"]), str(entry["message"])
+        record = rig.log.repo.request(request_id)
+        return str(record.state), str(record.message)
+
+    store = rig.log.store_airings
+
+    def fail_once(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(rig.log, "store_airings", store)
+        raise StorageError("database is locked")
+
+    monkeypatch.setattr(rig.log, "store_airings", fail_once)
+    at(rig, local(MONDAY, "12:00:01"))
+    assert state() == ("queued", "queued again: its airing could not be stored: database is locked")
+    assert rig.outbox.published == []
+    at(rig, local(MONDAY, "12:00:02"))
+    assert state()[0] == "done"
+    assert len(rig.outbox.published) == 2
