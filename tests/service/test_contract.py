@@ -230,3 +230,26 @@ def test_a_request_whose_airing_could_not_be_stored_is_queued_again_then_aired(
     at(rig, local(MONDAY, "12:00:02"))
     assert state()[0] == "done"
     assert len(rig.outbox.published) == 2
+
+
+def test_a_message_whose_topic_was_not_utf8_is_quarantined_with_the_reason(
+    make_log: Callable[[], Any],
+) -> None:
+    """The transport hands on a topic that was not UTF-8 with U+FFFD for the bad bytes (see
+    tests/transport): on every airing log it is quarantined with its topic and why, not lost.
+    The real wire format checks the topic (the fake one does not check ids)."""
+    from ipfm_scheduler.service.protowire import ProtocolWire
+
+    rig = Rig(make_plan(ward(weekly("mon", "06:00"))), local(MONDAY, "12:00"), make_log())
+    rig.dispatcher.wire = ProtocolWire()
+    topic = f"{PREFIX}/cam-trung/loa-\ufffd01/ack"
+    rig.outbox.incoming.append(IncomingMessage(topic, b'{"v":1}', False))
+    at(rig, local(MONDAY, "12:00:01"))
+    if isinstance(rig.log, FakeLog):
+        ((stored, raw, reason),) = rig.log.quarantined
+    else:
+        q = t.ack_quarantine
+        with rig.log.repo.engine.connect() as conn:
+            (stored, raw, reason) = conn.execute(select(q.c.topic, q.c.raw, q.c.reason)).one()
+    assert (stored, raw) == (topic, b'{"v":1}')
+    assert "receiver id 'loa-\ufffd01' is not valid" in reason
