@@ -32,6 +32,7 @@ from ipfm_scheduler.service.ports import (
     AiringLog,
     AiringToStore,
     IncomingAck,
+    IncomingMessage,
     IncomingStatus,
     ManualRequest,
     MetricsSink,
@@ -222,7 +223,7 @@ class Dispatcher:
             if ref.kind == "ack":
                 acks.append(self._ack(ref.ward, ref.receiver, message.topic, message.payload))
             elif ref.kind == "status":
-                status = self._status(ref.ward, ref.receiver, message.topic, message.payload, now)
+                status = self._status(ref.ward, ref.receiver, message, now)
                 statuses += [status] if status is not None else []
         if statuses:
             self._record_statuses(statuses, now)
@@ -261,15 +262,18 @@ class Dispatcher:
             log.debug("%s: command %s %s", who, command, state.value)
 
     def _status(
-        self, ward: str, receiver: str, topic: str, raw: bytes, now: datetime
+        self, ward: str, receiver: str, message: IncomingMessage, now: datetime
     ) -> IncomingStatus | None:
+        raw = message.payload
         try:
             status = self.wire.parse_status(raw)
         except ProtocolError as exc:
-            self.log.quarantine(topic, ward, receiver, raw, str(exc), now=now)
+            self.log.quarantine(message.topic, ward, receiver, raw, str(exc), now=now)
             log.warning("status from %s/%s quarantined: %s", ward, receiver, exc)
             return None
-        return IncomingStatus(ward, receiver, status.online, status.at, status.fw, raw)
+        return IncomingStatus(
+            ward, receiver, status.online, status.at, status.fw, raw, retained=message.retain
+        )
 
     def _record_statuses(self, statuses: Sequence[IncomingStatus], now: datetime) -> None:
         changed = self.log.record_statuses(statuses, now=now)

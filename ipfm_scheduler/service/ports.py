@@ -117,7 +117,8 @@ class AckLike(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class IncomingStatus:
-    """A receiver's status message (its ward and receiver from the topic)."""
+    """A receiver's status message (its ward and receiver from the topic). ``retained``: the
+    broker replayed it (MQTT retain flag), so it does not mean the receiver was heard now."""
 
     ward: str
     receiver: str
@@ -125,6 +126,7 @@ class IncomingStatus:
     at: datetime | None
     fw: str | None
     raw: bytes = field(repr=False)
+    retained: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -233,6 +233,28 @@ def test_dispatcher_starts_with_the_current_week_only() -> None:
     assert rig.log.airings == {}  # last week's airings are not "missed" by this instance
     assert isinstance(rig.dispatcher, Dispatcher)
     assert Origin.SCHEDULED not in rig.log.origins()
+
+
+def test_a_status_the_broker_replays_reaches_the_airing_log_marked_retained(rig: Rig) -> None:
+    """The MQTT retain flag travels with a status to the airing log (which must not count a
+    retained replay as the receiver being seen now); a live status is not marked retained."""
+    from ipfm_scheduler.service.ports import IncomingStatus
+    from tests.service.fake_mqtt import status_message
+
+    recorded: list[IncomingStatus] = []
+    record = rig.log.record_statuses
+
+    def capture(statuses: list[IncomingStatus], *, now: datetime) -> list[bool]:
+        recorded.extend(statuses)
+        return record(statuses, now=now)
+
+    rig.log.record_statuses = capture
+    rig.outbox.incoming.append(status_message(PREFIX, "cam-trung", "loa-01", "online"))
+    rig.outbox.incoming.append(
+        status_message(PREFIX, "cam-trung", "loa-02", "online", retain=False)
+    )
+    rig.tick()
+    assert [(s.receiver, s.retained) for s in recorded] == [("loa-01", True), ("loa-02", False)]
 
 
 def test_metrics_count_sends_acks_receivers_online_and_the_week(rig: Rig) -> None:
