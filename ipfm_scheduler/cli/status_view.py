@@ -16,6 +16,8 @@ from ipfm_scheduler.storage.repository import Repository
 
 NEXT = 10
 WAITING_SHOWN = 10
+REQUESTS_SHOWN = 10
+REQUESTS_SINCE = timedelta(hours=24)
 
 
 def _local(moment: datetime | None, tz: tzinfo) -> str | None:
@@ -49,6 +51,7 @@ def gather(
         "next_airings": _next(loaded, records, now),
         "compliance": _compliance(loaded, this_week, now, repo),
         "waiting": _waiting(repo, records, tz),
+        "requests": _requests(repo, now, tz),
     }
 
 
@@ -144,6 +147,18 @@ def _waiting(repo: Repository, records: list[AiringRecord], tz: tzinfo) -> dict[
     }
 
 
+def _requests(repo: Repository, now: datetime, tz: tzinfo) -> list[dict[str, Any]]:
+    """`air` requests of the last 24 hours, newest first: what became of each, and why."""
+    return [
+        {
+            "id": r.id, "requested_at": _local(r.requested_at, tz), "ward": r.request.ward,
+            "receiver": r.request.receiver, "programme": r.request.programme,
+            "priority": r.request.priority.value, "state": r.state.value, "message": r.message,
+        }
+        for r in repo.requests_since(now - REQUESTS_SINCE, limit=REQUESTS_SHOWN)
+    ]  # fmt: skip
+
+
 def render_text(view: dict[str, Any]) -> str:
     lines = [f"{view['now']} (week {view['week']})", ""]
     service = view["service"]
@@ -187,4 +202,15 @@ def render_text(view: dict[str, Any]) -> str:
         f"  {w['start']}  {w['ward']}/{w['receiver']}  {w['state']}  {w['command']}"
         for w in waiting["oldest"]
     ]
+    lines += ["", *_render_requests(view["requests"])]
     return "\n".join(lines)
+
+
+def _render_requests(requests: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        f"  #{r['id']} {r['requested_at']}  {r['ward']}/{r['receiver'] or 'all'} "
+        f"{r['programme']} {r['priority']}: {r['state']}"
+        + (f": {r['message']}" if r["message"] else "")
+        for r in requests
+    ]
+    return ["requests by `air` in the last 24 hours (newest first):", *(lines or ["  none"])]

@@ -24,7 +24,7 @@ from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.expand import PlannedAiring
 from ipfm_scheduler.core.model import Programme
 from ipfm_scheduler.core.weeks import IsoWeek
-from ipfm_scheduler.errors import ProtocolError
+from ipfm_scheduler.errors import IpfmError, ProtocolError, StorageError
 from ipfm_scheduler.service import requests
 from ipfm_scheduler.service.orders import NotAirable, missed, order
 from ipfm_scheduler.service.plan import Agenda, Plan
@@ -32,7 +32,9 @@ from ipfm_scheduler.service.ports import (
     AiringLog,
     AiringToStore,
     IncomingAck,
+    IncomingMessage,
     IncomingStatus,
+    ManualRequest,
     MetricsSink,
     NoMetrics,
     Outbox,
@@ -83,9 +85,13 @@ class Dispatcher:
         return Agenda(plan, week_start, now + plan.lead + self.horizon)
 
     def replan(self, plan: Plan, now: datetime) -> None:
-        """Swap in a new configuration (reload): rebuild the agenda, re-check every ward."""
+        """Swap in a new configuration (reload): rebuild the agenda, re-check every ward.
+
+        Unlike at start-up, airings of the new plan whose window already closed are dropped, not
+        recorded as missed: the service was running (see ``Agenda.drop_closed``)."""
         self.plan = plan
         self.agenda = self._new_agenda(plan, now)
+        self.agenda.drop_closed(now)
         self.weekly.touch_all()
         self._unairable.clear()
 
@@ -217,7 +223,7 @@ class Dispatcher:
             if ref.kind == "ack":
                 acks.append(self._ack(ref.ward, ref.receiver, message.topic, message.payload))
             elif ref.kind == "status":
-                status = self._status(ref.ward, ref.receiver, message.topic, message.payload, now)
+                status = self._status(ref.ward, ref.receiver, message, now)
                 statuses += [status] if status is not None else []
         if statuses:
             self._record_statuses(statuses, now)
@@ -256,15 +262,18 @@ class Dispatcher:
             log.debug("%s: command %s %s", who, command, state.value)
 
     def _status(
-        self, ward: str, receiver: str, topic: str, raw: bytes, now: datetime
+        self, ward: str, receiver: str, message: IncomingMessage, now: datetime
     ) -> IncomingStatus | None:
+        raw = message.payload
         try:
             status = self.wire.parse_status(raw)
         except ProtocolError as exc:
-            self.log.quarantine(topic, ward, receiver, raw, str(exc), now=now)
+            self.log.quarantine(message.topic, ward, receiver, raw, str(exc), now=now)
             log.warning("status from %s/%s quarantined: %s", ward, receiver, exc)
             return None
-        return IncomingStatus(ward, receiver, status.online, status.at, status.fw, raw)
+        return IncomingStatus(
+            ward, receiver, status.online, status.at, status.fw, raw, retained=message.retain
+        )
 
     def _record_statuses(self, statuses: Sequence[IncomingStatus], now: datetime) -> None:
         changed = self.log.record_statuses(statuses, now=now)
@@ -294,7 +303,13 @@ class Dispatcher:
         return len(expired)
 
     def take_requests(self, now: datetime) -> int:
-        """Handle airings queued by ``ipfm-scheduler air``; returns how many were taken."""
+        """Handle airings queued by ``ipfm-scheduler air``; returns how many were taken.
+
+        Each request taken is finished as done or refused (with the reason, logged at WARNING,
+        which ``air`` prints and ``status`` lists), also when ordering or storing its airing
+        raises. Only a database error while storing puts it back in the queue, to be tried on
+        the next tick, for ``requests.RETRY_FOR`` after it was queued (see ``requests``).
+        """
         taken = self.log.take_requests(now)
         for request in taken:
             decision = requests.decide(request, self.plan, now)
@@ -308,16 +323,21 @@ class Dispatcher:
                     now=now,
                 )
                 continue
-            item = order(
-                self.plan,
-                self.wire,
-                decision.planned,
-                receivers=decision.receivers,
-                now=now,
-                priority=request.priority,
-                note=f"requested by {request.requested_by or 'unknown'} (request #{request.id})",
-            )
-            (stored,) = self.store([item], now)
+            note = f"requested by {request.requested_by or 'unknown'} (request #{request.id})"
+            try:
+                item = order(
+                    self.plan,
+                    self.wire,
+                    decision.planned,
+                    receivers=decision.receivers,
+                    now=now,
+                    priority=request.priority,
+                    note=note,
+                )
+                (stored,) = self.store([item], now)
+            except Exception as exc:
+                self._request_failed(request, exc, now)
+                continue
             message = _request_done(item, stored)
             self.log.finish_request(
                 request.id,
@@ -328,6 +348,26 @@ class Dispatcher:
             )
             log.info("request #%d: %s", request.id, message)
         return len(taken)
+
+    def _request_failed(self, request: ManualRequest, exc: Exception, now: datetime) -> None:
+        """Queue ``request`` again after a database error (for a while), else refuse it."""
+        if isinstance(exc, StorageError) and requests.retry(request, now):
+            log.warning(
+                "request #%d: its airing could not be stored (%s); queued again", request.id, exc
+            )
+            self.log.finish_request(
+                request.id,
+                state=RequestState.QUEUED,
+                message=f"queued again: its airing could not be stored: {exc}",
+                airing_id=None,
+                now=now,
+            )
+            return
+        refusal = requests.failed(request, exc)
+        log.warning("%s", refusal, exc_info=not isinstance(exc, IpfmError))  # a bug: its trace
+        self.log.finish_request(
+            request.id, state=RequestState.REFUSED, message=refusal, airing_id=None, now=now
+        )
 
     def demo(self, now: datetime, delay: timedelta) -> int:
         """``run --demo``: one airing per ward ``delay`` from now, windows ignored."""

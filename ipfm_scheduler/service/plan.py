@@ -99,6 +99,16 @@ class Agenda:
         del self._items[:cut]
         return due
 
+    def drop_closed(self, now: datetime) -> int:
+        """Forget every airing whose window closed by ``now``; returns how many.
+
+        For a reload: the service was running, so what a new plan has earlier in the week was
+        either handled under the old plan or was not planned then; it is not "missed"."""
+        kept = [item for item in self._items if item[1].expires > now]
+        dropped = len(self._items) - len(kept)
+        self._items = kept
+        return dropped
+
     def put_back(self, airings: list[PlannedAiring]) -> None:
         """Return airings taken by :meth:`pop_due` that could not be handled."""
         self._items.extend((a.start - self._lead, a) for a in airings)

@@ -117,7 +117,8 @@ class AckLike(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class IncomingStatus:
-    """A receiver's status message (its ward and receiver from the topic)."""
+    """A receiver's status message (its ward and receiver from the topic). ``retained``: the
+    broker replayed it (MQTT retain flag), so it does not mean the receiver was heard now."""
 
     ward: str
     receiver: str
@@ -125,6 +126,7 @@ class IncomingStatus:
     at: datetime | None
     fw: str | None
     raw: bytes = field(repr=False)
+    retained: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +282,10 @@ class AiringLog(Protocol):
         message: str,
         airing_id: int | None,
         now: datetime,
-    ) -> None: ...
+    ) -> None:
+        """Finish a taken request as ``DONE`` or ``REFUSED`` (``message`` says what or why), or
+        hand it back as ``QUEUED`` (its airing could not be stored; ``message`` says why)."""
+        ...
 
     def start_instance(self, *, host: str, pid: int, now: datetime) -> int: ...
 

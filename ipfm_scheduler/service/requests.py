@@ -6,6 +6,13 @@ and inside the campaign. An emergency airing ignores all that: it starts when as
 default), expires ``EMERGENCY_MARGIN`` after it would have ended, and pre-empts whatever the
 receivers play (receiver-protocol.md). A request nobody picked up for ``STALE_AFTER`` (no service
 was running) is refused rather than aired late.
+
+A request the service took always ends done or refused, never stuck in ``taken``: when its
+airing can't be ordered (no audio, or any other error) it is refused with the reason. When the
+database fails while storing it (a lock, a dropped connection: often brief) it goes back to the
+queue and is tried again on the next tick, until ``RETRY_FOR`` after it was queued; after that it
+is refused with the database's error rather than retried (and logged) for ever or aired late.
+A technician sees the outcome in ``air`` (within its ``--wait``) or in ``status``.
 """
 
 from __future__ import annotations
@@ -16,12 +23,15 @@ from datetime import datetime, timedelta
 from ipfm_scheduler.core.expand import PlannedAiring, at_local
 from ipfm_scheduler.core.makeup import default_volume
 from ipfm_scheduler.core.model import Origin, Priority, Programme, Ward
+from ipfm_scheduler.errors import StorageError
+from ipfm_scheduler.service.orders import NotAirable
 from ipfm_scheduler.service.plan import Plan
 from ipfm_scheduler.service.ports import ManualRequest
 
 EMERGENCY_MARGIN = timedelta(minutes=5)
 STALE_AFTER = timedelta(minutes=10)
 PAST_TOLERANCE = timedelta(minutes=1)
+RETRY_FOR = timedelta(minutes=1)  # a database failure while storing: tried again this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +45,7 @@ class Decision:
 
 def decide(request: ManualRequest, plan: Plan, now: datetime) -> Decision:
     """Accept ``request`` (an airing for its receivers) or refuse it, saying why."""
-    what = f"request #{request.id} ({request.ward}, {request.programme})"
+    what = _what(request)
     found = _resolve(request, plan)
     if isinstance(found, str):
         return Decision(refusal=f"{what}: {found}")
@@ -52,6 +62,24 @@ def decide(request: ManualRequest, plan: Plan, now: datetime) -> Decision:
         )
         return Decision(planned, receivers)
     return _in_window(plan, ward, programme, start, receivers=receivers, what=what)
+
+
+def retry(request: ManualRequest, now: datetime) -> bool:
+    """Whether ``request``, whose airing the database failed to store, goes back to the queue
+    (it was queued less than ``RETRY_FOR`` ago) rather than being refused."""
+    return request.requested_at is not None and now - request.requested_at < RETRY_FOR
+
+
+def failed(request: ManualRequest, exc: Exception) -> str:
+    """The refusal of ``request`` whose airing could not be ordered or stored."""
+    if isinstance(exc, NotAirable):
+        return f"{_what(request)}: {exc}"
+    step = "stored" if isinstance(exc, StorageError) else "ordered"
+    return f"{_what(request)}: its airing could not be {step}: {exc}; not aired"
+
+
+def _what(request: ManualRequest) -> str:
+    return f"request #{request.id} ({request.ward}, {request.programme})"
 
 
 def _resolve(request: ManualRequest, plan: Plan) -> tuple[Ward, Programme, tuple[str, ...]] | str:

@@ -64,7 +64,11 @@ class AnswerRepository(BatchRepository):
 
     def record_statuses(self, items: Sequence[StatusBatchItem], *, now: datetime) -> list[bool]:
         """``record_status`` for many status messages, in order, in one transaction; returns,
-        per message, whether the receiver's state (or firmware) changed."""
+        per message, whether the receiver's state (or firmware) changed.
+
+        A ``retained`` status is one the broker replays on every (re)connect, not the receiver
+        speaking now: its change of state is recorded if it is new, but ``last_seen_at`` does
+        not move (a receiver first known that way is seen at the time it gave, at most now)."""
         if not items:
             return []
         now = to_utc(now, "now")
@@ -75,6 +79,7 @@ class AnswerRepository(BatchRepository):
                 for r in conn.execute(select(rs).where(rs.c.ward.in_(chunk))):
                     current[(r.ward, r.receiver)] = {
                         "online": r.online, "since": r.since, "fw": r.fw, "new": False,
+                        "seen": r.last_seen_at,
                     }  # fmt: skip
             events, changes = [], []
             for item in items:
@@ -84,7 +89,7 @@ class AnswerRepository(BatchRepository):
                     events.append(_status_event(item, current[(item.ward, item.receiver)], now))
             if events:
                 conn.execute(t.receiver_status_events.insert(), events)
-            _write_current(conn, current, {(i.ward, i.receiver) for i in items}, now)
+            _write_current(conn, current, {(i.ward, i.receiver) for i in items})
         return changes
 
     def quarantine(
@@ -106,6 +111,7 @@ class StatusBatchItem:
     at: datetime | None
     fw: str | None
     raw: bytes
+    retained: bool = False  # replayed by the broker, not heard from the receiver just now
 
 
 def _status_change(
@@ -125,8 +131,19 @@ def _status_change(
         "since": since,
         "fw": fw,
         "new": known is None or known["new"],
+        "seen": _seen(item, known, now),
     }
     return changed
+
+
+def _seen(item: StatusBatchItem, known: dict[str, Any] | None, now: datetime) -> datetime:
+    """When the receiver was last heard: now, unless ``item`` is a retained replay."""
+    if not item.retained:
+        return now
+    if known is not None:
+        seen: datetime = known["seen"]
+        return seen
+    return now if item.at is None else min(to_utc(item.at, "the status time"), now)
 
 
 def _status_event(item: StatusBatchItem, state: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -145,13 +162,12 @@ def _write_current(
     conn: Connection,
     current: dict[tuple[str, str], dict[str, Any]],
     touched: set[tuple[str, str]],
-    now: datetime,
 ) -> None:
     rs = t.receiver_status
     new, old = [], []
     for ward, receiver in sorted(touched):
         state = current[(ward, receiver)]
-        values = {"online": state["online"], "since": state["since"], "last_seen_at": now}
+        values = {"online": state["online"], "since": state["since"], "last_seen_at": state["seen"]}
         values["fw"] = state["fw"]
         if state["new"]:
             new.append({"ward": ward, "receiver": receiver, **values})

@@ -188,22 +188,22 @@ class ServiceRepository(RepositoryBase):
         airing_id: int | None = None,
         message: str | None = None,
     ) -> None:
-        """Close a request: ``done`` (with the airing it became) or ``refused`` (with why)."""
+        """Close a request: ``done`` (with the airing it became) or ``refused`` (with why); or
+        hand a taken one back: ``queued`` (with why: the service could not store its airing and
+        takes it again)."""
         state = RequestState(state)
-        if state not in (RequestState.DONE, RequestState.REFUSED):
-            raise ValueInvalid(f"a request is finished as done or refused, not {state}")
+        if state not in (RequestState.DONE, RequestState.REFUSED, RequestState.QUEUED):
+            raise ValueInvalid(
+                f"a request is finished as done or refused, or queued again, not {state}"
+            )
+        values: dict[str, Any] = {"state": state.value, "airing_id": airing_id, "message": message}
+        if state is RequestState.QUEUED:
+            values["taken_at"] = None
+        else:
+            values["finished_at"] = to_utc(now, "now")
         mr = t.manual_requests
         with self._write() as conn:
-            done = conn.execute(
-                mr.update()
-                .where(mr.c.id == request_id)
-                .values(
-                    state=state.value,
-                    airing_id=airing_id,
-                    message=message,
-                    finished_at=to_utc(now, "now"),
-                )
-            ).rowcount
+            done = conn.execute(mr.update().where(mr.c.id == request_id).values(values)).rowcount
         if not done:
             raise StorageError(f"no manual request {request_id} in the database")
 
@@ -215,6 +215,18 @@ class ServiceRepository(RepositoryBase):
         if row is None:
             raise StorageError(f"no manual request {request_id} in the database")
         return _request(row)
+
+    def requests_since(self, since: datetime, *, limit: int) -> list[RequestRecord]:
+        """The requests queued at or after ``since``, newest first, at most ``limit``."""
+        mr = t.manual_requests
+        with self._read() as conn:
+            rows = conn.execute(
+                select(mr)
+                .where(mr.c.requested_at >= to_utc(since, "since"))
+                .order_by(mr.c.requested_at.desc(), mr.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [_request(r) for r in rows]
 
     def start_instance(self, *, host: str, pid: int, version: str, now: datetime) -> int:
         """Note that a service started; returns its instance id (for heartbeats)."""

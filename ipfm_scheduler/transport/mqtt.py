@@ -15,7 +15,8 @@ outstanding, and strands QoS 1 messages published from its own callback thread b
 * reports each PUBACK as a :class:`Delivered` carrying the caller's token (a command id), so the
   caller marks the command SENT only once the broker has it,
 * subscribes on every (re)connect and hands incoming messages over as :class:`Incoming` values
-  through a thread-safe queue (or a callback that must do no I/O), and
+  through a thread-safe queue (or a callback that must do no I/O), every one of them: a topic
+  that is not UTF-8 arrives with U+FFFD for its bad bytes (the service quarantines it), and
 * reconnects by itself with backoff; ``connected`` says whether it is usable right now.
 
 Usage: docs/receivers.md, "For the service: the API".
@@ -386,9 +387,9 @@ class MqttTransport:
     def _handle_message(self, _c: Any, _u: Any, message: paho.MQTTMessage) -> None:
         try:
             topic = message.topic
-        except UnicodeDecodeError:
-            log.warning("dropped a message whose topic is not UTF-8")
-            return
+        except UnicodeDecodeError:  # paho's ``topic`` raises; its raw bytes are in ``_topic``
+            topic = bytes(message._topic).decode("utf-8", errors="replace")
+            log.debug("a message whose topic is not UTF-8, handed on as %r", topic)
         self._on_message(Incoming(topic, bytes(message.payload), bool(message.retain), message.qos))
 
     # ---- shutdown ----------------------------------------------------------------------------

@@ -160,9 +160,11 @@ def ack_message(
     return IncomingMessage(f"{prefix}/{ward}/{receiver}/ack", json.dumps(body).encode())
 
 
-def status_message(prefix: str, ward: str, receiver: str, state: str) -> IncomingMessage:
+def status_message(
+    prefix: str, ward: str, receiver: str, state: str, *, retain: bool = True
+) -> IncomingMessage:
     body = {"v": 1, "state": state}
-    return IncomingMessage(f"{prefix}/{ward}/{receiver}/status", json.dumps(body).encode(), True)
+    return IncomingMessage(f"{prefix}/{ward}/{receiver}/status", json.dumps(body).encode(), retain)
 
 
 def answer_all(

@@ -188,3 +188,100 @@ def test_every_send_outcome_and_request_state_is_one_the_airing_log_knows() -> N
     assert {s.value for s in ports.RequestState} == {s.value for s in records.RequestState}
     refused = {s.value for s in ports.PublishStatus} - {"accepted", "busy"}
     assert refused <= {o.value for o in ports.SendOutcome}  # a refusal is recorded as is
+
+
+def test_a_request_whose_airing_could_not_be_stored_is_queued_again_then_aired(
+    make_log: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database error while storing a manual request's airing hands the request back to the
+    queue, with the reason, on every airing log; the next tick airs it and finishes it done."""
+    from ipfm_scheduler.core.model import Priority
+    from ipfm_scheduler.errors import StorageError
+    from ipfm_scheduler.service import ports
+    from ipfm_scheduler.storage import records as rec
+
+    rig = Rig(make_plan(ward(weekly("mon", "06:00"))), local(MONDAY, "12:00"), make_log())
+    if isinstance(rig.log, FakeLog):
+        request_id = 7
+        rig.log.queue(
+            ports.ManualRequest(7, "cam-trung", "kh179", Priority.EMERGENCY, requested_at=rig.now)
+        )
+    else:
+        request = rec.ManualRequest("cam-trung", "kh179", Priority.EMERGENCY, "kt@tram")
+        request_id = rig.log.repo.queue_request(request, now=rig.now)
+
+    def state() -> tuple[str, str]:
+        if isinstance(rig.log, FakeLog):
+            entry = rig.log.requests[request_id]
+            return str(entry["state"]), str(entry["message"])
+        record = rig.log.repo.request(request_id)
+        return str(record.state), str(record.message)
+
+    store = rig.log.store_airings
+
+    def fail_once(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(rig.log, "store_airings", store)
+        raise StorageError("database is locked")
+
+    monkeypatch.setattr(rig.log, "store_airings", fail_once)
+    at(rig, local(MONDAY, "12:00:01"))
+    assert state() == ("queued", "queued again: its airing could not be stored: database is locked")
+    assert rig.outbox.published == []
+    at(rig, local(MONDAY, "12:00:02"))
+    assert state()[0] == "done"
+    assert len(rig.outbox.published) == 2
+
+
+def test_a_message_whose_topic_was_not_utf8_is_quarantined_with_the_reason(
+    make_log: Callable[[], Any],
+) -> None:
+    """The transport hands on a topic that was not UTF-8 with U+FFFD for the bad bytes (see
+    tests/transport): on every airing log it is quarantined with its topic and why, not lost.
+    The real wire format checks the topic (the fake one does not check ids)."""
+    from ipfm_scheduler.service.protowire import ProtocolWire
+
+    rig = Rig(make_plan(ward(weekly("mon", "06:00"))), local(MONDAY, "12:00"), make_log())
+    rig.dispatcher.wire = ProtocolWire()
+    topic = f"{PREFIX}/cam-trung/loa-\ufffd01/ack"
+    rig.outbox.incoming.append(IncomingMessage(topic, b'{"v":1}', False))
+    at(rig, local(MONDAY, "12:00:01"))
+    if isinstance(rig.log, FakeLog):
+        ((stored, raw, reason),) = rig.log.quarantined
+    else:
+        q = t.ack_quarantine
+        with rig.log.repo.engine.connect() as conn:
+            (stored, raw, reason) = conn.execute(select(q.c.topic, q.c.raw, q.c.reason)).one()
+    assert (stored, raw) == (topic, b'{"v":1}')
+    assert "receiver id 'loa-\ufffd01' is not valid" in reason
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="service/storelog.py (not edited here: another change owns it) builds StatusBatchItem "
+    "without IncomingStatus.retained; passing it on makes this pass (then drop this mark)",
+)
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_retained_status_replayed_on_reconnect_does_not_move_last_seen(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Through the service and the real airing log: a receiver heard live at 12:00, whose
+    retained status the broker replays at 12:30 (a reconnect), was last seen at 12:00."""
+    from tests.service.fake_mqtt import status_message
+
+    url = f"sqlite:///{tmp_path / 'ipfm.db'}"
+    if kind == "postgresql":
+        url = request.getfixturevalue("pg_databases")()
+    engine = open_engine(url)
+    try:
+        upgrade(engine)
+        plan = make_plan(ward(weekly("mon", "06:00")))
+        rig = Rig(plan, local(MONDAY, "12:00"), StoreLog(Repository(engine)))
+        live = status_message(PREFIX, "cam-trung", "loa-01", "online", retain=False)
+        rig.outbox.incoming.append(live)
+        at(rig, local(MONDAY, "12:00"))
+        rig.outbox.incoming.append(status_message(PREFIX, "cam-trung", "loa-01", "online"))
+        at(rig, local(MONDAY, "12:30"))
+        (status,) = rig.log.repo.receivers_status()
+        assert status.last_seen_at == local(MONDAY, "12:00")
+    finally:
+        engine.dispose()

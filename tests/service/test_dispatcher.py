@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -209,12 +209,52 @@ def test_reload_swaps_the_plan_and_keeps_what_was_stored(rig: Rig) -> None:
     assert starts == [local(MONDAY, "06:00"), local(MONDAY, "06:15")]
 
 
+def test_reload_does_not_record_earlier_airings_of_the_week_as_missed(rig: Rig) -> None:
+    """A reload (replan) on Tuesday with a plan that adds Monday 17:00 and Tuesday 06:00 (both
+    windows closed) and Tuesday 17:00: the service was running all along, so the closed ones are
+    not recorded as missed "while the service was not running"; Tuesday 17:00 still goes out."""
+    from tests.core.factories import ward, weekly
+
+    rig.at(local(MONDAY, "05:58")).tick()  # Monday 06:00 handled under the old plan
+    tuesday = MONDAY + timedelta(days=1)
+    new_plan = make_plan(ward(weekly("mon,tue", "06:00"), weekly("mon,tue", "17:00")))
+    rig.at(local(tuesday, "09:00")).dispatcher.replan(new_plan, rig.now)
+    rig.tick()
+    assert [a.outcome for a in rig.log.airings.values()] == [None]  # only Monday 06:00
+    rig.at(local(tuesday, "16:58")).tick()
+    starts = sorted(a.planned.start for a in rig.log.airings.values())
+    assert starts == [local(MONDAY, "06:00"), local(tuesday, "17:00")]
+    assert all(a.outcome != "missed" for a in rig.log.airings.values())
+
+
 def test_dispatcher_starts_with_the_current_week_only() -> None:
     rig = Rig(make_plan(default_ward()), local(MONDAY + timedelta(days=7), "05:00"))
     rig.tick()
     assert rig.log.airings == {}  # last week's airings are not "missed" by this instance
     assert isinstance(rig.dispatcher, Dispatcher)
     assert Origin.SCHEDULED not in rig.log.origins()
+
+
+def test_a_status_the_broker_replays_reaches_the_airing_log_marked_retained(rig: Rig) -> None:
+    """The MQTT retain flag travels with a status to the airing log (which must not count a
+    retained replay as the receiver being seen now); a live status is not marked retained."""
+    from ipfm_scheduler.service.ports import IncomingStatus
+    from tests.service.fake_mqtt import status_message
+
+    recorded: list[IncomingStatus] = []
+    record = rig.log.record_statuses
+
+    def capture(statuses: list[IncomingStatus], *, now: datetime) -> list[bool]:
+        recorded.extend(statuses)
+        return record(statuses, now=now)
+
+    rig.log.record_statuses = capture
+    rig.outbox.incoming.append(status_message(PREFIX, "cam-trung", "loa-01", "online"))
+    rig.outbox.incoming.append(
+        status_message(PREFIX, "cam-trung", "loa-02", "online", retain=False)
+    )
+    rig.tick()
+    assert [(s.receiver, s.retained) for s in recorded] == [("loa-01", True), ("loa-02", False)]
 
 
 def test_metrics_count_sends_acks_receivers_online_and_the_week(rig: Rig) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from ipfm_scheduler.core.model import Origin, Priority
+from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.service.ports import ManualRequest, RequestState
-from ipfm_scheduler.service.requests import decide
+from ipfm_scheduler.service.requests import RETRY_FOR, decide
 from tests.service.helpers import MONDAY, PREFIX, Rig, default_ward, local, make_plan
 
 PLAN = make_plan(default_ward())
@@ -104,3 +107,100 @@ def test_demo_plans_one_airing_per_ward_a_few_seconds_ahead_and_sends_it() -> No
     assert len(rig.outbox.published) == 2
     start = json.loads(rig.outbox.published[0][2])["start_at"]
     assert start == local(MONDAY, "12:00:10").isoformat()
+
+
+def test_a_request_whose_airing_cannot_be_ordered_is_refused_with_the_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ordering raises (the programme has no audio): the request taken is finished as refused,
+    saying why, with a WARNING; it does not stay `taken` for ever."""
+    from dataclasses import replace
+
+    plan = replace(PLAN, station=replace(PLAN.station, programme_audio={}))
+    rig = Rig(plan, local(MONDAY, "17:05"))
+    rig.log.queue(request(priority=Priority.EMERGENCY))
+    with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.service.dispatcher"):
+        rig.tick()
+    entry = rig.log.requests[7]
+    assert entry["state"] is RequestState.REFUSED
+    assert str(entry["message"]).startswith("request #7 (cam-trung, kh179): ")
+    assert "programme kh179 has no audio in the configuration" in str(entry["message"])
+    assert entry["message"] in [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert rig.outbox.published == []
+
+
+def test_a_database_failure_while_storing_queues_the_request_again_and_the_next_tick_airs_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Storing raises a StorageError (transient): the request goes back to the queue with the
+    reason (logged at WARNING) and is aired on the next tick."""
+    rig = Rig(PLAN, local(MONDAY, "12:00"))
+    rig.log.queue(request(priority=Priority.EMERGENCY, requested_at=rig.now))
+    rig.log.fail_next = StorageError("database is locked")
+    with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.service.dispatcher"):
+        rig.tick()
+    entry = rig.log.requests[7]
+    assert entry["state"] is RequestState.QUEUED
+    assert "database is locked" in str(entry["message"])
+    assert any("queued again" in r.getMessage() for r in caplog.records)
+    assert rig.outbox.published == []
+    rig.advance(seconds=1).tick()
+    assert rig.log.requests[7]["state"] is RequestState.DONE
+    assert len(rig.outbox.published) == 2
+
+
+def test_a_request_the_database_fails_for_longer_than_the_retry_time_is_refused() -> None:
+    """A StorageError on a request queued more than RETRY_FOR ago: refused, saying the airing
+    could not be stored and why, instead of being retried (and logged) for ever."""
+    rig = Rig(PLAN, local(MONDAY, "12:00"))
+    queued = rig.now - RETRY_FOR - timedelta(seconds=1)
+    rig.log.queue(request(priority=Priority.EMERGENCY, requested_at=queued))
+    rig.log.fail_next = StorageError("database is locked")
+    rig.tick()
+    entry = rig.log.requests[7]
+    assert entry["state"] is RequestState.REFUSED
+    assert "could not be stored" in str(entry["message"])
+    assert "database is locked" in str(entry["message"])
+
+
+def test_status_shows_what_became_of_the_requests_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`status`, run as a technician runs it, lists the `air` requests of the last 24 hours
+    with their state and reason: a refused one says why, one queued again after a database
+    error says so (what `air` tells its user to look at when it stops waiting)."""
+    from datetime import UTC, datetime
+
+    from ipfm_scheduler.cli import main
+    from ipfm_scheduler.storage import records as rec
+    from ipfm_scheduler.storage.db import open_engine
+    from ipfm_scheduler.storage.migrate import upgrade
+    from ipfm_scheduler.storage.repository import Repository
+    from tests.service.e2e import write_station
+
+    station = write_station(tmp_path, prefix="ipfm-t", mqtt_port=1883, at="06:00")
+    engine = open_engine(f"sqlite:///{tmp_path / 'ipfm.db'}")
+    upgrade(engine)
+    repo = Repository(engine)
+    now = datetime.now(UTC)
+    asked = rec.ManualRequest("ward-00", "kh179", Priority.EMERGENCY, "kt@tram")
+    refused = repo.queue_request(asked, now=now - timedelta(minutes=2))
+    repo.take_requests(now)
+    repo.finish_request(refused, "refused", now=now, message="its airing could not be stored")
+    again = repo.queue_request(
+        rec.ManualRequest("ward-00", "kh179", Priority.NORMAL, "kt@tram", receiver="loa-02"),
+        now=now - timedelta(minutes=1),
+    )
+    repo.take_requests(now)
+    repo.finish_request(again, "queued", now=now, message="queued again: database is locked")
+    engine.dispose()
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(station), "status"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "requests by `air` in the last 24 hours (newest first):" in out
+    shown = out.split("requests by `air`")[1].splitlines()[1:]
+    assert shown[0].startswith(f"  #{again} ")
+    assert shown[0].endswith("loa-02 kh179 normal: queued: queued again: database is locked")
+    assert shown[1].startswith(f"  #{refused} ")
+    assert shown[1].endswith("/all kh179 emergency: refused: its airing could not be stored")

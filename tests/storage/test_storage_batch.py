@@ -219,6 +219,47 @@ def test_a_received_command_with_no_final_answer_is_due_again_after_stalled_afte
     assert repo.commands_to_send(sent + timedelta(hours=1), resend_after=wait, limit=10) == []
 
 
+def test_a_retained_status_may_change_the_state_but_never_moves_last_seen(
+    repo: Repository,
+) -> None:
+    """A retained status (replayed by the broker on every reconnect) is not the receiver
+    speaking now: a repeat changes nothing, a new state (its last will, kept while we were away)
+    is recorded as a change, but last_seen_at stays when we last heard the receiver itself. A
+    receiver first known from a retained status is seen at the time it gave (never later than
+    now), or now if it gave none. A live message in the same batch does move last_seen_at."""
+    from ipfm_scheduler.storage.records import ReceiverState
+    from ipfm_scheduler.storage.repo_answers import StatusBatchItem
+
+    on, off = ReceiverState.ONLINE, ReceiverState.OFFLINE
+    live = StatusBatchItem("cam-trung", "loa-01", on, None, "2.4.1", b"{}")
+    assert repo.record_statuses([live], now=NOW) == [True]
+    t1, t2, t3 = (NOW + timedelta(minutes=m) for m in (5, 10, 15))
+
+    def seen() -> dict[str, tuple[bool, datetime, datetime]]:
+        return {s.receiver: (s.online, s.since, s.last_seen_at) for s in repo.receivers_status()}
+
+    repeat = StatusBatchItem("cam-trung", "loa-01", on, None, None, b"{}", retained=True)
+    assert repo.record_statuses([repeat], now=t1) == [False]
+    assert seen()["loa-01"] == (True, NOW, NOW)
+    will = StatusBatchItem("cam-trung", "loa-01", off, None, None, b"", retained=True)
+    first = StatusBatchItem("cam-trung", "loa-02", on, NOW - timedelta(hours=1), None, b"{}", True)
+    ahead = StatusBatchItem("cam-trung", "loa-03", on, t3, None, b"{}", retained=True)
+    untimed = StatusBatchItem("cam-trung", "loa-04", on, None, None, b"{}", retained=True)
+    assert repo.record_statuses([will, first, ahead, untimed], now=t2) == [True] * 4
+    assert seen() == {
+        "loa-01": (False, t2, NOW),
+        "loa-02": (True, t2, NOW - timedelta(hours=1)),
+        "loa-03": (True, t2, t2),
+        "loa-04": (True, t2, t2),
+    }
+    back = StatusBatchItem("cam-trung", "loa-01", on, None, None, b"{}")
+    assert repo.record_statuses([back, will], now=t3) == [True, True]
+    assert seen()["loa-01"] == (False, t3, t3)  # heard live in this batch
+    with repo.engine.connect() as conn:
+        events = conn.execute(select(func.count()).select_from(t.receiver_status_events))
+        assert events.scalar_one() == 7  # 1 + 4 + 2 changes
+
+
 def test_record_statuses_in_order_like_record_status(repo: Repository) -> None:
     from ipfm_scheduler.storage.records import ReceiverState
     from ipfm_scheduler.storage.repo_answers import StatusBatchItem

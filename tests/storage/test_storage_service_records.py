@@ -65,7 +65,34 @@ def test_manual_requests_are_taken_once_and_finished(repo: Repository):
     assert repo.request(first).state is RequestState.REFUSED
     assert repo.request(first).message == "ward cam-trung: no receiver loa-01"
     with pytest.raises(ValueInvalid):
-        repo.finish_request(second, "queued", now=NOW)
+        repo.finish_request(second, "taken", now=NOW)
+
+
+def test_a_taken_request_handed_back_is_queued_again_with_the_reason(repo: Repository):
+    """finish_request(..., "queued") puts a taken request back in the queue (the service could
+    not store its airing), keeping why, and the next take hands it out again; requests_since
+    lists requests newest first with their state and message (what `status` shows)."""
+    from ipfm_scheduler.storage.records import ManualRequest, RequestState
+
+    request = ManualRequest("cam-trung", "kh179", Priority.EMERGENCY, "kt@tram")
+    first = repo.queue_request(request, now=NOW)
+    assert [r.id for r in repo.take_requests(NOW + timedelta(seconds=1))] == [first]
+    repo.finish_request(first, "queued", now=NOW, message="database is locked")
+    assert (repo.request(first).state, repo.request(first).message) == (
+        RequestState.QUEUED,
+        "database is locked",
+    )
+    (again,) = repo.take_requests(NOW + timedelta(seconds=2))
+    assert (again.id, again.state, again.request) == (first, RequestState.TAKEN, request)
+    repo.finish_request(first, "refused", now=NOW, message="could not be stored")
+    second = repo.queue_request(request, now=NOW + timedelta(minutes=1))
+    listed = repo.requests_since(NOW, limit=10)
+    assert [(r.id, r.state, r.message) for r in listed] == [
+        (second, RequestState.QUEUED, None),
+        (first, RequestState.REFUSED, "could not be stored"),
+    ]
+    assert [r.id for r in repo.requests_since(NOW + timedelta(seconds=1), limit=10)] == [second]
+    assert [r.id for r in repo.requests_since(NOW, limit=1)] == [second]
 
 
 def test_live_instance_follows_heartbeats_and_stop(repo: Repository):

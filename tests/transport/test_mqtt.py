@@ -277,3 +277,20 @@ def test_a_publisher_waiting_for_the_window_learns_when_the_connection_drops(
     thread.join(WAIT)
     assert isinstance(error, BrokerUnavailable)
     assert "not connected" in str(error)
+
+
+def test_a_message_whose_topic_is_not_utf8_is_handed_on_with_the_bad_bytes_replaced() -> None:
+    """A topic whose bytes are not UTF-8 is handed on (U+FFFD for the bad bytes, payload and
+    retain flag kept), to be quarantined with a reason, never dropped silently.
+
+    Unit level, through the transport's on_message callback with a message as paho builds it:
+    mosquitto refuses such a PUBLISH (checked with 2.0.11: it closes the publisher's connection and
+    delivers nothing), so a real broker can't be made to deliver one."""
+    import paho.mqtt.client as paho
+
+    transport = MqttTransport(settings_for("127.0.0.1", 1), ("ipfm-t/+/+/ack",))
+    message = paho.MQTTMessage(mid=1, topic=b"ipfm-t/cam-trung/loa-\xff01/ack")
+    message.payload, message.retain, message.qos = b'{"v":1}', True, 1
+    transport._handle_message(None, None, message)
+    incoming: Incoming = transport.incoming.get_nowait()
+    assert incoming == Incoming("ipfm-t/cam-trung/loa-\ufffd01/ack", b'{"v":1}', True, 1)
