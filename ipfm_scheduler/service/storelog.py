@@ -145,7 +145,9 @@ class StoreLog:
     def record_statuses(self, statuses: Sequence[IncomingStatus], *, now: datetime) -> list[bool]:
         on, off = rec.ReceiverState.ONLINE, rec.ReceiverState.OFFLINE
         batch = [
-            StatusBatchItem(s.ward, s.receiver, on if s.online else off, s.at, s.fw, s.raw)
+            StatusBatchItem(
+                s.ward, s.receiver, on if s.online else off, s.at, s.fw, s.raw, s.retained
+            )
             for s in statuses
         ]
         return self.repo.record_statuses(batch, now=now)

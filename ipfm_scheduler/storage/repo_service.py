@@ -41,8 +41,9 @@ class ServiceRepository(RepositoryBase):
     ) -> bool:
         """Note a receiver's status message; returns True if its state (or firmware) changed.
 
-        A change is kept as an event; a repeat (a retained message seen again after a reconnect)
-        only moves ``last_seen_at``. ``since`` is our time of the first message in that state.
+        A change is kept as an event; a repeat only moves ``last_seen_at``. ``since`` is our time
+        of the first message in that state. One message at a time, live; the service records
+        its statuses with ``record_statuses``, which also knows retained (replayed) ones.
         """
         state, now = ReceiverState(state), to_utc(now, "now")
         online, fw = state is ReceiverState.ONLINE, safe_text(fw)

@@ -255,11 +255,6 @@ def test_a_message_whose_topic_was_not_utf8_is_quarantined_with_the_reason(
     assert "receiver id 'loa-\ufffd01' is not valid" in reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service/storelog.py (not edited here: another change owns it) builds StatusBatchItem "
-    "without IncomingStatus.retained; passing it on makes this pass (then drop this mark)",
-)
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_a_retained_status_replayed_on_reconnect_does_not_move_last_seen(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
