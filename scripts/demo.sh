@@ -49,5 +49,7 @@ if [ "$confirmed" -eq 0 ]; then
   tail -n 3 var/demo-simulator.log >&2
   exit 1
 fi
-echo "The demo confirmed $confirmed airing(s) on simulated loudspeakers; the service stopped."
+airings=$(grep -c "command(s) stored" var/demo-service.log || true)
+echo "The demo's $airings airing(s) were confirmed \`completed\` by $confirmed simulated" \
+  "loudspeaker(s); the service stopped."
 echo "To run it for real: ipfm-scheduler run (docs/service.md: systemd)."
