@@ -3,6 +3,7 @@ reading a few columns of many commands."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
@@ -14,7 +15,9 @@ from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.base import insert_ignoring
 
 CHUNK = 500  # ids per IN (...) list
-ROWS_PER_INSERT = 500  # rows per multi-row INSERT on SQLite (its limit: 32,766 values)
+ROWS_PER_INSERT = 500  # rows per multi-row INSERT on SQLite
+# values one SQLite statement may take: 32,766 since SQLite 3.32, 999 before
+_SQLITE_MAX_VALUES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -64,14 +67,15 @@ def insert_rows_ignoring(
 
 
 def _insert_values(conn: Connection, sql: str, width: int, params: list[Any]) -> None:
-    """SQLite: the rows as multi-row ``VALUES (...), (...)`` statements, ``ROWS_PER_INSERT``
-    at a time. One statement is one step of SQLite's engine, run without Python's lock held; an
-    executemany would take that lock back after every row, and wait for it behind the service's
-    other thread each time."""
+    """SQLite: the rows as multi-row ``VALUES (...), (...)`` statements, up to
+    ``ROWS_PER_INSERT`` at a time (within SQLite's limit on values per statement), instead of
+    executemany's one execution per row: fewer calls into the driver, each of which lets go of
+    Python's lock and must take it back from paho's thread."""
     group = "(" + ", ".join("?" * width) + ")"
     if group not in sql:  # pragma: no cover - SQLAlchemy renders one group of ?s
         raise ValueError(f"unexpected INSERT: {sql}")
-    for rows in chunks(params, ROWS_PER_INSERT):
+    per_statement = max(1, min(ROWS_PER_INSERT, _SQLITE_MAX_VALUES // width))
+    for rows in chunks(params, per_statement):
         many = sql.replace(group, ", ".join([group] * len(rows)), 1)
         conn.exec_driver_sql(many, tuple(value for row in rows for value in row))
 

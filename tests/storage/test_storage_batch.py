@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import event, func, select
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.storage import bulk
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.records import (
     AckKind,
@@ -327,3 +329,30 @@ def test_a_big_slot_is_stored_whole_in_multi_row_inserts(repo: Repository) -> No
         saved = {r.id: bytes(r.payload) for r in conn.execute(select(t.commands))}
     assert saved == {c.id: c.payload for i in every for c in i.commands}
     assert {repo.airing(s.airing_id).outcome for s in stored} == {AiringOutcome.OPEN}
+
+
+def test_an_old_sqlite_limit_on_values_per_statement_is_respected(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for only a few rows per INSERT (SQLite before 3.32 takes 999 values), a slot
+    is still stored whole: the rows go out in more, smaller statements."""
+    monkeypatch.setattr(bulk, "_SQLITE_MAX_VALUES", 40)  # 3 commands (11 values each) a statement
+    world = World(repo)
+    every = [item(f"ward-{n:02d}", ("loa-01", "loa-02", "loa-03", "loa-04")) for n in range(12)]
+    inserts: list[int] = []
+
+    def count(_c: object, _cur: object, sql: str, params: object, *_a: object) -> None:
+        if sql.startswith("INSERT INTO commands"):
+            inserts.append(len(params) if isinstance(params, tuple) else 1)
+
+    event.listen(repo.engine, "before_cursor_execute", count)
+    try:
+        stored = repo.store_airings(every, snapshot_id=world.snapshot_id, now=NOW)
+    finally:
+        event.remove(repo.engine, "before_cursor_execute", count)
+    assert [(s.created, s.commands_added) for s in stored] == [(True, 4)] * 12
+    if repo.engine.dialect.name == "sqlite":  # 48 commands, 3 (33 values) per statement
+        assert inserts == [33] * 16
+    with repo.engine.connect() as conn:
+        saved = {r.id: bytes(r.payload) for r in conn.execute(select(t.commands))}
+    assert saved == {c.id: c.payload for i in every for c in i.commands}
