@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: sets up what is missing on a Debian/Ubuntu machine, then runs the
 # main job on the Cẩm Phả sample configuration (config/ipfm.yaml and config/wards/): validate,
-# plan, then the service itself for 45 seconds with simulated receivers (a demo database).
+# plan, then the service itself with simulated receivers (a demo database) until they have
+# confirmed the demo's airings (about 2 minutes: the recording lasts 85 s).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -17,7 +18,7 @@ echo "== ipfm-scheduler plan: this week's airings in every ward, local time"
 "$bin" plan
 
 echo
-echo "== the service itself, on the sample, with simulated receivers, for 45 seconds"
+echo "== the service itself, on the sample, with simulated receivers, until they confirm"
 bash scripts/services.sh --mosquitto   # starts mosquitto if nothing answers on 127.0.0.1:1883
 mkdir -p var
 db="$here/var/demo.db"
@@ -25,16 +26,26 @@ rm -f "$db" "$db-wal" "$db-shm"            # a fresh demo database each time (no
 export IPFM_DATABASE_URL="sqlite:///$db"
 "$bin" db upgrade
 # Every enabled receiver of the sample, simulated: each downloads the recording from the service
-# (HTTP, audio.base_url), checks its sha256, and answers at once (instant mode) so that
-# confirmations show within the minute.
-"$bin" simulate --time-mode instant --download > var/demo-simulator.log 2>&1 &
+# (HTTP, audio.base_url), checks its sha256, starts at the planned time and plays the whole
+# recording before it confirms `completed` (the service counts no `completed` that comes sooner
+# than the recording lasts).
+"$bin" simulate --time-mode realtime --download > var/demo-simulator.log 2>&1 &
 sim=$!
 "$bin" run --demo > var/demo-service.log 2>&1 &
 svc=$!
-trap 'kill "$svc" "$sim" 2>/dev/null || true' EXIT
+tail -n +1 -f var/demo-service.log \
+  | grep --line-buffered -E "ready:|demo:|command\(s\) stored|completed$|quarantined|make-up|ERROR" &
+shown=$!
+trap 'kill "$svc" "$sim" "$shown" 2>/dev/null || true' EXIT
 echo "(the service's log: var/demo-service.log; the receivers': var/demo-simulator.log)"
-timeout 45 tail -n +1 -f var/demo-service.log \
-  | grep --line-buffered -E "ready:|demo:|command\(s\) stored|completed$|make-up|ERROR" || true
+echo "(the loudspeakers start 15 s from now and confirm once they have played the whole recording)"
+for _ in $(seq 1 90); do   # at most 3 minutes: until every command stored has its `completed`
+  sleep 2
+  stored=$(grep -o "[0-9]* command(s) stored" var/demo-service.log | awk '{n += $1} END {print n + 0}')
+  done_=$(grep -c " completed$" var/demo-service.log || true)
+  if [ "$stored" -gt 0 ] && [ "$done_" -ge "$stored" ]; then break; fi
+done
+kill "$shown" 2>/dev/null || true
 echo
 echo "== ipfm-scheduler status"
 "$bin" status
@@ -44,7 +55,7 @@ trap - EXIT
 echo
 confirmed=$(grep -c " completed$" var/demo-service.log || true)
 if [ "$confirmed" -eq 0 ]; then
-  echo "demo: no airing was confirmed in 45 seconds: see var/demo-service.log and" \
+  echo "demo: no airing was confirmed in 3 minutes: see var/demo-service.log and" \
     "var/demo-simulator.log" >&2
   tail -n 3 var/demo-simulator.log >&2
   exit 1

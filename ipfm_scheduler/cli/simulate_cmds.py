@@ -135,7 +135,10 @@ def _zone(name: str) -> ZoneInfo:
     type=click.Choice([m.value for m in TimeMode]),
     default="realtime",
     show_default=True,
-    help="realtime: start at start_at, play for the duration; instant: at once.",
+    help=(
+        "realtime: start at start_at, play for the duration; instant: complete at once (for "
+        "tests: the service counts no `completed` sooner than the recording lasts)."
+    ),
 )
 @click.option(
     "--download/--no-download",

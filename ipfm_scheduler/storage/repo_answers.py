@@ -7,6 +7,7 @@ many messages in one transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,16 +43,26 @@ class AckBatchItem:
 
 class AnswerRepository(BatchRepository):
     def record_acks(self, items: Sequence[AckBatchItem], *, now: datetime) -> list[AckOutcome]:
-        """``record_ack`` for many acks, in the order they arrived, in one transaction."""
+        """``record_ack`` for many acks, in the order they arrived, in one transaction.
+
+        One more rule: a ``completed`` that arrives sooner after its command was stored than
+        the command's recording lasts (``audio.duration_s`` of its payload, less
+        ``PLAY_SLACK_S``) can't be true; it is quarantined with the reason and changes nothing.
+        """
         if not items:
             return []
         now = to_utc(now, "now")
         ids = [i.parsed.id for i in items if isinstance(i.parsed, ParsedAck)]
         ids = [cid for cid in ids if COMMAND_ID_RE.fullmatch(cid)]
         with self._write() as conn:
-            columns = ("ward", "receiver", "state", "airing_id")
+            columns = ("ward", "receiver", "state", "airing_id", "created_at")
             rows = {r.id: r for r in command_rows(conn, ids, *columns)}
-            filer = _AckFiler(rows, now)
+            completed = [
+                i.parsed.id
+                for i in items
+                if isinstance(i.parsed, ParsedAck) and i.parsed.status == AckStatus.COMPLETED
+            ]
+            filer = _AckFiler(rows, now, _durations(conn, [c for c in completed if c in rows]))
             outcomes = [filer.file(item) for item in items]
             if filer.acks:
                 conn.execute(t.acks.insert(), filer.acks)
@@ -97,7 +108,7 @@ class AnswerRepository(BatchRepository):
     ) -> None:
         """Keep a message from a receiver that can't be filed (a topic that is not one of ours,
         an unreadable status), with the reason: never dropped."""
-        filer = _AckFiler({}, to_utc(now, "now"))
+        filer = _AckFiler({}, to_utc(now, "now"), {})
         filer.quarantine(AckBatchItem(ward, receiver, topic, raw, reason), reason)
         with self._write() as conn:
             conn.execute(t.ack_quarantine.insert(), filer.quarantined)
@@ -189,9 +200,10 @@ def _write_current(
 class _AckFiler:
     """Files acks in order against the commands read once: the rows to insert and the changes."""
 
-    def __init__(self, rows: dict[str, Any], now: datetime) -> None:
+    def __init__(self, rows: dict[str, Any], now: datetime, durations: dict[str, float]) -> None:
         self.rows = rows
         self.now = now
+        self.durations = durations  # command id -> its recording's length (completed acks)
         self.state = {cid: CommandState(r.state) for cid, r in rows.items()}
         self.acks: list[dict[str, Any]] = []
         self.quarantined: list[dict[str, Any]] = []
@@ -208,6 +220,10 @@ class _AckFiler:
         current = self.state[ack.id]
         new = after_ack(current, AckStatus(ack.status))
         changed = new is not current
+        if changed and new is CommandState.COMPLETED:
+            impossible = self._too_soon(ack.id, row.created_at)
+            if impossible:
+                return self.quarantine(item, impossible, ack.id)
         at = None if ack.at is None else to_utc(ack.at, "the ack's time")
         self.acks.append(
             {
@@ -237,6 +253,20 @@ class _AckFiler:
         }
         return AckOutcome(AckKind.STORED, ack.id, new)
 
+    def _too_soon(self, command_id: str, stored_at: datetime) -> str | None:
+        """Why a ``completed`` can't be true, if it came sooner after the command was stored
+        (it can't have reached the receiver earlier) than its recording lasts."""
+        duration = self.durations.get(command_id)
+        if duration is None:
+            return None
+        elapsed = (self.now - to_utc(stored_at, "created_at")).total_seconds()
+        if elapsed >= duration - PLAY_SLACK_S:
+            return None
+        return (
+            f"`completed` {elapsed:.0f} s after the command was sent, but its recording lasts "
+            f"{duration:.0f} s: it can't have played; not counted"
+        )
+
     def quarantine(
         self, item: AckBatchItem, reason: str, command_id: str | None = None
     ) -> AckOutcome:
@@ -256,3 +286,19 @@ class _AckFiler:
             }
         )
         return AckOutcome(AckKind.QUARANTINED, command_id, None, reason)
+
+
+PLAY_SLACK_S = 5.0  # a `completed` may come this much sooner than the recording's length
+
+
+def _durations(conn: Connection, ids: Sequence[str]) -> dict[str, float]:
+    """Command id -> ``audio.duration_s`` of its payload (as sent to the receiver)."""
+    c = t.commands
+    found: dict[str, float] = {}
+    for chunk in chunks(sorted(set(ids))):
+        for r in conn.execute(select(c.c.id, c.c.payload).where(c.c.id.in_(chunk))):
+            try:
+                found[r.id] = float(json.loads(bytes(r.payload))["audio"]["duration_s"])
+            except (ValueError, KeyError, TypeError):
+                continue  # not a play command of ours: nothing to compare with
+    return found

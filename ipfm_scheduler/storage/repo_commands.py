@@ -142,7 +142,9 @@ class CommandRepository(AiringRepository):
         its error (why the payload is not a valid ack). An ack that can't be matched to a command
         sent to that same ward and receiver is quarantined with the reason; a matched ack is
         always stored, and moves the command's state only forwards (a repeated ack is stored,
-        marked as having changed nothing).
+        marked as having changed nothing). One ack at a time; the service files its acks with
+        ``record_acks``, which also quarantines a ``completed`` that comes sooner than the
+        command's recording lasts.
         """
         message = _Incoming(
             topic or f"{topic_ward}/{topic_receiver}/ack",

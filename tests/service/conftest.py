@@ -71,3 +71,33 @@ def served(tmp_path: Path) -> Iterator[Served]:
         yield Served(server, audio_dir, data, sha, metrics, checks)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def jingle(ffmpeg: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(audio folder, file name): a 3-second recording imported (normalised, catalogued) for
+    kh179 by the real importer. End-to-end tests with receivers that answer `completed` at once
+    use it: the airing log refuses a `completed` sooner than the recording lasts."""
+    import subprocess
+    from datetime import UTC, datetime
+
+    from ipfm_scheduler.audio.importer import import_audio
+    from ipfm_scheduler.config.settings import AudioSettings
+
+    folder = tmp_path_factory.mktemp("jingle")
+    source = folder / "jingle.wav"
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=3",
+         "-af", "volume=-12dB", str(source)],
+        check=True,
+    )  # fmt: skip
+    audio_dir = folder / "audio"
+    entry = import_audio(
+        source,
+        programme="kh179",
+        title="jingle",
+        settings=AudioSettings(dir=audio_dir),
+        max_duration_s=3600,
+        now=datetime(2026, 11, 27, tzinfo=UTC),
+    )
+    return audio_dir, entry.file

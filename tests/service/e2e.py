@@ -27,10 +27,14 @@ from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.migrate import upgrade
 from ipfm_scheduler.storage.repository import Repository
-from tests.core.factories import ward, weekly
+from tests.core.factories import programme, ward, weekly
 from tests.service.helpers import TZ, make_plan
 
 ROOT = Path(__file__).resolve().parents[2]
+# The live rig's programme lasts a few seconds, so that the simulated receivers' `completed`,
+# sent at once (instant mode), is possible in time: the airing log refuses a `completed` that
+# comes sooner after the command than its recording lasts (a test shows that on its own).
+JINGLE_S = 3.0
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -97,7 +101,7 @@ class LiveRig:
         self.log = StoreLog(self.repo)
         self.outbox = MqttOutbox(self.settings, prefix=prefix)
         assert self.outbox.wait_connected(10.0)
-        base = plan or make_plan(*wards, prefix=prefix)
+        base = plan or make_plan(*wards, prefix=prefix, programme=programme(duration_s=JINGLE_S))
         from ipfm_scheduler.config.settings import LoadedConfig
 
         snapshot = self.log.record_config(
@@ -217,9 +221,12 @@ def write_station(
     at: str,
     receivers: int = 3,
     lead_s: int = 900,
+    audio: tuple[Path, str] = (AUDIO_DIR, AUDIO_FILE),
 ) -> Path:
     """A station with one ward airing kh179 every day at ``at`` (local), windows all day, an
-    SQLite database in ``folder`` and the HTTP server on a free port. Returns the station file."""
+    SQLite database in ``folder`` and the HTTP server on a free port. Returns the station file.
+    ``audio``: (folder, file) of kh179's recording (the sample's, by default)."""
+    audio_dir, audio_file = audio
     (folder / "wards").mkdir(parents=True, exist_ok=True)
     station = folder / "ipfm.yaml"
     http = free_port()
@@ -230,7 +237,7 @@ mqtt:
   url: mqtt://127.0.0.1:{mqtt_port}
   topic_prefix: {prefix}
 audio:
-  dir: {AUDIO_DIR}
+  dir: {audio_dir}
   base_url: http://127.0.0.1:{http}/audio
 http:
   listen: 127.0.0.1:{http}
@@ -241,7 +248,7 @@ dispatch:
 programmes:
   kh179:
     title: "Kế hoạch 179-KH/TU"
-    audio: {AUDIO_FILE}
+    audio: {audio_file}
     min_per_week: 1
 wards: wards/
 """,

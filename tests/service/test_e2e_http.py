@@ -45,9 +45,11 @@ def health(base: str) -> tuple[int, dict[str, Any]]:
 
 
 def test_healthz_metrics_and_audio_downloads_against_the_running_service(
-    tmp_path: Path, private_broker: PrivateBroker
+    tmp_path: Path, private_broker: PrivateBroker, jingle: tuple[Path, str]
 ) -> None:
-    station = write_station(tmp_path, prefix=PREFIX, mqtt_port=private_broker.port, at=soon())
+    station = write_station(
+        tmp_path, prefix=PREFIX, mqtt_port=private_broker.port, at=soon(), audio=jingle
+    )
     listen = re.search(r"listen: (\S+)", station.read_text(encoding="utf-8"))
     assert listen is not None
     base = f"http://{listen.group(1)}"
@@ -72,7 +74,7 @@ def test_healthz_metrics_and_audio_downloads_against_the_running_service(
         completed = t.commands.c.state == "completed"
         wait_for(lambda: count(db, t.commands, completed) == 3, 30, "3 completed commands")
         assert count(db, t.commands) == 3  # nothing was rejected for a bad checksum
-        assert fetch._good == {"d49eace7f4195683fdc0faa737ca5ccdf924dd2fbb1d157afc4ce4738babbbf5"}
+        assert fetch._good == {jingle[1].removesuffix(".mp3")}  # the file is named by its sha256
 
         status, text = get(f"{base}/metrics")
         assert status == 200

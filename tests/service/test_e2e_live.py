@@ -19,8 +19,9 @@ from ipfm_scheduler.core.model import Origin
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
 from tests.brokers import PrivateBroker
+from tests.core.factories import programme
 from tests.service.e2e import LiveRig, wait_for, wards_of
-from tests.service.helpers import MONDAY, local
+from tests.service.helpers import MONDAY, local, make_plan
 
 pytestmark = pytest.mark.mqtt
 
@@ -181,3 +182,25 @@ def test_the_broker_stopped_and_restarted_mid_dispatch_loses_no_command(
     finally:
         rig.close()
         broker.stop()
+
+
+def test_a_completed_sooner_than_the_recording_lasts_is_not_counted(
+    tmp_path: Path, mqtt_broker: tuple[str, int], topic_prefix: str
+) -> None:
+    """Receivers that claim `completed` at once for a 10-minute recording: the service keeps
+    each such answer in quarantine with the reason and counts none; the commands stay
+    `playing`, so they can still complete for real or expire into a make-up."""
+    host, port = mqtt_broker
+    wards = wards_of(1, 3)
+    plan = make_plan(*wards, prefix=topic_prefix, programme=programme(duration_s=600.0))
+    live = LiveRig(tmp_path, host, port, topic_prefix, wards, local(MONDAY, "05:58"), plan=plan)
+    try:
+        live.simulate(live.pairs())
+        live.pump(lambda: live.count(t.ack_quarantine) == 3, "3 answers quarantined")
+        assert live.states() == {CommandState.PLAYING: 3}
+        with live.engine.connect() as conn:
+            reasons = conn.execute(select(t.ack_quarantine.c.reason)).scalars().all()
+        assert all(r.endswith("its recording lasts 600 s: it can't have played; not counted")
+                   for r in reasons)  # fmt: skip
+    finally:
+        live.close()

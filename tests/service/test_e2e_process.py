@@ -173,12 +173,12 @@ def test_a_database_without_the_schema_is_refused_with_exit_code_4(tmp_path: Pat
 
 
 def test_killed_with_sigkill_and_restarted_airs_nothing_twice_and_loses_nothing(
-    tmp_path: Path, topic_prefix: str
+    tmp_path: Path, topic_prefix: str, jingle: tuple[Path, str]
 ) -> None:
     broker = PrivateBroker(tmp_path)
     broker.start()
     station = write_station(
-        tmp_path, prefix=topic_prefix, mqtt_port=broker.port, at=soon(), receivers=30
+        tmp_path, prefix=topic_prefix, mqtt_port=broker.port, at=soon(), receivers=30, audio=jingle
     )
     upgraded(station)
     db = tmp_path / "ipfm.db"
@@ -243,9 +243,15 @@ def cli(station: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_air_and_status_as_a_technician_uses_them(
-    tmp_path: Path, manager: Manager, mqtt_broker: tuple[str, int], topic_prefix: str
+    tmp_path: Path,
+    manager: Manager,
+    mqtt_broker: tuple[str, int],
+    topic_prefix: str,
+    jingle: tuple[Path, str],
 ) -> None:
-    station = write_station(tmp_path, prefix=topic_prefix, mqtt_port=mqtt_broker[1], at=soon())
+    station = write_station(
+        tmp_path, prefix=topic_prefix, mqtt_port=mqtt_broker[1], at=soon(), audio=jingle
+    )
     upgraded(station)
     refused = cli(station, "air", "--ward", "ward-00", "--programme", "kh179")
     assert refused.returncode == 7

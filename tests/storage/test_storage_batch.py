@@ -3,6 +3,7 @@ the make-up rule), on SQLite and PostgreSQL: same rules as the one-row methods."
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -356,3 +357,52 @@ def test_an_old_sqlite_limit_on_values_per_statement_is_respected(
     with repo.engine.connect() as conn:
         saved = {r.id: bytes(r.payload) for r in conn.execute(select(t.commands))}
     assert saved == {c.id: c.payload for i in every for c in i.commands}
+
+
+def _timed_item(ward: str, duration_s: float) -> AiringBatchItem:
+    """An airing with one command whose payload announces a recording of ``duration_s``."""
+    plan = planned(ward)
+    cid = f"c-{ward}-loa-01"
+    payload = json.dumps(
+        {"v": 1, "type": "play", "id": cid, "audio": {"sha256": AUDIO, "duration_s": duration_s}}
+    ).encode()
+    command_ = NewCommand(cid, "loa-01", f"ipfm/{ward}/loa-01/cmd", payload)
+    return AiringBatchItem(plan, Priority.NORMAL, AUDIO, (command_,))
+
+
+def test_a_completed_sooner_than_the_recording_lasts_is_quarantined_not_counted(
+    repo: Repository,
+) -> None:
+    """A `completed` 10 s after a 600-s recording's command was stored can't be true: it is
+    kept in quarantine with the reason, and the command stays as it was; a `completed` after
+    the recording's length counts; a recording of a few seconds can be done at once."""
+    world = World(repo)
+    stored = repo.store_airings(
+        [_timed_item("cam-trung", 600.0), _timed_item("cua-ong", 3.0)],
+        snapshot_id=world.snapshot_id,
+        now=NOW,
+    )
+    long_id, short_id = "c-cam-trung-loa-01", "c-cua-ong-loa-01"
+
+    def completed(ward: str, cid: str) -> AckBatchItem:
+        return AckBatchItem(
+            ward, "loa-01", f"ipfm/{ward}/loa-01/ack", b"{}", ack(cid, AckStatus.COMPLETED)
+        )
+
+    early = repo.record_acks(
+        [completed("cam-trung", long_id), completed("cua-ong", short_id)],
+        now=NOW + timedelta(seconds=10),
+    )
+    assert [o.kind for o in early] == [AckKind.QUARANTINED, AckKind.STORED]
+    assert early[0].reason == (
+        "`completed` 10 s after the command was sent, but its recording lasts 600 s: "
+        "it can't have played; not counted"
+    )
+    assert repo.airing(stored[0].airing_id).commands == {"loa-01": CommandState.PENDING}
+    assert repo.airing(stored[1].airing_id).commands == {"loa-01": CommandState.COMPLETED}
+    with repo.engine.connect() as conn:
+        kept = conn.execute(select(t.ack_quarantine.c.command_id, t.ack_quarantine.c.reason)).all()
+    assert [(k.command_id, "can't have played" in k.reason) for k in kept] == [(long_id, True)]
+    (late,) = repo.record_acks([completed("cam-trung", long_id)], now=NOW + timedelta(seconds=600))
+    assert late.kind is AckKind.STORED
+    assert repo.airing(stored[0].airing_id).commands == {"loa-01": CommandState.COMPLETED}
