@@ -10,11 +10,17 @@ everything is valid (the service uses it).
 from __future__ import annotations
 
 import hashlib
+import logging
+import multiprocessing
 import os
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from ipfm_scheduler.audio.probe import probe
 from ipfm_scheduler.config.checks import check_programmes, check_weekly
@@ -28,10 +34,14 @@ from ipfm_scheduler.config.settings import (
 )
 from ipfm_scheduler.config.station_file import Prober, StationParts, read_station
 from ipfm_scheduler.config.ward_file import read_ward
-from ipfm_scheduler.core.model import Schedule, Ward
+from ipfm_scheduler.core.model import Programme, Schedule, Ward
 from ipfm_scheduler.errors import ConfigError, ConfigProblem
 
 WARD_SUFFIXES = (".yaml", ".yml")
+PARALLEL_FROM = 1000  # ward files from which they are read on every core (fewer: one process)
+MAX_WORKERS = 8
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -148,7 +158,11 @@ def _ward_paths(folder: Path) -> list[Path]:
 
 def _load_wards(parts: StationParts, base: Path, today: date) -> list[_LoadedWard]:
     assert parts.wards_dir is not None
-    loaded = [_load_ward(p, base, parts, today) for p in _ward_paths(parts.wards_dir)]
+    paths = _ward_paths(parts.wards_dir)
+    job = _WardJob(base, parts.programmes, parts.declared, parts.timezone, today)
+    loaded = _in_processes(job, paths) if len(paths) >= PARALLEL_FROM else None
+    if loaded is None:
+        loaded = [job(p) for p in paths]
     owners: dict[str, _LoadedWard] = {}
     for ward in loaded:
         if ward.ward_id is None:
@@ -170,23 +184,52 @@ def _load_wards(parts: StationParts, base: Path, today: date) -> list[_LoadedWar
     return loaded
 
 
-def _load_ward(path: Path, base: Path, parts: StationParts, today: date) -> _LoadedWard:
-    """Read one ward file and make every check that does not need the other wards."""
-    r = FileReader(_shown(path, base))
-    text = _read_text(path, r)
-    if text is None:
-        return _LoadedWard(path, r, None)
-    root, syntax = compose(text.text, r.file)
-    r.problems.extend(syntax)
-    if syntax and root is None:
-        return _LoadedWard(path, r, text)
-    source = read_ward(r, root, path.name)
-    check_programmes(r, source, parts.programmes, parts.declared)
-    if not r.problems and parts.timezone is not None:
-        check_weekly(r, source, parts.programmes, parts.timezone, today)
-    id_node = source.fields.at("id") if source.fields else None
-    id_at = (id_node.start_mark.line + 1, id_node.start_mark.column + 1) if id_node else (0, 0)
-    return _LoadedWard(path, r, text, source.ward, id_at)
+@dataclass(frozen=True)
+class _WardJob:
+    """Reading one ward file and every check that does not need the other wards: what the
+    station file says that this needs (picklable: it may run in another process)."""
+
+    base: Path
+    programmes: dict[str, Programme]
+    declared: frozenset[str] | None
+    timezone: ZoneInfo | None
+    today: date
+
+    def __call__(self, path: Path) -> _LoadedWard:
+        r = FileReader(_shown(path, self.base))
+        text = _read_text(path, r)
+        if text is None:
+            return _LoadedWard(path, r, None)
+        root, syntax = compose(text.text, r.file)
+        r.problems.extend(syntax)
+        if syntax and root is None:
+            return _LoadedWard(path, r, text)
+        source = read_ward(r, root, path.name)
+        check_programmes(r, source, self.programmes, self.declared)
+        if not r.problems and self.timezone is not None:
+            check_weekly(r, source, self.programmes, self.timezone, self.today)
+        id_node = source.fields.at("id") if source.fields else None
+        id_at = (id_node.start_mark.line + 1, id_node.start_mark.column + 1) if id_node else (0, 0)
+        return _LoadedWard(path, r, text, source.ward, id_at)
+
+
+def _in_processes(job: _WardJob, paths: list[Path]) -> list[_LoadedWard] | None:
+    """``job`` over ``paths`` on every core (a province's thousands of ward files), in order;
+    ``None`` where that can't be done (one core, no processes allowed): then one process
+    reads them all, as for a small station. Forks of a process without other threads (the
+    commands); fresh processes ("spawn") for one that runs threads (the service reloading),
+    which are never forked."""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    if workers < 2:
+        return None
+    chunk = max(1, len(paths) // (workers * 4))
+    try:
+        context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            return list(pool.map(job, paths, chunksize=chunk))
+    except (OSError, BrokenProcessPool) as exc:
+        log.debug("reading the ward files in one process (%s)", exc)
+        return None
 
 
 def _check_signing_wards(r: FileReader, parts: StationParts, wards: list[_LoadedWard]) -> None:

@@ -1,0 +1,38 @@
+"""A province's thousands of ward files are read on every core: the result is the same as
+reading them one by one in this process, problems, order and duplicate ids included."""
+
+from __future__ import annotations
+
+import pytest
+
+from ipfm_scheduler.config import loader
+from ipfm_scheduler.config.loader import load
+from tests.config.conftest import Station
+
+
+def test_reading_on_every_core_gives_what_one_process_gives(
+    station: Station, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    station.edit_ward("cam-trung", 'at: "06:00"', 'at: "25:00"')
+    copy = station.ward_path("cam-son.yaml").read_text(encoding="utf-8")
+    station.write_ward("cam-son-2.yaml", copy)  # a duplicate id, in a file of the wrong name
+    alone = load(station.path, **station.options())  # type: ignore[arg-type]
+    used: list[int] = []
+    in_processes = loader._in_processes
+
+    def counted(job: loader._WardJob, paths: list) -> list | None:  # type: ignore[type-arg]
+        found = in_processes(job, paths)
+        used.append(len(paths) if found is not None else 0)
+        return found
+
+    monkeypatch.setattr(loader, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(loader, "_in_processes", counted)
+    spread = load(station.path, **station.options())  # type: ignore[arg-type]
+    assert used == [17]  # the 17 ward files went to the other processes
+    assert spread.problems == alone.problems
+    assert any("already used by" in p.message for p in spread.problems)
+    assert any("25:00" in p.message for p in spread.problems)
+    assert spread.ward_files == alone.ward_files
+    assert spread.schedule is not None
+    assert alone.schedule is not None
+    assert spread.schedule.wards == alone.schedule.wards
