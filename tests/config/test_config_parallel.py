@@ -10,9 +10,12 @@ from ipfm_scheduler.config.loader import load
 from tests.config.conftest import Station
 
 
+@pytest.mark.parametrize("threads", [False, True], ids=["forked", "spawned"])
 def test_reading_on_every_core_gives_what_one_process_gives(
-    station: Station, monkeypatch: pytest.MonkeyPatch
+    station: Station, monkeypatch: pytest.MonkeyPatch, threads: bool
 ) -> None:
+    """With another thread running (as in the service), the processes are spawned, not forked;
+    either way the result is the one of a single process."""
     station.edit_ward("cam-trung", 'at: "06:00"', 'at: "25:00"')
     copy = station.ward_path("cam-son.yaml").read_text(encoding="utf-8")
     station.write_ward("cam-son-2.yaml", copy)  # a duplicate id, in a file of the wrong name
@@ -27,7 +30,15 @@ def test_reading_on_every_core_gives_what_one_process_gives(
 
     monkeypatch.setattr(loader, "PARALLEL_FROM", 1)
     monkeypatch.setattr(loader, "_in_processes", counted)
+    started: list[str] = []
+    original = loader.multiprocessing.get_context
+    monkeypatch.setattr(
+        loader.multiprocessing, "get_context", lambda m: started.append(m) or original(m)
+    )
+    # as many threads as a command (1) or a service (paho's, the scheduler's, ...) runs
+    monkeypatch.setattr(loader.threading, "active_count", lambda: 5 if threads else 1)
     spread = load(station.path, **station.options())  # type: ignore[arg-type]
+    assert started == ["spawn" if threads else "fork"]
     assert used == [17]  # the 17 ward files went to the other processes
     assert spread.problems == alone.problems
     assert any("already used by" in p.message for p in spread.problems)
