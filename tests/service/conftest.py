@@ -7,13 +7,17 @@ import http.client
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from ipfm_scheduler.audio.importer import import_audio
+from ipfm_scheduler.config.settings import AudioSettings
 from ipfm_scheduler.service.health import Health, HealthChecks
 from ipfm_scheduler.service.http import HttpServer
 from ipfm_scheduler.service.metrics import Metrics
+from tests.audio.conftest import run_ffmpeg
 
 
 @dataclass
@@ -78,19 +82,10 @@ def jingle(ffmpeg: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
     """(audio folder, file name): a 3-second recording imported (normalised, catalogued) for
     kh179 by the real importer. End-to-end tests with receivers that answer `completed` at once
     use it: the airing log refuses a `completed` sooner than the recording lasts."""
-    import subprocess
-    from datetime import UTC, datetime
-
-    from ipfm_scheduler.audio.importer import import_audio
-    from ipfm_scheduler.config.settings import AudioSettings
-
     folder = tmp_path_factory.mktemp("jingle")
     source = folder / "jingle.wav"
-    subprocess.run(
-        [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=3",
-         "-af", "volume=-12dB", str(source)],
-        check=True,
-    )  # fmt: skip
+    run_ffmpeg(ffmpeg, "-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-af", "volume=-12dB",
+               str(source))  # fmt: skip
     audio_dir = folder / "audio"
     entry = import_audio(
         source,
