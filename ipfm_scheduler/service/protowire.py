@@ -94,7 +94,8 @@ class ProtocolWire:
         )
         template = _Template(command.to_json(planned.zone), key)
         made = [(command_id, template.fill(command_id)) for command_id in self._new_ids(count)]
-        for command_id, payload in made[:1]:  # all of one airing are the same size
+        if made:  # the commands of one airing are all the same size: the first one tells
+            command_id, payload = made[0]
             check_command_id(command_id)
             if len(payload) > protocol.MAX_PAYLOAD_BYTES:
                 raise ValueInvalid(f"command {command_id} is {len(payload)} bytes, over 16 KiB")
