@@ -34,17 +34,17 @@ sim=$!
 "$bin" run --demo > var/demo-service.log 2>&1 &
 svc=$!
 tail -n +1 -f var/demo-service.log \
-  | grep --line-buffered -E "ready:|demo:|command\(s\) stored|completed$|quarantined|make-up|ERROR" &
+  | grep --line-buffered -E "ready:|demo:|command\(s\) stored|quarantined|make-up|WARNING.*command|ERROR" &
 shown=$!
 trap 'kill "$svc" "$sim" "$shown" 2>/dev/null || true' EXIT
 echo "(the service's log: var/demo-service.log; the receivers': var/demo-simulator.log)"
-echo "(the loudspeakers start 15 s from now and confirm once they have played the whole recording)"
-for _ in $(seq 1 90); do   # at most 3 minutes: until every command stored has its `completed`
-  sleep 2
-  stored=$(grep -o "[0-9]* command(s) stored" var/demo-service.log | awk '{n += $1} END {print n + 0}')
-  done_=$(grep -c " completed$" var/demo-service.log || true)
-  if [ "$stored" -gt 0 ] && [ "$done_" -ge "$stored" ]; then break; fi
-done
+echo "(the loudspeakers start 15 s from now and confirm \`completed\` once they have played the"
+echo " whole recording; below, the demo's commands as the database records them, as they change:"
+echo " pending = stored, sent = the broker has it, received = the loudspeaker has it)"
+# at most 3 minutes: until every command stored has its final answer
+watch=0
+.venv/bin/python -m ipfm_scheduler.cli.demo_watch --database "$IPFM_DATABASE_URL" --timeout 180 \
+  || watch=$?
 kill "$shown" 2>/dev/null || true
 echo
 echo "== ipfm-scheduler status"
@@ -54,13 +54,13 @@ kill -TERM "$sim" 2>/dev/null && wait "$sim" || true
 trap - EXIT
 echo
 confirmed=$(grep -c " completed$" var/demo-service.log || true)
-if [ "$confirmed" -eq 0 ]; then
-  echo "demo: no airing was confirmed in 3 minutes: see var/demo-service.log and" \
-    "var/demo-simulator.log" >&2
+airings=$(grep -c "command(s) stored" var/demo-service.log || true)
+if [ "$watch" -ne 0 ] || [ "$confirmed" -eq 0 ]; then
+  echo "demo: not every loudspeaker confirmed \`completed\` ($confirmed did) in 3 minutes: see" \
+    "var/demo-service.log and var/demo-simulator.log" >&2
   tail -n 3 var/demo-simulator.log >&2
   exit 1
 fi
-airings=$(grep -c "command(s) stored" var/demo-service.log || true)
 echo "The demo's $airings airing(s) were confirmed \`completed\` by $confirmed simulated" \
   "loudspeaker(s); the service stopped."
 echo "To run it for real: ipfm-scheduler run (docs/service.md: systemd)."

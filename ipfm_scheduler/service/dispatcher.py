@@ -385,7 +385,7 @@ class Dispatcher:
                     planned,
                     receivers=targets,
                     now=now,
-                    note="demo (run --demo)",
+                    note=requests.DEMO_NOTE,
                 )
             )
         return len(self.store(items, now))

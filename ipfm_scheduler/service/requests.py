@@ -105,6 +105,9 @@ def _timing(request: ManualRequest, plan: Plan, start: datetime, now: datetime) 
     return ""
 
 
+DEMO_NOTE = "demo (run --demo)"  # the note of the airings ``run --demo`` plans
+
+
 def demo(plan: Plan, ward: Ward, programme: Programme, start: datetime) -> PlannedAiring:
     """The airing ``run --demo`` plans for ``ward`` at ``start``, windows ignored."""
     expires = start + programme.duration + EMERGENCY_MARGIN
