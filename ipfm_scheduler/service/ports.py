@@ -19,7 +19,7 @@ from typing import Protocol
 
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.expand import PlannedAiring
-from ipfm_scheduler.core.model import Origin, Priority
+from ipfm_scheduler.core.model import Origin, Priority, Programme, Ward
 from ipfm_scheduler.core.weeks import IsoWeek
 
 # ---------------------------------------------------------------- what the dispatcher writes
@@ -199,6 +199,16 @@ class RequestState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigInForce:
+    """The configuration recorded as in force at some moment, as a week is judged by it: the
+    wards with their receivers (no windows or airings), and the programmes."""
+
+    snapshot_id: int
+    wards: Mapping[str, Ward]
+    programmes: Mapping[str, Programme]
+
+
+@dataclass(frozen=True, slots=True)
 class WeekCloseRow:
     """One receiver's verdict for one programme in one closed week."""
 
@@ -256,6 +266,10 @@ class AiringLog(Protocol):
         ...
 
     def last_closed_week(self) -> IsoWeek | None: ...
+
+    def config_in_force(self, moment: datetime) -> ConfigInForce | None:
+        """The configuration recorded as in force just before ``moment`` (None: none was)."""
+        ...
 
     def earliest_airing(self) -> datetime | None: ...
 

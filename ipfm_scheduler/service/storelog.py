@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from ipfm_scheduler import __version__
 from ipfm_scheduler.config.settings import LoadedConfig
 from ipfm_scheduler.core.commands import AckStatus, CommandState
-from ipfm_scheduler.core.model import Origin, Priority
+from ipfm_scheduler.core.model import Origin, Priority, Programme, Receiver, Ward
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.errors import ValueInvalid
 from ipfm_scheduler.service.ports import (
@@ -24,6 +24,7 @@ from ipfm_scheduler.service.ports import (
     AiringToStore,
     CommandRecord,
     CommandRef,
+    ConfigInForce,
     IncomingAck,
     IncomingStatus,
     ManualRequest,
@@ -184,6 +185,29 @@ class StoreLog:
 
     def earliest_airing(self) -> datetime | None:
         return self.repo.earliest_airing()
+
+    def config_in_force(self, moment: datetime) -> ConfigInForce | None:
+        found = self.repo.plan_in_force(moment)
+        if found is None:
+            return None
+        snapshot_id, plan = found
+        programmes = {
+            p.id: Programme(
+                p.id, p.title, "", p.duration_s, p.min_per_week, p.campaign_from, p.campaign_until
+            )
+            for p in plan.programmes.values()
+        }
+        wards = {
+            ward: Ward(
+                ward,
+                plan.ward_names.get(ward, ward),
+                tuple(Receiver(r.id, r.location, r.enabled) for r in receivers),
+                (),
+                (),
+            )
+            for ward, receivers in plan.receivers.items()
+        }
+        return ConfigInForce(snapshot_id, wards, programmes)
 
     def record_week_close(
         self,

@@ -159,8 +159,8 @@ class Weekly:
         closed = []
         week = self._closed_through.next()
         while week < current and now >= week.end(plan.tz) + delay:
-            rows = self._close(plan, week)
-            self.log.record_week_close(week, rows, now=now, snapshot_id=plan.snapshot_id)
+            rows, snapshot_id = self._close(plan, week)
+            self.log.record_week_close(week, rows, now=now, snapshot_id=snapshot_id)
             self._report(plan, week, rows)
             self._closed_through = week
             closed.append(week)
@@ -174,12 +174,24 @@ class Weekly:
             last = (IsoWeek.containing(earliest, plan.tz) if earliest else current).previous()
         return max(last, current + -(MAX_WEEKS_BACK + 1))
 
-    def _close(self, plan: Plan, week: IsoWeek) -> list[WeekCloseRow]:
-        by_ward = _by_ward(self.log.airings_between(week.start(plan.tz), week.end(plan.tz)))
+    def _close(self, plan: Plan, week: IsoWeek) -> tuple[list[WeekCloseRow], int | None]:
+        """The verdicts for ``week``, judged by the configuration in force at its end (the
+        receivers and minimums of that week, also when the week is closed late, after a
+        reload), and that configuration's snapshot id. Without a recorded configuration from
+        before the week's end, by the current one."""
+        end = week.end(plan.tz)
+        by_ward = _by_ward(self.log.airings_between(week.start(plan.tz), end))
         offline = self._offline()
+        in_force = self.log.config_in_force(end)
+        if in_force is None:
+            wards, programmes = plan.schedule.wards, plan.schedule.programmes
+            snapshot_id = plan.snapshot_id
+        else:
+            wards, programmes = in_force.wards, in_force.programmes
+            snapshot_id = in_force.snapshot_id
         rows: list[WeekCloseRow] = []
-        for ward in sorted(plan.schedule.wards.values(), key=lambda w: w.id):
-            for programme in sorted(plan.schedule.programmes.values(), key=lambda p: p.id):
+        for ward in sorted(wards.values(), key=lambda w: w.id):
+            for programme in sorted(programmes.values(), key=lambda p: p.id):
                 if enforced(ward, programme, week):
                     rows += close_rows(
                         ward,
@@ -189,7 +201,7 @@ class Weekly:
                         offline=offline.get(ward.id, {}),
                         tz=plan.tz,
                     )
-        return rows
+        return rows, snapshot_id
 
     @staticmethod
     def _report(plan: Plan, week: IsoWeek, rows: list[WeekCloseRow]) -> None:

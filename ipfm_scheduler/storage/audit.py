@@ -35,17 +35,6 @@ def zone_name(zone: tzinfo) -> str:
     return zone.key if isinstance(zone, ZoneInfo) else "UTC"
 
 
-def snapshot_in_force(conn: Connection, moment: datetime) -> int | None:
-    """The configuration in force just before ``moment`` (None: none recorded by then)."""
-    loads = t.config_loads
-    return conn.execute(
-        select(loads.c.snapshot_id)
-        .where(loads.c.loaded_at < to_utc(moment, "moment"))
-        .order_by(loads.c.loaded_at.desc(), loads.c.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-
-
 @dataclass(frozen=True, slots=True)
 class LogRow:
     """One airing and one receiver's command for it (``receiver`` None: no command yet)."""

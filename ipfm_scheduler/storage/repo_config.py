@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.base import RepositoryBase, insert_ignore, insert_ignore_many
+from ipfm_scheduler.storage.plans import Plan, load_plans
 from ipfm_scheduler.storage.snapshot import ConfigSnapshot
 from ipfm_scheduler.storage.types import to_utc
 
@@ -34,6 +35,15 @@ class ConfigRepository(RepositoryBase):
             if latest != snapshot_id:
                 conn.execute(t.config_loads.insert().values(snapshot_id=snapshot_id, loaded_at=now))
             return int(snapshot_id)
+
+    def plan_in_force(self, moment: datetime) -> tuple[int, Plan] | None:
+        """The configuration in force just before ``moment``: its snapshot id and its plan
+        (programmes, wards, receivers); None if no configuration was recorded by then."""
+        with self._read() as conn:
+            snapshot_id = snapshot_in_force(conn, moment)
+            if snapshot_id is None:
+                return None
+            return snapshot_id, load_plans(conn, [snapshot_id])[snapshot_id]
 
     def snapshot_timezone(self, snapshot_id: int) -> ZoneInfo:
         """The station's time zone recorded with a snapshot."""
@@ -117,3 +127,14 @@ def _insert_plan(conn: Connection, snapshot_id: int, snapshot: ConfigSnapshot) -
     ):
         if rows:
             conn.execute(table.insert(), rows)
+
+
+def snapshot_in_force(conn: Connection, moment: datetime) -> int | None:
+    """The configuration in force just before ``moment`` (None: none recorded by then)."""
+    loads = t.config_loads
+    return conn.execute(
+        select(loads.c.snapshot_id)
+        .where(loads.c.loaded_at < to_utc(moment, "moment"))
+        .order_by(loads.c.loaded_at.desc(), loads.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()

@@ -29,6 +29,7 @@ from ipfm_scheduler.service.ports import (
     AiringToStore,
     CommandRecord,
     CommandRef,
+    ConfigInForce,
     IncomingAck,
     IncomingStatus,
     ManualRequest,
@@ -87,6 +88,7 @@ class FakeLog:
         self._lock = threading.Lock()
         self.fail_next: Exception | None = None
         self.configs: list[object] = []
+        self.config_loads: list[tuple[datetime, int]] = []  # (loaded at, snapshot id)
         self.config_error: Exception | None = None
         self.closed_log = False
 
@@ -314,8 +316,22 @@ class FakeLog:
     def record_config(self, loaded: object, *, now: datetime) -> int:
         if self.config_error is not None:
             raise self.config_error
-        self.configs.append(loaded)
-        return len(self.configs)
+        if loaded in self.configs:
+            snapshot_id = self.configs.index(loaded) + 1
+        else:
+            self.configs.append(loaded)
+            snapshot_id = len(self.configs)
+        if not self.config_loads or self.config_loads[-1][1] != snapshot_id:
+            self.config_loads.append((now, snapshot_id))
+        return snapshot_id
+
+    def config_in_force(self, moment: datetime) -> ConfigInForce | None:
+        loads = [sid for at, sid in self.config_loads if at < moment]
+        if not loads:
+            return None
+        loaded = self.configs[loads[-1] - 1]
+        schedule = loaded.schedule  # type: ignore[attr-defined]
+        return ConfigInForce(loads[-1], schedule.wards, schedule.programmes)
 
     def close(self) -> None:
         self.closed_log = True

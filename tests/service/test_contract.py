@@ -180,6 +180,36 @@ def test_a_closed_week_names_the_configuration_it_was_judged_by(
     assert closure_snapshots(rig, WEEK) == {rig.plan.snapshot_id}
 
 
+def test_a_week_closed_late_is_judged_by_the_configuration_of_that_week(
+    make_log: Callable[[], Any],
+) -> None:
+    """Down over the week's end, the service comes back on Wednesday with an edited ward file
+    (loa-02 disabled, loa-03 added): the ended week is still judged by its own receivers and
+    snapshot, not by the new file (which would call loa-03 short and forget loa-02)."""
+    from dataclasses import replace
+
+    from ipfm_scheduler.config.settings import LoadedConfig
+    from ipfm_scheduler.core.model import Receiver
+
+    plan = make_plan(ward(weekly("mon", "06:00")))
+    rig = at(Rig(plan, local(MONDAY, "05:58"), make_log()), local(MONDAY, "05:58"))
+    answer(rig, "completed")
+    at(rig, local(MONDAY, "06:30"))
+    old_snapshot = rig.plan.snapshot_id
+    receivers = (Receiver("loa-01"), Receiver("loa-02", enabled=False), Receiver("loa-03"))
+    edited = make_plan(ward(weekly("mon", "06:00"), receivers=receivers))
+    wednesday = local(NEXT_MONDAY + timedelta(days=2), "09:00")
+    loaded = LoadedConfig(edited.station, edited.schedule, {}, ())
+    edited = replace(edited, snapshot_id=rig.log.record_config(loaded, now=wednesday))
+    assert edited.snapshot_id != old_snapshot
+    rig.at(wednesday)
+    rig.dispatcher.replan(edited, wednesday)
+    rig.plan = edited
+    at(rig, wednesday)
+    assert closures(rig, WEEK) == {"loa-01": (1, True, ""), "loa-02": (1, True, "")}
+    assert closure_snapshots(rig, WEEK) == {old_snapshot}
+
+
 def test_every_send_outcome_and_request_state_is_one_the_airing_log_knows() -> None:
     from ipfm_scheduler.service import ports
     from ipfm_scheduler.storage import records
