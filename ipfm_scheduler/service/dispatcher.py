@@ -24,8 +24,9 @@ from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.expand import PlannedAiring
 from ipfm_scheduler.core.model import Programme
 from ipfm_scheduler.core.weeks import IsoWeek
-from ipfm_scheduler.errors import IpfmError, ProtocolError, StorageError
+from ipfm_scheduler.errors import ProtocolError
 from ipfm_scheduler.service import requests
+from ipfm_scheduler.service.desk import RequestDesk
 from ipfm_scheduler.service.orders import NotAirable, missed, order
 from ipfm_scheduler.service.plan import Agenda, Plan
 from ipfm_scheduler.service.ports import (
@@ -34,12 +35,10 @@ from ipfm_scheduler.service.ports import (
     IncomingAck,
     IncomingMessage,
     IncomingStatus,
-    ManualRequest,
     MetricsSink,
     NoMetrics,
     Outbox,
     OutgoingCommand,
-    RequestState,
     StoredAiring,
 )
 from ipfm_scheduler.service.sender import Sender
@@ -76,6 +75,7 @@ class Dispatcher:
         self.agenda = self._new_agenda(plan, now)
         self.weekly = Weekly(airing_log, wire, self.metrics)
         self._unairable: set[str] = set()
+        self.desk = RequestDesk(airing_log)
         self._online: dict[str, dict[str, bool]] = defaultdict(dict)  # ward -> receiver -> online
 
     # ------------------------------------------------------------------ plan
@@ -303,71 +303,9 @@ class Dispatcher:
         return len(expired)
 
     def take_requests(self, now: datetime) -> int:
-        """Handle airings queued by ``ipfm-scheduler air``; returns how many were taken.
-
-        Each request taken is finished as done or refused (with the reason, logged at WARNING,
-        which ``air`` prints and ``status`` lists), also when ordering or storing its airing
-        raises. Only a database error while storing puts it back in the queue, to be tried on
-        the next tick, for ``requests.RETRY_FOR`` after it was queued (see ``requests``).
-        """
-        taken = self.log.take_requests(now)
-        for request in taken:
-            decision = requests.decide(request, self.plan, now)
-            if decision.planned is None:
-                log.warning("%s", decision.refusal)
-                self.log.finish_request(
-                    request.id,
-                    state=RequestState.REFUSED,
-                    message=decision.refusal,
-                    airing_id=None,
-                    now=now,
-                )
-                continue
-            note = f"requested by {request.requested_by or 'unknown'} (request #{request.id})"
-            try:
-                item = order(
-                    self.plan,
-                    self.wire,
-                    decision.planned,
-                    receivers=decision.receivers,
-                    now=now,
-                    priority=request.priority,
-                    note=note,
-                )
-                (stored,) = self.store([item], now)
-            except Exception as exc:
-                self._request_failed(request, exc, now)
-                continue
-            message = _request_done(item, stored)
-            self.log.finish_request(
-                request.id,
-                state=RequestState.DONE,
-                message=message,
-                airing_id=stored.airing_id,
-                now=now,
-            )
-            log.info("request #%d: %s", request.id, message)
-        return len(taken)
-
-    def _request_failed(self, request: ManualRequest, exc: Exception, now: datetime) -> None:
-        """Queue ``request`` again after a database error (for a while), else refuse it."""
-        if isinstance(exc, StorageError) and requests.retry(request, now):
-            log.warning(
-                "request #%d: its airing could not be stored (%s); queued again", request.id, exc
-            )
-            self.log.finish_request(
-                request.id,
-                state=RequestState.QUEUED,
-                message=f"queued again: its airing could not be stored: {exc}",
-                airing_id=None,
-                now=now,
-            )
-            return
-        refusal = requests.failed(request, exc)
-        log.warning("%s", refusal, exc_info=not isinstance(exc, IpfmError))  # a bug: its trace
-        self.log.finish_request(
-            request.id, state=RequestState.REFUSED, message=refusal, airing_id=None, now=now
-        )
+        """Handle airings queued by ``ipfm-scheduler air``; returns how many were taken (see
+        ``desk.RequestDesk``)."""
+        return self.desk.take(self.plan, self.wire, self.store, now)
 
     def demo(self, now: datetime, delay: timedelta) -> int:
         """``run --demo``: one airing per ward ``delay`` from now, windows ignored."""
@@ -405,15 +343,3 @@ def _programmes_of(plan: Plan, ward_id: str) -> list[Programme]:
     wanted = [r.programme for r in ward.airings] + sorted(plan.schedule.programmes)
     found = [plan.programme(p) for p in dict.fromkeys(wanted)]
     return [p for p in found if p is not None and plan.audio(p.id) is not None]
-
-
-def _request_done(item: AiringToStore, stored: StoredAiring) -> str:
-    planned = item.planned
-    text = (
-        f"airing #{stored.airing_id}: {planned.programme} in {planned.ward} at "
-        f"{planned.local_start:%Y-%m-%d %H:%M:%S} ({item.priority.value}), "
-        f"{stored.commands_added} receiver(s) commanded"
-    )
-    if not stored.created:
-        text += "; joined the airing already planned at that time"
-    return text

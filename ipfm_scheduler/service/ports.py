@@ -191,6 +191,15 @@ class ManualRequest:
     requested_by: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class StaleRequest:
+    """A request a service took and never finished; ``airing_id``: the airing stored for it."""
+
+    request: ManualRequest
+    taken_at: datetime | None
+    airing_id: int | None
+
+
 class RequestState(StrEnum):
     QUEUED = "queued"
     TAKEN = "taken"
@@ -286,6 +295,11 @@ class AiringLog(Protocol):
 
     def take_requests(self, now: datetime) -> list[ManualRequest]:
         """Queued requests, marked taken."""
+        ...
+
+    def stale_requests(self, taken_before: datetime) -> list[StaleRequest]:
+        """Requests left ``taken`` since before ``taken_before`` (their service was interrupted
+        before finishing them), with the airing stored for each, if any."""
         ...
 
     def finish_request(

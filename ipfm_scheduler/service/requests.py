@@ -12,6 +12,9 @@ airing can't be ordered (no audio, or any other error) it is refused with the re
 database fails while storing it (a lock, a dropped connection: often brief) it goes back to the
 queue and is tried again on the next tick, until ``RETRY_FOR`` after it was queued; after that it
 is refused with the database's error rather than retried (and logged) for ever or aired late.
+A request left ``taken`` for ``TAKEN_LEASE`` (its service was killed, or lost the database
+before noting the outcome) is finished by the running service: done if its airing was stored,
+refused if not (see :func:`settle_stale`).
 A technician sees the outcome in ``air`` (within its ``--wait``) or in ``status``.
 """
 
@@ -26,12 +29,14 @@ from ipfm_scheduler.core.model import Origin, Priority, Programme, Ward
 from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.service.orders import NotAirable
 from ipfm_scheduler.service.plan import Plan
-from ipfm_scheduler.service.ports import ManualRequest
+from ipfm_scheduler.service.ports import ManualRequest, RequestState, StaleRequest
 
 EMERGENCY_MARGIN = timedelta(minutes=5)
 STALE_AFTER = timedelta(minutes=10)
 PAST_TOLERANCE = timedelta(minutes=1)
 RETRY_FOR = timedelta(minutes=1)  # a database failure while storing: tried again this long
+TAKEN_LEASE = timedelta(minutes=2)  # a request still `taken` after this was never finished
+STALE_CHECK = timedelta(minutes=1)  # how often the service looks for such requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,22 @@ def decide(request: ManualRequest, plan: Plan, now: datetime) -> Decision:
         )
         return Decision(planned, receivers)
     return _in_window(plan, ward, programme, start, receivers=receivers, what=what)
+
+
+def settle_stale(stale: StaleRequest, plan: Plan) -> tuple[RequestState, str]:
+    """How to finish a request its service took and never finished: done when its airing was
+    stored (it airs as planned), refused when none was (not aired: queue it again)."""
+    what = _what(stale.request)
+    took = f"took it at {_local(plan, stale.taken_at)}" if stale.taken_at else "took it"
+    if stale.airing_id is not None:
+        return RequestState.DONE, (
+            f"{what}: airing #{stale.airing_id} was stored for it; the service that {took} "
+            "stopped before noting it done"
+        )
+    return RequestState.REFUSED, (
+        f"{what}: the service that {took} stopped before storing its airing; not aired "
+        "(queue it again if it is still needed)"
+    )
 
 
 def retry(request: ManualRequest, now: datetime) -> bool:

@@ -31,6 +31,7 @@ from ipfm_scheduler.service.ports import (
     OutgoingCommand,
     RequestState,
     SendResult,
+    StaleRequest,
     StoredAiring,
     WeekCloseRow,
 )
@@ -230,18 +231,12 @@ class StoreLog:
     # ---------------------------------------------------------------- manual requests
 
     def take_requests(self, now: datetime) -> list[ManualRequest]:
+        return [_manual(r) for r in self.repo.take_requests(now)]
+
+    def stale_requests(self, taken_before: datetime) -> list[StaleRequest]:
         return [
-            ManualRequest(
-                r.id,
-                r.request.ward,
-                r.request.programme,
-                Priority(r.request.priority),
-                r.request.receiver,
-                r.request.start,
-                r.requested_at,
-                r.request.requested_by,
-            )
-            for r in self.repo.take_requests(now)
+            StaleRequest(_manual(r), taken_at, airing_id)
+            for r, taken_at, airing_id in self.repo.stale_requests(taken_before)
         ]
 
     def finish_request(
@@ -260,6 +255,19 @@ class StoreLog:
             airing_id=airing_id,
             message=message,
         )
+
+
+def _manual(r: rec.RequestRecord) -> ManualRequest:
+    return ManualRequest(
+        r.id,
+        r.request.ward,
+        r.request.programme,
+        Priority(r.request.priority),
+        r.request.receiver,
+        r.request.start,
+        r.requested_at,
+        r.request.requested_by,
+    )
 
 
 def _batch_item(item: AiringToStore) -> AiringBatchItem:

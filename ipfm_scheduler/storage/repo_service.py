@@ -208,6 +208,31 @@ class ServiceRepository(RepositoryBase):
         if not done:
             raise StorageError(f"no manual request {request_id} in the database")
 
+    def stale_requests(
+        self, taken_before: datetime
+    ) -> list[tuple[RequestRecord, datetime, int | None]]:
+        """Requests still ``taken`` that were taken before ``taken_before`` (the service that
+        took them stopped, or lost its database, before finishing them), oldest first, each
+        with when it was taken and the airing stored for it, if one was (found by its note
+        "(request #N)")."""
+        mr, a = t.manual_requests, t.airings
+        with self._read() as conn:
+            rows = conn.execute(
+                select(mr)
+                .where(
+                    mr.c.state == RequestState.TAKEN.value,
+                    mr.c.taken_at < to_utc(taken_before, "taken_before"),
+                )
+                .order_by(mr.c.requested_at, mr.c.id)
+            ).all()
+            found = []
+            for row in rows:
+                airing_id = conn.execute(
+                    select(func.min(a.c.id)).where(a.c.note.like(f"%(request #{row.id})"))
+                ).scalar_one_or_none()
+                found.append((_request(row), row.taken_at, airing_id))
+        return found
+
     def request(self, request_id: int) -> RequestRecord:
         with self._read() as conn:
             row = conn.execute(

@@ -37,6 +37,7 @@ from ipfm_scheduler.service.ports import (
     RequestState,
     SendOutcome,
     SendResult,
+    StaleRequest,
     StoredAiring,
     WeekCloseRow,
 )
@@ -297,10 +298,29 @@ class FakeLog:
         for entry in self.requests.values():
             if entry["state"] is RequestState.QUEUED:
                 entry["state"] = RequestState.TAKEN
+                entry["taken_at"] = now
                 request = entry["request"]
                 assert isinstance(request, ManualRequest)
                 taken.append(request)
         return taken
+
+    def stale_requests(self, taken_before: datetime) -> list[StaleRequest]:
+        """Requests taken before ``taken_before`` and not finished, with the airing whose note
+        names them."""
+        found = []
+        for request_id, entry in self.requests.items():
+            taken_at = entry.get("taken_at")
+            assert taken_at is None or isinstance(taken_at, datetime)
+            if entry["state"] is RequestState.TAKEN and taken_at and taken_at < taken_before:
+                request = entry["request"]
+                assert isinstance(request, ManualRequest)
+                airing = next(
+                    (i for i, a in self.airings.items()
+                     if (a.item.note or "").endswith(f"(request #{request_id})")),
+                    None,
+                )  # fmt: skip
+                found.append(StaleRequest(request, taken_at, airing))
+        return found
 
     def finish_request(
         self,

@@ -119,7 +119,7 @@ def test_a_request_whose_airing_cannot_be_ordered_is_refused_with_the_reason(
     plan = replace(PLAN, station=replace(PLAN.station, programme_audio={}))
     rig = Rig(plan, local(MONDAY, "17:05"))
     rig.log.queue(request(priority=Priority.EMERGENCY))
-    with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.service.dispatcher"):
+    with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.service.desk"):
         rig.tick()
     entry = rig.log.requests[7]
     assert entry["state"] is RequestState.REFUSED
@@ -137,7 +137,7 @@ def test_a_database_failure_while_storing_queues_the_request_again_and_the_next_
     rig = Rig(PLAN, local(MONDAY, "12:00"))
     rig.log.queue(request(priority=Priority.EMERGENCY, requested_at=rig.now))
     rig.log.fail_next = StorageError("database is locked")
-    with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.service.dispatcher"):
+    with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.service.desk"):
         rig.tick()
     entry = rig.log.requests[7]
     assert entry["state"] is RequestState.QUEUED
