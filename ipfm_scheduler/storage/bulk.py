@@ -97,11 +97,17 @@ def _memoised(processor: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
     return convert
 
 
-def command_rows(conn: Connection, ids: Sequence[str], *columns: str) -> list[Any]:
-    """The given ``columns`` (and id) of the commands with these ids (not their payloads)."""
+def command_rows(
+    conn: Connection, ids: Sequence[str], *columns: str, for_update: bool = False
+) -> list[Any]:
+    """The given ``columns`` (and id) of the commands with these ids (not their payloads).
+
+    ``for_update``: locked until the transaction ends (PostgreSQL; SQLite's writer already holds
+    the whole database), so that concurrent writers of the same commands wait for each other."""
     c = t.commands
     wanted = [c.c.id, *(c.c[name] for name in columns)]
     rows: list[Any] = []
     for chunk in chunks(sorted(set(ids))):
-        rows += list(conn.execute(select(*wanted).where(c.c.id.in_(chunk))))
+        query = select(*wanted).where(c.c.id.in_(chunk))
+        rows += list(conn.execute(query.with_for_update() if for_update else query))
     return rows

@@ -1,8 +1,7 @@
 """Batch filing of what receivers send: acks, statuses, and messages kept in quarantine.
 
-The same rules as ``record_ack``/``record_status`` (a matched ack moves its command only
-forwards, via core.commands; an ack that can't be matched is quarantined with the reason), for
-many messages in one transaction.
+A matched ack moves its command only forwards (via core.commands); an ack that can't be matched
+is quarantined with the reason; many messages in one transaction (``record_ack`` is one of them).
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState, after_ack
 from ipfm_scheduler.core.ids import COMMAND_ID_RE
+from ipfm_scheduler.errors import ProtocolError
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.bulk import chunks, command_rows
 from ipfm_scheduler.storage.records import AckKind, AckOutcome, ParsedAck, ReceiverState
@@ -42,12 +42,40 @@ class AckBatchItem:
 
 
 class AnswerRepository(BatchRepository):
-    def record_acks(self, items: Sequence[AckBatchItem], *, now: datetime) -> list[AckOutcome]:
-        """``record_ack`` for many acks, in the order they arrived, in one transaction.
+    def record_ack(
+        self,
+        topic_ward: str,
+        topic_receiver: str,
+        raw_payload: bytes,
+        parsed: ParsedAck | ProtocolError | str,
+        *,
+        now: datetime,
+        topic: str | None = None,
+    ) -> AckOutcome:
+        """File an acknowledgement received on ``.../WARD/RECEIVER/ack``: ``record_acks`` for
+        one ack (the rules are there).
 
-        One more rule: a ``completed`` that arrives sooner after its command was stored than
-        the command's recording lasts (``audio.duration_s`` of its payload, less
-        ``PLAY_SLACK_S``) can't be true; it is quarantined with the reason and changes nothing.
+        ``parsed`` is what the protocol parser made of ``raw_payload``: a :class:`ParsedAck`, or
+        its error (why the payload is not a valid ack). An ack that can't be matched to a command
+        sent to that same ward and receiver is quarantined with the reason; a matched ack is
+        always stored, and moves the command's state only forwards (a repeated ack is stored,
+        marked as having changed nothing).
+        """
+        reason = parsed if isinstance(parsed, ParsedAck) else str(parsed)
+        where = topic or f"{topic_ward}/{topic_receiver}/ack"
+        item = AckBatchItem(topic_ward, topic_receiver, where, raw_payload, reason)
+        return self.record_acks([item], now=now)[0]
+
+    def record_acks(self, items: Sequence[AckBatchItem], *, now: datetime) -> list[AckOutcome]:
+        """Acks, in the order they arrived, in one transaction (the commands they name are
+        locked until it ends, so concurrent writers wait for each other).
+
+        Each ack is matched to its command: one sent to another ward or receiver, or unknown,
+        or unreadable, is quarantined with the reason. A matched ack is always stored and moves
+        its command's state only forwards (a repeated ack is stored, marked as having changed
+        nothing). A ``completed`` that arrives sooner after its command was stored than the
+        command's recording lasts (``audio.duration_s`` of its payload, less ``PLAY_SLACK_S``)
+        can't be true; it is quarantined with the reason and changes nothing.
         """
         if not items:
             return []
@@ -56,7 +84,7 @@ class AnswerRepository(BatchRepository):
         ids = [cid for cid in ids if COMMAND_ID_RE.fullmatch(cid)]
         with self._write() as conn:
             columns = ("ward", "receiver", "state", "airing_id", "created_at")
-            rows = {r.id: r for r in command_rows(conn, ids, *columns)}
+            rows = {r.id: r for r in command_rows(conn, ids, *columns, for_update=True)}
             completed = [
                 i.parsed.id
                 for i in items

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,24 +9,19 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection, Row
 
 from ipfm_scheduler.core.commands import (
-    AckStatus,
     CommandState,
-    after_ack,
     after_deadline,
     after_publish,
 )
 from ipfm_scheduler.core.ids import COMMAND_ID_RE
-from ipfm_scheduler.errors import ProtocolError, StorageError
+from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.records import (
-    AckKind,
-    AckOutcome,
     CommandToSend,
-    ParsedAck,
     SendOutcome,
 )
 from ipfm_scheduler.storage.repo_airings import AiringRepository, refresh_outcome
-from ipfm_scheduler.storage.types import safe_text, to_utc
+from ipfm_scheduler.storage.types import to_utc
 
 OPEN_STATES = [s.value for s in CommandState if s.open]
 MAX_RAW_BYTES = 64 * 1024  # a hostile receiver can't fill the database through one message
@@ -126,43 +120,6 @@ class CommandRepository(AiringRepository):
             conn.execute(t.commands.update().where(t.commands.c.id == command_id).values(changes))
             return state
 
-    def record_ack(
-        self,
-        topic_ward: str,
-        topic_receiver: str,
-        raw_payload: bytes,
-        parsed: ParsedAck | ProtocolError | str,
-        *,
-        now: datetime,
-        topic: str | None = None,
-    ) -> AckOutcome:
-        """File an acknowledgement received on ``.../WARD/RECEIVER/ack``.
-
-        ``parsed`` is what the protocol parser made of ``raw_payload``: a :class:`ParsedAck`, or
-        its error (why the payload is not a valid ack). An ack that can't be matched to a command
-        sent to that same ward and receiver is quarantined with the reason; a matched ack is
-        always stored, and moves the command's state only forwards (a repeated ack is stored,
-        marked as having changed nothing). One ack at a time; the service files its acks with
-        ``record_acks``, which also quarantines a ``completed`` that comes sooner than the
-        command's recording lasts.
-        """
-        message = _Incoming(
-            topic or f"{topic_ward}/{topic_receiver}/ack",
-            topic_ward,
-            topic_receiver,
-            raw_payload,
-            to_utc(now, "now"),
-        )
-        with self._write() as conn:
-            if not isinstance(parsed, ParsedAck):
-                return _quarantine(conn, message, f"not a valid ack: {parsed}")
-            valid = COMMAND_ID_RE.fullmatch(parsed.id) is not None
-            row = _command_for_update(conn, parsed.id) if valid else None
-            reason = _mismatch(parsed.id, row, topic_ward, topic_receiver)
-            if reason or row is None:
-                return _quarantine(conn, message, reason, parsed.id)
-            return _file_ack(conn, row, parsed, message)
-
     def expire_overdue(self, now: datetime, *, grace: timedelta) -> list[str]:
         """Open commands whose airing can no longer be playing (expires_at + the programme's
         length + ``grace`` has passed) become ``expired``; returns their ids."""
@@ -219,73 +176,3 @@ def _mismatch(command_id: str, row: Row[Any] | None, ward: str, receiver: str) -
             f"command {command_id} was sent to {row.ward}/{row.receiver}, not to {ward}/{receiver}"
         )
     return ""
-
-
-@dataclass(frozen=True, slots=True)
-class _Incoming:
-    """A message from a receiver: where it came from, its bytes, when we got it."""
-
-    topic: str
-    ward: str
-    receiver: str
-    raw: bytes
-    now: datetime
-
-
-def _file_ack(conn: Connection, row: Row[Any], ack: ParsedAck, message: _Incoming) -> AckOutcome:
-    current = CommandState(row.state)
-    new = after_ack(current, AckStatus(ack.status))
-    changed = new is not current
-    at = None if ack.at is None else to_utc(ack.at, "the ack's time")
-    conn.execute(
-        t.acks.insert().values(
-            command_id=row.id,
-            ward=message.ward,
-            receiver=message.receiver,
-            status=AckStatus(ack.status).value,
-            detail=safe_text(ack.detail),
-            played_s=ack.played_s,
-            receiver_at_text=safe_text(ack.at_text),
-            receiver_at=at,
-            received_at=message.now,
-            raw=message.raw[:MAX_RAW_BYTES],
-            changed_state=changed,
-            state_after=new.value,
-        )
-    )
-    if not changed:
-        return AckOutcome(AckKind.DUPLICATE, row.id, new)
-    conn.execute(
-        t.commands.update()
-        .where(t.commands.c.id == row.id)
-        .values(
-            state=new.value,
-            state_at=message.now,
-            detail=safe_text(ack.detail),
-            played_s=ack.played_s,
-            receiver_at=at,
-        )
-    )
-    refresh_outcome(conn, row.airing_id)
-    return AckOutcome(AckKind.STORED, row.id, new)
-
-
-def _quarantine(
-    conn: Connection, message: _Incoming, reason: str, command_id: str | None = None
-) -> AckOutcome:
-    size = len(message.raw)
-    if size > MAX_RAW_BYTES:
-        reason += f" (payload of {size} bytes, first {MAX_RAW_BYTES} kept)"
-    conn.execute(
-        t.ack_quarantine.insert().values(
-            topic=safe_text(message.topic),
-            ward=safe_text(message.ward) or None,
-            receiver=safe_text(message.receiver) or None,
-            command_id=safe_text(command_id),
-            raw=message.raw[:MAX_RAW_BYTES],
-            raw_bytes=size,
-            reason=safe_text(reason),
-            received_at=message.now,
-        )
-    )
-    return AckOutcome(AckKind.QUARANTINED, command_id, None, reason)

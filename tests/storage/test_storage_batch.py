@@ -406,3 +406,21 @@ def test_a_completed_sooner_than_the_recording_lasts_is_quarantined_not_counted(
     (late,) = repo.record_acks([completed("cam-trung", long_id)], now=NOW + timedelta(seconds=600))
     assert late.kind is AckKind.STORED
     assert repo.airing(stored[0].airing_id).commands == {"loa-01": CommandState.COMPLETED}
+
+
+def test_one_ack_at_a_time_gets_the_same_completed_check(repo: Repository) -> None:
+    """``record_ack`` (one ack) files it as ``record_acks`` does: a `completed` 10 s after a
+    600-s recording's command was stored is quarantined, one after 600 s counts."""
+    world = World(repo)
+    (stored,) = repo.store_airings(
+        [_timed_item("cam-trung", 600.0)], snapshot_id=world.snapshot_id, now=NOW
+    )
+    cid = "c-cam-trung-loa-01"
+    done = ack(cid, AckStatus.COMPLETED)
+    early = repo.record_ack("cam-trung", "loa-01", b"{}", done, now=NOW + timedelta(seconds=10))
+    assert early.kind is AckKind.QUARANTINED
+    assert "it can't have played; not counted" in (early.reason or "")
+    assert repo.airing(stored.airing_id).commands == {"loa-01": CommandState.PENDING}
+    late = repo.record_ack("cam-trung", "loa-01", b"{}", done, now=NOW + timedelta(seconds=600))
+    assert late.kind is AckKind.STORED
+    assert repo.airing(stored.airing_id).commands == {"loa-01": CommandState.COMPLETED}
