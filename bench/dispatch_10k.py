@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bench.bare_paho import bare_paho_rate
+from bench.cpu import CpuWindow
 from ipfm_scheduler.config.settings import (
     AudioFile,
     AudioSettings,
@@ -98,9 +100,10 @@ def station(settings: MqttSettings, wards: int, receivers: int, start: datetime)
 
 
 def service_round(
-    settings: MqttSettings, url: str, wards: int, receivers: int
+    settings: MqttSettings, url: str, wards: int, receivers: int, others: dict[str, int]
 ) -> tuple[float, float, list[tuple[str, bytes]]]:
-    """(dispatch rate, confirmed rate, the payloads published) for one airing slot."""
+    """(dispatch rate, confirmed rate, the payloads published) for one airing slot; prints the
+    CPU use of this process and of ``others`` (name -> pid) while it dispatches."""
     engine = open_engine(url)
     upgrade(engine)
     log = StoreLog(Repository(engine))
@@ -115,17 +118,19 @@ def service_round(
         snapshot = log.record_config(LoadedConfig(base.station, base.schedule, {}, ()), now=now)
         plan = Plan(base.station, base.schedule, snapshot)
         dispatcher = Dispatcher(log, outbox, ProtocolWire(), plan, now=now, send_limit=total)
-        began = time.perf_counter()
-        dispatcher.dispatch_due(now)
-        stored = time.perf_counter()
-        dispatcher.send(now)
-        while dispatcher.sender.in_flight:
-            dispatcher.sender.settle(now, timeout=1.0)
-        dispatched = time.perf_counter()
+        with CpuWindow({"service": os.getpid(), **others}) as cpu:
+            began = time.perf_counter()
+            dispatcher.dispatch_due(now)
+            stored = time.perf_counter()
+            dispatcher.send(now)
+            while dispatcher.sender.in_flight:
+                dispatcher.sender.settle(now, timeout=1.0)
+            dispatched = time.perf_counter()
         log_phase(
             f"stored (and mostly sent) in {stored - began:.2f} s, "
             f"all PUBACKs recorded at {dispatched - began:.2f} s"
         )
+        log_phase(f"meanwhile: {cpu.describe()}")
         while completed(engine) < total:
             outbox.wait_incoming(1.0)
             dispatcher.receive(datetime.now(UTC))
@@ -209,12 +214,17 @@ def main() -> None:
     try:
         for n in range(args.rounds):
             url = args.database or f"sqlite:///{work / f'round-{n}.db'}"
-            d, c, sent = service_round(settings, url, args.wards, args.receivers)
+            others = {"simulator": simulator.pid, "mosquitto": broker.process.pid}
+            d, c, sent = service_round(settings, url, args.wards, args.receivers, others)
             dispatch.append(d)
             confirm.append(c)
             elsewhere = [(topic.replace(prefix, "bare", 1), payload) for topic, payload in sent]
-            bare.append(bare_paho_rate("127.0.0.1", broker.port, elsewhere))
-            busy.append(bare_paho_rate("127.0.0.1", broker.port, sent))
+            with CpuWindow({"bare loop": os.getpid(), **others}) as cpu:
+                bare.append(bare_paho_rate("127.0.0.1", broker.port, elsewhere))
+            log_phase(f"bare loop alone: {cpu.describe()}")
+            with CpuWindow({"bare loop": os.getpid(), **others}) as cpu:
+                busy.append(bare_paho_rate("127.0.0.1", broker.port, sent))
+            log_phase(f"bare loop, receivers answering: {cpu.describe()}")
     finally:
         simulator.terminate()
         simulator.wait(30)
