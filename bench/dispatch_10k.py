@@ -180,7 +180,7 @@ def simulate(port: int, prefix: str, pairs: list[tuple[str, str]]) -> subprocess
     binary = Path(sys.executable).with_name("ipfm-scheduler")
     receivers = ",".join(f"{w}/{r}" for w, r in pairs)
     process = subprocess.Popen(
-        [str(binary), "simulate", "--receivers", receivers, "--time-mode", "realtime",
+        [str(binary), "simulate", "--quiet", "--receivers", receivers, "--time-mode", "realtime",
          "--mqtt-url", f"mqtt://127.0.0.1:{port}", "--prefix", prefix],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip

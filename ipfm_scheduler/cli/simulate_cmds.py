@@ -187,12 +187,19 @@ def _zone(name: str) -> ZoneInfo:
     help="The zone of the times in acks. Default: the station's (Asia/Ho_Chi_Minh with "
     "--receivers).",
 )
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="Log only warnings and errors, not a line per command and answer (for thousands of "
+    "receivers).",
+)
 @click.pass_obj
 def simulate(  # noqa: PLR0917
     options: Options, receivers: tuple[str, ...], offline: tuple[str, ...], fail_rate: float,
     seed: int, time_mode: str, download: bool, mqtt_url: str | None, prefix: str | None,
     username: str | None, ca_file: Path | None, key_file: Path | None, kid: str | None,
-    connect_timeout: float, zone: str | None,
+    connect_timeout: float, zone: str | None, quiet: bool,
 ) -> None:  # fmt: skip
     """Play receivers against the broker until Ctrl-C (or SIGTERM).
 
@@ -228,7 +235,8 @@ def simulate(  # noqa: PLR0917
     )  # fmt: skip
     for name in ("ipfm_scheduler.simulator", "ipfm_scheduler.transport"):
         logger = logging.getLogger(name)
-        logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
+        wanted = logging.WARNING if quiet else logging.INFO
+        logger.setLevel(min(logger.getEffectiveLevel(), wanted))
     silent = _pairs(offline, "--offline")
     unknown = [f"{w}/{r}" for w, r in silent if (w, r) not in set(pairs)]
     if unknown:

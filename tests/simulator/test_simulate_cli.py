@@ -94,6 +94,41 @@ def test_simulate_answers_commands_until_sigterm(
 
 
 @pytest.mark.mqtt
+def test_simulate_quiet_answers_without_a_line_per_command(
+    mqtt_broker: tuple[str, int], clean_prefix: str
+) -> None:
+    """--quiet: the receivers answer as always, and the log holds no line per command."""
+    host, port = mqtt_broker
+    scheduler = MqttTransport(MqttSettings(host=host, port=port), scheduler_filters(clean_prefix))
+    scheduler.connect(WAIT)
+    process = subprocess.Popen(
+        [*COMMAND, "simulate", "--quiet", "--receivers", "cam-trung/loa-01", "--time-mode",
+         "instant", "--prefix", clean_prefix, "--mqtt-url", f"mqtt://{host}:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        wait_for(lines_of(process.stdout), "simulating")
+        assert parse_status(scheduler.incoming.get(timeout=WAIT).payload).online
+        now = datetime.now(TZ)
+        scheduler.publish(
+            cmd_topic(clean_prefix, "cam-trung", "loa-01"), encode_command(play("c-q", now), TZ)
+        )
+        acks = [
+            parse_ack(scheduler.incoming.get(timeout=WAIT).payload).status.value for _ in range(3)
+        ]
+        assert acks == ["received", "playing", "completed"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(WAIT) == 0
+        assert process.stderr is not None
+        assert "c-q" not in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        scheduler.close(1)
+
+
+@pytest.mark.mqtt
 def test_simulate_without_receivers_plays_the_configuration(
     mqtt_broker: tuple[str, int], clean_prefix: str
 ) -> None:
