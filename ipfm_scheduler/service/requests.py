@@ -77,10 +77,10 @@ def settle_stale(stale: StaleRequest, plan: Plan) -> tuple[RequestState, str]:
     if stale.airing_id is not None:
         return RequestState.DONE, (
             f"{what}: airing #{stale.airing_id} was stored for it; the service that {took} "
-            "stopped before noting it done"
+            "was interrupted before noting it done"
         )
     return RequestState.REFUSED, (
-        f"{what}: the service that {took} stopped before storing its airing; not aired "
+        f"{what}: the service that {took} was interrupted before storing its airing; not aired "
         "(queue it again if it is still needed)"
     )
 

@@ -319,13 +319,14 @@ def test_a_request_left_taken_by_an_interrupted_service_is_finished_saying_what_
     assert state(killed) == (
         "refused",
         f"request #{killed} (cam-trung, kh179): the service that took it at 2026-11-23 12:00 "
-        "stopped before storing its airing; not aired (queue it again if it is still needed)",
+        "was interrupted before storing its airing; not aired "
+        "(queue it again if it is still needed)",
         None,
     )
     assert state(noted) == (
         "done",
         f"request #{noted} (cam-trung, kh179): airing #{stored[0].id} was stored for it; the "
-        "service that took it at 2026-11-23 12:00 stopped before noting it done",
+        "service that took it at 2026-11-23 12:00 was interrupted before noting it done",
         stored[0].id,
     )
 
