@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from ipfm_scheduler.errors import IpfmError, StorageError
@@ -64,7 +65,7 @@ class RequestDesk:
                     priority=request.priority,
                     note=note,
                 )
-                (stored,) = store([item], now)
+                (stored,) = store([replace(item, request_id=request.id)], now)
             except Exception as exc:
                 self._request_failed(request, exc, now)
                 continue

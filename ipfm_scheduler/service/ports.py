@@ -48,6 +48,7 @@ class AiringToStore:
     missed: bool = False
     makeup_for: int | None = None
     note: str | None = None
+    request_id: int | None = None  # the `air` request it answers: linked in the same transaction
 
 
 @dataclass(frozen=True, slots=True)

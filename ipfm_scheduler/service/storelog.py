@@ -284,6 +284,7 @@ def _batch_item(item: AiringToStore) -> AiringBatchItem:
         makeup_for=item.makeup_for,
         makeup_week=makeup_week,
         note=item.note,
+        request_id=item.request_id,
     )
 
 

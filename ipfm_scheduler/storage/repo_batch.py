@@ -45,6 +45,7 @@ class AiringBatchItem:
     makeup_for: int | None = None
     makeup_week: IsoWeek | None = None
     note: str | None = None
+    request_id: int | None = None  # a manual request this airing answers (its airing_id is set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ class BatchRepository(CommandRepository):
             # commands becomes `open` again (a new command is pending)
             reopened = {a for a in added if a in earlier}
             _set_outcomes(conn, dict.fromkeys(reopened, AiringOutcome.OPEN))
+            _link_requests(conn, items, airing_ids)
         return [
             StoredBatchAiring(airing_id, key not in existing, added.get(airing_id, 0))
             for key, airing_id in zip(keys, airing_ids, strict=True)
@@ -341,6 +343,23 @@ def update_commands(conn: Connection, changes: dict[str, dict[str, Any]], **comm
             .values({name: bindparam(f"v_{name}") for name in columns})
         )
         conn.execute(statement, rows)
+
+
+def _link_requests(
+    conn: Connection, items: Sequence[AiringBatchItem], airing_ids: Sequence[int]
+) -> None:
+    """Note on each manual request the airing stored for it (also one it joined), in the
+    transaction that stores it: a request whose service is interrupted before it is finished
+    still tells which airing it became."""
+    links = [
+        {"b_id": item.request_id, "b_airing": airing_id}
+        for item, airing_id in zip(items, airing_ids, strict=True)
+        if item.request_id is not None
+    ]
+    if links:
+        mr = t.manual_requests
+        statement = mr.update().where(mr.c.id == bindparam("b_id"))
+        conn.execute(statement.values(airing_id=bindparam("b_airing")), links)
 
 
 def _set_outcomes(conn: Connection, outcomes: dict[int, AiringOutcome]) -> None:

@@ -213,9 +213,9 @@ class ServiceRepository(RepositoryBase):
     ) -> list[tuple[RequestRecord, datetime, int | None]]:
         """Requests still ``taken`` that were taken before ``taken_before`` (the service that
         took them stopped, or lost its database, before finishing them), oldest first, each
-        with when it was taken and the airing stored for it, if one was (found by its note
-        "(request #N)")."""
-        mr, a = t.manual_requests, t.airings
+        with when it was taken and the airing stored for it, if one was (noted on the request
+        when it was stored)."""
+        mr = t.manual_requests
         with self._read() as conn:
             rows = conn.execute(
                 select(mr)
@@ -225,13 +225,7 @@ class ServiceRepository(RepositoryBase):
                 )
                 .order_by(mr.c.requested_at, mr.c.id)
             ).all()
-            found = []
-            for row in rows:
-                airing_id = conn.execute(
-                    select(func.min(a.c.id)).where(a.c.note.like(f"%(request #{row.id})"))
-                ).scalar_one_or_none()
-                found.append((_request(row), row.taken_at, airing_id))
-        return found
+        return [(_request(r), r.taken_at, r.airing_id) for r in rows]
 
     def request(self, request_id: int) -> RequestRecord:
         with self._read() as conn:

@@ -132,6 +132,8 @@ class FakeLog:
                 p.expires,
             )
             added += 1
+        if item.request_id is not None and item.request_id in self.requests:
+            self.requests[item.request_id]["airing"] = airing_id
         return StoredAiring(airing_id, created, added)
 
     def commands_to_send(
@@ -305,20 +307,16 @@ class FakeLog:
         return taken
 
     def stale_requests(self, taken_before: datetime) -> list[StaleRequest]:
-        """Requests taken before ``taken_before`` and not finished, with the airing whose note
-        names them."""
+        """Requests taken before ``taken_before`` and not finished, with the airing stored for
+        each (noted when it was stored)."""
         found = []
-        for request_id, entry in self.requests.items():
+        for entry in self.requests.values():
             taken_at = entry.get("taken_at")
             assert taken_at is None or isinstance(taken_at, datetime)
             if entry["state"] is RequestState.TAKEN and taken_at and taken_at < taken_before:
-                request = entry["request"]
+                request, airing = entry["request"], entry.get("airing")
                 assert isinstance(request, ManualRequest)
-                airing = next(
-                    (i for i, a in self.airings.items()
-                     if (a.item.note or "").endswith(f"(request #{request_id})")),
-                    None,
-                )  # fmt: skip
+                assert airing is None or isinstance(airing, int)
                 found.append(StaleRequest(request, taken_at, airing))
         return found
 

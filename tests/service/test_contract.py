@@ -265,10 +265,11 @@ def test_a_request_whose_airing_could_not_be_stored_is_queued_again_then_aired(
 def test_a_request_left_taken_by_an_interrupted_service_is_finished_saying_what_happened(
     make_log: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two requests stay `taken`: one because its service was killed right after taking it (no
-    airing), one because the database failed as its outcome was noted (its airing was stored).
-    Once `taken` for 2 minutes, the running service finishes them: refused and done, saying
-    why; before that it leaves them alone."""
+    """Three requests stay `taken`: one because its service was killed right after taking it
+    (no airing), and two because the database failed as their outcome was noted (one airing
+    stored for the first, which the second, asked for the same time, joined). Once `taken` for
+    2 minutes, the running service finishes them: refused, done, done (with the airing each
+    became), saying why; before that it leaves them alone."""
     from ipfm_scheduler.core.model import Priority
     from ipfm_scheduler.errors import StorageError
     from ipfm_scheduler.service import ports
@@ -276,16 +277,18 @@ def test_a_request_left_taken_by_an_interrupted_service_is_finished_saying_what_
 
     rig = Rig(make_plan(ward(weekly("mon", "06:00"))), local(MONDAY, "12:00"), make_log())
 
-    def queue() -> int:
+    def queue(start: datetime | None = None) -> int:
         if isinstance(rig.log, FakeLog):
             request_id = len(rig.log.requests) + 1
             rig.log.queue(
                 ports.ManualRequest(
-                    request_id, "cam-trung", "kh179", Priority.EMERGENCY, requested_at=rig.now
+                    request_id, "cam-trung", "kh179", Priority.EMERGENCY, None, start, rig.now
                 )
             )
             return request_id
-        request = rec.ManualRequest("cam-trung", "kh179", Priority.EMERGENCY, "kt@tram")
+        request = rec.ManualRequest(
+            "cam-trung", "kh179", Priority.EMERGENCY, "kt@tram", start=start
+        )
         return int(rig.log.repo.queue_request(request, now=rig.now))
 
     def state(request_id: int) -> tuple[str, str, int | None]:
@@ -297,24 +300,29 @@ def test_a_request_left_taken_by_an_interrupted_service_is_finished_saying_what_
         record = rig.log.repo.request(request_id)
         return str(record.state), str(record.message), record.airing_id
 
+    def take_but_fail_to_note_the_outcome() -> None:
+        finish = rig.log.finish_request
+
+        def fail_once(*args: Any, **kwargs: Any) -> Any:
+            monkeypatch.setattr(rig.log, "finish_request", finish)
+            raise StorageError("database is locked")
+
+        monkeypatch.setattr(rig.log, "finish_request", fail_once)
+        with pytest.raises(StorageError):
+            rig.dispatcher.take_requests(rig.now)
+
     killed = queue()
     assert [r.id for r in rig.log.take_requests(rig.now)] == [killed]  # ... and nothing more
     rig.advance(seconds=1)
     noted = queue()
-    finish = rig.log.finish_request
-
-    def fail_once(*args: Any, **kwargs: Any) -> Any:
-        monkeypatch.setattr(rig.log, "finish_request", finish)
-        raise StorageError("database is locked")
-
-    monkeypatch.setattr(rig.log, "finish_request", fail_once)
-    with pytest.raises(StorageError):
-        rig.dispatcher.take_requests(rig.now)
-    stored = [r for r in records(rig) if r.origin is Origin.EMERGENCY]
-    assert len(stored) == 1
-    assert state(killed)[0] == state(noted)[0] == "taken"
+    take_but_fail_to_note_the_outcome()
+    (stored,) = [r for r in records(rig) if r.origin is Origin.EMERGENCY]
+    joined = queue(start=stored.start)
+    take_but_fail_to_note_the_outcome()
+    assert [r.id for r in records(rig) if r.origin is Origin.EMERGENCY] == [stored.id]
+    assert {state(r)[0] for r in (killed, noted, joined)} == {"taken"}
     at(rig, local(MONDAY, "12:01:30"))  # taken 90 s ago: may still be in hand
-    assert state(killed)[0] == state(noted)[0] == "taken"
+    assert {state(r)[0] for r in (killed, noted, joined)} == {"taken"}
     at(rig, local(MONDAY, "12:02:30"))
     assert state(killed) == (
         "refused",
@@ -323,12 +331,13 @@ def test_a_request_left_taken_by_an_interrupted_service_is_finished_saying_what_
         "(queue it again if it is still needed)",
         None,
     )
-    assert state(noted) == (
-        "done",
-        f"request #{noted} (cam-trung, kh179): airing #{stored[0].id} was stored for it; the "
-        "service that took it at 2026-11-23 12:00 was interrupted before noting it done",
-        stored[0].id,
-    )
+    for request_id in (noted, joined):
+        assert state(request_id) == (
+            "done",
+            f"request #{request_id} (cam-trung, kh179): airing #{stored.id} was stored for it; "
+            "the service that took it at 2026-11-23 12:00 was interrupted before noting it done",
+            stored.id,
+        )
 
 
 def test_a_message_whose_topic_was_not_utf8_is_quarantined_with_the_reason(
