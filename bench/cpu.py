@@ -44,6 +44,7 @@ class CpuWindow:
         self._machine: tuple[float, float] | None = None
         self._began = 0.0
         self.used: dict[str, float] = {}  # name -> cores used on average
+        self.seconds: dict[str, float] = {}  # name -> CPU seconds used in the window
         self.busy: float | None = None  # cores busy on average, whole machine
         self.cores: float | None = None
 
@@ -60,6 +61,7 @@ class CpuWindow:
         for name, pid in self.processes.items():
             before, after = self._start.get(name), _process_seconds(pid)
             if before is not None and after is not None:
+                self.seconds[name] = after - before
                 self.used[name] = (after - before) / wall
         machine = _machine_seconds()
         if self._machine is not None and machine is not None:

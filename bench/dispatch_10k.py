@@ -17,13 +17,17 @@ All on a private mosquitto with config/mosquitto/ipfm.conf, in the same run; med
 payload building, signing and storing included (the dispatcher stores a batch, hands it to the
 broker, and builds the next while the broker works); the target is dispatch at least half the
 bare loop's rate. Each round waits for HH:MM:50 (its slot is the next minute), after the
-receivers' retained statuses have been read, as at any start.
+receivers' retained statuses have been read, as at any start. Each measurement prints the CPU
+used meanwhile (bench/cpu.py); the summary gives the CPU-seconds per 10,000 commands of the
+service and of the bare loop alone. What paho-mqtt and SQLite alone cost per command, the floor
+under the service's rate, is measured by ``python -m bench.floor``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import statistics
 import subprocess
@@ -31,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -101,9 +106,10 @@ def station(settings: MqttSettings, wards: int, receivers: int, start: datetime)
 
 def service_round(
     settings: MqttSettings, url: str, wards: int, receivers: int, others: dict[str, int]
-) -> tuple[float, float, list[tuple[str, bytes]]]:
-    """(dispatch rate, confirmed rate, the payloads published) for one airing slot; prints the
-    CPU use of this process and of ``others`` (name -> pid) while it dispatches."""
+) -> tuple[float, float, list[tuple[str, bytes]], CpuWindow]:
+    """(dispatch rate, confirmed rate, the payloads published, the CPU used while it
+    dispatched) for one airing slot; prints the CPU use of this process and of ``others``
+    (name -> pid) while it dispatches."""
     engine = open_engine(url)
     upgrade(engine)
     log = StoreLog(Repository(engine))
@@ -141,7 +147,7 @@ def service_round(
         )
         with engine.connect() as conn:
             sent = [(r.topic, bytes(r.payload)) for r in conn.execute(select(t.commands))]
-        return total / (dispatched - began), total / confirmed, sent
+        return total / (dispatched - began), total / confirmed, sent, cpu
     finally:
         outbox.close()
         engine.dispose()
@@ -211,17 +217,22 @@ def main() -> None:
     ]
     simulator = simulate(broker.port, prefix, pairs)
     bare, busy, dispatch, confirm = [], [], [], []
+    spent: dict[str, list[float]] = defaultdict(list)  # CPU seconds per 10,000 commands
+    per = 10_000 / (args.wards * args.receivers)
     try:
         for n in range(args.rounds):
             url = args.database or f"sqlite:///{work / f'round-{n}.db'}"
             others = {"simulator": simulator.pid, "mosquitto": broker.process.pid}
-            d, c, sent = service_round(settings, url, args.wards, args.receivers, others)
+            d, c, sent, used = service_round(settings, url, args.wards, args.receivers, others)
             dispatch.append(d)
             confirm.append(c)
+            for name, seconds in used.seconds.items():
+                spent[name].append(seconds * per)
             elsewhere = [(topic.replace(prefix, "bare", 1), payload) for topic, payload in sent]
             with CpuWindow({"bare loop": os.getpid(), **others}) as cpu:
                 bare.append(bare_paho_rate("127.0.0.1", broker.port, elsewhere))
             log_phase(f"bare loop alone: {cpu.describe()}")
+            spent["bare loop"].append(cpu.seconds.get("bare loop", math.nan) * per)
             with CpuWindow({"bare loop": os.getpid(), **others}) as cpu:
                 busy.append(bare_paho_rate("127.0.0.1", broker.port, sent))
             log_phase(f"bare loop, receivers answering: {cpu.describe()}")
@@ -245,6 +256,14 @@ def main() -> None:
         f"  ratio dispatch/bare {d / b:.2f} (target >= 0.50); against the bare loop that the "
         f"receivers answer too: {d / u:.2f}"
     )
+    cost = {name: statistics.median(xs) for name, xs in spent.items()}
+    service, loop = cost.get("service", math.nan), cost.get("bare loop", math.nan)
+    print(
+        f"  CPU-seconds per 10,000 commands: the service {service:.2f}, the bare loop alone "
+        f"{loop:.2f} ({service / loop:.1f}x); while the service dispatched, the simulator "
+        f"{cost.get('simulator', math.nan):.2f} and mosquitto {cost.get('mosquitto', math.nan):.2f}"
+    )
+    print("  the floor under these rates (paho-mqtt and SQLite alone): python -m bench.floor")
 
 
 if __name__ == "__main__":
