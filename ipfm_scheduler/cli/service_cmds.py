@@ -20,7 +20,7 @@ import click
 from ipfm_scheduler.cli import cli
 from ipfm_scheduler.cli.common import Options
 from ipfm_scheduler.cli.db_cmds import database_option, database_url
-from ipfm_scheduler.cli.status_view import gather, render_text
+from ipfm_scheduler.cli.status_view import gather, render_text, service_health
 from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.settings import LoadedConfig
 from ipfm_scheduler.core.model import Priority
@@ -180,6 +180,10 @@ def status(opts: Options, fmt: str, database: str | None) -> None:
     loaded = _loaded(opts)
     repo = _repository(opts, database)
     view = gather(repo, loaded, datetime.now(UTC), live_within=LIVE_WITHIN)
+    assert loaded.station is not None
+    view["service"]["health"] = service_health(
+        loaded.station.http, view["service"], here=socket.gethostname()
+    )
     if fmt == "json":
         click.echo(json.dumps(view, indent=2, ensure_ascii=False, default=str))
     else:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from ipfm_scheduler.config.settings import LoadedConfig
+from ipfm_scheduler.config.settings import HttpSettings, LoadedConfig
 from ipfm_scheduler.core.compliance import enforced
 from ipfm_scheduler.core.expand import expand_between
 from ipfm_scheduler.core.weeks import IsoWeek
@@ -18,6 +21,7 @@ NEXT = 10
 WAITING_SHOWN = 10
 REQUESTS_SHOWN = 10
 REQUESTS_SINCE = timedelta(hours=24)
+HEALTH_TIMEOUT_S = 5.0  # the service answers /healthz within its checks' 2 s limit
 
 
 def _local(moment: datetime | None, tz: tzinfo) -> str | None:
@@ -52,6 +56,53 @@ def gather(
         "compliance": _compliance(loaded, this_week, now, repo),
         "waiting": _waiting(repo, records, tz),
         "requests": _requests(repo, now, tz),
+    }
+
+
+def service_health(
+    http: HttpSettings, service: dict[str, Any], *, here: str, timeout_s: float = HEALTH_TIMEOUT_S
+) -> dict[str, Any]:
+    """What the running service's ``GET /healthz`` says (the checks that feed the systemd
+    watchdog: scheduler, broker, database), asked over HTTP when it runs on this host.
+
+    ``{"checked": True, "ok": ..., "problems": ["broker: not connected: reconnecting"], "url"}``,
+    or ``{"checked": False, "why": ...}`` when it could not be asked."""
+    if not service.get("running"):
+        return {"checked": False, "why": "the service is not running"}
+    if not http.enabled:
+        return {"checked": False, "why": "its HTTP server is off in the station file (http:)"}
+    if service.get("host") != here:
+        return {"checked": False, "why": f"it runs on {service.get('host')}, not on {here}"}
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(http.host, http.host)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{http.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as answer:
+            body = answer.read()
+    except urllib.error.HTTPError as exc:  # 503: something is wrong; the body says what
+        body = exc.read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return {"checked": False, "url": url, "why": f"{url} did not answer ({reason})"}
+    try:
+        checks = json.loads(body)["checks"]
+        problems = [
+            f"{name}: {check.get('reason') or 'failing'}"
+            for name, check in checks.items()
+            if not check["ok"]
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {
+            "checked": False,
+            "url": url,
+            "why": f"{url} answered, but not as ipfm-scheduler does (another program there?)",
+        }
+    return {
+        "checked": True,
+        "url": url,
+        "ok": not problems,
+        "parts": list(checks),
+        "problems": problems,
+        "broker_ok": bool(checks.get("broker", {}).get("ok", True)),
     }
 
 
@@ -167,13 +218,21 @@ def render_text(view: dict[str, Any]) -> str:
             f"service: running on {service['host']} (pid {service['pid']}) since "
             f"{service['started_at']}, last heartbeat {service['last_beat_at']}"
         )
+        lines.append(_render_health(service.get("health")))
     else:
         lines.append("service: NOT running (no heartbeat in the last 20 s)")
     receivers = view["receivers"]
+    health = service.get("health") or {}
+    hearsay = (
+        " (as last heard: the service is not connected to the broker now)"
+        if health.get("checked") and not health.get("broker_ok", True)
+        else ""
+    )
     lines += [
         "",
         f"receivers: {receivers['online']} of {receivers['enabled']} enabled online, "
-        f"{len(receivers['offline'])} offline, {len(receivers['never_heard'])} never heard from",
+        f"{len(receivers['offline'])} offline, {len(receivers['never_heard'])} never heard "
+        f"from{hearsay}",
     ]
     lines += [
         f"  offline: {o['ward']}/{o['receiver']} since {o['since']}" for o in receivers["offline"]
@@ -204,6 +263,16 @@ def render_text(view: dict[str, Any]) -> str:
     ]
     lines += ["", *_render_requests(view["requests"])]
     return "\n".join(lines)
+
+
+def _render_health(health: dict[str, Any] | None) -> str:
+    if health is None:
+        return "  health: not asked"
+    if not health["checked"]:
+        return f"  health: unknown: {health['why']}"
+    if health["ok"]:
+        return f"  health: good ({', '.join(health['parts'])}: {health['url']})"
+    return f"  health: PROBLEM: {'; '.join(health['problems'])} ({health['url']})"
 
 
 def _render_requests(requests: list[dict[str, Any]]) -> list[str]:

@@ -58,6 +58,10 @@ class ServiceLog(AiringLog, Protocol):
 class ServiceOutbox(Outbox, Protocol):
     def wait_connected(self, timeout: float) -> bool: ...
     def close(self) -> None: ...
+    @property
+    def last_error(self) -> str | None:
+        """The last connection problem, in plain words; None while all is well."""
+        ...
 
 
 class Http(Protocol):
@@ -350,7 +354,7 @@ def _keep_connections(old: StationConfig, new: StationConfig) -> StationConfig:
 
 
 def health(
-    service: Service, timer: Timer, outbox: Outbox, *, watchdog: bool = False
+    service: Service, timer: Timer, outbox: ServiceOutbox, *, watchdog: bool = False
 ) -> dict[str, tuple[bool, str]]:
     """Each part /healthz and the watchdog look at: (ok, reason).
 
@@ -363,7 +367,8 @@ def health(
     if connected:
         broker_why = "connected"
     elif outbox.is_alive():
-        broker_why = "not connected: reconnecting"
+        why = outbox.last_error
+        broker_why = "not connected: reconnecting" + (f" ({why})" if why else "")
     else:
         broker_why = "not connected: the MQTT network loop has stopped"
     return {

@@ -41,6 +41,11 @@ class MqttOutbox:
     def is_alive(self) -> bool:
         return self.transport.loop_alive
 
+    @property
+    def last_error(self) -> str | None:
+        """The last connection problem, in plain words (for /healthz); None while all is well."""
+        return self.transport.last_error
+
     def publish(self, topic: str, payload: bytes, *, token: str, wait: bool = True) -> Publish:
         try:
             self.transport.publish(topic, payload, token=token, timeout=self.wait_s if wait else 0)

@@ -40,6 +40,7 @@ class FakeOutbox:
         self._unacked: list[str] = []
         self.incoming: list[IncomingMessage] = []
         self.closed = False
+        self.last_error: str | None = None  # the connection problem the transport would name
 
     def is_connected(self) -> bool:
         return self.connected

@@ -218,6 +218,11 @@ def test_health_names_each_part_and_says_why_it_fails() -> None:
         True,
         "not connected: reconnecting",
     )  # the watchdog stays fed: a restart would not bring the broker back
+    outbox.last_error = "can't connect to the MQTT broker at 127.0.0.1:1883"
+    assert health(service, timer, outbox)["broker"] == (
+        False,
+        "not connected: reconnecting (can't connect to the MQTT broker at 127.0.0.1:1883)",
+    )  # the transport's words for what is wrong, for /healthz and `status`
     service.db_ok_at = time.monotonic() - 60
     outbox.alive = False
     parts = health(service, timer, outbox, watchdog=True)

@@ -1,7 +1,7 @@
 """The running service's HTTP side, as a technician and a receiver meet it: `curl /healthz` and
 `/metrics` against `ipfm-scheduler run`, a simulated receiver that downloads `audio.url` from
 the service and checks its sha256 before playing, and /healthz turning 503 within seconds of the
-broker stopping (and 200 again when it is back)."""
+broker stopping (and 200 again when it is back), and `ipfm-scheduler status` saying the same."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from ipfm_scheduler.simulator import Behaviour, HttpFetch, Simulator, TimeMode
 from ipfm_scheduler.storage import tables as t
 from tests.brokers import PrivateBroker
 from tests.service.e2e import wait_for, write_station
-from tests.service.test_e2e_process import VN, Service, count, soon, upgraded
+from tests.service.test_e2e_process import VN, Service, cli, count, soon, upgraded
 
 pytestmark = pytest.mark.mqtt
 
@@ -69,6 +69,9 @@ def test_healthz_metrics_and_audio_downloads_against_the_running_service(
         status, body = health(base)
         assert body["ok"] is True
         assert set(body["checks"]) == {"scheduler", "broker", "database"}
+        shown = cli(station, "status")  # what a technician types: it asks /healthz too
+        assert shown.returncode == 0, shown.stderr
+        assert f"  health: good (scheduler, broker, database: {base}/healthz)" in shown.stdout
 
         # the receivers download the recording from the service, check it, and play it
         completed = t.commands.c.state == "completed"
@@ -92,6 +95,20 @@ def test_healthz_metrics_and_audio_downloads_against_the_running_service(
         assert body["checks"]["broker"]["ok"] is False
         assert body["checks"]["database"]["ok"] is True
         assert service.process.poll() is None  # the service itself keeps running
+        address = f"127.0.0.1:{private_broker.port}"
+        wait_for(
+            lambda: "can't connect" in health(base)[1]["checks"]["broker"]["reason"],
+            BROKER_GONE_S,
+            "/healthz to say why the broker is not connected",
+        )
+        shown = cli(station, "status")
+        assert shown.returncode == 0, shown.stderr
+        assert (
+            "  health: PROBLEM: broker: not connected: reconnecting (can't connect to the MQTT "
+            f"broker at {address}) ({base}/healthz)"
+        ) in shown.stdout
+        hearsay = "(as last heard: the service is not connected to the broker now)"
+        assert f"0 never heard from {hearsay}" in shown.stdout
 
         private_broker.start()  # back on the same port
         wait_for(lambda: health(base)[0] == 200, 30, "/healthz to be 200 again")
