@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -258,6 +259,26 @@ wards: wards/
     return station
 
 
+EVERY_DAY = "mon, tue, wed, thu, fri, sat, sun"
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def airing_days(at: str, now: datetime | None = None) -> str:
+    """The days a test ward airs at ``at`` (local HH:MM): every day, except when ``at`` is
+    earlier in the day than now (an airing soon after midnight, written late in the evening):
+    then only tomorrow, so that this morning's airing, whose all-day window is still open,
+    is not also sent late."""
+    local = (now or datetime.now(VN)).astimezone(VN)
+    try:
+        hour, minute = (int(part) for part in at.split(":"))
+    except ValueError:
+        return EVERY_DAY  # not a time: the test wants validate's message
+    if (hour, minute) >= (local.hour, local.minute):
+        return EVERY_DAY
+    return DAY_NAMES[(local.weekday() + 1) % 7]
+
+
 def write_ward(folder: Path, *, at: str, receivers: int = 3, extra: str = "") -> Path:
     names = "\n".join(f"  - id: loa-{i:02d}" for i in range(1, receivers + 1))
     path = folder / "wards" / "ward-00.yaml"
@@ -272,7 +293,7 @@ windows:
     to: "23:59"
 airings:
   - programme: kh179
-    days: [mon, tue, wed, thu, fri, sat, sun]
+    days: [{airing_days(at)}]
     at: "{at}"
 {extra}""",
         encoding="utf-8",

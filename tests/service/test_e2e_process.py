@@ -32,10 +32,11 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def soon(minutes: int = 3) -> str:
-    """A local HH:MM a few minutes ahead (kept inside the all-day window, 00:00-23:59)."""
+    """A local HH:MM a few minutes ahead, inside the all-day window (00:00-23:59): after 23:55,
+    a few minutes after midnight (``write_ward`` then airs it only tomorrow)."""
     moment = datetime.now(UTC).astimezone(VN) + timedelta(minutes=minutes)
     if moment.hour == 23 and moment.minute >= 55:
-        return "00:03"
+        return f"00:{minutes:02d}"
     return f"{moment:%H:%M}"
 
 
