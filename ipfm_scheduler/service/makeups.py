@@ -24,6 +24,8 @@ from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.service.ports import AiringRecord, CommandRecord, WeekCloseRow
 
 MAX_MAKEUPS = 3
+MISSED = "missed"  # an AiringRecord's outcome when its window closed before it could be sent
+MISSED_SHOWN = 3  # missed airings named in a reason; the rest as "…"
 
 _ENDED_SHORT = frozenset({CommandState.EXPIRED, CommandState.FAILED, CommandState.REJECTED})
 
@@ -45,6 +47,7 @@ class ReceiverWeek:
     to_come: int
     makeups: int
     outcomes: tuple[str, ...]  # one per command, oldest first: "completed", "failed (device)"
+    missed: tuple[datetime, ...] = ()  # starts of the ward's airings missed (service not running)
 
     @property
     def possible(self) -> int:
@@ -104,6 +107,7 @@ def tally(
             to_come=coming,
             makeups=sum(1 for r in mine if r.origin is Origin.MAKEUP and receiver.id in r.commands),
             outcomes=tuple(describe(c) for c in commands),
+            missed=tuple(r.start for r in mine if r.outcome == MISSED and not r.commands),
         )
     return result
 
@@ -194,13 +198,28 @@ def close_rows(
 
 def short_reason(week: ReceiverWeek, offline_since: datetime | None, tz: tzinfo) -> str:
     """Why a receiver fell short: ``offline since 2026-11-25 06:02; 2 commands: failed
-    (device), expired`` or ``no command sent``."""
+    (device), expired``, ``no command sent``, or ``no command sent: 2 airing(s) missed while
+    the service was not running (2026-11-23 06:00, 2026-11-25 06:00)``."""
     parts = []
     if offline_since is not None:
         parts.append(f"offline since {offline_since.astimezone(tz):%Y-%m-%d %H:%M}")
     count = len(week.outcomes)
+    missed = missed_words(week.missed, tz)
     if count == 0:
-        parts.append("no command sent")
+        parts.append("no command sent" + (f": {missed}" if missed else ""))
     else:
         parts.append(f"{count} command{'s' if count != 1 else ''}: {', '.join(week.outcomes)}")
+        parts += [missed] if missed else []
     return "; ".join(parts)
+
+
+def missed_words(starts: Sequence[datetime], tz: tzinfo) -> str:
+    """``2 airing(s) missed while the service was not running (2026-11-23 06:00, …)``, or ""."""
+    if not starts:
+        return ""
+    shown = [f"{s.astimezone(tz):%Y-%m-%d %H:%M}" for s in sorted(starts)[:MISSED_SHOWN]]
+    more = ", …" if len(starts) > MISSED_SHOWN else ""
+    return (
+        f"{len(starts)} airing(s) missed while the service was not running "
+        f"({', '.join(shown)}{more})"
+    )

@@ -165,3 +165,19 @@ def test_make_up_commands_wait_until_their_dispatch_time() -> None:
     assert len(rig.outbox.published) == published + 1
     (command,) = makeup.item.commands
     assert rig.log.commands[command.id].state is CommandState.SENT
+
+
+def test_a_week_short_because_the_service_was_down_says_which_airings_it_missed() -> None:
+    # the service starts on Sunday after the last window of the week: Monday's airing was
+    # recorded as missed, no slot is left for a make-up, and the week closes short
+    rig = Rig(make_plan(ward(weekly("mon", "06:00"))), local(MONDAY + timedelta(days=6), "07:00"))
+    rig.tick()
+    rig.sweep()
+    assert Origin.MAKEUP not in rig.log.origins()  # the week has no window left
+    rig.at(local(NEXT_MONDAY, "01:00")).sweep()
+    rows = rig.log.closed[WEEK]
+    missed = "1 airing(s) missed while the service was not running (2026-11-23 06:00)"
+    assert [(r.receiver, r.reason) for r in rows] == [
+        ("loa-01", f"no command sent: {missed}"),
+        ("loa-02", f"no command sent: {missed}"),
+    ]
