@@ -36,6 +36,7 @@ FLOAT_RE = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 TRUE_WORDS = ("true", "yes", "on")
 FALSE_WORDS = ("false", "no", "off")
 TIME_RULE = "HH:MM, 00:00–23:59"
+FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)  # dates a campaign may name
 
 
 def _word_forms(words: tuple[str, ...]) -> list[str]:
@@ -123,9 +124,19 @@ def _read_date(r: FileReader, node: Node, path: str) -> date | Invalid:
         return text
     if DATE_RE.fullmatch(text.strip()):
         try:
-            return date.fromisoformat(text.strip())
+            day = date.fromisoformat(text.strip())
         except ValueError:
             pass
+        else:
+            if FIRST_DATE <= day <= LAST_DATE:
+                return day
+            return r.problem(
+                node,
+                path,
+                f"{quote(text)} is outside the years {FIRST_DATE.year}-{LAST_DATE.year} that "
+                "these files may name (an open-ended campaign has no `until`, or `until:` "
+                "left empty)",
+            )
     return r.problem(node, path, f"{quote(text)} is not a date (YYYY-MM-DD, such as 2027-02-06)")
 
 
@@ -142,8 +153,41 @@ def _read_day(r: FileReader, node: Node, path: str) -> int | Invalid:
         return text
     if text in DAY_NAMES:
         return DAY_NAMES.index(text)
-    hint = suggestion(text.lower()[:3], DAY_NAMES)
-    return r.problem(node, path, f"{quote(text)} is not a day: write {', '.join(DAY_NAMES)}{hint}")
+    return r.problem(
+        node, path, f"{quote(text)} is not a day: write {', '.join(DAY_NAMES)}{_day_hint(text)}"
+    )
+
+
+#: Vietnamese day names (thứ hai = Monday … chủ nhật = Sunday), without their accents
+_VI_NUMBERS = {"2": 0, "hai": 0, "3": 1, "ba": 1, "4": 2, "tu": 2, "bon": 2, "5": 3, "nam": 3,
+               "6": 4, "sau": 4, "7": 5, "bay": 5}  # fmt: skip
+_VI_SUNDAY = ("chu nhat", "cn", "chunhat")
+
+
+def _plain(text: str) -> str:
+    """Lower case, no accents (đ as d), single spaces: "Thứ  Hai" -> "thu hai"."""
+    decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(bare.split())
+
+
+def vietnamese_day(text: str) -> int | None:
+    """The day a Vietnamese day name means (0 = mon): thứ hai, thứ 2, T2 … chủ nhật, CN."""
+    plain = _plain(text)
+    if plain in _VI_SUNDAY:
+        return 6
+    match = re.fullmatch(r"(?:thu|th|t) ?(\w+)", plain)
+    return _VI_NUMBERS.get(match.group(1)) if match else None
+
+
+def _day_hint(text: str) -> str:
+    day = vietnamese_day(text)
+    if day is not None:
+        return f" ({quote(text)} is {DAY_NAMES[day]})"
+    words = re.split(r"[\s;/]+", text.strip())
+    if len(words) > 1 and all(w.lower() in DAY_NAMES for w in words):
+        return f" (separate the days with commas: [{', '.join(w.lower() for w in words)}])"
+    return suggestion(text.lower()[:3], DAY_NAMES)
 
 
 DAY = Kind("a day (mon … sun)", _read_day, {"enum": list(DAY_NAMES)})

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import re
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -145,43 +146,70 @@ class _LoadedWard:
         return self.ward.id if self.ward else None
 
 
-def _ward_paths(folder: Path) -> list[Path]:
+def _ward_paths(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(the ward files of ``folder``, its other files): hidden files and editors' backups
+    ending in ``~`` are neither."""
     try:
-        return sorted(
+        files = sorted(
             p
             for p in folder.iterdir()
-            if p.suffix in WARD_SUFFIXES and not p.name.startswith(".") and p.is_file()
+            if not p.name.startswith(".") and not p.name.endswith("~") and p.is_file()
         )
     except OSError:
-        return []
+        return [], []
+    return [p for p in files if p.suffix in WARD_SUFFIXES], [
+        p for p in files if p.suffix not in WARD_SUFFIXES
+    ]
+
+
+def _not_read(path: Path, base: Path) -> _LoadedWard:
+    """A file of the wards folder that is not read: a ward file saved under another name
+    (cam-trung.yaml.txt, CAM-TRUNG.YAML) would otherwise drop its ward without a word."""
+    name = path.name
+    found = re.search(r"\.(yaml|yml)", name, re.IGNORECASE)
+    stem = name[: found.start()] if found else path.stem
+    reader = FileReader(_shown(path, base))
+    reader.problems.append(
+        ConfigProblem(
+            reader.file,
+            0,
+            0,
+            "",
+            "not read: the name of a ward file ends in .yaml (rename it to "
+            f"{stem.lower()}.yaml, or move it out of the wards folder if it is not a ward file)",
+        )
+    )
+    return _LoadedWard(path, reader, None)
 
 
 def _load_wards(parts: StationParts, base: Path, today: date) -> list[_LoadedWard]:
     assert parts.wards_dir is not None
-    paths = _ward_paths(parts.wards_dir)
+    paths, others = _ward_paths(parts.wards_dir)
     job = _WardJob(base, parts.programmes, parts.declared, parts.timezone, today)
     loaded = _in_processes(job, paths) if len(paths) >= PARALLEL_FROM else None
     if loaded is None:
         loaded = [job(p) for p in paths]
+    # a ward id used twice belongs to the file named after it (cam-trung.yaml, not a copy of
+    # it such as "cam-trung - Copy.yaml"), else to the first file
     owners: dict[str, _LoadedWard] = {}
+    for ward in sorted(loaded, key=lambda w: w.file.stem != w.ward_id):
+        if ward.ward_id is not None:
+            owners.setdefault(ward.ward_id, ward)
     for ward in loaded:
-        if ward.ward_id is None:
+        if ward.ward_id is None or owners[ward.ward_id] is ward:
             continue
-        if ward.ward_id in owners:
-            line, column = ward.id_at
-            ward.reader.problems.append(
-                ConfigProblem(
-                    ward.reader.file,
-                    line,
-                    column,
-                    "id",
-                    f"the ward id {quote(ward.ward_id)} is already used by "
-                    f"{owners[ward.ward_id].reader.file}",
-                )
+        line, column = ward.id_at
+        ward.reader.problems.append(
+            ConfigProblem(
+                ward.reader.file,
+                line,
+                column,
+                "id",
+                f"the ward id {quote(ward.ward_id)} is already used by "
+                f"{owners[ward.ward_id].reader.file}",
             )
-            continue
-        owners[ward.ward_id] = ward
-    return loaded
+        )
+    return loaded + [_not_read(p, base) for p in others]
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,7 @@ class Key:
     help: str  # what the key means, for messages and the schema's descriptions
     required: bool = False
     default: Any = None
+    if_empty: str = ""  # advice when an empty value is refused; "" = empty means the default
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,5 +227,7 @@ def _read_value(r: FileReader, key: Key, node: Node, path: str) -> Any:
     if is_null(node):
         if key.required:
             return r.problem(node, path, f"is empty; expected {key.kind.expected}")
+        if key.if_empty:
+            return r.problem(node, path, f"is empty; expected {key.kind.expected}: {key.if_empty}")
         return key.default
     return key.kind.read(r, node, path)

@@ -123,7 +123,13 @@ PROGRAMME = Shape(
     (
         Key("title", TEXT, "the programme's title", required=True),
         Key("audio", TEXT, "its recording: a file in audio.dir", required=True),
-        Key("min_per_week", number(0, 100), "airings every ward must plan per ISO week", default=0),
+        Key(
+            "min_per_week",
+            number(0, 100),
+            "airings every ward must plan per ISO week",
+            default=0,  # left out: no minimum; but a blank must not silently drop it
+            if_empty="write how many airings each ward must plan a week (0: no minimum)",
+        ),
         Key("from", DATE, "the campaign's first day (empty: always)"),
         Key("until", DATE, "the campaign's last day, inclusive (empty: open-ended)"),
     ),

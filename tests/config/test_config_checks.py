@@ -192,3 +192,33 @@ def test_every_problem_of_a_window_and_an_airing_is_reported_at_once(one_ward: S
     ), found
     assert f'{F}:16:9: airings[1].at: "25:00" is not a time of day (HH:MM, 00:00–23:59)' in found
     assert len(found) == 4, found
+
+
+def test_a_copy_of_a_ward_file_is_blamed_for_the_duplicate_id_not_the_original(
+    station: Station,
+) -> None:
+    text = station.ward_path("cam-trung.yaml").read_text(encoding="utf-8")
+    station.ward_path("cam-trung - Copy.yaml").write_text(text, encoding="utf-8")
+    found = station.problems()
+    assert [p for p in found if p.startswith("wards/cam-trung.yaml")] == []  # the original is fine
+    assert (
+        'wards/cam-trung - Copy.yaml:2:5: id: the ward id "cam-trung" is already used by '
+        "wards/cam-trung.yaml"
+    ) in found
+    assert "cam-trung" in station.load().schedule.wards  # type: ignore[union-attr]
+
+
+def test_a_ward_file_saved_under_another_name_is_reported_not_silently_dropped(
+    station: Station,
+) -> None:
+    station.ward_path("cam-son.yaml").rename(station.ward_path("cam-son.yaml.txt"))
+    station.ward_path("cam-hai.yaml").rename(station.ward_path("CAM-HAI.YAML"))
+    station.ward_path(".cam-tay.yaml.swp").write_text("editor's swap file", encoding="utf-8")
+    station.ward_path("cam-tay.yaml~").write_text("editor's backup", encoding="utf-8")
+    rename = "not read: the name of a ward file ends in .yaml (rename it to"
+    move = "or move it out of the wards folder if it is not a ward file)"
+    assert station.problems() == [
+        f"wards/CAM-HAI.YAML: {rename} cam-hai.yaml, {move}",
+        f"wards/cam-son.yaml.txt: {rename} cam-son.yaml, {move}",
+    ]  # hidden files and editors' backups (~) are not ward files: nothing to say about them
+    assert not station.load().ok

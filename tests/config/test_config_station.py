@@ -389,3 +389,25 @@ def test_campaign_and_audio_problems_are_reported_together(station: Station) -> 
         "programmes.kh179.audio",
         "programmes.kh179.until",
     ]
+
+
+def test_an_empty_min_per_week_is_refused_not_read_as_no_minimum(station: Station) -> None:
+    station.edit_station("    min_per_week: 1", "    min_per_week:")
+    assert station.problems() == [
+        f"{S}:41:18: programmes.kh179.min_per_week: is empty; expected a whole number from 0 "
+        "to 100: write how many airings each ward must plan a week (0: no minimum)"
+    ]
+
+
+def test_campaign_dates_in_year_1_or_9999_are_located_problems_not_crashes(
+    station: Station,
+) -> None:
+    station.edit_station("    until: null", "    until: 9999-12-31")
+    station.edit_station("    from: 2022-07-04", "    from: 0001-01-01")
+    rule = "is outside the years 2000-2099 that these files may name"
+    found = station.problems()
+    assert [p.split(": ", 2)[:2] for p in found] == [
+        [f"{S}:42:11", "programmes.kh179.from"],
+        [f"{S}:43:12", "programmes.kh179.until"],
+    ]
+    assert all(rule in p for p in found)

@@ -281,3 +281,23 @@ def test_not_utf8(one_ward: Station) -> None:
     )
     found = one_ward.problems()
     assert found[0] == f"{F}:2:0: the file is not UTF-8 text: save it as UTF-8 in the editor"
+
+
+def test_a_vietnamese_day_name_gets_its_english_name_in_the_hint(one_ward: Station) -> None:
+    found = one_ward.minimal("days: [mon, thu]", "days: [thứ hai, T7, chủ nhật, mon thu]")
+    expected = "is not a day: write mon, tue, wed, thu, fri, sat, sun"
+    assert found == [
+        f'{F}:15:12: airings[1].days[1]: "thứ hai" {expected} ("thứ hai" is mon)',
+        f'{F}:15:21: airings[1].days[2]: "T7" {expected} ("T7" is sat)',
+        f'{F}:15:25: airings[1].days[3]: "chủ nhật" {expected} ("chủ nhật" is sun)',
+        f'{F}:15:35: airings[1].days[4]: "mon thu" {expected} (separate the days with commas: '
+        "[mon, thu])",
+    ]
+
+
+def test_a_date_far_outside_any_campaign_is_a_located_problem(one_ward: Station) -> None:
+    found = one_ward.minimal('    at: "06:00"\n', '    at: "06:00"\nskip_dates: [9999-01-04]\n')
+    assert found == [
+        f'{F}:17:14: skip_dates[1]: "9999-01-04" is outside the years 2000-2099 that these '
+        "files may name (an open-ended campaign has no `until`, or `until:` left empty)"
+    ]
