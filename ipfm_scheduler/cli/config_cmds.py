@@ -215,5 +215,10 @@ def schema(output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:  # no such folder, not allowed, disk full: say so, no traceback
+        raise click.BadParameter(
+            f"can't write {output}: {exc.strerror or exc}", param_hint="'-o' / '--output'"
+        ) from exc
     click.echo(f"wrote {output}", err=True)

@@ -239,6 +239,16 @@ def test_schema_prints_and_writes(run, tmp_path: Path) -> None:  # type: ignore[
     assert written.err == f"wrote {target}\n"
 
 
+def test_schema_into_a_folder_that_does_not_exist_is_a_wrong_argument(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-folder" / "ward.schema.json"
+    written = run("schema", "-o", str(missing))
+    assert written.code == 2  # was a FileNotFoundError traceback, exit 70
+    assert f"can't write {missing}: No such file or directory" in written.err
+    assert "Traceback" not in written.err
+
+
 def test_station_from_the_environment(
     run, station: Station, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
