@@ -93,8 +93,11 @@ def _chosen_wards(loaded: LoadedConfig, schedule: Schedule, ward: str | None) ->
     if ward in schedule.wards:
         return [ward]
     files = {w.ward_id: name for name, w in loaded.ward_files.items() if w.ward_id}
-    if ward in files:
-        mine = [p for p in loaded.problems if Path(p.file).name == files[ward]]
+    # a file so broken that its id could not be read is still found by its name
+    named = {Path(name).stem: name for name in loaded.ward_files}
+    found = files.get(ward) or named.get(ward)
+    if found is not None:
+        mine = [p for p in loaded.problems if Path(p.file).name == found]
         raise ConfigError(mine or loaded.problems)
     known = ", ".join(sorted(files)) or "none"
     hint = suggestion(ward, sorted(files))

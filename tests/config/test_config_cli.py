@@ -204,6 +204,16 @@ def test_plan_of_a_ward_with_problems_shows_them(run, station: Station) -> None:
     assert 'wards/cam-trung.yaml:25:9: airings[1].at: "25:00" is not a time of day' in result.err
 
 
+def test_plan_of_a_ward_whose_id_cannot_be_read_shows_its_problems(  # type: ignore[no-untyped-def]
+    run, station: Station
+) -> None:
+    station.edit_ward("cam-trung", "id: cam-trung", "\tid: cam-trung")  # a tab: nothing is read
+    result = run("--config", str(station.path), "plan", "--ward", "cam-trung")
+    assert result.code == 3  # was 2 with 'there is no ward "cam-trung" (did you mean …)'
+    assert "wards/cam-trung.yaml:" in result.out + result.err
+    assert "there is no ward" not in result.out + result.err
+
+
 def test_plan_leaves_out_broken_wards_and_says_so(run, station: Station) -> None:  # type: ignore[no-untyped-def]
     station.edit_ward("cam-trung", 'at: "06:00"', 'at: "25:00"')
     result = run("--config", str(station.path), "plan", "--week", "2026-W48")
