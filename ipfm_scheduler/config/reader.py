@@ -41,8 +41,15 @@ class Invalid:
 INVALID: Final = Invalid()
 
 
+QUOTED_MAX = 80  # characters of a value shown in a message; longer ones are cut with "…"
+
+
 def quote(text: str) -> str:
-    """``text`` in double quotes, as messages show what was found."""
+    """``text`` in double quotes, as messages show what was found (at most ``QUOTED_MAX``
+    characters of it: a megabyte pasted into a value must not come back as a megabyte of
+    message)."""
+    if len(text) > QUOTED_MAX:
+        text = text[: QUOTED_MAX - 1] + "…"
     return json.dumps(text, ensure_ascii=False)
 
 

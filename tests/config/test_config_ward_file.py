@@ -301,3 +301,9 @@ def test_a_date_far_outside_any_campaign_is_a_located_problem(one_ward: Station)
         f'{F}:17:14: skip_dates[1]: "9999-01-04" is outside the years 2000-2099 that these '
         "files may name (an open-ended campaign has no `until`, or `until:` left empty)"
     ]
+
+
+def test_a_huge_value_is_shown_cut_short_in_its_message(one_ward: Station) -> None:
+    (found,) = one_ward.minimal('at: "06:00"', f'at: "{"6" * 100_000}"')
+    assert found.startswith(f'{F}:16:9: airings[1].at: "{"6" * 79}…" is not a time of day')
+    assert len(found) < 300  # was over 100,000 characters: the whole value, repeated
