@@ -55,10 +55,13 @@ def check_programmes(
         if declared is not None and name not in declared:
             continue  # reported above
         programme = programmes.get(name)
+        if source.ward is not None and source.windows_ok:
+            # a programme declared but broken in the station file (its recording not imported
+            # yet, say) has no length: the airing's start is still checked against the windows
+            duration = programme.duration_s if programme is not None else None
+            _check_fit(r, source.ward, airing, name, duration)
         if programme is None:
             continue  # declared, but broken: the station file's problem says why
-        if source.ward is not None and source.windows_ok:
-            _check_fit(r, source.ward, airing, programme)
         if source.ward is not None:
             _check_dates(r, source.ward, airing, programme)
 
@@ -85,7 +88,10 @@ def _days(airing: AiringSource) -> list[tuple[str, int]]:
     return [(f"{d} ({DAY_NAMES[d.weekday()]})", d.weekday()) for d in rule.dates]
 
 
-def _check_fit(r: FileReader, ward: Ward, airing: AiringSource, programme: Programme) -> None:
+def _check_fit(
+    r: FileReader, ward: Ward, airing: AiringSource, name: str, duration_s: float | None
+) -> None:
+    """The airing of programme ``name`` starts in a window, and (its length known) fits."""
     at = airing.rule.at
     outside: list[tuple[str, int]] = []
     overrun: dict[Window, list[str]] = defaultdict(list)
@@ -93,7 +99,7 @@ def _check_fit(r: FileReader, ward: Ward, airing: AiringSource, programme: Progr
         window = ward.window_at(weekday, at)
         if window is None:
             outside.append((label, weekday))
-        elif not window.holds(weekday, at, programme.duration_s):
+        elif duration_s is not None and not window.holds(weekday, at, duration_s):
             overrun[window].append(label)
     node, path = airing.fields.at("at"), child(airing.path, "at")
     if outside:
@@ -103,15 +109,16 @@ def _check_fit(r: FileReader, ward: Ward, airing: AiringSource, programme: Progr
         r.problem(
             node,
             path,
-            f"{programme.id} at {at:%H:%M} on {labels} starts outside every window open that "
+            f"{name} at {at:%H:%M} on {labels} starts outside every window open that "
             f"day (windows open then: {shown})",
         )
     for window, days in overrun.items():
-        late = minutes(at) * 60 + programme.duration_s - minutes(window.end) * 60
+        assert duration_s is not None
+        late = minutes(at) * 60 + duration_s - minutes(window.end) * 60
         r.problem(
             node,
             path,
-            f"{programme.id} lasts {duration_words(programme.duration_s)}: starting at "
+            f"{name} lasts {duration_words(duration_s)}: starting at "
             f"{at:%H:%M} on {', '.join(days)} it runs {duration_words(late)} past the end "
             f"of the window {window.start:%H:%M}-{window.end:%H:%M}",
         )

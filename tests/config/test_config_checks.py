@@ -222,3 +222,18 @@ def test_a_ward_file_saved_under_another_name_is_reported_not_silently_dropped(
         f"wards/cam-son.yaml.txt: {rename} cam-son.yaml, {move}",
     ]  # hidden files and editors' backups (~) are not ward files: nothing to say about them
     assert not station.load().ok
+
+
+def test_an_airing_outside_every_window_is_reported_while_its_programme_is_broken(
+    station: Station,
+) -> None:
+    # kh179 broken in the station file: its length is unknown, but an airing at noon is still
+    # outside every window of cam-trung (it was reported only once the programme was fixed)
+    station.edit_station("    min_per_week: 1", "    min_per_week: -1")
+    station.edit_ward("cam-trung", 'at: "06:00"', 'at: "12:00"')
+    found = station.problems()
+    assert any(p.startswith("ipfm.yaml:41:19: programmes.kh179.min_per_week: ") for p in found)
+    outside = [p for p in found if p.startswith("wards/cam-trung.yaml:")]
+    assert len(outside) == 1, found
+    assert "kh179 at 12:00 on " in outside[0]
+    assert "starts outside every window open that day" in outside[0]
