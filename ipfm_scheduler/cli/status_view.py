@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from ipfm_scheduler.config.settings import HttpSettings, LoadedConfig
+from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.compliance import enforced
 from ipfm_scheduler.core.expand import expand_between
 from ipfm_scheduler.core.weeks import IsoWeek
@@ -54,7 +55,9 @@ def gather(
         "receivers": _receivers(repo, loaded, tz),
         "next_airings": _next(loaded, records, now),
         "compliance": _compliance(loaded, this_week, now, repo),
-        "waiting": _waiting(repo, records, tz),
+        "waiting": waiting_commands(
+            repo, records, tz, now, timedelta(seconds=loaded.station.dispatch.lead_s)
+        ),
         "requests": _requests(repo, now, tz),
     }
 
@@ -181,13 +184,29 @@ def _compliance(
     return rows
 
 
-def _waiting(repo: Repository, records: list[AiringRecord], tz: tzinfo) -> dict[str, Any]:
+def waiting_commands(
+    repo: Repository, records: list[AiringRecord], tz: tzinfo, now: datetime, lead: timedelta
+) -> dict[str, Any]:
+    """Open commands by state, and the oldest; those of airings not due yet (stored ahead, as
+    make-ups and `air --at` are, and sent ``lead`` before their start) are counted apart: they
+    wait for their time, not for an answer."""
+    later = [
+        (r, c)
+        for r in records
+        for c in r.commands.values()
+        if c.state is CommandState.PENDING and r.start - lead > now
+    ]
     counts = {state.value: n for state, n in repo.open_commands().items()}
+    if later:
+        counts[CommandState.PENDING.value] -= len(later)
+        if not counts[CommandState.PENDING.value]:
+            del counts[CommandState.PENDING.value]
+    later_ids = {c.id for _, c in later}
     oldest = sorted(
         (r.start, r.ward, c.receiver, c.id, c.state.value)
         for r in records
         for c in r.commands.values()
-        if c.state.open
+        if c.state.open and c.id not in later_ids
     )[:WAITING_SHOWN]
     return {
         "counts": counts,
@@ -195,6 +214,8 @@ def _waiting(repo: Repository, records: list[AiringRecord], tz: tzinfo) -> dict[
             {"start": _local(s, tz), "ward": w, "receiver": rc, "command": cid, "state": st}
             for s, w, rc, cid, st in oldest
         ],
+        "stored_for_later": len(later),
+        "next_sent_at": _local(min(r.start for r, _ in later) - lead, tz) if later else None,
     }
 
 
@@ -261,6 +282,11 @@ def render_text(view: dict[str, Any]) -> str:
         f"  {w['start']}  {w['ward']}/{w['receiver']}  {w['state']}  {w['command']}"
         for w in waiting["oldest"]
     ]
+    if waiting["stored_for_later"]:
+        lines.append(
+            f"commands stored for later airings: {waiting['stored_for_later']} (each is sent "
+            f"shortly before its airing; the first at {waiting['next_sent_at']})"
+        )
     lines += ["", *_render_requests(view["requests"])]
     return "\n".join(lines)
 
