@@ -62,13 +62,30 @@ def _read_text(path: Path, r: FileReader) -> _Text | None:
         r.problem(None, "", f"the file {path} cannot be read: {exc.strerror}")
         return None
     digest = hashlib.sha256(raw).hexdigest()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:  # UTF-16, or not text
+        r.problems.append(
+            ConfigProblem(
+                r.file,
+                0,
+                0,
+                "",
+                "the file is not UTF-8 text (it looks saved as UTF-16 or as a document, not as "
+                "plain text): save it as UTF-8 text in the editor",
+            )
+        )
+        return _Text(raw.decode("utf-8", errors="replace"), digest)
     try:
         return _Text(raw.decode("utf-8-sig"), digest)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
+        column = len(raw[raw.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode(errors="replace"))
         r.problems.append(
             ConfigProblem(
-                r.file, line, 0, "", "the file is not UTF-8 text: save it as UTF-8 in the editor"
+                r.file,
+                line,
+                column + 1,
+                "",
+                "the file is not UTF-8 text: save it as UTF-8 in the editor",
             )
         )
         return _Text(raw.decode("utf-8", errors="replace"), digest)
@@ -228,6 +245,8 @@ class _WardJob:
         text = _read_text(path, r)
         if text is None:
             return _LoadedWard(path, r, None)
+        if r.problems:  # not UTF-8: what the parser would say of the mangled text is noise
+            return _LoadedWard(path, r, text)
         root, syntax = compose(text.text, r.file)
         r.problems.extend(syntax)
         if syntax and root is None:

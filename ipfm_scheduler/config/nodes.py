@@ -73,10 +73,34 @@ def compose(text: str, file: str) -> tuple[Node | None, list[ConfigProblem]]:
         root = yaml.compose(text, Loader=_composer())
     except yaml.MarkedYAMLError as exc:
         return None, [syntax_problem(exc, text, file)]
-    except yaml.YAMLError as exc:  # pragma: no cover - every YAML error we know carries a mark
+    except yaml.reader.ReaderError as exc:  # a character YAML never allows (a control code)
+        return None, [_bad_character(exc, text, file)]
+    except yaml.YAMLError as exc:  # pragma: no cover - every other YAML error carries a mark
         return None, [ConfigProblem(file, 0, 0, "", f"the file is not valid YAML ({exc})")]
     problems = alias_problems(text, file) if "*" in text else []
     return root, problems
+
+
+_NOT_YAML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _bad_character(exc: yaml.reader.ReaderError, text: str, file: str) -> ConfigProblem:
+    """Where the control character is, in words: YAML refuses them anywhere in the file. (The
+    parser's own position counts bytes or characters depending on which parser ran: the
+    character is looked for here instead.)"""
+    found = _NOT_YAML.search(text)
+    position = found.start() if found else 0
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    code = ord(found.group()) if found else int(exc.character or 0)
+    why = (
+        "was the file saved as UTF-16 or as a word-processor document? save it as UTF-8 text"
+        if code == 0
+        else "delete it (it can come from copying text out of another program)"
+    )
+    return ConfigProblem(
+        file, line, column, "", f"an invisible control character (U+{code:04X}) is here: {why}"
+    )
 
 
 def alias_problems(text: str, file: str) -> list[ConfigProblem]:

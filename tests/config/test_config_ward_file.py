@@ -280,7 +280,26 @@ def test_not_utf8(one_ward: Station) -> None:
         one_ward.MINIMAL.replace("Phường", "Ph\xb0\xf4ng").encode("latin-1", errors="replace")
     )
     found = one_ward.problems()
-    assert found[0] == f"{F}:2:0: the file is not UTF-8 text: save it as UTF-8 in the editor"
+    # where the first bad byte is; nothing else about the file (the parser's view of the
+    # mangled text was noise)
+    assert found == [f"{F}:2:9: the file is not UTF-8 text: save it as UTF-8 in the editor"]
+
+
+def test_a_file_saved_as_utf16_is_one_plain_problem(one_ward: Station) -> None:
+    for encoding in ("utf-16", "utf-16-le"):  # with its BOM, and without
+        one_ward.ward_path("cam-trung.yaml").write_bytes(one_ward.MINIMAL.encode(encoding))
+        assert one_ward.problems() == [
+            f"{F}: the file is not UTF-8 text (it looks saved as UTF-16 or as a document, not "
+            "as plain text): save it as UTF-8 text in the editor"
+        ]
+
+
+def test_a_control_character_in_a_value_is_located(one_ward: Station) -> None:
+    found = one_ward.minimal("name: Phường Cẩm Trung", 'name: "Phường\x07 Cẩm Trung"')
+    assert found == [
+        f"{F}:2:14: an invisible control character (U+0007) is here: delete it (it can come "
+        "from copying text out of another program)"
+    ]
 
 
 def test_a_vietnamese_day_name_gets_its_english_name_in_the_hint(one_ward: Station) -> None:
