@@ -141,8 +141,87 @@ def _where(mark: yaml.Mark | None) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}" if mark else "above"
 
 
+_NO_SPACE_AFTER_COLON = re.compile(r"^(\s*(?:-\s+)?)([a-z_][\w-]*):(?=[^\s:/])(\S.*)$")
+_NO_SPACE_AFTER_DASH = re.compile(r"^(\s*)-(?=[a-z_])([a-z_][\w-]*:.*)$")
+_NO_COLON = re.compile(r"^(\s*(?:-\s+)?)([a-z_][\w-]*)\s+([^\s:#][^:#]*)$")
+_QUOTES_INSIDE = re.compile(r"""^(\s*(?:-\s+)?[a-z_][\w-]*:\s+)(["'])(.*?)\2(?=[^\s#])(.*)$""")
+
+
+def _typo(line_text: str) -> tuple[int, str] | None:
+    """(column, message) of a typo a person makes in a `key: value` line that YAML reads as
+    something else and reports elsewhere: no space after ':' or '-', or no ':' at all."""
+    indent = line_text[: len(line_text) - len(line_text.lstrip())]
+    if "\u00a0" in indent:
+        return 0, (
+            "this line is indented with non-breaking spaces (copied from a document?): "
+            "delete them and type ordinary spaces"
+        )
+    if found := _QUOTES_INSIDE.match(line_text):
+        quote, inner = found.group(2), found.group(3) + found.group(2) + found.group(4)
+        other = "'" if quote == '"' else '"'
+        return len(found.group(1)), (
+            f"the {quote} inside this value ends it early: put the value in {other} quotes "
+            f"instead (write {other}{inner[:-1] if inner.endswith(quote) else inner}{other})"
+        )
+    if found := _NO_SPACE_AFTER_COLON.match(line_text):
+        key, value = found.group(2), found.group(3)
+        return len(found.group(1)), f"put a space after the ':' (write `{key}: {value}`)"
+    if found := _NO_SPACE_AFTER_DASH.match(line_text):
+        return len(found.group(1)), (
+            f"put a space after the '-' that starts a list item (write `- {found.group(2)}`)"
+        )
+    if found := _NO_COLON.match(line_text):
+        key, value = found.group(2), found.group(3).strip()
+        return len(found.group(1)), (
+            f"this line has a key without ':' after it (write it as `{key}: {value}`)"
+        )
+    return None
+
+
+def _typo_near(text: str, line: int) -> tuple[int, int, str] | None:
+    """A typo on ``line`` (0-based) or on the last line with text before it (a YAML error is
+    often noticed one line after its cause): (line, column, message)."""
+    lines = text.splitlines()
+    candidates = [line] if 0 <= line < len(lines) else []
+    before = [n for n in range(min(line, len(lines)) - 1, -1, -1) if lines[n].strip()]
+    candidates += [n for n in before[:1] if not lines[n].lstrip().startswith("#")]
+    for number in candidates:
+        found = _typo(lines[number].rstrip())
+        if found is not None:
+            return number, found[0], found[1]
+    return None
+
+
 def syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> ConfigProblem:
     """Translate a YAML syntax error into plain words, at the line where the fix is needed."""
+    typo = _typo_behind(exc, text)
+    if typo is not None:
+        line, column, message = typo
+        return ConfigProblem(file, line + 1, column + 1, "", message)
+    return _syntax_message(exc, text, file)
+
+
+def _typo_behind(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, int, str] | None:
+    """A person's typo (a missing space or ':') behind an error YAML reports in its own
+    terms, often one line further down: (line, column, message), 0-based."""
+    problem = (exc.problem or "").lower()
+    context = (exc.context or "").lower()
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line, mark.column) if mark else (0, 0)
+    if _char_at(text, line, column) == "\t" or "'\\t'" in problem:
+        return None  # a tab has its own message
+    if "could not find expected ':'" in problem and exc.context_mark is not None:
+        return _typo_near(text, exc.context_mark.line)
+    if (
+        "mapping values are not allowed" in problem
+        or "block" in context
+        or "expected key" in problem
+    ):
+        return _typo_near(text, line)
+    return None
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError, text: str, file: str) -> ConfigProblem:
     problem = (exc.problem or "").lower()
     context = (exc.context or "").lower()
     mark = exc.problem_mark or exc.context_mark

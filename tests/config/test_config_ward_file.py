@@ -326,3 +326,40 @@ def test_a_huge_value_is_shown_cut_short_in_its_message(one_ward: Station) -> No
     (found,) = one_ward.minimal('at: "06:00"', f'at: "{"6" * 100_000}"')
     assert found.startswith(f'{F}:16:9: airings[1].at: "{"6" * 79}…" is not a time of day')
     assert len(found) < 300  # was over 100,000 characters: the whole value, repeated
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "  - id: loa-01",
+            "  - id loa-01",
+            "4:5: this line has a key without ':' after it (write it as `id: loa-01`)",
+        ),
+        ("id: cam-trung", "id:cam-trung", "1:1: put a space after the ':' (write `id: cam-trung`)"),
+        ('at: "06:00"', "at:06:00", "16:5: put a space after the ':' (write `at: 06:00`)"),
+        (
+            "  - id: loa-01",
+            "  -id: loa-01",
+            "4:3: put a space after the '-' that starts a list item (write `- id: loa-01`)",
+        ),
+        (
+            "  - id: loa-01",
+            "\u00a0\u00a0- id: loa-01",
+            "4:1: this line is indented with non-breaking spaces (copied from a document?): "
+            "delete them and type ordinary spaces",
+        ),
+        (
+            '    location: "Tổ 1, khu 2"',
+            '    location: "Tổ "1", khu 2"',
+            "5:15: the \" inside this value ends it early: put the value in ' quotes instead "
+            "(write 'Tổ \"1\", khu 2')",
+        ),
+    ],
+)
+def test_a_typo_yaml_reports_elsewhere_is_named_on_its_own_line(
+    one_ward: Station, old: str, new: str, expected: str
+) -> None:
+    """YAML notices these a line later, in its own terms ("mapping values are not allowed
+    here"); the message names the typo, on the line to fix."""
+    assert one_ward.minimal(old, new) == [f"{F}:{expected}"]
