@@ -104,13 +104,18 @@ def _bad_character(exc: yaml.reader.ReaderError, text: str, file: str) -> Config
 
 
 def alias_problems(text: str, file: str) -> list[ConfigProblem]:
-    """One problem per alias (``*name``) in ``text``; the composer has already resolved them."""
-    problems = []
-    for event in yaml.parse(text, Loader=_composer()):
-        mark = event.start_mark
-        if isinstance(event, yaml.AliasEvent) and mark is not None:
-            problems.append(ConfigProblem(file, mark.line + 1, mark.column + 1, "", ALIAS_MESSAGE))
-    return problems
+    """A problem at the first alias (``*name``) of ``text``, counting the others; the composer
+    has already resolved them."""
+    marks = [
+        event.start_mark
+        for event in yaml.parse(text, Loader=_composer())
+        if isinstance(event, yaml.AliasEvent) and event.start_mark is not None
+    ]
+    if not marks:
+        return []
+    first = marks[0]  # one problem for the file, not one per alias (a "billion laughs" has 81)
+    more = f" (and {len(marks) - 1} more alias(es) in this file)" if len(marks) > 1 else ""
+    return [ConfigProblem(file, first.line + 1, first.column + 1, "", ALIAS_MESSAGE + more)]
 
 
 def _char_at(text: str, line: int, column: int) -> str:

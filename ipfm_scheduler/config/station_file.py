@@ -149,6 +149,14 @@ def _database(r: FileReader, fields: Fields, parts: StationParts) -> str | None:
             r.problem(None, "database", f"the environment variable {adr.DATABASE_ENV}: {exc}")
             return None
     if fields["database"] is None:
+        if "database" in fields.key_nodes:  # written, but left empty
+            r.problem(
+                fields.at("database"),
+                "database",
+                f"is empty; write the airing log's database ({adr.DATABASE_FORMS}), "
+                f"or set the environment variable {adr.DATABASE_ENV}",
+            )
+            return None
         r.problem(
             fields.node,
             "",
@@ -176,6 +184,8 @@ def _existing_file(base: Path) -> Callable[[str], Path]:
 def _folder(r: FileReader, fields: Fields, name: str, base: Path) -> Path | None:
     def check(text: str) -> Path:
         path = _path(base, text)
+        if path.is_file():
+            raise adr.Unusable(f"{path} is a file, not a folder")
         if not path.is_dir():
             raise adr.Unusable(f"the folder {path} does not exist")
         return path

@@ -411,3 +411,16 @@ def test_campaign_dates_in_year_1_or_9999_are_located_problems_not_crashes(
         [f"{S}:43:12", "programmes.kh179.until"],
     ]
     assert all(rule in p for p in found)
+
+
+def test_an_empty_database_is_named_on_its_own_line(station: Station) -> None:
+    station.edit_station("database: sqlite:///../var/ipfm.db", "database:")
+    (found,) = station.problems()
+    assert found.startswith(f"{S}:7:10: database: is empty; write the airing log's database (")
+
+
+def test_a_wards_folder_that_is_a_file_is_called_a_file(station: Station) -> None:
+    station.edit_station("wards: wards/", "wards: ipfm.yaml")
+    (found,) = station.problems()
+    assert found.startswith(f"{S}:45:8: wards: ")
+    assert found.endswith("ipfm.yaml is a file, not a folder")

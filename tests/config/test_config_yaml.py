@@ -162,3 +162,12 @@ def test_hours_past_23_are_refused(hour: int, minute: int) -> None:
 @given(hour=st.integers(0, 23), minute=st.integers(60, 99))
 def test_minutes_past_59_are_refused(hour: int, minute: int) -> None:
     assert _read_time(f"{hour:02d}:{minute}") is INVALID
+
+
+def test_many_aliases_in_one_file_are_one_problem_with_their_count(one_ward: Station) -> None:
+    levels = [f"l{i}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}]" for i in range(8)]
+    bomb = "\n".join(['lol: &a "lol"', *levels])  # 8 levels of 2 aliases each
+    found = one_ward.minimal("airings:", f"{bomb}\nairings:")
+    aliases = [p for p in found if "anchors and aliases" in p]
+    assert len(aliases) == 1, found  # was one message per alias: 16 here, 81 in a 9x9 bomb
+    assert aliases[0].endswith("(and 15 more alias(es) in this file)")
