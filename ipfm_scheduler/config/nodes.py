@@ -142,6 +142,19 @@ def _unclosed_quote(text: str, upto: int) -> tuple[int, int] | None:
     return None
 
 
+def _other_tabs(text: str, line: int) -> str:
+    """`` (tabs also indent lines 7, 8, …)``: YAML stops at the first, the editor fixes all."""
+    others = [
+        str(number + 1)
+        for number, row in enumerate(text.splitlines())
+        if number != line and "\t" in row[: len(row) - len(row.lstrip())]
+    ]
+    if not others:
+        return ""
+    shown = ", ".join(others[:8]) + (", …" if len(others) > 8 else "")
+    return f"; tabs also indent line(s) {shown}"
+
+
 def _where(mark: yaml.Mark | None) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}" if mark else "above"
 
@@ -236,7 +249,7 @@ def _syntax_message(exc: yaml.MarkedYAMLError, text: str, file: str) -> ConfigPr
     if _char_at(text, line, column) == "\t" or "'\\t'" in problem:
         message = (
             "a tab character is used here; YAML files must be indented with spaces only "
-            "(replace the tab with spaces)"
+            "(replace the tab with spaces)" + _other_tabs(text, line)
         )
     elif "quoted scalar" in context or _unclosed_quote(text, line) is not None:
         quote_at = _unclosed_quote(text, line)
