@@ -108,6 +108,10 @@ def _read_time(r: FileReader, node: Node, path: str) -> time | Invalid:
         hint = "; seconds are not used: write hours and minutes only"
     elif re.fullmatch(r"\d{1,2}[.,h]\d{2}", text):
         hint = f"; write it with a colon, like {text[:-3]}:{text[-2:]}"
+    elif found := re.fullmatch(r"(\d{1,2}):(\d)", text.strip()):
+        hint = f"; write the minutes with two digits, like {found[1]}:0{found[2]}"
+    elif found := re.fullmatch(r"(\d{1,2}):\d{2}", text.strip()):
+        hint = "; hours go from 00 to 23 (midnight is 00:00)"
     return r.problem(node, path, f"{quote(text)} is not a time of day ({TIME_RULE}){hint}")
 
 
@@ -137,7 +141,13 @@ def _read_date(r: FileReader, node: Node, path: str) -> date | Invalid:
                 "these files may name (an open-ended campaign has no `until`, or `until:` "
                 "left empty)",
             )
-    return r.problem(node, path, f"{quote(text)} is not a date (YYYY-MM-DD, such as 2027-02-06)")
+    hint = ""
+    if found := re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text.strip()):
+        dd, mm, yyyy = found.groups()  # the Vietnamese order: day, month, year
+        hint = f"; write the year first: {yyyy}-{int(mm):02d}-{int(dd):02d}"
+    return r.problem(
+        node, path, f"{quote(text)} is not a date (YYYY-MM-DD, such as 2027-02-06){hint}"
+    )
 
 
 DATE = Kind(

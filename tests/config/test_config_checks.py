@@ -190,7 +190,10 @@ def test_every_problem_of_a_window_and_an_airing_is_reported_at_once(one_ward: S
     assert any(
         p.startswith(f'{F}:14:16: airings[1].programme: "kh197" is not a programme') for p in found
     ), found
-    assert f'{F}:16:9: airings[1].at: "25:00" is not a time of day (HH:MM, 00:00–23:59)' in found
+    assert (
+        f'{F}:16:9: airings[1].at: "25:00" is not a time of day (HH:MM, 00:00–23:59); hours go '
+        "from 00 to 23 (midnight is 00:00)"
+    ) in found
     assert len(found) == 4, found
 
 

@@ -86,7 +86,8 @@ def test_validate_json_for_tools(run, station: Station) -> None:  # type: ignore
             "line": 25,
             "column": 9,
             "path": "airings[1].at",
-            "message": '"25:00" is not a time of day (HH:MM, 00:00–23:59)',
+            "message": '"25:00" is not a time of day (HH:MM, 00:00–23:59); hours go from 00 '
+            "to 23 (midnight is 00:00)",
         }
     ]
     valid = {f["ward"]: f["valid"] for f in report["ward_files"]}

@@ -127,8 +127,9 @@ def test_file_name_must_match_the_ward_id(one_ward: Station) -> None:
 @pytest.mark.parametrize(
     ("text", "hint"),
     [
-        ('"25:00"', ""),
-        ("24:00", ""),
+        ('"25:00"', "; hours go from 00 to 23 (midnight is 00:00)"),
+        ("24:00", "; hours go from 00 to 23 (midnight is 00:00)"),
+        ("6:5", "; write the minutes with two digits, like 6:05"),
         ("06:00:00", "; seconds are not used: write hours and minutes only"),
         ("12.30", "; write it with a colon, like 12:30"),
         ("noon", ""),
@@ -235,11 +236,20 @@ def test_window_ending_at_its_start_is_refused(one_ward: Station) -> None:
     assert found[0].startswith(f'{F}:12:9: windows[2].to: "17:00" is not after')
 
 
-@pytest.mark.parametrize("bad", ["2027-02-30", "tet", "06/02/2027", "2027-2-6"])
-def test_skip_dates_that_are_not_dates(one_ward: Station, bad: str) -> None:
+@pytest.mark.parametrize(
+    ("bad", "hint"),
+    [
+        ("2027-02-30", ""),
+        ("tet", ""),
+        ("06/02/2027", "; write the year first: 2027-02-06"),
+        ("6.2.2027", "; write the year first: 2027-02-06"),
+        ("2027-2-6", ""),
+    ],
+)
+def test_skip_dates_that_are_not_dates(one_ward: Station, bad: str, hint: str) -> None:
     found = problems_with(one_ward, "airings:\n", f"skip_dates: [2027-02-06, {bad}]\nairings:\n")
     assert found == [
-        f'{F}:13:26: skip_dates[2]: "{bad}" is not a date (YYYY-MM-DD, such as 2027-02-06)'
+        f'{F}:13:26: skip_dates[2]: "{bad}" is not a date (YYYY-MM-DD, such as 2027-02-06){hint}'
     ]
 
 
