@@ -4,11 +4,13 @@ enough)."""
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -18,7 +20,13 @@ from ipfm_scheduler.cli.db_cmds import database_option, database_url
 from ipfm_scheduler.core.weeks import IsoWeek, local_midnight
 from ipfm_scheduler.errors import NotCompliant, ValueInvalid
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
 F = TypeVar("F", bound=Callable[..., Any])
+SQLITE_HEADER = b"SQLite format 3\x00"
+OUTPUT = "'-o' / '--output'"
+SUFFIXES = ("", "-wal", "-shm", "-journal")  # an SQLite database's files
 
 
 def parse_week(ctx: click.Context, param: click.Parameter, value: str) -> IsoWeek:
@@ -52,8 +60,97 @@ def emit(data: bytes, output: Path | None) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        output.write_bytes(data)
+        write_whole(output, data)
         click.echo(f"wrote {output}", err=True)
+
+
+def check_output(output: Path | None, url: str) -> None:
+    """Refuse, before any work, an output file in a folder that does not exist, or one whose
+    writing would destroy a database: the database being read (or its -wal, -shm, -journal
+    file), or any file that is an SQLite database."""
+    from ipfm_scheduler.storage.audit import sqlite_file
+
+    if output is None:
+        return
+    if not output.parent.is_dir():
+        raise click.BadParameter(
+            f"the folder {output.parent} does not exist: create it first, or name a file in a "
+            "folder that exists",
+            param_hint=OUTPUT,
+        )
+    database = sqlite_file(url)
+    files = [] if database is None else [database.with_name(database.name + s) for s in SUFFIXES]
+    for suffix, path in zip(SUFFIXES, files, strict=False):
+        if _same_file(output, path):
+            what = "the database being read" + (f" ({suffix} file)" if suffix else "")
+            raise click.BadParameter(
+                f"{output} is {what}: writing there would destroy it; name another file",
+                param_hint=OUTPUT,
+            )
+    if _is_sqlite_database(output):
+        raise click.BadParameter(
+            f"{output} is an SQLite database: writing there would destroy it; name another file",
+            param_hint=OUTPUT,
+        )
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        if one.exists() and other.exists():
+            return os.path.samefile(one, other)
+        return one.resolve() == other.resolve()
+    except OSError:
+        return False
+
+
+def _is_sqlite_database(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:  # not there (fine), or not readable (writing will say why)
+        return False
+
+
+def write_whole(output: Path, data: bytes) -> None:
+    """Write ``data`` to ``output`` all at once: a temporary file in the same folder, renamed
+    over ``output``, so the file never holds half an answer or a mix with an older one."""
+    mode = _file_mode(output)
+    fd, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, output)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise click.BadParameter(
+            f"can't write {output}: {exc.strerror or exc}", param_hint=OUTPUT
+        ) from exc
+
+
+def _file_mode(output: Path) -> int:
+    """The mode of the file replaced, else what a new file gets (0o666 less the umask)."""
+    try:
+        return output.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def check_ids(
+    conn: Connection, *, ward: str | None, programme: str | None, receiver: str | None = None
+) -> None:
+    """An id given that the database has never heard of is a typo, not "nothing aired"."""
+    from ipfm_scheduler.storage.audit import unknown_id
+
+    for kind, value in (("ward", ward), ("programme", programme), ("receiver", receiver)):
+        if value is not None:
+            why = unknown_id(conn, kind, value, ward=ward)
+            if why is not None:
+                raise click.BadParameter(why, param_hint=f"'--{kind}'")
 
 
 @cli.command()
@@ -84,13 +181,18 @@ def report(
     from ipfm_scheduler.storage.audit import open_for_audit
     from ipfm_scheduler.storage.report import week_report
 
-    with open_for_audit(database_url(options, database)) as conn:
+    url = database_url(options, database)
+    check_output(output, url)
+    with open_for_audit(url) as conn:
+        check_ids(conn, ward=ward, programme=programme)
         result = week_report(conn, week, now=datetime.now(UTC), ward=ward, programme=programme)
     if not result.recorded:
         wanted = ", ".join(f"{k} {v}" for k, v in (("ward", ward), ("programme", programme)) if v)
         message = render.nothing_recorded(result, wanted or "all wards")
         if fmt == "json":
             emit(render.json_bytes(render.report_json(result) | {"message": message}), output)
+        elif output is not None:  # the file holds this run's answer, never last week's
+            emit(render.nothing_recorded_bytes(result, message, fmt), output)
         raise NotCompliant(message)
     if fmt == "csv":
         emit(render.csv_bytes(render.REPORT_COLUMNS, render.report_rows(result)), output)
@@ -132,7 +234,10 @@ def log(
 
     if first and last and last < first:
         raise click.BadParameter(f"--to {last:%Y-%m-%d} is before --from {first:%Y-%m-%d}")
-    with open_for_audit(database_url(options, database)) as conn:
+    url = database_url(options, database)
+    check_output(output, url)
+    with open_for_audit(url) as conn:
+        check_ids(conn, ward=ward, programme=programme, receiver=receiver)
         zone = station_zone(conn)
         wanted = LogFilter(
             ward,
@@ -142,17 +247,28 @@ def log(
             end=_day_start(last, zone, 1),
         )
         rows = airing_log(conn, wanted)
+    message = f"no airings recorded ({wanted.describe(zone)})"
     if not rows:
-        click.echo(f"no airings recorded ({wanted.describe(zone)})", err=fmt != "table")
+        click.echo(message, err=fmt != "table" or output is not None)
     if fmt == "csv":
         emit(render.csv_bytes(render.LOG_COLUMNS, render.log_rows(rows, zone)), output)
     elif fmt == "json":
         emit(render.json_bytes(render.log_rows(rows, zone)), output)
     elif rows:
         emit((render.log_table(rows, zone) + "\n").encode("utf-8"), output)
+    elif output is not None:  # the file holds this run's answer, never an older one
+        emit((message + "\n").encode("utf-8"), output)
 
 
 def _day_start(day: datetime | None, zone: Any, plus_days: int) -> datetime | None:
+    """The first instant of local ``day`` + ``plus_days``; None (no bound) at the very edge of
+    the calendar (--from 0001-01-01, --to 9999-12-31), which every airing is within anyway."""
     if day is None:
         return None
-    return local_midnight(date(day.year, day.month, day.day) + timedelta(days=plus_days), zone)
+    try:
+        first = date(day.year, day.month, day.day) + timedelta(days=plus_days)
+        moment = local_midnight(first, zone)
+        moment.astimezone(UTC)  # the database compares in UTC
+    except OverflowError:
+        return None
+    return moment

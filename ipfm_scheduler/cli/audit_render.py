@@ -7,12 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
 from ipfm_scheduler.storage.audit import LogRow, zone_name
-from ipfm_scheduler.storage.report import GroupLine, WeekReport
+from ipfm_scheduler.storage.report import GroupLine, Standing, WeekReport
 
 REPORT_COLUMNS = (
     "week",
@@ -59,17 +60,41 @@ def local_iso(moment: datetime | None, zone: tzinfo) -> str:
     return "" if moment is None else moment.astimezone(zone).isoformat(timespec="seconds")
 
 
+def local_iso_or_none(moment: datetime | None, zone: tzinfo) -> str | None:
+    return None if moment is None else local_iso(moment, zone)
+
+
 def local_short(moment: datetime | None, zone: tzinfo) -> str:
     return "" if moment is None else f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_LINE_BREAKS = re.compile(r"[ \t]*(?:\r\n|\r|\n)+[ \t]*")
+
+
 def csv_bytes(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bytes:
-    """CSV as Excel opens it right: UTF-8 with a byte-order mark, CRLF line ends."""
+    """CSV as Excel opens it right: UTF-8 with a byte-order mark, CRLF line ends. Missing values
+    are empty cells; text that Excel would take for a formula is made plain text (see
+    :func:`csv_cell`)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     return out.getvalue().encode("utf-8-sig")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell that begins with = + - @, a tab or a carriage return gets a leading single
+    quote, so that Excel shows it as text instead of running it as a formula (OWASP's advice
+    against CSV injection: a ward name such as ``=HYPERLINK(...)``). Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line, for the table: line breaks become " / "."""
+    return _LINE_BREAKS.sub(" / ", text).replace("\t", " ")
 
 
 def json_bytes(value: Any) -> bytes:
@@ -77,8 +102,9 @@ def json_bytes(value: Any) -> bytes:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    rows = [tuple(one_line(cell) for cell in row) for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    lines = [headers, *rows]
+    lines = [tuple(headers), *rows]
     return [
         "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
     ]
@@ -89,7 +115,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def report_heading(report: WeekReport) -> str:
     week, zone = report.week, report.zone
-    state = "finished" if report.finished else "not over yet: counts may still grow"
+    if report.finished:
+        state = "finished"
+    elif report.ended:
+        until = local_short(report.final_at, zone)
+        state = f"over, verdicts pending until {until}: answers may still come in until then"
+    else:
+        state = "not over yet: counts may still grow"
     return f"Week {week}: Monday {week.monday} to Sunday {week.sunday} ({zone_name(zone)}), {state}"
 
 
@@ -98,6 +130,14 @@ def nothing_recorded(report: WeekReport, wanted: str) -> str:
         f"nothing recorded for week {report.week} ({wanted}): no airing was planned or sent; "
         "this is not a compliant week, there is no record of it"
     )
+
+
+def nothing_recorded_bytes(report: WeekReport, message: str, fmt: str) -> bytes:
+    """The file written for a week with nothing recorded: the CSV header alone, or the heading
+    and the message (JSON: :func:`report_json` with the message)."""
+    if fmt == "csv":
+        return csv_bytes(REPORT_COLUMNS, [])
+    return (f"{report_heading(report)}\n\n{message}\n").encode()
 
 
 def report_rows(report: WeekReport) -> list[dict[str, Any]]:
@@ -139,6 +179,8 @@ def _group_fields(report: WeekReport, group: GroupLine) -> dict[str, Any]:
 
 def report_json(report: WeekReport) -> dict[str, Any]:
     verdict = "short" if report.short else "compliant"
+    if not report.short and any(g.standing is Standing.PENDING for g in report.groups):
+        verdict = "pending"  # not final yet: never "compliant" while counts may still change
     if not report.recorded:
         verdict = "nothing recorded"
     return {
@@ -147,6 +189,7 @@ def report_json(report: WeekReport) -> dict[str, Any]:
         "from": local_iso(report.start, report.zone),
         "until": local_iso(report.end, report.zone),
         "finished": report.finished,
+        "final_at": local_iso(report.final_at, report.zone),
         "recorded": report.recorded,
         "verdict": verdict,
         "groups": [
@@ -187,7 +230,7 @@ def report_table(report: WeekReport) -> str:
     ]
     lines = [report_heading(report), "", *table(headers, rows)]
     problems = [
-        f"  {g.ward}/{r.receiver}: {r.standing.value}: {r.reason}"
+        one_line(f"  {g.ward}/{r.receiver}: {r.standing.value}: {r.reason}")
         for g in report.groups
         for r in g.receivers
         if r.reason
@@ -218,6 +261,7 @@ def _summary(report: WeekReport) -> str:
 
 
 def log_rows(rows: Sequence[LogRow], zone: tzinfo) -> list[dict[str, Any]]:
+    """One dict per row; a missing value is None (null in JSON, an empty cell in CSV)."""
     return [
         {
             "planned_local": r.planned_local,
@@ -227,17 +271,17 @@ def log_rows(rows: Sequence[LogRow], zone: tzinfo) -> list[dict[str, Any]]:
             "origin": r.origin,
             "priority": r.priority,
             "airing_outcome": r.airing_outcome,
-            "receiver": r.receiver or "",
-            "command_id": r.command_id or "",
+            "receiver": r.receiver,
+            "command_id": r.command_id,
             "state": r.state or "no command",
             "attempts": r.attempts,
-            "first_sent": local_iso(r.first_sent_at, zone),
-            "state_at": local_iso(r.state_at, zone),
-            "receiver_time": local_iso(r.receiver_at, zone),
-            "detail": r.detail or "",
-            "played_s": "" if r.played_s is None else r.played_s,
+            "first_sent": local_iso_or_none(r.first_sent_at, zone),
+            "state_at": local_iso_or_none(r.state_at, zone),
+            "receiver_time": local_iso_or_none(r.receiver_at, zone),
+            "detail": r.detail or None,
+            "played_s": r.played_s,
             "airing_id": r.airing_id,
-            "note": r.note or "",
+            "note": r.note or None,
         }
         for r in rows
     ]

@@ -43,10 +43,20 @@ def database_url(options: Options, given: str | None) -> str:
     follows the station file's rules (config/addresses.py): a relative SQLite path is relative
     to the station file's folder (to the current folder for --database and the environment).
     """
+    if given is not None:  # a wrong --database is a wrong argument (exit 2), not a bad config
+        if not given.strip():
+            raise click.BadParameter(
+                f"--database is empty: give a database URL ({addresses.DATABASE_FORMS}), or leave "
+                f"the option out to use ${DATABASE_ENV} or the station file's database",
+                param_hint="'--database'",
+            )
+        try:
+            return addresses.database_url(given, Path.cwd())
+        except addresses.Unusable as exc:
+            raise click.BadParameter(str(exc), param_hint="'--database'") from exc
     from_env = os.environ.get(DATABASE_ENV)
-    if given or from_env:
-        source = "--database" if given else f"${DATABASE_ENV}"
-        return _normalised(given or from_env or "", Path.cwd(), source)
+    if from_env:
+        return _normalised(from_env, Path.cwd(), f"${DATABASE_ENV}")
     return _station_database_url(options.station_path())
 
 

@@ -7,15 +7,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select, union
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.storage import tables as t
-from ipfm_scheduler.storage.db import describe, open_engine, require_current
+from ipfm_scheduler.storage.db import describe, open_engine, parse_url, require_current
 from ipfm_scheduler.storage.repo_config import zone_named
 from ipfm_scheduler.storage.types import to_utc
 
@@ -29,6 +31,15 @@ def station_zone(conn: Connection) -> tzinfo:
         .limit(1)
     ).scalar_one_or_none()
     return UTC if name is None else zone_named(name)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite database URL (None for PostgreSQL or an in-memory database)."""
+    parsed = parse_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    return Path(database.removeprefix("file:"))
 
 
 def zone_name(zone: tzinfo) -> str:
@@ -92,7 +103,8 @@ def airing_log(conn: Connection, wanted: LogFilter) -> list[LogRow]:
     if wanted.programme:
         query = query.where(a.c.programme == wanted.programme)
     if wanted.receiver:
-        query = query.where(c.c.receiver == wanted.receiver)
+        # an airing with no command (missed, or not sent yet) concerns every receiver of its ward
+        query = query.where(or_(c.c.receiver == wanted.receiver, c.c.id.is_(None)))
     if wanted.start is not None:
         query = query.where(a.c.planned_start >= to_utc(wanted.start, "start"))
     if wanted.end is not None:
@@ -122,6 +134,46 @@ def airing_log(conn: Connection, wanted: LogFilter) -> list[LogRow]:
         )
         for r in conn.execute(query).all()
     ]
+
+
+KNOWN_SHOWN = 10  # known ids named when an id given is not known
+
+
+def unknown_id(conn: Connection, kind: str, value: str, *, ward: str | None = None) -> str | None:
+    """Why ``value`` (a ``ward``, ``programme`` or ``receiver`` id) is unknown to the database, or
+    None when a configuration snapshot, an airing or a command names it. A receiver is looked
+    for in ``ward`` when one is given."""
+    sources = _id_sources(kind, ward)
+    for source in sources:  # the small snapshot tables first: usually the answer is there
+        column = source.selected_columns[0]
+        if conn.execute(source.where(column == value).limit(1)).first() is not None:
+            return None
+    known = sorted({str(v) for v in conn.execute(union(*sources)).scalars().all()})
+    of = f" of ward {ward}" if ward and kind == "receiver" else ""
+    listed = ", ".join(known[:KNOWN_SHOWN]) or "none"
+    more = ", …" if len(known) > KNOWN_SHOWN else ""
+    return (
+        f"{kind} {value}{of} is not known to this database (known {kind}s{of}: {listed}{more}); "
+        "check the spelling"
+    )
+
+
+def _id_sources(kind: str, ward: str | None) -> list[Select[Any]]:
+    """Queries of every ``kind`` id that the configuration snapshots, airings and commands name
+    (receivers: of ``ward`` if given)."""
+    a, c = t.airings, t.commands
+    sw, sp, sr = t.snapshot_wards, t.snapshot_programmes, t.snapshot_receivers
+    if kind == "ward":
+        return [select(sw.c.ward), select(sr.c.ward), select(a.c.ward)]
+    if kind == "programme":
+        return [select(sp.c.programme), select(a.c.programme)]
+    if kind != "receiver":
+        raise ValueError(f"unknown kind of id {kind!r}")
+    from_snapshots, from_commands = select(sr.c.receiver), select(c.c.receiver)
+    if ward:
+        from_snapshots = from_snapshots.where(sr.c.ward == ward)
+        from_commands = from_commands.where(c.c.ward == ward)
+    return [from_snapshots, from_commands]
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +22,15 @@ from ipfm_scheduler.storage.audit import station_zone
 from ipfm_scheduler.storage.plans import Plan, PlanReceiver, load_plans
 from ipfm_scheduler.storage.repo_config import snapshot_in_force
 from ipfm_scheduler.storage.types import to_utc
+
+# The running service closes a week only once no answer can change it any more
+# (service/weekly.py `close_weeks`): after the week's end, the longest programme, the expiry
+# grace (service/dispatcher.py `EXPIRE_GRACE`) and a margin (service/weekly.py `CLOSE_MARGIN`).
+# The report calls a week final no sooner (a test checks that these values agree).
+EXPIRE_GRACE = timedelta(minutes=2)
+CLOSE_MARGIN = timedelta(minutes=5)
+MISSED_SHOWN = 3  # missed airings named in a reason; the rest as "…"
+_OPEN_STATES = [s.value for s in CommandState if s.open]
 
 
 class Standing(StrEnum):
@@ -77,9 +86,11 @@ class WeekReport:
     zone: tzinfo
     start: datetime  # first local instant of the week
     end: datetime  # first local instant of the next week
-    finished: bool
-    recorded: bool  # at least one airing is recorded for the week (with the filters)
+    finished: bool  # the verdicts are final: no answer can change them any more
+    recorded: bool  # the week has airings recorded, and something matches the filters
     groups: tuple[GroupLine, ...]
+    final_at: datetime  # when the verdicts become final (UTC)
+    ended: bool  # the week itself is over (its verdicts may still be settling)
 
     @property
     def short(self) -> bool:
@@ -102,8 +113,14 @@ def week_report(
     now: datetime,
     ward: str | None = None,
     programme: str | None = None,
+    expire_grace: timedelta = EXPIRE_GRACE,
+    close_margin: timedelta = CLOSE_MARGIN,
 ) -> WeekReport:
-    """The report for ``week`` (local ISO week of the station), as of ``now``."""
+    """The report for ``week`` (local ISO week of the station), as of ``now``.
+
+    The verdicts are final (``finished``) only once no answer can change them: see
+    :func:`_final_at`. Until then a receiver below the minimum is ``pending``, not ``short``.
+    """
     zone = station_zone(conn)
     start, end = week.start(zone), week.end(zone)
     airings = _week_airings(conn, week, ward, programme)
@@ -116,22 +133,70 @@ def week_report(
         )
     commands = _week_commands(conn, week, ward, programme)
     now = to_utc(now, "now")
-    finished = now >= end
+    final_at = _final_at(conn, week, end, plans.values(), ward=ward, programme=programme) + (
+        expire_grace + close_margin
+    )
+    finished = now >= final_at
     offline = _offline_since(conn, {k[0] for k in keys}, min(to_utc(end), now))
     build = _Builder(
         week, zone=zone, finished=finished, airings=airings, commands=commands, offline=offline
     )
     groups = tuple(build.group(key, plans[sid], sid) for key, sid in sorted(keys.items()))
-    return WeekReport(week, zone, start, end, finished, bool(airings), groups)
+    recorded = bool(groups) and _any_airing(conn, week)
+    return WeekReport(
+        week, zone, start, end, finished, recorded, groups, final_at, ended=now >= to_utc(end)
+    )
+
+
+def _any_airing(conn: Connection, week: IsoWeek) -> bool:
+    """The week has at least one airing recorded (in any ward, of any programme)."""
+    a = t.airings
+    return conn.execute(select(a.c.id).where(a.c.week == str(week)).limit(1)).first() is not None
+
+
+def _final_at(
+    conn: Connection,
+    week: IsoWeek,
+    end: datetime,
+    plans: Iterable[Plan],
+    *,
+    ward: str | None,
+    programme: str | None,
+) -> datetime:
+    """The last moment an answer about ``week`` can still come in, before the expiry grace and
+    the margin: the week's end plus the longest programme (as the service reckons when it closes
+    the week), or later while a command of the week can still be answered (until its airing's
+    ``expires_at`` plus its programme's length, when the service expires it) or an airing of the
+    week still waits for its commands."""
+    longest = max((p.duration_s for plan in plans for p in plan.programmes.values()), default=0.0)
+    latest = to_utc(end) + timedelta(seconds=longest)
+    a, c, p = t.airings, t.commands, t.snapshot_programmes
+    length = p.c.duration_s
+    same_programme = and_(p.c.snapshot_id == a.c.snapshot_id, p.c.programme == a.c.programme)
+    open_commands = (
+        select(c.c.expires_at, length)
+        .join(a, a.c.id == c.c.airing_id)
+        .outerjoin(p, same_programme)
+        .where(a.c.week == str(week), c.c.state.in_(_OPEN_STATES))
+    )
+    waiting = (
+        select(a.c.expires_at, length)
+        .outerjoin(p, same_programme)
+        .where(a.c.week == str(week), a.c.outcome == "planned")
+    )
+    for query in (_filtered(open_commands, ward, programme), _filtered(waiting, ward, programme)):
+        for row in conn.execute(query).all():
+            latest = max(latest, row.expires_at + timedelta(seconds=row.duration_s or 0))
+    return latest
 
 
 def _week_airings(
     conn: Connection, week: IsoWeek, ward: str | None, programme: str | None
 ) -> list[Row[Any]]:
     a = t.airings
-    query = select(a.c.id, a.c.ward, a.c.programme, a.c.origin, a.c.snapshot_id).where(
-        a.c.week == str(week)
-    )
+    query = select(
+        a.c.id, a.c.ward, a.c.programme, a.c.origin, a.c.snapshot_id, a.c.planned_start, a.c.outcome
+    ).where(a.c.week == str(week))
     query = _filtered(query, ward, programme).order_by(a.c.planned_start, a.c.id)
     return list(conn.execute(query).all())
 
@@ -236,6 +301,11 @@ class _Builder:
         self.makeups: Counter[tuple[str, str]] = Counter(
             (a.ward, a.programme) for a in airings if a.origin == Origin.MAKEUP.value
         )
+        commanded = {c.airing_id for found in commands.values() for c in found}
+        self.missed: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+        for a in airings:  # recorded missed: its window closed while no service was running
+            if a.outcome == "missed" and a.id not in commanded:
+                self.missed[(a.ward, a.programme)].append(a.planned_start)
 
     def group(self, key: tuple[str, str], plan: Plan, snapshot_id: int) -> GroupLine:
         ward, programme = key
@@ -260,7 +330,8 @@ class _Builder:
             enforced=enforced,
             airings_planned=self.airings[key],
             makeups=self.makeups[key],
-            commands_sent=sum(1 for c in commands if c.sent),
+            # the receivers listed only: a receiver not counted (disabled) is not in the sum
+            commands_sent=sum(line.commands_sent for line in lines),
             receivers=lines,
             snapshot_id=snapshot_id,
         )
@@ -300,15 +371,30 @@ class _Builder:
         since = self.offline.get((key[0], receiver))
         if since is not None:
             parts.append(f"offline since {since.astimezone(self.zone):%Y-%m-%d %H:%M}")
+        missed = missed_words(self.missed.get(key, ()), self.zone)
         if not self.airings[key]:
             parts.append("no airing planned" if self.finished else "no airing planned yet")
         elif not commands:
-            parts.append("no command sent")
+            parts.append("no command sent" + (f": {missed}" if missed else ""))
         else:
             missing = [c for c in commands if c.state is not CommandState.COMPLETED]
             if missing:
                 parts.append(describe_commands(missing, finished=self.finished))
+            parts += [missed] if missed else []
         return "; ".join(parts)
+
+
+def missed_words(starts: Sequence[datetime], zone: tzinfo) -> str:
+    """``2 airing(s) missed while the service was not running (2026-11-23 06:00, …)``, or "".
+    The same words as the service's own reason when it closes a week (service/makeups.py)."""
+    if not starts:
+        return ""
+    shown = [f"{s.astimezone(zone):%Y-%m-%d %H:%M}" for s in sorted(starts)[:MISSED_SHOWN]]
+    more = ", …" if len(starts) > MISSED_SHOWN else ""
+    return (
+        f"{len(starts)} airing(s) missed while the service was not running "
+        f"({', '.join(shown)}{more})"
+    )
 
 
 _LABELS = {
