@@ -12,9 +12,9 @@ A week the campaign covers only in part (its first and last) is reported, not en
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 from ipfm_scheduler.core.expand import expand
 from ipfm_scheduler.core.model import Programme, Ward
@@ -169,3 +169,26 @@ def receiver_shortfalls(
         for r in ward.enabled_receivers
         if completed.get(r.id, 0) < programme.min_per_week
     ]
+
+
+MISSED_SHOWN = 3  # missed airings named in a reason; the rest as "…"
+#: after a command's last possible end (its airing's expiry plus its programme), before the
+#: service records it expired
+EXPIRE_GRACE = timedelta(minutes=2)
+#: after the last answer about a week could have come, before its verdicts are final (the
+#: service closes the week then, and `report` calls it final no sooner)
+CLOSE_MARGIN = timedelta(minutes=5)
+
+
+def missed_words(starts: Sequence[datetime], tz: tzinfo) -> str:
+    """Why a receiver has no command for airings recorded as missed (their window closed while
+    no service ran), in the words of the week's closing record, `status` and `report`:
+    ``2 airing(s) missed while the service was not running (2026-11-23 06:00, …)``, or ""."""
+    if not starts:
+        return ""
+    shown = [f"{s.astimezone(tz):%Y-%m-%d %H:%M}" for s in sorted(starts)[:MISSED_SHOWN]]
+    more = ", …" if len(starts) > MISSED_SHOWN else ""
+    return (
+        f"{len(starts)} airing(s) missed while the service was not running "
+        f"({', '.join(shown)}{more})"
+    )

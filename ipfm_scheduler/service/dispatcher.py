@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.expand import PlannedAiring
 from ipfm_scheduler.core.model import Programme
 from ipfm_scheduler.core.weeks import IsoWeek
@@ -48,7 +49,6 @@ from ipfm_scheduler.service.wire import Wire
 log = logging.getLogger(__name__)
 
 HORIZON = timedelta(hours=36)  # how far ahead the agenda (and the timer's date jobs) reach
-EXPIRE_GRACE = timedelta(minutes=2)  # after a command's last possible end, before it expires
 STORE_BATCH = 1000  # commands (about) per database transaction while dispatching
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.compliance import missed_words
 from ipfm_scheduler.core.expand import PlannedAiring, expand_between
 from ipfm_scheduler.core.makeup import next_slot
 from ipfm_scheduler.core.model import Origin, Programme, Ward
@@ -25,7 +26,6 @@ from ipfm_scheduler.service.ports import AiringRecord, CommandRecord, WeekCloseR
 
 MAX_MAKEUPS = 3
 MISSED = "missed"  # an AiringRecord's outcome when its window closed before it could be sent
-MISSED_SHOWN = 3  # missed airings named in a reason; the rest as "…"
 
 _ENDED_SHORT = frozenset({CommandState.EXPIRED, CommandState.FAILED, CommandState.REJECTED})
 
@@ -211,15 +211,3 @@ def short_reason(week: ReceiverWeek, offline_since: datetime | None, tz: tzinfo)
         parts.append(f"{count} command{'s' if count != 1 else ''}: {', '.join(week.outcomes)}")
         parts += [missed] if missed else []
     return "; ".join(parts)
-
-
-def missed_words(starts: Sequence[datetime], tz: tzinfo) -> str:
-    """``2 airing(s) missed while the service was not running (2026-11-23 06:00, …)``, or ""."""
-    if not starts:
-        return ""
-    shown = [f"{s.astimezone(tz):%Y-%m-%d %H:%M}" for s in sorted(starts)[:MISSED_SHOWN]]
-    more = ", …" if len(starts) > MISSED_SHOWN else ""
-    return (
-        f"{len(starts)} airing(s) missed while the service was not running "
-        f"({', '.join(shown)}{more})"
-    )

@@ -11,7 +11,7 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from ipfm_scheduler.core.compliance import enforced
+from ipfm_scheduler.core.compliance import CLOSE_MARGIN, enforced
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.service.makeups import close_rows, plan_makeup, tally
 from ipfm_scheduler.service.orders import NotAirable, order
@@ -28,7 +28,6 @@ from ipfm_scheduler.service.wire import Wire
 log = logging.getLogger(__name__)
 
 FULL_SWEEP = timedelta(minutes=10)
-CLOSE_MARGIN = timedelta(minutes=5)  # after the last answer could have come in
 MAX_WEEKS_BACK = 8  # after a long outage, close at most this many past weeks
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection, Row
 
 from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.compliance import CLOSE_MARGIN, EXPIRE_GRACE, missed_words
 from ipfm_scheduler.core.model import Origin
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
@@ -23,13 +24,6 @@ from ipfm_scheduler.storage.plans import Plan, PlanReceiver, load_plans
 from ipfm_scheduler.storage.repo_config import snapshot_in_force
 from ipfm_scheduler.storage.types import to_utc
 
-# The running service closes a week only once no answer can change it any more
-# (service/weekly.py `close_weeks`): after the week's end, the longest programme, the expiry
-# grace (service/dispatcher.py `EXPIRE_GRACE`) and a margin (service/weekly.py `CLOSE_MARGIN`).
-# The report calls a week final no sooner (a test checks that these values agree).
-EXPIRE_GRACE = timedelta(minutes=2)
-CLOSE_MARGIN = timedelta(minutes=5)
-MISSED_SHOWN = 3  # missed airings named in a reason; the rest as "…"
 _OPEN_STATES = [s.value for s in CommandState if s.open]
 
 
@@ -382,19 +376,6 @@ class _Builder:
                 parts.append(describe_commands(missing, finished=self.finished))
             parts += [missed] if missed else []
         return "; ".join(parts)
-
-
-def missed_words(starts: Sequence[datetime], zone: tzinfo) -> str:
-    """``2 airing(s) missed while the service was not running (2026-11-23 06:00, …)``, or "".
-    The same words as the service's own reason when it closes a week (service/makeups.py)."""
-    if not starts:
-        return ""
-    shown = [f"{s.astimezone(zone):%Y-%m-%d %H:%M}" for s in sorted(starts)[:MISSED_SHOWN]]
-    more = ", …" if len(starts) > MISSED_SHOWN else ""
-    return (
-        f"{len(starts)} airing(s) missed while the service was not running "
-        f"({', '.join(shown)}{more})"
-    )
 
 
 _LABELS = {

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 from ipfm_scheduler.cli.audit_render import report_json
 from ipfm_scheduler.core.commands import AckStatus
+from ipfm_scheduler.core.compliance import missed_words
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.service import dispatcher, makeups, weekly
 from ipfm_scheduler.storage import report as report_module
@@ -41,9 +42,10 @@ def missed_airing(world: World, ward: str, day: date, hour: int = 6) -> None:
 
 
 def test_the_report_waits_as_long_as_the_service_before_closing_a_week():
-    """The report must never call a week final sooner than the service closes it."""
-    assert report_module.EXPIRE_GRACE == dispatcher.EXPIRE_GRACE
-    assert report_module.CLOSE_MARGIN == weekly.CLOSE_MARGIN
+    """The report must never call a week final sooner than the service closes it: both take
+    the expiry grace and the closing margin from core.compliance."""
+    assert report_module.EXPIRE_GRACE is dispatcher.EXPIRE_GRACE
+    assert report_module.CLOSE_MARGIN is weekly.CLOSE_MARGIN
 
 
 def test_a_week_that_just_ended_with_a_command_still_playing_is_pending_not_short(
@@ -137,8 +139,16 @@ def test_json_says_pending_not_compliant_while_the_verdict_is_not_final(repo: Re
     assert doc["final_at"] == "2025-12-01T00:45:12+07:00"
 
 
-def test_the_report_names_missed_airings_in_the_services_own_words():
-    """The service's week-close reason and the report say the same thing."""
+def test_missed_airings_are_named_oldest_first_three_at_most():
+    """The words the service's week-close reason, `status` and `report` share
+    (core.compliance.missed_words, which both layers import)."""
     starts = [datetime(2025, 11, d, 6, 0, tzinfo=VN) for d in (27, 25, 26, 28)]
-    for some in (starts[:1], starts):
-        assert report_module.missed_words(some, VN) == makeups.missed_words(some, VN)
+    assert missed_words(starts[:1], VN) == (
+        "1 airing(s) missed while the service was not running (2025-11-27 06:00)"
+    )
+    assert missed_words(starts, VN) == (
+        "4 airing(s) missed while the service was not running (2025-11-25 06:00, "
+        "2025-11-26 06:00, 2025-11-27 06:00, …)"
+    )
+    assert missed_words([], VN) == ""
+    assert report_module.missed_words is makeups.missed_words  # one definition, not two
