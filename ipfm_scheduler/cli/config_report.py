@@ -117,9 +117,12 @@ def validate_text(
     else:
         lines += weekly_text(week, rows)
     valid, broken = ward_status(loaded)
+    # without a readable station file the wards were read but not checked against its
+    # programmes and time zone: they are not called valid
+    label = "Valid wards" if week is not None else "Wards read, not checked against the station"
     lines += [
         "",
-        f"Valid wards ({len(valid)} of {len(loaded.ward_files)}): {', '.join(valid) or 'none'}",
+        f"{label} ({len(valid)} of {len(loaded.ward_files)}): {', '.join(valid) or 'none'}",
     ]
     if broken:
         lines.append(f"Ward files with problems ({len(broken)}): {', '.join(broken)}")

@@ -320,3 +320,15 @@ def test_plan_does_not_call_a_ward_without_receivers_a_partial_week(run, station
     [count] = json.loads(run(*args, "--format", "json").out)["compliance"]
     assert count["verdict"] == "not counted (no enabled receivers)"
     assert count["enforced"] is False
+
+
+def test_without_its_station_file_no_ward_is_called_valid(  # type: ignore[no-untyped-def]
+    run, station: Station
+) -> None:
+    missing = station.path.with_name("nope.yaml")  # the wards/ folder beside it is still read
+    result = run("--config", str(missing), "validate")
+    assert result.code == 3
+    assert "nope.yaml: the file " in result.out
+    assert "does not exist" in result.out
+    assert "Wards read, not checked against the station (16 of 16):" in result.out
+    assert "Valid wards" not in result.out  # said "Valid wards (16 of 16)" before
