@@ -151,6 +151,11 @@ class ServiceNotRunning(IpfmError):
     """A command needs the running service, and none is running."""
 
 
+class ServiceAlreadyRunning(IpfmError):
+    """Another service runs on the same airing log: a second one would send every command
+    twice (exit code 1, ``RET_FAILED``: the answer to "may I start?" is no)."""
+
+
 def join_problems(problems: Sequence[ConfigProblem]) -> str:
     """Render problems one per line, as `validate` prints them."""
     return "\n".join(str(p) for p in problems)

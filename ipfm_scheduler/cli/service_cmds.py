@@ -12,7 +12,7 @@ import json
 import logging
 import socket
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import click
@@ -25,11 +25,10 @@ from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.settings import LoadedConfig
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.errors import ConfigError, ServiceNotRunning, ValueInvalid
+from ipfm_scheduler.service.ports import LIVE_WITHIN
 from ipfm_scheduler.storage.db import open_engine, require_current, shown
 from ipfm_scheduler.storage.records import ManualRequest, RequestRecord, RequestState
 from ipfm_scheduler.storage.repository import Repository
-
-LIVE_WITHIN = timedelta(seconds=20)  # a heartbeat this recent means a service runs (every 5 s)
 
 
 def _loaded(opts: Options) -> LoadedConfig:

@@ -29,11 +29,17 @@ from pathlib import Path
 from typing import Protocol
 
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
-from ipfm_scheduler.errors import ConfigError
+from ipfm_scheduler.errors import ConfigError, ServiceAlreadyRunning
 from ipfm_scheduler.service.clock import Clock, SystemClock
 from ipfm_scheduler.service.dispatcher import Dispatcher
 from ipfm_scheduler.service.plan import Plan
-from ipfm_scheduler.service.ports import AiringLog, MetricsSink, Outbox
+from ipfm_scheduler.service.ports import (
+    LIVE_WITHIN,
+    AiringLog,
+    LiveInstance,
+    MetricsSink,
+    Outbox,
+)
 from ipfm_scheduler.service.signals import Signals
 from ipfm_scheduler.service.systemd import Notifier, watchdog_interval
 from ipfm_scheduler.service.timer import Guard, Timer
@@ -182,6 +188,11 @@ class Daemon:
         assert loaded.schedule is not None
         wiring = self.connector(station)
         now = self.clock.now()
+        try:
+            _refuse_if_running(wiring.log.live_instance(now, LIVE_WITHIN), now)
+        except ServiceAlreadyRunning:
+            wiring.log.close()
+            raise
         snapshot = wiring.log.record_config(loaded, now=now)
         plan = Plan(station, loaded.schedule, snapshot)
         instance = wiring.log.start_instance(host=socket.gethostname(), pid=os.getpid(), now=now)
@@ -379,3 +390,35 @@ def health(
             "" if service.database_ok() else f"no heartbeat written in {DB_STALE_S:.0f} s",
         ),
     }
+
+
+def _refuse_if_running(other: LiveInstance | None, now: datetime) -> None:
+    """Refuse to start beside another service on the same airing log (both would send every
+    command). One of this machine whose process is gone (killed, and restarted by systemd
+    within its last heartbeat's lifetime) does not count."""
+    if other is None:
+        return
+    if other.host == socket.gethostname() and not _process_alive(other.pid):
+        log.info(
+            "the service that ran here as pid %d (last heartbeat %s) is gone: starting",
+            other.pid,
+            other.last_beat_at.isoformat(timespec="seconds"),
+        )
+        return
+    ago = max(0, int((now - other.last_beat_at).total_seconds()))
+    raise ServiceAlreadyRunning(
+        f"another ipfm-scheduler service runs with this database, on {other.host} (pid "
+        f"{other.pid}, heartbeat {ago} s ago): two would send every command twice; stop it "
+        f"first (systemctl stop ipfm-scheduler), or start this one in "
+        f"{int(LIVE_WITHIN.total_seconds())} s if it has just stopped without saying so"
+    )
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -218,6 +218,19 @@ class ConfigInForce:
     programmes: Mapping[str, Programme]
 
 
+#: a heartbeat (written every 5 s) this recent means a service runs (for `run`, `air`, `status`)
+LIVE_WITHIN = timedelta(seconds=20)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveInstance:
+    """A running service, as its heartbeat in the airing log shows it."""
+
+    host: str
+    pid: int
+    last_beat_at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class WeekCloseRow:
     """One receiver's verdict for one programme in one closed week."""
@@ -317,6 +330,10 @@ class AiringLog(Protocol):
         ...
 
     def start_instance(self, *, host: str, pid: int, now: datetime) -> int: ...
+
+    def live_instance(self, now: datetime, within: timedelta) -> LiveInstance | None:
+        """The newest service not stopped whose heartbeat is at most ``within`` old."""
+        ...
 
     def heartbeat(self, instance_id: int, now: datetime) -> None: ...
 

@@ -27,6 +27,7 @@ from ipfm_scheduler.service.ports import (
     ConfigInForce,
     IncomingAck,
     IncomingStatus,
+    LiveInstance,
     ManualRequest,
     OutgoingCommand,
     RequestState,
@@ -57,6 +58,10 @@ class StoreLog:
 
     def start_instance(self, *, host: str, pid: int, now: datetime) -> int:
         return self.repo.start_instance(host=host, pid=pid, version=__version__, now=now)
+
+    def live_instance(self, now: datetime, within: timedelta) -> LiveInstance | None:
+        found = self.repo.live_instance(now, within)
+        return None if found is None else LiveInstance(found.host, found.pid, found.last_beat_at)
 
     def heartbeat(self, instance_id: int, now: datetime) -> None:
         self.repo.heartbeat(instance_id, now)

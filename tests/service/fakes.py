@@ -32,6 +32,7 @@ from ipfm_scheduler.service.ports import (
     ConfigInForce,
     IncomingAck,
     IncomingStatus,
+    LiveInstance,
     ManualRequest,
     OutgoingCommand,
     RequestState,
@@ -358,6 +359,17 @@ class FakeLog:
         instance = next(self._ids)
         self.instances[instance] = {"host": host, "pid": pid, "beat": now, "stopped": None}
         return instance
+
+    def live_instance(self, now: datetime, within: timedelta) -> LiveInstance | None:
+        live = [
+            (i["beat"], n, i)
+            for n, i in self.instances.items()
+            if i["stopped"] is None and now - i["beat"] <= within
+        ]
+        if not live:
+            return None
+        _, _, newest = max(live, key=lambda x: (x[0], x[1]))
+        return LiveInstance(newest["host"], newest["pid"], newest["beat"])
 
     def heartbeat(self, instance_id: int, now: datetime) -> None:
         self._check()

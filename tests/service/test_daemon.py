@@ -249,3 +249,29 @@ def test_a_reload_that_cannot_be_recorded_keeps_the_running_plan(
     assert any("could not be recorded" in m for m in caplog.messages)
     assert daemon.service is not None
     assert daemon.service.dispatcher.plan.schedule is configs.good.schedule
+
+
+def test_a_second_service_on_the_same_airing_log_is_refused_unless_the_first_is_gone() -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
+
+    from ipfm_scheduler.errors import ServiceAlreadyRunning
+    from ipfm_scheduler.service.daemon import _refuse_if_running
+    from ipfm_scheduler.service.ports import LiveInstance
+
+    now = datetime(2026, 11, 27, 10, 0, 5, tzinfo=UTC)
+    beat = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
+    here = socket.gethostname()
+    _refuse_if_running(None, now)  # nobody runs: start
+    with pytest.raises(ServiceAlreadyRunning) as refused:
+        _refuse_if_running(LiveInstance(here, os.getpid(), beat), now)  # alive, here
+    assert f"on {here} (pid {os.getpid()}, heartbeat 5 s ago)" in str(refused.value)
+    assert "two would send every command twice" in str(refused.value)
+    with pytest.raises(ServiceAlreadyRunning):
+        _refuse_if_running(LiveInstance("another-host", 1, beat), now)  # can't tell: refuse
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid is free now: a service killed here and restarted by systemd
+    _refuse_if_running(LiveInstance(here, gone.pid, beat), now)

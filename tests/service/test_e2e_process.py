@@ -281,6 +281,9 @@ def test_air_and_status_as_a_technician_uses_them(
             30,
             "the planned airing (3) and the emergency (1) completed",
         )
+        second = cli(station, "run")  # the same database: it would send every command twice
+        assert second.returncode == 1, second.stderr
+        assert "another ipfm-scheduler service runs with this database" in second.stderr
         status = cli(station, "status")
         assert status.returncode == 0, status.stderr
         assert "service: running on" in status.stdout
