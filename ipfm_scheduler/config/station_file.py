@@ -8,6 +8,7 @@ Secrets are read only when asked for (``secrets=True``): `validate` and the serv
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -388,10 +389,35 @@ def _programme_audio(
         )
         return None
     try:
-        return parts.prober(path)
+        audio = parts.prober(path)
     except AudioError as exc:
         r.problem(fields.at("audio"), child(fields.path, "audio"), f"{exc} (audio.dir)")
         return None
+    return _intact(r, programme_id, fields, audio)
+
+
+def _intact(
+    r: FileReader, programme_id: str, fields: Fields, audio: AudioFile
+) -> AudioFile | None:
+    """``audio``, unless a file that `audio add` named after its sha256 no longer holds it."""
+    name = audio.path.name
+    named = SHA256_NAME.fullmatch(name)
+    if named and named.group(1) != audio.sha256:
+        r.problem(
+            fields.at("audio"),
+            child(fields.path, "audio"),
+            f"{quote(name)} no longer holds the recording its name says (its sha256 is now "
+            f"{audio.sha256[:12]}…): it changed on disk after it was imported (a disk fault, or "
+            "an edit), and receivers would be sent damaged audio; import the recording again "
+            f"with `ipfm-scheduler audio add FILE --programme {programme_id}` "
+            "(`ipfm-scheduler audio check` lists every changed file)",
+        )
+        return None
+    return audio
+
+
+#: how `audio add` names what it stores: the sha256 of its bytes
+SHA256_NAME = re.compile(r"([0-9a-f]{64})\.mp3")
 
 
 def _campaign_order(r: FileReader, fields: Fields) -> bool:

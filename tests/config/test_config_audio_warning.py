@@ -66,9 +66,12 @@ def test_audio_that_was_never_imported_is_a_warning_not_a_problem(
     assert json.loads(as_json.out)["warnings"] == [expected]
 
 
-def test_a_catalogued_file_whose_bytes_changed_is_named_as_such(
+def test_a_catalogued_file_whose_bytes_changed_is_refused_not_aired(
     capsys: pytest.CaptureFixture[str], station: Station
 ) -> None:
+    """A file `audio add` named after its sha256 that no longer hashes to its name is damaged:
+    aired, the receivers would be sent (and accept) the damaged bytes, so the configuration is
+    refused (it was a warning, and `run` aired it)."""
     stored = station.folder.parent / "audio" / KH179_FILE
     data = bytearray(stored.read_bytes())
     data[5000] ^= 0xFF  # a failing disk
@@ -76,8 +79,11 @@ def test_a_catalogued_file_whose_bytes_changed_is_named_as_such(
 
     result = validate(capsys, station.path)
 
-    assert result.code == 0
+    assert result.code == 3
     assert (
-        f"warning: programme kh179: audio {KH179_FILE}: its content changed since it was "
-        "catalogued (see `ipfm-scheduler audio check`)"
+        f'programmes.kh179.audio: "{KH179_FILE}" no longer holds the recording its name says '
+        "(its sha256 is now "
     ) in result.out
+    assert "import the recording again with `ipfm-scheduler audio add FILE --programme kh179`" in (
+        result.out
+    )
