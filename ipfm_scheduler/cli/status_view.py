@@ -244,11 +244,11 @@ def render_text(view: dict[str, Any]) -> str:
         lines.append("service: NOT running (no heartbeat in the last 20 s)")
     receivers = view["receivers"]
     health = service.get("health") or {}
-    hearsay = (
-        " (as last heard: the service is not connected to the broker now)"
-        if health.get("checked") and not health.get("broker_ok", True)
-        else ""
-    )
+    hearsay = ""
+    if not service["running"]:
+        hearsay = " (as last heard: no service is running to hear them now)"
+    elif health.get("checked") and not health.get("broker_ok", True):
+        hearsay = " (as last heard: the service is not connected to the broker now)"
     lines += [
         "",
         f"receivers: {receivers['online']} of {receivers['enabled']} enabled online, "

@@ -198,6 +198,9 @@ def test_status_shows_what_became_of_the_requests_and_why(
         main(["--config", str(station), "status"])
     assert exited.value.code == 0
     out = capsys.readouterr().out
+    assert "service: NOT running" in out
+    # what the database last heard of the receivers is not shown as the present
+    assert "never heard from (as last heard: no service is running to hear them now)" in out
     assert "requests by `air` in the last 24 hours (newest first):" in out
     shown = out.split("requests by `air`")[1].splitlines()[1:]
     assert shown[0].startswith(f"  #{again} ")
