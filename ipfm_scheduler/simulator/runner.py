@@ -128,6 +128,9 @@ class Simulator:
             self.transport.close(0)
             raise
         self._publish_statuses(ReceiverState.ONLINE)
+        # a receiver played as switched off says so too (a real one's last will did): else an
+        # `online` retained from an earlier run would stand for it
+        self._publish_statuses(ReceiverState.OFFLINE, sorted(self.offline))
         self._worker = threading.Thread(target=self._run, name="ipfm-simulator", daemon=True)
         self._worker.start()
         log.info(

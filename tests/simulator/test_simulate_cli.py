@@ -78,7 +78,10 @@ def test_simulate_answers_commands_until_sigterm(
             f"simulating 1 receiver (1 offline) on {host}:{port} "
             f"under {clean_prefix}/ (Ctrl-C stops)"
         )
-        assert parse_status(scheduler.incoming.get(timeout=WAIT).payload).online
+        assert parse_status(scheduler.incoming.get(timeout=WAIT).payload).online  # loa-01
+        switched_off = scheduler.incoming.get(timeout=WAIT)  # --offline: says so, retained
+        assert switched_off.topic == f"{clean_prefix}/cam-trung/loa-02/status"
+        assert not parse_status(switched_off.payload).online
         now = datetime.now(TZ)
         scheduler.publish(
             cmd_topic(clean_prefix, "cam-trung", "loa-01"), encode_command(play("c-cli", now), TZ)

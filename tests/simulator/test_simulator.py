@@ -103,6 +103,10 @@ def test_statuses_at_start_and_stop_and_offline_receivers_stay_silent(
             ReceiverState.ONLINE,
             False,
         )
+        # the receiver played as switched off says so (an earlier run's retained `online` for
+        # it must not stand)
+        ward_id, receiver, message = next_message(scheduler, "status")
+        assert (receiver, parse_status(message.payload).state) == ("loa-02", ReceiverState.OFFLINE)
 
         now = datetime.now(UTC)
         # the offline receiver's command goes first: once loa-01 answered, it was seen and ignored
