@@ -149,6 +149,27 @@ def plan_makeup(
     return Makeup(slot, targets, _made_up(records, programme.id, targets), note)
 
 
+def used_up(
+    ward: Ward,
+    programme: Programme,
+    programmes: Mapping[str, Programme],
+    tz: tzinfo,
+    *,
+    now: datetime,
+    records: Sequence[AiringRecord],
+) -> tuple[str, ...]:
+    """The receivers of ``ward`` still short of ``programme``'s minimum this week that get no
+    more make-ups: ``MAX_MAKEUPS`` were planned for them (a loudspeaker that fails every time
+    is not re-tried in every window; a technician must look at it)."""
+    to_come = still_to_come(ward, programmes, tz, now, records)
+    weeks = tally(ward, programme.id, records, to_come)
+    return tuple(
+        r
+        for r, w in weeks.items()
+        if w.possible < programme.min_per_week and w.makeups >= MAX_MAKEUPS
+    )
+
+
 def _length(programmes: Mapping[str, Programme], programme: str) -> timedelta:
     found = programmes.get(programme)
     return found.duration if found is not None else timedelta(minutes=1)
@@ -210,4 +231,6 @@ def short_reason(week: ReceiverWeek, offline_since: datetime | None, tz: tzinfo)
     else:
         parts.append(f"{count} command{'s' if count != 1 else ''}: {', '.join(week.outcomes)}")
         parts += [missed] if missed else []
+    if week.makeups >= MAX_MAKEUPS:
+        parts.append(f"{week.makeups} make-ups tried, the most a week gets")
     return "; ".join(parts)

@@ -12,8 +12,9 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from ipfm_scheduler.core.compliance import CLOSE_MARGIN, enforced
+from ipfm_scheduler.core.model import Programme, Ward
 from ipfm_scheduler.core.weeks import IsoWeek
-from ipfm_scheduler.service.makeups import close_rows, plan_makeup, tally
+from ipfm_scheduler.service.makeups import MAX_MAKEUPS, close_rows, plan_makeup, tally, used_up
 from ipfm_scheduler.service.orders import NotAirable, order
 from ipfm_scheduler.service.plan import Plan
 from ipfm_scheduler.service.ports import (
@@ -40,6 +41,7 @@ class Weekly:
         self._all = True
         self._last_full: datetime | None = None
         self._closed_through: IsoWeek | None = None
+        self._told_used_up: set[tuple[IsoWeek, str, str, str]] = set()
 
     def touch(self, ward: str) -> None:
         self._dirty.add(ward)
@@ -84,6 +86,8 @@ class Weekly:
         for programme in plan.schedule.programmes.values():
             if not enforced(ward, programme, week):
                 continue
+            records = by_ward.get(ward_id, [])
+            self._tell_used_up(plan, ward, programme, week, now=now, records=records)
             makeup = plan_makeup(
                 ward,
                 programme,
@@ -91,7 +95,7 @@ class Weekly:
                 plan.tz,
                 now,
                 lead=plan.lead,
-                records=by_ward.get(ward_id, []),
+                records=records,
                 offline=offline.get(ward_id, {}),
             )
             if makeup is None:
@@ -120,6 +124,34 @@ class Weekly:
                 makeup.note,
             )
         return items
+
+    def _tell_used_up(
+        self,
+        plan: Plan,
+        ward: Ward,
+        programme: Programme,
+        week: IsoWeek,
+        *,
+        now: datetime,
+        records: list[AiringRecord],
+    ) -> None:
+        """A WARNING, once a week per receiver, when its make-ups are used up while it is
+        still short: the service stops re-trying it, so a technician must look at it."""
+        programmes = plan.schedule.programmes
+        for receiver in used_up(ward, programme, programmes, plan.tz, now=now, records=records):
+            key = (week, ward.id, programme.id, receiver)
+            if key in self._told_used_up:
+                continue
+            self._told_used_up.add(key)
+            log.warning(
+                "ward %s receiver %s: %s still short in %s after %d make-ups: no more this "
+                "week; check the loudspeaker (status shows what became of each airing)",
+                ward.id,
+                receiver,
+                programme.id,
+                week,
+                MAX_MAKEUPS,
+            )
 
     def _measure(
         self, plan: Plan, ward_id: str, week: IsoWeek, records: list[AiringRecord]

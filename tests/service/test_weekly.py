@@ -4,8 +4,11 @@ simulated week with fakes: the clock is moved by the test, nothing sleeps."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+
+import pytest
 
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Origin
@@ -116,7 +119,27 @@ def test_a_receiver_that_always_fails_gets_a_bounded_number_of_make_ups() -> Non
     makeups = [a for a in rig.log.airings.values() if a.planned.origin is Origin.MAKEUP]
     assert len(makeups) == MAX_MAKEUPS
     short = {r.receiver: r for r in rig.log.closed[WEEK]}["loa-02"]
-    assert short.reason == "4 commands: " + ", ".join(["failed (device)"] * 4)
+    assert short.reason == (
+        "4 commands: " + ", ".join(["failed (device)"] * 4) + "; 3 make-ups tried, the most a "
+        "week gets"
+    )
+
+
+def test_make_ups_used_up_are_told_once_at_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """When a short receiver gets no more make-ups, a technician is told, once (the service
+    used to stop re-trying it without a word)."""
+    rig = Rig(make_plan(ward(weekly("mon", "06:00"))), local(MONDAY, "05:00"))
+    with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.service.weekly"):
+        drive(
+            rig,
+            local(MONDAY + timedelta(days=6), "23:00"),
+            lambda r, at: "failed" if r == "loa-02" else "completed",
+        )
+    told = [r.getMessage() for r in caplog.records if "no more this week" in r.getMessage()]
+    assert told == [
+        "ward cam-trung receiver loa-02: kh179 still short in 2026-W48 after 3 make-ups: no more "
+        "this week; check the loudspeaker (status shows what became of each airing)"
+    ]
 
 
 def test_a_service_down_all_week_closes_it_short_with_no_command_sent() -> None:
