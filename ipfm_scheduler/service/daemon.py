@@ -105,6 +105,7 @@ class Service:
         self.instance = instance
         self.guard = Guard()
         self.db_ok_at = time.monotonic()
+        self.db_error: str | None = None  # why the last heartbeat could not be written
 
     def tick(self, now: datetime) -> None:
         d = self.dispatcher
@@ -124,6 +125,9 @@ class Service:
     def heartbeat(self, now: datetime) -> None:
         if self.guard("heartbeat", lambda: self.log.heartbeat(self.instance, now)):
             self.db_ok_at = time.monotonic()
+            self.db_error = None
+        else:
+            self.db_error = self.guard.last_error.get("heartbeat")
 
     def refresh(self, now: datetime) -> None:
         self.dispatcher.refresh(now)
@@ -385,11 +389,21 @@ def health(
     return {
         "scheduler": (timer.healthy(), "" if timer.healthy() else "no job ran recently"),
         "broker": (broker_ok, broker_why),
-        "database": (
-            service.database_ok(),
-            "" if service.database_ok() else f"no heartbeat written in {DB_STALE_S:.0f} s",
-        ),
+        "database": _database_health(service, watchdog=watchdog),
     }
+
+
+def _database_health(service: Service, *, watchdog: bool) -> tuple[bool, str]:
+    """/healthz turns red at the first heartbeat the database refuses (every 5 s), with its
+    error; the watchdog only once no heartbeat went through for ``DB_STALE_S`` (a short blip
+    must not get the service restarted, and a restart does not bring a database back)."""
+    fresh = service.database_ok()
+    if not fresh:
+        why = service.db_error or "no answer"
+        return False, f"no heartbeat written in {DB_STALE_S:.0f} s ({why})"
+    if service.db_error is not None and not watchdog:
+        return False, f"the last heartbeat could not be written: {service.db_error}"
+    return True, ""
 
 
 def _refuse_if_running(other: LiveInstance | None, now: datetime) -> None:

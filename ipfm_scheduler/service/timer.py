@@ -30,6 +30,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -63,30 +64,70 @@ class _QuietOverlap(logging.Filter):
         return "maximum number of running instances" not in record.getMessage()
 
 
-class Guard:
-    """Runs a step so that an exception never escapes: logged with what it was doing, counted."""
+REPEAT_LOG_S = 60.0  # the same failure of a step is logged again at most this often
 
-    def __init__(self) -> None:
+
+@dataclass
+class _Failing:
+    text: str
+    since: float  # monotonic seconds
+    logged_at: float
+    unlogged: int = 0  # failures since the last line
+
+
+class Guard:
+    """Runs a step so that an exception never escapes: logged with what it was doing, counted.
+
+    A step that keeps failing the same way (the database away for an hour, with a tick every
+    second) is logged once, then once a minute with how often it failed meanwhile, and once
+    when it works again: the journal stays readable."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.failures: Counter[str] = Counter()
         self.last_error: dict[str, str] = {}
+        self._monotonic = monotonic
+        self._failing: dict[str, _Failing] = {}
 
     def __call__(self, name: str, step: Callable[[], object]) -> bool:
         try:
             step()
         except IpfmError as exc:  # an expected fault (database away, ...): one line
-            self._record(name, str(exc))
-            log.error("%s failed: %s", name, exc)
+            self._record(name, str(exc), bug=False)
             return False
         except Exception as exc:  # a bug: the trace helps, and the daemon goes on
-            self._record(name, f"{type(exc).__name__}: {exc}")
-            log.exception("%s failed (a bug: please report it)", name)
+            self._record(name, f"{type(exc).__name__}: {exc}", bug=True)
             return False
         self.last_error.pop(name, None)
+        failing = self._failing.pop(name, None)
+        if failing is not None:
+            failed = self.failures[name]
+            log.info("%s works again (it failed %d time(s) in all so far)", name, failed)
         return True
 
-    def _record(self, name: str, error: str) -> None:
+    def _record(self, name: str, error: str, *, bug: bool) -> None:
         self.failures[name] += 1
         self.last_error[name] = error
+        now = self._monotonic()
+        failing = self._failing.get(name)
+        if failing is not None and failing.text == error:
+            if now - failing.logged_at < REPEAT_LOG_S:
+                failing.unlogged += 1
+                return
+            log.error(
+                "%s still failing (%d more time(s) in the last %.0f s, failing for %.0f s): %s",
+                name,
+                failing.unlogged + 1,
+                now - failing.logged_at,
+                now - failing.since,
+                error,
+            )
+            failing.logged_at, failing.unlogged = now, 0
+            return
+        self._failing[name] = _Failing(error, now, now)
+        if bug:
+            log.exception("%s failed (a bug: please report it)", name)
+        else:
+            log.error("%s failed: %s", name, error)
 
 
 class Timer:

@@ -197,6 +197,7 @@ def test_an_invalid_configuration_refuses_to_start(
 def test_health_names_each_part_and_says_why_it_fails() -> None:
     import time
 
+    from ipfm_scheduler.errors import StorageError
     from ipfm_scheduler.service.clock import SystemClock
     from ipfm_scheduler.service.daemon import Service, health
     from ipfm_scheduler.service.dispatcher import Dispatcher
@@ -223,10 +224,23 @@ def test_health_names_each_part_and_says_why_it_fails() -> None:
         False,
         "not connected: reconnecting (can't connect to the MQTT broker at 127.0.0.1:1883)",
     )  # the transport's words for what is wrong, for /healthz and `status`
+
+    # the database refuses a heartbeat: /healthz says so at once, with the error; the
+    # watchdog (a restart brings no database back) waits until none went through for 20 s
+    def refuse(*_args: object) -> None:
+        raise StorageError("not accepting")
+
+    airing_log.heartbeat = refuse  # type: ignore[method-assign]
+    service.heartbeat(now)
+    assert health(service, timer, outbox)["database"] == (
+        False,
+        "the last heartbeat could not be written: not accepting",
+    )
+    assert health(service, timer, outbox, watchdog=True)["database"] == (True, "")
     service.db_ok_at = time.monotonic() - 60
     outbox.alive = False
     parts = health(service, timer, outbox, watchdog=True)
-    assert parts["database"] == (False, "no heartbeat written in 20 s")
+    assert parts["database"] == (False, "no heartbeat written in 20 s (not accepting)")
     assert parts["broker"] == (False, "not connected: the MQTT network loop has stopped")
 
 

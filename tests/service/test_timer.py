@@ -168,3 +168,26 @@ def test_shutdown_waits_for_the_running_job(jobs: Jobs) -> None:
     stopper.join(10.0)
     assert finished.is_set()
     assert not timer.running
+
+
+def test_a_step_that_keeps_failing_is_logged_once_a_minute_not_every_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The database away with a tick every second made 3 ERROR lines a second (11,000 an
+    hour): the same failure is logged once, then once a minute with a count, then its end."""
+    clock = [1000.0]
+    guard = Guard(monotonic=lambda: clock[0])
+    gone = lambda: (_ for _ in ()).throw(StorageError("database gone"))  # noqa: E731
+    with caplog.at_level(logging.INFO, logger="ipfm_scheduler.service.timer"):
+        for _ in range(30):  # 30 s of ticks
+            assert not guard("tick", gone)
+            clock[0] += 1.0
+        clock[0] += 31.0  # a minute after the first line
+        assert not guard("tick", gone)
+        assert guard("tick", lambda: None)
+    assert caplog.messages == [
+        "tick failed: database gone",
+        "tick still failing (30 more time(s) in the last 61 s, failing for 61 s): database gone",
+        "tick works again (it failed 31 time(s) in all so far)",
+    ]
+    assert guard.failures["tick"] == 31
