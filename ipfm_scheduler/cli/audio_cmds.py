@@ -9,12 +9,13 @@ from pathlib import Path
 import click
 
 from ipfm_scheduler.audio import Catalogue, CatalogueEntry, FileState, check, import_audio
-from ipfm_scheduler.audio.catalogue import CheckReport, FileCheck
+from ipfm_scheduler.audio.catalogue import FILE_NAME, CheckReport, FileCheck
 from ipfm_scheduler.audio.importer import duration_text, size_text
 from ipfm_scheduler.cli import cli
 from ipfm_scheduler.cli.audio_station import AudioStation, load_audio_station
 from ipfm_scheduler.cli.common import Options
 from ipfm_scheduler.config.reader import quote, suggestion
+from ipfm_scheduler.config.station_file import SHA256_NAME
 from ipfm_scheduler.core.ids import NAME_RULE, is_name
 from ipfm_scheduler.errors import CheckFailed
 
@@ -180,9 +181,12 @@ def list_(options: Options, fmt: str, audio_dir: Path | None) -> None:
         click.echo(json.dumps(document, ensure_ascii=False, indent=2))
         return
     if not catalogue.entries:
+        lost = _catalogue_lost(catalogue.dir)
         click.echo(
-            f"the catalogue in {catalogue.dir} is empty; add a recording with "
-            "`ipfm-scheduler audio add FILE --programme ID`"
+            lost
+            or f"the catalogue in {catalogue.dir} is empty; add a recording with "
+            "`ipfm-scheduler audio add FILE --programme ID`",
+            err=bool(lost),
         )
         return
     for line in _table(catalogue.entries):
@@ -216,6 +220,9 @@ def _table(entries: tuple[CatalogueEntry, ...]) -> list[str]:
 def check_(options: Options, audio_dir: Path | None) -> None:
     """Re-hash every catalogued file; report missing or changed ones (exit 1 if any)."""
     station = load_audio_station(options, audio_dir, warn=_warn, windows=False)
+    lost = _catalogue_lost(station.settings.dir)
+    if lost:
+        raise CheckFailed(lost)
     report = check(_load_if_present(station.settings.dir))
     for line in _check_lines(report, station.settings.dir):
         click.echo(line)
@@ -225,6 +232,21 @@ def check_(options: Options, audio_dir: Path | None) -> None:
             f"{bad} of {len(report.files)} catalogued files in {station.settings.dir} are "
             "missing or changed (listed above); receivers cannot play them"
         )
+
+
+def _catalogue_lost(audio_dir: Path) -> str:
+    """Why an absent catalogue is not an empty one: recordings that `audio add` stored (named
+    after their sha256) are in the folder. "" when there is a catalogue, or nothing it lost."""
+    if (audio_dir / FILE_NAME).exists():
+        return ""
+    stored = sorted(p.name for p in audio_dir.glob("*.mp3") if SHA256_NAME.fullmatch(p.name))
+    if not stored:
+        return ""
+    return (
+        f"the catalogue {audio_dir / FILE_NAME} is missing, while {len(stored)} recording(s) "
+        "that `ipfm-scheduler audio add` stored are in the folder: restore catalogue.json from "
+        "a backup, or import the recordings again"
+    )
 
 
 def _problem(item: FileCheck, audio_dir: Path) -> str:

@@ -277,6 +277,23 @@ def test_list_of_an_empty_catalogue_says_how_to_fill_it(site: Site) -> None:
     assert "is empty; add a recording with `ipfm-scheduler audio add FILE" in done.stdout
 
 
+def test_a_lost_catalogue_is_not_called_empty(media: Path, site: Site) -> None:
+    """catalogue.json deleted while the recordings it listed remain: `check` fails and `list`
+    says so (both said, exit 0, that there was nothing to check)."""
+    site.run("audio", "add", str(media / "speech.wav"), "-p", "kh179")
+    (site.audio / "catalogue.json").unlink()
+
+    checked = site.run("audio", "check")
+    listed = site.run("audio", "list")
+
+    lost = f"the catalogue {site.audio / 'catalogue.json'} is missing, while 1 recording(s)"
+    assert checked.returncode == 1
+    assert lost in checked.stderr
+    assert listed.returncode == 0
+    assert lost in listed.stderr
+    assert "is empty" not in listed.stdout
+
+
 def test_check_passes_then_fails_when_a_file_changes(media: Path, site: Site) -> None:
     """`audio check` exits 0 on an intact catalogue, 1 once a stored file is altered."""
     site.run("audio", "add", str(media / "speech.wav"), "-p", "kh179")
