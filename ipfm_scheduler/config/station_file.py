@@ -396,9 +396,7 @@ def _programme_audio(
     return _intact(r, programme_id, fields, audio)
 
 
-def _intact(
-    r: FileReader, programme_id: str, fields: Fields, audio: AudioFile
-) -> AudioFile | None:
+def _intact(r: FileReader, programme_id: str, fields: Fields, audio: AudioFile) -> AudioFile | None:
     """``audio``, unless a file that `audio add` named after its sha256 no longer holds it."""
     name = audio.path.name
     named = SHA256_NAME.fullmatch(name)
