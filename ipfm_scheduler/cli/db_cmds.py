@@ -98,14 +98,21 @@ def db() -> None:
 def upgrade(options: Options, database: str | None) -> None:
     """Create the schema, or bring it to the latest version (safe to run again)."""
     from ipfm_scheduler.storage.db import open_engine, shown
+    from ipfm_scheduler.storage.migrate import head_revision, refuse_unknown
+    from ipfm_scheduler.storage.migrate import revision_without_writing as current
     from ipfm_scheduler.storage.migrate import upgrade as run_upgrade
 
     url = database_url(options, database)
-    engine = open_engine(url)
-    try:
-        before, after = run_upgrade(engine)
-    finally:
-        engine.dispose()
+    before = current(url)  # read-only: an up-to-date database (even a read-only file) is left be
+    refuse_unknown(before, url)
+    if before != head_revision():
+        engine = open_engine(url)
+        try:
+            before, after = run_upgrade(engine)
+        finally:
+            engine.dispose()
+    else:
+        after = before
     if before == after:
         click.echo(f"database {shown(url)}: already at schema {after} (the latest); nothing to do")
     else:

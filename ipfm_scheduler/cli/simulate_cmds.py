@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -10,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -46,6 +48,25 @@ def mqtt_settings(
         ca_file=ca_file, username=username or address.username,
         password=os.environ.get(PASSWORD_ENV), client_id=SIMULATOR_CLIENT_ID,
     )  # fmt: skip
+
+
+class NumberRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses ``nan`` and ``inf`` (which its bounds let pass)."""
+
+    name = "number range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a number {self._wanted()}.", param, ctx)
+        return number
+
+    def _wanted(self) -> str:
+        if self.min is not None and self.max is not None:
+            return f"from {self.min:g} to {self.max:g}"
+        if self.min is not None:
+            return f"of at least {self.min:g}"
+        return f"of at most {self.max:g}" if self.max is not None else "at all"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +139,7 @@ def _zone(name: str) -> ZoneInfo:
 )
 @click.option(
     "--fail-rate",
-    type=click.FloatRange(0, 1),
+    type=NumberRange(0, 1),
     default=0.0,
     show_default=True,
     help="Share of plays that fail (ack `failed`, detail `device`).",
@@ -175,7 +196,7 @@ def _zone(name: str) -> ZoneInfo:
 @click.option("--kid", default=None, help="The name (kid) of the key in --key-file.")
 @click.option(
     "--connect-timeout",
-    type=click.FloatRange(0.1),
+    type=NumberRange(0.1),
     default=10.0,
     show_default=True,
     help="Seconds to wait for the broker at start.",

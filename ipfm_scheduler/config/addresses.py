@@ -21,37 +21,106 @@ TOPIC_RE = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 KID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 MIN_SECRET_BYTES = 16
+MASK = "***"
+#: query parameters that hold a secret: password=, sslpassword=, passwd=, ...
+SECRET_PARAMETER_RE = re.compile(r"([?&;][^=&;#?]*pass[^=&;#?]*=)([^&;#]*)", re.IGNORECASE)
 
 
 class Unusable(ValueError):
     """A value that cannot be used; the message says why, in plain words."""
 
 
+def password_span(url: str) -> tuple[int, int] | None:
+    """Where the password of ``url``'s user part is (start, end), or None when it has none.
+
+    The password runs from the first ':' after the scheme's '//' to the last '@' before the
+    host (a password may hold an unescaped '@' or '/'; a user name holds neither ':' nor '/').
+    Without '//', the user part is taken to start the text (a mistyped scheme, ``postgres:u:pw@h``).
+    """
+    start = _authority_start(url)
+    at = _user_part_end(url, start)
+    colon = url.find(":", start, at)
+    if at == -1 or colon == -1 or "/" in url[start:colon]:
+        return None
+    return colon + 1, at
+
+
+def _authority_start(url: str) -> int:
+    return url.find("//") + 2 if "//" in url else 0
+
+
+def _user_part_end(url: str, start: int) -> int:
+    """The '@' that ends the user part: the last one before the path, query or fragment that
+    follows the first '@' (-1: no user part)."""
+    first_at = url.find("@", start)
+    if first_at == -1:
+        return -1
+    ends = [i for i in (url.find(mark, first_at) for mark in "/?#") if i != -1]
+    return url.rfind("@", start, min(ends, default=len(url)))
+
+
+def redacted(url: str) -> str:
+    """``url`` for messages and logs: its password, in the user part or in the query
+    (``password=``, ``sslpassword=``, ...), shown as ``***``. Works on any text, even one that
+    is not a valid URL (a mistyped scheme must not print the password either)."""
+    text = str(url)
+    span = password_span(text)
+    if span is not None and span[1] > span[0]:
+        text = text[: span[0]] + MASK + text[span[1] :]
+    return SECRET_PARAMETER_RE.sub(lambda m: m.group(1) + MASK, text)
+
+
 def database_url(raw: str, base: Path) -> str:
     """A SQLAlchemy URL; a relative SQLite path is made absolute against ``base``.
 
     ``postgresql://`` and ``postgres://`` mean the psycopg 3 driver this program ships with.
+    Messages show the URL with its password hidden (:func:`redacted`).
     """
     text = raw.strip()
     if text.startswith("sqlite:"):
         return _sqlite_url(text, base)
+    shown = quote(redacted(text))
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if text.startswith(prefix):
             rest = text[len(prefix) :]
             if not rest or (rest.startswith("/") and "host=" not in rest):
-                raise Unusable(f"{quote(text)} names no database server ({DATABASE_FORMS})")
+                raise Unusable(f"{shown} names no database server ({DATABASE_FORMS})")
+            _check_server(text, shown)
             return "postgresql+psycopg://" + rest
-    raise Unusable(f"{quote(text)} is not a database URL this program can use ({DATABASE_FORMS})")
+    raise Unusable(f"{shown} is not a database URL this program can use ({DATABASE_FORMS})")
+
+
+def _check_server(text: str, shown: str) -> None:
+    """Refuse what the driver would misread: an '@' in the password, a port not a number."""
+    span = password_span(text)
+    if span is not None and "@" in text[span[0] : span[1]]:
+        raise Unusable(
+            f"{shown}: the password holds an '@', which ends the user part of a URL: write each "
+            "'@' of the password as %40"
+        )
+    start = _authority_start(text)
+    at = _user_part_end(text, start)
+    host_start = start if at == -1 else at + 1
+    ends = [i for i in (text.find(mark, host_start) for mark in "/?#") if i != -1]
+    server = text[host_start : min(ends, default=len(text))]
+    if server.startswith("["):  # an IPv6 address: [::1]:5432
+        port = server.partition("]")[2].removeprefix(":")
+    else:
+        port = server.partition(":")[2]
+    if port and not (port.isascii() and port.isdigit()):
+        raise Unusable(f"{shown}: the port {port} is not a number (write HOST:5432)")
+    if port and not 1 <= int(port) <= 65535:
+        raise Unusable(f"{shown}: the port {port} is not a port number (1 to 65535)")
 
 
 def _sqlite_url(text: str, base: Path) -> str:
     if text in ("sqlite://", "sqlite:///:memory:"):
         return text
     if not text.startswith("sqlite:///"):
-        raise Unusable(f"{quote(text)} is not an SQLite URL (write sqlite:///PATH)")
+        raise Unusable(f"{quote(redacted(text))} is not an SQLite URL (write sqlite:///PATH)")
     path, _, query = text[len("sqlite:///") :].partition("?")
     if not path:
-        raise Unusable(f"{quote(text)} names no database file (write sqlite:///PATH)")
+        raise Unusable(f"{quote(redacted(text))} names no database file (write sqlite:///PATH)")
     if not path.startswith("/"):
         path = str((base / path).resolve())
     return f"sqlite:///{path}" + (f"?{query}" if query else "")
@@ -67,10 +136,14 @@ class BrokerAddress:
 
 def broker_address(url: str) -> BrokerAddress:
     """``mqtt://host[:1883]`` or ``mqtts://host[:8883]``; a password in the URL is refused."""
-    parts = urlsplit(url.strip())
+    shown = quote(redacted(url))  # a mistyped scheme must not show the password either
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:  # an unclosed [IPv6 address
+        raise Unusable(f"{shown} is not a broker address ({exc})") from exc
     if parts.scheme not in ("mqtt", "mqtts"):
         raise Unusable(
-            f"{quote(url)} is not a broker address (write mqtt://HOST:1883, or mqtts://HOST:8883 "
+            f"{shown} is not a broker address (write mqtt://HOST:1883, or mqtts://HOST:8883 "
             "for TLS)"
         )
     if parts.password:
@@ -81,9 +154,9 @@ def broker_address(url: str) -> BrokerAddress:
     try:
         port = parts.port
     except ValueError as exc:
-        raise Unusable(f"{quote(url)} has a port that is not a number from 1 to 65535") from exc
+        raise Unusable(f"{shown} has a port that is not a number from 1 to 65535") from exc
     if not parts.hostname:
-        raise Unusable(f"{quote(url)} names no host (write mqtt://HOST:1883)")
+        raise Unusable(f"{shown} names no host (write mqtt://HOST:1883)")
     tls = parts.scheme == "mqtts"
     return BrokerAddress(parts.hostname, port or (8883 if tls else 1883), tls, parts.username)
 

@@ -20,18 +20,31 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from ipfm_scheduler.config.addresses import password_span, redacted
 from ipfm_scheduler.errors import SchemaOutOfDate, SchemaTooNew, StorageError
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+MIN_HIDDEN_CHARS = 4  # a shorter password is masked in URLs, not searched for in driver messages
 EXPECTED = "sqlite:///path/to/ipfm.db or postgresql+psycopg://user@host/dbname"
 
 
 def parse_url(url: str | URL) -> URL:
     """The URL as SQLAlchemy reads it, with ``postgresql://`` meaning psycopg 3."""
+    if isinstance(url, str):
+        span = password_span(url)
+        if span is not None and "@" in url[span[0] : span[1]]:
+            raise StorageError(
+                f"database {shown(url)}: the password holds an '@', which ends the user part of "
+                "a URL: write each '@' of the password as %40"
+            )
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise StorageError(f"{url!r} is not a database URL (expected {EXPECTED})") from exc
+        raise StorageError(f"{shown(url)!r} is not a database URL (expected {EXPECTED})") from exc
+    except ValueError as exc:  # SQLAlchemy's int() of a port such as "notaport"
+        raise StorageError(
+            f"{shown(url)!r} is not a database URL: its port is not a number (expected {EXPECTED})"
+        ) from exc
     backend, _, driver = parsed.drivername.partition("+")
     if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
         return parsed.set(drivername="postgresql+psycopg")
@@ -41,15 +54,16 @@ def parse_url(url: str | URL) -> URL:
 
 
 def shown(url: str | URL) -> str:
-    """The URL for messages and logs, without its password."""
+    """The URL for messages and logs, without its password (in the user part or the query)."""
+    plain = url if isinstance(url, str) else url.render_as_string(hide_password=False)
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        return str(url)
+    except (ArgumentError, ValueError):
+        return redacted(plain)
     database = parsed.database or ""
     if parsed.get_backend_name() == "sqlite" and database.startswith("file:"):
         return f"sqlite:///{database.removeprefix('file:')}"  # as given, not as opened read-only
-    return parsed.render_as_string(hide_password=True)
+    return redacted(parsed.render_as_string(hide_password=False))
 
 
 def open_engine(url: str | URL, *, read_only: bool = False) -> Engine:
@@ -62,6 +76,13 @@ def open_engine(url: str | URL, *, read_only: bool = False) -> Engine:
         return create_engine(parsed, pool_pre_ping=True, execution_options=options)
     except SQLAlchemyError as exc:  # pragma: no cover - bad driver options
         raise StorageError(f"can't open the database {shown(parsed)}: {exc}") from exc
+
+
+def sqlite_file(parsed: URL) -> Path | None:
+    """The file of an SQLite URL (None for PostgreSQL, in-memory or ``file:`` URIs)."""
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    return _sqlite_file(parsed)
 
 
 def _sqlite_file(parsed: URL) -> Path | None:
@@ -90,7 +111,10 @@ def _sqlite_engine(parsed: URL, read_only: bool) -> Engine:
     if read_only:
         if path is not None:
             if not path.is_file():
-                raise StorageError(f"the database file {path} does not exist")
+                raise StorageError(
+                    f"the database file {path} does not exist: check the path, or run "
+                    "`ipfm-scheduler db upgrade` to create it"
+                )
             parsed = parsed.set(database=f"file:{path.resolve()}", query=read_only_query(path))
     elif path is not None:
         try:
@@ -124,7 +148,21 @@ def describe(exc: SQLAlchemyError, url: str | URL) -> str:
     """A one-line message for a database failure."""
     original = getattr(exc, "orig", None) or exc
     first = str(original).strip().splitlines()[0] if str(original).strip() else type(exc).__name__
-    return f"database {shown(url)}: {first}"
+    return f"database {shown(url)}: {_without_secrets(first, url)}"
+
+
+def _without_secrets(message: str, url: str | URL) -> str:
+    """``message`` with the URL's password masked, should the driver have quoted it."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return message
+    secrets = [parsed.password, *(v for k, v in parsed.query.items() if "pass" in k.lower())]
+    for secret in secrets:
+        for text in [secret] if isinstance(secret, str) else secret or ():
+            if len(text) >= MIN_HIDDEN_CHARS:
+                message = message.replace(text, "***")
+    return message
 
 
 def require_current(engine: Engine) -> str:

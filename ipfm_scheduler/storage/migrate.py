@@ -22,15 +22,18 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 import ipfm_scheduler
-from ipfm_scheduler.errors import StorageError
-from ipfm_scheduler.storage.db import describe
+from ipfm_scheduler.errors import SchemaTooNew, StorageError
+from ipfm_scheduler.storage.db import describe, open_engine, parse_url, shown, sqlite_file
 from ipfm_scheduler.storage.tables import metadata
 
 INSTALLED = Path("share") / "ipfm-scheduler" / "migrations"
+#: the PostgreSQL advisory lock that serialises upgrades of one database ("ipfm-mig" as bytes)
+UPGRADE_LOCK_KEY = int.from_bytes(b"ipfm-mig", "big")
 
 
 def _candidates() -> Iterator[Path]:
@@ -87,15 +90,45 @@ def current_revision(engine: Engine) -> str | None:
         raise StorageError(describe(exc, engine.url)) from exc
 
 
+def refuse_unknown(current: str | None, url: str | URL) -> None:
+    """Raise :class:`SchemaTooNew` when a newer ipfm-scheduler upgraded the database."""
+    if current is not None and not known_revision(current):
+        raise SchemaTooNew(current, head_revision(), shown(url))
+
+
 def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | None]:
-    """Bring the database to ``target``; returns the revisions before and after."""
-    before = current_revision(engine)
+    """Bring the database to ``target``; returns the revisions before and after.
+
+    Upgrades of one database run one at a time: SQLite's writers wait for each other
+    (``BEGIN IMMEDIATE``); on PostgreSQL the transaction first takes an advisory lock, so a
+    second upgrade waits for the first, then finds the schema current. A database that a newer
+    program upgraded is refused (:class:`SchemaTooNew`) and left as it is.
+    """
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK_KEY})
+            before = MigrationContext.configure(conn).get_current_revision()
+            refuse_unknown(before, engine.url)
             command.upgrade(alembic_config(conn), target)
     except SQLAlchemyError as exc:
         raise StorageError(describe(exc, engine.url)) from exc
+    except CommandError as exc:  # such as a target revision the scripts do not hold
+        raise StorageError(f"database {shown(engine.url)}: {exc}") from exc
     return before, current_revision(engine)
+
+
+def revision_without_writing(url: str) -> str | None:
+    """The revision of the database at ``url``, read through a read-only connection (``None``:
+    no schema yet, or no SQLite file yet), so that an up-to-date database is never written."""
+    path = sqlite_file(parse_url(url))
+    if path is not None and not path.is_file():
+        return None
+    engine = open_engine(url, read_only=True)
+    try:
+        return current_revision(engine)
+    finally:
+        engine.dispose()
 
 
 def drift(engine: Engine) -> list[Any]:
