@@ -18,6 +18,7 @@ from ipfm_scheduler.cli import cli
 from ipfm_scheduler.cli.common import Options
 from ipfm_scheduler.config import addresses
 from ipfm_scheduler.config.addresses import DATABASE_ENV
+from ipfm_scheduler.config.nodes import syntax_problem
 from ipfm_scheduler.errors import ConfigError, ConfigProblem
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,13 +72,18 @@ def _station_database_url(path: Path) -> str:
     """The station file's ``database:`` (a relative SQLite path is relative to that file)."""
     hint = f"give --database URL or set ${DATABASE_ENV}"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             [ConfigProblem(str(path), 0, 0, "", f"can't read the station file ({exc}); {hint}")]
         ) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:  # located, in words: not YAML's copy of the line,
+        # which may hold the database's password
+        raise ConfigError([syntax_problem(exc, text, str(path))]) from exc
     except yaml.YAMLError as exc:
-        problem = ConfigProblem(str(path), 0, 0, "", f"is not valid YAML ({exc}); {hint}")
+        problem = ConfigProblem(str(path), 0, 0, "", f"is not valid YAML; {hint}")
         raise ConfigError([problem]) from exc
     url = data.get("database") if isinstance(data, dict) else None
     if not isinstance(url, str) or not url.strip():
