@@ -3,20 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 
-from ipfm_scheduler.cli import main
-
-
-def run(*args: str) -> tuple[int, str]:
-    runner = CliRunner()
-    with runner.isolation() as streams:
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        return code, streams[1].getvalue().decode("utf-8")
+from tests.storage.test_storage_cli import run
 
 
 @pytest.mark.parametrize(
@@ -32,7 +20,7 @@ def run(*args: str) -> tuple[int, str]:
 def test_a_number_out_of_range_or_not_a_number_is_a_wrong_argument(
     option: str, value: str, message: str
 ):
-    code, err = run("simulate", "--receivers", "cam-trung/loa-01", option, value)
-    assert code == 2
-    assert f"Invalid value for '{option}': {message}" in err
-    assert "Traceback" not in err
+    result = run("simulate", "--receivers", "cam-trung/loa-01", option, value)
+    assert result.code == 2
+    assert f"Invalid value for '{option}': {message}" in result.err
+    assert "Traceback" not in result.err
