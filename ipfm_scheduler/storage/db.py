@@ -173,6 +173,12 @@ def require_current(engine: Engine) -> str:
     from ipfm_scheduler.storage.migrate import current_revision, head_revision, known_revision
 
     head = head_revision()
+    path = sqlite_file(engine.url)
+    if path is not None and not path.exists():  # connecting would create an empty file
+        raise StorageError(
+            f"the database file {path} does not exist: check the path, or run "
+            "`ipfm-scheduler db upgrade` to create it"
+        )
     current = current_revision(engine)
     if current == head:
         return head

@@ -162,15 +162,15 @@ def test_an_invalid_configuration_is_refused_with_exit_code_3(tmp_path: Path) ->
 
 def test_a_database_without_the_schema_is_refused_with_exit_code_4(tmp_path: Path) -> None:
     station = write_station(tmp_path, prefix="x", mqtt_port=1, at="06:00")
-    result = subprocess.run(
-        [BINARY, "--config", str(station), "run"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == RET_DATABASE
-    assert "run `ipfm-scheduler db upgrade` first" in result.stderr
+    run = [BINARY, "--config", str(station), "run"]
+    missing = subprocess.run(run, capture_output=True, text=True, timeout=60, check=False)
+    assert missing.returncode == RET_DATABASE
+    assert "does not exist: check the path, or run `ipfm-scheduler db upgrade`" in (missing.stderr)
+    assert not (tmp_path / "ipfm.db").exists()  # it used to leave an empty file behind
+    (tmp_path / "ipfm.db").write_bytes(b"")  # a file without the schema
+    empty = subprocess.run(run, capture_output=True, text=True, timeout=60, check=False)
+    assert empty.returncode == RET_DATABASE
+    assert "run `ipfm-scheduler db upgrade` first" in empty.stderr
 
 
 def test_killed_with_sigkill_and_restarted_airs_nothing_twice_and_loses_nothing(

@@ -203,12 +203,21 @@ def test_upgrade_twice_changes_nothing(db: Engine):
 
 
 def test_an_empty_database_is_refused_with_the_command_to_run(tmp_path: Path):
+    (tmp_path / "empty.db").touch()
     engine = open_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(
         SchemaOutOfDate, match=r"empty \(no schema yet\).*run `ipfm-scheduler db upgrade`"
     ):
         require_current(engine)
     engine.dispose()
+
+
+def test_a_missing_database_file_is_refused_and_not_created(tmp_path: Path):
+    engine = open_engine(f"sqlite:///{tmp_path / 'nowhere.db'}")
+    with pytest.raises(StorageError, match=r"nowhere.db does not exist: check the path, or run"):
+        require_current(engine)
+    engine.dispose()
+    assert not (tmp_path / "nowhere.db").exists()  # connecting used to create an empty file
 
 
 def test_a_database_from_a_newer_program_is_refused_plainly(db: Engine):
