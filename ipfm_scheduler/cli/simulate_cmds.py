@@ -283,5 +283,11 @@ def simulate(  # noqa: PLR0917
     )
     while not stop.wait(3600):
         pass
-    simulator.stop()
-    click.echo(f"stopped after {simulator.handled_count} commands; the receivers said offline")
+    said = simulator.stop()
+    told = (
+        "the receivers said offline"
+        if said
+        else "the broker was unreachable, so the receivers could not say offline (the broker "
+        "may still show them online)"
+    )
+    click.echo(f"stopped after {simulator.handled_count} commands; {told}")

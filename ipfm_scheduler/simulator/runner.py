@@ -138,15 +138,18 @@ class Simulator:
             len(self.receivers), len(self.offline), self.transport.address, self.prefix,
         )  # fmt: skip
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop answering, say every receiver is offline, and disconnect."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop answering, say every receiver is offline, and disconnect. Returns whether they
+        could say so (not while the broker is unreachable: their `online` then stays)."""
         self._stopping.set()
         self.wake()
         if self._worker is not None:
             self._worker.join(timeout)
-        if self.transport.connected:
+        said = self.transport.connected
+        if said:
             self._publish_statuses(ReceiverState.OFFLINE)
         self.transport.close(timeout)
+        return said
 
     def wake(self) -> None:
         """Make the worker look at the clock again (a manual clock moved, or stopping)."""
@@ -232,8 +235,9 @@ class Simulator:
             return
         for ack in outcome.acks:
             self._send_ack(pair, ack)
+        if outcome.kind != "timer":
+            self.handled_count += 1  # commands, not the later steps of a play
         if outcome.acks or outcome.kind != "timer":
-            self.handled_count += 1
             handled = Handled(pair[0], pair[1], outcome)
             log.info("%s", handled.describe())
             if self._on_handled is not None:

@@ -166,9 +166,10 @@ def test_realtime_with_a_controlled_clock_plays_at_start_at_for_the_duration(
     t0 = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
     clock = ManualClock(t0)
     behaviour = Behaviour(mode=TimeMode.REALTIME)
-    with Simulator(
+    sim = Simulator(
         settings(mqtt_broker, clean_prefix), [("cam-pha", "loa-01")], behaviour, clock=clock
-    ):
+    )
+    with sim:
         next_message(scheduler, "status")
         start = t0 + timedelta(minutes=2)
         scheduler.publish(
@@ -182,6 +183,7 @@ def test_realtime_with_a_controlled_clock_plays_at_start_at_for_the_duration(
         done = parse_ack(next_message(scheduler, "ack")[2].payload)
         assert (done.status.value, done.played_s) == ("completed", 612.4)
         assert done.at == start + timedelta(seconds=612)  # times go over the wire to the second
+    assert sim.handled_count == 1  # one command, whose play had two later steps (it said 3)
 
 
 @pytest.mark.slow
@@ -245,3 +247,27 @@ def test_a_receiver_taken_offline_says_so_and_answers_nothing_until_it_is_back(
             if receiver == "loa-01":
                 loa_01.append(parse_ack(message.payload).status.value)
     assert loa_01 == ["received", "playing", "completed"]
+
+
+def test_stopping_while_the_broker_is_away_says_the_receivers_could_not_say_offline(
+    private_broker: PrivateBroker,
+) -> None:
+    sim = Simulator(
+        MqttSettings(host="127.0.0.1", port=private_broker.port, topic_prefix="sim-away"),
+        [("cam-pha", "loa-01")],
+    )
+    sim.start(WAIT)
+    private_broker.stop()
+    assert sim.transport.wait_disconnected(WAIT)
+    assert sim.stop(1) is False  # `simulate` no longer claims "the receivers said offline"
+
+
+def test_stopping_with_the_broker_there_says_the_receivers_said_offline(
+    private_broker: PrivateBroker,
+) -> None:
+    sim = Simulator(
+        MqttSettings(host="127.0.0.1", port=private_broker.port, topic_prefix="sim-there"),
+        [("cam-pha", "loa-01")],
+    )
+    sim.start(WAIT)
+    assert sim.stop() is True
