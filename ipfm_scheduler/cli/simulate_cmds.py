@@ -104,6 +104,8 @@ def _pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
 
 def _keys(key_file: Path | None, kid: str | None) -> dict[str, bytes]:
     if key_file is None:
+        if kid:  # a key named but not given: the receivers would check no signature at all
+            raise click.UsageError("--kid names a key of --key-file: give --key-file too")
         return {}
     if not kid:
         raise click.UsageError("--key-file needs --kid (the key's name, as in the commands' sig)")

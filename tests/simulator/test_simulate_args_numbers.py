@@ -1,4 +1,5 @@
-"""`simulate` refuses numbers that are not numbers (nan, inf) like any other wrong argument."""
+"""`simulate` refuses wrong arguments plainly: numbers that are not numbers (nan, inf), and
+--kid without its --key-file."""
 
 from __future__ import annotations
 
@@ -24,3 +25,10 @@ def test_a_number_out_of_range_or_not_a_number_is_a_wrong_argument(
     assert result.code == 2
     assert f"Invalid value for '{option}': {message}" in result.err
     assert "Traceback" not in result.err
+
+
+def test_a_kid_without_its_key_file_is_a_wrong_argument():
+    """It was ignored: the simulated receivers then checked no signature at all."""
+    result = run("simulate", "--receivers", "cam-trung/loa-01", "--kid", "campha-2026")
+    assert result.code == 2
+    assert "--kid names a key of --key-file: give --key-file too" in result.err
