@@ -62,11 +62,15 @@ def _read_text(r: FileReader, node: Node, path: str) -> str | Invalid:
 TEXT = Kind("a text", _read_text, {"type": ["string", "number", "boolean"], "pattern": r"\S"})
 
 
+def unaccented(text: str) -> str:
+    """``"Thứ Hai, Đông"`` -> ``"Thu Hai, Dong"``: Vietnamese written without its accents."""
+    plain = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in plain if not unicodedata.combining(c))
+
+
 def slug(text: str) -> str:
     """``"Cẩm Trung"`` -> ``"cam-trung"``: how a name could be written as an id."""
-    plain = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
-    plain = "".join(c for c in plain if not unicodedata.combining(c)).lower()
-    return re.sub(r"[^a-z0-9_-]+", "-", plain).strip("-")[:64]
+    return re.sub(r"[^a-z0-9_-]+", "-", unaccented(text).lower()).strip("-")[:64]
 
 
 def _read_id(r: FileReader, node: Node, path: str) -> str | Invalid:
@@ -174,16 +178,9 @@ _VI_NUMBERS = {"2": 0, "hai": 0, "3": 1, "ba": 1, "4": 2, "tu": 2, "bon": 2, "5"
 _VI_SUNDAY = ("chu nhat", "cn", "chunhat")
 
 
-def _plain(text: str) -> str:
-    """Lower case, no accents (đ as d), single spaces: "Thứ  Hai" -> "thu hai"."""
-    decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(bare.split())
-
-
 def vietnamese_day(text: str) -> int | None:
     """The day a Vietnamese day name means (0 = mon): thứ hai, thứ 2, T2 … chủ nhật, CN."""
-    plain = _plain(text)
+    plain = " ".join(unaccented(text).lower().split())  # "Thứ  Hai" -> "thu hai"
     if plain in _VI_SUNDAY:
         return 6
     match = re.fullmatch(r"(?:thu|th|t) ?(\w+)", plain)
