@@ -31,6 +31,7 @@ from ipfm_scheduler.errors import AudioError, ValueInvalid
 FILE_NAME = "catalogue.json"
 VERSION = 1
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
+STORED_NAME = re.compile(r"([0-9a-f]{64})\.mp3")  # how a recording is stored: <sha256>.mp3
 TEMP_PREFIX = ".ipfm-import-"
 _CHUNK = 1024 * 1024
 

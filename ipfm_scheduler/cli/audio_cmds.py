@@ -9,13 +9,12 @@ from pathlib import Path
 import click
 
 from ipfm_scheduler.audio import Catalogue, CatalogueEntry, FileState, check, import_audio
-from ipfm_scheduler.audio.catalogue import FILE_NAME, CheckReport, FileCheck
+from ipfm_scheduler.audio.catalogue import FILE_NAME, STORED_NAME, CheckReport, FileCheck
 from ipfm_scheduler.audio.importer import duration_text, size_text
 from ipfm_scheduler.cli import cli
 from ipfm_scheduler.cli.audio_station import AudioStation, load_audio_station
 from ipfm_scheduler.cli.common import Options
 from ipfm_scheduler.config.reader import quote, suggestion
-from ipfm_scheduler.config.station_file import SHA256_NAME
 from ipfm_scheduler.core.ids import NAME_RULE, is_name
 from ipfm_scheduler.errors import CheckFailed
 
@@ -239,7 +238,7 @@ def _catalogue_lost(audio_dir: Path) -> str:
     after their sha256) are in the folder. "" when there is a catalogue, or nothing it lost."""
     if (audio_dir / FILE_NAME).exists():
         return ""
-    stored = sorted(p.name for p in audio_dir.glob("*.mp3") if SHA256_NAME.fullmatch(p.name))
+    stored = sorted(p.name for p in audio_dir.glob("*.mp3") if STORED_NAME.fullmatch(p.name))
     if not stored:
         return ""
     return (

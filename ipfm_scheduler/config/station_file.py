@@ -8,7 +8,6 @@ Secrets are read only when asked for (``secrets=True``): `validate` and the serv
 
 from __future__ import annotations
 
-import re
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ipfm_scheduler.audio.catalogue import STORED_NAME
 from ipfm_scheduler.audio.probe import probe
 from ipfm_scheduler.config import addresses as adr
 from ipfm_scheduler.config.kinds import Entry
@@ -399,7 +399,7 @@ def _programme_audio(
 def _intact(r: FileReader, programme_id: str, fields: Fields, audio: AudioFile) -> AudioFile | None:
     """``audio``, unless a file that `audio add` named after its sha256 no longer holds it."""
     name = audio.path.name
-    named = SHA256_NAME.fullmatch(name)
+    named = STORED_NAME.fullmatch(name)
     if named and named.group(1) != audio.sha256:
         r.problem(
             fields.at("audio"),
@@ -412,10 +412,6 @@ def _intact(r: FileReader, programme_id: str, fields: Fields, audio: AudioFile) 
         )
         return None
     return audio
-
-
-#: how `audio add` names what it stores: the sha256 of its bytes
-SHA256_NAME = re.compile(r"([0-9a-f]{64})\.mp3")
 
 
 def _campaign_order(r: FileReader, fields: Fields) -> bool:
