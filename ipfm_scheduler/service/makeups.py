@@ -112,6 +112,14 @@ def tally(
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class MakeupCheck:
+    """What the weekly minimum asks of one ward and programme now."""
+
+    makeup: Makeup | None  # the make-up airing to plan, if any
+    used_up: tuple[str, ...] = ()  # short receivers that get no more make-ups this week
+
+
 def plan_makeup(
     ward: Ward,
     programme: Programme,
@@ -122,9 +130,11 @@ def plan_makeup(
     lead: timedelta,
     records: Sequence[AiringRecord],
     offline: Mapping[str, datetime],
-) -> Makeup | None:
+) -> MakeupCheck:
     """One make-up airing for the receivers of ``ward`` short of ``programme``'s minimum this
-    week, or None (nobody short, all short ones offline or out of tries, or no slot left).
+    week, or none (nobody short, all short ones offline or out of tries, or no slot left); and
+    the short receivers whose ``MAX_MAKEUPS`` make-ups are used up (a loudspeaker that fails
+    every time is not re-tried in every window: a technician must look at it).
 
     ``records`` are the ward's stored airings this week (every programme), ``offline`` maps the
     ward's offline receivers to since when.
@@ -132,42 +142,20 @@ def plan_makeup(
     week = IsoWeek.containing(now, tz)
     to_come = still_to_come(ward, programmes, tz, now, records)
     weeks = tally(ward, programme.id, records, to_come)
-    targets = tuple(
-        r
-        for r, w in weeks.items()
-        if w.possible < programme.min_per_week and r not in offline and w.makeups < MAX_MAKEUPS
-    )
+    short = [r for r, w in weeks.items() if w.possible < programme.min_per_week]
+    used_up = tuple(r for r in short if weeks[r].makeups >= MAX_MAKEUPS)
+    targets = tuple(r for r in short if r not in offline and r not in used_up)
     if not targets:
-        return None
+        return MakeupCheck(None, used_up)
     busy = [(r.start, r.start + _length(programmes, r.programme)) for r in records if r.commands]
     busy += [(a.start, a.start + _length(programmes, a.programme)) for a in to_come]
     slot = next_slot(ward, programme, tz, now + lead, busy=busy)
     if slot is None or IsoWeek.containing(slot.start, tz) != week:
-        return None
+        return MakeupCheck(None, used_up)
     counts = ", ".join(f"{r} {weeks[r].completed}/{programme.min_per_week}" for r in targets)
     note = f"make-up in {week} for {counts} completed"
-    return Makeup(slot, targets, _made_up(records, programme.id, targets), note)
-
-
-def used_up(
-    ward: Ward,
-    programme: Programme,
-    programmes: Mapping[str, Programme],
-    tz: tzinfo,
-    *,
-    now: datetime,
-    records: Sequence[AiringRecord],
-) -> tuple[str, ...]:
-    """The receivers of ``ward`` still short of ``programme``'s minimum this week that get no
-    more make-ups: ``MAX_MAKEUPS`` were planned for them (a loudspeaker that fails every time
-    is not re-tried in every window; a technician must look at it)."""
-    to_come = still_to_come(ward, programmes, tz, now, records)
-    weeks = tally(ward, programme.id, records, to_come)
-    return tuple(
-        r
-        for r, w in weeks.items()
-        if w.possible < programme.min_per_week and w.makeups >= MAX_MAKEUPS
-    )
+    makeup = Makeup(slot, targets, _made_up(records, programme.id, targets), note)
+    return MakeupCheck(makeup, used_up)
 
 
 def _length(programmes: Mapping[str, Programme], programme: str) -> timedelta:

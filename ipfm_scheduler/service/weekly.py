@@ -12,9 +12,8 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from ipfm_scheduler.core.compliance import CLOSE_MARGIN, enforced
-from ipfm_scheduler.core.model import Programme, Ward
 from ipfm_scheduler.core.weeks import IsoWeek
-from ipfm_scheduler.service.makeups import MAX_MAKEUPS, close_rows, plan_makeup, tally, used_up
+from ipfm_scheduler.service.makeups import MAX_MAKEUPS, close_rows, plan_makeup, tally
 from ipfm_scheduler.service.orders import NotAirable, order
 from ipfm_scheduler.service.plan import Plan
 from ipfm_scheduler.service.ports import (
@@ -86,18 +85,18 @@ class Weekly:
         for programme in plan.schedule.programmes.values():
             if not enforced(ward, programme, week):
                 continue
-            records = by_ward.get(ward_id, [])
-            self._tell_used_up(plan, ward, programme, week, now=now, records=records)
-            makeup = plan_makeup(
+            check = plan_makeup(
                 ward,
                 programme,
                 plan.schedule.programmes,
                 plan.tz,
                 now,
                 lead=plan.lead,
-                records=records,
+                records=by_ward.get(ward_id, []),
                 offline=offline.get(ward_id, {}),
             )
+            self._tell_used_up(ward.id, programme.id, week, check.used_up)
+            makeup = check.makeup
             if makeup is None:
                 continue
             try:
@@ -126,29 +125,21 @@ class Weekly:
         return items
 
     def _tell_used_up(
-        self,
-        plan: Plan,
-        ward: Ward,
-        programme: Programme,
-        week: IsoWeek,
-        *,
-        now: datetime,
-        records: list[AiringRecord],
+        self, ward: str, programme: str, week: IsoWeek, receivers: tuple[str, ...]
     ) -> None:
         """A WARNING, once a week per receiver, when its make-ups are used up while it is
         still short: the service stops re-trying it, so a technician must look at it."""
-        programmes = plan.schedule.programmes
-        for receiver in used_up(ward, programme, programmes, plan.tz, now=now, records=records):
-            key = (week, ward.id, programme.id, receiver)
+        for receiver in receivers:
+            key = (week, ward, programme, receiver)
             if key in self._told_used_up:
                 continue
             self._told_used_up.add(key)
             log.warning(
                 "ward %s receiver %s: %s still short in %s after %d make-ups: no more this "
                 "week; check the loudspeaker (status shows what became of each airing)",
-                ward.id,
+                ward,
                 receiver,
-                programme.id,
+                programme,
                 week,
                 MAX_MAKEUPS,
             )
