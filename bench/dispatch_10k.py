@@ -56,16 +56,15 @@ from ipfm_scheduler.config.settings import (
     StationConfig,
 )
 from ipfm_scheduler.core.model import AiringRule, Programme, Receiver, Schedule, Ward, Window
+from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.daemon import SWITCH_INTERVAL_S
-from ipfm_scheduler.service.dispatcher import Dispatcher
-from ipfm_scheduler.service.mqttbox import MqttOutbox
-from ipfm_scheduler.service.plan import Plan
-from ipfm_scheduler.service.protowire import ProtocolWire
+from ipfm_scheduler.service.jobs import Dispatcher
 from ipfm_scheduler.service.storelog import StoreLog
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.migrate import upgrade
 from ipfm_scheduler.storage.repository import Repository
+from ipfm_scheduler.transport.outbox import MqttOutbox
 from tests.brokers import RECOMMENDED_CONF, PrivateBroker
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -123,7 +122,7 @@ def service_round(
         base = station(settings, wards, receivers, start)
         snapshot = log.record_config(LoadedConfig(base.station, base.schedule, {}, ()), now=now)
         plan = Plan(base.station, base.schedule, snapshot)
-        dispatcher = Dispatcher(log, outbox, ProtocolWire(), plan, now=now, send_limit=total)
+        dispatcher = Dispatcher(log, outbox, plan, now=now, send_limit=total)
         with CpuWindow({"service": os.getpid(), **others}) as cpu:
             began = time.perf_counter()
             dispatcher.dispatch_due(now)

@@ -1,8 +1,9 @@
-"""The wire format of shared/spec/receiver-protocol.md: topics, commands, signatures, acks.
+"""The wire format of docs/protocol.md: topics, commands, signatures, acks (written only here).
 
 Pure: no sockets, no clock. The scheduler side::
 
     payload = encode_command(PlayCommand(...), tz, signing.key_for(ward))  # store, then publish
+    made = encode_plays(PlayCommand(...), tz, key, count)  # one airing's commands: [(id, bytes)]
     topic = cmd_topic(prefix, ward, receiver)
     ref = parse_topic(prefix, incoming_topic)   # ProtocolError if not one of ours
     ack = parse_ack(incoming_payload)           # ProtocolError: quarantine with str(error)
@@ -19,7 +20,9 @@ from ipfm_scheduler.protocol.commands import (
     StopCommand,
     command_from_object,
     encode_command,
+    encode_plays,
     new_command_id,
+    new_command_ids,
     parse_command,
 )
 from ipfm_scheduler.protocol.messages import (
@@ -31,7 +34,14 @@ from ipfm_scheduler.protocol.messages import (
     parse_ack,
     parse_status,
 )
-from ipfm_scheduler.protocol.signing import Verdict, Verification, keyring, sign, verify
+from ipfm_scheduler.protocol.signing import (
+    PLACEHOLDER_ID,
+    Verdict,
+    Verification,
+    keyring,
+    sign,
+    verify,
+)
 from ipfm_scheduler.protocol.topics import (
     DEFAULT_PREFIX,
     TopicKind,
@@ -49,6 +59,7 @@ from ipfm_scheduler.protocol.wire import MAX_PAYLOAD_BYTES, VERSION, canonical
 __all__ = [
     "DEFAULT_PREFIX",
     "MAX_PAYLOAD_BYTES",
+    "PLACEHOLDER_ID",
     "STOP_ALL",
     "VERSION",
     "Ack",
@@ -69,9 +80,11 @@ __all__ = [
     "command_from_object",
     "encode_ack",
     "encode_command",
+    "encode_plays",
     "encode_status",
     "keyring",
     "new_command_id",
+    "new_command_ids",
     "parse_ack",
     "parse_command",
     "parse_status",

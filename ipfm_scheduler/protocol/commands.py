@@ -8,10 +8,11 @@ one with :func:`parse_command`, which raises ``ProtocolError`` for anything malf
 from __future__ import annotations
 
 import math
+import os
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -19,7 +20,7 @@ from ipfm_scheduler.config.settings import AudioFile, SigningKey
 from ipfm_scheduler.core.ids import check_command_id, check_name
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.errors import ProtocolError, ValueInvalid
-from ipfm_scheduler.protocol.signing import sign
+from ipfm_scheduler.protocol.signing import PLACEHOLDER_ID, Template, sign
 from ipfm_scheduler.protocol.wire import (
     MAX_PAYLOAD_BYTES,
     canonical,
@@ -42,7 +43,14 @@ _FORMAT_RE = re.compile(r"[a-z0-9]{1,16}")
 
 def new_command_id() -> str:
     """A fresh command id, unique for all time (a random UUID)."""
-    return str(uuid.uuid4())
+    return new_command_ids(1)[0]
+
+
+def new_command_ids(count: int) -> list[str]:
+    """``count`` fresh command ids: random (version 4) UUIDs, the random bytes fetched from the
+    system in one call."""
+    random = os.urandom(16 * count)
+    return [str(uuid.UUID(bytes=random[16 * i : 16 * i + 16], version=4)) for i in range(count)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +196,25 @@ def encode_command(command: Command, tz: tzinfo, key: SigningKey | None = None) 
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ValueInvalid(f"command {command.id} is {len(payload)} bytes, over the 16 KiB limit")
     return payload
+
+
+def encode_plays(
+    command: PlayCommand, tz: tzinfo, key: SigningKey | None, count: int
+) -> list[tuple[str, bytes]]:
+    """``count`` copies of ``command`` (the commands of one airing, one per receiver), each with a
+    new id: (id, the bytes :func:`encode_command` gives for the command with that id).
+
+    The command is checked and canonicalised once (``signing.Template``); each copy is signed on
+    its own, so a receiver's command can't be passed off as another's.
+    """
+    template = Template(replace(command, id=PLACEHOLDER_ID).to_json(tz), key)
+    made = [(cid, template.fill(cid)) for cid in new_command_ids(count)]
+    if made:  # the commands of one airing are all the same size: the first one tells
+        cid, payload = made[0]
+        check_command_id(cid)
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise ValueInvalid(f"command {cid} is {len(payload)} bytes, over the 16 KiB limit")
+    return made
 
 
 def parse_command(payload: bytes) -> Command:

@@ -21,18 +21,17 @@ import os
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from ipfm_scheduler.clock import Clock, SystemClock
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
 from ipfm_scheduler.errors import ConfigError, ServiceAlreadyRunning
-from ipfm_scheduler.service.clock import Clock, SystemClock
-from ipfm_scheduler.service.dispatcher import Dispatcher
-from ipfm_scheduler.service.plan import Plan
+from ipfm_scheduler.service.agenda import Plan
+from ipfm_scheduler.service.jobs import DB_STALE_S, Dispatcher, Jobs
 from ipfm_scheduler.service.ports import (
     LIVE_WITHIN,
     AiringLog,
@@ -42,12 +41,10 @@ from ipfm_scheduler.service.ports import (
 )
 from ipfm_scheduler.service.signals import Signals
 from ipfm_scheduler.service.systemd import Notifier, watchdog_interval
-from ipfm_scheduler.service.timer import Guard, Timer
-from ipfm_scheduler.service.wire import Wire
+from ipfm_scheduler.service.timer import Timer
 
 log = logging.getLogger("ipfm_scheduler.service")
 
-DB_STALE_S = 20.0  # no successful heartbeat for this long: the database is not answering
 CONNECT_WAIT_S = 5.0
 DEMO_DELAY = timedelta(seconds=15)
 # Our thread publishes while paho's network thread reads the PUBACKs that make room for more:
@@ -87,65 +84,12 @@ class Wiring:
 
     log: ServiceLog
     outbox: ServiceOutbox
-    wire: Wire
     metrics: MetricsSink | None = None
     http: Callable[[HealthFn, Plan], Http] | None = None  # builds the HTTP server
 
 
 Loader = Callable[[Path, date], LoadedConfig]
 Connector = Callable[[StationConfig], Wiring]
-
-
-class Service:
-    """The timer's jobs: the dispatcher's steps, each guarded, plus the heartbeat."""
-
-    def __init__(self, dispatcher: Dispatcher, airing_log: ServiceLog, instance: int) -> None:
-        self.dispatcher = dispatcher
-        self.log = airing_log
-        self.instance = instance
-        self.guard = Guard()
-        self.db_ok_at = time.monotonic()
-        self.db_error: str | None = None  # why the last heartbeat could not be written
-
-    def tick(self, now: datetime) -> None:
-        d = self.dispatcher
-        self.guard("receiving acks", lambda: d.receive(now))
-        self.guard("manual requests", lambda: d.take_requests(now))
-        self.dispatch(now)
-        self.guard("expiring commands", lambda: d.expire(now))
-
-    def dispatch(self, now: datetime) -> None:
-        self.guard("dispatching airings", lambda: self.dispatcher.dispatch_due(now))
-        self.guard("sending commands", lambda: self.dispatcher.send(now))
-
-    def sweep(self, now: datetime) -> None:
-        self.guard("make-up airings", lambda: self.dispatcher.make_up(now))
-        self.guard("closing weeks", lambda: self.dispatcher.close_weeks(now))
-
-    def heartbeat(self, now: datetime) -> None:
-        if self.guard("heartbeat", lambda: self.log.heartbeat(self.instance, now)):
-            self.db_ok_at = time.monotonic()
-            self.db_error = None
-        else:
-            self.db_error = self.guard.last_error.get("heartbeat")
-
-    def refresh(self, now: datetime) -> None:
-        self.dispatcher.refresh(now)
-
-    def dispatch_times(self, now: datetime) -> list[datetime]:
-        return self.dispatcher.dispatch_times(now)
-
-    def record_config(self, loaded: LoadedConfig, now: datetime) -> int | None:
-        """The configuration snapshot for a reload; None if the database did not answer."""
-        snapshot: list[int] = []
-        self.guard(
-            "recording the configuration",
-            lambda: snapshot.append(self.log.record_config(loaded, now=now)),
-        )
-        return snapshot[0] if snapshot else None
-
-    def database_ok(self) -> bool:
-        return time.monotonic() - self.db_ok_at < DB_STALE_S
 
 
 class Daemon:
@@ -165,7 +109,7 @@ class Daemon:
         self.loader = loader
         self.connector = connector
         self._http: Http | None = None
-        self.service: Service | None = None  # while running (tests look at its plan)
+        self.service: Jobs | None = None  # while running (tests look at its plan)
         self.clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
         self.signals = signals or Signals()
@@ -214,10 +158,8 @@ class Daemon:
                 plan.station.mqtt.url,
             )
         now = self.clock.now()
-        dispatcher = Dispatcher(
-            wiring.log, wiring.outbox, wiring.wire, plan, now=now, metrics=wiring.metrics
-        )
-        service = Service(dispatcher, wiring.log, instance)
+        dispatcher = Dispatcher(wiring.log, wiring.outbox, plan, now=now, metrics=wiring.metrics)
+        service = Jobs(dispatcher, wiring.log, instance)
         self.service = service
         timer = Timer(
             service,
@@ -241,9 +183,7 @@ class Daemon:
         log.info("stopped cleanly")
         return 0
 
-    def _start_http(
-        self, wiring: Wiring, service: Service, timer: Timer, plan: Plan
-    ) -> Http | None:
+    def _start_http(self, wiring: Wiring, service: Jobs, timer: Timer, plan: Plan) -> Http | None:
         if wiring.http is None:
             return None
 
@@ -275,14 +215,14 @@ class Daemon:
         self.notifier.ready(status)
         self.started.set()
 
-    def _loop(self, wiring: Wiring, service: Service, timer: Timer) -> None:
+    def _loop(self, wiring: Wiring, service: Jobs, timer: Timer) -> None:
         interval = watchdog_interval()
         last_problem = ""
         while not self.signals.stop:
             self.signals.wait(min(interval or 5.0, 5.0))
             if self.signals.reload and not self.signals.stop:
                 self.signals.reload = False
-                self.reload(service, timer)
+                self.reload(wiring, service, timer)
             parts = health(service, timer, wiring.outbox, watchdog=True)
             problems = [k for k, (ok, _) in parts.items() if not ok]
             problem = ", ".join(problems)
@@ -295,7 +235,7 @@ class Daemon:
             if interval is not None and not problems:
                 self.notifier.watchdog()
 
-    def reload(self, service: Service, timer: Timer) -> bool:
+    def reload(self, wiring: Wiring, service: Jobs, timer: Timer) -> bool:
         """Re-read the configuration; swap it in only if it is valid."""
         self.notifier.reloading()
         try:
@@ -313,7 +253,7 @@ class Daemon:
         assert loaded.station is not None
         assert loaded.schedule is not None
         station = _keep_connections(old.station, loaded.station)
-        snapshot = service.record_config(loaded, self.clock.now())
+        snapshot = _record_config(wiring.log, timer, loaded, self.clock.now())
         if snapshot is None:  # airings must be recorded with the configuration in force
             log.error("configuration NOT reloaded: it could not be recorded in the database")
             self.notifier.ready("reload failed: the database did not answer")
@@ -327,7 +267,7 @@ class Daemon:
         self.notifier.ready("configuration reloaded")
         return True
 
-    def _swap(self, service: Service, timer: Timer, plan: Plan) -> bool:
+    def _swap(self, service: Jobs, timer: Timer, plan: Plan) -> bool:
         """Swap ``plan`` in on the timer's worker thread (never while a job runs)."""
         done = threading.Event()
         applied: list[bool] = []
@@ -340,12 +280,24 @@ class Daemon:
 
         def swap() -> None:
             try:
-                applied.append(service.guard("applying the new configuration", apply))
+                applied.append(timer.guard("applying the new configuration", apply))
             finally:
                 done.set()
 
-        timer.scheduler.add_job(swap, id="reload", name="reload", replace_existing=True)
+        timer.run_soon("reload", swap)
         return done.wait(60.0) and all(applied)
+
+
+def _record_config(
+    airing_log: ServiceLog, timer: Timer, loaded: LoadedConfig, now: datetime
+) -> int | None:
+    """The configuration snapshot for a reload; None if the database did not answer."""
+    snapshot: list[int] = []
+    timer.guard(
+        "recording the configuration",
+        lambda: snapshot.append(airing_log.record_config(loaded, now=now)),
+    )
+    return snapshot[0] if snapshot else None
 
 
 def _keep_connections(old: StationConfig, new: StationConfig) -> StationConfig:
@@ -369,7 +321,7 @@ def _keep_connections(old: StationConfig, new: StationConfig) -> StationConfig:
 
 
 def health(
-    service: Service, timer: Timer, outbox: ServiceOutbox, *, watchdog: bool = False
+    service: Jobs, timer: Timer, outbox: ServiceOutbox, *, watchdog: bool = False
 ) -> dict[str, tuple[bool, str]]:
     """Each part /healthz and the watchdog look at: (ok, reason).
 
@@ -389,20 +341,19 @@ def health(
     return {
         "scheduler": (timer.healthy(), "" if timer.healthy() else "no job ran recently"),
         "broker": (broker_ok, broker_why),
-        "database": _database_health(service, watchdog=watchdog),
+        "database": _database_health(service, timer, watchdog=watchdog),
     }
 
 
-def _database_health(service: Service, *, watchdog: bool) -> tuple[bool, str]:
+def _database_health(service: Jobs, timer: Timer, *, watchdog: bool) -> tuple[bool, str]:
     """/healthz turns red at the first heartbeat the database refuses (every 5 s), with its
     error; the watchdog only once no heartbeat went through for ``DB_STALE_S`` (a short blip
     must not get the service restarted, and a restart does not bring a database back)."""
-    fresh = service.database_ok()
-    if not fresh:
-        why = service.db_error or "no answer"
-        return False, f"no heartbeat written in {DB_STALE_S:.0f} s ({why})"
-    if service.db_error is not None and not watchdog:
-        return False, f"the last heartbeat could not be written: {service.db_error}"
+    error = timer.guard.last_error.get("heartbeat")  # why the last heartbeat failed, if it did
+    if not service.database_ok():
+        return False, f"no heartbeat written in {DB_STALE_S:.0f} s ({error or 'no answer'})"
+    if error is not None and not watchdog:
+        return False, f"the last heartbeat could not be written: {error}"
     return True, ""
 
 

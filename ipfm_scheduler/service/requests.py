@@ -27,8 +27,8 @@ from ipfm_scheduler.core.expand import PlannedAiring, at_local
 from ipfm_scheduler.core.makeup import default_volume
 from ipfm_scheduler.core.model import Origin, Priority, Programme, Ward
 from ipfm_scheduler.errors import StorageError
-from ipfm_scheduler.service.orders import NotAirable
-from ipfm_scheduler.service.plan import Plan
+from ipfm_scheduler.service.agenda import Plan
+from ipfm_scheduler.service.dispatch import NotAirable
 from ipfm_scheduler.service.ports import ManualRequest, RequestState, StaleRequest
 
 EMERGENCY_MARGIN = timedelta(minutes=5)

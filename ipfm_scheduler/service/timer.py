@@ -25,6 +25,7 @@ for a bug), counted, and the loop goes on.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -38,23 +39,24 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from ipfm_scheduler.clock import Clock
 from ipfm_scheduler.errors import IpfmError
-from ipfm_scheduler.service.clock import Clock
 
 log = logging.getLogger(__name__)
 
 STALL_S = 45.0  # no job started or finished for this long: the scheduler is stuck
 
 
-class Jobs(Protocol):
-    """What the timer runs; each takes the current time."""
+#: a step of a job: what it does (for the log), and the step itself, given the current time
+Step = tuple[str, Callable[[datetime], object]]
 
-    def tick(self, now: datetime) -> None: ...
-    def sweep(self, now: datetime) -> None: ...
-    def heartbeat(self, now: datetime) -> None: ...
-    def dispatch(self, now: datetime) -> None: ...
+
+class Jobs(Protocol):
+    """What the timer runs: each job (``tick``, ``sweep``, ``heartbeat``, ``dispatch``,
+    ``refresh``) is a list of named steps, each guarded on its own."""
+
+    def steps(self, job: str) -> Sequence[Step]: ...
     def dispatch_times(self, now: datetime) -> Sequence[datetime]: ...
-    def refresh(self, now: datetime) -> None: ...
 
 
 class _QuietOverlap(logging.Filter):
@@ -165,14 +167,10 @@ class Timer:
     def start(self) -> None:
         for name, period in self._periods.items():
             self.scheduler.add_job(
-                self._run,
-                "interval",
-                seconds=period,
-                args=(name,),
-                id=name,
-                name=name,
-                next_run_time=datetime.now(UTC),
+                self.run, "interval", seconds=period, args=(name,), id=name, name=name
             )
+            # and once at once (no trigger: APScheduler runs it as soon as it starts)
+            self.scheduler.add_job(self.run, args=(name,), id=f"first-{name}", name=name)
         self.scheduler.add_job(
             self._refresh, "interval", seconds=self._refresh_s, id="refresh", name="refresh"
         )
@@ -203,7 +201,7 @@ class Timer:
         times = list(self.jobs.dispatch_times(self.clock.now()))
         for at in times:
             self.scheduler.add_job(
-                self._run,
+                self.run,
                 "date",
                 run_date=at,
                 args=("dispatch",),
@@ -215,14 +213,20 @@ class Timer:
         return len(times)
 
     def _refresh(self) -> None:
-        self._run("refresh")
+        self.run("refresh")
         self.guard("refresh (date jobs)", self.plan_dates)
 
-    def _run(self, name: str) -> None:
+    def run_soon(self, name: str, func: Callable[[], object]) -> None:
+        """Run ``func`` once on the worker thread, as soon as the running job (if any) ends:
+        never at the same time as a job."""
+        self.scheduler.add_job(func, id=name, name=name, replace_existing=True)
+
+    def run(self, name: str) -> None:
         self._mark()
-        step = getattr(self.jobs, name)
         try:
-            self.guard(name, lambda: step(self.clock.now()))
+            now = self.clock.now()
+            for label, step in self.jobs.steps(name):
+                self.guard(label, functools.partial(step, now))
         finally:
             self._mark()
             if name == "tick":

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 
 from ipfm_scheduler.core.compliance import CLOSE_MARGIN, enforced
 from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.service.agenda import Plan
+from ipfm_scheduler.service.dispatch import NotAirable, order
 from ipfm_scheduler.service.makeups import MAX_MAKEUPS, close_rows, plan_makeup, tally
-from ipfm_scheduler.service.orders import NotAirable, order
-from ipfm_scheduler.service.plan import Plan
 from ipfm_scheduler.service.ports import (
     AiringLog,
     AiringRecord,
@@ -23,7 +23,6 @@ from ipfm_scheduler.service.ports import (
     MetricsSink,
     WeekCloseRow,
 )
-from ipfm_scheduler.service.wire import Wire
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,8 @@ MAX_WEEKS_BACK = 8  # after a long outage, close at most this many past weeks
 
 
 class Weekly:
-    def __init__(self, airing_log: AiringLog, wire: Wire, metrics: MetricsSink) -> None:
+    def __init__(self, airing_log: AiringLog, metrics: MetricsSink) -> None:
         self.log = airing_log
-        self.wire = wire
         self.metrics = metrics
         self._dirty: set[str] = set()
         self._all = True
@@ -103,7 +101,6 @@ class Weekly:
                 items.append(
                     order(
                         plan,
-                        self.wire,
                         makeup.planned,
                         receivers=makeup.receivers,
                         now=now,

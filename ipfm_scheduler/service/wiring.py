@@ -12,16 +12,15 @@ from ipfm_scheduler.audio.catalogue import Catalogue
 from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
 from ipfm_scheduler.errors import AudioError
+from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.daemon import HealthFn, Wiring
-from ipfm_scheduler.service.health import Health
-from ipfm_scheduler.service.http import HttpServer, audio_allow_list
-from ipfm_scheduler.service.metrics import Metrics
-from ipfm_scheduler.service.mqttbox import MqttOutbox
-from ipfm_scheduler.service.plan import Plan
-from ipfm_scheduler.service.protowire import ProtocolWire
+from ipfm_scheduler.service.http.health import Health
+from ipfm_scheduler.service.http.metrics import Metrics
+from ipfm_scheduler.service.http.server import HttpServer, audio_allow_list
 from ipfm_scheduler.service.storelog import StoreLog
 from ipfm_scheduler.storage.db import open_engine, require_current
 from ipfm_scheduler.storage.repository import Repository
+from ipfm_scheduler.transport.outbox import MqttOutbox
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ def connect(station: StationConfig) -> Wiring:
         return ServiceHttp(plan, checks, metrics)
 
     outbox = MqttOutbox(station.mqtt, prefix=station.mqtt.topic_prefix)
-    return Wiring(StoreLog(Repository(engine)), outbox, ProtocolWire(), metrics, http)
+    return Wiring(StoreLog(Repository(engine)), outbox, metrics, http)
 
 
 class ServiceHttp:

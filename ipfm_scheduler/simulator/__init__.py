@@ -9,7 +9,7 @@ setup, and for the service's end-to-end tests).
 ``receiver.SimReceiver`` is the pure per-receiver logic; ``runner.Simulator`` does the MQTT.
 """
 
-from ipfm_scheduler.simulator.clock import Clock, ManualClock, SystemClock
+from ipfm_scheduler.clock import Clock, ManualClock, SystemClock
 from ipfm_scheduler.simulator.receiver import Behaviour, FetchResult, Outcome, SimReceiver, TimeMode
 from ipfm_scheduler.simulator.runner import (
     Handled,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from ipfm_scheduler.clock import Clock, SystemClock
 from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.core.model import Schedule
 from ipfm_scheduler.errors import BrokerUnavailable, ProtocolError, PublishError, ValueInvalid
@@ -38,7 +39,6 @@ from ipfm_scheduler.protocol import (
     receivers_filter,
     status_topic,
 )
-from ipfm_scheduler.simulator.clock import Clock, SystemClock
 from ipfm_scheduler.simulator.receiver import Behaviour, FetchResult, Outcome, SimReceiver, Timer
 from ipfm_scheduler.transport.mqtt import Incoming, MqttTransport
 

@@ -14,9 +14,9 @@ import pytest
 
 from ipfm_scheduler.audio.importer import import_audio
 from ipfm_scheduler.config.settings import AudioSettings
-from ipfm_scheduler.service.health import Health, HealthChecks
-from ipfm_scheduler.service.http import HttpServer
-from ipfm_scheduler.service.metrics import Metrics
+from ipfm_scheduler.service.http.health import Health, HealthChecks
+from ipfm_scheduler.service.http.metrics import Metrics
+from ipfm_scheduler.service.http.server import HttpServer
 from tests.audio.conftest import run_ffmpeg
 
 

@@ -18,16 +18,15 @@ from sqlalchemy import func, select
 from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Receiver, Ward
-from ipfm_scheduler.service.dispatcher import Dispatcher
-from ipfm_scheduler.service.mqttbox import MqttOutbox
-from ipfm_scheduler.service.plan import Plan
-from ipfm_scheduler.service.protowire import ProtocolWire
+from ipfm_scheduler.service.agenda import Plan
+from ipfm_scheduler.service.jobs import Dispatcher
 from ipfm_scheduler.service.storelog import StoreLog
 from ipfm_scheduler.simulator import Behaviour, Handled, ManualClock, Simulator, TimeMode
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.migrate import upgrade
 from ipfm_scheduler.storage.repository import Repository
+from ipfm_scheduler.transport.outbox import MqttOutbox
 from tests.core.factories import programme, ward, weekly
 from tests.service.helpers import TZ, make_plan
 
@@ -109,7 +108,7 @@ class LiveRig:
             LoadedConfig(base.station, base.schedule, {}, ()), now=start
         )
         self.plan = Plan(base.station, base.schedule, snapshot)
-        self.dispatcher = Dispatcher(self.log, self.outbox, ProtocolWire(), self.plan, now=start)
+        self.dispatcher = Dispatcher(self.log, self.outbox, self.plan, now=start)
         self.sims: list[Simulator] = []
         self.plays = Plays()
 

@@ -1,29 +1,12 @@
-"""In-memory stand-ins for the MQTT side: the outbox, the wire format, and messages as receivers
-would send them (fast unit tests; the end-to-end tests use the real broker and protocol)."""
+"""In-memory stand-in for the MQTT side (the outbox), and messages as receivers would send them
+(fast unit tests use the real protocol code; the end-to-end tests the real broker too)."""
 
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
-from ipfm_scheduler.config.settings import AudioFile, SigningKey
-from ipfm_scheduler.core.commands import AckStatus
-from ipfm_scheduler.core.expand import PlannedAiring
-from ipfm_scheduler.core.model import Priority, Programme
-from ipfm_scheduler.errors import ProtocolError
 from ipfm_scheduler.service.ports import IncomingMessage, Publish, PublishStatus
-from ipfm_scheduler.service.wire import StatusInfo, TopicRef
-
-
-@dataclass
-class FakeAck:
-    id: str
-    status: AckStatus
-    at: datetime
-    detail: str | None = None
-    played_s: float | None = None
 
 
 class FakeOutbox:
@@ -81,69 +64,6 @@ class FakeOutbox:
 
     def payloads(self) -> list[dict[str, object]]:
         return [json.loads(p) for _, _, p in self.published]
-
-
-class FakeWire:
-    """JSON payloads with the fields the protocol has (no signature)."""
-
-    def cmd_topic(self, prefix: str, ward: str, receiver: str) -> str:
-        return f"{prefix}/{ward}/{receiver}/cmd"
-
-    def parse_topic(self, prefix: str, topic: str) -> TopicRef:
-        parts = topic.split("/")
-        if len(parts) != 4 or parts[0] != prefix or parts[3] not in {"ack", "status", "cmd"}:
-            raise ProtocolError(f"topic {topic!r} is not PREFIX/WARD/RECEIVER/(ack|status)")
-        return TopicRef(parts[1], parts[2], parts[3])
-
-    def parse_ack(self, payload: bytes) -> FakeAck:
-        try:
-            obj = json.loads(payload)
-            return FakeAck(
-                obj["id"],
-                AckStatus(obj["status"]),
-                datetime.fromisoformat(obj["at"]),
-                obj.get("detail"),
-                obj.get("played_s"),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ProtocolError(f"not an ack: {exc}") from exc
-
-    def parse_status(self, payload: bytes) -> StatusInfo:
-        try:
-            obj = json.loads(payload)
-            return StatusInfo(obj["state"] == "online", None, obj.get("fw"))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ProtocolError(f"not a status: {exc}") from exc
-
-    def plays(
-        self,
-        count: int,
-        *,
-        planned: PlannedAiring,
-        programme: Programme,
-        audio: AudioFile,
-        audio_url: str,
-        priority: Priority,
-        issued_at: datetime,
-        key: SigningKey | None,
-    ) -> list[tuple[str, bytes]]:
-        made = []
-        for _ in range(count):
-            command_id = f"cmd-{uuid.uuid4().hex[:12]}"
-            body = {
-                "v": 1,
-                "type": "play",
-                "id": command_id,
-                "programme": programme.id,
-                "audio": {"url": audio_url, "sha256": audio.sha256},
-                "volume": planned.volume,
-                "priority": priority.value,
-                "start_at": planned.start.isoformat(),
-                "expires_at": planned.expires.isoformat(),
-                "issued_at": issued_at.isoformat(),
-            }
-            made.append((command_id, json.dumps(body).encode()))
-        return made
 
 
 def ack_message(

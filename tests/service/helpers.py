@@ -19,12 +19,12 @@ from ipfm_scheduler.config.settings import (
     StationConfig,
 )
 from ipfm_scheduler.core.model import Programme, Schedule, Ward
-from ipfm_scheduler.service.dispatcher import Dispatcher
-from ipfm_scheduler.service.plan import Plan
+from ipfm_scheduler.service.agenda import Plan
+from ipfm_scheduler.service.jobs import Dispatcher
 from tests.core.factories import programme as make_programme
 from tests.core.factories import ward as make_ward
 from tests.core.factories import weekly
-from tests.service.fake_mqtt import FakeOutbox, FakeWire
+from tests.service.fake_mqtt import FakeOutbox
 from tests.service.fakes import FakeLog
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -96,8 +96,7 @@ class Rig:
         self.plan = plan
         self.now = now
         self.outbox = FakeOutbox()
-        self.wire = FakeWire()
-        self.dispatcher = Dispatcher(self.log, self.outbox, self.wire, plan, now=now)
+        self.dispatcher = Dispatcher(self.log, self.outbox, plan, now=now)
 
     def at(self, moment: datetime) -> Rig:
         self.now = moment

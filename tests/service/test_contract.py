@@ -350,11 +350,8 @@ def test_a_message_whose_topic_was_not_utf8_is_quarantined_with_the_reason(
 ) -> None:
     """The transport hands on a topic that was not UTF-8 with U+FFFD for the bad bytes (see
     tests/transport): on every airing log it is quarantined with its topic and why, not lost.
-    The real wire format checks the topic (the fake one does not check ids)."""
-    from ipfm_scheduler.service.protowire import ProtocolWire
-
+    The real wire format checks the topic."""
     rig = Rig(make_plan(ward(weekly("mon", "06:00"))), local(MONDAY, "12:00"), make_log())
-    rig.dispatcher.wire = ProtocolWire()
     topic = f"{PREFIX}/cam-trung/loa-\ufffd01/ack"
     rig.outbox.incoming.append(IncomingMessage(topic, b'{"v":1}', False))
     at(rig, local(MONDAY, "12:00:01"))

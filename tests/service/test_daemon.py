@@ -18,7 +18,7 @@ from ipfm_scheduler.service.daemon import Daemon, Wiring
 from ipfm_scheduler.service.signals import Signals
 from ipfm_scheduler.service.systemd import Notifier
 from tests.core.factories import ward, weekly
-from tests.service.fake_mqtt import FakeOutbox, FakeWire
+from tests.service.fake_mqtt import FakeOutbox
 from tests.service.fakes import FakeLog
 from tests.service.helpers import make_plan
 
@@ -96,7 +96,7 @@ def rig(
     airing_log, outbox = FakeLog(), FakeOutbox()
 
     def connector(station: StationConfig) -> Wiring:
-        return Wiring(airing_log, outbox, FakeWire())  # type: ignore[arg-type]
+        return Wiring(airing_log, outbox)  # type: ignore[arg-type]
 
     daemon = Daemon(
         Path("config/ipfm.yaml"),
@@ -197,17 +197,17 @@ def test_an_invalid_configuration_refuses_to_start(
 def test_health_names_each_part_and_says_why_it_fails() -> None:
     import time
 
+    from ipfm_scheduler.clock import SystemClock
     from ipfm_scheduler.errors import StorageError
-    from ipfm_scheduler.service.clock import SystemClock
-    from ipfm_scheduler.service.daemon import Service, health
-    from ipfm_scheduler.service.dispatcher import Dispatcher
+    from ipfm_scheduler.service.daemon import health
+    from ipfm_scheduler.service.jobs import Dispatcher, Jobs
     from ipfm_scheduler.service.timer import Timer
     from tests.service.helpers import MONDAY, local
 
     plan = make_plan(ward(weekly("mon", "06:00")))
     airing_log, outbox = FakeLog(), FakeOutbox()
     now = local(MONDAY, "05:00")
-    service = Service(Dispatcher(airing_log, outbox, FakeWire(), plan, now=now), airing_log, 1)
+    service = Jobs(Dispatcher(airing_log, outbox, plan, now=now), airing_log, 1)
     timer = Timer(service, SystemClock())
     parts = health(service, timer, outbox)
     assert parts["broker"] == (True, "connected")
@@ -231,7 +231,7 @@ def test_health_names_each_part_and_says_why_it_fails() -> None:
         raise StorageError("not accepting")
 
     airing_log.heartbeat = refuse  # type: ignore[method-assign]
-    service.heartbeat(now)
+    timer.run("heartbeat")  # the timer's guard takes the error
     assert health(service, timer, outbox)["database"] == (
         False,
         "the last heartbeat could not be written: not accepting",

@@ -10,7 +10,7 @@ import pytest
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Origin
 from ipfm_scheduler.errors import StorageError
-from ipfm_scheduler.service.dispatcher import Dispatcher
+from ipfm_scheduler.service.jobs import Dispatcher
 from ipfm_scheduler.service.ports import IncomingMessage, PublishStatus, SendOutcome
 from tests.service.fake_mqtt import ack_message, answer_all
 from tests.service.helpers import MONDAY, PREFIX, Rig, default_ward, local, make_plan
@@ -260,11 +260,11 @@ def test_a_status_the_broker_replays_reaches_the_airing_log_marked_retained(rig:
 def test_metrics_count_sends_acks_receivers_online_and_the_week(rig: Rig) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
-    from ipfm_scheduler.service.metrics import Metrics
+    from ipfm_scheduler.service.http.metrics import Metrics
     from tests.service.fake_mqtt import status_message
 
     metrics = Metrics()
-    dispatcher = Dispatcher(rig.log, rig.outbox, rig.wire, rig.plan, now=rig.now, metrics=metrics)
+    dispatcher = Dispatcher(rig.log, rig.outbox, rig.plan, now=rig.now, metrics=metrics)
     rig.dispatcher = dispatcher
     rig.outbox.incoming.append(status_message(PREFIX, "cam-trung", "loa-01", "online"))
     rig.at(local(MONDAY, "05:58")).tick()

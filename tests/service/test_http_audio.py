@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ipfm_scheduler.errors import HttpUnavailable, ValueInvalid
-from ipfm_scheduler.service.http import HttpServer
+from ipfm_scheduler.service.http.server import HttpServer
 
 if TYPE_CHECKING:
     from tests.service.conftest import Served

@@ -11,8 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ipfm_scheduler.errors import ValueInvalid
-from ipfm_scheduler.service.health import Health, HealthChecks
-from ipfm_scheduler.service.metrics import Metrics
+from ipfm_scheduler.service.http.health import Health, HealthChecks
+from ipfm_scheduler.service.http.metrics import Metrics
 
 if TYPE_CHECKING:
     from tests.service.conftest import Served

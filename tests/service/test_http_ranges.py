@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ipfm_scheduler.service.ranges import (
+from ipfm_scheduler.service.http.ranges import (
     ByteRange,
     RangeNotSatisfiable,
     byte_range,

@@ -13,7 +13,7 @@ import pytest
 from ipfm_scheduler.audio import Catalogue, audio_url
 from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.settings import AudioFile
-from ipfm_scheduler.service.http import HttpServer, audio_allow_list
+from ipfm_scheduler.service.http.server import HttpServer, audio_allow_list
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDIO_DIR = ROOT / "audio"

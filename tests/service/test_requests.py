@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -106,7 +106,7 @@ def test_demo_plans_one_airing_per_ward_a_few_seconds_ahead_and_sends_it() -> No
     rig.tick()
     assert len(rig.outbox.published) == 2
     start = json.loads(rig.outbox.published[0][2])["start_at"]
-    assert start == local(MONDAY, "12:00:10").isoformat()
+    assert datetime.fromisoformat(start) == local(MONDAY, "12:00:10")
 
 
 def test_a_request_whose_airing_cannot_be_ordered_is_refused_with_the_reason(
@@ -119,7 +119,7 @@ def test_a_request_whose_airing_cannot_be_ordered_is_refused_with_the_reason(
     plan = replace(PLAN, station=replace(PLAN.station, programme_audio={}))
     rig = Rig(plan, local(MONDAY, "17:05"))
     rig.log.queue(request(priority=Priority.EMERGENCY))
-    with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.service.desk"):
+    with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.service.manual"):
         rig.tick()
     entry = rig.log.requests[7]
     assert entry["state"] is RequestState.REFUSED
@@ -137,7 +137,7 @@ def test_a_database_failure_while_storing_queues_the_request_again_and_the_next_
     rig = Rig(PLAN, local(MONDAY, "12:00"))
     rig.log.queue(request(priority=Priority.EMERGENCY, requested_at=rig.now))
     rig.log.fail_next = StorageError("database is locked")
-    with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.service.desk"):
+    with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.service.manual"):
         rig.tick()
     entry = rig.log.requests[7]
     assert entry["state"] is RequestState.QUEUED

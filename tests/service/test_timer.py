@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 import pytest
 
+from ipfm_scheduler.clock import SystemClock
 from ipfm_scheduler.errors import StorageError
-from ipfm_scheduler.service.clock import SystemClock
 from ipfm_scheduler.service.timer import Guard, Timer
 
 
@@ -64,6 +64,9 @@ class Jobs:
 
     def refresh(self, now: datetime) -> None:
         pass
+
+    def steps(self, job: str) -> list[tuple[str, Callable[[datetime], object]]]:
+        return [(job, getattr(self, job))]
 
 
 @pytest.fixture

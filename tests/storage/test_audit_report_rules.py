@@ -9,7 +9,7 @@ from ipfm_scheduler.cli.audit_render import report_json
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.compliance import missed_words
 from ipfm_scheduler.core.model import Priority
-from ipfm_scheduler.service import dispatcher, makeups, weekly
+from ipfm_scheduler.service import dispatch, makeups, weekly
 from ipfm_scheduler.storage import report as report_module
 from ipfm_scheduler.storage.repo_batch import AiringBatchItem
 from ipfm_scheduler.storage.report import Standing, WeekReport, week_report
@@ -44,7 +44,7 @@ def missed_airing(world: World, ward: str, day: date, hour: int = 6) -> None:
 def test_the_report_waits_as_long_as_the_service_before_closing_a_week():
     """The report must never call a week final sooner than the service closes it: both take
     the expiry grace and the closing margin from core.compliance."""
-    assert report_module.EXPIRE_GRACE is dispatcher.EXPIRE_GRACE
+    assert report_module.EXPIRE_GRACE is dispatch.EXPIRE_GRACE
     assert report_module.CLOSE_MARGIN is weekly.CLOSE_MARGIN
 
 

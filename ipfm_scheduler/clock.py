@@ -1,4 +1,9 @@
-"""Clocks for the simulator: the real one, and one that tests move by hand."""
+"""The only source of the current time, for the service and the simulated receivers.
+
+Nothing else reads the clock: a job asks a :class:`Clock` and passes ``now`` down, so tests drive
+time with a :class:`ManualClock` instead of sleeping. (The interface the service depends on is
+``service.ports.Clock``; these are its two implementations.)
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from ipfm_scheduler.errors import ValueInvalid
+
 
 class Clock(Protocol):
     def now(self) -> datetime:
-        """The current instant (timezone-aware)."""
+        """The current instant, timezone-aware, in UTC."""
+        ...
 
     def seconds_until(self, moment: datetime) -> float | None:
         """Real seconds to wait for ``moment``; ``None``: wait until told the time moved."""
+        ...
 
     def add_listener(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (no I/O) whenever the time jumps (a manual clock moved)."""
+        ...
 
 
 class SystemClock:
@@ -26,6 +36,7 @@ class SystemClock:
         return datetime.now(UTC)
 
     def seconds_until(self, moment: datetime) -> float | None:
+        """Real seconds to wait for ``moment``."""
         return max(0.0, (moment - self.now()).total_seconds())
 
     def add_listener(self, callback: Callable[[], None]) -> None:
@@ -33,12 +44,10 @@ class SystemClock:
 
 
 class ManualClock:
-    """A clock that only moves when a test says so (``advance``/``set``)."""
+    """A clock that moves only when a test says so (``set``/``advance``). Thread-safe."""
 
     def __init__(self, start: datetime) -> None:
-        if start.tzinfo is None:
-            raise ValueError("ManualClock needs an aware datetime")
-        self._now = start
+        self._now = _utc(start)
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
 
@@ -47,16 +56,28 @@ class ManualClock:
             return self._now
 
     def seconds_until(self, moment: datetime) -> float | None:
+        """0 once ``moment`` has come; ``None``: wait until told the time moved."""
         return 0.0 if moment <= self.now() else None
 
     def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (no I/O) whenever the time moves."""
         self._listeners.append(callback)
 
     def set(self, moment: datetime) -> None:
         with self._lock:
-            self._now = moment
+            self._now = _utc(moment)
         for callback in list(self._listeners):
             callback()
 
-    def advance(self, delta: timedelta) -> None:
-        self.set(self.now() + delta)
+    def advance(self, delta: timedelta | float) -> datetime:
+        step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        with self._lock:
+            moment = self._now + step
+        self.set(moment)
+        return moment
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueInvalid("a clock keeps aware datetimes only")
+    return moment.astimezone(UTC)

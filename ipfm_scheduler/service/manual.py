@@ -11,8 +11,8 @@ from datetime import datetime
 
 from ipfm_scheduler.errors import IpfmError, StorageError
 from ipfm_scheduler.service import requests
-from ipfm_scheduler.service.orders import order
-from ipfm_scheduler.service.plan import Plan
+from ipfm_scheduler.service.agenda import Plan
+from ipfm_scheduler.service.dispatch import order
 from ipfm_scheduler.service.ports import (
     AiringLog,
     AiringToStore,
@@ -20,7 +20,6 @@ from ipfm_scheduler.service.ports import (
     RequestState,
     StoredAiring,
 )
-from ipfm_scheduler.service.wire import Wire
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ class RequestDesk:
         self.log = airing_log
         self._stale_checked: datetime | None = None
 
-    def take(self, plan: Plan, wire: Wire, store: Store, now: datetime) -> int:
+    def take(self, plan: Plan, store: Store, now: datetime) -> int:
         """Handle airings queued by ``ipfm-scheduler air``; returns how many were taken.
 
         Each request taken is finished as done or refused (with the reason, logged at WARNING,
@@ -58,7 +57,6 @@ class RequestDesk:
             try:
                 item = order(
                     plan,
-                    wire,
                     decision.planned,
                     receivers=decision.receivers,
                     now=now,

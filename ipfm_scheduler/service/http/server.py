@@ -34,9 +34,9 @@ from ipfm_scheduler import __version__
 from ipfm_scheduler.audio.catalogue import Catalogue
 from ipfm_scheduler.config.settings import AudioFile, HttpSettings
 from ipfm_scheduler.errors import HttpUnavailable, ValueInvalid
-from ipfm_scheduler.service.health import Check, HealthChecks
-from ipfm_scheduler.service.metrics import Metrics
-from ipfm_scheduler.service.ranges import (
+from ipfm_scheduler.service.http.health import Check, HealthChecks
+from ipfm_scheduler.service.http.metrics import Metrics
+from ipfm_scheduler.service.http.ranges import (
     RangeNotSatisfiable,
     byte_range,
     none_match,

@@ -1,0 +1,227 @@
+"""Sending a command, first half: due airings become stored commands, before anything is
+published (``sender`` publishes them).
+
+* :func:`order`: a planned airing and one play command per target receiver, each payload built
+  (and signed) exactly once by the protocol package; those bytes are stored and resent unchanged.
+* :class:`Dispatch`: the airings whose dispatch time (start - lead) has come are stored in
+  batches, each batch handed to the sender as soon as it is stored; an airing whose window closed
+  while nothing was sent (the service was down) is recorded as missed; commands past their
+  expiry are marked expired.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from ipfm_scheduler import protocol
+from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.compliance import EXPIRE_GRACE
+from ipfm_scheduler.core.expand import PlannedAiring
+from ipfm_scheduler.core.model import Priority
+from ipfm_scheduler.errors import IpfmError
+from ipfm_scheduler.service.agenda import Agenda, Plan
+from ipfm_scheduler.service.ports import (
+    AiringLog,
+    AiringToStore,
+    CommandRef,
+    NewCommand,
+    OutgoingCommand,
+    StoredAiring,
+)
+from ipfm_scheduler.service.sender import Sender
+
+log = logging.getLogger(__name__)
+
+STORE_BATCH = 1000  # commands (about) per database transaction while dispatching
+
+#: a receiver's command topic, checked once per receiver, then remembered
+_cmd_topic = functools.lru_cache(maxsize=1 << 17)(protocol.cmd_topic)
+
+
+class NotAirable(IpfmError):
+    """A planned airing can't be turned into commands (its programme has no audio)."""
+
+
+def order(
+    plan: Plan,
+    planned: PlannedAiring,
+    *,
+    receivers: Iterable[str],
+    now: datetime,
+    priority: Priority = Priority.NORMAL,
+    makeup_for: int | None = None,
+    note: str | None = None,
+) -> AiringToStore:
+    """The airing with a command for each of ``receivers``, issued at ``now``."""
+    programme = plan.programme(planned.programme)
+    audio = plan.audio(planned.programme)
+    if programme is None or audio is None:
+        raise NotAirable(
+            f"ward {planned.ward}: programme {planned.programme} has no audio in the "
+            f"configuration; airing at {planned.local_start:%Y-%m-%d %H:%M} not sent"
+        )
+    ref = protocol.AudioRef(
+        plan.audio_url(audio), audio.sha256, audio.bytes, audio.duration_s, audio.format
+    )
+    command = protocol.PlayCommand(
+        id=protocol.PLACEHOLDER_ID,  # each receiver's command gets its own id
+        programme=programme.id,
+        title=programme.title,
+        audio=ref,
+        volume=planned.volume,
+        priority=priority,
+        start_at=planned.start,
+        expires_at=planned.expires,
+        issued_at=now,
+    )
+    targets = list(receivers)
+    made = protocol.encode_plays(command, planned.zone, plan.key_for(planned.ward), len(targets))
+    commands = [
+        NewCommand(command_id, receiver, _cmd_topic(plan.prefix, planned.ward, receiver), body)
+        for receiver, (command_id, body) in zip(targets, made, strict=True)
+    ]
+    return AiringToStore(
+        planned, priority, audio.sha256, tuple(commands), makeup_for=makeup_for, note=note
+    )
+
+
+def missed(plan: Plan, planned: PlannedAiring) -> AiringToStore:
+    """An airing whose window closed before anything was sent (the service was down)."""
+    audio = plan.audio(planned.programme)
+    return AiringToStore(
+        planned,
+        Priority.NORMAL,
+        audio.sha256 if audio is not None else "",
+        missed=True,
+        note="window closed before it could be sent (service not running)",
+    )
+
+
+class Dispatch:
+    """Stores due airings with their commands, and hands those to the sender."""
+
+    def __init__(self, airing_log: AiringLog, sender: Sender) -> None:
+        self.log = airing_log
+        self.sender = sender
+        self._unairable: set[str] = set()  # programmes already reported as having no audio
+
+    def forget_unairable(self) -> None:
+        """A new configuration: report a programme without audio again."""
+        self._unairable.clear()
+
+    def due(self, plan: Plan, agenda: Agenda, now: datetime) -> int:
+        """Store the airings whose dispatch time has come; returns how many were new.
+
+        In batches of about ``STORE_BATCH`` commands: each batch is stored (one transaction),
+        then handed to the broker as far as the in-flight window allows without waiting, so that
+        the next batch is built and stored while the broker works through the previous one.
+        """
+        due = agenda.pop_due(now)
+        created = done = 0
+        try:
+            while done < len(due):
+                batch = _next_batch(plan, due, done)
+                created += self._store_due(plan, batch, now)
+                done += len(batch)
+                self.sender.send_ready(now)
+        except Exception:
+            agenda.put_back(due[done:])  # tried again next tick
+            raise
+        return created
+
+    def _store_due(self, plan: Plan, batch: Sequence[PlannedAiring], now: datetime) -> int:
+        items: list[AiringToStore] = []
+        for planned in batch:
+            if planned.expires <= now:
+                items.append(missed(plan, planned))
+                continue
+            item = self._order(plan, planned, now)
+            if item is not None:
+                items.append(item)
+        stored = self.store(plan, items, now)
+        self.sender.offer(
+            [
+                OutgoingCommand(
+                    c.id, i.planned.ward, c.receiver, c.topic, c.payload, i.planned.expires
+                )
+                for i, s in zip(items, stored, strict=True)
+                if s.created and not i.missed
+                for c in i.commands
+            ]
+        )
+        return sum(1 for s in stored if s.created)
+
+    def _order(self, plan: Plan, planned: PlannedAiring, now: datetime) -> AiringToStore | None:
+        ward = plan.schedule.wards[planned.ward]
+        receivers = [r.id for r in ward.enabled_receivers]
+        if not receivers:
+            return None
+        try:
+            return order(plan, planned, receivers=receivers, now=now)
+        except NotAirable as exc:
+            if planned.programme not in self._unairable:
+                log.error("%s", exc)
+                self._unairable.add(planned.programme)
+            return None
+
+    def store(
+        self, plan: Plan, items: Sequence[AiringToStore], now: datetime
+    ) -> list[StoredAiring]:
+        """Store airings and their commands, and log one line per airing that is new."""
+        if not items:
+            return []
+        stored = self.log.store_airings(items, snapshot_id=plan.snapshot_id, now=now)
+        for item, result in zip(items, stored, strict=True):
+            _report(item, result)
+        return stored
+
+    def expire(self, now: datetime) -> list[CommandRef]:
+        """Mark the commands whose airing's time is over without a final answer as expired."""
+        expired = self.log.expire_overdue(now, grace=EXPIRE_GRACE)
+        for ref in expired:
+            log.info(
+                "%s/%s: command %s %s without a final answer",
+                ref.ward,
+                ref.receiver,
+                ref.id,
+                CommandState.EXPIRED.value,
+            )
+        return expired
+
+
+def _next_batch(plan: Plan, due: Sequence[PlannedAiring], first: int) -> Sequence[PlannedAiring]:
+    wards = plan.schedule.wards
+    commands = 0
+    for end in range(first, len(due)):
+        commands += max(1, len(wards[due[end].ward].enabled_receivers))
+        if commands >= STORE_BATCH:
+            return due[first : end + 1]
+    return due[first:]
+
+
+def _report(item: AiringToStore, result: StoredAiring) -> None:
+    planned = item.planned
+    when = f"{planned.local_start:%Y-%m-%d %H:%M{':%S' if planned.start.second else ''}}"
+    if item.missed:
+        if result.created:
+            log.warning(
+                "ward %s: %s at %s missed: its window closed while the service was not "
+                "running (airing #%d)",
+                planned.ward,
+                planned.programme,
+                when,
+                result.airing_id,
+            )
+    elif result.commands_added:
+        log.info(
+            "ward %s: %s %s at %s: %d command(s) stored (airing #%d)",
+            planned.ward,
+            planned.origin.value,
+            planned.programme,
+            when,
+            result.commands_added,
+            result.airing_id,
+        )

@@ -1,0 +1,190 @@
+"""What the timer runs: the service's steps, each taking ``now``, and which step runs in which job.
+
+No APScheduler, paho or SQLAlchemy here: the airing log and the outbox come in through the
+interfaces in ``ports``; the wire format is the protocol package's. The timer calls the jobs;
+tests call the :class:`Dispatcher`'s steps directly with a controlled clock.
+
+* ``dispatch_due``: due airings -> stored commands (``dispatch``), handed to the ``sender``;
+* ``send``: stored commands go out, and are sent again while unanswered (``sender``);
+* ``receive``: acks and statuses from receivers are recorded (``answers``);
+* ``expire``, ``take_requests`` (``manual``), and the weekly minimum (``weekly``: make-ups and
+  closing each week).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from ipfm_scheduler.core.compliance import EXPIRE_GRACE
+from ipfm_scheduler.core.model import Programme
+from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.service import requests
+from ipfm_scheduler.service.agenda import Agenda, Plan
+from ipfm_scheduler.service.answers import Answers
+from ipfm_scheduler.service.dispatch import Dispatch, order
+from ipfm_scheduler.service.manual import RequestDesk
+from ipfm_scheduler.service.ports import (
+    AiringLog,
+    AiringToStore,
+    MetricsSink,
+    NoMetrics,
+    Outbox,
+    StoredAiring,
+)
+from ipfm_scheduler.service.sender import Sender
+from ipfm_scheduler.service.timer import Step
+from ipfm_scheduler.service.weekly import Weekly
+
+HORIZON = timedelta(hours=36)  # how far ahead the agenda (and the timer's date jobs) reach
+DB_STALE_S = 20.0  # no successful heartbeat for this long: the database is not answering
+
+
+class Dispatcher:
+    """The service's steps over one plan, its agenda, and the adapters."""
+
+    def __init__(
+        self,
+        airing_log: AiringLog,
+        outbox: Outbox,
+        plan: Plan,
+        *,
+        now: datetime,
+        horizon: timedelta = HORIZON,
+        send_limit: int = 20000,
+        metrics: MetricsSink | None = None,
+    ) -> None:
+        self.log = airing_log
+        self.outbox = outbox
+        self.horizon = horizon
+        self.metrics = metrics or NoMetrics()
+        self.sender = Sender(airing_log, outbox, limit=send_limit, metrics=self.metrics)
+        self.dispatch = Dispatch(airing_log, self.sender)
+        self.plan = plan
+        self.agenda = self._new_agenda(plan, now)
+        self.weekly = Weekly(airing_log, self.metrics)
+        self.answers = Answers(airing_log, outbox, self.metrics, self.weekly.touch)
+        self.desk = RequestDesk(airing_log)
+
+    # ------------------------------------------------------------------ plan
+
+    def _new_agenda(self, plan: Plan, now: datetime) -> Agenda:
+        week_start = plan.week(now).start(plan.tz)
+        return Agenda(plan, week_start, now + plan.lead + self.horizon)
+
+    def replan(self, plan: Plan, now: datetime) -> None:
+        """Swap in a new configuration (reload): rebuild the agenda, re-check every ward.
+
+        Unlike at start-up, airings of the new plan whose window already closed are dropped, not
+        recorded as missed: the service was running (see ``Agenda.drop_closed``)."""
+        self.plan = plan
+        self.agenda = self._new_agenda(plan, now)
+        self.agenda.drop_closed(now)
+        self.weekly.touch_all()
+        self.dispatch.forget_unairable()
+
+    def refresh(self, now: datetime) -> None:
+        """Extend the agenda to ``now + lead + horizon`` (hourly)."""
+        self.agenda.extend(self.plan, now + self.plan.lead + self.horizon)
+
+    def dispatch_times(self, now: datetime) -> list[datetime]:
+        return self.agenda.dispatch_times(now, now + self.horizon)
+
+    # ------------------------------------------------------------------ the steps
+
+    def dispatch_due(self, now: datetime) -> int:
+        """Store (then hand to the sender) the airings whose dispatch time has come; returns
+        how many were new."""
+        return self.dispatch.due(self.plan, self.agenda, now)
+
+    def send(self, now: datetime) -> int:
+        plan = self.plan
+        return self.sender.send(now, resend_after=plan.resend_after, due_by=now + plan.lead)
+
+    def receive(self, now: datetime, limit: int = 20000) -> int:
+        """Record what receivers sent (acks and statuses); returns how many messages."""
+        return self.answers.receive(self.plan.prefix, now, limit)
+
+    def expire(self, now: datetime) -> int:
+        expired = self.dispatch.expire(now)
+        for ref in expired:
+            self.weekly.touch(ref.ward)
+        return len(expired)
+
+    def take_requests(self, now: datetime) -> int:
+        """Handle airings queued by ``ipfm-scheduler air``; returns how many were taken (see
+        ``manual.RequestDesk``)."""
+        return self.desk.take(self.plan, self._store, now)
+
+    def make_up(self, now: datetime) -> int:
+        items = self.weekly.makeups(self.plan, now)
+        return sum(1 for s in self._store(items, now) if s.created)
+
+    def close_weeks(self, now: datetime) -> list[IsoWeek]:
+        return self.weekly.close_weeks(self.plan, now, expire_grace=EXPIRE_GRACE)
+
+    def demo(self, now: datetime, delay: timedelta) -> int:
+        """``run --demo``: one airing per ward ``delay`` from now, windows ignored."""
+        items = []
+        for ward in self.plan.schedule.wards.values():
+            targets = [r.id for r in ward.enabled_receivers]
+            programme = next(iter(_programmes_of(self.plan, ward.id)), None)
+            if not targets or programme is None:
+                continue
+            planned = requests.demo(self.plan, ward, programme, now + delay)
+            items.append(
+                order(self.plan, planned, receivers=targets, now=now, note=requests.DEMO_NOTE)
+            )
+        return len(self._store(items, now))
+
+    def _store(self, items: Sequence[AiringToStore], now: datetime) -> list[StoredAiring]:
+        return self.dispatch.store(self.plan, items, now)
+
+
+class Jobs:
+    """The timer's jobs, each a list of named steps (the timer guards each step on its own, so
+    one failing step never keeps the next from running), and the heartbeat."""
+
+    def __init__(self, dispatcher: Dispatcher, airing_log: AiringLog, instance: int) -> None:
+        self.dispatcher = dispatcher
+        self.log = airing_log
+        self.instance = instance
+        self.db_ok_at = time.monotonic()
+
+    def steps(self, job: str) -> list[Step]:
+        d = self.dispatcher
+        dispatch: list[Step] = [
+            ("dispatching airings", d.dispatch_due),
+            ("sending commands", d.send),
+        ]
+        jobs: dict[str, list[Step]] = {
+            "tick": [
+                ("receiving acks", d.receive),
+                ("manual requests", d.take_requests),
+                *dispatch,
+                ("expiring commands", d.expire),
+            ],
+            "dispatch": dispatch,
+            "sweep": [("make-up airings", d.make_up), ("closing weeks", d.close_weeks)],
+            "heartbeat": [("heartbeat", self.heartbeat)],
+            "refresh": [("refresh", d.refresh)],
+        }
+        return jobs[job]
+
+    def heartbeat(self, now: datetime) -> None:
+        self.log.heartbeat(self.instance, now)
+        self.db_ok_at = time.monotonic()
+
+    def dispatch_times(self, now: datetime) -> list[datetime]:
+        return self.dispatcher.dispatch_times(now)
+
+    def database_ok(self) -> bool:
+        return time.monotonic() - self.db_ok_at < DB_STALE_S
+
+
+def _programmes_of(plan: Plan, ward_id: str) -> list[Programme]:
+    ward = plan.schedule.wards[ward_id]
+    wanted = [r.programme for r in ward.airings] + sorted(plan.schedule.programmes)
+    found = [plan.programme(p) for p in dict.fromkeys(wanted)]
+    return [p for p in found if p is not None and plan.audio(p.id) is not None]
