@@ -1,4 +1,4 @@
-"""The wire format of shared/spec/receiver-protocol.md: topics, commands, signatures, acks.
+"""The wire format of docs/protocol.md: topics, commands, signatures, acks.
 
 Pure: no sockets, no clock. The scheduler side::
 

@@ -1,4 +1,4 @@
-"""The wire format the service speaks: ``ipfm_scheduler.protocol`` (receiver-protocol.md)."""
+"""The wire format the service speaks: ``ipfm_scheduler.protocol`` (docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The wire format as the dispatcher uses it (topics, play payloads, reading acks/statuses).
 
 :class:`Wire` is the interface; the real one wraps ``ipfm_scheduler.protocol`` (the receiver
-protocol, shared/spec/receiver-protocol.md). Building a payload happens once per command: its
+protocol, docs/protocol.md). Building a payload happens once per command: its
 bytes are stored and resent unchanged.
 """
 
