@@ -1,7 +1,7 @@
 """The floor under the service's dispatch rate: what paho-mqtt and SQLite themselves cost.
 
 The service publishes one QoS 1 command per receiver and takes in the receivers' answers, also
-QoS 1 (receiver-protocol.md), and it stores each command before publishing it and records its
+QoS 1 (docs/protocol.md), and it stores each command before publishing it and records its
 PUBACK, all in one Python process. This measures, on a private mosquitto with
 config/mosquitto/ipfm.conf, the CPU-seconds this process spends per 10,000 messages:
 

@@ -120,7 +120,7 @@ class PublishBusy(PublishError):
 
 
 class ProtocolError(IpfmError):
-    """A message from a receiver does not follow shared/spec/receiver-protocol.md."""
+    """A message from a receiver does not follow docs/protocol.md."""
 
 
 class AudioError(IpfmError):

@@ -228,7 +228,7 @@ def simulate(  # noqa: PLR0917
 
     Without --receivers, plays every enabled receiver of the configuration (--config,
     $IPFM_CONFIG, config/ipfm.yaml) on its broker, with its signing keys. Each receiver says it
-    is online (retained status), answers every command on its cmd topic as receiver-protocol.md
+    is online (retained status), answers every command on its cmd topic as docs/protocol.md
     asks (received, playing, completed; rejected, failed), and says it is offline when stopped.
     One line is logged per command handled.
     """

@@ -64,7 +64,7 @@ class SigningKey:
 
 @dataclass(frozen=True, slots=True)
 class SigningSettings:
-    """HMAC-SHA256 keys for commands (receiver-protocol.md "Signatures").
+    """HMAC-SHA256 keys for commands (docs/protocol.md "Signatures").
 
     ``default`` signs every ward's commands unless ``per_ward`` names another key for it.
     """

@@ -1,4 +1,4 @@
-"""The keys of the station file (``config/ipfm.yaml``), as shared/spec/config-format.md names
+"""The keys of the station file (``config/ipfm.yaml``), as docs/configuration.md names
 them, plus the keys technicians need (documented in docs/configuration.md)."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The state of a play command, derived from the acknowledgements received for it.
 
 A receiver answers ``received``, ``playing`` and one of ``completed``/``failed``/``rejected``, in
-that order, may skip the first two, and may repeat any of them (receiver-protocol.md). The state
+that order, may skip the first two, and may repeat any of them (docs/protocol.md). The state
 never moves backwards: a repeated or late ack changes nothing, and the first final answer stands.
 """
 

@@ -1,4 +1,4 @@
-"""Identifiers, as shared/spec/receiver-protocol.md defines them."""
+"""Identifiers, as docs/protocol.md defines them."""
 
 from __future__ import annotations
 

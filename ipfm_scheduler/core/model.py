@@ -22,7 +22,7 @@ DEFAULT_VOLUME = 80
 
 
 class Priority(StrEnum):
-    """Bulletin classes of Circular 39/2020, lowest first (receiver-protocol.md)."""
+    """Bulletin classes of Circular 39/2020, lowest first (docs/protocol.md)."""
 
     NORMAL = "normal"
     PRIORITY = "priority"

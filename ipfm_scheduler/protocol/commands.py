@@ -1,4 +1,4 @@
-"""Commands (receiver-protocol.md "Commands"): ``play`` and ``stop``, built and parsed.
+"""Commands (docs/protocol.md "Commands"): ``play`` and ``stop``, built and parsed.
 
 The scheduler builds a command once with :func:`encode_command`; those exact bytes are what it
 stores and what it publishes, the first time and every resend. A receiver (the simulator) reads

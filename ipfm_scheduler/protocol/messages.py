@@ -1,4 +1,4 @@
-"""What receivers send (receiver-protocol.md "Acknowledgements", "Status"): read and written.
+"""What receivers send (docs/protocol.md "Acknowledgements", "Status"): read and written.
 
 :func:`parse_ack` and :func:`parse_status` read hostile bytes: they return a frozen value or raise
 ``ProtocolError`` with a plain reason (the service quarantines the message with that reason).

@@ -1,4 +1,4 @@
-"""Command signatures (receiver-protocol.md "Signatures"): HMAC-SHA256 over canonical JSON.
+"""Command signatures (docs/protocol.md "Signatures"): HMAC-SHA256 over canonical JSON.
 
 ``mac`` = lowercase hex of HMAC-SHA256(key, canonical bytes of the command without ``sig``).
 :func:`sign` is what the scheduler does (:class:`Template` does the same for the many commands

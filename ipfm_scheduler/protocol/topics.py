@@ -1,4 +1,4 @@
-"""MQTT topics of receiver-protocol.md: ``PREFIX/WARD/RECEIVER/{cmd,ack,status}``.
+"""MQTT topics of docs/protocol.md: ``PREFIX/WARD/RECEIVER/{cmd,ack,status}``.
 
 Building a topic checks the ids (core/ids.py) and raises ``ValueInvalid`` on our own mistakes;
 :func:`parse_topic` reads a topic that arrived from the broker and raises ``ProtocolError`` for

@@ -31,7 +31,7 @@ _RFC3339 = re.compile(
 
 
 def canonical(obj: Mapping[str, Any]) -> bytes:
-    """The canonical bytes of ``obj`` (receiver-protocol.md "Signatures", RFC 8785 for the
+    """The canonical bytes of ``obj`` (docs/protocol.md "Signatures", RFC 8785 for the
     values this protocol carries): keys sorted at every level, no whitespace, UTF-8 as itself."""
     return json.dumps(
         obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False

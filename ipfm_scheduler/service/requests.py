@@ -4,7 +4,7 @@ A normal or priority airing must start inside one of the ward's windows, with th
 fitting before the window closes (it expires at the window's end), on a day that is not skipped
 and inside the campaign. An emergency airing ignores all that: it starts when asked (now by
 default), expires ``EMERGENCY_MARGIN`` after it would have ended, and pre-empts whatever the
-receivers play (receiver-protocol.md). A request nobody picked up for ``STALE_AFTER`` (no service
+receivers play (docs/protocol.md). A request nobody picked up for ``STALE_AFTER`` (no service
 was running) is refused rather than aired late.
 
 A request the service took always ends done or refused, never stuck in ``taken``: when its

@@ -1,4 +1,4 @@
-"""Simulated receivers that follow shared/spec/receiver-protocol.md (for technicians trying a
+"""Simulated receivers that follow docs/protocol.md (for technicians trying a
 setup, and for the service's end-to-end tests).
 
     sim = Simulator(settings, [("cam-trung", "loa-01")], Behaviour(fail_rate=0.1, seed=7))

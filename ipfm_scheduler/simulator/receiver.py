@@ -1,4 +1,4 @@
-"""One simulated receiver, as receiver-protocol.md asks of a real one. Pure: no MQTT, no clock.
+"""One simulated receiver, as docs/protocol.md asks of a real one. Pure: no MQTT, no clock.
 
 :meth:`SimReceiver.on_command` takes a command's bytes and the current time and returns what to
 do: acks to send, and timers to set (in realtime mode: the start of a play and its end). The

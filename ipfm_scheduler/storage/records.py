@@ -78,7 +78,7 @@ class AckKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ParsedAck:
-    """An acknowledgement as the protocol parser understood it (receiver-protocol.md).
+    """An acknowledgement as the protocol parser understood it (docs/protocol.md).
 
     ``at`` is the receiver's time parsed to an aware datetime (``None`` if it gave none);
     ``at_text`` is that time exactly as the receiver wrote it.

@@ -43,7 +43,7 @@ class CommandRepository(AiringRepository):
         starts after ``due_by`` (a make-up planned for tonight waits until its dispatch time).
         With ``stalled_after``, also commands a receiver acknowledged (``received``/``playing``)
         whose window has closed with still no final answer, and no attempt for that long: sent
-        again, the receiver repeats its latest ack (receiver-protocol.md), so a lost final ack
+        again, the receiver repeats its latest ack (docs/protocol.md), so a lost final ack
         is recovered instead of the airing counting as failed. The bytes are those first
         recorded."""
         now = to_utc(now, "now")

@@ -49,7 +49,7 @@ metadata = MetaData(
     }
 )
 
-NAME = 64  # ward, receiver, programme and command ids (receiver-protocol.md)
+NAME = 64  # ward, receiver, programme and command ids (docs/protocol.md)
 SHA = 64  # lowercase hex sha256
 
 

@@ -262,7 +262,7 @@ class MqttTransport:
         retained: a ``retain=True`` publish on a ``.../cmd`` topic is refused.
         """
         if retain and topic.endswith("/cmd"):
-            raise ValueInvalid(f"{topic}: commands are never retained (receiver-protocol.md)")
+            raise ValueInvalid(f"{topic}: commands are never retained (docs/protocol.md)")
         if threading.current_thread() is self._net_thread:
             raise PublishError(f"{topic}: publish called from paho's network thread; not sent")
         self._reserve(topic, self.publish_timeout_s if timeout is None else timeout)

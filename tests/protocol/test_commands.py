@@ -1,4 +1,4 @@
-"""Commands: built exactly as receiver-protocol.md shows, signed per "Signatures", and read back."""
+"""Commands: built exactly as docs/protocol.md shows, signed per "Signatures", and read back."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ AUDIO_DIR = ROOT / "audio"
 
 def test_a_receiver_fetching_the_audio_url_gets_the_catalogued_bytes() -> None:
     """The simulated receiver: builds audio.url from base_url and the catalogue entry,
-    downloads it, and checks the sha256 as receiver-protocol.md requires."""
+    downloads it, and checks the sha256 as docs/protocol.md requires."""
     catalogue = Catalogue.load(AUDIO_DIR)
     [entry] = catalogue.for_programme("kh179")
     with HttpServer("127.0.0.1", 0, audio=audio_allow_list(catalogue)) as server:

@@ -1,5 +1,5 @@
 """The simulated receiver's logic, without MQTT and with explicit times: every rule of
-receiver-protocol.md that a receiver must follow."""
+docs/protocol.md that a receiver must follow."""
 
 from __future__ import annotations
 
