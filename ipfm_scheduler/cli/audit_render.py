@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
+from ipfm_scheduler.core.verdicts import Standing
 from ipfm_scheduler.storage.audit import LogRow, zone_name
-from ipfm_scheduler.storage.report import GroupLine, Standing, WeekReport
+from ipfm_scheduler.storage.report import GroupLine, WeekReport
 
 REPORT_COLUMNS = (
     "week",

@@ -12,8 +12,9 @@ from ipfm_scheduler.config.settings import HttpSettings, LoadedConfig
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.compliance import enforced
 from ipfm_scheduler.core.expand import expand_between
+from ipfm_scheduler.core.makeup import still_to_come
+from ipfm_scheduler.core.verdicts import receiver_verdicts
 from ipfm_scheduler.core.weeks import IsoWeek
-from ipfm_scheduler.service.makeups import short_reason, still_to_come, tally
 from ipfm_scheduler.service.ports import AiringRecord
 from ipfm_scheduler.service.storelog import StoreLog
 from ipfm_scheduler.storage.repository import Repository
@@ -164,13 +165,20 @@ def _compliance(
         for programme in sorted(schedule.programmes.values(), key=lambda p: p.id):
             if not enforced(ward, programme, week):
                 continue
-            weeks = tally(ward, programme.id, mine, coming)
+            weeks = receiver_verdicts(
+                week,
+                [r.id for r in ward.enabled_receivers],
+                programme.id,
+                programme.min_per_week,
+                mine,
+                now=now,
+                final_at=week.end(tz),
+                tz=tz,
+                offline={r: since for (w, r), since in offline.items() if w == ward.id},
+                to_come=coming,
+            )
             minimum = programme.min_per_week
-            at_risk = {
-                r: short_reason(w, offline.get((ward.id, r)), tz)
-                for r, w in weeks.items()
-                if w.possible < minimum
-            }
+            at_risk = {r: w.reason for r, w in weeks.items() if w.at_risk}
             rows.append(
                 {
                     "ward": ward.id,

@@ -5,16 +5,16 @@ Two checks share one rule, ``min_per_week`` airings of a programme per ISO week 
 * before anything airs, on the plan: every full campaign week must *plan* enough airings in every
   ward that has enabled receivers (``WeekCount``, ``first_short_week``);
 * while the service runs, on the record: every enabled receiver must *confirm* ``completed``
-  enough times (``receiver_shortfalls``).
+  enough times (``core/verdicts.py``, and the make-ups of ``core/makeup.py``).
 
 A week the campaign covers only in part (its first and last) is reported, not enforced.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, timedelta, tzinfo
 
 from ipfm_scheduler.core.expand import expand
 from ipfm_scheduler.core.model import Programme, Ward
@@ -143,52 +143,9 @@ def first_short_week(
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Shortfall:
-    """A receiver that has confirmed fewer airings than the minimum this week."""
-
-    receiver: str
-    completed: int
-    minimum: int
-
-    @property
-    def missing(self) -> int:
-        return max(0, self.minimum - self.completed)
-
-
-def receiver_shortfalls(
-    ward: Ward, programme: Programme, completed: Mapping[str, int]
-) -> list[Shortfall]:
-    """Enabled receivers of ``ward`` whose ``completed`` confirmations are below the minimum.
-
-    ``completed`` maps receiver id to the number of distinct airings it confirmed ``completed``
-    in the week; receivers missing from it have confirmed none. Disabled receivers never count.
-    """
-    return [
-        Shortfall(r.id, completed.get(r.id, 0), programme.min_per_week)
-        for r in ward.enabled_receivers
-        if completed.get(r.id, 0) < programme.min_per_week
-    ]
-
-
-MISSED_SHOWN = 3  # missed airings named in a reason; the rest as "…"
 #: after a command's last possible end (its airing's expiry plus its programme), before the
 #: service records it expired
 EXPIRE_GRACE = timedelta(minutes=2)
 #: after the last answer about a week could have come, before its verdicts are final (the
 #: service closes the week then, and `report` calls it final no sooner)
 CLOSE_MARGIN = timedelta(minutes=5)
-
-
-def missed_words(starts: Sequence[datetime], tz: tzinfo) -> str:
-    """Why a receiver has no command for airings recorded as missed (their window closed while
-    no service ran), in the words of the week's closing record, `status` and `report`:
-    ``2 airing(s) missed while the service was not running (2026-11-23 06:00, …)``, or ""."""
-    if not starts:
-        return ""
-    shown = [f"{s.astimezone(tz):%Y-%m-%d %H:%M}" for s in sorted(starts)[:MISSED_SHOWN]]
-    more = ", …" if len(starts) > MISSED_SHOWN else ""
-    return (
-        f"{len(starts)} airing(s) missed while the service was not running "
-        f"({', '.join(shown)}{more})"
-    )

@@ -19,7 +19,12 @@ from typing import Protocol
 
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.expand import PlannedAiring
-from ipfm_scheduler.core.model import Origin, Priority, Programme, Ward
+from ipfm_scheduler.core.model import Priority, Programme, Ward
+
+# the records the weekly rule reads are the core's; re-exported here for the service's ports
+from ipfm_scheduler.core.records import AiringRecord as AiringRecord  # noqa: PLC0414
+from ipfm_scheduler.core.records import CommandRecord as CommandRecord  # noqa: PLC0414
+from ipfm_scheduler.core.records import WeekCloseRow as WeekCloseRow  # noqa: PLC0414
 from ipfm_scheduler.core.weeks import IsoWeek
 
 # ---------------------------------------------------------------- what the dispatcher writes
@@ -153,28 +158,7 @@ class CommandRef:
 # ---------------------------------------------------------------- what the dispatcher reads
 
 
-@dataclass(frozen=True, slots=True)
-class CommandRecord:
-    id: str
-    receiver: str
-    state: CommandState
-    detail: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AiringRecord:
-    """A stored airing with the state of each of its commands (keyed by receiver)."""
-
-    id: int
-    ward: str
-    programme: str
-    start: datetime
-    expires: datetime
-    origin: Origin
-    priority: Priority
-    commands: Mapping[str, CommandRecord]
-    outcome: str | None = None
-    makeup_for: int | None = None
+# AiringRecord, CommandRecord (and WeekCloseRow, below) are the core's: core/records.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,19 +213,6 @@ class LiveInstance:
     host: str
     pid: int
     last_beat_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class WeekCloseRow:
-    """One receiver's verdict for one programme in one closed week."""
-
-    ward: str
-    programme: str
-    receiver: str
-    completed: int
-    minimum: int
-    compliant: bool
-    reason: str = ""
 
 
 class AiringLog(Protocol):

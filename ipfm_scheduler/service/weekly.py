@@ -2,7 +2,8 @@
 
 Only wards where something changed (a command reached its final state or expired, a receiver
 came back online, the configuration was reloaded) are re-checked each sweep, plus every ward once
-every ``FULL_SWEEP`` as a safety net. The decisions themselves are in ``makeups``.
+every ``FULL_SWEEP`` as a safety net. The decisions themselves are in the core: make-ups in
+``core/makeup.py``, each receiver's verdict in ``core/verdicts.py``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from ipfm_scheduler.core.compliance import CLOSE_MARGIN, enforced
+from ipfm_scheduler.core.makeup import plan_makeup
+from ipfm_scheduler.core.model import Programme, Ward
+from ipfm_scheduler.core.verdicts import MAX_MAKEUPS, receiver_verdicts
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.dispatch import NotAirable, order
-from ipfm_scheduler.service.makeups import MAX_MAKEUPS, close_rows, plan_makeup, tally
 from ipfm_scheduler.service.ports import (
     AiringLog,
     AiringRecord,
@@ -62,7 +65,7 @@ class Weekly:
         items = []
         for ward_id in sorted(wards):
             items += self._ward_makeups(plan, ward_id, week, now, by_ward=by_ward, offline=offline)
-            self._measure(plan, ward_id, week, by_ward.get(ward_id, []))
+            self._measure(plan, ward_id, week, now, by_ward.get(ward_id, []))
         self._dirty -= wards  # only once the check went through: a failure retries them
         if full:
             self._all, self._last_full = False, now
@@ -142,7 +145,7 @@ class Weekly:
             )
 
     def _measure(
-        self, plan: Plan, ward_id: str, week: IsoWeek, records: list[AiringRecord]
+        self, plan: Plan, ward_id: str, week: IsoWeek, now: datetime, records: list[AiringRecord]
     ) -> None:
         """The ward's gauges: commands waiting, receivers that met each minimum so far."""
         ward = plan.schedule.wards[ward_id]
@@ -151,8 +154,17 @@ class Weekly:
         for programme in plan.schedule.programmes.values():
             if not enforced(ward, programme, week):
                 continue
-            weeks = tally(ward, programme.id, records, ())
-            confirmed = sum(1 for w in weeks.values() if w.completed >= programme.min_per_week)
+            weeks = receiver_verdicts(
+                week,
+                [r.id for r in ward.enabled_receivers],
+                programme.id,
+                programme.min_per_week,
+                records,
+                now=now,
+                final_at=week.end(plan.tz),
+                tz=plan.tz,
+            )
+            confirmed = sum(1 for w in weeks.values() if w.compliant)
             self.metrics.week(
                 ward_id,
                 programme.id,
@@ -178,7 +190,7 @@ class Weekly:
         closed = []
         week = self._closed_through.next()
         while week < current and now >= week.end(plan.tz) + delay:
-            rows, snapshot_id = self._close(plan, week)
+            rows, snapshot_id = self._close(plan, week, now, final_at=week.end(plan.tz) + delay)
             self.log.record_week_close(week, rows, now=now, snapshot_id=snapshot_id)
             self._report(plan, week, rows)
             self._closed_through = week
@@ -193,7 +205,9 @@ class Weekly:
             last = (IsoWeek.containing(earliest, plan.tz) if earliest else current).previous()
         return max(last, current + -(MAX_WEEKS_BACK + 1))
 
-    def _close(self, plan: Plan, week: IsoWeek) -> tuple[list[WeekCloseRow], int | None]:
+    def _close(
+        self, plan: Plan, week: IsoWeek, now: datetime, *, final_at: datetime
+    ) -> tuple[list[WeekCloseRow], int | None]:
         """The verdicts for ``week``, judged by the configuration in force at its end (the
         receivers and minimums of that week, also when the week is closed late, after a
         reload), and that configuration's snapshot id. Without a recorded configuration from
@@ -212,13 +226,15 @@ class Weekly:
         for ward in sorted(wards.values(), key=lambda w: w.id):
             for programme in sorted(programmes.values(), key=lambda p: p.id):
                 if enforced(ward, programme, week):
-                    rows += close_rows(
+                    rows += _close_rows(
                         ward,
                         programme,
                         week,
                         by_ward.get(ward.id, []),
                         offline=offline.get(ward.id, {}),
-                        tz=plan.tz,
+                        plan=plan,
+                        now=now,
+                        final_at=final_at,
                     )
         return rows, snapshot_id
 
@@ -242,6 +258,37 @@ class Weekly:
             len(rows) - len(short),
             len(short),
         )
+
+
+def _close_rows(
+    ward: Ward,
+    programme: Programme,
+    week: IsoWeek,
+    records: list[AiringRecord],
+    *,
+    offline: dict[str, datetime],
+    plan: Plan,
+    now: datetime,
+    final_at: datetime,
+) -> list[WeekCloseRow]:
+    """The verdict per enabled receiver of ``ward`` for ``programme`` in the ended ``week``."""
+    verdicts = receiver_verdicts(
+        week,
+        [r.id for r in ward.enabled_receivers],
+        programme.id,
+        programme.min_per_week,
+        records,
+        now=now,
+        final_at=final_at,
+        tz=plan.tz,
+        offline=offline,
+    )
+    return [
+        WeekCloseRow(
+            ward.id, programme.id, v.receiver, v.completed, v.minimum, v.compliant, v.reason
+        )
+        for v in verdicts.values()
+    ]
 
 
 def _by_ward(records: list[AiringRecord]) -> dict[str, list[AiringRecord]]:

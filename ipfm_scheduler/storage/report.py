@@ -4,35 +4,28 @@ fell short. Built from the database alone (a read-only copy is enough)."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection, Row
 
 from ipfm_scheduler.core.commands import CommandState
-from ipfm_scheduler.core.compliance import CLOSE_MARGIN, EXPIRE_GRACE, missed_words
-from ipfm_scheduler.core.model import Origin
+from ipfm_scheduler.core.compliance import CLOSE_MARGIN, EXPIRE_GRACE
+from ipfm_scheduler.core.model import Origin, Priority
+from ipfm_scheduler.core.records import AiringRecord, CommandRecord
+from ipfm_scheduler.core.verdicts import Standing, receiver_verdicts
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.audit import station_zone
-from ipfm_scheduler.storage.plans import Plan, PlanReceiver, load_plans
+from ipfm_scheduler.storage.plans import Plan, load_plans
 from ipfm_scheduler.storage.repo_config import snapshot_in_force
 from ipfm_scheduler.storage.types import to_utc
 
 _OPEN_STATES = [s.value for s in CommandState if s.open]
-
-
-class Standing(StrEnum):
-    COMPLIANT = "compliant"
-    SHORT = "short"
-    PENDING = "pending"  # the week is not over yet
-    NOT_ENFORCED = "not enforced"  # short in a week the campaign covers only in part
-    NO_RECEIVERS = "no receivers"  # the ward has no enabled receiver: nothing to count
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +84,6 @@ class WeekReport:
         return any(g.standing is Standing.SHORT for g in self.groups)
 
 
-@dataclass(frozen=True, slots=True)
-class _Command:
-    airing_id: int
-    receiver: str
-    state: CommandState
-    detail: str | None
-    sent: bool
-
-
 def week_report(
     conn: Connection,
     week: IsoWeek,
@@ -125,7 +109,7 @@ def week_report(
         _add_expected(
             keys, plans[in_force], snapshot_id=in_force, week=week, ward=ward, programme=programme
         )
-    commands = _week_commands(conn, week, ward, programme)
+    commands, sent = _week_commands(conn, week, ward, programme)
     now = to_utc(now, "now")
     final_at = _final_at(conn, week, end, plans.values(), ward=ward, programme=programme) + (
         expire_grace + close_margin
@@ -133,7 +117,13 @@ def week_report(
     finished = now >= final_at
     offline = _offline_since(conn, {k[0] for k in keys}, min(to_utc(end), now))
     build = _Builder(
-        week, zone=zone, finished=finished, airings=airings, commands=commands, offline=offline
+        week,
+        zone=zone,
+        now=now,
+        final_at=final_at,
+        records=_records(airings, commands),
+        sent=sent,
+        offline=offline,
     )
     groups = tuple(build.group(key, plans[sid], sid) for key, sid in sorted(keys.items()))
     recorded = bool(groups) and _any_airing(conn, week)
@@ -188,9 +178,19 @@ def _week_airings(
     conn: Connection, week: IsoWeek, ward: str | None, programme: str | None
 ) -> list[Row[Any]]:
     a = t.airings
-    query = select(
-        a.c.id, a.c.ward, a.c.programme, a.c.origin, a.c.snapshot_id, a.c.planned_start, a.c.outcome
-    ).where(a.c.week == str(week))
+    query = (
+        select(
+            a.c.id,
+            a.c.ward,
+            a.c.programme,
+            a.c.origin,
+            a.c.snapshot_id,
+            a.c.planned_start,
+            a.c.outcome,
+        )
+        .add_columns(a.c.expires_at, a.c.priority, a.c.makeup_for)
+        .where(a.c.week == str(week))
+    )
     query = _filtered(query, ward, programme).order_by(a.c.planned_start, a.c.id)
     return list(conn.execute(query).all())
 
@@ -205,20 +205,46 @@ def _filtered(query: Any, ward: str | None, programme: str | None) -> Any:
 
 def _week_commands(
     conn: Connection, week: IsoWeek, ward: str | None, programme: str | None
-) -> dict[tuple[str, str], list[_Command]]:
+) -> tuple[dict[int, dict[str, CommandRecord]], set[str]]:
+    """The week's commands by airing and receiver, and the ids of those the broker accepted."""
     a, c = t.airings, t.commands
     query = (
-        select(a.c.ward, a.c.programme, c.c.airing_id, c.c.receiver, c.c.state, c.c.detail)
-        .add_columns(c.c.first_sent_at)
+        select(c.c.id, c.c.airing_id, c.c.receiver, c.c.state, c.c.detail, c.c.first_sent_at)
         .join(a, a.c.id == c.c.airing_id)
         .where(a.c.week == str(week))
     )
-    found: dict[tuple[str, str], list[_Command]] = defaultdict(list)
+    found: dict[int, dict[str, CommandRecord]] = defaultdict(dict)
+    sent = set()
     for r in conn.execute(_filtered(query, ward, programme)).all():
-        command = _Command(
-            r.airing_id, r.receiver, CommandState(r.state), r.detail, r.first_sent_at is not None
+        found[r.airing_id][r.receiver] = CommandRecord(
+            r.id, r.receiver, CommandState(r.state), r.detail
         )
-        found[(r.ward, r.programme)].append(command)
+        if r.first_sent_at is not None:
+            sent.add(r.id)
+    return found, sent
+
+
+def _records(
+    airings: Sequence[Row[Any]], commands: dict[int, dict[str, CommandRecord]]
+) -> dict[tuple[str, str], list[AiringRecord]]:
+    """The week's airings with their commands, as the weekly rule reads them, by (ward,
+    programme), oldest first."""
+    found: dict[tuple[str, str], list[AiringRecord]] = defaultdict(list)
+    for row in airings:
+        found[(row.ward, row.programme)].append(
+            AiringRecord(
+                row.id,
+                row.ward,
+                row.programme,
+                row.planned_start,
+                row.expires_at,
+                Origin(row.origin),
+                Priority(row.priority),
+                commands.get(row.id, {}),
+                row.outcome,
+                row.makeup_for,
+            )
+        )
     return found
 
 
@@ -284,36 +310,44 @@ class _Builder:
         week: IsoWeek,
         *,
         zone: tzinfo,
-        finished: bool,
-        airings: Sequence[Row[Any]],
-        commands: dict[tuple[str, str], list[_Command]],
+        now: datetime,
+        final_at: datetime,
+        records: dict[tuple[str, str], list[AiringRecord]],
+        sent: set[str],
         offline: dict[tuple[str, str], datetime],
     ) -> None:
-        self.week, self.zone, self.finished = week, zone, finished
-        self.commands, self.offline = commands, offline
-        self.airings: Counter[tuple[str, str]] = Counter((a.ward, a.programme) for a in airings)
-        self.makeups: Counter[tuple[str, str]] = Counter(
-            (a.ward, a.programme) for a in airings if a.origin == Origin.MAKEUP.value
-        )
-        commanded = {c.airing_id for found in commands.values() for c in found}
-        self.missed: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-        for a in airings:  # recorded missed: its window closed while no service was running
-            if a.outcome == "missed" and a.id not in commanded:
-                self.missed[(a.ward, a.programme)].append(a.planned_start)
+        self.week, self.zone, self.now, self.final_at = week, zone, now, final_at
+        self.records, self.sent, self.offline = records, sent, offline
 
     def group(self, key: tuple[str, str], plan: Plan, snapshot_id: int) -> GroupLine:
         ward, programme = key
         prog = plan.programmes.get(programme)
         minimum = prog.min_per_week if prog else 0
         enforced = prog is not None and prog.enforced(self.week)
-        commands = self.commands.get(key, [])
-        by_receiver: dict[str, list[_Command]] = defaultdict(list)
-        for command in commands:
-            by_receiver[command.receiver].append(command)
+        records = self.records.get(key, [])
+        receivers = [r for r in plan.receivers.get(ward, ()) if r.enabled]
+        verdicts = receiver_verdicts(
+            self.week,
+            [r.id for r in receivers],
+            programme,
+            minimum,
+            records,
+            now=self.now,
+            final_at=self.final_at,
+            tz=self.zone,
+            offline={r: since for (w, r), since in self.offline.items() if w == ward},
+            enforced=enforced,
+        )
         lines = tuple(
-            self._receiver(key, r, by_receiver[r.id], minimum, enforced)
-            for r in plan.receivers.get(ward, ())
-            if r.enabled
+            ReceiverLine(
+                r.id,
+                r.location,
+                sum(1 for a in records if r.id in a.commands and a.commands[r.id].id in self.sent),
+                verdicts[r.id].completed,
+                verdicts[r.id].standing,
+                verdicts[r.id].reason,
+            )
+            for r in receivers
         )
         return GroupLine(
             ward=ward,
@@ -322,80 +356,10 @@ class _Builder:
             title=prog.title if prog else "",
             minimum=minimum,
             enforced=enforced,
-            airings_planned=self.airings[key],
-            makeups=self.makeups[key],
+            airings_planned=len(records),
+            makeups=sum(1 for a in records if a.origin is Origin.MAKEUP),
             # the receivers listed only: a receiver not counted (disabled) is not in the sum
             commands_sent=sum(line.commands_sent for line in lines),
             receivers=lines,
             snapshot_id=snapshot_id,
         )
-
-    def _receiver(
-        self,
-        key: tuple[str, str],
-        receiver: PlanReceiver,
-        commands: list[_Command],
-        minimum: int,
-        enforced: bool,
-    ) -> ReceiverLine:
-        completed = len({c.airing_id for c in commands if c.state is CommandState.COMPLETED})
-        standing = self._standing(completed, minimum, enforced)
-        reason = ""
-        if standing is not Standing.COMPLIANT:
-            reason = self._reason(key, receiver.id, commands, completed, minimum)
-        sent = sum(1 for c in commands if c.sent)
-        return ReceiverLine(receiver.id, receiver.location, sent, completed, standing, reason)
-
-    def _standing(self, completed: int, minimum: int, enforced: bool) -> Standing:
-        if completed >= minimum:
-            return Standing.COMPLIANT
-        if not self.finished:
-            return Standing.PENDING
-        return Standing.SHORT if enforced else Standing.NOT_ENFORCED
-
-    def _reason(
-        self,
-        key: tuple[str, str],
-        receiver: str,
-        commands: list[_Command],
-        completed: int,
-        minimum: int,
-    ) -> str:
-        parts = [f"{completed} of {minimum} completed"] if completed else []
-        since = self.offline.get((key[0], receiver))
-        if since is not None:
-            parts.append(f"offline since {since.astimezone(self.zone):%Y-%m-%d %H:%M}")
-        missed = missed_words(self.missed.get(key, ()), self.zone)
-        if not self.airings[key]:
-            parts.append("no airing planned" if self.finished else "no airing planned yet")
-        elif not commands:
-            parts.append("no command sent" + (f": {missed}" if missed else ""))
-        else:
-            missing = [c for c in commands if c.state is not CommandState.COMPLETED]
-            if missing:
-                parts.append(describe_commands(missing, finished=self.finished))
-            parts += [missed] if missed else []
-        return "; ".join(parts)
-
-
-_LABELS = {
-    CommandState.PENDING: "never accepted by the broker",
-    CommandState.SENT: "sent, no answer",
-    CommandState.RECEIVED: "received, no further answer",
-    CommandState.PLAYING: "playing, no end reported",
-    CommandState.EXPIRED: "expired",
-}
-
-
-def describe_commands(commands: Sequence[_Command], *, finished: bool = True) -> str:
-    """``2 commands: expired, failed (device)``: what became of the commands that did not
-    complete. While the week is not ``finished``, a pending command may simply not be due yet."""
-    labels: Counter[str] = Counter()
-    for c in commands:
-        label = _LABELS.get(c.state, c.state.value)
-        if c.state is CommandState.PENDING and not finished:
-            label = "not yet accepted by the broker"
-        labels[f"{label} ({c.detail})" if c.detail and c.state.final else label] += 1
-    listed = ", ".join(label if n == 1 else f"{label} ×{n}" for label, n in sorted(labels.items()))
-    count = len(commands)
-    return f"{count} command{'s' if count != 1 else ''}: {listed}"

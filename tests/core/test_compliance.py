@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 from ipfm_scheduler.core.compliance import (
     first_short_week,
-    receiver_shortfalls,
     week_count,
     week_counts,
 )
@@ -83,9 +82,3 @@ def test_week_counts_lists_programmes_with_a_minimum_or_aired() -> None:
         ("kh179", 1, "ok"),
         ("tin-tuc", 1, "no minimum"),
     ]
-
-
-def test_receiver_shortfalls_name_only_enabled_receivers_below_minimum() -> None:
-    w = ward(receivers=(Receiver("loa-01"), Receiver("loa-02"), Receiver("loa-03", enabled=False)))
-    short = receiver_shortfalls(w, programme(min_per_week=2), {"loa-01": 2, "loa-02": 1})
-    assert [(s.receiver, s.completed, s.missing) for s in short] == [("loa-02", 1, 1)]

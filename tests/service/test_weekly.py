@@ -12,8 +12,8 @@ import pytest
 
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Origin
+from ipfm_scheduler.core.verdicts import MAX_MAKEUPS
 from ipfm_scheduler.core.weeks import IsoWeek
-from ipfm_scheduler.service.makeups import MAX_MAKEUPS
 from tests.core.factories import ward, weekly
 from tests.service.fake_mqtt import ack_message, status_message
 from tests.service.helpers import MONDAY, PREFIX, Rig, local, make_plan
@@ -120,8 +120,7 @@ def test_a_receiver_that_always_fails_gets_a_bounded_number_of_make_ups() -> Non
     assert len(makeups) == MAX_MAKEUPS
     short = {r.receiver: r for r in rig.log.closed[WEEK]}["loa-02"]
     assert short.reason == (
-        "4 commands: " + ", ".join(["failed (device)"] * 4) + "; 3 make-ups tried, the most a "
-        "week gets"
+        "4 commands: failed (device) ×4; 3 make-ups tried, the most a week gets"
     )
 
 
@@ -142,7 +141,7 @@ def test_make_ups_used_up_are_told_once_at_warning(caplog: pytest.LogCaptureFixt
     ]
 
 
-def test_a_service_down_all_week_closes_it_short_with_no_command_sent() -> None:
+def test_a_service_down_all_week_closes_it_short_with_no_airing_planned() -> None:
     rig = Rig(make_plan(ward(weekly("mon", "06:00"))), local(MONDAY, "05:00"))
     rig.tick()  # records nothing (not due) but marks the start of history:
     rig.log.closed[WEEK.previous()] = []
@@ -150,8 +149,8 @@ def test_a_service_down_all_week_closes_it_short_with_no_command_sent() -> None:
     restarted.sweep()
     rows = restarted.log.closed[WEEK]
     assert [(r.receiver, r.reason) for r in rows] == [
-        ("loa-01", "no command sent"),
-        ("loa-02", "no command sent"),
+        ("loa-01", "no airing planned"),
+        ("loa-02", "no airing planned"),
     ]
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from ipfm_scheduler.cli import status_view
 from ipfm_scheduler.cli.audit_render import report_json
 from ipfm_scheduler.core.commands import AckStatus
-from ipfm_scheduler.core.compliance import missed_words
 from ipfm_scheduler.core.model import Priority
-from ipfm_scheduler.service import dispatch, makeups, weekly
+from ipfm_scheduler.service import dispatch, weekly
 from ipfm_scheduler.storage import report as report_module
 from ipfm_scheduler.storage.repo_batch import AiringBatchItem
 from ipfm_scheduler.storage.report import Standing, WeekReport, week_report
@@ -139,16 +139,9 @@ def test_json_says_pending_not_compliant_while_the_verdict_is_not_final(repo: Re
     assert doc["final_at"] == "2025-12-01T00:45:12+07:00"
 
 
-def test_missed_airings_are_named_oldest_first_three_at_most():
-    """The words the service's week-close reason, `status` and `report` share
-    (core.compliance.missed_words, which both layers import)."""
-    starts = [datetime(2025, 11, d, 6, 0, tzinfo=VN) for d in (27, 25, 26, 28)]
-    assert missed_words(starts[:1], VN) == (
-        "1 airing(s) missed while the service was not running (2025-11-27 06:00)"
-    )
-    assert missed_words(starts, VN) == (
-        "4 airing(s) missed while the service was not running (2025-11-25 06:00, "
-        "2025-11-26 06:00, 2025-11-27 06:00, …)"
-    )
-    assert missed_words([], VN) == ""
-    assert report_module.missed_words is makeups.missed_words  # one definition, not two
+def test_the_service_status_and_report_call_one_weekly_rule():
+    """The words of the service's week-close reason, `status` and `report` come from one
+    function (core.verdicts.receiver_verdicts, which the three import); that they agree on every
+    week is tests/storage/test_verdicts_agree.py."""
+    assert report_module.receiver_verdicts is weekly.receiver_verdicts  # one rule, not two
+    assert status_view.receiver_verdicts is weekly.receiver_verdicts

@@ -6,16 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 
-from ipfm_scheduler.core.commands import AckStatus, CommandState
+from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.model import Origin, Priority
 from ipfm_scheduler.storage.audit import LogFilter, airing_log, station_zone
-from ipfm_scheduler.storage.report import (
-    Standing,
-    WeekReport,
-    _Command,
-    describe_commands,
-    week_report,
-)
+from ipfm_scheduler.storage.report import Standing, WeekReport, week_report
 from ipfm_scheduler.storage.repository import Repository
 from tests.storage.storage_factories import (
     AFTER_WEEK,
@@ -172,23 +166,6 @@ def test_makeups_are_counted_and_filters_narrow_the_report(repo: Repository):
     (group,) = result.groups
     assert (group.airings_planned, group.makeups, group.standing) == (2, 1, Standing.COMPLIANT)
     assert report(repo, programme="other").groups == ()
-
-
-def test_describe_commands_counts_repeated_outcomes():
-    commands = [
-        _Command(1, "loa-01", CommandState.EXPIRED, None, True),
-        _Command(2, "loa-01", CommandState.EXPIRED, None, True),
-        _Command(3, "loa-01", CommandState.FAILED, "device", True),
-    ]
-    assert describe_commands(commands) == "3 commands: expired ×2, failed (device)"
-
-
-def test_a_command_waiting_for_its_dispatch_is_not_called_never_accepted():
-    """In a week that is not over, a pending command (a make-up planned for tomorrow, say) has
-    simply not been sent yet; only once the week is over was it never accepted by the broker."""
-    pending = [_Command(1, "loa-01", CommandState.PENDING, None, False)]
-    assert describe_commands(pending, finished=False) == "1 command: not yet accepted by the broker"
-    assert describe_commands(pending, finished=True) == "1 command: never accepted by the broker"
 
 
 def test_the_weekly_compliance_view_agrees_with_the_report(repo: Repository):
