@@ -242,14 +242,15 @@ class Weekly:
     def _report(plan: Plan, week: IsoWeek, rows: list[WeekCloseRow]) -> None:
         short = [r for r in rows if not r.compliant]
         for row in short:
+            # the reason opens with "K of M completed" when K > 0 (core.verdicts); else say it
+            count = "" if row.completed else f"0 of {row.minimum} completed; "
             log.warning(
-                "week %s closed SHORT: ward %s receiver %s programme %s: %d of %d completed (%s)",
+                "week %s closed SHORT: ward %s receiver %s programme %s: %s%s",
                 week,
                 row.ward,
                 row.receiver,
                 row.programme,
-                row.completed,
-                row.minimum,
+                count,
                 row.reason,
             )
         log.info(

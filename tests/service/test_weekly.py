@@ -203,3 +203,21 @@ def test_a_week_short_because_the_service_was_down_says_which_airings_it_missed(
         ("loa-01", f"no command sent: {missed}"),
         ("loa-02", f"no command sent: {missed}"),
     ]
+
+
+def test_a_short_week_is_logged_with_its_count_once(caplog: pytest.LogCaptureFixture) -> None:
+    """The closing WARNING gives the count once: the reason opens with it when some completed."""
+    from ipfm_scheduler.core.records import WeekCloseRow
+    from ipfm_scheduler.service.weekly import Weekly
+
+    week = IsoWeek.of(MONDAY)
+    rows = [
+        WeekCloseRow("cam-trung", "kh179", "loa-01", 1, 2, False, "1 of 2 completed; expired"),
+        WeekCloseRow("cam-trung", "kh179", "loa-02", 0, 2, False, "no command sent"),
+    ]
+    with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.service.weekly"):
+        Weekly._report(make_plan(ward(weekly("mon", "06:00"))), week, rows)
+    assert [m.split("kh179: ", 1)[1] for m in caplog.messages] == [
+        "1 of 2 completed; expired",
+        "0 of 2 completed; no command sent",
+    ]
