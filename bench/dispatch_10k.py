@@ -61,7 +61,6 @@ from ipfm_scheduler.service.dispatcher import Dispatcher
 from ipfm_scheduler.service.mqttbox import MqttOutbox
 from ipfm_scheduler.service.plan import Plan
 from ipfm_scheduler.service.protowire import ProtocolWire
-from ipfm_scheduler.service.storelog import StoreLog
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.migrate import upgrade
@@ -112,7 +111,7 @@ def service_round(
     (name -> pid) while it dispatches."""
     engine = open_engine(url)
     upgrade(engine)
-    log = StoreLog(Repository(engine))
+    log = Repository(engine)
     outbox = MqttOutbox(settings, prefix=settings.topic_prefix)
     assert outbox.wait_connected(10), "no broker"
     total = wards * receivers

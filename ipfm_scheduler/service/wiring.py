@@ -19,7 +19,6 @@ from ipfm_scheduler.service.metrics import Metrics
 from ipfm_scheduler.service.mqttbox import MqttOutbox
 from ipfm_scheduler.service.plan import Plan
 from ipfm_scheduler.service.protowire import ProtocolWire
-from ipfm_scheduler.service.storelog import StoreLog
 from ipfm_scheduler.storage.db import open_engine, require_current
 from ipfm_scheduler.storage.repository import Repository
 
@@ -46,7 +45,7 @@ def connect(station: StationConfig) -> Wiring:
         return ServiceHttp(plan, checks, metrics)
 
     outbox = MqttOutbox(station.mqtt, prefix=station.mqtt.topic_prefix)
-    return Wiring(StoreLog(Repository(engine)), outbox, ProtocolWire(), metrics, http)
+    return Wiring(Repository(engine), outbox, ProtocolWire(), metrics, http)
 
 
 class ServiceHttp:
