@@ -59,7 +59,6 @@ from ipfm_scheduler.core.model import AiringRule, Programme, Receiver, Schedule,
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.daemon import SWITCH_INTERVAL_S
 from ipfm_scheduler.service.jobs import Dispatcher
-from ipfm_scheduler.service.storelog import StoreLog
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.migrate import upgrade
@@ -111,7 +110,7 @@ def service_round(
     (name -> pid) while it dispatches."""
     engine = open_engine(url)
     upgrade(engine)
-    log = StoreLog(Repository(engine))
+    log = Repository(engine)
     outbox = MqttOutbox(settings, prefix=settings.topic_prefix)
     assert outbox.wait_connected(10), "no broker"
     total = wards * receivers

@@ -196,7 +196,7 @@ def command_and_ack(airing: dict[str, Any], receiver: str, rng: random.Random) -
 def generate(url: str, args: argparse.Namespace) -> dict[str, int]:
     engine = open_engine(url)
     upgrade(engine)
-    snapshot_id = Repository(engine).record_config(
+    snapshot_id = Repository(engine).record_snapshot(
         station(args.wards, args.receivers), now=datetime(2024, 12, 30, tzinfo=UTC)
     )
     rng = random.Random(179)

@@ -24,10 +24,9 @@ from ipfm_scheduler.cli.status_view import gather, render_text, service_health
 from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.settings import LoadedConfig
 from ipfm_scheduler.core.model import Priority
+from ipfm_scheduler.core.records import LIVE_WITHIN, ManualRequest, RequestRecord, RequestState
 from ipfm_scheduler.errors import ConfigError, ServiceNotRunning, ValueInvalid
-from ipfm_scheduler.service.ports import LIVE_WITHIN
 from ipfm_scheduler.storage.db import open_engine, require_current, shown
-from ipfm_scheduler.storage.records import ManualRequest, RequestRecord, RequestState
 from ipfm_scheduler.storage.repository import Repository
 
 

@@ -13,10 +13,9 @@ from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.compliance import enforced
 from ipfm_scheduler.core.expand import expand_between
 from ipfm_scheduler.core.makeup import still_to_come
+from ipfm_scheduler.core.records import AiringRecord
 from ipfm_scheduler.core.verdicts import receiver_verdicts
 from ipfm_scheduler.core.weeks import IsoWeek
-from ipfm_scheduler.service.ports import AiringRecord
-from ipfm_scheduler.service.storelog import StoreLog
 from ipfm_scheduler.storage.repository import Repository
 
 NEXT = 10
@@ -37,7 +36,7 @@ def gather(
     assert loaded.schedule is not None
     tz = loaded.schedule.timezone
     week = IsoWeek.containing(now, tz)
-    records = StoreLog(repo).airings_between(week.start(tz), week.end(tz) + timedelta(days=2))
+    records = repo.airings_between(week.start(tz), week.end(tz) + timedelta(days=2))
     live = repo.live_instance(now, live_within)
     service: dict[str, Any] = {"running": live is not None}
     if live is not None:

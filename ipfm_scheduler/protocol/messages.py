@@ -7,7 +7,7 @@ Unknown fields are ignored. The ``encode_*`` functions are for receivers (the si
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Any
@@ -41,6 +41,7 @@ class Ack:
     at: datetime
     detail: str | None = None
     played_s: float | None = None
+    at_text: str = field(default="", compare=False)  # `at` as the receiver wrote it (parsed)
 
     def __post_init__(self) -> None:
         check_command_id(self.id)
@@ -129,6 +130,7 @@ def parse_ack(payload: bytes) -> Ack:
         at=parse_time(obj.get("at"), "at", what),
         detail=text(obj, "detail", what),
         played_s=number(obj, "played_s", what),
+        at_text=str(obj.get("at")),
     )
 
 

@@ -1,7 +1,8 @@
 """What the dispatcher needs from the world, as small interfaces (APScheduler 4's ``abc.py``).
 
 * :class:`AiringLog`: the database (the record of what happened). The storage package's
-  repository is adapted to it in ``service/storelog.py``; tests use an in-memory fake.
+  ``Repository`` implements it, and ``storage.memory.MemoryLog`` in memory; the values they
+  exchange are defined once, in ``core/records.py``.
 * :class:`Outbox`: the MQTT connection (publish paced from our own thread, PUBACKs and incoming
   messages drained from thread-safe queues). Adapted from ``transport/mqtt.py``.
 * the wire format (topics, payloads, parsing acks) is in ``service/wire.py``.
@@ -11,208 +12,65 @@ Every method takes ``now`` where time matters; none reads the clock.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from ipfm_scheduler.core.commands import CommandState
-from ipfm_scheduler.core.expand import PlannedAiring
-from ipfm_scheduler.core.model import Priority, Programme, Ward
-
-# the records the weekly rule reads are the core's; re-exported here for the service's ports
-from ipfm_scheduler.core.records import AiringRecord as AiringRecord  # noqa: PLC0414
-from ipfm_scheduler.core.records import CommandRecord as CommandRecord  # noqa: PLC0414
-from ipfm_scheduler.core.records import WeekCloseRow as WeekCloseRow  # noqa: PLC0414
+from ipfm_scheduler.core.records import (
+    LIVE_WITHIN,
+    AckLike,
+    AckOutcome,
+    AiringRecord,
+    AiringToStore,
+    CommandRecord,
+    CommandRef,
+    ConfigInForce,
+    IncomingAck,
+    IncomingStatus,
+    LiveInstance,
+    ManualRequest,
+    NewCommand,
+    OutgoingCommand,
+    RequestState,
+    SendOutcome,
+    SendResult,
+    StaleRequest,
+    StoredAiring,
+    WeekCloseRow,
+)
 from ipfm_scheduler.core.weeks import IsoWeek
 
-# ---------------------------------------------------------------- what the dispatcher writes
-
-
-@dataclass(frozen=True, slots=True)
-class NewCommand:
-    """A play command for one receiver, built once: ``payload`` is what is stored and resent."""
-
-    id: str
-    receiver: str
-    topic: str
-    payload: bytes = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class AiringToStore:
-    """An airing and its commands, written in one go (idempotent by the airing's key, and by
-    (airing, receiver) for commands). ``missed`` records an airing whose window closed before it
-    could be sent: it is stored with outcome ``missed`` and no commands, only if it is new."""
-
-    planned: PlannedAiring
-    priority: Priority
-    audio_sha256: str
-    commands: tuple[NewCommand, ...] = ()
-    missed: bool = False
-    makeup_for: int | None = None
-    note: str | None = None
-    request_id: int | None = None  # the `air` request it answers: linked in the same transaction
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAiring:
-    airing_id: int
-    created: bool
-    commands_added: int
-
-
-@dataclass(frozen=True, slots=True)
-class OutgoingCommand:
-    """A stored command the outbox should (re)publish, with its exact bytes. ``resend``: the
-    broker accepted it before (no answer from the receiver since)."""
-
-    id: str
-    ward: str
-    receiver: str
-    topic: str
-    payload: bytes = field(repr=False)
-    expires_at: datetime
-    resend: bool = False
-
-
-class SendOutcome(StrEnum):
-    """What happened to one publish attempt (the send-attempts table's ``outcome``)."""
-
-    PUBACK = "puback"  # the broker accepted it (QoS 1 PUBACK)
-    NO_CONNECTION = "no-connection"
-    QUEUE_FULL = "queue-full"
-    TIMEOUT = "timeout"  # handed to the client, but no PUBACK came in time
-    ERROR = "error"
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    command_id: str
-    outcome: SendOutcome
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingAck:
-    """An ack as it arrived: the ward/receiver of its topic, its bytes, and either the parsed
-    ack (``ack``) or why it could not be read (``error``)."""
-
-    ward: str
-    receiver: str
-    topic: str
-    raw: bytes = field(repr=False)
-    ack: AckLike | None = None
-    error: str | None = None
-
-
-class AckLike(Protocol):
-    """What the dispatcher reads of a parsed ack (``protocol.Ack`` has these)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def status(self) -> object: ...
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def detail(self) -> str | None: ...
-    @property
-    def played_s(self) -> float | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingStatus:
-    """A receiver's status message (its ward and receiver from the topic). ``retained``: the
-    broker replayed it (MQTT retain flag), so it does not mean the receiver was heard now."""
-
-    ward: str
-    receiver: str
-    online: bool
-    at: datetime | None
-    fw: str | None
-    raw: bytes = field(repr=False)
-    retained: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class AckOutcome:
-    """What recording one ack did. ``state`` is the command's state afterwards (None when the
-    ack was quarantined); ``changed`` is False for a duplicate or a late, backwards ack."""
-
-    command_id: str | None
-    ward: str
-    receiver: str
-    state: CommandState | None
-    changed: bool
-    quarantined: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CommandRef:
-    id: str
-    ward: str
-    receiver: str
-
-
-# ---------------------------------------------------------------- what the dispatcher reads
-
-
-# AiringRecord, CommandRecord (and WeekCloseRow, below) are the core's: core/records.py
-
-
-@dataclass(frozen=True, slots=True)
-class ManualRequest:
-    """A request queued by ``ipfm-scheduler air``. ``receiver`` None means every enabled one;
-    ``start`` None means now."""
-
-    id: int
-    ward: str
-    programme: str
-    priority: Priority
-    receiver: str | None = None
-    start: datetime | None = None
-    requested_at: datetime | None = None
-    requested_by: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class StaleRequest:
-    """A request a service took and never finished; ``airing_id``: the airing stored for it."""
-
-    request: ManualRequest
-    taken_at: datetime | None
-    airing_id: int | None
-
-
-class RequestState(StrEnum):
-    QUEUED = "queued"
-    TAKEN = "taken"
-    REFUSED = "refused"
-    DONE = "done"
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigInForce:
-    """The configuration recorded as in force at some moment, as a week is judged by it: the
-    wards with their receivers (no windows or airings), and the programmes."""
-
-    snapshot_id: int
-    wards: Mapping[str, Ward]
-    programmes: Mapping[str, Programme]
-
-
-#: a heartbeat (written every 5 s) this recent means a service runs (for `run`, `air`, `status`)
-LIVE_WITHIN = timedelta(seconds=20)
-
-
-@dataclass(frozen=True, slots=True)
-class LiveInstance:
-    """A running service, as its heartbeat in the airing log shows it."""
-
-    host: str
-    pid: int
-    last_beat_at: datetime
+__all__ = [  # the values are re-exported for the service's modules (defined in core/records)
+    "LIVE_WITHIN",
+    "AckLike",
+    "AckOutcome",
+    "AiringLog",
+    "AiringRecord",
+    "AiringToStore",
+    "CommandRecord",
+    "CommandRef",
+    "ConfigInForce",
+    "IncomingAck",
+    "IncomingMessage",
+    "IncomingStatus",
+    "LiveInstance",
+    "ManualRequest",
+    "MetricsSink",
+    "NewCommand",
+    "NoMetrics",
+    "Outbox",
+    "OutgoingCommand",
+    "Publish",
+    "PublishStatus",
+    "RequestState",
+    "SendOutcome",
+    "SendResult",
+    "StaleRequest",
+    "StoredAiring",
+    "WeekCloseRow",
+]
 
 
 class AiringLog(Protocol):
@@ -228,8 +86,8 @@ class AiringLog(Protocol):
         """Never-accepted commands, and sent-but-unanswered ones whose last send is older than
         ``resend_after``; not expired; whose airing starts at or before ``due_by``; oldest
         first. Also commands acknowledged ``received``/``playing`` whose window has closed
-        without a final answer (no send for 4 x ``resend_after``): the receiver repeats its
-        latest ack, so a lost final ack is recovered."""
+        without a final answer (no send for ``core.records.STALLED_FACTOR`` x ``resend_after``): the
+        receiver repeats its latest ack, so a lost final ack is recovered."""
         ...
 
     def record_sends(self, results: Sequence[SendResult], *, now: datetime) -> None: ...

@@ -17,7 +17,6 @@ from ipfm_scheduler.service.daemon import HealthFn, Wiring
 from ipfm_scheduler.service.http.health import Health
 from ipfm_scheduler.service.http.metrics import Metrics
 from ipfm_scheduler.service.http.server import HttpServer, audio_allow_list
-from ipfm_scheduler.service.storelog import StoreLog
 from ipfm_scheduler.storage.db import open_engine, require_current
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.transport.outbox import MqttOutbox
@@ -45,7 +44,7 @@ def connect(station: StationConfig) -> Wiring:
         return ServiceHttp(plan, checks, metrics)
 
     outbox = MqttOutbox(station.mqtt, prefix=station.mqtt.topic_prefix)
-    return Wiring(StoreLog(Repository(engine)), outbox, metrics, http)
+    return Wiring(Repository(engine), outbox, metrics, http)
 
 
 class ServiceHttp:

@@ -17,8 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.configs import zone_named
 from ipfm_scheduler.storage.db import describe, open_engine, parse_url, require_current
-from ipfm_scheduler.storage.repo_config import zone_named
 from ipfm_scheduler.storage.types import to_utc
 
 

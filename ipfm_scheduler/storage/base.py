@@ -1,49 +1,14 @@
-"""What every part of the repository shares: one transaction per method, errors translated,
-inserts that ignore a row already there (the same SQL idea on SQLite and PostgreSQL)."""
+"""Inserts that ignore a row already there (the same SQL idea on SQLite and PostgreSQL), shared
+by the storage's modules."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
-
-from ipfm_scheduler.errors import StorageError
-from ipfm_scheduler.storage.db import describe
-
-
-class RepositoryBase:
-    """Holds the engine; every public method of the repository runs in one transaction."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._zone_cache: dict[int, ZoneInfo] = {}  # snapshot id -> station time zone
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A transaction that commits at the end, or rolls back on any error."""
-        try:
-            with self._engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StorageError(describe(exc, self._engine.url)) from exc
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self._engine.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StorageError(describe(exc, self._engine.url)) from exc
+from sqlalchemy.engine import Connection
 
 
 def insert_ignoring(conn: Connection, table: Table, conflict: Sequence[str]) -> Any:

@@ -21,8 +21,8 @@ from ipfm_scheduler.core.verdicts import Standing, receiver_verdicts
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.audit import station_zone
+from ipfm_scheduler.storage.configs import snapshot_in_force
 from ipfm_scheduler.storage.plans import Plan, load_plans
-from ipfm_scheduler.storage.repo_config import snapshot_in_force
 from ipfm_scheduler.storage.types import to_utc
 
 _OPEN_STATES = [s.value for s in CommandState if s.open]

@@ -1,22 +1,292 @@
-"""The repository the service records everything through: one transaction per method.
+"""The airing log in the database: the repository the service records everything through.
 
-Split by concern into mixins (one file each); :class:`Repository` is all of them together::
+One class, one transaction per method; each method is thin, over the functions of one concern
+(``configs``, ``airings``, ``commands``, ``answers``, ``closing``, ``manual``, ``instances``)::
 
     engine = open_engine(url)
     require_current(engine)
     repo = Repository(engine)
+
+It implements ``service.ports.AiringLog`` (structurally: the storage does not import the
+service) with the values of ``core/records.py``; ``storage.memory.MemoryLog`` is the same
+interface in memory.
 """
 
 from __future__ import annotations
 
-from ipfm_scheduler.storage.repo_answers import AnswerRepository
-from ipfm_scheduler.storage.repo_service import ServiceRepository
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from ipfm_scheduler import __version__
+from ipfm_scheduler.config.settings import LoadedConfig
+from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.records import (
+    AckOutcome,
+    AiringRecord,
+    AiringToStore,
+    CommandRef,
+    ConfigInForce,
+    IncomingAck,
+    IncomingStatus,
+    LiveInstance,
+    ManualRequest,
+    OutgoingCommand,
+    ReceiverStatusRecord,
+    RequestRecord,
+    RequestState,
+    SendResult,
+    StaleRequest,
+    StoredAiring,
+    WeekCloseRow,
+)
+from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.errors import StorageError, ValueInvalid
+from ipfm_scheduler.storage import airings, answers, closing, commands, configs, instances, manual
+from ipfm_scheduler.storage.db import describe
+from ipfm_scheduler.storage.plans import Plan
+from ipfm_scheduler.storage.snapshot import ConfigSnapshot, snapshot_from_config
 
 
-class Repository(AnswerRepository, ServiceRepository):
+class Repository:
     """Configuration snapshots, airings, commands, acks, receivers' status, week closures,
-    manual requests and service heartbeats (see the mixins for each method), with batch
-    versions of the service's hot paths (``repo_batch``, ``repo_answers``)."""
+    manual requests and service heartbeats. Writes come in batches (one transaction for a
+    whole airing slot, or every ack drained at once)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._zones: dict[int, ZoneInfo] = {}  # snapshot id -> station time zone
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A transaction that commits at the end, or rolls back on any error."""
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StorageError(describe(exc, self._engine.url)) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StorageError(describe(exc, self._engine.url)) from exc
+
+    # ---------------------------------------------------------------- configuration
+
+    def record_config(self, loaded: LoadedConfig, *, now: datetime) -> int:
+        """Keep the configuration ``loaded`` (see :meth:`record_snapshot`); returns its id."""
+        return self.record_snapshot(snapshot_from_config(loaded), now=now)
+
+    def record_snapshot(self, snapshot: ConfigSnapshot, *, now: datetime) -> int:
+        with self._write() as conn:
+            return configs.record_snapshot(conn, snapshot, now)
+
+    def plan_in_force(self, moment: datetime) -> tuple[int, Plan] | None:
+        with self._read() as conn:
+            return configs.plan_in_force(conn, moment)
+
+    def config_in_force(self, moment: datetime) -> ConfigInForce | None:
+        with self._read() as conn:
+            return configs.config_in_force(conn, moment)
+
+    def snapshot_timezone(self, snapshot_id: int) -> ZoneInfo:
+        with self._read() as conn:
+            return self._zone(conn, snapshot_id)
+
+    def _zone(self, conn: Connection, snapshot_id: int) -> ZoneInfo:
+        zone = self._zones.get(snapshot_id)
+        if zone is None:
+            zone = self._zones[snapshot_id] = configs.snapshot_zone(conn, snapshot_id)
+        return zone
+
+    # ---------------------------------------------------------------- airings and commands
+
+    def store_airings(
+        self, items: Sequence[AiringToStore], *, snapshot_id: int | None, now: datetime
+    ) -> list[StoredAiring]:
+        if not items:
+            return []
+        if snapshot_id is None:
+            raise ValueInvalid("airings are recorded with the configuration snapshot in force")
+        with self._write() as conn:
+            zone = self._zone(conn, snapshot_id)
+            return airings.store_airings(conn, items, snapshot_id=snapshot_id, zone=zone, now=now)
+
+    def commands_to_send(
+        self,
+        now: datetime,
+        *,
+        resend_after: timedelta,
+        due_by: datetime | None = None,
+        limit: int = 100,
+    ) -> list[OutgoingCommand]:
+        with self._read() as conn:
+            return commands.commands_to_send(
+                conn, now, resend_after=resend_after, due_by=due_by, limit=limit
+            )
+
+    def record_sends(self, results: Sequence[SendResult], *, now: datetime) -> None:
+        if results:
+            with self._write() as conn:
+                commands.record_sends(conn, results, now)
+
+    def expire_overdue(self, now: datetime, *, grace: timedelta) -> list[CommandRef]:
+        with self._write() as conn:
+            return commands.expire_overdue(conn, now, grace=grace)
+
+    def open_commands(self) -> dict[CommandState, int]:
+        with self._read() as conn:
+            return commands.open_commands(conn)
+
+    def airing(self, airing_id: int) -> AiringRecord:
+        with self._read() as conn:
+            return airings.airing(conn, airing_id)
+
+    def airings_between(
+        self, start: datetime, end: datetime, wards: Collection[str] | None = None
+    ) -> list[AiringRecord]:
+        with self._read() as conn:
+            return airings.airings_between(conn, start, end, wards)
+
+    def week_airings(
+        self, ward: str, programme: str, start: datetime, end: datetime
+    ) -> list[AiringRecord]:
+        with self._read() as conn:
+            return airings.week_airings(conn, ward, programme, start, end)
+
+    def next_airings(self, now: datetime, *, limit: int = 20) -> list[AiringRecord]:
+        with self._read() as conn:
+            return airings.next_airings(conn, now, limit=limit)
+
+    def completed_counts(
+        self, ward: str, programme: str, start: datetime, end: datetime
+    ) -> dict[str, int]:
+        with self._read() as conn:
+            return airings.completed_counts(conn, ward, programme, start, end)
+
+    def earliest_airing(self) -> datetime | None:
+        with self._read() as conn:
+            return airings.earliest_airing(conn)
+
+    # ---------------------------------------------------------------- what receivers send
+
+    def record_acks(self, acks: Sequence[IncomingAck], *, now: datetime) -> list[AckOutcome]:
+        if not acks:
+            return []
+        with self._write() as conn:
+            return answers.record_acks(conn, acks, now)
+
+    def quarantine(
+        self, topic: str, ward: str, receiver: str, raw: bytes, reason: str, *, now: datetime
+    ) -> None:
+        with self._write() as conn:
+            message = IncomingAck(ward, receiver, topic, raw, error=reason)
+            answers.quarantine(conn, message, reason, now)
+
+    def quarantined_count(self, since: datetime) -> int:
+        with self._read() as conn:
+            return answers.quarantined_count(conn, since)
+
+    def record_statuses(self, statuses: Sequence[IncomingStatus], *, now: datetime) -> list[bool]:
+        if not statuses:
+            return []
+        with self._write() as conn:
+            return answers.record_statuses(conn, statuses, now)
+
+    def receivers_status(self) -> list[ReceiverStatusRecord]:
+        with self._read() as conn:
+            return answers.receivers_status(conn)
+
+    def offline_receivers(self) -> dict[tuple[str, str], datetime]:
+        with self._read() as conn:
+            return answers.offline_receivers(conn)
+
+    # ---------------------------------------------------------------- the week
+
+    def record_week_close(
+        self,
+        week: IsoWeek,
+        rows: Sequence[WeekCloseRow],
+        *,
+        now: datetime,
+        snapshot_id: int | None = None,
+    ) -> None:
+        with self._write() as conn:
+            closing.record_week_close(conn, week, rows, now=now, snapshot_id=snapshot_id)
+
+    def last_closed_week(self) -> IsoWeek | None:
+        with self._read() as conn:
+            return closing.last_closed_week(conn)
+
+    # ---------------------------------------------------------------- manual requests
+
+    def queue_request(self, request: ManualRequest, *, now: datetime) -> int:
+        with self._write() as conn:
+            return manual.queue_request(conn, request, now)
+
+    def take_requests(self, now: datetime) -> list[ManualRequest]:
+        with self._write() as conn:
+            return manual.take_requests(conn, now)
+
+    def stale_requests(self, taken_before: datetime) -> list[StaleRequest]:
+        with self._read() as conn:
+            return manual.stale_requests(conn, taken_before)
+
+    def finish_request(
+        self,
+        request_id: int,
+        state: RequestState | str,
+        *,
+        now: datetime,
+        airing_id: int | None = None,
+        message: str | None = None,
+    ) -> None:
+        with self._write() as conn:
+            manual.finish_request(
+                conn, request_id, state, now=now, airing_id=airing_id, message=message
+            )
+
+    def request(self, request_id: int) -> RequestRecord:
+        with self._read() as conn:
+            return manual.request(conn, request_id)
+
+    def requests_since(self, since: datetime, *, limit: int) -> list[RequestRecord]:
+        with self._read() as conn:
+            return manual.requests_since(conn, since, limit=limit)
+
+    # ---------------------------------------------------------------- the service's runs
+
+    def start_instance(
+        self, *, host: str, pid: int, now: datetime, version: str = __version__
+    ) -> int:
+        with self._write() as conn:
+            return instances.start_instance(conn, host=host, pid=pid, version=version, now=now)
+
+    def heartbeat(self, instance_id: int, now: datetime) -> None:
+        with self._write() as conn:
+            instances.heartbeat(conn, instance_id, now)
+
+    def stop_instance(self, instance_id: int, now: datetime) -> None:
+        with self._write() as conn:
+            instances.stop_instance(conn, instance_id, now)
+
+    def live_instance(self, now: datetime, within: timedelta) -> LiveInstance | None:
+        with self._read() as conn:
+            return instances.live_instance(conn, now, within)
 
 
 __all__ = ["Repository"]

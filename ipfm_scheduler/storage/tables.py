@@ -30,13 +30,8 @@ from sqlalchemy import (
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Origin, Priority
-from ipfm_scheduler.storage.records import (
-    AiringOutcome,
-    ReceiverState,
-    RequestState,
-    SendOutcome,
-    Verdict,
-)
+from ipfm_scheduler.core.records import AiringOutcome, RequestState, SendOutcome, WeekVerdict
+from ipfm_scheduler.protocol.messages import ReceiverState
 from ipfm_scheduler.storage.types import UtcDateTime
 
 metadata = MetaData(
@@ -288,7 +283,7 @@ week_closures = Table(
     Column("closed_at", UtcDateTime(), nullable=False),
     UniqueConstraint("ward", "programme", "week", "receiver"),
     Index(None, "week"),
-    one_of("verdict", Verdict),
+    one_of("verdict", WeekVerdict),
 )
 
 manual_requests = Table(

@@ -20,7 +20,6 @@ from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Receiver, Ward
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.jobs import Dispatcher
-from ipfm_scheduler.service.storelog import StoreLog
 from ipfm_scheduler.simulator import Behaviour, Handled, ManualClock, Simulator, TimeMode
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.db import open_engine
@@ -98,7 +97,7 @@ class LiveRig:
         self.engine = open_engine(f"sqlite:///{tmp / 'ipfm.db'}")
         upgrade(self.engine)
         self.repo = Repository(self.engine)
-        self.log = StoreLog(self.repo)
+        self.log = self.repo
         self.outbox = MqttOutbox(self.settings, prefix=prefix)
         assert self.outbox.wait_connected(10.0)
         base = plan or make_plan(*wards, prefix=prefix, programme=programme(duration_s=JINGLE_S))

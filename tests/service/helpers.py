@@ -21,11 +21,11 @@ from ipfm_scheduler.config.settings import (
 from ipfm_scheduler.core.model import Programme, Schedule, Ward
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.jobs import Dispatcher
+from ipfm_scheduler.storage.memory import MemoryLog
 from tests.core.factories import programme as make_programme
 from tests.core.factories import ward as make_ward
 from tests.core.factories import weekly
 from tests.service.fake_mqtt import FakeOutbox
-from tests.service.fakes import FakeLog
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PREFIX = "ipfm-t"
@@ -89,7 +89,7 @@ class Rig:
 
     def __init__(self, plan: Plan, now: datetime, log: Any = None) -> None:
         durations = {p.id: p.duration_s for p in plan.schedule.programmes.values()}
-        self.log = log or FakeLog(durations)
+        self.log = log or MemoryLog(durations)
         if plan.snapshot_id is None:
             loaded = LoadedConfig(plan.station, plan.schedule, {}, ())
             plan = replace(plan, snapshot_id=self.log.record_config(loaded, now=now))

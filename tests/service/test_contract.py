@@ -1,6 +1,6 @@
-"""The same dispatcher flows over the in-memory fake and the real airing log (SQLite and
-PostgreSQL through storage's repository): the fake used by the fast tests behaves like the real
-thing. Only the port's own reads are used to check."""
+"""The same dispatcher flows over the airing log in memory (``MemoryLog``, used by the fast
+tests) and in the database (SQLite and PostgreSQL through storage's ``Repository``): the one in
+memory behaves like the real thing. Only the port's own reads are used to check."""
 
 from __future__ import annotations
 
@@ -17,28 +17,27 @@ from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Origin
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.service.ports import AiringRecord, IncomingMessage
-from ipfm_scheduler.service.storelog import StoreLog
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.db import open_engine
+from ipfm_scheduler.storage.memory import MemoryLog
 from ipfm_scheduler.storage.migrate import upgrade
 from ipfm_scheduler.storage.repository import Repository
 from tests.core.factories import ward, weekly
 from tests.service.fake_mqtt import ack_message, status_message
-from tests.service.fakes import FakeLog
 from tests.service.helpers import MONDAY, PREFIX, Rig, local, make_plan
 
 WEEK = IsoWeek.of(MONDAY)
 NEXT_MONDAY = MONDAY + timedelta(days=7)
 
 
-@pytest.fixture(params=["fake", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def make_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Any]]:
     """A fresh airing log of each kind."""
     engines = []
 
     def make() -> Any:
-        if request.param == "fake":
-            return FakeLog({"kh179": 600.0})
+        if request.param == "memory":
+            return MemoryLog({"kh179": 600.0})
         if request.param == "sqlite":
             url = f"sqlite:///{tmp_path / 'ipfm.db'}"
         else:
@@ -46,7 +45,7 @@ def make_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callabl
         engine = open_engine(url)
         engines.append(engine)
         upgrade(engine)
-        return StoreLog(Repository(engine))
+        return Repository(engine)
 
     yield make
     for engine in engines:
@@ -66,18 +65,18 @@ def states(rig: Rig) -> dict[str, CommandState]:
 
 
 def closures(rig: Rig, week: IsoWeek) -> dict[str, tuple[int, bool, str]]:
-    if isinstance(rig.log, FakeLog):
+    if isinstance(rig.log, MemoryLog):
         return {r.receiver: (r.completed, r.compliant, r.reason) for r in rig.log.closed[week]}
     wc = t.week_closures
-    with rig.log.repo.engine.connect() as conn:
+    with rig.log.engine.connect() as conn:
         rows = conn.execute(select(wc).where(wc.c.week == str(week))).all()
     return {r.receiver: (r.completed, r.verdict == "compliant", r.reason) for r in rows}
 
 
 def quarantined(rig: Rig) -> int:
-    if isinstance(rig.log, FakeLog):
+    if isinstance(rig.log, MemoryLog):
         return len(rig.log.quarantined)
-    with rig.log.repo.engine.connect() as conn:
+    with rig.log.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(t.ack_quarantine)).scalar_one())
 
 
@@ -163,10 +162,10 @@ def test_missed_make_up_and_week_closing(make_log: Callable[[], Any]) -> None:
 
 
 def closure_snapshots(rig: Rig, week: IsoWeek) -> set[int | None]:
-    if isinstance(rig.log, FakeLog):
+    if isinstance(rig.log, MemoryLog):
         return {rig.log.closed_snapshot[week]}
     wc = t.week_closures
-    with rig.log.repo.engine.connect() as conn:
+    with rig.log.engine.connect() as conn:
         return set(conn.execute(select(wc.c.snapshot_id).where(wc.c.week == str(week))).scalars())
 
 
@@ -215,14 +214,12 @@ def test_a_week_closed_late_is_judged_by_the_configuration_of_that_week(
     assert closure_snapshots(rig, WEEK) == {old_snapshot}
 
 
-def test_every_send_outcome_and_request_state_is_one_the_airing_log_knows() -> None:
+def test_every_publish_refusal_is_a_send_outcome_the_airing_log_knows() -> None:
+    from ipfm_scheduler.core.records import SendOutcome
     from ipfm_scheduler.service import ports
-    from ipfm_scheduler.storage import records
 
-    assert {o.value for o in ports.SendOutcome} <= {o.value for o in records.SendOutcome}
-    assert {s.value for s in ports.RequestState} == {s.value for s in records.RequestState}
     refused = {s.value for s in ports.PublishStatus} - {"accepted", "busy"}
-    assert refused <= {o.value for o in ports.SendOutcome}  # a refusal is recorded as is
+    assert refused <= {o.value for o in SendOutcome}  # a refusal is recorded as is
 
 
 def test_a_request_whose_airing_could_not_be_stored_is_queued_again_then_aired(
@@ -231,25 +228,18 @@ def test_a_request_whose_airing_could_not_be_stored_is_queued_again_then_aired(
     """A database error while storing a manual request's airing hands the request back to the
     queue, with the reason, on every airing log; the next tick airs it and finishes it done."""
     from ipfm_scheduler.core.model import Priority
+    from ipfm_scheduler.core.records import ManualRequest
     from ipfm_scheduler.errors import StorageError
-    from ipfm_scheduler.service import ports
-    from ipfm_scheduler.storage import records as rec
 
     rig = Rig(make_plan(ward(weekly("mon", "06:00"))), local(MONDAY, "12:00"), make_log())
-    if isinstance(rig.log, FakeLog):
-        request_id = 7
-        rig.log.queue(
-            ports.ManualRequest(7, "cam-trung", "kh179", Priority.EMERGENCY, requested_at=rig.now)
-        )
-    else:
-        request = rec.ManualRequest("cam-trung", "kh179", Priority.EMERGENCY, "kt@tram")
-        request_id = rig.log.repo.queue_request(request, now=rig.now)
+    request = ManualRequest("cam-trung", "kh179", Priority.EMERGENCY, "kt@tram")
+    request_id = rig.log.queue_request(request, now=rig.now)
 
     def state() -> tuple[str, str]:
-        if isinstance(rig.log, FakeLog):
+        if isinstance(rig.log, MemoryLog):
             entry = rig.log.requests[request_id]
             return str(entry["state"]), str(entry["message"])
-        record = rig.log.repo.request(request_id)
+        record = rig.log.request(request_id)
         return str(record.state), str(record.message)
 
     store = rig.log.store_airings
@@ -276,33 +266,22 @@ def test_a_request_left_taken_by_an_interrupted_service_is_finished_saying_what_
     2 minutes, the running service finishes them: refused, done, done (with the airing each
     became), saying why; before that it leaves them alone."""
     from ipfm_scheduler.core.model import Priority
+    from ipfm_scheduler.core.records import ManualRequest
     from ipfm_scheduler.errors import StorageError
-    from ipfm_scheduler.service import ports
-    from ipfm_scheduler.storage import records as rec
 
     rig = Rig(make_plan(ward(weekly("mon", "06:00"))), local(MONDAY, "12:00"), make_log())
 
     def queue(start: datetime | None = None) -> int:
-        if isinstance(rig.log, FakeLog):
-            request_id = len(rig.log.requests) + 1
-            rig.log.queue(
-                ports.ManualRequest(
-                    request_id, "cam-trung", "kh179", Priority.EMERGENCY, None, start, rig.now
-                )
-            )
-            return request_id
-        request = rec.ManualRequest(
-            "cam-trung", "kh179", Priority.EMERGENCY, "kt@tram", start=start
-        )
-        return int(rig.log.repo.queue_request(request, now=rig.now))
+        request = ManualRequest("cam-trung", "kh179", Priority.EMERGENCY, "kt@tram", start=start)
+        return int(rig.log.queue_request(request, now=rig.now))
 
     def state(request_id: int) -> tuple[str, str, int | None]:
-        if isinstance(rig.log, FakeLog):
+        if isinstance(rig.log, MemoryLog):
             entry = rig.log.requests[request_id]
             airing = entry.get("airing")
             assert airing is None or isinstance(airing, int)
             return str(entry["state"]), str(entry.get("message")), airing
-        record = rig.log.repo.request(request_id)
+        record = rig.log.request(request_id)
         return str(record.state), str(record.message), record.airing_id
 
     def take_but_fail_to_note_the_outcome() -> None:
@@ -355,11 +334,11 @@ def test_a_message_whose_topic_was_not_utf8_is_quarantined_with_the_reason(
     topic = f"{PREFIX}/cam-trung/loa-\ufffd01/ack"
     rig.outbox.incoming.append(IncomingMessage(topic, b'{"v":1}', False))
     at(rig, local(MONDAY, "12:00:01"))
-    if isinstance(rig.log, FakeLog):
+    if isinstance(rig.log, MemoryLog):
         ((stored, raw, reason),) = rig.log.quarantined
     else:
         q = t.ack_quarantine
-        with rig.log.repo.engine.connect() as conn:
+        with rig.log.engine.connect() as conn:
             (stored, raw, reason) = conn.execute(select(q.c.topic, q.c.raw, q.c.reason)).one()
     assert (stored, raw) == (topic, b'{"v":1}')
     assert "receiver id 'loa-\ufffd01' is not valid" in reason
@@ -380,13 +359,13 @@ def test_a_retained_status_replayed_on_reconnect_does_not_move_last_seen(
     try:
         upgrade(engine)
         plan = make_plan(ward(weekly("mon", "06:00")))
-        rig = Rig(plan, local(MONDAY, "12:00"), StoreLog(Repository(engine)))
+        rig = Rig(plan, local(MONDAY, "12:00"), Repository(engine))
         live = status_message(PREFIX, "cam-trung", "loa-01", "online", retain=False)
         rig.outbox.incoming.append(live)
         at(rig, local(MONDAY, "12:00"))
         rig.outbox.incoming.append(status_message(PREFIX, "cam-trung", "loa-01", "online"))
         at(rig, local(MONDAY, "12:30"))
-        (status,) = rig.log.repo.receivers_status()
+        (status,) = rig.log.receivers_status()
         assert status.last_seen_at == local(MONDAY, "12:00")
     finally:
         engine.dispose()

@@ -17,9 +17,9 @@ from ipfm_scheduler.errors import ConfigError, ConfigProblem
 from ipfm_scheduler.service.daemon import Daemon, Wiring
 from ipfm_scheduler.service.signals import Signals
 from ipfm_scheduler.service.systemd import Notifier
+from ipfm_scheduler.storage.memory import MemoryLog
 from tests.core.factories import ward, weekly
 from tests.service.fake_mqtt import FakeOutbox
-from tests.service.fakes import FakeLog
 from tests.service.helpers import make_plan
 
 PROBLEM = ConfigProblem("wards/cam-trung.yaml", 14, 9, "airings[0].at", '"25:00" is not a time')
@@ -89,11 +89,11 @@ def manager(tmp_path: Path) -> Iterator[Manager]:
 @pytest.fixture
 def rig(
     manager: Manager, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Daemon, Configs, FakeLog, FakeOutbox]]:
+) -> Iterator[tuple[Daemon, Configs, MemoryLog, FakeOutbox]]:
     monkeypatch.setenv("WATCHDOG_USEC", "200000")  # fed every 0.1 s
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     configs = Configs()
-    airing_log, outbox = FakeLog(), FakeOutbox()
+    airing_log, outbox = MemoryLog(), FakeOutbox()
 
     def connector(station: StationConfig) -> Wiring:
         return Wiring(airing_log, outbox)  # type: ignore[arg-type]
@@ -118,7 +118,7 @@ def start(daemon: Daemon) -> tuple[threading.Thread, list[int]]:
 
 
 def test_ready_then_watchdog_then_a_clean_stop(
-    rig: tuple[Daemon, Configs, FakeLog, FakeOutbox], manager: Manager
+    rig: tuple[Daemon, Configs, MemoryLog, FakeOutbox], manager: Manager
 ) -> None:
     daemon, _, airing_log, outbox = rig
     thread, result = start(daemon)
@@ -135,7 +135,7 @@ def test_ready_then_watchdog_then_a_clean_stop(
 
 
 def test_the_watchdog_is_not_fed_while_the_mqtt_loop_is_dead(
-    rig: tuple[Daemon, Configs, FakeLog, FakeOutbox], manager: Manager
+    rig: tuple[Daemon, Configs, MemoryLog, FakeOutbox], manager: Manager
 ) -> None:
     daemon, _, _, outbox = rig
     start(daemon)
@@ -149,7 +149,7 @@ def test_the_watchdog_is_not_fed_while_the_mqtt_loop_is_dead(
 
 
 def test_a_bad_edit_on_reload_keeps_the_running_plan_and_says_why(
-    rig: tuple[Daemon, Configs, FakeLog, FakeOutbox],
+    rig: tuple[Daemon, Configs, MemoryLog, FakeOutbox],
     manager: Manager,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -169,7 +169,7 @@ def test_a_bad_edit_on_reload_keeps_the_running_plan_and_says_why(
 
 
 def test_a_good_edit_on_reload_is_swapped_in(
-    rig: tuple[Daemon, Configs, FakeLog, FakeOutbox], manager: Manager
+    rig: tuple[Daemon, Configs, MemoryLog, FakeOutbox], manager: Manager
 ) -> None:
     daemon, configs, airing_log, _ = rig
     start(daemon)
@@ -184,7 +184,7 @@ def test_a_good_edit_on_reload_is_swapped_in(
 
 
 def test_an_invalid_configuration_refuses_to_start(
-    rig: tuple[Daemon, Configs, FakeLog, FakeOutbox],
+    rig: tuple[Daemon, Configs, MemoryLog, FakeOutbox],
 ) -> None:
     daemon, configs, airing_log, _ = rig
     configs.current = configs.bad
@@ -205,7 +205,7 @@ def test_health_names_each_part_and_says_why_it_fails() -> None:
     from tests.service.helpers import MONDAY, local
 
     plan = make_plan(ward(weekly("mon", "06:00")))
-    airing_log, outbox = FakeLog(), FakeOutbox()
+    airing_log, outbox = MemoryLog(), FakeOutbox()
     now = local(MONDAY, "05:00")
     service = Jobs(Dispatcher(airing_log, outbox, plan, now=now), airing_log, 1)
     timer = Timer(service, SystemClock())
@@ -245,7 +245,7 @@ def test_health_names_each_part_and_says_why_it_fails() -> None:
 
 
 def test_a_reload_that_cannot_be_recorded_keeps_the_running_plan(
-    rig: tuple[Daemon, Configs, FakeLog, FakeOutbox],
+    rig: tuple[Daemon, Configs, MemoryLog, FakeOutbox],
     manager: Manager,
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -12,7 +12,6 @@ import pytest
 from ipfm_scheduler.cli import demo_watch
 from ipfm_scheduler.cli.demo_watch import Progress
 from ipfm_scheduler.service.requests import DEMO_NOTE
-from ipfm_scheduler.service.storelog import StoreLog
 from ipfm_scheduler.storage.audit import LogRow
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.migrate import upgrade
@@ -57,16 +56,16 @@ def test_finished_only_when_every_command_has_a_final_answer() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[tuple[str, StoreLog]]:
+def store(tmp_path: Path) -> Iterator[tuple[str, Repository]]:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     engine = open_engine(url)
     upgrade(engine)
-    yield url, StoreLog(Repository(engine))
+    yield url, Repository(engine)
     engine.dispose()
 
 
 def test_reads_the_demo_commands_from_the_database(
-    store: tuple[str, StoreLog], capsys: pytest.CaptureFixture[str]
+    store: tuple[str, Repository], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, log = store
     now = local(MONDAY, "12:00")

@@ -172,7 +172,7 @@ def test_status_shows_what_became_of_the_requests_and_why(
     from datetime import UTC, datetime
 
     from ipfm_scheduler.cli import main
-    from ipfm_scheduler.storage import records as rec
+    from ipfm_scheduler.core import records as rec
     from ipfm_scheduler.storage.db import open_engine
     from ipfm_scheduler.storage.migrate import upgrade
     from ipfm_scheduler.storage.repository import Repository

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.expand import PlannedAiring
 from ipfm_scheduler.core.model import Origin, Priority
+from ipfm_scheduler.core.records import (
+    AckOutcome,
+    AiringToStore,
+    IncomingAck,
+    IncomingStatus,
+    NewCommand,
+    SendOutcome,
+    SendResult,
+)
 from ipfm_scheduler.core.weeks import IsoWeek
-from ipfm_scheduler.storage.records import NewCommand, ParsedAck, SendOutcome
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.storage.snapshot import (
     ConfigSnapshot,
@@ -83,11 +92,83 @@ def command(receiver: str, airing_id: int, ward: str = "cam-trung") -> NewComman
     return NewCommand(cid, receiver, f"ipfm/{ward}/{receiver}/cmd", payload)
 
 
-def ack(command_id: str, status: AckStatus, detail: str | None = None) -> ParsedAck:
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An ack as the protocol parser hands it on (what the airing log reads of one), without
+    the parser's checks: the storage must also cope with an id that is not valid."""
+
+    id: str
+    status: AckStatus
+    at: datetime
+    detail: str | None = None
+    played_s: float | None = None
+    at_text: str = ""
+
+
+def ack(command_id: str, status: AckStatus, detail: str | None = None) -> Answer:
     at = datetime(2025, 11, 24, 6, 10, tzinfo=VN)
-    return ParsedAck(
-        command_id, status, at, at.isoformat(), detail, 612.4 if detail is None else None
-    )
+    return Answer(command_id, status, at, detail, 612.4 if detail is None else None, at.isoformat())
+
+
+def incoming(
+    ward: str, receiver: str, parsed: Answer | str, raw: bytes = b"{}", topic: str | None = None
+) -> IncomingAck:
+    """An ack heard on ``ward``/``receiver``'s topic: parsed, or why it could not be read."""
+    where = topic or f"{ward}/{receiver}/ack"
+    if isinstance(parsed, str):
+        return IncomingAck(ward, receiver, where, raw, error=parsed)
+    return IncomingAck(ward, receiver, where, raw, ack=parsed)
+
+
+def file_ack(
+    repo: Repository,
+    ward: str,
+    receiver: str,
+    raw: bytes,
+    parsed: Answer | str,
+    *,
+    now: datetime,
+    topic: str | None = None,
+) -> AckOutcome:
+    """File one ack (a batch of one): what the parser made of ``raw``, or why it could not."""
+    return repo.record_acks([incoming(ward, receiver, parsed, raw, topic)], now=now)[0]
+
+
+def record_status(
+    repo: Repository,
+    ward: str,
+    receiver: str,
+    state: str,
+    *,
+    at: datetime | None,
+    now: datetime,
+    fw: str | None,
+    raw: bytes,
+) -> bool:
+    """Record one live status message (a batch of one); True if it changed something."""
+    heard = IncomingStatus(ward, receiver, state == "online", at, fw, raw)
+    return repo.record_statuses([heard], now=now)[0]
+
+
+def store_one(
+    repo: Repository, snapshot_id: int, plan: PlannedAiring, now: datetime, **kwargs: object
+) -> int:
+    """Store one airing (a batch of one) with no commands; returns its id."""
+    item = AiringToStore(plan, Priority.NORMAL, AUDIO, **kwargs)  # type: ignore[arg-type]
+    (stored,) = repo.store_airings([item], snapshot_id=snapshot_id, now=now)
+    return stored.airing_id
+
+
+def add_commands(
+    repo: Repository,
+    snapshot_id: int,
+    plan: PlannedAiring,
+    commands: list[NewCommand],
+    now: datetime,
+) -> None:
+    """Store ``commands`` for the airing of ``plan`` (stored again: it keeps its id)."""
+    item = AiringToStore(plan, Priority.NORMAL, AUDIO, tuple(commands))
+    repo.store_airings([item], snapshot_id=snapshot_id, now=now)
 
 
 class World:
@@ -96,27 +177,21 @@ class World:
     def __init__(self, repo: Repository, config: ConfigSnapshot | None = None) -> None:
         self.repo = repo
         self.now = datetime(2025, 11, 21, 0, 0, tzinfo=UTC)
-        self.snapshot_id = repo.record_config(config or snapshot(), now=self.now)
+        self.snapshot_id = repo.record_snapshot(config or snapshot(), now=self.now)
 
     def airing(
         self, receivers: tuple[str, ...] = ("loa-01", "loa-02"), **kwargs: object
     ) -> tuple[int, list[str]]:
         """An airing with a command per receiver, each accepted by the broker."""
         plan = planned(**kwargs)  # type: ignore[arg-type]
-        airing_id, _ = self.repo.ensure_airing(
-            plan,
-            priority=Priority.NORMAL,
-            audio_sha256=AUDIO,
-            snapshot_id=self.snapshot_id,
-            now=self.now,
+        airing_id = store_one(self.repo, self.snapshot_id, plan, self.now)
+        commands = [command(r, airing_id, plan.ward) for r in receivers]
+        add_commands(self.repo, self.snapshot_id, plan, commands, self.now)
+        ids = [c.id for c in commands]
+        self.repo.record_sends(
+            [SendResult(cid, SendOutcome.PUBACK) for cid in ids],
+            now=plan.start - timedelta(minutes=2),
         )
-        ids = self.repo.add_commands(
-            airing_id, [command(r, airing_id, plan.ward) for r in receivers], now=self.now
-        )
-        for cid in ids:
-            self.repo.record_send(
-                cid, now=plan.start - timedelta(minutes=2), outcome=SendOutcome.PUBACK
-            )
         return airing_id, ids
 
     def answer(
@@ -128,6 +203,6 @@ class World:
         detail: str | None = None,
     ) -> None:
         for status in statuses:
-            self.repo.record_ack(
-                ward, receiver, b"{}", ack(command_id, status, detail), now=self.now
+            self.repo.record_acks(
+                [incoming(ward, receiver, ack(command_id, status, detail))], now=self.now
             )

@@ -16,8 +16,8 @@ import pytest
 
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.model import Priority
+from ipfm_scheduler.core.records import AiringToStore
 from ipfm_scheduler.storage.db import open_engine
-from ipfm_scheduler.storage.repo_batch import AiringBatchItem
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.storage.snapshot import SnapshotWard
 from tests.storage.storage_factories import AUDIO, World, planned, snapshot
@@ -41,7 +41,7 @@ def with_missed_airing(db_url: str) -> None:
     recorded_week(db_url)
     engine = open_engine(db_url)
     world = World(Repository(engine))
-    item = AiringBatchItem(
+    item = AiringToStore(
         planned(day=date(2025, 11, 26)), Priority.NORMAL, AUDIO, missed=True, note=MISSED_NOTE
     )
     world.repo.store_airings([item], snapshot_id=world.snapshot_id, now=world.now)

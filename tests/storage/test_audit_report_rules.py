@@ -9,9 +9,9 @@ from ipfm_scheduler.cli import status_view
 from ipfm_scheduler.cli.audit_render import report_json
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.model import Priority
+from ipfm_scheduler.core.records import AiringToStore
 from ipfm_scheduler.service import dispatch, weekly
 from ipfm_scheduler.storage import report as report_module
-from ipfm_scheduler.storage.repo_batch import AiringBatchItem
 from ipfm_scheduler.storage.report import Standing, WeekReport, week_report
 from ipfm_scheduler.storage.repository import Repository
 from tests.storage.storage_factories import AUDIO, VN, WEEK, World, planned, snapshot
@@ -35,7 +35,7 @@ def receiver_lines(result: WeekReport) -> dict[tuple[str, str], tuple[Standing, 
 
 
 def missed_airing(world: World, ward: str, day: date, hour: int = 6) -> None:
-    item = AiringBatchItem(
+    item = AiringToStore(
         planned(ward, day, hour), Priority.NORMAL, AUDIO, missed=True, note=MISSED_NOTE
     )
     world.repo.store_airings([item], snapshot_id=world.snapshot_id, now=world.now)
@@ -122,7 +122,7 @@ def test_the_wards_commands_sent_is_the_sum_over_the_receivers_listed(repo: Repo
     world = World(repo)
     world.airing()  # loa-01 and loa-02
     later = snapshot(cam_trung=(("loa-01", True), ("loa-02", False)))
-    world.snapshot_id = repo.record_config(later, now=datetime(2025, 11, 26, tzinfo=VN))
+    world.snapshot_id = repo.record_snapshot(later, now=datetime(2025, 11, 26, tzinfo=VN))
     world.airing(receivers=("loa-01",), day=date(2025, 11, 27))
     result = report(repo, datetime(2025, 12, 8, tzinfo=VN), ward="cam-trung")
     (group,) = result.groups

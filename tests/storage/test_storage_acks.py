@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
+from ipfm_scheduler.core.records import AckKind, AiringOutcome
 from ipfm_scheduler.storage import tables as t
-from ipfm_scheduler.storage.records import AckKind, AiringOutcome
 from ipfm_scheduler.storage.repository import Repository
-from tests.storage.storage_factories import World, ack, planned
+from tests.storage.storage_factories import World, ack, file_ack, planned
 
 NOW = datetime(2025, 11, 21, tzinfo=UTC)
 
@@ -28,7 +28,7 @@ def test_acks_move_the_state_forwards_only_and_repeats_are_kept(repo: Repository
     world = World(repo)
     airing_id, (one, two) = world.airing()
     outcomes = [
-        repo.record_ack("cam-trung", "loa-01", b"r", ack(one, s), now=NOW)
+        file_ack(repo, "cam-trung", "loa-01", b"r", ack(one, s), now=NOW)
         for s in (AckStatus.RECEIVED, AckStatus.COMPLETED, AckStatus.PLAYING, AckStatus.COMPLETED)
     ]
     assert [(o.kind, o.state) for o in outcomes] == [
@@ -51,7 +51,7 @@ def test_acks_move_the_state_forwards_only_and_repeats_are_kept(repo: Repository
     world.answer("cam-trung", "loa-02", two, AckStatus.FAILED, detail="device")
     record = repo.airing(airing_id)
     assert record.outcome is AiringOutcome.PARTIAL
-    assert record.commands == {"loa-01": CommandState.COMPLETED, "loa-02": CommandState.FAILED}
+    assert record.states == {"loa-01": CommandState.COMPLETED, "loa-02": CommandState.FAILED}
 
 
 def test_an_ack_is_stored_exactly_as_received(repo: Repository):
@@ -59,7 +59,7 @@ def test_an_ack_is_stored_exactly_as_received(repo: Repository):
     _, (cid, _) = world.airing()
     raw = '{"v":1,"id":"x","status":"failed","detail":"thiết bị"}'.encode()
     parsed = ack(cid, AckStatus.FAILED, detail="thiết bị\x00")
-    repo.record_ack("cam-trung", "loa-01", raw, parsed, now=NOW)
+    file_ack(repo, "cam-trung", "loa-01", raw, parsed, now=NOW)
     with repo.engine.connect() as conn:
         row = conn.execute(select(t.acks)).one()
         cmd = conn.execute(select(t.commands).where(t.commands.c.id == cid)).one()
@@ -82,10 +82,10 @@ def test_an_ack_from_another_receiver_is_quarantined_and_changes_nothing(
 ):
     world = World(repo)
     _, (cid, _) = world.airing()
-    outcome = repo.record_ack(ward, receiver, b"raw", ack(cid, AckStatus.COMPLETED), now=NOW)
+    outcome = file_ack(repo, ward, receiver, b"raw", ack(cid, AckStatus.COMPLETED), now=NOW)
     assert outcome.kind is AckKind.QUARANTINED
-    assert reason in outcome.reason
-    assert repo.airing(1).commands["loa-01"] is CommandState.SENT
+    assert reason in str(outcome.quarantined)
+    assert repo.airing(1).states["loa-01"] is CommandState.SENT
     with repo.engine.connect() as conn:
         kept = conn.execute(select(t.ack_quarantine)).one()
     assert (kept.ward, kept.receiver, kept.command_id, bytes(kept.raw)) == (
@@ -98,13 +98,14 @@ def test_an_ack_from_another_receiver_is_quarantined_and_changes_nothing(
 
 def test_unmatched_and_malformed_acks_are_quarantined_never_dropped(repo: Repository):
     World(repo)
-    unknown = repo.record_ack(
-        "cam-trung", "loa-01", b"{}", ack("no-such", AckStatus.COMPLETED), now=NOW
+    unknown = file_ack(
+        repo, "cam-trung", "loa-01", b"{}", ack("no-such", AckStatus.COMPLETED), now=NOW
     )
-    bad_id = repo.record_ack(
-        "cam-trung", "loa-01", b"{}", ack("bad id!", AckStatus.COMPLETED), now=NOW
+    bad_id = file_ack(
+        repo, "cam-trung", "loa-01", b"{}", ack("bad id!", AckStatus.COMPLETED), now=NOW
     )
-    malformed = repo.record_ack(
+    malformed = file_ack(
+        repo,
         "cam-trung",
         "loa-01",
         b"\xff not json",
@@ -112,11 +113,11 @@ def test_unmatched_and_malformed_acks_are_quarantined_never_dropped(repo: Reposi
         now=NOW,
         topic="ipfm/cam-trung/loa-01/ack",
     )
-    huge = repo.record_ack("cam-trung", "loa-01", b"x" * 100_000, "too long", now=NOW)
-    assert "unknown command id 'no-such'" in unknown.reason
-    assert "not a valid command id" in bad_id.reason
-    assert malformed.reason == "not a valid ack: payload is not UTF-8 JSON"
-    assert "100000 bytes" in huge.reason
+    huge = file_ack(repo, "cam-trung", "loa-01", b"x" * 100_000, "too long", now=NOW)
+    assert "unknown command id 'no-such'" in str(unknown.quarantined)
+    assert "not a valid command id" in str(bad_id.quarantined)
+    assert malformed.quarantined == "not a valid ack: payload is not UTF-8 JSON"
+    assert "100000 bytes" in str(huge.quarantined)
     with repo.engine.connect() as conn:
         rows = conn.execute(select(t.ack_quarantine).order_by(t.ack_quarantine.c.id)).all()
     assert len(rows) == 4
@@ -130,8 +131,8 @@ def test_a_final_answer_after_expiry_still_counts(repo: Repository):
     world = World(repo)
     _, (cid, _) = world.airing()
     late = planned().expires + timedelta(hours=1)
-    assert cid in repo.expire_overdue(late, grace=timedelta(minutes=5))
-    outcome = repo.record_ack("cam-trung", "loa-01", b"{}", ack(cid, AckStatus.COMPLETED), now=late)
+    assert cid in [r.id for r in repo.expire_overdue(late, grace=timedelta(minutes=5))]
+    outcome = file_ack(repo, "cam-trung", "loa-01", b"{}", ack(cid, AckStatus.COMPLETED), now=late)
     assert outcome.state is CommandState.COMPLETED
 
 
@@ -145,10 +146,10 @@ def test_expire_overdue_waits_for_window_end_plus_programme_length_plus_grace(re
     grace = timedelta(minutes=5)
     deadline = planned().expires + timedelta(seconds=612.4) + grace
     assert repo.expire_overdue(deadline - timedelta(seconds=1), grace=grace) == []
-    assert repo.expire_overdue(deadline, grace=grace) == sorted([one, two])
+    assert [r.id for r in repo.expire_overdue(deadline, grace=grace)] == sorted([one, two])
     assert repo.expire_overdue(deadline + timedelta(hours=1), grace=grace) == []
     record = repo.airing(airing_id)
-    assert set(record.commands.values()) == {CommandState.EXPIRED}
+    assert set(record.states.values()) == {CommandState.EXPIRED}
     assert record.outcome is AiringOutcome.MISSED
 
 
@@ -157,4 +158,4 @@ def test_expire_overdue_leaves_final_answers_alone(repo: Repository):
     _, (one, two) = world.airing()
     world.answer("cam-trung", "loa-01", one, AckStatus.COMPLETED)
     expired = repo.expire_overdue(planned().expires + timedelta(hours=2), grace=timedelta(0))
-    assert expired == [two]
+    assert [r.id for r in expired] == [two]

@@ -1,5 +1,5 @@
-"""The batch methods the service uses (store_airings, record_sends, record_acks and the reads of
-the make-up rule), on SQLite and PostgreSQL: same rules as the one-row methods."""
+"""The batch methods the service uses (store_airings, record_sends, record_acks, record_statuses
+and the reads of the make-up rule), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,27 +11,40 @@ from sqlalchemy import event, func, select
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Priority
+from ipfm_scheduler.core.records import (
+    AckKind,
+    AiringOutcome,
+    AiringToStore,
+    IncomingAck,
+    IncomingStatus,
+    NewCommand,
+    SendOutcome,
+    SendResult,
+    WeekCloseRow,
+)
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import bulk
 from ipfm_scheduler.storage import tables as t
-from ipfm_scheduler.storage.records import (
-    AckKind,
-    AiringOutcome,
-    NewCommand,
-    SendOutcome,
-    WeekCloseRow,
-)
-from ipfm_scheduler.storage.repo_answers import AckBatchItem
-from ipfm_scheduler.storage.repo_batch import AiringBatchItem
 from ipfm_scheduler.storage.repository import Repository
-from tests.storage.storage_factories import AUDIO, MONDAY, WEEK, World, ack, command, planned
+from tests.storage.storage_factories import (
+    AUDIO,
+    MONDAY,
+    WEEK,
+    Answer,
+    World,
+    ack,
+    command,
+    file_ack,
+    incoming,
+    planned,
+)
 
 NOW = datetime(2025, 11, 23, 22, 58, tzinfo=UTC)  # Monday 05:58 in Cẩm Phả
 
 
 def item(
     ward: str = "cam-trung", receivers: tuple[str, ...] = ("loa-01", "loa-02"), **kw: object
-) -> AiringBatchItem:
+) -> AiringToStore:
     """An airing with a command per receiver, ids ``c-WARD-DDHHMM-RECEIVER``."""
     plan = planned(ward, **kw)  # type: ignore[arg-type]
     key = f"{ward}-{plan.start:%d%H%M}"
@@ -39,7 +52,11 @@ def item(
         NewCommand(f"c-{key}-{r}", r, f"ipfm/{ward}/{r}/cmd", command(r, 0, ward).payload)
         for r in receivers
     )
-    return AiringBatchItem(plan, Priority.NORMAL, AUDIO, commands)
+    return AiringToStore(plan, Priority.NORMAL, AUDIO, commands)
+
+
+def heard(ward: str, receiver: str, topic: str, raw: bytes, parsed: Answer | str) -> IncomingAck:
+    return incoming(ward, receiver, parsed, raw, topic)
 
 
 def test_store_airings_records_airings_and_commands_once(repo: Repository) -> None:
@@ -54,7 +71,7 @@ def test_store_airings_records_airings_and_commands_once(repo: Repository) -> No
     ]
     record = repo.airing(first[0].airing_id)
     assert record.outcome is AiringOutcome.OPEN
-    assert record.commands == {"loa-01": CommandState.PENDING, "loa-02": CommandState.PENDING}
+    assert record.states == {"loa-01": CommandState.PENDING, "loa-02": CommandState.PENDING}
 
 
 def test_a_receiver_keeps_its_first_command_and_a_new_receiver_gets_one(repo: Repository) -> None:
@@ -73,11 +90,11 @@ def test_a_receiver_keeps_its_first_command_and_a_new_receiver_gets_one(repo: Re
 
 def test_a_missed_airing_is_recorded_without_commands(repo: Repository) -> None:
     world = World(repo)
-    missed = AiringBatchItem(planned(), Priority.NORMAL, AUDIO, missed=True, note="service down")
+    missed = AiringToStore(planned(), Priority.NORMAL, AUDIO, missed=True, note="service down")
     (stored,) = repo.store_airings([missed], snapshot_id=world.snapshot_id, now=NOW)
     record = repo.airing(stored.airing_id)
     assert record.outcome is AiringOutcome.MISSED
-    assert record.commands == {}
+    assert record.states == {}
 
 
 def test_commands_due_by_leave_later_airings_waiting(repo: Repository) -> None:
@@ -97,13 +114,13 @@ def test_record_sends_counts_attempts_and_a_puback_moves_pending_to_sent(repo: R
     cids = [c.id for c in repo.commands_to_send(NOW, resend_after=timedelta(0), limit=10)]
     repo.record_sends(
         [
-            (cids[0], SendOutcome.QUEUE_FULL),
-            (cids[0], SendOutcome.PUBACK),
-            (cids[1], SendOutcome.NO_CONNECTION),
+            SendResult(cids[0], SendOutcome.QUEUE_FULL),
+            SendResult(cids[0], SendOutcome.PUBACK),
+            SendResult(cids[1], SendOutcome.NO_CONNECTION),
         ],
         now=NOW,
     )
-    assert repo.airing(stored.airing_id).commands == {
+    assert repo.airing(stored.airing_id).states == {
         ids[0]: CommandState.SENT,
         ids[1]: CommandState.PENDING,
     }
@@ -123,23 +140,19 @@ def test_record_acks_in_order_duplicates_and_late_acks_change_nothing(repo: Repo
     airing_id, (c1, c2) = world.airing()
     raw = b'{"v":1}'
     items = [
-        AckBatchItem(
-            "cam-trung", "loa-01", "ipfm/cam-trung/loa-01/ack", raw, ack(c1, AckStatus.PLAYING)
-        ),
-        AckBatchItem(
+        heard("cam-trung", "loa-01", "ipfm/cam-trung/loa-01/ack", raw, ack(c1, AckStatus.PLAYING)),
+        heard(
             "cam-trung", "loa-01", "ipfm/cam-trung/loa-01/ack", raw, ack(c1, AckStatus.COMPLETED)
         ),
-        AckBatchItem(
+        heard(
             "cam-trung", "loa-01", "ipfm/cam-trung/loa-01/ack", raw, ack(c1, AckStatus.COMPLETED)
         ),
-        AckBatchItem(
-            "cam-trung", "loa-01", "ipfm/cam-trung/loa-01/ack", raw, ack(c1, AckStatus.PLAYING)
-        ),
-        AckBatchItem(
+        heard("cam-trung", "loa-01", "ipfm/cam-trung/loa-01/ack", raw, ack(c1, AckStatus.PLAYING)),
+        heard(
             "cam-trung", "loa-01", "ipfm/cam-trung/loa-01/ack", raw, ack(c2, AckStatus.COMPLETED)
         ),
-        AckBatchItem("cam-trung", "loa-02", "ipfm/cam-trung/loa-02/ack", raw, "malformed JSON"),
-        AckBatchItem(
+        heard("cam-trung", "loa-02", "ipfm/cam-trung/loa-02/ack", raw, "malformed JSON"),
+        heard(
             "cam-trung",
             "loa-02",
             "ipfm/cam-trung/loa-02/ack",
@@ -157,17 +170,17 @@ def test_record_acks_in_order_duplicates_and_late_acks_change_nothing(repo: Repo
         AckKind.QUARANTINED,
         AckKind.STORED,
     ]
-    assert "was sent to cam-trung/loa-02, not to cam-trung/loa-01" in outcomes[4].reason
+    assert "was sent to cam-trung/loa-02, not to cam-trung/loa-01" in str(outcomes[4].quarantined)
     record = repo.airing(airing_id)
-    assert record.commands == {"loa-01": CommandState.COMPLETED, "loa-02": CommandState.FAILED}
+    assert record.states == {"loa-01": CommandState.COMPLETED, "loa-02": CommandState.FAILED}
     assert record.outcome is AiringOutcome.PARTIAL
     with repo.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.acks)).scalar_one() == 5
         assert conn.execute(select(func.count()).select_from(t.ack_quarantine)).scalar_one() == 2
     (detail,) = [
         c
-        for a in repo.airings_with_commands(NOW - timedelta(days=1), NOW + timedelta(days=7))
-        for c in a.commands
+        for a in repo.airings_between(NOW - timedelta(days=1), NOW + timedelta(days=7))
+        for c in a.commands.values()
         if c.receiver == "loa-02"
     ]
     assert (detail.state, detail.detail) == (CommandState.FAILED, "device")
@@ -180,27 +193,29 @@ def test_reads_for_the_make_up_rule(repo: Repository) -> None:
     world.airing()
     world.airing(ward="cua-ong", receivers=("loa-01",), hour=17)
     start = datetime.combine(MONDAY, datetime.min.time(), tzinfo=UTC) - timedelta(days=1)
-    only = repo.airings_with_commands(start, start + timedelta(days=8), wards=["cua-ong"])
-    assert [(a.ward, [c.receiver for c in a.commands]) for a in only] == [("cua-ong", ["loa-01"])]
+    only = repo.airings_between(start, start + timedelta(days=8), wards=["cua-ong"])
+    assert [(a.ward, list(a.commands)) for a in only] == [("cua-ong", ["loa-01"])]
     assert repo.earliest_airing() == planned().start
-    repo.record_status("cam-trung", "loa-02", "offline", at=None, now=NOW, fw=None, raw=b"{}")
-    repo.record_status("cam-trung", "loa-01", "online", at=None, now=NOW, fw=None, raw=b"{}")
-    assert repo.offline_receivers() == {("cam-trung", "loa-02"): NOW}
-    repo.record_week_close("cam-trung", "kh179", WEEK, [WeekCloseRow("loa-01", 1, 1)], now=NOW)
-    repo.record_week_close(
-        "cam-trung", "kh179", IsoWeek(2025, 47), [WeekCloseRow("loa-01", 1, 1)], now=NOW
+    repo.record_statuses(
+        [
+            IncomingStatus("cam-trung", "loa-02", False, None, None, b"{}"),
+            IncomingStatus("cam-trung", "loa-01", True, None, None, b"{}"),
+        ],
+        now=NOW,
     )
+    assert repo.offline_receivers() == {("cam-trung", "loa-02"): NOW}
+    done = [WeekCloseRow("cam-trung", "kh179", "loa-01", 1, 1, True)]
+    repo.record_week_close(WEEK, done, now=NOW)
+    repo.record_week_close(IsoWeek(2025, 47), done, now=NOW)
     assert repo.last_closed_week() == WEEK
     ids = [
         c.id
         for c in repo.commands_to_send(NOW + timedelta(days=30), resend_after=timedelta(0), limit=9)
     ]
     assert ids == []  # expired
-    refs = repo.commands_by_id(["cmd-1-loa-01", "nope"])
-    assert refs == [("cmd-1-loa-01", "cam-trung", "loa-01")]
 
 
-def test_a_received_command_with_no_final_answer_is_due_again_after_stalled_after(
+def test_a_received_command_with_no_final_answer_is_due_again_when_stalled(
     repo: Repository,
 ) -> None:
     world = World(repo)
@@ -208,18 +223,16 @@ def test_a_received_command_with_no_final_answer_is_due_again_after_stalled_afte
     world.answer("cam-trung", "loa-01", c1, AckStatus.RECEIVED)
     world.answer("cam-trung", "loa-02", c2, AckStatus.COMPLETED)
     sent = planned().start - timedelta(minutes=2)
-    wait, stalled = timedelta(seconds=30), timedelta(minutes=2)
+    wait = timedelta(seconds=30)  # stalled: no attempt for STALLED_FACTOR x 30 s = 2 minutes
 
     def due(at: datetime) -> list[str]:
-        found = repo.commands_to_send(at, resend_after=wait, limit=10, stalled_after=stalled)
-        return [c.id for c in found]
+        return [c.id for c in repo.commands_to_send(at, resend_after=wait, limit=10)]
 
     closes = planned().expires
     assert due(sent + timedelta(minutes=3)) == []  # it may still be playing
     assert due(closes - timedelta(seconds=1)) == []
     assert due(closes) == [c1]  # its window closed without a final answer: asked again
     assert due(sent + timedelta(hours=1)) == [c1]
-    assert repo.commands_to_send(sent + timedelta(hours=1), resend_after=wait, limit=10) == []
 
 
 def test_a_retained_status_may_change_the_state_but_never_moves_last_seen(
@@ -230,24 +243,21 @@ def test_a_retained_status_may_change_the_state_but_never_moves_last_seen(
     is recorded as a change, but last_seen_at stays when we last heard the receiver itself. A
     receiver first known from a retained status is seen at the time it gave (never later than
     now), or now if it gave none. A live message in the same batch does move last_seen_at."""
-    from ipfm_scheduler.storage.records import ReceiverState
-    from ipfm_scheduler.storage.repo_answers import StatusBatchItem
-
-    on, off = ReceiverState.ONLINE, ReceiverState.OFFLINE
-    live = StatusBatchItem("cam-trung", "loa-01", on, None, "2.4.1", b"{}")
+    on, off = True, False
+    live = IncomingStatus("cam-trung", "loa-01", on, None, "2.4.1", b"{}")
     assert repo.record_statuses([live], now=NOW) == [True]
     t1, t2, t3 = (NOW + timedelta(minutes=m) for m in (5, 10, 15))
 
     def seen() -> dict[str, tuple[bool, datetime, datetime]]:
         return {s.receiver: (s.online, s.since, s.last_seen_at) for s in repo.receivers_status()}
 
-    repeat = StatusBatchItem("cam-trung", "loa-01", on, None, None, b"{}", retained=True)
+    repeat = IncomingStatus("cam-trung", "loa-01", on, None, None, b"{}", retained=True)
     assert repo.record_statuses([repeat], now=t1) == [False]
     assert seen()["loa-01"] == (True, NOW, NOW)
-    will = StatusBatchItem("cam-trung", "loa-01", off, None, None, b"", retained=True)
-    first = StatusBatchItem("cam-trung", "loa-02", on, NOW - timedelta(hours=1), None, b"{}", True)
-    ahead = StatusBatchItem("cam-trung", "loa-03", on, t3, None, b"{}", retained=True)
-    untimed = StatusBatchItem("cam-trung", "loa-04", on, None, None, b"{}", retained=True)
+    will = IncomingStatus("cam-trung", "loa-01", off, None, None, b"", retained=True)
+    first = IncomingStatus("cam-trung", "loa-02", on, NOW - timedelta(hours=1), None, b"{}", True)
+    ahead = IncomingStatus("cam-trung", "loa-03", on, t3, None, b"{}", retained=True)
+    untimed = IncomingStatus("cam-trung", "loa-04", on, None, None, b"{}", retained=True)
     assert repo.record_statuses([will, first, ahead, untimed], now=t2) == [True] * 4
     assert seen() == {
         "loa-01": (False, t2, NOW),
@@ -255,7 +265,7 @@ def test_a_retained_status_may_change_the_state_but_never_moves_last_seen(
         "loa-03": (True, t2, t2),
         "loa-04": (True, t2, t2),
     }
-    back = StatusBatchItem("cam-trung", "loa-01", on, None, None, b"{}")
+    back = IncomingStatus("cam-trung", "loa-01", on, None, None, b"{}")
     assert repo.record_statuses([back, will], now=t3) == [True, True]
     assert seen()["loa-01"] == (False, t3, t3)  # heard live in this batch
     with repo.engine.connect() as conn:
@@ -263,18 +273,16 @@ def test_a_retained_status_may_change_the_state_but_never_moves_last_seen(
         assert events.scalar_one() == 7  # 1 + 4 + 2 changes
 
 
-def test_record_statuses_in_order_like_record_status(repo: Repository) -> None:
-    from ipfm_scheduler.storage.records import ReceiverState
-    from ipfm_scheduler.storage.repo_answers import StatusBatchItem
-
-    on, off = ReceiverState.ONLINE, ReceiverState.OFFLINE
-    repo.record_status("cam-trung", "loa-01", on, at=None, now=NOW, fw="2.4.1", raw=b"{}")
+def test_record_statuses_in_order(repo: Repository) -> None:
+    on, off = True, False
+    first = IncomingStatus("cam-trung", "loa-01", on, None, "2.4.1", b"{}")
+    assert repo.record_statuses([first], now=NOW) == [True]
     later = NOW + timedelta(minutes=5)
     items = [
-        StatusBatchItem("cam-trung", "loa-01", on, None, None, b"{}"),  # a repeat: nothing new
-        StatusBatchItem("cam-trung", "loa-01", off, None, None, b"{}"),  # the last will
-        StatusBatchItem("cam-trung", "loa-02", on, NOW, "2.4.1", b"{}"),  # first seen
-        StatusBatchItem("cam-trung", "loa-02", on, NOW, "2.5.0", b"{}"),  # new firmware
+        IncomingStatus("cam-trung", "loa-01", on, None, None, b"{}"),  # a repeat: nothing new
+        IncomingStatus("cam-trung", "loa-01", off, None, None, b"{}"),  # the last will
+        IncomingStatus("cam-trung", "loa-02", on, NOW, "2.4.1", b"{}"),  # first seen
+        IncomingStatus("cam-trung", "loa-02", on, NOW, "2.5.0", b"{}"),  # new firmware
     ]
     assert repo.record_statuses(items, now=later) == [False, True, True, True]
     known = {(s.ward, s.receiver): s for s in repo.receivers_status()}
@@ -297,7 +305,7 @@ def test_the_batch_path_stores_times_exactly_as_the_one_row_path(repo: Repositor
     """Times written by the fast bulk insert must compare with every other time in SQL."""
     world = World(repo)
     repo.store_airings([item()], snapshot_id=world.snapshot_id, now=NOW)
-    world.airing(hour=17)  # the one-row methods
+    world.airing(hour=17)  # an airing stored alone, then its commands
     with repo.engine.connect() as conn:
         rows = conn.execute(
             select(t.airings.c.id, t.airings.c.planned_start, t.airings.c.expires_at)
@@ -359,7 +367,7 @@ def test_an_old_sqlite_limit_on_values_per_statement_is_respected(
     assert saved == {c.id: c.payload for i in every for c in i.commands}
 
 
-def _timed_item(ward: str, duration_s: float) -> AiringBatchItem:
+def _timed_item(ward: str, duration_s: float) -> AiringToStore:
     """An airing with one command whose payload announces a recording of ``duration_s``."""
     plan = planned(ward)
     cid = f"c-{ward}-loa-01"
@@ -367,7 +375,7 @@ def _timed_item(ward: str, duration_s: float) -> AiringBatchItem:
         {"v": 1, "type": "play", "id": cid, "audio": {"sha256": AUDIO, "duration_s": duration_s}}
     ).encode()
     command_ = NewCommand(cid, "loa-01", f"ipfm/{ward}/loa-01/cmd", payload)
-    return AiringBatchItem(plan, Priority.NORMAL, AUDIO, (command_,))
+    return AiringToStore(plan, Priority.NORMAL, AUDIO, (command_,))
 
 
 def test_a_completed_sooner_than_the_recording_lasts_is_quarantined_not_counted(
@@ -384,8 +392,8 @@ def test_a_completed_sooner_than_the_recording_lasts_is_quarantined_not_counted(
     )
     long_id, short_id = "c-cam-trung-loa-01", "c-cua-ong-loa-01"
 
-    def completed(ward: str, cid: str) -> AckBatchItem:
-        return AckBatchItem(
+    def completed(ward: str, cid: str) -> IncomingAck:
+        return heard(
             ward, "loa-01", f"ipfm/{ward}/loa-01/ack", b"{}", ack(cid, AckStatus.COMPLETED)
         )
 
@@ -394,22 +402,22 @@ def test_a_completed_sooner_than_the_recording_lasts_is_quarantined_not_counted(
         now=NOW + timedelta(seconds=10),
     )
     assert [o.kind for o in early] == [AckKind.QUARANTINED, AckKind.STORED]
-    assert early[0].reason == (
+    assert early[0].quarantined == (
         "`completed` 10 s after the command was sent, but its recording lasts 600 s: "
         "it can't have played; not counted"
     )
-    assert repo.airing(stored[0].airing_id).commands == {"loa-01": CommandState.PENDING}
-    assert repo.airing(stored[1].airing_id).commands == {"loa-01": CommandState.COMPLETED}
+    assert repo.airing(stored[0].airing_id).states == {"loa-01": CommandState.PENDING}
+    assert repo.airing(stored[1].airing_id).states == {"loa-01": CommandState.COMPLETED}
     with repo.engine.connect() as conn:
         kept = conn.execute(select(t.ack_quarantine.c.command_id, t.ack_quarantine.c.reason)).all()
     assert [(k.command_id, "can't have played" in k.reason) for k in kept] == [(long_id, True)]
     (late,) = repo.record_acks([completed("cam-trung", long_id)], now=NOW + timedelta(seconds=600))
     assert late.kind is AckKind.STORED
-    assert repo.airing(stored[0].airing_id).commands == {"loa-01": CommandState.COMPLETED}
+    assert repo.airing(stored[0].airing_id).states == {"loa-01": CommandState.COMPLETED}
 
 
 def test_one_ack_at_a_time_gets_the_same_completed_check(repo: Repository) -> None:
-    """``record_ack`` (one ack) files it as ``record_acks`` does: a `completed` 10 s after a
+    """One ack alone (a batch of one) is filed as in a batch: a `completed` 10 s after a
     600-s recording's command was stored is quarantined, one after 600 s counts."""
     world = World(repo)
     (stored,) = repo.store_airings(
@@ -417,10 +425,10 @@ def test_one_ack_at_a_time_gets_the_same_completed_check(repo: Repository) -> No
     )
     cid = "c-cam-trung-loa-01"
     done = ack(cid, AckStatus.COMPLETED)
-    early = repo.record_ack("cam-trung", "loa-01", b"{}", done, now=NOW + timedelta(seconds=10))
+    early = file_ack(repo, "cam-trung", "loa-01", b"{}", done, now=NOW + timedelta(seconds=10))
     assert early.kind is AckKind.QUARANTINED
-    assert "it can't have played; not counted" in (early.reason or "")
-    assert repo.airing(stored.airing_id).commands == {"loa-01": CommandState.PENDING}
-    late = repo.record_ack("cam-trung", "loa-01", b"{}", done, now=NOW + timedelta(seconds=600))
+    assert "it can't have played; not counted" in (early.quarantined or "")
+    assert repo.airing(stored.airing_id).states == {"loa-01": CommandState.PENDING}
+    late = file_ack(repo, "cam-trung", "loa-01", b"{}", done, now=NOW + timedelta(seconds=600))
     assert late.kind is AckKind.STORED
-    assert repo.airing(stored.airing_id).commands == {"loa-01": CommandState.COMPLETED}
+    assert repo.airing(stored.airing_id).states == {"loa-01": CommandState.COMPLETED}

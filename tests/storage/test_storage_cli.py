@@ -273,13 +273,13 @@ def test_log_table_says_an_airing_was_missed_and_why(db_url: str):
     """A missed airing (its window closed while no service ran) never gets a command: the table
     says `missed` with the reason, not `no command` as if one were still to come."""
     from ipfm_scheduler.core.model import Priority
-    from ipfm_scheduler.storage.repo_batch import AiringBatchItem
+    from ipfm_scheduler.core.records import AiringToStore
     from tests.storage.storage_factories import AUDIO, planned
 
     engine = open_engine(db_url)
     world = World(Repository(engine))
     note = "window closed before it could be sent (service not running)"
-    item = AiringBatchItem(planned(), Priority.NORMAL, AUDIO, missed=True, note=note)
+    item = AiringToStore(planned(), Priority.NORMAL, AUDIO, missed=True, note=note)
     world.repo.store_airings([item], snapshot_id=world.snapshot_id, now=world.now)
     engine.dispose()
     table = run("log", "--database", db_url)

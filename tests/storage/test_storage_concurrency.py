@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Priority
+from ipfm_scheduler.core.records import AckKind, AiringToStore, ManualRequest
 from ipfm_scheduler.storage import tables as t
-from ipfm_scheduler.storage.records import AckKind, ManualRequest
 from ipfm_scheduler.storage.repository import Repository
-from tests.storage.storage_factories import AUDIO, World, ack, planned
+from tests.storage.storage_factories import AUDIO, World, ack, file_ack, planned
 
 T = TypeVar("T")
 
@@ -51,7 +51,7 @@ def test_simultaneous_acks_for_one_command_end_in_the_final_state(repo: Reposito
         airing_id, (cid,) = world.airing(receivers=("loa-01",), hour=hour)
 
         def send(status: AckStatus, cid: str = cid) -> AckKind:
-            return repo.record_ack("cam-trung", "loa-01", b"{}", ack(cid, status), now=now).kind
+            return file_ack(repo, "cam-trung", "loa-01", b"{}", ack(cid, status), now=now).kind
 
         kinds = together(
             lambda: send(AckStatus.COMPLETED),
@@ -60,23 +60,19 @@ def test_simultaneous_acks_for_one_command_end_in_the_final_state(repo: Reposito
         )
         assert kinds[0] is AckKind.STORED  # whatever came first, `completed` moves the state
         assert AckKind.QUARANTINED not in kinds
-        assert repo.airing(airing_id).commands == {"loa-01": CommandState.COMPLETED}
+        assert repo.airing(airing_id).states == {"loa-01": CommandState.COMPLETED}
     with repo.engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(t.acks)).scalar_one()
     assert stored == 15  # every ack kept, none lost to a conflict
 
 
-def test_simultaneous_ensure_airing_creates_it_once(repo: Repository):
+def test_simultaneous_stores_of_one_airing_create_it_once(repo: Repository):
     world = World(repo)
+    item = AiringToStore(planned(), Priority.NORMAL, AUDIO)
 
     def ensure() -> tuple[int, bool]:
-        return repo.ensure_airing(
-            planned(),
-            priority=Priority.NORMAL,
-            audio_sha256=AUDIO,
-            snapshot_id=world.snapshot_id,
-            now=world.now,
-        )
+        (stored,) = repo.store_airings([item], snapshot_id=world.snapshot_id, now=world.now)
+        return stored.airing_id, stored.created
 
     results = together(ensure, ensure, ensure)
     assert len({airing_id for airing_id, _ in results}) == 1

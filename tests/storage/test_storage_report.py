@@ -7,19 +7,20 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import text
 
 from ipfm_scheduler.core.commands import AckStatus
-from ipfm_scheduler.core.model import Origin, Priority
+from ipfm_scheduler.core.model import Origin
 from ipfm_scheduler.storage.audit import LogFilter, airing_log, station_zone
 from ipfm_scheduler.storage.report import Standing, WeekReport, week_report
 from ipfm_scheduler.storage.repository import Repository
 from tests.storage.storage_factories import (
     AFTER_WEEK,
-    AUDIO,
     MONDAY,
     VN,
     WEEK,
     World,
     planned,
+    record_status,
     snapshot,
+    store_one,
 )
 
 C, F = AckStatus.COMPLETED, AckStatus.FAILED
@@ -31,7 +32,7 @@ def report(repo: Repository, now: datetime = AFTER_WEEK, **filters: str) -> Week
 
 
 def status(repo: Repository, receiver: str, state: str, now: datetime) -> None:
-    repo.record_status("cam-trung", receiver, state, at=None, now=now, fw=None, raw=b"")
+    record_status(repo, "cam-trung", receiver, state, at=None, now=now, fw=None, raw=b"")
 
 
 def lines(result: WeekReport) -> dict[tuple[str, str], tuple[str, int, str]]:
@@ -82,7 +83,8 @@ def test_reasons_name_offline_time_missing_commands_and_rejections(repo: Reposit
     _, (one,) = world.airing(receivers=("loa-01",))
     world.answer("cam-trung", "loa-01", one, AckStatus.REJECTED, detail="expired")
     offline_at = datetime(2025, 11, 26, 6, 2, tzinfo=VN)
-    repo.record_status(
+    record_status(
+        repo,
         "cam-trung",
         "loa-02",
         "online",
@@ -91,7 +93,7 @@ def test_reasons_name_offline_time_missing_commands_and_rejections(repo: Reposit
         fw=None,
         raw=b"",
     )
-    repo.record_status("cam-trung", "loa-02", "offline", at=None, now=offline_at, fw=None, raw=b"")
+    record_status(repo, "cam-trung", "loa-02", "offline", at=None, now=offline_at, fw=None, raw=b"")
     found = lines(report(repo, ward="cam-trung"))
     assert found[("cam-trung", "loa-01")] == ("short", 0, "1 command: rejected (expired)")
     assert found[("cam-trung", "loa-02")] == (
@@ -108,9 +110,16 @@ def test_an_offline_receiver_that_came_back_before_the_week_ended_is_not_called_
     world.airing()
     repo.expire_overdue(AFTER_WEEK, grace=timedelta(minutes=5))
     monday = datetime(2025, 11, 24, 5, 0, tzinfo=VN)
-    repo.record_status("cam-trung", "loa-02", "offline", at=None, now=monday, fw=None, raw=b"")
-    repo.record_status(
-        "cam-trung", "loa-02", "online", at=None, now=monday + timedelta(hours=3), fw=None, raw=b""
+    record_status(repo, "cam-trung", "loa-02", "offline", at=None, now=monday, fw=None, raw=b"")
+    record_status(
+        repo,
+        "cam-trung",
+        "loa-02",
+        "online",
+        at=None,
+        now=monday + timedelta(hours=3),
+        fw=None,
+        raw=b"",
     )
     assert lines(report(repo))[("cam-trung", "loa-02")][2] == "1 command: expired"
 
@@ -151,7 +160,7 @@ def test_the_minimum_and_receivers_come_from_the_configuration_that_planned_the_
     world = World(repo, snapshot(cam_trung=(("loa-01", True), ("loa-02", False))))
     _, (one,) = world.airing(receivers=("loa-01",))
     world.answer("cam-trung", "loa-01", one, C)
-    repo.record_config(snapshot(), now=AFTER_WEEK)
+    repo.record_snapshot(snapshot(), now=AFTER_WEEK)
     found = lines(report(repo, ward="cam-trung"))
     assert set(found) == {("cam-trung", "loa-01")}
 
@@ -192,13 +201,7 @@ def test_the_airing_log_view_has_a_row_per_airing_and_receiver(repo: Repository)
     world = World(repo)
     world.airing()
     # an airing without commands still shows, with no receiver
-    repo.ensure_airing(
-        planned(hour=17),
-        priority=Priority.NORMAL,
-        audio_sha256=AUDIO,
-        snapshot_id=world.snapshot_id,
-        now=world.now,
-    )
+    store_one(repo, world.snapshot_id, planned(hour=17), world.now)
     with repo.engine.connect() as conn:
         rows = conn.execute(
             text(

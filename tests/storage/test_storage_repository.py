@@ -9,11 +9,28 @@ from sqlalchemy import func, select
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Origin, Priority
-from ipfm_scheduler.errors import StorageError, ValueInvalid
+from ipfm_scheduler.core.records import (
+    AiringOutcome,
+    AiringToStore,
+    NewCommand,
+    SendOutcome,
+    SendResult,
+    WeekCloseRow,
+)
+from ipfm_scheduler.errors import ValueInvalid
 from ipfm_scheduler.storage import tables as t
-from ipfm_scheduler.storage.records import AiringOutcome, SendOutcome
 from ipfm_scheduler.storage.repository import Repository
-from tests.storage.storage_factories import AUDIO, VN, WEEK, World, command, planned, snapshot
+from tests.storage.storage_factories import (
+    AUDIO,
+    VN,
+    WEEK,
+    World,
+    add_commands,
+    command,
+    planned,
+    snapshot,
+    store_one,
+)
 
 NOW = datetime(2025, 11, 21, tzinfo=UTC)
 
@@ -27,8 +44,8 @@ def count(repo: Repository, table: t.Table) -> int:
 
 
 def test_same_configuration_gets_the_same_snapshot_id_and_stores_nothing_new(repo: Repository):
-    first = repo.record_config(snapshot(), now=NOW)
-    again = repo.record_config(snapshot(), now=NOW + timedelta(hours=1))
+    first = repo.record_snapshot(snapshot(), now=NOW)
+    again = repo.record_snapshot(snapshot(), now=NOW + timedelta(hours=1))
     assert first == again
     assert count(repo, t.config_snapshots) == 1
     assert count(repo, t.config_loads) == 1
@@ -36,9 +53,9 @@ def test_same_configuration_gets_the_same_snapshot_id_and_stores_nothing_new(rep
 
 
 def test_a_changed_ward_file_is_a_new_snapshot_and_a_return_is_a_new_load(repo: Repository):
-    first = repo.record_config(snapshot(), now=NOW)
-    second = repo.record_config(snapshot(ward_text="id: cam-trung\n# edited\n"), now=NOW)
-    back = repo.record_config(snapshot(), now=NOW + timedelta(days=1))
+    first = repo.record_snapshot(snapshot(), now=NOW)
+    second = repo.record_snapshot(snapshot(ward_text="id: cam-trung\n# edited\n"), now=NOW)
+    back = repo.record_snapshot(snapshot(), now=NOW + timedelta(days=1))
     assert second != first
     assert back == first
     assert count(repo, t.config_loads) == 3
@@ -47,7 +64,7 @@ def test_a_changed_ward_file_is_a_new_snapshot_and_a_return_is_a_new_load(repo: 
 
 
 def test_snapshot_keeps_file_text_programmes_and_receivers(repo: Repository):
-    sid = repo.record_config(snapshot(), now=NOW)
+    sid = repo.record_snapshot(snapshot(), now=NOW)
     with repo.engine.connect() as conn:
         texts = dict(
             conn.execute(
@@ -74,15 +91,19 @@ def test_snapshot_keeps_file_text_programmes_and_receivers(repo: Repository):
 # --- airings and commands ---------------------------------------------------------------------
 
 
-def test_ensure_airing_creates_once_and_keeps_local_time_and_week(repo: Repository):
+def send(repo: Repository, cid: str, now: datetime, outcome: SendOutcome | str) -> None:
+    repo.record_sends([SendResult(cid, SendOutcome(outcome))], now=now)
+
+
+def test_an_airing_is_created_once_and_keeps_local_time_and_week(repo: Repository):
     world = World(repo)
-    plan = planned()
-    kwargs = {"priority": Priority.NORMAL, "audio_sha256": AUDIO, "snapshot_id": world.snapshot_id}
-    first = repo.ensure_airing(plan, now=NOW, **kwargs)  # type: ignore[arg-type]
-    again = repo.ensure_airing(plan, now=NOW + timedelta(hours=1), **kwargs)  # type: ignore[arg-type]
-    assert first == (first[0], True)
-    assert again == (first[0], False)
-    record = repo.airing(first[0])
+    item = AiringToStore(planned(), Priority.NORMAL, AUDIO)
+    sid = world.snapshot_id
+    (first,) = repo.store_airings([item], snapshot_id=sid, now=NOW)
+    (again,) = repo.store_airings([item], snapshot_id=sid, now=NOW + timedelta(hours=1))
+    assert (first.created, first.commands_added) == (True, 0)
+    assert (again.airing_id, again.created) == (first.airing_id, False)
+    record = repo.airing(first.airing_id)
     assert record.local == "2025-11-24T06:00:00+07:00"
     assert record.start == datetime(2025, 11, 23, 23, 0, tzinfo=UTC)
     assert record.start.tzinfo is UTC
@@ -94,19 +115,17 @@ def test_ensure_airing_creates_once_and_keeps_local_time_and_week(repo: Reposito
 def test_makeup_airing_references_what_it_makes_up_for(repo: Repository):
     world = World(repo)
     missed, _ = world.airing()
-    makeup, created = repo.ensure_airing(
+    item = AiringToStore(
         planned(hour=17, origin=Origin.MAKEUP),
-        priority=Priority.NORMAL,
-        audio_sha256=AUDIO,
-        snapshot_id=world.snapshot_id,
-        now=NOW,
+        Priority.NORMAL,
+        AUDIO,
         makeup_for=missed,
-        makeup_week=WEEK,
         note="loa-02 short",
     )
+    (stored,) = repo.store_airings([item], snapshot_id=world.snapshot_id, now=NOW)
     with repo.engine.connect() as conn:
-        row = conn.execute(select(t.airings).where(t.airings.c.id == makeup)).one()
-    assert created
+        row = conn.execute(select(t.airings).where(t.airings.c.id == stored.airing_id)).one()
+    assert stored.created
     assert (row.makeup_for, row.makeup_week, row.note, row.origin) == (
         missed,
         "2025-W48",
@@ -115,98 +134,81 @@ def test_makeup_airing_references_what_it_makes_up_for(repo: Repository):
     )
 
 
-def test_ensure_airing_refuses_a_bad_audio_hash(repo: Repository):
+def test_storing_an_airing_refuses_a_bad_audio_hash(repo: Repository):
     world = World(repo)
+    item = AiringToStore(planned(), Priority.NORMAL, "ABC")
     with pytest.raises(ValueInvalid, match="sha256"):
-        repo.ensure_airing(
-            planned(),
-            priority=Priority.NORMAL,
-            audio_sha256="ABC",
-            snapshot_id=world.snapshot_id,
-            now=NOW,
-        )
+        repo.store_airings([item], snapshot_id=world.snapshot_id, now=NOW)
 
 
-def test_add_commands_is_idempotent_per_receiver_and_keeps_the_first_bytes(repo: Repository):
+def test_commands_are_idempotent_per_receiver_and_keep_the_first_bytes(repo: Repository):
     world = World(repo)
-    airing_id, _ = repo.ensure_airing(
-        planned(),
-        priority=Priority.NORMAL,
-        audio_sha256=AUDIO,
-        snapshot_id=world.snapshot_id,
-        now=NOW,
-    )
-    first = repo.add_commands(airing_id, [command("loa-01", airing_id)], now=NOW)
-    retry = command("loa-01", airing_id)
-    other = type(retry)("another-id", "loa-01", retry.topic, b"other bytes")
-    again = repo.add_commands(airing_id, [other, command("loa-02", airing_id)], now=NOW)
-    assert again == [first[0], f"cmd-{airing_id}-loa-02"]
-    assert repo.add_commands(airing_id, [retry], now=NOW) == first  # a plain retry: no error
+    sid, plan = world.snapshot_id, planned()
+    airing_id = store_one(repo, sid, plan, NOW)
+    first = command("loa-01", airing_id)
+    add_commands(repo, sid, plan, [first], NOW)
+    other = NewCommand("another-id", "loa-01", first.topic, b"other bytes")
+    add_commands(repo, sid, plan, [other, command("loa-02", airing_id)], NOW)
+    ids = {r: c.id for r, c in repo.airing(airing_id).commands.items()}
+    assert ids == {"loa-01": first.id, "loa-02": f"cmd-{airing_id}-loa-02"}
+    item = AiringToStore(plan, Priority.NORMAL, AUDIO, (first,))
+    (retry,) = repo.store_airings([item], snapshot_id=sid, now=NOW)  # a plain retry: no error
+    assert (retry.airing_id, retry.commands_added) == (airing_id, 0)
     sendable = {c.id: c.payload for c in repo.commands_to_send(NOW, resend_after=timedelta(0))}
-    assert sendable[first[0]] == command("loa-01", airing_id).payload
+    assert sendable[first.id] == command("loa-01", airing_id).payload
     assert repo.airing(airing_id).outcome is AiringOutcome.OPEN
-
-
-def test_add_commands_for_an_unknown_airing_fails_plainly(repo: Repository):
-    with pytest.raises(StorageError, match="no airing 999"):
-        repo.add_commands(999, [command("loa-01", 999)], now=NOW)
 
 
 def test_commands_to_send_pending_then_unanswered_after_resend_delay(repo: Repository):
     world = World(repo)
-    airing_id, _ = repo.ensure_airing(
-        planned(),
-        priority=Priority.NORMAL,
-        audio_sha256=AUDIO,
-        snapshot_id=world.snapshot_id,
-        now=NOW,
-    )
-    (cid,) = repo.add_commands(airing_id, [command("loa-01", airing_id)], now=NOW)
+    sid, plan = world.snapshot_id, planned()
+    airing_id = store_one(repo, sid, plan, NOW)
+    cid = command("loa-01", airing_id).id
+    add_commands(repo, sid, plan, [command("loa-01", airing_id)], NOW)
     start = planned().start
     t0 = start - timedelta(minutes=2)
     wait = timedelta(seconds=30)
+
+    def state() -> CommandState:
+        return repo.airing(airing_id).commands["loa-01"].state
+
     assert [c.id for c in repo.commands_to_send(t0, resend_after=wait)] == [cid]
     # a failed attempt leaves it pending: still to send
-    assert repo.record_send(cid, now=t0, outcome="no-connection") is CommandState.PENDING
+    send(repo, cid, t0, "no-connection")
+    assert state() is CommandState.PENDING
     assert [c.id for c in repo.commands_to_send(t0, resend_after=wait)] == [cid]
-    assert repo.record_send(cid, now=t0, outcome=SendOutcome.PUBACK) is CommandState.SENT
+    send(repo, cid, t0, SendOutcome.PUBACK)
+    assert state() is CommandState.SENT
     assert repo.commands_to_send(t0 + timedelta(seconds=29), resend_after=wait) == []
     resend = repo.commands_to_send(t0 + wait, resend_after=wait)
     assert [(c.id, c.state, c.attempts) for c in resend] == [(cid, CommandState.SENT, 2)]
-    # an answer stops the resends; an expired command is never sent
+    # an answer stops the resends; an expired command is never sent, except one received with
+    # no final answer (asked again: its final ack may have been lost), until it has one
     world.answer("cam-trung", "loa-01", cid, AckStatus.RECEIVED)
     assert repo.commands_to_send(t0 + 2 * wait, resend_after=wait) == []
-    assert repo.commands_to_send(start + timedelta(hours=1), resend_after=wait) == []
+    later = start + timedelta(hours=1)
+    assert [c.id for c in repo.commands_to_send(later, resend_after=wait)] == [cid]
+    world.answer("cam-trung", "loa-01", cid, AckStatus.COMPLETED)
+    assert repo.commands_to_send(later, resend_after=wait) == []
 
 
 def test_commands_to_send_oldest_airing_first_and_limited(repo: Repository):
     world = World(repo)
-    late, _ = repo.ensure_airing(
-        planned(hour=17),
-        priority=Priority.NORMAL,
-        audio_sha256=AUDIO,
-        snapshot_id=world.snapshot_id,
-        now=NOW,
-    )
-    early, _ = repo.ensure_airing(
-        planned(hour=6),
-        priority=Priority.NORMAL,
-        audio_sha256=AUDIO,
-        snapshot_id=world.snapshot_id,
-        now=NOW,
-    )
-    repo.add_commands(late, [command("loa-01", late)], now=NOW)
-    repo.add_commands(early, [command("loa-01", early)], now=NOW)
+    sid = world.snapshot_id
+    late = store_one(repo, sid, planned(hour=17), NOW)
+    early = store_one(repo, sid, planned(hour=6), NOW)
+    add_commands(repo, sid, planned(hour=17), [command("loa-01", late)], NOW)
+    add_commands(repo, sid, planned(hour=6), [command("loa-01", early)], NOW)
     due = repo.commands_to_send(NOW, resend_after=timedelta(0), limit=1)
     assert [c.airing_id for c in due] == [early]
 
 
-def test_record_send_keeps_every_attempt_and_first_and_last_sent_times(repo: Repository):
+def test_sends_keep_every_attempt_and_first_and_last_sent_times(repo: Repository):
     world = World(repo)
     _, (cid, _) = world.airing()  # first sent 2 minutes before the start
     later = planned().start
-    repo.record_send(cid, now=later, outcome="timeout")
-    repo.record_send(cid, now=later + timedelta(seconds=1), outcome="puback")
+    send(repo, cid, later, "timeout")
+    send(repo, cid, later + timedelta(seconds=1), "puback")
     with repo.engine.connect() as conn:
         attempts = conn.execute(
             select(t.send_attempts.c.attempt, t.send_attempts.c.outcome)
@@ -219,11 +221,11 @@ def test_record_send_keeps_every_attempt_and_first_and_last_sent_times(repo: Rep
     assert row.attempts == 3
 
 
-def test_record_send_for_an_unknown_command_or_outcome_fails(repo: Repository):
-    with pytest.raises(StorageError, match="no command nope"):
-        repo.record_send("nope", now=NOW, outcome="puback")
+def test_a_send_of_an_unknown_command_is_ignored_and_an_unknown_outcome_fails(repo: Repository):
+    send(repo, "nope", NOW, "puback")
+    assert count(repo, t.send_attempts) == 0
     with pytest.raises(ValueError, match="exploded"):
-        repo.record_send("nope", now=NOW, outcome="exploded")
+        repo.record_sends([SendResult("nope", "exploded")], now=NOW)  # type: ignore[arg-type]
 
 
 # --- the week's record ------------------------------------------------------------------------
@@ -241,7 +243,7 @@ def test_completed_counts_distinct_airings_per_receiver_in_the_week(repo: Reposi
     assert repo.completed_counts("cam-trung", "kh179", start, end) == {"loa-01": 2, "loa-02": 1}
     week = repo.week_airings("cam-trung", "kh179", start, end)
     assert [a.local[:10] for a in week] == ["2025-11-24", "2025-11-27"]
-    assert week[1].commands == {"loa-01": CommandState.COMPLETED, "loa-02": CommandState.SENT}
+    assert week[1].states == {"loa-01": CommandState.COMPLETED, "loa-02": CommandState.SENT}
 
 
 def test_next_airings_and_open_commands_for_status(repo: Repository):
@@ -254,14 +256,14 @@ def test_next_airings_and_open_commands_for_status(repo: Repository):
 
 
 def test_week_close_is_recorded_and_replaced_on_a_second_close(repo: Repository):
-    from ipfm_scheduler.storage.records import WeekCloseRow
-
     world = World(repo)
-    rows = [WeekCloseRow("loa-01", 1, 1), WeekCloseRow("loa-02", 0, 1, "offline")]
-    repo.record_week_close("cam-trung", "kh179", WEEK, rows, now=NOW, snapshot_id=world.snapshot_id)
-    repo.record_week_close(
-        "cam-trung", "kh179", WEEK, [WeekCloseRow("loa-02", 1, 1)], now=NOW + timedelta(days=1)
-    )
+
+    def row(receiver: str, completed: int, reason: str = "") -> WeekCloseRow:
+        return WeekCloseRow("cam-trung", "kh179", receiver, completed, 1, completed >= 1, reason)
+
+    rows = [row("loa-01", 1), row("loa-02", 0, "offline")]
+    repo.record_week_close(WEEK, rows, now=NOW, snapshot_id=world.snapshot_id)
+    repo.record_week_close(WEEK, [row("loa-02", 1)], now=NOW + timedelta(days=1))
     with repo.engine.connect() as conn:
         found = conn.execute(
             select(t.week_closures.c.receiver, t.week_closures.c.verdict).order_by(
@@ -276,4 +278,4 @@ def test_week_close_is_recorded_and_replaced_on_a_second_close(repo: Repository)
 
 def test_naive_times_are_refused(repo: Repository):
     with pytest.raises(ValueInvalid, match="no time zone"):
-        repo.record_config(snapshot(), now=datetime(2025, 11, 21))
+        repo.record_snapshot(snapshot(), now=datetime(2025, 11, 21))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.errors import ValueInvalid
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.repository import Repository
-from tests.storage.storage_factories import planned
+from tests.storage.storage_factories import planned, record_status
 
 NOW = datetime(2025, 11, 21, tzinfo=UTC)
 
@@ -26,18 +27,18 @@ def count(repo: Repository, table: t.Table) -> int:
 
 def test_status_changes_are_events_and_repeats_only_refresh_last_seen(repo: Repository):
     t1, t2, t3 = NOW, NOW + timedelta(minutes=1), NOW + timedelta(minutes=2)
-    assert repo.record_status("cam-trung", "loa-01", "online", at=t1, now=t1, fw="2.4.1", raw=b"1")
-    assert not repo.record_status(
-        "cam-trung", "loa-01", "online", at=t1, now=t2, fw="2.4.1", raw=b"1"
+    assert record_status(repo, "cam-trung", "loa-01", "online", at=t1, now=t1, fw="2.4.1", raw=b"1")
+    assert not record_status(
+        repo, "cam-trung", "loa-01", "online", at=t1, now=t2, fw="2.4.1", raw=b"1"
     )
     # a last will without `fw`: the state changes, the firmware known stays
-    assert repo.record_status("cam-trung", "loa-01", "offline", at=None, now=t3, fw=None, raw=b"")
+    assert record_status(repo, "cam-trung", "loa-01", "offline", at=None, now=t3, fw=None, raw=b"")
     (status,) = repo.receivers_status()
     assert (status.online, status.since, status.last_seen_at) == (False, t3, t3)
     assert status.fw == "2.4.1"
     assert count(repo, t.receiver_status_events) == 2
     # a new firmware while online is a change too
-    assert repo.record_status("cam-trung", "loa-01", "online", at=t3, now=t3, fw="2.5.0", raw=b"")
+    assert record_status(repo, "cam-trung", "loa-01", "online", at=t3, now=t3, fw="2.5.0", raw=b"")
     assert count(repo, t.receiver_status_events) == 3
 
 
@@ -45,7 +46,7 @@ def test_status_changes_are_events_and_repeats_only_refresh_last_seen(repo: Repo
 
 
 def test_manual_requests_are_taken_once_and_finished(repo: Repository):
-    from ipfm_scheduler.storage.records import ManualRequest, RequestState
+    from ipfm_scheduler.core.records import ManualRequest, RequestState
 
     request = ManualRequest("cam-trung", "kh179", Priority.EMERGENCY, "kt@tram", receiver="loa-01")
     first = repo.queue_request(request, now=NOW)
@@ -54,12 +55,12 @@ def test_manual_requests_are_taken_once_and_finished(repo: Repository):
         now=NOW + timedelta(seconds=1),
     )
     taken = repo.take_requests(NOW + timedelta(seconds=2))
-    assert [(r.id, r.state) for r in taken] == [
+    assert [(r.id, repo.request(r.id).state) for r in taken] == [
         (first, RequestState.TAKEN),
         (second, RequestState.TAKEN),
     ]
-    assert taken[0].request == request
-    assert taken[1].request.start == planned().start
+    assert taken[0] == replace(request, id=first, requested_at=NOW)
+    assert taken[1].start == planned().start
     assert repo.take_requests(NOW + timedelta(seconds=3)) == []
     repo.finish_request(first, "refused", now=NOW, message="ward cam-trung: no receiver loa-01")
     assert repo.request(first).state is RequestState.REFUSED
@@ -72,7 +73,7 @@ def test_a_taken_request_handed_back_is_queued_again_with_the_reason(repo: Repos
     """finish_request(..., "queued") puts a taken request back in the queue (the service could
     not store its airing), keeping why, and the next take hands it out again; requests_since
     lists requests newest first with their state and message (what `status` shows)."""
-    from ipfm_scheduler.storage.records import ManualRequest, RequestState
+    from ipfm_scheduler.core.records import ManualRequest, RequestState
 
     request = ManualRequest("cam-trung", "kh179", Priority.EMERGENCY, "kt@tram")
     first = repo.queue_request(request, now=NOW)
@@ -83,7 +84,8 @@ def test_a_taken_request_handed_back_is_queued_again_with_the_reason(repo: Repos
         "database is locked",
     )
     (again,) = repo.take_requests(NOW + timedelta(seconds=2))
-    assert (again.id, again.state, again.request) == (first, RequestState.TAKEN, request)
+    assert (again.id, repo.request(first).state) == (first, RequestState.TAKEN)
+    assert again == replace(request, id=first, requested_at=NOW)
     repo.finish_request(first, "refused", now=NOW, message="could not be stored")
     second = repo.queue_request(request, now=NOW + timedelta(minutes=1))
     listed = repo.requests_since(NOW, limit=10)

@@ -19,27 +19,27 @@ from sqlalchemy import select, update
 
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.compliance import EXPIRE_GRACE
-from ipfm_scheduler.core.model import Origin, Priority
+from ipfm_scheduler.core.model import Origin
+from ipfm_scheduler.core.records import SendOutcome, SendResult
 from ipfm_scheduler.service.ports import NoMetrics
-from ipfm_scheduler.service.storelog import StoreLog
 from ipfm_scheduler.service.weekly import Weekly
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.db import open_engine
-from ipfm_scheduler.storage.records import SendOutcome
-from ipfm_scheduler.storage.repo_batch import AiringBatchItem
 from ipfm_scheduler.storage.report import week_report
 from ipfm_scheduler.storage.repository import Repository
 from tests.service.helpers import make_plan
 from tests.storage.storage_factories import (
     AFTER_WEEK,
-    AUDIO,
     MONDAY,
     VN,
     WEEK,
     World,
+    add_commands,
     command,
     planned,
+    record_status,
     snapshot,
+    store_one,
 )
 
 RECEIVERS = {"cam-trung": ("loa-01", "loa-02", "loa-03"), "cua-ong": ("loa-01",)}
@@ -99,25 +99,17 @@ def record_week(repo: Repository, week: dict[str, Any]) -> None:
     for a in week["airings"]:
         plan = planned(a["ward"], MONDAY + timedelta(days=a["day"]), *a["slot"], origin=a["origin"])
         if a["missed"]:
-            item = AiringBatchItem(plan, Priority.NORMAL, AUDIO, missed=True, note="missed")
-            repo.store_airings([item], snapshot_id=world.snapshot_id, now=world.now)
+            store_one(repo, world.snapshot_id, plan, world.now, missed=True, note="missed")
             continue
-        airing_id, _ = repo.ensure_airing(
-            plan,
-            priority=Priority.NORMAL,
-            audio_sha256=AUDIO,
-            snapshot_id=world.snapshot_id,
-            now=world.now,
-        )
+        airing_id = store_one(repo, world.snapshot_id, plan, world.now)
         mine = {r: c for r, c in a["commands"].items() if r in RECEIVERS[a["ward"]]}
-        repo.add_commands(
-            airing_id, [command(r, airing_id, a["ward"]) for r in sorted(mine)], now=world.now
-        )
+        commands = [command(r, airing_id, a["ward"]) for r in sorted(mine)]
+        add_commands(repo, world.snapshot_id, plan, commands, world.now)
         for receiver, (state, detail) in mine.items():
             cid = f"cmd-{airing_id}-{receiver}"
             if state != "pending":
                 sent_at = plan.start - timedelta(minutes=2)
-                repo.record_send(cid, now=sent_at, outcome=SendOutcome.PUBACK)
+                repo.record_sends([SendResult(cid, SendOutcome.PUBACK)], now=sent_at)
             if state in ANSWERED:
                 said = detail if state in {"failed", "rejected"} else None
                 world.answer(a["ward"], receiver, cid, AckStatus(state), detail=said)
@@ -127,12 +119,12 @@ def record_week(repo: Repository, week: dict[str, Any]) -> None:
         conn.execute(update(t.commands).where(t.commands.c.id.in_(expired)).values(state="expired"))
     for (ward, receiver), state, minute in sorted(week["statuses"], key=lambda s: s[2]):
         moment = WEEK.start(VN) + timedelta(minutes=minute)
-        repo.record_status(ward, receiver, state, at=None, now=moment, fw=None, raw=b"")
+        record_status(repo, ward, receiver, state, at=None, now=moment, fw=None, raw=b"")
 
 
 def closing_record(repo: Repository) -> dict[tuple[str, str, str], tuple[str, int, str]]:
     """What the service records when it closes the week, over the real airing log."""
-    weekly = Weekly(StoreLog(repo), NoMetrics())
+    weekly = Weekly(repo, NoMetrics())
     closed = weekly.close_weeks(make_plan(), AFTER_WEEK, expire_grace=EXPIRE_GRACE)
     assert WEEK in closed
     wc = t.week_closures

@@ -1,4 +1,5 @@
-"""Configuration snapshots: which plan was in force, kept in the database itself."""
+"""Configuration snapshots: which plan was in force, kept in the database itself (functions
+over one open transaction; ``Repository`` runs them)."""
 
 from __future__ import annotations
 
@@ -8,57 +9,78 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from ipfm_scheduler.core.model import Programme, Receiver, Ward
+from ipfm_scheduler.core.records import ConfigInForce
 from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.storage import tables as t
-from ipfm_scheduler.storage.base import RepositoryBase, insert_ignore, insert_ignore_many
+from ipfm_scheduler.storage.base import insert_ignore, insert_ignore_many
 from ipfm_scheduler.storage.plans import Plan, load_plans
 from ipfm_scheduler.storage.snapshot import ConfigSnapshot
 from ipfm_scheduler.storage.types import to_utc
 
 
-class ConfigRepository(RepositoryBase):
-    def record_config(self, snapshot: ConfigSnapshot, *, now: datetime) -> int:
-        """Keep ``snapshot`` (files, programmes, wards, receivers); returns its id.
+def record_snapshot(conn: Connection, snapshot: ConfigSnapshot, now: datetime) -> int:
+    """Keep ``snapshot`` (files, programmes, wards, receivers); returns its id.
 
-        The same configuration (same digest) always gives the same id and stores nothing new,
-        except that a return to an earlier configuration is noted as a new load, so the
-        configuration in force at any instant can be told from ``config_loads``.
-        """
-        now = to_utc(now, "now")
-        with self._write() as conn:
-            snapshot_id = _snapshot_id(conn, snapshot, now)
-            latest = conn.execute(
-                select(t.config_loads.c.snapshot_id)
-                .order_by(t.config_loads.c.loaded_at.desc(), t.config_loads.c.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            if latest != snapshot_id:
-                conn.execute(t.config_loads.insert().values(snapshot_id=snapshot_id, loaded_at=now))
-            return int(snapshot_id)
+    The same configuration (same digest) always gives the same id and stores nothing new,
+    except that a return to an earlier configuration is noted as a new load, so the
+    configuration in force at any instant can be told from ``config_loads``.
+    """
+    now = to_utc(now, "now")
+    snapshot_id = _snapshot_id(conn, snapshot, now)
+    latest = conn.execute(
+        select(t.config_loads.c.snapshot_id)
+        .order_by(t.config_loads.c.loaded_at.desc(), t.config_loads.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if latest != snapshot_id:
+        conn.execute(t.config_loads.insert().values(snapshot_id=snapshot_id, loaded_at=now))
+    return int(snapshot_id)
 
-    def plan_in_force(self, moment: datetime) -> tuple[int, Plan] | None:
-        """The configuration in force just before ``moment``: its snapshot id and its plan
-        (programmes, wards, receivers); None if no configuration was recorded by then."""
-        with self._read() as conn:
-            snapshot_id = snapshot_in_force(conn, moment)
-            if snapshot_id is None:
-                return None
-            return snapshot_id, load_plans(conn, [snapshot_id])[snapshot_id]
 
-    def snapshot_timezone(self, snapshot_id: int) -> ZoneInfo:
-        """The station's time zone recorded with a snapshot."""
-        cached = self._zone_cache.get(snapshot_id)
-        if cached is not None:
-            return cached
-        with self._read() as conn:
-            name = conn.execute(
-                select(t.config_snapshots.c.timezone).where(t.config_snapshots.c.id == snapshot_id)
-            ).scalar_one_or_none()
-        if name is None:
-            raise StorageError(f"no configuration snapshot {snapshot_id} in the database")
-        zone = zone_named(name)
-        self._zone_cache[snapshot_id] = zone
-        return zone
+def plan_in_force(conn: Connection, moment: datetime) -> tuple[int, Plan] | None:
+    """The configuration in force just before ``moment``: its snapshot id and its plan
+    (programmes, wards, receivers); None if no configuration was recorded by then."""
+    snapshot_id = snapshot_in_force(conn, moment)
+    if snapshot_id is None:
+        return None
+    return snapshot_id, load_plans(conn, [snapshot_id])[snapshot_id]
+
+
+def config_in_force(conn: Connection, moment: datetime) -> ConfigInForce | None:
+    """The configuration in force just before ``moment``, as a week is judged by it: the wards
+    with their receivers (no windows or airings), and the programmes."""
+    found = plan_in_force(conn, moment)
+    if found is None:
+        return None
+    snapshot_id, plan = found
+    programmes = {
+        p.id: Programme(
+            p.id, p.title, "", p.duration_s, p.min_per_week, p.campaign_from, p.campaign_until
+        )
+        for p in plan.programmes.values()
+    }
+    wards = {
+        ward: Ward(
+            ward,
+            plan.ward_names.get(ward, ward),
+            tuple(Receiver(r.id, r.location, r.enabled) for r in receivers),
+            (),
+            (),
+        )
+        for ward, receivers in plan.receivers.items()
+    }
+    return ConfigInForce(snapshot_id, wards, programmes)
+
+
+def snapshot_zone(conn: Connection, snapshot_id: int) -> ZoneInfo:
+    """The station's time zone recorded with a snapshot."""
+    name = conn.execute(
+        select(t.config_snapshots.c.timezone).where(t.config_snapshots.c.id == snapshot_id)
+    ).scalar_one_or_none()
+    if name is None:
+        raise StorageError(f"no configuration snapshot {snapshot_id} in the database")
+    return zone_named(name)
 
 
 def zone_named(name: str) -> ZoneInfo:

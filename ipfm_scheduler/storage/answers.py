@@ -1,0 +1,302 @@
+"""Filing what receivers send: acks (matched to their command, which moves only forwards via
+core.commands), statuses, and the messages kept in quarantine with the reason (never dropped).
+Functions over one open transaction; many messages in one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import Connection
+
+from ipfm_scheduler.core.commands import AckStatus, CommandState, after_ack
+from ipfm_scheduler.core.ids import COMMAND_ID_RE
+from ipfm_scheduler.core.records import (
+    AckOutcome,
+    IncomingAck,
+    IncomingStatus,
+    ReceiverStatusRecord,
+    ack_time_text,
+)
+from ipfm_scheduler.protocol.messages import ReceiverState
+from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.airings import refresh_outcomes
+from ipfm_scheduler.storage.bulk import chunks, command_rows
+from ipfm_scheduler.storage.commands import MAX_RAW_BYTES, mismatch, update_commands
+from ipfm_scheduler.storage.types import safe_text, to_utc
+
+
+def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -> list[AckOutcome]:
+    """Acks, in the order they arrived (the commands they name are locked until the
+    transaction ends, so concurrent writers wait for each other).
+
+    Each ack is matched to its command: one sent to another ward or receiver, or unknown, or
+    unreadable, is quarantined with the reason. A matched ack is always stored and moves its
+    command's state only forwards (a repeated ack is stored, marked as having changed
+    nothing). A ``completed`` that arrives sooner after its command was stored than the
+    command's recording lasts (``audio.duration_s`` of its payload, less ``PLAY_SLACK_S``)
+    can't be true; it is quarantined with the reason and changes nothing.
+    """
+    now = to_utc(now, "now")
+    ids = [i.ack.id for i in items if i.ack is not None]
+    ids = [cid for cid in ids if COMMAND_ID_RE.fullmatch(cid)]
+    columns = ("ward", "receiver", "state", "airing_id", "created_at")
+    rows = {r.id: r for r in command_rows(conn, ids, *columns, for_update=True)}
+    completed = [
+        i.ack.id
+        for i in items
+        if i.ack is not None and AckStatus(str(i.ack.status)) is AckStatus.COMPLETED
+    ]
+    filer = _AckFiler(rows, now, _durations(conn, [c for c in completed if c in rows]))
+    outcomes = [filer.file(item) for item in items]
+    if filer.acks:
+        conn.execute(t.acks.insert(), filer.acks)
+    if filer.quarantined:
+        conn.execute(t.ack_quarantine.insert(), filer.quarantined)
+    update_commands(conn, filer.changes)
+    refresh_outcomes(conn, sorted({rows[cid].airing_id for cid in filer.changes}))
+    return outcomes
+
+
+def quarantine(conn: Connection, message: IncomingAck, reason: str, now: datetime) -> None:
+    """Keep a message from a receiver that can't be filed (a topic that is not one of ours,
+    an unreadable status), with the reason: never dropped."""
+    filer = _AckFiler({}, to_utc(now, "now"), {})
+    filer.quarantine(message, reason)
+    conn.execute(t.ack_quarantine.insert(), filer.quarantined)
+
+
+def quarantined_count(conn: Connection, since: datetime) -> int:
+    q = t.ack_quarantine
+    count = select(func.count()).where(q.c.received_at >= to_utc(since, "since"))
+    return int(conn.execute(count).scalar_one())
+
+
+def record_statuses(conn: Connection, items: Sequence[IncomingStatus], now: datetime) -> list[bool]:
+    """Status messages, in order; returns, per message, whether the receiver's state (or
+    firmware) changed. A change is kept as an event; a repeat only moves ``last_seen_at``;
+    ``since`` is our time of the first message in that state.
+
+    A ``retained`` status is one the broker replays on every (re)connect, not the receiver
+    speaking now: its change of state is recorded if it is new, but ``last_seen_at`` does
+    not move (a receiver first known that way is seen at the time it gave, at most now)."""
+    now = to_utc(now, "now")
+    rs = t.receiver_status
+    current: dict[tuple[str, str], dict[str, Any]] = {}
+    for chunk in chunks(sorted({i.ward for i in items})):
+        for r in conn.execute(select(rs).where(rs.c.ward.in_(chunk))):
+            current[(r.ward, r.receiver)] = {
+                "online": r.online, "since": r.since, "fw": r.fw, "new": False,
+                "seen": r.last_seen_at,
+            }  # fmt: skip
+    events, changes = [], []
+    for item in items:
+        changed = _status_change(current, item, now)
+        changes.append(changed)
+        if changed:
+            events.append(_status_event(item, current[(item.ward, item.receiver)], now))
+    if events:
+        conn.execute(t.receiver_status_events.insert(), events)
+    _write_current(conn, current, {(i.ward, i.receiver) for i in items})
+    return changes
+
+
+def receivers_status(conn: Connection) -> list[ReceiverStatusRecord]:
+    """Every receiver that has ever reported, with its current state (for `status`)."""
+    rs = t.receiver_status
+    rows = conn.execute(select(rs).order_by(rs.c.ward, rs.c.receiver)).all()
+    return [
+        ReceiverStatusRecord(r.ward, r.receiver, r.online, r.since, r.last_seen_at, r.fw)
+        for r in rows
+    ]
+
+
+def offline_receivers(conn: Connection) -> dict[tuple[str, str], datetime]:
+    """(ward, receiver) -> since when, for receivers whose last status says offline."""
+    rs = t.receiver_status
+    rows = conn.execute(select(rs.c.ward, rs.c.receiver, rs.c.since).where(~rs.c.online))
+    return {(r.ward, r.receiver): r.since for r in rows}
+
+
+def _status_change(
+    current: dict[tuple[str, str], dict[str, Any]], item: IncomingStatus, now: datetime
+) -> bool:
+    """Apply one status to ``current``; True if it changed the receiver's state or firmware."""
+    online = item.online
+    key = (item.ward, item.receiver)
+    known = current.get(key)
+    fw = safe_text(item.fw)
+    if fw is None and known is not None:
+        fw = known["fw"]  # a status without `fw` (a last will, say) keeps the one known
+    changed = known is None or known["online"] != online or known["fw"] != fw
+    since = now if known is None or known["online"] != online else known["since"]
+    current[key] = {
+        "online": online,
+        "since": since,
+        "fw": fw,
+        "new": known is None or known["new"],
+        "seen": _seen(item, known, now),
+    }
+    return changed
+
+
+def _seen(item: IncomingStatus, known: dict[str, Any] | None, now: datetime) -> datetime:
+    """When the receiver was last heard: now, unless ``item`` is a retained replay."""
+    if not item.retained:
+        return now
+    if known is not None:
+        seen: datetime = known["seen"]
+        return seen
+    return now if item.at is None else min(to_utc(item.at, "the status time"), now)
+
+
+def _status_event(item: IncomingStatus, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "ward": item.ward,
+        "receiver": item.receiver,
+        "state": (ReceiverState.ONLINE if item.online else ReceiverState.OFFLINE).value,
+        "receiver_at": None if item.at is None else to_utc(item.at, "the status time"),
+        "received_at": now,
+        "fw": state["fw"],
+        "raw": item.raw[:MAX_RAW_BYTES],
+    }
+
+
+def _write_current(
+    conn: Connection,
+    current: dict[tuple[str, str], dict[str, Any]],
+    touched: set[tuple[str, str]],
+) -> None:
+    rs = t.receiver_status
+    new, old = [], []
+    for ward, receiver in sorted(touched):
+        state = current[(ward, receiver)]
+        values = {"online": state["online"], "since": state["since"], "last_seen_at": state["seen"]}
+        values["fw"] = state["fw"]
+        if state["new"]:
+            new.append({"ward": ward, "receiver": receiver, **values})
+        else:
+            old.append(
+                {"b_ward": ward, "b_receiver": receiver, **{f"v_{k}": v for k, v in values.items()}}
+            )
+    if new:
+        conn.execute(rs.insert(), new)
+    if old:
+        conn.execute(
+            rs.update()
+            .where(rs.c.ward == bindparam("b_ward"), rs.c.receiver == bindparam("b_receiver"))
+            .values({k: bindparam(f"v_{k}") for k in ("online", "since", "last_seen_at", "fw")}),
+            old,
+        )
+
+
+class _AckFiler:
+    """Files acks in order against the commands read once: the rows to insert and the changes."""
+
+    def __init__(self, rows: dict[str, Any], now: datetime, durations: dict[str, float]) -> None:
+        self.rows = rows
+        self.now = now
+        self.durations = durations  # command id -> its recording's length (completed acks)
+        self.state = {cid: CommandState(r.state) for cid, r in rows.items()}
+        self.acks: list[dict[str, Any]] = []
+        self.quarantined: list[dict[str, Any]] = []
+        self.changes: dict[str, dict[str, Any]] = {}
+
+    def file(self, item: IncomingAck) -> AckOutcome:
+        if item.ack is None:
+            return self.quarantine(item, f"not a valid ack: {item.error or 'unreadable'}")
+        ack = item.ack
+        row = self.rows.get(ack.id)
+        reason = mismatch(ack.id, row, item.ward, item.receiver)
+        if reason or row is None:
+            return self.quarantine(item, reason, ack.id)
+        current = self.state[ack.id]
+        status = AckStatus(str(ack.status))
+        new = after_ack(current, status)
+        changed = new is not current
+        if changed and new is CommandState.COMPLETED:
+            impossible = self._too_soon(ack.id, row.created_at)
+            if impossible:
+                return self.quarantine(item, impossible, ack.id)
+        at = None if ack.at is None else to_utc(ack.at, "the ack's time")
+        self.acks.append(
+            {
+                "command_id": ack.id,
+                "ward": item.ward,
+                "receiver": item.receiver,
+                "status": status.value,
+                "detail": safe_text(ack.detail),
+                "played_s": ack.played_s,
+                "receiver_at_text": safe_text(ack_time_text(ack)) or "",
+                "receiver_at": at,
+                "received_at": self.now,
+                "raw": item.raw[:MAX_RAW_BYTES],
+                "changed_state": changed,
+                "state_after": new.value,
+            }
+        )
+        if not changed:
+            return AckOutcome(ack.id, item.ward, item.receiver, new, changed=False)
+        self.state[ack.id] = new
+        self.changes[ack.id] = {
+            "state": new.value,
+            "state_at": self.now,
+            "detail": safe_text(ack.detail),
+            "played_s": ack.played_s,
+            "receiver_at": at,
+        }
+        return AckOutcome(ack.id, item.ward, item.receiver, new, changed=True)
+
+    def _too_soon(self, command_id: str, stored_at: datetime) -> str | None:
+        """Why a ``completed`` can't be true, if it came sooner after the command was stored
+        (it can't have reached the receiver earlier) than its recording lasts."""
+        duration = self.durations.get(command_id)
+        if duration is None:
+            return None
+        elapsed = (self.now - to_utc(stored_at, "created_at")).total_seconds()
+        if elapsed >= duration - PLAY_SLACK_S:
+            return None
+        return (
+            f"`completed` {elapsed:.0f} s after the command was sent, but its recording lasts "
+            f"{duration:.0f} s: it can't have played; not counted"
+        )
+
+    def quarantine(
+        self, item: IncomingAck, reason: str, command_id: str | None = None
+    ) -> AckOutcome:
+        size = len(item.raw)
+        if size > MAX_RAW_BYTES:
+            reason += f" (payload of {size} bytes, first {MAX_RAW_BYTES} kept)"
+        self.quarantined.append(
+            {
+                "topic": safe_text(item.topic),
+                "ward": safe_text(item.ward) or None,
+                "receiver": safe_text(item.receiver) or None,
+                "command_id": safe_text(command_id),
+                "raw": item.raw[:MAX_RAW_BYTES],
+                "raw_bytes": size,
+                "reason": safe_text(reason),
+                "received_at": self.now,
+            }
+        )
+        return AckOutcome(command_id, item.ward, item.receiver, None, False, reason)
+
+
+PLAY_SLACK_S = 5.0  # a `completed` may come this much sooner than the recording's length
+
+
+def _durations(conn: Connection, ids: Sequence[str]) -> dict[str, float]:
+    """Command id -> ``audio.duration_s`` of its payload (as sent to the receiver)."""
+    c = t.commands
+    found: dict[str, float] = {}
+    for chunk in chunks(sorted(set(ids))):
+        for r in conn.execute(select(c.c.id, c.c.payload).where(c.c.id.in_(chunk))):
+            try:
+                found[r.id] = float(json.loads(bytes(r.payload))["audio"]["duration_s"])
+            except (ValueError, KeyError, TypeError):
+                continue  # not a play command of ours: nothing to compare with
+    return found

@@ -1,0 +1,208 @@
+"""Sending commands: which to (re)publish, the attempts, and expiry (the command state never
+moves back: core.commands, written here as SQL). Functions over one open transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, case, func, literal, or_, select
+from sqlalchemy.engine import Connection, Row
+
+from ipfm_scheduler.core.commands import CommandState, after_deadline, after_publish
+from ipfm_scheduler.core.ids import COMMAND_ID_RE
+from ipfm_scheduler.core.records import (
+    STALLED_FACTOR,
+    CommandRef,
+    OutgoingCommand,
+    SendOutcome,
+    SendResult,
+)
+from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.airings import refresh_outcomes
+from ipfm_scheduler.storage.bulk import chunks
+from ipfm_scheduler.storage.types import UtcDateTime, to_utc
+
+OPEN_STATES = [s.value for s in CommandState if s.open]
+MAX_RAW_BYTES = 64 * 1024  # a hostile receiver can't fill the database through one message
+
+
+def commands_to_send(
+    conn: Connection,
+    now: datetime,
+    *,
+    resend_after: timedelta,
+    due_by: datetime | None,
+    limit: int,
+) -> list[OutgoingCommand]:
+    """Commands to publish now, oldest airing first: never accepted by the broker
+    (``pending``), or accepted but unanswered (``sent``) with no attempt for ``resend_after``;
+    never one that has expired, nor (with ``due_by``) one whose airing starts after ``due_by``
+    (a make-up planned for tonight waits until its dispatch time). Also commands a receiver
+    acknowledged (``received``/``playing``) whose window has closed with still no final
+    answer, and no attempt for ``STALLED_FACTOR`` x ``resend_after``: sent again, the receiver
+    repeats its latest ack (receiver-protocol.md), so a lost final ack is recovered instead of
+    the airing counting as failed. The bytes are those first recorded."""
+    now = to_utc(now, "now")
+    c, a = t.commands, t.airings
+    waiting = or_(
+        c.c.state == CommandState.PENDING.value,
+        and_(
+            c.c.state == CommandState.SENT.value,
+            or_(c.c.last_attempt_at.is_(None), c.c.last_attempt_at <= now - resend_after),
+        ),
+    )
+    stalled = and_(
+        c.c.state.in_([CommandState.RECEIVED.value, CommandState.PLAYING.value]),
+        c.c.expires_at <= now,
+        c.c.last_attempt_at <= now - resend_after * STALLED_FACTOR,
+    )
+    query = (
+        select(c, a.c.planned_start)
+        .join(a, a.c.id == c.c.airing_id)
+        .where(or_(and_(waiting, c.c.expires_at > now), stalled))
+        .order_by(a.c.planned_start, c.c.created_at, c.c.id)
+        .limit(limit)
+    )
+    if due_by is not None:
+        query = query.where(a.c.planned_start <= to_utc(due_by, "due_by"))
+    return [
+        OutgoingCommand(
+            id=r.id,
+            ward=r.ward,
+            receiver=r.receiver,
+            topic=r.topic,
+            payload=bytes(r.payload),
+            expires_at=r.expires_at,
+            resend=r.state != CommandState.PENDING.value,
+            airing_id=r.airing_id,
+            state=CommandState(r.state),
+            attempts=r.attempts,
+            start=r.planned_start,
+        )
+        for r in conn.execute(query).all()
+    ]
+
+
+def record_sends(conn: Connection, results: Sequence[SendResult], now: datetime) -> None:
+    """Note attempts to publish commands, in order; a PUBACK moves ``pending`` to ``sent``.
+
+    Set-based: per outcome, one INSERT ... SELECT of the attempt rows and one UPDATE per 500
+    commands (a command listed twice is handled in a second pass, after the first).
+    """
+    now = to_utc(now, "now")
+    for group in _passes(results):
+        for outcome, ids in group.items():
+            for chunk in chunks(sorted(ids)):
+                _note_attempts(conn, chunk, SendOutcome(outcome), now)
+
+
+def expire_overdue(conn: Connection, now: datetime, *, grace: timedelta) -> list[CommandRef]:
+    """Open commands whose airing can no longer be playing (expires_at + the programme's
+    length + ``grace`` has passed) become ``expired``; returns them, by id."""
+    now = to_utc(now, "now")
+    c, a, p = t.commands, t.airings, t.snapshot_programmes
+    query = (
+        select(c.c.id, c.c.ward, c.c.receiver, c.c.state, c.c.airing_id, c.c.expires_at)
+        .add_columns(p.c.duration_s)
+        .join(a, a.c.id == c.c.airing_id)
+        .outerjoin(p, and_(p.c.snapshot_id == a.c.snapshot_id, p.c.programme == a.c.programme))
+        .where(c.c.state.in_(OPEN_STATES), c.c.expires_at <= now - grace)
+        .with_for_update(of=c)
+    )
+    expired: list[CommandRef] = []
+    airings: set[int] = set()
+    for row in conn.execute(query).all():
+        length = timedelta(seconds=row.duration_s or 0)
+        if row.expires_at + length + grace > now:
+            continue
+        new = after_deadline(CommandState(row.state))
+        conn.execute(c.update().where(c.c.id == row.id).values(state=new.value, state_at=now))
+        expired.append(CommandRef(row.id, row.ward, row.receiver))
+        airings.add(row.airing_id)
+    refresh_outcomes(conn, sorted(airings))
+    return sorted(expired, key=lambda ref: ref.id)
+
+
+def open_commands(conn: Connection) -> dict[CommandState, int]:
+    """How many commands wait in each open state (for `status`)."""
+    rows = conn.execute(
+        select(t.commands.c.state, func.count())
+        .where(t.commands.c.state.in_(OPEN_STATES))
+        .group_by(t.commands.c.state)
+    ).all()
+    return {CommandState(state): int(n) for state, n in rows}
+
+
+def update_commands(conn: Connection, changes: dict[str, dict[str, Any]], **common: Any) -> None:
+    """One executemany UPDATE per set of changed columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for command_id, values in changes.items():
+        merged = values | common
+        params = {f"v_{name}": value for name, value in merged.items()}
+        groups[tuple(sorted(merged))].append({"b_id": command_id, **params})
+    c = t.commands
+    for columns, rows in groups.items():
+        statement = (
+            c.update()
+            .where(c.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"v_{name}") for name in columns})
+        )
+        conn.execute(statement, rows)
+
+
+def mismatch(command_id: str, row: Row[Any] | None, ward: str, receiver: str) -> str:
+    """Why an ack naming ``command_id``, heard from ``ward``/``receiver``, can't be filed
+    against the command ``row`` ("" if it can)."""
+    if COMMAND_ID_RE.fullmatch(command_id) is None:
+        return f"{command_id!r} is not a valid command id"
+    if row is None:
+        return f"unknown command id {command_id!r}"
+    if (row.ward, row.receiver) != (ward, receiver):
+        return (
+            f"command {command_id} was sent to {row.ward}/{row.receiver}, not to {ward}/{receiver}"
+        )
+    return ""
+
+
+# States a PUBACK moves, and where to (from core.commands: a PUBACK only moves a command that no
+# broker had accepted yet; any later state stands).
+_PUBACK_MOVES = {s.value: after_publish(s).value for s in CommandState if after_publish(s) is not s}
+
+
+def _passes(results: Sequence[SendResult]) -> list[dict[str, list[str]]]:
+    """Split ``results`` into passes in which each command appears once, in order."""
+    passes: list[dict[str, list[str]]] = []
+    seen: dict[str, int] = defaultdict(int)
+    for result in results:
+        n = seen[result.command_id]
+        seen[result.command_id] += 1
+        if n == len(passes):
+            passes.append(defaultdict(list))
+        passes[n][SendOutcome(result.outcome).value].append(result.command_id)
+    return passes
+
+
+def _note_attempts(
+    conn: Connection, ids: Sequence[str], outcome: SendOutcome, now: datetime
+) -> None:
+    """One attempt for each of ``ids`` (existing commands; others are ignored)."""
+    c, sa = t.commands, t.send_attempts
+    attempt = select(
+        c.c.id, c.c.attempts + 1, literal(now, UtcDateTime()), literal(outcome.value)
+    ).where(c.c.id.in_(ids))
+    conn.execute(sa.insert().from_select(["command_id", "attempt", "at", "outcome"], attempt))
+    values: dict[str, Any] = {"attempts": c.c.attempts + 1, "last_attempt_at": now}
+    if outcome is SendOutcome.PUBACK:
+        moved = c.c.state.in_(list(_PUBACK_MOVES))
+        values |= {
+            "first_sent_at": func.coalesce(c.c.first_sent_at, literal(now, UtcDateTime())),
+            "last_sent_at": now,
+            "state": case(
+                *((c.c.state == old, new) for old, new in _PUBACK_MOVES.items()), else_=c.c.state
+            ),
+            "state_at": case((moved, literal(now, UtcDateTime())), else_=c.c.state_at),
+        }
+    conn.execute(c.update().where(c.c.id.in_(ids)).values(values))
