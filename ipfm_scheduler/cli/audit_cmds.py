@@ -68,7 +68,7 @@ def check_output(output: Path | None, url: str) -> None:
     """Refuse, before any work, an output file in a folder that does not exist, or one whose
     writing would destroy a database: the database being read (or its -wal, -shm, -journal
     file), or any file that is an SQLite database."""
-    from ipfm_scheduler.storage.audit import sqlite_file
+    from ipfm_scheduler.storage.urls import sqlite_file
 
     if output is None:
         return
