@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ipfm_scheduler.cli import cli
 from ipfm_scheduler.cli.common import Options
 from ipfm_scheduler.cli.db_cmds import database_option, database_url
+from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.core.weeks import IsoWeek, local_midnight
 from ipfm_scheduler.errors import NotCompliant, ValueInvalid
 
@@ -177,7 +177,7 @@ def report(
 
     Exits 1 when a receiver is short in a finished week, or nothing at all is recorded for it.
     """
-    from ipfm_scheduler.cli import audit_render as render
+    import ipfm_scheduler.cli.audit_render as render
     from ipfm_scheduler.storage.audit import open_for_audit
     from ipfm_scheduler.storage.report import week_report
 
@@ -229,7 +229,7 @@ def log(
     database: str | None,
 ) -> None:
     """Every airing with each receiver's outcome and times, oldest first."""
-    from ipfm_scheduler.cli import audit_render as render
+    import ipfm_scheduler.cli.audit_render as render
     from ipfm_scheduler.storage.audit import LogFilter, airing_log, open_for_audit, station_zone
 
     if first and last and last < first:

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import click
 import yaml
 
-from ipfm_scheduler.cli import cli
 from ipfm_scheduler.cli.common import Options
+from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.config import addresses
 from ipfm_scheduler.config.addresses import DATABASE_ENV
 from ipfm_scheduler.config.nodes import syntax_problem
