@@ -21,7 +21,7 @@ from ipfm_scheduler.core.weeks import IsoWeek, local_midnight
 from ipfm_scheduler.errors import NotCompliant, ValueInvalid
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from ipfm_scheduler.storage.audit import AuditConnection
 
 F = TypeVar("F", bound=Callable[..., Any])
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -141,7 +141,7 @@ def _file_mode(output: Path) -> int:
 
 
 def check_ids(
-    conn: Connection, *, ward: str | None, programme: str | None, receiver: str | None = None
+    conn: AuditConnection, *, ward: str | None, programme: str | None, receiver: str | None = None
 ) -> None:
     """An id given that the database has never heard of is a typo, not "nothing aired"."""
     from ipfm_scheduler.storage.audit import unknown_id

@@ -20,6 +20,9 @@ from ipfm_scheduler.storage.db import describe, open_engine, require_current
 from ipfm_scheduler.storage.repo_config import zone_named
 from ipfm_scheduler.storage.types import to_utc
 
+#: what :func:`open_for_audit` yields, named for the command line (which imports no SQLAlchemy)
+AuditConnection = Connection
+
 
 def station_zone(conn: Connection) -> tzinfo:
     """The time zone of the newest configuration recorded (UTC if none is)."""
