@@ -237,7 +237,7 @@ def test_the_core_imports_nothing_of_ours_but_the_core_and_the_errors():
 
 ADAPTERS = {  # library -> where it may be imported (STYLE.md: each adapter wrapped in one place)
     "apscheduler": ("service/timer.py",),
-    "paho": ("transport/",),
+    "paho": ("transport/mqtt.py",),
     "sqlalchemy": ("storage/",),  # and the Alembic scripts in migrations/, outside the package
     "alembic": ("storage/",),
     "pydub": ("audio/",),

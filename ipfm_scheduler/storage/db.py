@@ -21,7 +21,6 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ipfm_scheduler.errors import SchemaOutOfDate, SchemaTooNew, StorageError
-from ipfm_scheduler.storage.migrate import current_revision, head_revision, known_revision
 from ipfm_scheduler.storage.urls import describe, parse_url, shown, sqlite_file
 
 __all__ = [
@@ -110,6 +109,10 @@ def require_current(engine: Engine) -> str:
 
     The service calls this when it starts: it never runs on a schema it does not know.
     """
+    # Alembic takes ~0.2 s to import, which every command would pay for: only the revision
+    # checks import it (migrate does not import this module: no cycle, tests/test_architecture)
+    from ipfm_scheduler.storage.migrate import current_revision, head_revision, known_revision
+
     head = head_revision()
     path = sqlite_file(engine.url)
     if path is not None and not path.exists():  # connecting would create an empty file
@@ -128,6 +131,8 @@ def require_current(engine: Engine) -> str:
 def revision_without_writing(url: str) -> str | None:
     """The revision of the database at ``url``, read through a read-only connection (``None``:
     no schema yet, or no SQLite file yet), so that an up-to-date database is never written."""
+    from ipfm_scheduler.storage.migrate import current_revision  # Alembic: see require_current
+
     path = sqlite_file(parse_url(url))
     if path is not None and not path.is_file():
         return None

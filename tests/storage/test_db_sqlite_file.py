@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.urls import sqlite_file
@@ -46,7 +47,7 @@ def test_sqlite_file_is_the_file_sqlite_opens(
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path)
     url = form.format(tmp=tmp_path)
-    engine = create_engine(url)  # SQLAlchemy's own engine: what the driver really opens
+    engine = create_engine(url, poolclass=NullPool)  # SQLAlchemy's own: what the driver opens
     try:
         with engine.begin() as conn:
             conn.execute(text("CREATE TABLE t (x INTEGER)"))
