@@ -3,29 +3,8 @@
 ffmpeg runs in :mod:`ipfm_scheduler.audio.ffmpeg` (ffprobe, and the loudness passes), and
 through pydub in :mod:`ipfm_scheduler.audio.decode` (the import's decode check) and
 :mod:`ipfm_scheduler.audio.probe` (a programme's length); everything else here speaks in values.
+
+Import each name from the module that defines it (``ipfm_scheduler.audio.catalogue``,
+``.importer``, ``.files``): this package imports none of them, so they import one another
+without a cycle.
 """
-
-from __future__ import annotations
-
-from ipfm_scheduler.audio.catalogue import (
-    Catalogue,
-    CatalogueEntry,
-    CheckReport,
-    FileState,
-    audio_url,
-    check,
-    sha256_of,
-)
-from ipfm_scheduler.audio.importer import AudioRefused, import_audio
-
-__all__ = [
-    "AudioRefused",
-    "Catalogue",
-    "CatalogueEntry",
-    "CheckReport",
-    "FileState",
-    "audio_url",
-    "check",
-    "import_audio",
-    "sha256_of",
-]

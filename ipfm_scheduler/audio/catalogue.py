@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ipfm_scheduler.config.settings import AudioFile
+from ipfm_scheduler.audio.files import AudioFile
 from ipfm_scheduler.core.ids import check_name
 from ipfm_scheduler.errors import AudioError, ValueInvalid
 

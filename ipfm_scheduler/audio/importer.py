@@ -19,8 +19,8 @@ from ipfm_scheduler.audio import catalogue, decode, ffmpeg, loudness
 from ipfm_scheduler.audio.catalogue import Catalogue, CatalogueEntry, FileState, ImportKey
 from ipfm_scheduler.audio.decode import Decoded, DecodeFailed
 from ipfm_scheduler.audio.ffmpeg import FfmpegFailed, Pass, Probe
+from ipfm_scheduler.audio.files import AudioSettings
 from ipfm_scheduler.audio.loudness import Normalised, Target
-from ipfm_scheduler.config.settings import AudioSettings
 from ipfm_scheduler.core.ids import check_name
 from ipfm_scheduler.errors import AudioError, ValueInvalid
 

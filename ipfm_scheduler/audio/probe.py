@@ -11,7 +11,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from ipfm_scheduler.config.settings import AudioFile
+from ipfm_scheduler.audio.files import AudioFile
 from ipfm_scheduler.errors import AudioError
 
 _CHUNK = 1 << 20

@@ -8,12 +8,20 @@ from pathlib import Path
 
 import click
 
-from ipfm_scheduler.audio import Catalogue, CatalogueEntry, FileState, check, import_audio
-from ipfm_scheduler.audio.catalogue import FILE_NAME, STORED_NAME, CheckReport, FileCheck
-from ipfm_scheduler.audio.importer import duration_text, size_text
-from ipfm_scheduler.cli import cli
+from ipfm_scheduler.audio.catalogue import (
+    FILE_NAME,
+    STORED_NAME,
+    Catalogue,
+    CatalogueEntry,
+    CheckReport,
+    FileCheck,
+    FileState,
+    check,
+)
+from ipfm_scheduler.audio.importer import duration_text, import_audio, size_text
 from ipfm_scheduler.cli.audio_station import AudioStation, load_audio_station
 from ipfm_scheduler.cli.common import Options
+from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.config.reader import quote, suggestion
 from ipfm_scheduler.core.ids import NAME_RULE, is_name
 from ipfm_scheduler.errors import CheckFailed

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ipfm_scheduler.cli import cli
 from ipfm_scheduler.cli.common import Options
 from ipfm_scheduler.cli.db_cmds import database_option, database_url
+from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.core.weeks import IsoWeek, local_midnight
 from ipfm_scheduler.errors import NotCompliant, ValueInvalid
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from ipfm_scheduler.storage.audit import AuditConnection
 
 F = TypeVar("F", bound=Callable[..., Any])
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -68,7 +68,7 @@ def check_output(output: Path | None, url: str) -> None:
     """Refuse, before any work, an output file in a folder that does not exist, or one whose
     writing would destroy a database: the database being read (or its -wal, -shm, -journal
     file), or any file that is an SQLite database."""
-    from ipfm_scheduler.storage.audit import sqlite_file
+    from ipfm_scheduler.storage.urls import sqlite_file
 
     if output is None:
         return
@@ -141,7 +141,7 @@ def _file_mode(output: Path) -> int:
 
 
 def check_ids(
-    conn: Connection, *, ward: str | None, programme: str | None, receiver: str | None = None
+    conn: AuditConnection, *, ward: str | None, programme: str | None, receiver: str | None = None
 ) -> None:
     """An id given that the database has never heard of is a typo, not "nothing aired"."""
     from ipfm_scheduler.storage.audit import unknown_id
@@ -177,7 +177,7 @@ def report(
 
     Exits 1 when a receiver is short in a finished week, or nothing at all is recorded for it.
     """
-    from ipfm_scheduler.cli import audit_render as render
+    import ipfm_scheduler.cli.audit_render as render
     from ipfm_scheduler.storage.audit import open_for_audit
     from ipfm_scheduler.storage.report import week_report
 
@@ -229,7 +229,7 @@ def log(
     database: str | None,
 ) -> None:
     """Every airing with each receiver's outcome and times, oldest first."""
-    from ipfm_scheduler.cli import audit_render as render
+    import ipfm_scheduler.cli.audit_render as render
     from ipfm_scheduler.storage.audit import LogFilter, airing_log, open_for_audit, station_zone
 
     if first and last and last < first:

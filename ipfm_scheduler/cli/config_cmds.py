@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from ipfm_scheduler.cli import cli
-from ipfm_scheduler.cli import config_report as report
+import ipfm_scheduler.cli.config_report as report
 from ipfm_scheduler.cli.common import Options
+from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.reader import quote, suggestion
 from ipfm_scheduler.config.schema import schema_text

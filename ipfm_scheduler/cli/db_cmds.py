@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import click
 import yaml
 
-from ipfm_scheduler.cli import cli
 from ipfm_scheduler.cli.common import Options
+from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.config import addresses
 from ipfm_scheduler.config.addresses import DATABASE_ENV
 from ipfm_scheduler.config.nodes import syntax_problem
@@ -104,8 +104,8 @@ def db() -> None:
 def upgrade(options: Options, database: str | None) -> None:
     """Create the schema, or bring it to the latest version (safe to run again)."""
     from ipfm_scheduler.storage.db import open_engine, shown
+    from ipfm_scheduler.storage.db import revision_without_writing as current
     from ipfm_scheduler.storage.migrate import head_revision, refuse_unknown
-    from ipfm_scheduler.storage.migrate import revision_without_writing as current
     from ipfm_scheduler.storage.migrate import upgrade as run_upgrade
 
     url = database_url(options, database)

@@ -17,9 +17,9 @@ from typing import Any
 
 import click
 
-from ipfm_scheduler.cli import cli
 from ipfm_scheduler.cli.common import Options
 from ipfm_scheduler.cli.db_cmds import database_option, database_url
+from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.cli.status_view import gather, render_text, service_health
 from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.settings import LoadedConfig

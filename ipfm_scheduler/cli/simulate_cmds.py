@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from ipfm_scheduler.cli import cli
 from ipfm_scheduler.cli.common import Options
+from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.config import addresses
 from ipfm_scheduler.config.settings import MqttSettings, SigningKey
 from ipfm_scheduler.errors import ConfigError, ValueInvalid

@@ -13,8 +13,25 @@ from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
+from ipfm_scheduler.audio.files import AudioFile, AudioSettings
 from ipfm_scheduler.core.model import Programme, Schedule
 from ipfm_scheduler.errors import ConfigProblem
+
+# AudioFile and AudioSettings are defined beside the audio code that makes and reads the files;
+# they are among the station's values all the same
+__all__ = [
+    "AudioFile",
+    "AudioSettings",
+    "DeclaredProgramme",
+    "DispatchSettings",
+    "HttpSettings",
+    "LoadedConfig",
+    "MqttSettings",
+    "SigningKey",
+    "SigningSettings",
+    "StationConfig",
+    "WardFile",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,20 +48,6 @@ class MqttSettings:
     password: str | None = field(default=None, repr=False)
     client_id: str = "ipfm-scheduler"
     keepalive_s: int = 30
-
-
-@dataclass(frozen=True, slots=True)
-class AudioSettings:
-    """Where programme audio lives and how receivers download it."""
-
-    dir: Path
-    base_url: str = "http://127.0.0.1:8079/audio"
-    # what `ipfm-scheduler audio add` produces (the format receivers play)
-    loudness_lufs: float = -16.0  # integrated loudness target, EBU R128
-    true_peak_db: float = -1.5
-    bitrate_kbps: int = 64
-    sample_rate: int = 44100
-    max_input_bytes: int = 500 * 1024 * 1024  # larger files are refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +86,6 @@ class DispatchSettings:
     lead_s: int = 120  # commands go out this long before start_at
     resend_after_s: int = 30  # a command with no answer is resent after this long
     misfire_grace_s: int = 300  # APScheduler: how late a timed job may still run
-
-
-@dataclass(frozen=True, slots=True)
-class AudioFile:
-    """A programme's recording on disk, as receivers will fetch it."""
-
-    path: Path
-    sha256: str
-    bytes: int
-    duration_s: float
-    format: str = "mp3"
 
 
 @dataclass(frozen=True, slots=True)

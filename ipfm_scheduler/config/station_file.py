@@ -1,4 +1,5 @@
-"""Reading the station file (``config/ipfm.yaml``) into settings values.
+"""Reading the station file (``config/ipfm.yaml``) into settings values (its ``programmes``
+section: :mod:`station_programmes`).
 
 Everything that can be read is kept (:class:`StationParts`), so that ward files can still be
 checked against the time zone and the programmes when, say, the MQTT section has a mistake.
@@ -11,11 +12,9 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ipfm_scheduler.audio.catalogue import STORED_NAME
 from ipfm_scheduler.audio.probe import probe
 from ipfm_scheduler.config import addresses as adr
 from ipfm_scheduler.config.kinds import Entry
@@ -40,12 +39,13 @@ from ipfm_scheduler.config.settings import (
     SigningKey,
     SigningSettings,
 )
+from ipfm_scheduler.config.station_programmes import Prober, read_programmes
 from ipfm_scheduler.config.station_shape import STATION
 from ipfm_scheduler.core.model import Programme
-from ipfm_scheduler.errors import AudioError, ValueInvalid
+
+__all__ = ["Prober", "StationParts", "read_station"]
 
 T = TypeVar("T")
-Prober = Callable[[Path], AudioFile]
 SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
@@ -339,113 +339,10 @@ def _signing(r: FileReader, fields: Section, parts: StationParts) -> SigningSett
 
 
 def _programmes(r: FileReader, fields: Fields, parts: StationParts) -> None:
-    entries = fields["programmes"]
-    if not isinstance(entries, dict):
+    read = read_programmes(r, fields["programmes"], parts.audio_dir, parts.prober)
+    if read is None:
         return
-    parts.declared = frozenset(entries)
-    for programme_id, entry in entries.items():
-        if isinstance(entry.value, Fields):
-            title, audio = entry.value["title"], entry.value["audio"]
-            parts.named[programme_id] = DeclaredProgramme(
-                title if isinstance(title, str) else "", audio if isinstance(audio, str) else ""
-            )
-        if isinstance(entry.value, Fields) and entry.value.ok:
-            _programme(r, programme_id, entry.value, parts)
-        elif isinstance(entry.value, Fields):
-            _campaign_order(r, entry.value)  # reported beside the programme's other mistakes
-
-
-def _programme_audio(
-    r: FileReader, programme_id: str, fields: Fields, parts: StationParts
-) -> AudioFile | None:
-    """The programme's recording, probed; ``None`` (and a problem) when it cannot be read."""
-    if parts.audio_dir is None:
-        return None  # the audio section's own problem is reported
-    name, path = fields["audio"], parts.audio_dir / fields["audio"]
-    if Path(name).name != name or name in {".", ".."}:
-        r.problem(
-            fields.at("audio"),
-            child(fields.path, "audio"),
-            f"{quote(name)} is not a file name: name a file of the audio folder "
-            f"{parts.audio_dir} (audio.dir) itself, without a folder; files in its sub-folders "
-            "(such as source/, the originals) are not served to receivers",
-        )
-        return None
-    if not path.exists():
-        r.problem(
-            fields.at("audio"),
-            child(fields.path, "audio"),
-            f"{quote(name)} is not in the audio folder {parts.audio_dir} (audio.dir): put the "
-            "recording there, or correct the name",
-        )
-        return None
-    if path.suffix.lower() != ".mp3":
-        r.problem(
-            fields.at("audio"),
-            child(fields.path, "audio"),
-            f"{quote(name)} is not an MP3 file: receivers play MP3 and the service serves only "
-            ".mp3 files; import the recording with `ipfm-scheduler audio add FILE --programme "
-            f"{programme_id}` and name the file it stores",
-        )
-        return None
-    try:
-        audio = parts.prober(path)
-    except AudioError as exc:
-        r.problem(fields.at("audio"), child(fields.path, "audio"), f"{exc} (audio.dir)")
-        return None
-    return _intact(r, programme_id, fields, audio)
-
-
-def _intact(r: FileReader, programme_id: str, fields: Fields, audio: AudioFile) -> AudioFile | None:
-    """``audio``, unless a file that `audio add` named after its sha256 no longer holds it."""
-    name = audio.path.name
-    named = STORED_NAME.fullmatch(name)
-    if named and named.group(1) != audio.sha256:
-        r.problem(
-            fields.at("audio"),
-            child(fields.path, "audio"),
-            f"{quote(name)} no longer holds the recording its name says (its sha256 is now "
-            f"{audio.sha256[:12]}…): it changed on disk after it was imported (a disk fault, or "
-            "an edit), and receivers would be sent damaged audio; import the recording again "
-            f"with `ipfm-scheduler audio add FILE --programme {programme_id}` "
-            "(`ipfm-scheduler audio check` lists every changed file)",
-        )
-        return None
-    return audio
-
-
-def _campaign_order(r: FileReader, fields: Fields) -> bool:
-    """False (and a problem) when the campaign ends before it starts."""
-    start, until = fields["from"], fields["until"]
-    if isinstance(start, date) and isinstance(until, date) and until < start:
-        r.problem(
-            fields.at("until"),
-            child(fields.path, "until"),
-            f"the campaign ends ({until}) before it starts ({start}, from)",
-        )
-        return False
-    return True
-
-
-def _programme(r: FileReader, programme_id: str, fields: Fields, parts: StationParts) -> None:
-    audio = _programme_audio(r, programme_id, fields, parts)
-    start, until = fields["from"], fields["until"]
-    if not _campaign_order(r, fields):
-        return
-    if audio is None:
-        return
-    try:
-        programme = Programme(
-            programme_id,
-            fields["title"],
-            fields["audio"],
-            audio.duration_s,
-            fields["min_per_week"],
-            start,
-            until,
-        )
-    except ValueInvalid as exc:  # pragma: no cover - every rule is checked above
-        r.problem(fields.node, fields.path, str(exc))
-        return
-    parts.programmes[programme_id] = programme
-    parts.programme_audio[programme_id] = audio
+    parts.declared = read.declared
+    parts.named = read.named
+    parts.programmes = read.programmes
+    parts.programme_audio = read.audio

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,8 +17,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.configs import zone_named
-from ipfm_scheduler.storage.db import describe, open_engine, parse_url, require_current
+from ipfm_scheduler.storage.db import describe, open_engine, require_current
 from ipfm_scheduler.storage.types import to_utc
+
+#: what :func:`open_for_audit` yields, named for the command line (which imports no SQLAlchemy)
+AuditConnection = Connection
 
 
 def station_zone(conn: Connection) -> tzinfo:
@@ -31,15 +33,6 @@ def station_zone(conn: Connection) -> tzinfo:
         .limit(1)
     ).scalar_one_or_none()
     return UTC if name is None else zone_named(name)
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file of an SQLite database URL (None for PostgreSQL or an in-memory database)."""
-    parsed = parse_url(url)
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-        return None
-    return Path(database.removeprefix("file:"))
 
 
 def zone_name(zone: tzinfo) -> str:

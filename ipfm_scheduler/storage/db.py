@@ -17,53 +17,25 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
-from ipfm_scheduler.config.addresses import password_span, redacted
 from ipfm_scheduler.errors import SchemaOutOfDate, SchemaTooNew, StorageError
+from ipfm_scheduler.storage.urls import describe, parse_url, shown, sqlite_file
+
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "describe",
+    "open_engine",
+    "parse_url",
+    "read_only_query",
+    "require_current",
+    "revision_without_writing",
+    "shown",
+    "sqlite_file",
+]
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
-MIN_HIDDEN_CHARS = 4  # a shorter password is masked in URLs, not searched for in driver messages
-EXPECTED = "sqlite:///path/to/ipfm.db or postgresql+psycopg://user@host/dbname"
-
-
-def parse_url(url: str | URL) -> URL:
-    """The URL as SQLAlchemy reads it, with ``postgresql://`` meaning psycopg 3."""
-    if isinstance(url, str):
-        span = password_span(url)
-        if span is not None and "@" in url[span[0] : span[1]]:
-            raise StorageError(
-                f"database {shown(url)}: the password holds an '@', which ends the user part of "
-                "a URL: write each '@' of the password as %40"
-            )
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StorageError(f"{shown(url)!r} is not a database URL (expected {EXPECTED})") from exc
-    except ValueError as exc:  # SQLAlchemy's int() of a port such as "notaport"
-        raise StorageError(
-            f"{shown(url)!r} is not a database URL: its port is not a number (expected {EXPECTED})"
-        ) from exc
-    backend, _, driver = parsed.drivername.partition("+")
-    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
-        return parsed.set(drivername="postgresql+psycopg")
-    if backend == "sqlite" and driver in ("", "pysqlite"):
-        return parsed
-    raise StorageError(f"database {parsed.drivername!r} is not supported (expected {EXPECTED})")
-
-
-def shown(url: str | URL) -> str:
-    """The URL for messages and logs, without its password (in the user part or the query)."""
-    plain = url if isinstance(url, str) else url.render_as_string(hide_password=False)
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return redacted(plain)
-    database = parsed.database or ""
-    if parsed.get_backend_name() == "sqlite" and database.startswith("file:"):
-        return f"sqlite:///{database.removeprefix('file:')}"  # as given, not as opened read-only
-    return redacted(parsed.render_as_string(hide_password=False))
 
 
 def open_engine(url: str | URL, *, read_only: bool = False) -> Engine:
@@ -76,20 +48,6 @@ def open_engine(url: str | URL, *, read_only: bool = False) -> Engine:
         return create_engine(parsed, pool_pre_ping=True, execution_options=options)
     except SQLAlchemyError as exc:  # pragma: no cover - bad driver options
         raise StorageError(f"can't open the database {shown(parsed)}: {exc}") from exc
-
-
-def sqlite_file(parsed: URL) -> Path | None:
-    """The file of an SQLite URL (None for PostgreSQL, in-memory or ``file:`` URIs)."""
-    if parsed.get_backend_name() != "sqlite":
-        return None
-    return _sqlite_file(parsed)
-
-
-def _sqlite_file(parsed: URL) -> Path | None:
-    database = parsed.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return None
-    return Path(database)
 
 
 def read_only_query(path: Path) -> dict[str, str]:
@@ -107,7 +65,7 @@ def read_only_query(path: Path) -> dict[str, str]:
 
 
 def _sqlite_engine(parsed: URL, read_only: bool) -> Engine:
-    path = _sqlite_file(parsed)
+    path = sqlite_file(parsed)
     if read_only:
         if path is not None:
             if not path.is_file():
@@ -115,7 +73,9 @@ def _sqlite_engine(parsed: URL, read_only: bool) -> Engine:
                     f"the database file {path} does not exist: check the path, or run "
                     "`ipfm-scheduler db upgrade` to create it"
                 )
-            parsed = parsed.set(database=f"file:{path.resolve()}", query=read_only_query(path))
+            # the URL's other SQLite URI options (cache=shared, vfs=...) stay
+            query = {**parsed.query, **read_only_query(path)}
+            parsed = parsed.set(database=f"file:{path.resolve()}", query=query)
     elif path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,32 +104,13 @@ def _sqlite_events(engine: Engine, read_only: bool) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def describe(exc: SQLAlchemyError, url: str | URL) -> str:
-    """A one-line message for a database failure."""
-    original = getattr(exc, "orig", None) or exc
-    first = str(original).strip().splitlines()[0] if str(original).strip() else type(exc).__name__
-    return f"database {shown(url)}: {_without_secrets(first, url)}"
-
-
-def _without_secrets(message: str, url: str | URL) -> str:
-    """``message`` with the URL's password masked, should the driver have quoted it."""
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return message
-    secrets = [parsed.password, *(v for k, v in parsed.query.items() if "pass" in k.lower())]
-    for secret in secrets:
-        for text in [secret] if isinstance(secret, str) else secret or ():
-            if len(text) >= MIN_HIDDEN_CHARS:
-                message = message.replace(text, "***")
-    return message
-
-
 def require_current(engine: Engine) -> str:
     """Raise :class:`SchemaOutOfDate` unless the database is at this program's schema revision.
 
     The service calls this when it starts: it never runs on a schema it does not know.
     """
+    # Alembic takes ~0.2 s to import, which every command would pay for: only the revision
+    # checks import it (migrate does not import this module: no cycle, tests/test_architecture)
     from ipfm_scheduler.storage.migrate import current_revision, head_revision, known_revision
 
     head = head_revision()
@@ -185,3 +126,18 @@ def require_current(engine: Engine) -> str:
     if current is not None and not known_revision(current):
         raise SchemaTooNew(current, head, shown(engine.url))
     raise SchemaOutOfDate(current, head, shown(engine.url))
+
+
+def revision_without_writing(url: str) -> str | None:
+    """The revision of the database at ``url``, read through a read-only connection (``None``:
+    no schema yet, or no SQLite file yet), so that an up-to-date database is never written."""
+    from ipfm_scheduler.storage.migrate import current_revision  # Alembic: see require_current
+
+    path = sqlite_file(parse_url(url))
+    if path is not None and not path.is_file():
+        return None
+    engine = open_engine(url, read_only=True)
+    try:
+        return current_revision(engine)
+    finally:
+        engine.dispose()

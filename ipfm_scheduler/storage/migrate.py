@@ -28,8 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import ipfm_scheduler
 from ipfm_scheduler.errors import SchemaTooNew, StorageError
-from ipfm_scheduler.storage.db import describe, open_engine, parse_url, shown, sqlite_file
 from ipfm_scheduler.storage.tables import metadata
+from ipfm_scheduler.storage.urls import describe, shown
 
 INSTALLED = Path("share") / "ipfm-scheduler" / "migrations"
 #: the PostgreSQL advisory lock that serialises upgrades of one database ("ipfm-mig" as bytes)
@@ -116,19 +116,6 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | Non
     except CommandError as exc:  # such as a target revision the scripts do not hold
         raise StorageError(f"database {shown(engine.url)}: {exc}") from exc
     return before, current_revision(engine)
-
-
-def revision_without_writing(url: str) -> str | None:
-    """The revision of the database at ``url``, read through a read-only connection (``None``:
-    no schema yet, or no SQLite file yet), so that an up-to-date database is never written."""
-    path = sqlite_file(parse_url(url))
-    if path is not None and not path.is_file():
-        return None
-    engine = open_engine(url, read_only=True)
-    try:
-        return current_revision(engine)
-    finally:
-        engine.dispose()
 
 
 def drift(engine: Engine) -> list[Any]:

@@ -7,7 +7,8 @@ outstanding, and strands QoS 1 messages published from its own callback thread b
 
 * publishes only from the caller's threads (a publish from paho's thread is refused),
 * keeps at most ``max_outstanding`` publishes awaiting PUBACK, and blocks (up to a timeout) or
-  raises :class:`~ipfm_scheduler.errors.PublishBusy` beyond that. paho's own in-flight limit is
+  raises :class:`~ipfm_scheduler.errors.PublishBusy` beyond that (the bookkeeping is in
+  :mod:`ipfm_scheduler.transport.window`). paho's own in-flight limit is
   switched off (0): ours is the only window, so nothing ever waits queued inside paho, and paho
   skips its scan of every outgoing message on each PUBACK (with a limit set, that scan made
   large windows several times slower),
@@ -37,7 +38,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ipfm_scheduler.config.settings import MqttSettings
-from ipfm_scheduler.errors import BrokerUnavailable, PublishBusy, PublishError, ValueInvalid
+from ipfm_scheduler.errors import BrokerUnavailable, PublishError, ValueInvalid
+from ipfm_scheduler.transport.window import PublishWindow
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +121,7 @@ class MqttTransport:
         self.delivered: queue.SimpleQueue[Delivered] = queue.SimpleQueue()
         self._on_message = on_message or self.incoming.put
         self._on_delivered = on_delivered or self.delivered.put
-        self._cond = threading.Condition()
-        self._pending: dict[int, tuple[str, object]] = {}  # mid -> (topic, token)
-        self._early: set[int] = set()  # PUBACKs that beat publish() to its bookkeeping
-        self._reserved = 0  # publishes in progress or awaiting PUBACK
+        self._window = PublishWindow(max_outstanding)
         self._ready = threading.Event()  # connected and subscribed
         self._down = threading.Event()  # not connected (set until the first connection)
         self._down.set()
@@ -230,13 +229,11 @@ class MqttTransport:
     @property
     def outstanding(self) -> int:
         """Publishes handed to the broker that it has not acknowledged yet."""
-        with self._cond:
-            return self._reserved
+        return self._window.outstanding
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every publish so far has its PUBACK; False if the timeout passed first."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._reserved == 0, timeout)
+        return self._window.flush(timeout)
 
     # ---- publishing --------------------------------------------------------------------------
 
@@ -265,54 +262,28 @@ class MqttTransport:
             raise ValueInvalid(f"{topic}: commands are never retained (docs/protocol.md)")
         if threading.current_thread() is self._net_thread:
             raise PublishError(f"{topic}: publish called from paho's network thread; not sent")
-        self._reserve(topic, self.publish_timeout_s if timeout is None else timeout)
+        wait = self.publish_timeout_s if timeout is None else timeout
+        if not self._window.reserve(topic, wait, self._usable):
+            raise BrokerUnavailable(self._not_connected(topic))
         try:
             info = self._client.publish(topic, payload, qos=1, retain=retain)
         except (ValueError, TypeError) as exc:
-            self._release()
+            self._window.release()
             raise PublishError(f"{topic}: paho refused the message ({exc}); not sent") from exc
         return self._account(topic, token, info)
 
-    def _reserve(self, topic: str, timeout: float) -> None:
-        with self._cond:
-            if not self._ready.is_set() or self._closed:
-                raise BrokerUnavailable(self._not_connected(topic))
-            if not self._cond.wait_for(
-                lambda: self._reserved < self.max_outstanding or self._unusable(), timeout
-            ):
-                raise PublishBusy(
-                    f"{topic}: {self._reserved} publishes await the broker's acknowledgement "
-                    f"(limit {self.max_outstanding}) after {timeout:g} s; not sent"
-                )
-            if self._unusable():
-                raise BrokerUnavailable(self._not_connected(topic))
-            self._reserved += 1
-
-    def _unusable(self) -> bool:
-        return self._closed or not self._ready.is_set()
-
-    def _release(self) -> None:
-        with self._cond:
-            self._reserved -= 1
-            self._cond.notify_all()
+    def _usable(self) -> bool:
+        return self._ready.is_set() and not self._closed
 
     def _account(self, topic: str, token: object, info: paho.MQTTMessageInfo) -> Publication:
         rc, mid = info.rc, info.mid
         if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
-            self._release()
+            self._window.release()
             log.warning("publish to %s refused by paho: %s; not sent", topic, paho.error_string(rc))
             raise PublishError(
                 f"{topic}: paho refused the message ({paho.error_string(rc)}); not sent"
             )
-        with self._cond:
-            early = mid in self._early
-            if early:
-                self._early.discard(mid)
-                self._reserved -= 1
-                self._cond.notify_all()
-            else:
-                self._pending[mid] = (topic, token)
-        if early:
+        if self._window.sent(mid, topic, token):  # its PUBACK came first
             self._on_delivered(Delivered(mid, topic, token))
         if rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
             # paho keeps it and sends it after reconnecting: its PUBACK, if it comes, is reported
@@ -366,8 +337,7 @@ class MqttTransport:
     def _handle_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._ready.clear()
         self._down.set()
-        with self._cond:  # publishers waiting for the window learn the connection is gone
-            self._cond.notify_all()
+        self._window.wake()  # publishers waiting for the window learn the connection is gone
         if self._closed:
             log.info("disconnected from MQTT broker %s", self.address)
             return
@@ -375,14 +345,9 @@ class MqttTransport:
         log.warning("%s; reconnecting", self.last_error)
 
     def _handle_publish(self, _c: Any, _u: Any, mid: int, _r: Any, _p: Any) -> None:
-        with self._cond:
-            entry = self._pending.pop(mid, None)
-            if entry is None:
-                self._early.add(mid)
-                return
-            self._reserved -= 1
-            self._cond.notify_all()
-        self._on_delivered(Delivered(mid, entry[0], entry[1]))
+        entry = self._window.acknowledged(mid)
+        if entry is not None:  # else publish() reports it once it has recorded the mid
+            self._on_delivered(Delivered(mid, entry[0], entry[1]))
 
     def _handle_message(self, _c: Any, _u: Any, message: paho.MQTTMessage) -> None:
         try:
@@ -400,9 +365,8 @@ class MqttTransport:
             return
         if self._started and self.connected:
             self.flush(timeout)
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        self._closed = True
+        self._window.wake()
         if self._started:
             self._client.disconnect()
             self._client.loop_stop()

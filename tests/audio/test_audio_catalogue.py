@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from ipfm_scheduler.audio import Catalogue, CatalogueEntry, FileState, audio_url, check
-from ipfm_scheduler.audio.catalogue import update
+from ipfm_scheduler.audio.catalogue import (
+    Catalogue,
+    CatalogueEntry,
+    FileState,
+    audio_url,
+    check,
+    update,
+)
 from ipfm_scheduler.errors import AudioError, ValueInvalid
 
 NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)

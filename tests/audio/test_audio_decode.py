@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ipfm_scheduler.audio import AudioRefused, decode, ffmpeg, import_audio
+from ipfm_scheduler.audio import decode, ffmpeg
 from ipfm_scheduler.audio.decode import DECODE_RATE_HZ, DecodeFailed
+from ipfm_scheduler.audio.importer import AudioRefused, import_audio
 from ipfm_scheduler.config.settings import AudioSettings
 from ipfm_scheduler.errors import AudioError
 

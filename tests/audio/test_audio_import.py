@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ipfm_scheduler.audio import AudioRefused, Catalogue, CatalogueEntry, import_audio
-from ipfm_scheduler.audio.catalogue import TEMP_PREFIX
+from ipfm_scheduler.audio.catalogue import TEMP_PREFIX, Catalogue, CatalogueEntry
+from ipfm_scheduler.audio.importer import AudioRefused, import_audio
 from ipfm_scheduler.config.settings import AudioSettings
 
 pytestmark = pytest.mark.ffmpeg

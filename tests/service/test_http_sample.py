@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ipfm_scheduler.audio import Catalogue, audio_url
+from ipfm_scheduler.audio.catalogue import Catalogue, audio_url
 from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.settings import AudioFile
 from ipfm_scheduler.service.http.server import HttpServer, audio_allow_list
