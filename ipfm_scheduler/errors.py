@@ -119,6 +119,10 @@ class PublishBusy(PublishError):
     """Too many publishes await the broker's acknowledgement: nothing was sent, try later."""
 
 
+class NotAirable(IpfmError):
+    """A planned airing can't be turned into commands (its programme has no audio)."""
+
+
 class ProtocolError(IpfmError):
     """A message from a receiver does not follow docs/protocol.md."""
 

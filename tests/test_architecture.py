@@ -14,7 +14,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "ipfm_scheduler"
 MAX_LINES = 400
 MAX_SERVICE_MODULES = 14
-OTHER_BRANCH = "issue 11: being fixed on another branch"
 
 # --- reading the tree ---------------------------------------------------------------------------
 
@@ -189,18 +188,11 @@ def test_no_import_cycle_among_packages():
     assert not found, f"packages importing each other:\n{shown(found)}"
 
 
-LONG_ON_OTHER_BRANCHES = {"service/daemon.py", "service/ports.py", "storage/report.py"}
-
-
 def _line_count_cases() -> list[object]:
-    cases: list[object] = []
-    for path in sorted((ROOT / PACKAGE).rglob("*.py")):
-        name = path.relative_to(ROOT / PACKAGE).as_posix()
-        marks = [pytest.mark.xfail(strict=True, reason=OTHER_BRANCH)]
-        cases.append(
-            pytest.param(path, id=name, marks=marks if name in LONG_ON_OTHER_BRANCHES else ())
-        )
-    return cases
+    return [
+        pytest.param(path, id=path.relative_to(ROOT / PACKAGE).as_posix())
+        for path in sorted((ROOT / PACKAGE).rglob("*.py"))
+    ]
 
 
 @pytest.mark.parametrize("path", _line_count_cases())
@@ -209,7 +201,6 @@ def test_no_file_over_400_lines(path: Path):
     assert lines <= MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines (at most {MAX_LINES})"
 
 
-@pytest.mark.xfail(strict=True, reason=OTHER_BRANCH)
 def test_no_class_name_defined_twice():
     where: dict[str, list[str]] = {}
     for name, path in modules().items():
@@ -259,7 +250,6 @@ def test_an_adapter_library_is_imported_only_where_it_is_wrapped(library: str):
     assert not found, f"{library} only in {', '.join(ADAPTERS[library])}:\n" + "\n".join(found)
 
 
-@pytest.mark.xfail(strict=True, reason=OTHER_BRANCH)
 def test_the_service_package_has_at_most_14_modules():
     service = ROOT / PACKAGE / "service"
     found = sorted(

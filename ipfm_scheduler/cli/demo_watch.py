@@ -21,8 +21,8 @@ from collections import Counter
 from collections.abc import Iterable
 
 from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.manual import DEMO_NOTE
 from ipfm_scheduler.errors import IpfmError
-from ipfm_scheduler.service.requests import DEMO_NOTE
 from ipfm_scheduler.storage.audit import LogFilter, LogRow, airing_log, open_for_audit
 
 ORDER = [s.value for s in sorted(CommandState, key=lambda s: s.rank)]

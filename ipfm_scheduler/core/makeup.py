@@ -4,11 +4,11 @@ in; nothing here reads the clock or touches a database.
 
 During the week, a receiver is short for a programme when what it has completed, plus what may
 still complete (commands waiting for an answer, and the ward's planned airings still to come this
-week), is below ``min_per_week`` (``core/verdicts.py``: :attr:`Verdict.at_risk`). For the short
-receivers that are not known to be offline, one make-up airing is planned in the ward's next free
-slot inside a window, this same week, with commands for just those receivers. A receiver gets at
-most ``MAX_MAKEUPS`` make-ups per programme and week (a broken loudspeaker is not re-tried in
-every slot of every window).
+week), is below ``min_per_week`` (``core/verdicts.py``: :attr:`ReceiverVerdict.at_risk`). For
+the short receivers that are not known to be offline, one make-up airing is planned in the ward's
+next free slot inside a window, this same week, with commands for just those receivers. A
+receiver gets at most ``MAX_MAKEUPS`` make-ups per programme and week (a broken loudspeaker is
+not re-tried in every slot of every window).
 """
 
 from __future__ import annotations

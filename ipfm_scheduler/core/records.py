@@ -1,30 +1,25 @@
-"""The values the service and the airing log exchange, defined once: what is written (airings,
-commands, sends, acks, statuses, week closures, manual requests) and what is read back.
-
-The service builds them, the storage's ``Repository`` and the in-memory ``MemoryLog`` take and
-return them (both implement ``service.ports.AiringLog``), the CLI shows them. Pure values: no
-database, no clock.
+"""What the airing log gives back, defined once: stored airings with their commands, the week's
+closing verdicts, manual requests, the configuration in force, running services, receivers'
+states. The storage's ``Repository`` and the in-memory ``MemoryLog`` (both implement
+``service.ports.AiringLog``) return them; the service, the weekly rule (``core/verdicts.py``)
+and the CLI read them. What is written (commands, sends, acks, statuses) is in
+``core/traffic.py``. Pure values: no database, no clock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
 
 from ipfm_scheduler.core.commands import CommandState
-from ipfm_scheduler.core.expand import PlannedAiring
-from ipfm_scheduler.core.ids import check_command_id, check_name
+from ipfm_scheduler.core.ids import check_name
 from ipfm_scheduler.core.model import Origin, Priority, Programme, Ward
 from ipfm_scheduler.errors import ValueInvalid
 
 #: a heartbeat (written every 5 s) this recent means a service runs (for `run`, `air`, `status`)
 LIVE_WITHIN = timedelta(seconds=20)
-#: a command acknowledged received/playing whose window closed with no final answer is sent
-#: again after this many times the resend interval (the receiver repeats its latest ack)
-STALLED_FACTOR = 4
 
 
 def _aware(value: datetime, name: str) -> None:
@@ -63,24 +58,6 @@ def airing_outcome(states: Iterable[CommandState]) -> AiringOutcome:
     return AiringOutcome.PARTIAL if done else AiringOutcome.MISSED
 
 
-class SendOutcome(StrEnum):
-    """What happened to one publish attempt (the send-attempts table's ``outcome``)."""
-
-    PUBACK = "puback"  # the broker accepted it (QoS 1 PUBACK)
-    NO_CONNECTION = "no-connection"
-    QUEUE_FULL = "queue-full"
-    TIMEOUT = "timeout"  # handed to the client, but no PUBACK came in time
-    ERROR = "error"
-
-
-class AckKind(StrEnum):
-    """How an acknowledgement was filed."""
-
-    STORED = "stored"  # matched its command and moved its state
-    DUPLICATE = "duplicate"  # matched, stored, changed nothing (repeated or late)
-    QUARANTINED = "quarantined"  # could not be matched: kept with the reason
-
-
 class RequestState(StrEnum):
     """A manual request queued by `ipfm-scheduler air`."""
 
@@ -98,152 +75,6 @@ class WeekVerdict(StrEnum):
 
 
 # ---------------------------------------------------------------- what the service writes
-
-
-@dataclass(frozen=True, slots=True)
-class NewCommand:
-    """A play command for one receiver, built once: ``payload`` is what is stored and resent."""
-
-    id: str
-    receiver: str
-    topic: str
-    payload: bytes = field(repr=False)
-
-    def __post_init__(self) -> None:
-        check_command_id(self.id)
-        check_name(self.receiver, "receiver id")
-        if not isinstance(self.payload, bytes) or not self.payload:
-            raise ValueInvalid(f"command {self.id}: the payload must be non-empty bytes")
-
-
-@dataclass(frozen=True, slots=True)
-class AiringToStore:
-    """An airing and its commands, written in one go (idempotent by the airing's key, and by
-    (airing, receiver) for commands). ``missed`` records an airing whose window closed before it
-    could be sent: it is stored with outcome ``missed`` and no commands, only if it is new."""
-
-    planned: PlannedAiring
-    priority: Priority
-    audio_sha256: str
-    commands: tuple[NewCommand, ...] = ()
-    missed: bool = False
-    makeup_for: int | None = None
-    note: str | None = None
-    request_id: int | None = None  # the `air` request it answers: linked in the same transaction
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAiring:
-    airing_id: int
-    created: bool
-    commands_added: int
-
-
-@dataclass(frozen=True, slots=True)
-class OutgoingCommand:
-    """A stored command the outbox should (re)publish, with its exact bytes. ``resend``: the
-    broker accepted it before (no answer from the receiver since). The airing log also says
-    which airing it carries, its state, how many attempts it had and when its airing starts."""
-
-    id: str
-    ward: str
-    receiver: str
-    topic: str
-    payload: bytes = field(repr=False)
-    expires_at: datetime
-    resend: bool = False
-    airing_id: int | None = None
-    state: CommandState = CommandState.PENDING
-    attempts: int = 0
-    start: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    command_id: str
-    outcome: SendOutcome
-
-
-class AckLike(Protocol):
-    """What is read of a parsed ack (``protocol.Ack`` has these, and ``at_text``: its time as
-    the receiver wrote it)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def status(self) -> object: ...
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def detail(self) -> str | None: ...
-    @property
-    def played_s(self) -> float | None: ...
-
-
-def ack_time_text(ack: AckLike) -> str:
-    """The ack's time exactly as the receiver wrote it (its value, if the parser kept no text)."""
-    text = getattr(ack, "at_text", None)
-    if isinstance(text, str) and text:
-        return text
-    return ack.at.isoformat()
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingAck:
-    """An ack as it arrived: the ward/receiver of its topic, its bytes, and either the parsed
-    ack (``ack``) or why it could not be read (``error``)."""
-
-    ward: str
-    receiver: str
-    topic: str
-    raw: bytes = field(repr=False)
-    ack: AckLike | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingStatus:
-    """A receiver's status message (its ward and receiver from the topic). ``retained``: the
-    broker replayed it (MQTT retain flag), so it does not mean the receiver was heard now."""
-
-    ward: str
-    receiver: str
-    online: bool
-    at: datetime | None
-    fw: str | None
-    raw: bytes = field(repr=False)
-    retained: bool = False
-
-    def __post_init__(self) -> None:
-        if self.at is not None and self.at.tzinfo is None:
-            raise ValueInvalid("a status time must carry a time zone")
-
-
-@dataclass(frozen=True, slots=True)
-class AckOutcome:
-    """What recording one ack did. ``state`` is the command's state afterwards (None when the
-    ack was quarantined); ``changed`` is False for a duplicate or a late, backwards ack;
-    ``quarantined`` says why it was quarantined."""
-
-    command_id: str | None
-    ward: str
-    receiver: str
-    state: CommandState | None
-    changed: bool
-    quarantined: str | None = None
-
-    @property
-    def kind(self) -> AckKind:
-        if self.quarantined is not None:
-            return AckKind.QUARANTINED
-        return AckKind.STORED if self.changed else AckKind.DUPLICATE
-
-
-@dataclass(frozen=True, slots=True)
-class CommandRef:
-    id: str
-    ward: str
-    receiver: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ is *compliant* when it completed ``minimum`` airings or more. Below that, it is 
 the week's verdicts are final (no answer can change them any more: ``final_at``), then *short*
 (or *not enforced* in a week the campaign covers only in part). While the week runs, what may
 still complete (commands waiting for an answer, the ward's planned airings still to come) tells
-whether it can still make it (:attr:`Verdict.at_risk`).
+whether it can still make it (:attr:`ReceiverVerdict.at_risk`).
 
 Nothing here reads the clock or a database: the records, ``now`` and ``final_at`` are passed in.
 """
@@ -43,7 +43,7 @@ class Standing(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class ReceiverVerdict:
     """One receiver's week for one programme."""
 
     receiver: str
@@ -87,7 +87,7 @@ def receiver_verdicts(
     offline: Mapping[str, datetime] | None = None,
     to_come: Sequence[PlannedAiring] = (),
     enforced: bool = True,
-) -> dict[str, Verdict]:
+) -> dict[str, ReceiverVerdict]:
     """The verdict of each of ``receivers`` (a ward's enabled ones) for ``programme`` in ``week``.
 
     ``records``: the ward's stored airings of ``week`` (any programme; missed ones included).
@@ -140,7 +140,7 @@ def _verdict(
     *,
     offline_since: datetime | None,
     enforced: bool,
-) -> Verdict:
+) -> ReceiverVerdict:
     commands = [r.commands[receiver] for r in mine if receiver in r.commands]
     completed = sum(1 for c in commands if c.state is CommandState.COMPLETED)
     makeups = sum(1 for r in mine if r.origin is Origin.MAKEUP and receiver in r.commands)
@@ -155,7 +155,7 @@ def _verdict(
         reason = _reason(
             commands, completed, minimum, facts, offline_since=offline_since, makeups=makeups
         )
-    return Verdict(
+    return ReceiverVerdict(
         receiver,
         completed,
         minimum,

@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from ipfm_scheduler.clock import Clock, SystemClock
+from ipfm_scheduler.clock import SystemClock
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
 from ipfm_scheduler.errors import ConfigError, ServiceAlreadyRunning
 from ipfm_scheduler.service.agenda import Plan
@@ -35,6 +35,7 @@ from ipfm_scheduler.service.jobs import DB_STALE_S, Dispatcher, Jobs
 from ipfm_scheduler.service.ports import (
     LIVE_WITHIN,
     AiringLog,
+    Clock,
     LiveInstance,
     MetricsSink,
     Outbox,

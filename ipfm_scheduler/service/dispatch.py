@@ -21,7 +21,7 @@ from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.expand import PlannedAiring
 from ipfm_scheduler.core.model import Priority
-from ipfm_scheduler.errors import IpfmError
+from ipfm_scheduler.errors import NotAirable
 from ipfm_scheduler.service.agenda import Agenda, Plan
 from ipfm_scheduler.service.ports import (
     AiringLog,
@@ -39,10 +39,6 @@ STORE_BATCH = 1000  # commands (about) per database transaction while dispatchin
 
 #: a receiver's command topic, checked once per receiver, then remembered
 _cmd_topic = functools.lru_cache(maxsize=1 << 17)(protocol.cmd_topic)
-
-
-class NotAirable(IpfmError):
-    """A planned airing can't be turned into commands (its programme has no audio)."""
 
 
 def order(

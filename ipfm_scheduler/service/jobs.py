@@ -17,10 +17,10 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from ipfm_scheduler.core import manual
 from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.model import Programme
 from ipfm_scheduler.core.weeks import IsoWeek
-from ipfm_scheduler.service import requests
 from ipfm_scheduler.service.agenda import Agenda, Plan
 from ipfm_scheduler.service.answers import Answers
 from ipfm_scheduler.service.dispatch import Dispatch, order
@@ -132,9 +132,9 @@ class Dispatcher:
             programme = next(iter(_programmes_of(self.plan, ward.id)), None)
             if not targets or programme is None:
                 continue
-            planned = requests.demo(self.plan, ward, programme, now + delay)
+            planned = manual.demo(self.plan.schedule, ward, programme, now + delay)
             items.append(
-                order(self.plan, planned, receivers=targets, now=now, note=requests.DEMO_NOTE)
+                order(self.plan, planned, receivers=targets, now=now, note=manual.DEMO_NOTE)
             )
         return len(self._store(items, now))
 

@@ -1,6 +1,6 @@
 """Manual and emergency airings queued by ``ipfm-scheduler air``, as the service takes them:
 each request taken ends done, refused or queued again, with the reason (the decisions are in
-``requests``; this is the part that reads and writes the airing log)."""
+``core/manual.py``; this is the part that reads and writes the airing log)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from ipfm_scheduler.core import manual as rules
 from ipfm_scheduler.errors import IpfmError, StorageError
-from ipfm_scheduler.service import requests
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.dispatch import order
 from ipfm_scheduler.service.ports import (
@@ -37,12 +37,12 @@ class RequestDesk:
         Each request taken is finished as done or refused (with the reason, logged at WARNING,
         which ``air`` prints and ``status`` lists), also when ordering or storing its airing
         raises. Only a database error while storing puts it back in the queue, to be tried on
-        the next tick, for ``requests.RETRY_FOR`` after it was queued (see ``requests``).
+        the next tick, for ``rules.RETRY_FOR`` after it was queued (see ``core/manual.py``).
         """
         self._settle_stale(plan, now)
         taken = self.log.take_requests(now)
         for request in taken:
-            decision = requests.decide(request, plan, now)
+            decision = rules.decide(request, plan.schedule, now)
             if decision.planned is None:
                 log.warning("%s", decision.refusal)
                 self.log.finish_request(
@@ -81,12 +81,12 @@ class RequestDesk:
     def _settle_stale(self, plan: Plan, now: datetime) -> None:
         """Finish the requests a service took and never finished (killed, or its database gone
         between storing the airing and noting the outcome): done if their airing was stored,
-        else refused, saying so. Checked at most once every ``requests.STALE_CHECK``."""
-        if self._stale_checked is not None and now - self._stale_checked < requests.STALE_CHECK:
+        else refused, saying so. Checked at most once every ``rules.STALE_CHECK``."""
+        if self._stale_checked is not None and now - self._stale_checked < rules.STALE_CHECK:
             return
         self._stale_checked = now
-        for stale in self.log.stale_requests(now - requests.TAKEN_LEASE):
-            state, message = requests.settle_stale(stale, plan)
+        for stale in self.log.stale_requests(now - rules.TAKEN_LEASE):
+            state, message = rules.settle_stale(stale, plan.schedule)
             log.warning("%s", message)
             self.log.finish_request(
                 stale.request.id,
@@ -98,7 +98,7 @@ class RequestDesk:
 
     def _request_failed(self, request: ManualRequest, exc: Exception, now: datetime) -> None:
         """Queue ``request`` again after a database error (for a while), else refuse it."""
-        if isinstance(exc, StorageError) and requests.retry(request, now):
+        if isinstance(exc, StorageError) and rules.retry(request, now):
             log.warning(
                 "request #%d: its airing could not be stored (%s); queued again", request.id, exc
             )
@@ -110,7 +110,7 @@ class RequestDesk:
                 now=now,
             )
             return
-        refusal = requests.failed(request, exc)
+        refusal = rules.failed(request, exc)
         log.warning("%s", refusal, exc_info=not isinstance(exc, IpfmError))  # a bug: its trace
         self.log.finish_request(
             request.id, state=RequestState.REFUSED, message=refusal, airing_id=None, now=now

@@ -2,10 +2,13 @@
 
 * :class:`AiringLog`: the database (the record of what happened). The storage package's
   ``Repository`` implements it, and ``storage.memory.MemoryLog`` in memory; the values they
-  exchange are defined once, in ``core/records.py``.
+  exchange are defined once, in ``core/traffic.py`` and ``core/records.py``.
 * :class:`Outbox`: the MQTT connection (publish paced from our own thread, PUBACKs and incoming
-  messages drained from thread-safe queues). Adapted from ``transport/mqtt.py``.
-* the wire format (topics, payloads, parsing acks) is in ``service/wire.py``.
+  messages drained from thread-safe queues): ``transport/outbox.py`` over ``transport/mqtt.py``.
+* ``Clock``: the only source of the time (``ipfm_scheduler/clock.py``, shared with the simulator).
+* :class:`MetricsSink`: what the service counts (``service/http/metrics.py``).
+
+The wire format (topics, payloads, parsing acks) is the protocol package's, used directly.
 
 Every method takes ``now`` where time matters; none reads the clock.
 """
@@ -13,42 +16,47 @@ Every method takes ``now`` where time matters; none reads the clock.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Protocol
 
+from ipfm_scheduler.clock import Clock
 from ipfm_scheduler.core.records import (
     LIVE_WITHIN,
-    AckLike,
-    AckOutcome,
     AiringRecord,
-    AiringToStore,
     CommandRecord,
-    CommandRef,
     ConfigInForce,
-    IncomingAck,
-    IncomingStatus,
     LiveInstance,
     ManualRequest,
+    RequestState,
+    StaleRequest,
+    WeekCloseRow,
+)
+from ipfm_scheduler.core.traffic import (
+    AckLike,
+    AckOutcome,
+    AiringToStore,
+    CommandRef,
+    IncomingAck,
+    IncomingMessage,
+    IncomingStatus,
     NewCommand,
     OutgoingCommand,
-    RequestState,
+    Publish,
+    PublishStatus,
     SendOutcome,
     SendResult,
-    StaleRequest,
     StoredAiring,
-    WeekCloseRow,
 )
 from ipfm_scheduler.core.weeks import IsoWeek
 
-__all__ = [  # the values are re-exported for the service's modules (defined in core/records)
+__all__ = [
     "LIVE_WITHIN",
     "AckLike",
     "AckOutcome",
     "AiringLog",
     "AiringRecord",
     "AiringToStore",
+    "Clock",  # the values are re-exported for the service's modules (defined in core/records)
     "CommandRecord",
     "CommandRef",
     "ConfigInForce",
@@ -170,27 +178,6 @@ class AiringLog(Protocol):
 
 
 # ---------------------------------------------------------------- the outbox (MQTT)
-
-
-class PublishStatus(StrEnum):
-    ACCEPTED = "accepted"  # handed to the client; its PUBACK is reported with the token
-    BUSY = "busy"  # too many awaiting PUBACK: wait for some, then try again
-    NO_CONNECTION = "no-connection"
-    QUEUE_FULL = "queue-full"
-    ERROR = "error"
-
-
-@dataclass(frozen=True, slots=True)
-class Publish:
-    status: PublishStatus
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingMessage:
-    topic: str
-    payload: bytes = field(repr=False)
-    retain: bool = False
 
 
 class Outbox(Protocol):

@@ -39,8 +39,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from ipfm_scheduler.clock import Clock
 from ipfm_scheduler.errors import IpfmError
+from ipfm_scheduler.service.ports import Clock
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ STALL_S = 45.0  # no job started or finished for this long: the scheduler is stu
 Step = tuple[str, Callable[[datetime], object]]
 
 
-class Jobs(Protocol):
+class Steps(Protocol):
     """What the timer runs: each job (``tick``, ``sweep``, ``heartbeat``, ``dispatch``,
     ``refresh``) is a list of named steps, each guarded on its own."""
 
@@ -135,7 +135,7 @@ class Guard:
 class Timer:
     def __init__(
         self,
-        jobs: Jobs,
+        jobs: Steps,
         clock: Clock,
         *,
         misfire_grace_s: int = 300,

@@ -17,8 +17,9 @@ from ipfm_scheduler.core.makeup import plan_makeup
 from ipfm_scheduler.core.model import Programme, Ward
 from ipfm_scheduler.core.verdicts import MAX_MAKEUPS, receiver_verdicts
 from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.errors import NotAirable
 from ipfm_scheduler.service.agenda import Plan
-from ipfm_scheduler.service.dispatch import NotAirable, order
+from ipfm_scheduler.service.dispatch import order
 from ipfm_scheduler.service.ports import (
     AiringLog,
     AiringRecord,

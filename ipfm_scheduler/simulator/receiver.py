@@ -70,7 +70,7 @@ class Behaviour:
 
 
 @dataclass(frozen=True, slots=True)
-class Timer:
+class Wakeup:
     """Call back at ``due``: ``start`` a play, or its ``end``."""
 
     due: datetime
@@ -85,7 +85,7 @@ class Outcome:
     kind: str  # "play", "stop", "duplicate", "timer", "dropped"
     command_id: str | None
     acks: list[Ack] = field(default_factory=list)
-    timers: list[Timer] = field(default_factory=list)
+    timers: list[Wakeup] = field(default_factory=list)
     note: str = ""
 
 
@@ -172,7 +172,7 @@ class SimReceiver:
         out.acks.append(self._ack(command.id, AckStatus.RECEIVED, now))
         if self.behaviour.mode is TimeMode.REALTIME and command.start_at > now:
             self._scheduled[command.id] = command
-            out.timers.append(Timer(command.start_at, command.id, "start"))
+            out.timers.append(Wakeup(command.start_at, command.id, "start"))
             return out
         self._start(command, now, out)
         return out
@@ -218,7 +218,7 @@ class SimReceiver:
             return
         self._playing = _Playing(command, now)
         end = now + timedelta(seconds=command.audio.duration_s)
-        out.timers.append(Timer(end, command.id, "end"))
+        out.timers.append(Wakeup(end, command.id, "end"))
 
     def _start_next(self, now: datetime, out: Outcome) -> None:
         while self._playing is None and self._waiting:
@@ -238,7 +238,7 @@ class SimReceiver:
         rng = random.Random(f"{self.behaviour.seed}/{self.ward}/{self.receiver}/{command.id}")
         return rng.random() < self.behaviour.fail_rate
 
-    def on_timer(self, timer: Timer, now: datetime) -> Outcome:
+    def on_timer(self, timer: Wakeup, now: datetime) -> Outcome:
         out = Outcome("timer", timer.command_id, note=timer.event)
         if timer.event == "start":
             command = self._scheduled.pop(timer.command_id, None)

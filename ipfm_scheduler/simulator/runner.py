@@ -39,7 +39,7 @@ from ipfm_scheduler.protocol import (
     receivers_filter,
     status_topic,
 )
-from ipfm_scheduler.simulator.receiver import Behaviour, FetchResult, Outcome, SimReceiver, Timer
+from ipfm_scheduler.simulator.receiver import Behaviour, FetchResult, Outcome, SimReceiver, Wakeup
 from ipfm_scheduler.transport.mqtt import Incoming, MqttTransport
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class Simulator:
         self._silenced: set[tuple[str, str]] = set()  # taken offline while running
         self._on_handled = on_handled
         self._inbox: queue.SimpleQueue[Incoming | None] = queue.SimpleQueue()
-        self._timers: list[tuple[datetime, int, tuple[str, str], Timer]] = []
+        self._timers: list[tuple[datetime, int, tuple[str, str], Wakeup]] = []
         self._seq = itertools.count()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None

@@ -19,14 +19,8 @@ from sqlalchemy.engine import Connection, Row
 
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Origin, Priority
-from ipfm_scheduler.core.records import (
-    AiringOutcome,
-    AiringRecord,
-    AiringToStore,
-    CommandRecord,
-    StoredAiring,
-    airing_outcome,
-)
+from ipfm_scheduler.core.records import AiringOutcome, AiringRecord, CommandRecord, airing_outcome
+from ipfm_scheduler.core.traffic import AiringToStore, StoredAiring
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.errors import StorageError, ValueInvalid
 from ipfm_scheduler.storage import tables as t

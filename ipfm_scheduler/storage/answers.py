@@ -15,13 +15,8 @@ from sqlalchemy.engine import Connection
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState, after_ack
 from ipfm_scheduler.core.ids import COMMAND_ID_RE
-from ipfm_scheduler.core.records import (
-    AckOutcome,
-    IncomingAck,
-    IncomingStatus,
-    ReceiverStatusRecord,
-    ack_time_text,
-)
+from ipfm_scheduler.core.records import ReceiverStatusRecord
+from ipfm_scheduler.core.traffic import AckOutcome, IncomingAck, IncomingStatus, ack_time_text
 from ipfm_scheduler.protocol.messages import ReceiverState
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.airings import refresh_outcomes

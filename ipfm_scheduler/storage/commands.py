@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Row
 
 from ipfm_scheduler.core.commands import CommandState, after_deadline, after_publish
 from ipfm_scheduler.core.ids import COMMAND_ID_RE
-from ipfm_scheduler.core.records import (
+from ipfm_scheduler.core.traffic import (
     STALLED_FACTOR,
     CommandRef,
     OutgoingCommand,

@@ -14,7 +14,7 @@ from ipfm_scheduler.core.records import ConfigInForce
 from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.base import insert_ignore, insert_ignore_many
-from ipfm_scheduler.storage.plans import Plan, load_plans
+from ipfm_scheduler.storage.plans import RecordedPlan, load_plans
 from ipfm_scheduler.storage.snapshot import ConfigSnapshot
 from ipfm_scheduler.storage.types import to_utc
 
@@ -38,7 +38,7 @@ def record_snapshot(conn: Connection, snapshot: ConfigSnapshot, now: datetime) -
     return int(snapshot_id)
 
 
-def plan_in_force(conn: Connection, moment: datetime) -> tuple[int, Plan] | None:
+def plan_in_force(conn: Connection, moment: datetime) -> tuple[int, RecordedPlan] | None:
     """The configuration in force just before ``moment``: its snapshot id and its plan
     (programmes, wards, receivers); None if no configuration was recorded by then."""
     snapshot_id = snapshot_in_force(conn, moment)

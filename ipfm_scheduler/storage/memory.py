@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from ipfm_scheduler.config.settings import LoadedConfig
 from ipfm_scheduler.core import records as r
+from ipfm_scheduler.core import traffic as tr
 from ipfm_scheduler.core.commands import (
     AckStatus,
     CommandState,
@@ -40,14 +41,14 @@ class MemoryCommand:
     expires_at: datetime
     state: CommandState = CommandState.PENDING
     detail: str | None = None
-    attempts: list[tuple[datetime, r.SendOutcome]] = field(default_factory=list)
+    attempts: list[tuple[datetime, tr.SendOutcome]] = field(default_factory=list)
     last_sent: datetime | None = None
 
 
 @dataclass
 class MemoryAiring:
     id: int
-    item: r.AiringToStore
+    item: tr.AiringToStore
     outcome: r.AiringOutcome | None = None  # MISSED when stored as missed
 
     @property
@@ -63,7 +64,7 @@ class MemoryLog:
         self.airings: dict[int, MemoryAiring] = {}
         self.keys: dict[tuple[str, str, datetime], int] = {}
         self.commands: dict[str, MemoryCommand] = {}
-        self.acks: list[tuple[r.IncomingAck, bool]] = []
+        self.acks: list[tuple[tr.IncomingAck, bool]] = []
         self.quarantined: list[tuple[str, bytes, str]] = []
         self.statuses: dict[tuple[str, str], tuple[bool, datetime]] = {}
         self.closed: dict[IsoWeek, list[r.WeekCloseRow]] = {}
@@ -87,14 +88,14 @@ class MemoryLog:
     # ------------------------------------------------------------- airings and commands
 
     def store_airings(
-        self, items: Sequence[r.AiringToStore], *, snapshot_id: int | None, now: datetime
-    ) -> list[r.StoredAiring]:
+        self, items: Sequence[tr.AiringToStore], *, snapshot_id: int | None, now: datetime
+    ) -> list[tr.StoredAiring]:
         with self._lock:
             self._check()
             self.snapshots.append(snapshot_id)
             return [self._store(item) for item in items]
 
-    def _store(self, item: r.AiringToStore) -> r.StoredAiring:
+    def _store(self, item: tr.AiringToStore) -> tr.StoredAiring:
         p = item.planned
         key = (p.ward, p.programme, p.start)
         created = key not in self.keys
@@ -116,7 +117,7 @@ class MemoryLog:
             added += 1
         if item.request_id is not None and item.request_id in self.requests:
             self.requests[item.request_id]["airing"] = airing_id
-        return r.StoredAiring(airing_id, created, added)
+        return tr.StoredAiring(airing_id, created, added)
 
     def commands_to_send(
         self,
@@ -125,7 +126,7 @@ class MemoryLog:
         resend_after: timedelta,
         due_by: datetime | None = None,
         limit: int = 100,
-    ) -> list[r.OutgoingCommand]:
+    ) -> list[tr.OutgoingCommand]:
         with self._lock:
             self._check()
             due = []
@@ -138,7 +139,7 @@ class MemoryLog:
                     c.state in {CommandState.RECEIVED, CommandState.PLAYING}
                     and c.expires_at <= now
                     and last is not None
-                    and last <= now - r.STALLED_FACTOR * resend_after
+                    and last <= now - tr.STALLED_FACTOR * resend_after
                 )
                 waiting = c.state is CommandState.PENDING or (
                     c.state is CommandState.SENT and (last is None or last <= now - resend_after)
@@ -148,7 +149,7 @@ class MemoryLog:
             due.sort(key=lambda x: (x[0], x[1].id))
             return [_outgoing(c, start) for start, c in due[:limit]]
 
-    def record_sends(self, results: Sequence[r.SendResult], *, now: datetime) -> None:
+    def record_sends(self, results: Sequence[tr.SendResult], *, now: datetime) -> None:
         with self._lock:
             self._check()
             for result in results:
@@ -156,11 +157,11 @@ class MemoryLog:
                 if c is None:
                     continue  # as in the database: an unknown command is ignored
                 c.attempts.append((now, result.outcome))
-                if result.outcome is r.SendOutcome.PUBACK:
+                if result.outcome is tr.SendOutcome.PUBACK:
                     c.state = after_publish(c.state)
                     c.last_sent = now
 
-    def expire_overdue(self, now: datetime, *, grace: timedelta) -> list[r.CommandRef]:
+    def expire_overdue(self, now: datetime, *, grace: timedelta) -> list[tr.CommandRef]:
         with self._lock:
             self._check()
             expired = []
@@ -169,17 +170,17 @@ class MemoryLog:
                 ends = c.expires_at + timedelta(seconds=self.durations.get(programme, 0)) + grace
                 if c.state.open and ends <= now:
                     c.state = after_deadline(c.state)
-                    expired.append(r.CommandRef(c.id, c.ward, c.receiver))
+                    expired.append(tr.CommandRef(c.id, c.ward, c.receiver))
             return sorted(expired, key=lambda ref: ref.id)
 
     # ------------------------------------------------------------- what receivers send
 
-    def record_acks(self, acks: Sequence[r.IncomingAck], *, now: datetime) -> list[r.AckOutcome]:
+    def record_acks(self, acks: Sequence[tr.IncomingAck], *, now: datetime) -> list[tr.AckOutcome]:
         with self._lock:
             self._check()
             return [self._ack(a) for a in acks]
 
-    def _ack(self, a: r.IncomingAck) -> r.AckOutcome:
+    def _ack(self, a: tr.IncomingAck) -> tr.AckOutcome:
         reason = None if a.ack is not None else f"not a valid ack: {a.error or 'unreadable'}"
         c = None
         if a.ack is not None:
@@ -194,7 +195,7 @@ class MemoryLog:
         if reason is not None or c is None or a.ack is None:
             self.quarantined.append((a.topic, a.raw, reason or "?"))
             command_id = None if a.ack is None else a.ack.id
-            return r.AckOutcome(command_id, a.ward, a.receiver, None, False, reason or "?")
+            return tr.AckOutcome(command_id, a.ward, a.receiver, None, False, reason or "?")
         new = after_ack(c.state, AckStatus(str(a.ack.status)))
         changed = new is not c.state
         if changed:
@@ -202,7 +203,7 @@ class MemoryLog:
             if new.final:
                 c.detail = a.ack.detail
         self.acks.append((a, changed))
-        return r.AckOutcome(c.id, a.ward, a.receiver, c.state, changed)
+        return tr.AckOutcome(c.id, a.ward, a.receiver, c.state, changed)
 
     def quarantine(
         self, topic: str, ward: str, receiver: str, raw: bytes, reason: str, *, now: datetime
@@ -210,7 +211,9 @@ class MemoryLog:
         with self._lock:
             self.quarantined.append((topic, raw, reason))
 
-    def record_statuses(self, statuses: Sequence[r.IncomingStatus], *, now: datetime) -> list[bool]:
+    def record_statuses(
+        self, statuses: Sequence[tr.IncomingStatus], *, now: datetime
+    ) -> list[bool]:
         changed = []
         with self._lock:
             for status in statuses:
@@ -389,9 +392,9 @@ class MemoryLog:
         return [a.planned.origin for a in self.airings.values()]
 
 
-def _outgoing(c: MemoryCommand, start: datetime) -> r.OutgoingCommand:
+def _outgoing(c: MemoryCommand, start: datetime) -> tr.OutgoingCommand:
     resend = c.state is not CommandState.PENDING
-    return r.OutgoingCommand(
+    return tr.OutgoingCommand(
         c.id, c.ward, c.receiver, c.topic, c.payload, c.expires_at, resend, c.airing, c.state,
         len(c.attempts), start,
     )  # fmt: skip

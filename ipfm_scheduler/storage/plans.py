@@ -48,13 +48,13 @@ class PlanReceiver:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class RecordedPlan:
     programmes: dict[str, PlanProgramme] = field(default_factory=dict)
     ward_names: dict[str, str] = field(default_factory=dict)
     receivers: dict[str, tuple[PlanReceiver, ...]] = field(default_factory=dict)
 
 
-def load_plans(conn: Connection, snapshot_ids: Iterable[int]) -> dict[int, Plan]:
+def load_plans(conn: Connection, snapshot_ids: Iterable[int]) -> dict[int, RecordedPlan]:
     """The plan of each snapshot in ``snapshot_ids``."""
     ids = sorted(set(snapshot_ids))
     if not ids:
@@ -80,7 +80,7 @@ def load_plans(conn: Connection, snapshot_ids: Iterable[int]) -> dict[int, Plan]
     for r in conn.execute(query).all():
         receivers[r.snapshot_id][r.ward].append(PlanReceiver(r.receiver, r.enabled, r.location))
     return {
-        i: Plan(
+        i: RecordedPlan(
             programmes[i],
             names[i],
             {ward: tuple(found) for ward, found in receivers[i].items()},

@@ -22,7 +22,7 @@ from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.audit import station_zone
 from ipfm_scheduler.storage.configs import snapshot_in_force
-from ipfm_scheduler.storage.plans import Plan, load_plans
+from ipfm_scheduler.storage.plans import RecordedPlan, load_plans
 from ipfm_scheduler.storage.types import to_utc
 
 _OPEN_STATES = [s.value for s in CommandState if s.open]
@@ -142,7 +142,7 @@ def _final_at(
     conn: Connection,
     week: IsoWeek,
     end: datetime,
-    plans: Iterable[Plan],
+    plans: Iterable[RecordedPlan],
     *,
     ward: str | None,
     programme: str | None,
@@ -258,7 +258,7 @@ def _groups_from_airings(airings: Sequence[Row[Any]]) -> dict[tuple[str, str], i
 
 def _add_expected(
     keys: dict[tuple[str, str], int],
-    plan: Plan,
+    plan: RecordedPlan,
     *,
     snapshot_id: int,
     week: IsoWeek,
@@ -319,7 +319,7 @@ class _Builder:
         self.week, self.zone, self.now, self.final_at = week, zone, now, final_at
         self.records, self.sent, self.offline = records, sent, offline
 
-    def group(self, key: tuple[str, str], plan: Plan, snapshot_id: int) -> GroupLine:
+    def group(self, key: tuple[str, str], plan: RecordedPlan, snapshot_id: int) -> GroupLine:
         ward, programme = key
         prog = plan.programmes.get(programme)
         minimum = prog.min_per_week if prog else 0

@@ -26,29 +26,31 @@ from ipfm_scheduler import __version__
 from ipfm_scheduler.config.settings import LoadedConfig
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.records import (
-    AckOutcome,
     AiringRecord,
-    AiringToStore,
-    CommandRef,
     ConfigInForce,
-    IncomingAck,
-    IncomingStatus,
     LiveInstance,
     ManualRequest,
-    OutgoingCommand,
     ReceiverStatusRecord,
     RequestRecord,
     RequestState,
-    SendResult,
     StaleRequest,
-    StoredAiring,
     WeekCloseRow,
+)
+from ipfm_scheduler.core.traffic import (
+    AckOutcome,
+    AiringToStore,
+    CommandRef,
+    IncomingAck,
+    IncomingStatus,
+    OutgoingCommand,
+    SendResult,
+    StoredAiring,
 )
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.errors import StorageError, ValueInvalid
 from ipfm_scheduler.storage import airings, answers, closing, commands, configs, instances, manual
 from ipfm_scheduler.storage.db import describe
-from ipfm_scheduler.storage.plans import Plan
+from ipfm_scheduler.storage.plans import RecordedPlan
 from ipfm_scheduler.storage.snapshot import ConfigSnapshot, snapshot_from_config
 
 
@@ -95,7 +97,7 @@ class Repository:
         with self._write() as conn:
             return configs.record_snapshot(conn, snapshot, now)
 
-    def plan_in_force(self, moment: datetime) -> tuple[int, Plan] | None:
+    def plan_in_force(self, moment: datetime) -> tuple[int, RecordedPlan] | None:
         with self._read() as conn:
             return configs.plan_in_force(conn, moment)
 

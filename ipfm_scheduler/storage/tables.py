@@ -30,7 +30,8 @@ from sqlalchemy import (
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Origin, Priority
-from ipfm_scheduler.core.records import AiringOutcome, RequestState, SendOutcome, WeekVerdict
+from ipfm_scheduler.core.records import AiringOutcome, RequestState, WeekVerdict
+from ipfm_scheduler.core.traffic import SendOutcome
 from ipfm_scheduler.protocol.messages import ReceiverState
 from ipfm_scheduler.storage.types import UtcDateTime
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import queue
 
 from ipfm_scheduler.config.settings import MqttSettings
+from ipfm_scheduler.core.traffic import IncomingMessage, Publish, PublishStatus
 from ipfm_scheduler.errors import BrokerUnavailable, PublishBusy, PublishError
 from ipfm_scheduler.protocol import scheduler_filters
-from ipfm_scheduler.service.ports import IncomingMessage, Publish, PublishStatus
 from ipfm_scheduler.transport.mqtt import MqttTransport
 
 MAX_OUTSTANDING = 1000  # publishes awaiting PUBACK at once (paced well below paho's 65,535)

@@ -14,8 +14,8 @@ from ipfm_scheduler.core.model import Origin, Priority, Receiver
 from ipfm_scheduler.core.records import MISSED, AiringRecord, CommandRecord, WeekCloseRow
 from ipfm_scheduler.core.verdicts import (
     MAX_MAKEUPS,
+    ReceiverVerdict,
     Standing,
-    Verdict,
     describe_commands,
     missed_words,
     receiver_verdicts,
@@ -74,7 +74,7 @@ def verdicts(
     now: datetime = AFTER,
     final_at: datetime = END,
     **kwargs: object,
-) -> dict[str, Verdict]:
+) -> dict[str, ReceiverVerdict]:
     return receiver_verdicts(
         WEEK,
         receivers,
@@ -88,7 +88,7 @@ def verdicts(
     )
 
 
-def reasons(found: dict[str, Verdict]) -> dict[str, tuple[str, int, str]]:
+def reasons(found: dict[str, ReceiverVerdict]) -> dict[str, tuple[str, int, str]]:
     return {r: (v.standing.value, v.completed, v.reason) for r, v in found.items()}
 
 

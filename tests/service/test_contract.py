@@ -215,7 +215,7 @@ def test_a_week_closed_late_is_judged_by_the_configuration_of_that_week(
 
 
 def test_every_publish_refusal_is_a_send_outcome_the_airing_log_knows() -> None:
-    from ipfm_scheduler.core.records import SendOutcome
+    from ipfm_scheduler.core.traffic import SendOutcome
     from ipfm_scheduler.service import ports
 
     refused = {s.value for s in ports.PublishStatus} - {"accepted", "busy"}

@@ -11,7 +11,7 @@ import pytest
 
 from ipfm_scheduler.cli import demo_watch
 from ipfm_scheduler.cli.demo_watch import Progress
-from ipfm_scheduler.service.requests import DEMO_NOTE
+from ipfm_scheduler.core.manual import DEMO_NOTE
 from ipfm_scheduler.storage.audit import LogRow
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.migrate import upgrade

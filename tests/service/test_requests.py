@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from ipfm_scheduler.core.manual import RETRY_FOR, decide
 from ipfm_scheduler.core.model import Origin, Priority
 from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.service.ports import ManualRequest, RequestState
-from ipfm_scheduler.service.requests import RETRY_FOR, decide
 from tests.service.helpers import MONDAY, PREFIX, Rig, default_ward, local, make_plan
 
 PLAN = make_plan(default_ward())
@@ -30,7 +30,7 @@ def request(**kwargs: object) -> ManualRequest:
 
 
 def test_a_normal_airing_inside_a_window_expires_at_the_window_end() -> None:
-    decision = decide(request(), PLAN, local(MONDAY, "17:05"))
+    decision = decide(request(), PLAN.schedule, local(MONDAY, "17:05"))
     assert decision.refusal == ""
     assert decision.planned is not None
     assert decision.planned.origin is Origin.MANUAL
@@ -55,14 +55,16 @@ def test_a_normal_airing_inside_a_window_expires_at_the_window_end() -> None:
     ],
 )
 def test_refusals_say_why(kwargs: dict[str, object], now: str, expected: str) -> None:
-    decision = decide(request(**kwargs), PLAN, local(MONDAY, now))
+    decision = decide(request(**kwargs), PLAN.schedule, local(MONDAY, now))
     assert decision.planned is None
     assert expected in decision.refusal
     assert decision.refusal.startswith("request #7 (")
 
 
 def test_an_emergency_ignores_windows_and_expires_after_it_could_have_played() -> None:
-    decision = decide(request(priority=Priority.EMERGENCY), PLAN, local(MONDAY, "12:00:41"))
+    decision = decide(
+        request(priority=Priority.EMERGENCY), PLAN.schedule, local(MONDAY, "12:00:41")
+    )
     assert decision.planned is not None
     assert decision.planned.origin is Origin.EMERGENCY
     assert decision.planned.start == local(MONDAY, "12:00:41")

@@ -13,7 +13,7 @@ from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.protocol import AudioRef, PlayCommand, StopCommand, encode_command
 from ipfm_scheduler.simulator import Behaviour, FetchResult, Outcome, SimReceiver, TimeMode
-from ipfm_scheduler.simulator.receiver import Timer
+from ipfm_scheduler.simulator.receiver import Wakeup
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 T0 = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
@@ -139,7 +139,7 @@ def test_realtime_play_waits_for_start_at_and_lasts_its_duration() -> None:
     start = T0 + timedelta(minutes=2)
     out = sim.on_command(wire(play(start=start)), T0)
     assert statuses(out) == [("c1", "received", None)]
-    assert out.timers == [Timer(start, "c1", "start")]
+    assert out.timers == [Wakeup(start, "c1", "start")]
     begun = sim.on_timer(out.timers[0], start)
     assert statuses(begun) == [("c1", "playing", None)]
     assert sim.playing == "c1"

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.expand import PlannedAiring
 from ipfm_scheduler.core.model import Origin, Priority
-from ipfm_scheduler.core.records import (
+from ipfm_scheduler.core.traffic import (
     AckOutcome,
     AiringToStore,
     IncomingAck,

@@ -16,7 +16,7 @@ import pytest
 
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.model import Priority
-from ipfm_scheduler.core.records import AiringToStore
+from ipfm_scheduler.core.traffic import AiringToStore
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.storage.snapshot import SnapshotWard

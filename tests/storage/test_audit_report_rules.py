@@ -9,7 +9,7 @@ from ipfm_scheduler.cli import status_view
 from ipfm_scheduler.cli.audit_render import report_json
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.model import Priority
-from ipfm_scheduler.core.records import AiringToStore
+from ipfm_scheduler.core.traffic import AiringToStore
 from ipfm_scheduler.service import dispatch, weekly
 from ipfm_scheduler.storage import report as report_module
 from ipfm_scheduler.storage.report import Standing, WeekReport, week_report

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
-from ipfm_scheduler.core.records import AckKind, AiringOutcome
+from ipfm_scheduler.core.records import AiringOutcome
+from ipfm_scheduler.core.traffic import AckKind
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.repository import Repository
 from tests.storage.storage_factories import World, ack, file_ack, planned

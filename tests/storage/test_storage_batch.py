@@ -11,16 +11,15 @@ from sqlalchemy import event, func, select
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Priority
-from ipfm_scheduler.core.records import (
+from ipfm_scheduler.core.records import AiringOutcome, WeekCloseRow
+from ipfm_scheduler.core.traffic import (
     AckKind,
-    AiringOutcome,
     AiringToStore,
     IncomingAck,
     IncomingStatus,
     NewCommand,
     SendOutcome,
     SendResult,
-    WeekCloseRow,
 )
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import bulk

@@ -273,7 +273,7 @@ def test_log_table_says_an_airing_was_missed_and_why(db_url: str):
     """A missed airing (its window closed while no service ran) never gets a command: the table
     says `missed` with the reason, not `no command` as if one were still to come."""
     from ipfm_scheduler.core.model import Priority
-    from ipfm_scheduler.core.records import AiringToStore
+    from ipfm_scheduler.core.traffic import AiringToStore
     from tests.storage.storage_factories import AUDIO, planned
 
     engine = open_engine(db_url)

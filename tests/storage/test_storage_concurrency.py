@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Priority
-from ipfm_scheduler.core.records import AckKind, AiringToStore, ManualRequest
+from ipfm_scheduler.core.records import ManualRequest
+from ipfm_scheduler.core.traffic import AckKind, AiringToStore
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.repository import Repository
 from tests.storage.storage_factories import AUDIO, World, ack, file_ack, planned

@@ -9,14 +9,8 @@ from sqlalchemy import func, select
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Origin, Priority
-from ipfm_scheduler.core.records import (
-    AiringOutcome,
-    AiringToStore,
-    NewCommand,
-    SendOutcome,
-    SendResult,
-    WeekCloseRow,
-)
+from ipfm_scheduler.core.records import AiringOutcome, WeekCloseRow
+from ipfm_scheduler.core.traffic import AiringToStore, NewCommand, SendOutcome, SendResult
 from ipfm_scheduler.errors import ValueInvalid
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.repository import Repository

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.model import Origin
-from ipfm_scheduler.core.records import SendOutcome, SendResult
+from ipfm_scheduler.core.traffic import SendOutcome, SendResult
 from ipfm_scheduler.service.ports import NoMetrics
 from ipfm_scheduler.service.weekly import Weekly
 from ipfm_scheduler.storage import tables as t

@@ -1,4 +1,6 @@
 """Manual and emergency airings queued by ``ipfm-scheduler air``: accept or refuse, and when.
+Pure decisions over the schedule in force, the request and ``now`` (``service/manual.py`` takes
+the requests from the airing log and records what became of each).
 
 A normal or priority airing must start inside one of the ward's windows, with the programme
 fitting before the window closes (it expires at the window's end), on a day that is not skipped
@@ -25,11 +27,9 @@ from datetime import datetime, timedelta
 
 from ipfm_scheduler.core.expand import PlannedAiring, at_local
 from ipfm_scheduler.core.makeup import default_volume
-from ipfm_scheduler.core.model import Origin, Priority, Programme, Ward
-from ipfm_scheduler.errors import StorageError
-from ipfm_scheduler.service.agenda import Plan
-from ipfm_scheduler.service.dispatch import NotAirable
-from ipfm_scheduler.service.ports import ManualRequest, RequestState, StaleRequest
+from ipfm_scheduler.core.model import Origin, Priority, Programme, Schedule, Ward
+from ipfm_scheduler.core.records import ManualRequest, RequestState, StaleRequest
+from ipfm_scheduler.errors import NotAirable, StorageError
 
 EMERGENCY_MARGIN = timedelta(minutes=5)
 STALE_AFTER = timedelta(minutes=10)
@@ -48,32 +48,32 @@ class Decision:
     refusal: str = ""
 
 
-def decide(request: ManualRequest, plan: Plan, now: datetime) -> Decision:
+def decide(request: ManualRequest, schedule: Schedule, now: datetime) -> Decision:
     """Accept ``request`` (an airing for its receivers) or refuse it, saying why."""
     what = _what(request)
-    found = _resolve(request, plan)
+    found = _resolve(request, schedule)
     if isinstance(found, str):
         return Decision(refusal=f"{what}: {found}")
     ward, programme, receivers = found
     start = (request.start or now).replace(microsecond=0)
-    refusal = _timing(request, plan, start, now)
+    refusal = _timing(request, schedule, start, now)
     if refusal:
         return Decision(refusal=f"{what}: {refusal}")
     if request.priority is Priority.EMERGENCY:
         expires = start + programme.duration + EMERGENCY_MARGIN
         volume = _volume(ward, programme)
         planned = PlannedAiring(
-            start, ward.id, programme.id, expires, volume, Origin.EMERGENCY, zone=plan.tz
+            start, ward.id, programme.id, expires, volume, Origin.EMERGENCY, zone=schedule.timezone
         )
         return Decision(planned, receivers)
-    return _in_window(plan, ward, programme, start, receivers=receivers, what=what)
+    return _in_window(schedule, ward, programme, start, receivers=receivers, what=what)
 
 
-def settle_stale(stale: StaleRequest, plan: Plan) -> tuple[RequestState, str]:
+def settle_stale(stale: StaleRequest, schedule: Schedule) -> tuple[RequestState, str]:
     """How to finish a request its service took and never finished: done when its airing was
     stored (it airs as planned), refused when none was (not aired: queue it again)."""
     what = _what(stale.request)
-    took = f"took it at {_local(plan, stale.taken_at)}" if stale.taken_at else "took it"
+    took = f"took it at {_local(schedule, stale.taken_at)}" if stale.taken_at else "took it"
     if stale.airing_id is not None:
         return RequestState.DONE, (
             f"{what}: airing #{stale.airing_id} was stored for it; the service that {took} "
@@ -103,33 +103,35 @@ def _what(request: ManualRequest) -> str:
     return f"request #{request.id} ({request.ward}, {request.programme})"
 
 
-def _resolve(request: ManualRequest, plan: Plan) -> tuple[Ward, Programme, tuple[str, ...]] | str:
-    ward = plan.schedule.wards.get(request.ward)
+def _resolve(
+    request: ManualRequest, schedule: Schedule
+) -> tuple[Ward, Programme, tuple[str, ...]] | str:
+    ward = schedule.wards.get(request.ward)
     if ward is None:
         return f"ward {request.ward} is not in the configuration"
-    programme = plan.programme(request.programme)
+    programme = schedule.programmes.get(request.programme)
     if programme is None:
-        known = ", ".join(sorted(plan.schedule.programmes)) or "none"
+        known = ", ".join(sorted(schedule.programmes)) or "none"
         return f"programme {request.programme} is unknown (known: {known})"
     receivers, refusal = _receivers(ward, request.receiver)
     return refusal or (ward, programme, receivers)
 
 
-def _timing(request: ManualRequest, plan: Plan, start: datetime, now: datetime) -> str:
+def _timing(request: ManualRequest, schedule: Schedule, start: datetime, now: datetime) -> str:
     if request.start is None and request.requested_at and now - request.requested_at > STALE_AFTER:
         return (
-            f"queued at {_local(plan, request.requested_at)} and not picked up within "
+            f"queued at {_local(schedule, request.requested_at)} and not picked up within "
             f"{STALE_AFTER.seconds // 60} minutes (no service was running); not aired"
         )
     if start < now - PAST_TOLERANCE:
-        return f"the requested start {_local(plan, start)} has passed"
+        return f"the requested start {_local(schedule, start)} has passed"
     return ""
 
 
 DEMO_NOTE = "demo (run --demo)"  # the note of the airings ``run --demo`` plans
 
 
-def demo(plan: Plan, ward: Ward, programme: Programme, start: datetime) -> PlannedAiring:
+def demo(schedule: Schedule, ward: Ward, programme: Programme, start: datetime) -> PlannedAiring:
     """The airing ``run --demo`` plans for ``ward`` at ``start``, windows ignored."""
     expires = start + programme.duration + EMERGENCY_MARGIN
     return PlannedAiring(
@@ -139,7 +141,7 @@ def demo(plan: Plan, ward: Ward, programme: Programme, start: datetime) -> Plann
         expires,
         _volume(ward, programme),
         Origin.MANUAL,
-        zone=plan.tz,
+        zone=schedule.timezone,
     )
 
 
@@ -157,7 +159,7 @@ def _receivers(ward: Ward, wanted: str | None) -> tuple[tuple[str, ...], str]:
 
 
 def _in_window(
-    plan: Plan,
+    schedule: Schedule,
     ward: Ward,
     programme: Programme,
     start: datetime,
@@ -165,7 +167,7 @@ def _in_window(
     receivers: tuple[str, ...],
     what: str,
 ) -> Decision:
-    local = start.astimezone(plan.tz)
+    local = start.astimezone(schedule.timezone)
     day = local.date()
     if day in ward.skip_dates:
         return Decision(refusal=f"{what}: {day} is a skip date of {ward.id}: no broadcasting")
@@ -181,9 +183,15 @@ def _in_window(
             f"for {programme.id} ({programme.duration_s:.0f} s); windows: {windows}; "
             "use --priority emergency to air outside the windows"
         )
-    closes = max(at_local(day, w.end, plan.tz) for w in fitting)
+    closes = max(at_local(day, w.end, schedule.timezone) for w in fitting)
     planned = PlannedAiring(
-        start, ward.id, programme.id, closes, _volume(ward, programme), Origin.MANUAL, zone=plan.tz
+        start,
+        ward.id,
+        programme.id,
+        closes,
+        _volume(ward, programme),
+        Origin.MANUAL,
+        zone=schedule.timezone,
     )
     return Decision(planned, receivers)
 
@@ -192,5 +200,5 @@ def _volume(ward: Ward, programme: Programme) -> int:
     return default_volume(ward, programme.id)
 
 
-def _local(plan: Plan, moment: datetime) -> str:
-    return f"{moment.astimezone(plan.tz):%Y-%m-%d %H:%M}"
+def _local(schedule: Schedule, moment: datetime) -> str:
+    return f"{moment.astimezone(schedule.timezone):%Y-%m-%d %H:%M}"
