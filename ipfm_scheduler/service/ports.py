@@ -121,8 +121,11 @@ class AiringLog(Protocol):
         """Stored airings starting in [start, end) (of ``wards``, or all), with their commands."""
         ...
 
-    def offline_receivers(self) -> dict[tuple[str, str], datetime]:
-        """(ward, receiver) -> since when, for receivers whose last status is offline."""
+    def offline_receivers(
+        self, until: datetime | None = None, wards: Collection[str] | None = None
+    ) -> dict[tuple[str, str], datetime]:
+        """(ward, receiver) -> since when (it went offline), for receivers (of ``wards``, or
+        all) whose last status (before ``until``, or now) says offline."""
         ...
 
     def last_closed_week(self) -> IsoWeek | None: ...

@@ -174,9 +174,10 @@ class Weekly:
                 minimum=programme.min_per_week,
             )
 
-    def _offline(self) -> dict[str, dict[str, datetime]]:
+    def _offline(self, until: datetime | None = None) -> dict[str, dict[str, datetime]]:
+        """Ward -> receiver -> since when, for the receivers offline now (or at ``until``)."""
         offline: dict[str, dict[str, datetime]] = defaultdict(dict)
-        for (ward, receiver), since in self.log.offline_receivers().items():
+        for (ward, receiver), since in self.log.offline_receivers(until).items():
             offline[ward][receiver] = since
         return offline
 
@@ -215,7 +216,7 @@ class Weekly:
         before the week's end, by the current one."""
         end = week.end(plan.tz)
         by_ward = _by_ward(self.log.airings_between(week.start(plan.tz), end))
-        offline = self._offline()
+        offline = self._offline(until=min(end, now))  # as `report` judges it: at the week's end
         in_force = self.log.config_in_force(end)
         if in_force is None:
             wards, programmes = plan.schedule.wards, plan.schedule.programmes

@@ -6,7 +6,7 @@ Functions over one open transaction; many messages in one.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -110,11 +110,30 @@ def receivers_status(conn: Connection) -> list[ReceiverStatusRecord]:
     ]
 
 
-def offline_receivers(conn: Connection) -> dict[tuple[str, str], datetime]:
-    """(ward, receiver) -> since when, for receivers whose last status says offline."""
-    rs = t.receiver_status
-    rows = conn.execute(select(rs.c.ward, rs.c.receiver, rs.c.since).where(~rs.c.online))
-    return {(r.ward, r.receiver): r.since for r in rows}
+def offline_receivers(
+    conn: Connection, until: datetime | None = None, wards: Iterable[str] | None = None
+) -> dict[tuple[str, str], datetime]:
+    """(ward, receiver) -> since when, for receivers whose last status (before ``until``, if
+    given) says offline. "Since" is when it went offline: the first status of that state (a
+    status that changes only the firmware does not move it). The one rule for the service's
+    make-ups, its closing record and ``report``."""
+    if until is None and wards is None:
+        rs = t.receiver_status
+        rows = conn.execute(select(rs.c.ward, rs.c.receiver, rs.c.since).where(~rs.c.online))
+        return {(r.ward, r.receiver): r.since for r in rows}
+    ev = t.receiver_status_events
+    query = select(ev.c.ward, ev.c.receiver, ev.c.state, ev.c.received_at)
+    if until is not None:
+        query = query.where(ev.c.received_at < to_utc(until, "until"))
+    if wards is not None:
+        query = query.where(ev.c.ward.in_(sorted(wards)))
+    latest: dict[tuple[str, str], tuple[str, datetime]] = {}
+    for r in conn.execute(query.order_by(ev.c.received_at, ev.c.id)):
+        known = latest.get((r.ward, r.receiver))
+        if known is None or known[0] != r.state:
+            latest[(r.ward, r.receiver)] = (r.state, r.received_at)
+    offline = ReceiverState.OFFLINE.value
+    return {key: since for key, (state, since) in latest.items() if state == offline}
 
 
 def _status_change(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ipfm_scheduler.config.settings import LoadedConfig
@@ -66,7 +66,7 @@ class MemoryLog:
         self.commands: dict[str, MemoryCommand] = {}
         self.acks: list[tuple[tr.IncomingAck, bool]] = []
         self.quarantined: list[tuple[str, bytes, str]] = []
-        self.statuses: dict[tuple[str, str], tuple[bool, datetime]] = {}
+        self.status_changes: list[tuple[tuple[str, str], bool, datetime]] = []  # in order
         self.closed: dict[IsoWeek, list[r.WeekCloseRow]] = {}
         self.closed_snapshot: dict[IsoWeek, int | None] = {}
         self.requests: dict[int, dict[str, object]] = {}
@@ -218,17 +218,21 @@ class MemoryLog:
         with self._lock:
             for status in statuses:
                 key = (status.ward, status.receiver)
-                old = self.statuses.get(key)
-                if old is not None and old[0] == status.online:
-                    changed.append(False)
-                    continue
-                self.statuses[key] = (status.online, now)
-                changed.append(True)
+                old = self._states(None).get(key)
+                changed.append(old is None or old[0] != status.online)
+                if changed[-1]:
+                    self.status_changes.append((key, status.online, now))
         return changed
 
-    def offline_receivers(self) -> dict[tuple[str, str], datetime]:
+    def offline_receivers(
+        self, until: datetime | None = None, wards: Collection[str] | None = None
+    ) -> dict[tuple[str, str], datetime]:
         with self._lock:
-            return {k: since for k, (online, since) in self.statuses.items() if not online}
+            states = self._states(until).items()
+        return {k: t for k, (on, t) in states if not on and (wards is None or k[0] in wards)}
+
+    def _states(self, until: datetime | None) -> dict[tuple[str, str], tuple[bool, datetime]]:
+        return {k: (on, at) for k, on, at in self.status_changes if until is None or at < until}
 
     # ------------------------------------------------------------- reads and the week
 
@@ -308,18 +312,7 @@ class MemoryLog:
     def queue_request(self, request: r.ManualRequest, *, now: datetime) -> int:
         """Queue ``request`` as `ipfm-scheduler air` does: it gets the next id."""
         request_id = max(self.requests, default=0) + 1
-        fields = {"ward": request.ward, "programme": request.programme}
-        self.queue(
-            r.ManualRequest(
-                **fields,
-                priority=request.priority,
-                requested_by=request.requested_by,
-                receiver=request.receiver,
-                start=request.start,
-                id=request_id,
-                requested_at=now,
-            )
-        )
+        self.queue(replace(request, id=request_id, requested_at=now))
         return request_id
 
     def take_requests(self, now: datetime) -> list[r.ManualRequest]:
@@ -384,9 +377,6 @@ class MemoryLog:
         self.instances[instance_id]["stopped"] = now
 
     # ------------------------------------------------------------- for tests
-
-    def for_receiver(self, ward: str, receiver: str) -> list[MemoryCommand]:
-        return [c for c in self.commands.values() if (c.ward, c.receiver) == (ward, receiver)]
 
     def origins(self) -> list[Origin]:
         return [a.planned.origin for a in self.airings.values()]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection, Row
 
 from ipfm_scheduler.core.commands import CommandState
@@ -20,6 +20,7 @@ from ipfm_scheduler.core.records import AiringRecord, CommandRecord
 from ipfm_scheduler.core.verdicts import Standing, receiver_verdicts
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.answers import offline_receivers
 from ipfm_scheduler.storage.audit import station_zone
 from ipfm_scheduler.storage.configs import snapshot_in_force
 from ipfm_scheduler.storage.plans import RecordedPlan, load_plans
@@ -115,7 +116,7 @@ def week_report(
         expire_grace + close_margin
     )
     finished = now >= final_at
-    offline = _offline_since(conn, {k[0] for k in keys}, min(to_utc(end), now))
+    offline = offline_receivers(conn, min(to_utc(end), now), {k[0] for k in keys})
     build = _Builder(
         week,
         zone=zone,
@@ -273,35 +274,6 @@ def _add_expected(
             wanted = programme is None or programme == prog.id
             if wanted and prog.min_per_week > 0 and prog.overlaps(week):
                 keys.setdefault((ward_id, prog.id), snapshot_id)
-
-
-def _offline_since(
-    conn: Connection, wards: Iterable[str], until: datetime
-) -> dict[tuple[str, str], datetime]:
-    """Receivers of ``wards`` whose latest status before ``until`` was offline, and since when."""
-    ev = t.receiver_status_events
-    wanted = sorted(wards)
-    if not wanted:
-        return {}
-    latest = (
-        select(ev.c.ward, ev.c.receiver, func.max(ev.c.received_at).label("at"))
-        .where(ev.c.ward.in_(wanted), ev.c.received_at < until)
-        .group_by(ev.c.ward, ev.c.receiver)
-        .subquery()
-    )
-    query = select(ev.c.ward, ev.c.receiver, ev.c.received_at, ev.c.state).join(
-        latest,
-        and_(
-            ev.c.ward == latest.c.ward,
-            ev.c.receiver == latest.c.receiver,
-            ev.c.received_at == latest.c.at,
-        ),
-    )
-    return {
-        (r.ward, r.receiver): r.received_at
-        for r in conn.execute(query).all()
-        if r.state == "offline"
-    }
 
 
 class _Builder:

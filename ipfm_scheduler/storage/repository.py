@@ -213,9 +213,11 @@ class Repository:
         with self._read() as conn:
             return answers.receivers_status(conn)
 
-    def offline_receivers(self) -> dict[tuple[str, str], datetime]:
+    def offline_receivers(
+        self, until: datetime | None = None, wards: Collection[str] | None = None
+    ) -> dict[tuple[str, str], datetime]:
         with self._read() as conn:
-            return answers.offline_receivers(conn)
+            return answers.offline_receivers(conn, until, wards)
 
     # ---------------------------------------------------------------- the week
 

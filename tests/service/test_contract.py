@@ -369,3 +369,27 @@ def test_a_retained_status_replayed_on_reconnect_does_not_move_last_seen(
         assert status.last_seen_at == local(MONDAY, "12:00")
     finally:
         engine.dispose()
+
+
+def test_offline_receivers_as_of_a_moment(make_log: Callable[[], Any]) -> None:
+    """Every airing log says who was offline at a moment, and since when it went offline (a
+    later status that changes only the firmware does not move it), as `report` and the week's
+    closing record judge a week."""
+    from ipfm_scheduler.core.traffic import IncomingStatus
+
+    log = make_log()
+    t0 = local(MONDAY, "06:00")
+
+    def heard(receiver: str, online: bool, at: datetime, fw: str | None = None) -> None:
+        status = IncomingStatus("cam-trung", receiver, online, None, fw, b"{}")
+        log.record_statuses([status], now=at)
+
+    heard("loa-01", False, t0)
+    heard("loa-02", False, t0)
+    heard("loa-01", False, t0 + timedelta(hours=1), fw="2.0")
+    heard("loa-01", True, t0 + timedelta(hours=5))
+    assert log.offline_receivers() == {("cam-trung", "loa-02"): t0}
+    at_three = log.offline_receivers(t0 + timedelta(hours=3))
+    assert at_three == {("cam-trung", "loa-01"): t0, ("cam-trung", "loa-02"): t0}
+    assert log.offline_receivers(t0 + timedelta(hours=3), {"cua-ong"}) == {}
+    assert log.offline_receivers(t0) == {}  # before `until`, not at it

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -74,9 +76,11 @@ week_st = st.fixed_dictionaries(
                     (("cam-trung", "loa-01"), ("cam-trung", "loa-02"), ("cua-ong", "loa-01"))
                 ),
                 st.sampled_from(("offline", "online")),
-                st.integers(0, 7 * 24 * 60 - 1),  # minute of the week
+                # a minute of the week, or of the 7 hours after it and before it is closed
+                # (AFTER_WEEK): a receiver back online then was still offline at the week's end
+                st.integers(0, 7 * 24 * 60 + 7 * 60 - 1),
             ),
-            max_size=5,
+            max_size=6,
             unique_by=lambda s: s[2],
         ),
     }
@@ -87,6 +91,20 @@ week_st = st.fixed_dictionaries(
 def databases(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> tuple[Path, Path]:
     """Where each example gets its own copy of the upgraded template, and the template."""
     return tmp_path_factory.mktemp("agree"), sqlite_template
+
+
+@contextmanager
+def fresh_repository(databases: tuple[Path, Path]) -> Iterator[Repository]:
+    """A repository over a copy of the upgraded template, removed afterwards."""
+    folder, template = databases
+    path = Path(tempfile.mkdtemp(dir=folder)) / "ipfm.db"
+    shutil.copyfile(template, path)
+    engine = open_engine(f"sqlite:///{path}")
+    try:
+        yield Repository(engine)
+    finally:
+        engine.dispose()
+        shutil.rmtree(path.parent)
 
 
 def record_week(repo: Repository, week: dict[str, Any]) -> None:
@@ -150,16 +168,40 @@ def report_lines(repo: Repository) -> dict[tuple[str, str, str], tuple[str, int,
 def test_the_closing_record_and_the_report_give_each_receiver_one_verdict_and_reason(
     databases: tuple[Path, Path], week: dict[str, Any]
 ) -> None:
-    folder, template = databases
-    path = Path(tempfile.mkdtemp(dir=folder)) / "ipfm.db"
-    shutil.copyfile(template, path)
-    engine = open_engine(f"sqlite:///{path}")
-    try:
-        repo = Repository(engine)
+    with fresh_repository(databases) as repo:
         record_week(repo, week)
         closed = closing_record(repo)
         assert closed  # cua-ong/loa-01 is always enabled: never an empty comparison
         assert report_lines(repo) == closed
-    finally:
-        engine.dispose()
-        shutil.rmtree(path.parent)
+
+
+def test_a_receiver_offline_at_the_weeks_end_is_offline_in_both_though_back_before_the_close(
+    databases: tuple[Path, Path],
+) -> None:
+    """Offline on Wednesday, back online at 02:00 on the next Monday (after the week, before it
+    is closed): both the closing record and `report` judge the week as it ended, offline."""
+    week = {
+        "minimum": 1,
+        "enabled": (True, True, True),
+        "airings": [
+            {
+                "ward": "cua-ong",
+                "day": 3,
+                "slot": (6, 0),
+                "origin": Origin.SCHEDULED,
+                "missed": False,
+                "commands": {"loa-01": ("expired", None)},
+            }
+        ],
+        "statuses": [
+            (("cua-ong", "loa-01"), "offline", 2 * 24 * 60),  # Wednesday 00:00
+            (("cua-ong", "loa-01"), "online", 7 * 24 * 60 + 2 * 60),  # next Monday 02:00
+        ],
+    }
+    with fresh_repository(databases) as repo:
+        record_week(repo, week)
+        closed = closing_record(repo)
+        verdict, completed, reason = closed[("cua-ong", "kh179", "loa-01")]
+        assert (verdict, completed) == ("short", 0)
+        assert "offline since" in reason
+        assert report_lines(repo) == closed
