@@ -81,7 +81,8 @@ class Outcome:
 
 
 class ReceiverCore:
-    """One receiver's protocol state; its memory lives in ``store``."""
+    """One receiver's protocol state; its memory lives in ``store``. Call :meth:`restore` once
+    at start, before anything else (it answers what a crash left open)."""
 
     def __init__(
         self,
