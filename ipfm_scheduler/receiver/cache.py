@@ -41,7 +41,7 @@ from ipfm_scheduler.protocol import AudioRef
 
 # FetchResult moves to ipfm_scheduler.receiver.core (the receiver's core defines it there);
 # until that lands it is the simulator's, so the class is defined once.
-from ipfm_scheduler.simulator.receiver import FetchResult
+from ipfm_scheduler.receiver.core import FetchResult
 
 log = logging.getLogger(__name__)
 

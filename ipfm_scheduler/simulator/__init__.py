@@ -6,11 +6,13 @@ setup, and for the service's end-to-end tests).
     ...                  # commands on PREFIX/WARD/RECEIVER/cmd are answered on .../ack
     sim.stop()           # retained `offline` statuses, then disconnect
 
-``receiver.SimReceiver`` is the pure per-receiver logic; ``runner.Simulator`` does the MQTT.
+Each simulated receiver (``playback.SimBox``) is the real receiver core
+(:mod:`ipfm_scheduler.receiver.core`) with a simulated player; ``runner.Simulator`` does the MQTT.
 """
 
 from ipfm_scheduler.clock import Clock, ManualClock, SystemClock
-from ipfm_scheduler.simulator.receiver import Behaviour, FetchResult, Outcome, SimReceiver, TimeMode
+from ipfm_scheduler.receiver.core import FetchResult, Outcome, Wakeup
+from ipfm_scheduler.simulator.playback import Behaviour, SimBox, TimeMode
 from ipfm_scheduler.simulator.runner import (
     Handled,
     HttpFetch,
@@ -27,10 +29,11 @@ __all__ = [
     "HttpFetch",
     "ManualClock",
     "Outcome",
-    "SimReceiver",
+    "SimBox",
     "Simulator",
     "SystemClock",
     "TimeMode",
+    "Wakeup",
     "parse_pairs",
     "receivers_of",
 ]

@@ -1,8 +1,10 @@
 """Runs simulated receivers against a broker over one shared MQTT connection.
 
-The connection subscribes ``PREFIX/+/+/cmd``; paho's thread only queues what arrives, and one
-worker thread of ours handles each command (:class:`~.receiver.SimReceiver`), fires due timers
-and publishes the acks — paced, from our own thread, like the scheduler does. Each receiver
+The connection subscribes ``PREFIX/+/+/cmd``; paho's thread only queues what arrives (and the
+PUBACKs), and one worker thread of ours hands each command to its receiver (:class:`~.playback.
+SimBox`: the receiver core with a simulated player), fires due wakeups and publishes the acks —
+paced, from our own thread, like the scheduler does. An ack leaves the receiver's outbox when
+its PUBACK comes. Each receiver
 publishes a retained ``online`` status at start and a retained ``offline`` one at stop (with one
 shared connection there is no per-receiver last will).
 """
@@ -20,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from ipfm_scheduler.clock import Clock, SystemClock
@@ -39,8 +42,9 @@ from ipfm_scheduler.protocol import (
     receivers_filter,
     status_topic,
 )
-from ipfm_scheduler.simulator.receiver import Behaviour, FetchResult, Outcome, SimReceiver, Wakeup
-from ipfm_scheduler.transport.mqtt import Incoming, MqttTransport
+from ipfm_scheduler.receiver.core import FetchResult, Outcome, Wakeup
+from ipfm_scheduler.simulator.playback import Behaviour, SimBox
+from ipfm_scheduler.transport.mqtt import Delivered, Incoming, MqttTransport
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +101,14 @@ class Simulator:
         self.clock: Clock = clock or SystemClock()
         self.offline = frozenset(offline)
         self.receivers = {
-            pair: SimReceiver(pair[0], pair[1], self.behaviour)
+            pair: SimBox(pair[0], pair[1], self.behaviour)
             for pair in pairs
             if pair not in self.offline
         }
         self.handled_count = 0
         self._silenced: set[tuple[str, str]] = set()  # taken offline while running
         self._on_handled = on_handled
-        self._inbox: queue.SimpleQueue[Incoming | None] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[Incoming | Delivered | None] = queue.SimpleQueue()
         self._timers: list[tuple[datetime, int, tuple[str, str], Wakeup]] = []
         self._seq = itertools.count()
         self._stopping = threading.Event()
@@ -115,6 +119,7 @@ class Simulator:
             client_id=f"ipfm-simulator-{uuid.uuid4().hex[:8]}",
             max_outstanding=max_outstanding,
             on_message=self._inbox.put,
+            on_delivered=self._inbox.put,
         )
         self.clock.add_listener(self.wake)
 
@@ -199,7 +204,9 @@ class Simulator:
                 message = None
             try:
                 self._fire_due_timers()
-                if message is not None:
+                if isinstance(message, Delivered):
+                    self._delivered(message)
+                elif message is not None:
                     self._handle(message)
             except Exception:  # a bug in one command must not stop the simulation
                 log.exception("simulator: handling a command failed (a bug)")
@@ -214,7 +221,7 @@ class Simulator:
         now = self.clock.now()
         while self._timers and self._timers[0][0] <= now:
             _due, _seq, pair, timer = heapq.heappop(self._timers)
-            self._apply(pair, self.receivers[pair].on_timer(timer, now))
+            self._apply(pair, self.receivers[pair].due(timer, now))
 
     def _handle(self, message: Incoming) -> None:
         try:
@@ -226,32 +233,46 @@ class Simulator:
         receiver = self.receivers.get(pair)
         if ref.kind is not TopicKind.CMD or receiver is None or pair in self._silenced:
             return  # offline or not ours: never answers
-        self._apply(pair, receiver.on_command(message.payload, self.clock.now()))
+        self._apply(pair, receiver.command(message.payload, self.clock.now()), command=True)
 
-    def _apply(self, pair: tuple[str, str], outcome: Outcome) -> None:
-        for timer in outcome.timers:
+    def _delivered(self, delivered: Delivered) -> None:
+        if isinstance(delivered.token, _AckToken):
+            pair, cid, status = delivered.token
+            self.receivers[pair].store.delivered(cid, status)
+
+    def _apply(self, pair: tuple[str, str], outcome: Outcome, *, command: bool = False) -> None:
+        for timer in outcome.wakeups:
             heapq.heappush(self._timers, (timer.due, next(self._seq), pair, timer))
         if pair in self._silenced:  # a play went on locally, but its acks can't get out
             return
         for ack in outcome.acks:
             self._send_ack(pair, ack)
-        if outcome.kind != "timer":
+        if command:
             self.handled_count += 1  # commands, not the later steps of a play
-        if outcome.acks or outcome.kind != "timer":
+        if outcome.acks or command:
             handled = Handled(pair[0], pair[1], outcome)
             log.info("%s", handled.describe())
             if self._on_handled is not None:
                 self._on_handled(handled)
 
     def _send_ack(self, pair: tuple[str, str], ack: Ack) -> None:
-        self._send(ack_topic(self.prefix, *pair), encode_ack(ack, self.behaviour.tz))
+        token = _AckToken(pair, ack.id, ack.status.value)
+        self._send(ack_topic(self.prefix, *pair), encode_ack(ack, self.behaviour.tz), token=token)
 
-    def _send(self, topic: str, payload: bytes, retain: bool = False) -> None:
+    def _send(self, topic: str, payload: bytes, retain: bool = False, token: object = None) -> None:
         try:
-            self.transport.publish(topic, payload, retain=retain, timeout=60)
+            self.transport.publish(topic, payload, retain=retain, timeout=60, token=token)
         except (BrokerUnavailable, PublishError) as exc:
             # the scheduler resends unanswered commands, and a receiver repeats its latest ack
             log.warning("simulator: %s", exc)
+
+
+class _AckToken(NamedTuple):
+    """Which receiver's outbox entry a publish carries (for its PUBACK)."""
+
+    pair: tuple[str, str]
+    command_id: str
+    status: str
 
 
 class HttpFetch:

@@ -21,7 +21,7 @@ import pytest
 from ipfm_scheduler.errors import ValueInvalid
 from ipfm_scheduler.protocol import AudioRef
 from ipfm_scheduler.receiver.cache import AudioCache
-from ipfm_scheduler.simulator.receiver import FetchResult
+from ipfm_scheduler.receiver.core import FetchResult
 
 KB = 1024
 
