@@ -29,15 +29,26 @@ export IPFM_DATABASE_URL="sqlite:///$db"
 # (HTTP, audio.base_url), checks its sha256, starts at the planned time and plays the whole
 # recording before it confirms `completed` (the service counts no `completed` that comes sooner
 # than the recording lasts).
-"$bin" simulate --time-mode realtime --download > var/demo-simulator.log 2>&1 &
+# One loudspeaker, cam-trung/loa-01, is a real receiver (ipfm-receiver): it downloads the
+# recording, checks it and plays it into a WAV file (var/demo-box/wav/<command id>.wav) that
+# you can play back; the simulator plays the others.
+box="$here/var/demo-box"
+rm -rf "$box" && mkdir -p "$box/wav"
+"$bin" receiver-config --ward cam-trung --receiver loa-01 --output "file:$box/wav" \
+  --state-dir "$box/state" --cache-dir "$box/cache" -o "$box/receiver.yaml" 2>/dev/null
+.venv/bin/ipfm-receiver --config "$box/receiver.yaml" > var/demo-receiver.log 2>&1 &
+rx=$!
+"$bin" simulate --time-mode realtime --download --leave cam-trung/loa-01 \
+  > var/demo-simulator.log 2>&1 &
 sim=$!
 "$bin" run --demo > var/demo-service.log 2>&1 &
 svc=$!
 tail -n +1 -f var/demo-service.log \
   | grep --line-buffered -E "ready:|demo:|command\(s\) stored|quarantined|make-up|WARNING.*command|ERROR" &
 shown=$!
-trap 'kill "$svc" "$sim" "$shown" 2>/dev/null || true' EXIT
-echo "(the service's log: var/demo-service.log; the receivers': var/demo-simulator.log)"
+trap 'kill "$svc" "$sim" "$rx" "$shown" 2>/dev/null || true' EXIT
+echo "(the service's log: var/demo-service.log; the simulated receivers': var/demo-simulator.log;"
+echo " the real one's, cam-trung/loa-01: var/demo-receiver.log)"
 echo "(the loudspeakers start 15 s from now and confirm \`completed\` once they have played the"
 echo " whole recording; below, the demo's commands as the database records them, as they change:"
 echo " pending = stored, sent = the broker has it, received = the loudspeaker has it)"
@@ -51,6 +62,7 @@ echo "== ipfm-scheduler status"
 "$bin" status
 kill -TERM "$svc" 2>/dev/null && wait "$svc" || true
 kill -TERM "$sim" 2>/dev/null && wait "$sim" || true
+kill -TERM "$rx" 2>/dev/null && wait "$rx" || true
 trap - EXIT
 echo
 confirmed=$(grep -c " completed$" var/demo-service.log || true)
@@ -61,6 +73,13 @@ if [ "$watch" -ne 0 ] || [ "$confirmed" -eq 0 ]; then
   tail -n 3 var/demo-simulator.log >&2
   exit 1
 fi
-echo "The demo's $airings airing(s) were confirmed \`completed\` by $confirmed simulated" \
-  "loudspeaker(s); the service stopped."
+echo "The demo's $airings airing(s) were confirmed \`completed\` by $confirmed loudspeaker(s); the" \
+  "service stopped."
+played=$(ls "$box"/wav/*.wav 2>/dev/null | head -n 1 || true)
+if [ -n "$played" ]; then
+  echo "The real receiver (ipfm-receiver, cam-trung/loa-01) played it into $played:" \
+    "play it back (ffplay -autoexit -nodisp \"$played\", or any audio player) to hear it."
+else
+  echo "The real receiver (ipfm-receiver, cam-trung/loa-01) wrote no WAV: see var/demo-receiver.log" >&2
+fi
 echo "To run it for real: ipfm-scheduler run (docs/service.md: systemd)."

@@ -140,6 +140,12 @@ def _zone(name: str) -> ZoneInfo:
     help="Receivers that never connect and never answer.",
 )
 @click.option(
+    "--leave",
+    multiple=True,
+    metavar="WARD/RECEIVER,...",
+    help="Receivers left to real boxes (ipfm-receiver): the simulator does not play them.",
+)
+@click.option(
     "--fail-rate",
     type=NumberRange(0, 1),
     default=0.0,
@@ -219,7 +225,8 @@ def _zone(name: str) -> ZoneInfo:
 )
 @click.pass_obj
 def simulate(  # noqa: PLR0917
-    options: Options, receivers: tuple[str, ...], offline: tuple[str, ...], fail_rate: float,
+    options: Options, receivers: tuple[str, ...], offline: tuple[str, ...],
+    leave: tuple[str, ...], fail_rate: float,
     seed: int, time_mode: str, download: bool, mqtt_url: str | None, prefix: str | None,
     username: str | None, ca_file: Path | None, key_file: Path | None, kid: str | None,
     connect_timeout: float, zone: str | None, quiet: bool,
@@ -250,6 +257,8 @@ def simulate(  # noqa: PLR0917
             )  # fmt: skip
         if zone:
             tz = _zone(zone)
+    left = set(_pairs(leave, "--leave"))
+    pairs = [pair for pair in pairs if pair not in left]
     if not pairs:
         raise click.UsageError("no receivers: give --receivers WARD/RECEIVER,...")
     behaviour = Behaviour(

@@ -51,7 +51,7 @@ class _Text:
     sha256: str
 
 
-def _read_text(path: Path, r: FileReader) -> _Text | None:
+def read_text(path: Path, r: FileReader) -> _Text | None:
     """The file's text (UTF-8, a BOM allowed) and the sha256 of its bytes."""
     try:
         raw = path.read_bytes()
@@ -117,7 +117,7 @@ def load(
     path = Path(path)
     base = path.resolve().parent
     station_r = FileReader(path.name)
-    station_text = _read_text(path, station_r)
+    station_text = read_text(path, station_r)
     root = None
     if station_text is not None and not station_r.problems:
         root, syntax = compose(station_text.text, station_r.file)
@@ -242,7 +242,7 @@ class _WardJob:
 
     def __call__(self, path: Path) -> _LoadedWard:
         r = FileReader(_shown(path, self.base))
-        text = _read_text(path, r)
+        text = read_text(path, r)
         if text is None:
             return _LoadedWard(path, r, None)
         if r.problems:  # not UTF-8: what the parser would say of the mangled text is noise

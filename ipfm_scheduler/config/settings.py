@@ -130,6 +130,24 @@ class StationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceiverSettings:
+    """``receiver.yaml``, validated: one loudspeaker box (docs/receiver.md)."""
+
+    path: Path
+    ward: str
+    receiver: str
+    timezone: ZoneInfo
+    mqtt: MqttSettings
+    keys: Mapping[str, bytes] = field(default_factory=dict, repr=False)  # kid -> secret
+    output: str = "alsa:default"
+    cache_dir: Path = Path("/var/cache/ipfm-receiver")
+    cache_max_bytes: int = 512 * 1024 * 1024
+    state_dir: Path = Path("/var/lib/ipfm-receiver")
+    max_clock_offset_s: float = 5.0
+    fw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LoadedConfig:
     """The outcome of loading a station: what is valid, and every problem found.
 

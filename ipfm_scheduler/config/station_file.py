@@ -43,7 +43,16 @@ from ipfm_scheduler.config.station_programmes import Prober, read_programmes
 from ipfm_scheduler.config.station_shape import STATION
 from ipfm_scheduler.core.model import Programme
 
-__all__ = ["Prober", "StationParts", "read_station"]
+__all__ = [
+    "Prober",
+    "StationParts",
+    "read_folder",
+    "read_key",
+    "read_mqtt",
+    "read_station",
+    "section",
+    "use_value",
+]
 
 T = TypeVar("T")
 SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -93,26 +102,26 @@ def read_station(
     parts.fields = fields
     parts.timezone = _timezone(r, fields)
     parts.database_url = _database(r, fields, parts)
-    parts.mqtt = _mqtt(r, _section(fields, "mqtt"), parts)
-    parts.audio = _audio(r, _section(fields, "audio"), parts)
-    parts.http = _http(r, _section(fields, "http"))
-    parts.signing = _signing(r, _section(fields, "signing"), parts)
-    parts.dispatch = _dispatch(_section(fields, "dispatch"))
+    parts.mqtt = read_mqtt(r, section(fields, "mqtt"), parts)
+    parts.audio = _audio(r, section(fields, "audio"), parts)
+    parts.http = _http(r, section(fields, "http"))
+    parts.signing = _signing(r, section(fields, "signing"), parts)
+    parts.dispatch = _dispatch(section(fields, "dispatch"))
     _programmes(r, fields, parts)
-    parts.wards_dir = _folder(r, fields, "wards", base)
+    parts.wards_dir = read_folder(r, fields, "wards", base)
     return parts
 
 
 Section = Fields | Invalid | None
 
 
-def _section(fields: Fields, name: str) -> Section:
+def section(fields: Fields, name: str) -> Section:
     """A section's fields; ``None`` when it is absent, INVALID when unreadable."""
     value = fields[name]
     return value if isinstance(value, Fields) or value is None else INVALID
 
 
-def _use(r: FileReader, fields: Fields, name: str, convert: Callable[[Any], T]) -> T | None:
+def use_value(r: FileReader, fields: Fields, name: str, convert: Callable[[Any], T]) -> T | None:
     """``convert(value)`` of a key read without problems; its :class:`Unusable` -> a problem."""
     value = fields[name]
     if value is None or value is INVALID:
@@ -165,16 +174,16 @@ def _database(r: FileReader, fields: Fields, parts: StationParts) -> str | None:
             f"or set the environment variable {adr.DATABASE_ENV}",
         )
         return None
-    return _use(r, fields, "database", lambda url: adr.database_url(url, parts.base))
+    return use_value(r, fields, "database", lambda url: adr.database_url(url, parts.base))
 
 
-def _path(base: Path, text: str) -> Path:
+def resolved(base: Path, text: str) -> Path:
     return (base / text).resolve()
 
 
 def _existing_file(base: Path) -> Callable[[str], Path]:
     def check(text: str) -> Path:
-        path = _path(base, text)
+        path = resolved(base, text)
         if not path.is_file():
             raise adr.Unusable(f"the file {path} does not exist")
         return path
@@ -182,16 +191,16 @@ def _existing_file(base: Path) -> Callable[[str], Path]:
     return check
 
 
-def _folder(r: FileReader, fields: Fields, name: str, base: Path) -> Path | None:
+def read_folder(r: FileReader, fields: Fields, name: str, base: Path) -> Path | None:
     def check(text: str) -> Path:
-        path = _path(base, text)
+        path = resolved(base, text)
         if path.is_file():
             raise adr.Unusable(f"{path} is a file, not a folder")
         if not path.is_dir():
             raise adr.Unusable(f"the folder {path} does not exist")
         return path
 
-    return _use(r, fields, name, check)
+    return use_value(r, fields, name, check)
 
 
 def _secret(
@@ -208,22 +217,24 @@ def _secret(
     if not parts.secrets:
         return None
     if fields[file_key] is not None:
-        return _use(r, fields, file_key, lambda t: adr.read_secret_file(_path(parts.base, t)))
-    return _use(r, fields, env_key, lambda name: adr.read_secret_env(name, parts.environ))
+        return use_value(
+            r, fields, file_key, lambda t: adr.read_secret_file(resolved(parts.base, t))
+        )
+    return use_value(r, fields, env_key, lambda name: adr.read_secret_env(name, parts.environ))
 
 
-def _mqtt(r: FileReader, fields: Section, parts: StationParts) -> MqttSettings | None:
+def read_mqtt(r: FileReader, fields: Section, parts: StationParts) -> MqttSettings | None:
     if fields is None:
         return MqttSettings()
     if not isinstance(fields, Fields):
         return None
     before = len(r.problems)
-    address = _use(r, fields, "url", adr.broker_address)
-    prefix = _use(r, fields, "topic_prefix", adr.check_topic_prefix)
-    client_id = _use(
+    address = use_value(r, fields, "url", adr.broker_address)
+    prefix = use_value(r, fields, "topic_prefix", adr.check_topic_prefix)
+    client_id = use_value(
         r, fields, "client_id", lambda t: adr.check_pattern(t, adr.CLIENT_ID_RE, "client id")
     )
-    ca_file = _use(r, fields, "ca_file", _existing_file(parts.base))
+    ca_file = use_value(r, fields, "ca_file", _existing_file(parts.base))
     password = _secret(r, fields, "password_file", "password_env", parts)
     if len(r.problems) > before or not fields.ok or address is None:
         return None
@@ -261,9 +272,9 @@ def _audio(r: FileReader, fields: Section, parts: StationParts) -> AudioSettings
     if not isinstance(fields, Fields):
         return None
     before = len(r.problems)
-    folder = parts.audio_dir = _folder(r, fields, "dir", parts.base)
-    base_url = _use(r, fields, "base_url", _base_url)
-    _use(r, fields, "sample_rate", _sample_rate)
+    folder = parts.audio_dir = read_folder(r, fields, "dir", parts.base)
+    base_url = use_value(r, fields, "base_url", _base_url)
+    use_value(r, fields, "sample_rate", _sample_rate)
     if len(r.problems) > before or not fields.ok or folder is None or base_url is None:
         return None
     return AudioSettings(
@@ -282,7 +293,7 @@ def _http(r: FileReader, fields: Section) -> HttpSettings | None:
         return HttpSettings()
     if not isinstance(fields, Fields):
         return None
-    address = _use(r, fields, "listen", adr.listen_address)
+    address = use_value(r, fields, "listen", adr.listen_address)
     if address is None or not fields.ok:
         return None
     return HttpSettings(host=address[0], port=address[1], enabled=fields["enabled"])
@@ -296,9 +307,9 @@ def _dispatch(fields: Section) -> DispatchSettings | None:
     return DispatchSettings(fields["lead_s"], fields["resend_after_s"], fields["misfire_grace_s"])
 
 
-def _key(r: FileReader, fields: Fields, parts: StationParts) -> SigningKey | None:
+def read_key(r: FileReader, fields: Fields, parts: StationParts) -> SigningKey | None:
     """The key a (default or ward) signing entry names; ``None`` if unusable or not read."""
-    kid = _use(r, fields, "kid", lambda t: adr.check_pattern(t, adr.KID_RE, "key id (kid)"))
+    kid = use_value(r, fields, "kid", lambda t: adr.check_pattern(t, adr.KID_RE, "key id (kid)"))
     if fields["kid"] is None and (fields["key_file"] or fields["key_env"]):
         r.problem(fields.node, fields.path, 'the key "kid" is missing (the key\'s name)')
     elif fields["kid"] is not None and not (fields["key_file"] or fields["key_env"]):
@@ -324,13 +335,13 @@ def _signing(r: FileReader, fields: Section, parts: StationParts) -> SigningSett
     if not isinstance(fields, Fields):
         return None
     before = len(r.problems)
-    default = _key(r, fields, parts)
+    default = read_key(r, fields, parts)
     per_ward: dict[str, SigningKey] = {}
     wards = fields["wards"] if isinstance(fields["wards"], dict) else {}
     parts.signing_wards = wards
     for ward_id, entry in wards.items():
         if isinstance(entry.value, Fields):
-            key = _key(r, entry.value, parts)
+            key = read_key(r, entry.value, parts)
             if key is not None:
                 per_ward[ward_id] = key
     if len(r.problems) > before or not fields.ok:

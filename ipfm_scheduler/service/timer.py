@@ -165,12 +165,17 @@ class Timer:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        first = self.clock.now()  # each interval job runs at once, then every period
         for name, period in self._periods.items():
             self.scheduler.add_job(
-                self.run, "interval", seconds=period, args=(name,), id=name, name=name
+                self.run,
+                "interval",
+                seconds=period,
+                args=(name,),
+                id=name,
+                name=name,
+                next_run_time=first,
             )
-            # and once at once (no trigger: APScheduler runs it as soon as it starts)
-            self.scheduler.add_job(self.run, args=(name,), id=f"first-{name}", name=name)
         self.scheduler.add_job(
             self._refresh, "interval", seconds=self._refresh_s, id="refresh", name="refresh"
         )

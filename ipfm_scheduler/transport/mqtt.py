@@ -131,6 +131,8 @@ class MqttTransport:
         self._sub_mid: int | None = None
         #: the last connection problem, in plain words (for /healthz); None while all is well
         self.last_error: str | None = None
+        #: how many times a connection was made (and subscribed): a new one needs announcing
+        self.connections = 0
         self._refusal: str | None = None  # why the broker refused our CONNECT, if it did
         self._client = self._make_client(client_id, persistent_session, will)
         self._client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)  # type: ignore[arg-type]
@@ -323,6 +325,7 @@ class MqttTransport:
         self._set_ready()
 
     def _set_ready(self) -> None:
+        self.connections += 1
         if not self.last_error or "refused the subscriptions" not in self.last_error:
             self.last_error = None
         self._down.clear()

@@ -109,10 +109,14 @@ def test_simulate_answers_commands_until_sigterm(
 
 
 @pytest.mark.mqtt
+@pytest.mark.parametrize(
+    "leave", [(), ("cam-trung/loa-01,cam-trung/loa-02",)], ids=["all", "leave"]
+)
 def test_simulate_without_receivers_plays_the_configuration(
-    mqtt_broker: tuple[str, int], clean_prefix: str
+    mqtt_broker: tuple[str, int], clean_prefix: str, leave: tuple[str, ...]
 ) -> None:
-    """Without --receivers it plays every enabled receiver of the station's valid wards."""
+    """Without --receivers it plays every enabled receiver of the station's valid wards, but
+    those --leave leaves to real boxes (ipfm-receiver)."""
     from datetime import date
 
     from ipfm_scheduler.config.loader import load
@@ -121,10 +125,11 @@ def test_simulate_without_receivers_plays_the_configuration(
     loaded = load(station, today=date.today(), secrets=False)
     assert loaded.schedule is not None
     enabled = sum(len(w.enabled_receivers) for w in loaded.schedule.wards.values())
+    enabled -= 2 if leave else 0
     host, port = mqtt_broker
     process = subprocess.Popen(
         [*COMMAND, "--config", str(station), "simulate", "--prefix", clean_prefix,
-         "--mqtt-url", f"mqtt://{host}:{port}"],
+         "--mqtt-url", f"mqtt://{host}:{port}", *(f"--leave={pairs}" for pairs in leave)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -1,0 +1,192 @@
+"""``ipfm-scheduler receiver-config``: a loudspeaker box's ``receiver.yaml`` (and its signing
+key) from the station and ward files, ready to copy onto the box (docs/receiver.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+
+import click
+
+from ipfm_scheduler.cli.common import Options
+from ipfm_scheduler.cli.root import cli
+from ipfm_scheduler.config.loader import load
+from ipfm_scheduler.config.reader import suggestion
+from ipfm_scheduler.config.settings import ReceiverSettings, SigningKey, StationConfig
+from ipfm_scheduler.core.model import Ward
+from ipfm_scheduler.errors import ConfigRejected
+
+ON_THE_BOX = Path("/etc/ipfm-receiver")
+LOOPBACK = ("127.", "localhost", "[::1]")
+
+
+@cli.command("receiver-config")
+@click.option("--ward", required=True, help="The ward's id (its file in the wards folder).")
+@click.option("--receiver", required=True, help="The receiver's id in that ward file.")
+@click.option(
+    "--broker",
+    default=None,
+    help="The broker's address as the box reaches it (default: the station's mqtt.url).",
+)
+@click.option(
+    "--output",
+    "sound",
+    default="alsa:default",
+    show_default=True,
+    help="Where the sound goes: alsa:DEVICE, pulse[:SINK] or file:FOLDER.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/var/lib/ipfm-receiver"),
+    show_default=True,
+    help="Where the box keeps what it has done.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/var/cache/ipfm-receiver"),
+    show_default=True,
+    help="Where the box keeps downloaded programmes.",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the file here (and the key file beside it); default: print it.",
+)
+@click.pass_obj
+def receiver_config(
+    opts: Options,
+    *,
+    ward: str,
+    receiver: str,
+    broker: str | None,
+    sound: str,
+    state_dir: Path,
+    cache_dir: Path,
+    out: Path | None,
+) -> None:
+    """Write the receiver.yaml of one loudspeaker box: its ward and receiver ids, the broker
+    and topic prefix, the key its commands are signed with (the key file goes beside it, 0600),
+    where the sound goes, and its cache and state folders. Copy both files to the box's
+    /etc/ipfm-receiver/ and start the ipfm-receiver service there."""
+    loaded = load(opts.station_path(), today=_today())
+    station = loaded.station
+    if station is None or loaded.schedule is None:
+        raise ConfigRejected(loaded.problems, "the station file is not valid")
+    box = _find(loaded.schedule.wards, ward, receiver)
+    key = station.signing.key_for(ward)
+    folders = ReceiverSettings(
+        Path(), ward, receiver, station.timezone, station.mqtt, state_dir=state_dir,
+        cache_dir=cache_dir,
+    )  # fmt: skip
+    text = render(station, box, folders, broker=broker or station.mqtt.url, output=sound, key=key)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        _write(out, text, key)
+    _advise(station, box, receiver, broker=broker, key=key, out=out)
+
+
+def render(
+    station: StationConfig,
+    ward: Ward,
+    box: ReceiverSettings,
+    *,
+    broker: str,
+    output: str,
+    key: SigningKey | None,
+) -> str:
+    """The receiver.yaml text of ``box`` (its ids, folders, clock bound; docs/receiver.md)."""
+    receiver = box.receiver
+    lines = [
+        f"# receiver.yaml of {ward.id}/{receiver} ({ward.name}), written by ipfm-scheduler",
+        "# receiver-config; copy it to the box as /etc/ipfm-receiver/receiver.yaml",
+        f"ward: {ward.id}",
+        f"receiver: {receiver}",
+        f"timezone: {station.timezone.key}",
+        "mqtt:",
+        f"  url: {broker}",
+        f"  topic_prefix: {station.mqtt.topic_prefix}",
+        "  # username: ...            # if the broker asks for one",
+        "  # password_file: broker.password",
+        f"output: {output}",
+        "cache:",
+        f"  dir: {box.cache_dir}",
+        f"  max_mb: {box.cache_max_bytes // 2**20}",
+        f"state_dir: {box.state_dir}",
+        f"max_clock_offset_s: {box.max_clock_offset_s:g}",
+    ]
+    if key is not None:
+        lines[10:10] = ["signing:", f"  kid: {key.kid}", f"  key_file: {key.kid}.key"]
+    return "\n".join(lines) + "\n"
+
+
+def _find(wards: Mapping[str, Ward], ward_id: str, receiver_id: str) -> Ward:
+    ward = wards.get(ward_id)
+    if ward is None:
+        known = sorted(wards)
+        raise click.BadParameter(
+            f"there is no valid ward {ward_id!r}{suggestion(ward_id, known)} "
+            "(run ipfm-scheduler validate)",
+            param_hint="--ward",
+        )
+    if ward.receiver(receiver_id) is None:
+        boxes = ", ".join(r.id for r in ward.receivers) or "none"
+        raise click.BadParameter(
+            f"ward {ward_id} has no receiver {receiver_id!r} (it has: {boxes})",
+            param_hint="--receiver",
+        )
+    return ward
+
+
+def _write(out: Path, text: str, key: SigningKey | None) -> None:
+    try:
+        out.write_text(text, encoding="utf-8")
+        if key is not None:
+            key_path = out.with_name(f"{key.kid}.key")
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(key.secret + b"\n")
+            os.chmod(key_path, 0o600)
+    except OSError as exc:
+        raise click.ClickException(f"can't write {exc.filename}: {exc.strerror}") from exc
+    click.echo(
+        f"wrote {out}" + (f" and {out.with_name(f'{key.kid}.key')} (0600)" if key else ""), err=True
+    )
+
+
+def _advise(
+    station: StationConfig,
+    ward: Ward,
+    receiver: str,
+    *,
+    broker: str | None,
+    key: SigningKey | None,
+    out: Path | None,
+) -> None:
+    box = ward.receiver(receiver)
+    if box is not None and not box.enabled:
+        click.echo(
+            f"note: {ward.id}/{receiver} is disabled in the ward file: it gets no command", err=True
+        )
+    if broker is None and any(part in station.mqtt.url for part in LOOPBACK):
+        click.echo(
+            f"note: the station's broker is {station.mqtt.url}, which a box can't reach: give "
+            "--broker mqtt://ADDRESS:1883 as the box sees it",
+            err=True,
+        )
+    if key is None:
+        click.echo("note: the station signs no command: the box will check none", err=True)
+    elif out is None:
+        click.echo(f"note: the box also needs its key file ({key.kid}.key): use -o FILE", err=True)
+
+
+def _today() -> date:
+    """The reference day for campaigns without a start (the CLI is the edge that reads clocks)."""
+    return date.today()

@@ -1,0 +1,79 @@
+"""``ipfm-receiver``: the program on a loudspeaker box (docs/receiver.md).
+
+    ipfm-receiver --config /etc/ipfm-receiver/receiver.yaml          # run (systemd: Type=notify)
+    ipfm-receiver --config receiver.yaml --check                     # check the file, run nothing
+
+Exit codes as ``ipfm-scheduler``'s (README): 0 stopped cleanly or the file is valid, 2 wrong
+options, 3 the file is invalid (systemd does not restart on it), 70 a bug.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from ipfm_scheduler import __version__
+from ipfm_scheduler.cli.exitcodes import RET_INTERNAL, RET_OK, exit_code_for
+from ipfm_scheduler.errors import ConfigError, IpfmError
+
+DEFAULT_CONFIG = "/etc/ipfm-receiver/receiver.yaml"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="The receiver's file (ipfm-scheduler receiver-config writes it).",
+)
+@click.option("--check", is_flag=True, help="Check the file and say what it sets; run nothing.")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="ipfm-receiver")
+def main(config_path: Path, check: bool, verbose: int) -> None:
+    """Plays what the ipfm-scheduler service commands on this loudspeaker box, and answers
+    every command as docs/protocol.md says."""
+    level = logging.DEBUG if verbose > 1 else logging.INFO
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("ipfm_scheduler.transport").setLevel(
+        logging.INFO if verbose else logging.WARNING
+    )
+    sys.exit(_run(config_path, check))
+
+
+def _run(config_path: Path, check: bool) -> int:
+    from ipfm_scheduler.config.receiver_file import load_receiver
+
+    try:
+        settings = load_receiver(config_path)
+        if check:
+            click.echo(
+                f"{config_path}: valid: receiver {settings.ward}/{settings.receiver}, broker "
+                f"{settings.mqtt.url} (topic prefix {settings.mqtt.topic_prefix}), output "
+                f"{settings.output}, cache {settings.cache_dir} "
+                f"({settings.cache_max_bytes // 2**20} MB), state {settings.state_dir}, "
+                + ("signing key " + ", ".join(settings.keys) if settings.keys else "NO signing key")
+            )
+            return RET_OK
+        from ipfm_scheduler.receiver.agent import Agent
+
+        agent = Agent(settings)
+        agent.install_signals()
+        return agent.run()
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        return exit_code_for(exc)
+    except IpfmError as exc:
+        click.echo(f"ipfm-receiver: {exc}", err=True)
+        return exit_code_for(exc)
+    except Exception:
+        logging.getLogger(__name__).exception(
+            "ipfm-receiver: a bug: please report it with this log"
+        )
+        return RET_INTERNAL
