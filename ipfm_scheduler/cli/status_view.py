@@ -19,6 +19,8 @@ from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage.repository import Repository
 
 NEXT = 10
+#: a receiver whose clock is further off than this is named (a box plays by its own clock)
+CLOCK_TOLERANCE_S = 5.0
 WAITING_SHOWN = 10
 REQUESTS_SHOWN = 10
 REQUESTS_SINCE = timedelta(hours=24)
@@ -118,11 +120,17 @@ def _receivers(repo: Repository, loaded: LoadedConfig, tz: tzinfo) -> dict[str, 
         for w, r in sorted(enabled)
         if (w, r) in known and not known[(w, r)].online
     ]
+    clock_off = [
+        {"ward": w, "receiver": r, "offset_s": known[(w, r)].clock_offset_s}
+        for w, r in sorted(enabled)
+        if (w, r) in known and abs(known[(w, r)].clock_offset_s or 0.0) > CLOCK_TOLERANCE_S
+    ]
     return {
         "enabled": len(enabled),
         "online": sum(1 for k in enabled if k in known and known[k].online),
         "offline": offline,
         "never_heard": [f"{w}/{r}" for w, r in sorted(enabled) if (w, r) not in known],
+        "clock_off": clock_off,
     }
 
 
@@ -267,6 +275,11 @@ def render_text(view: dict[str, Any]) -> str:
     ]
     if receivers["never_heard"]:
         lines.append("  never heard from: " + ", ".join(receivers["never_heard"]))
+    lines += [
+        f"  clock off: {c['ward']}/{c['receiver']} is {c['offset_s']:+.0f} s from the service's "
+        "clock (it plays by its own: set its time right, e.g. systemd-timesyncd)"
+        for c in receivers["clock_off"]
+    ]
     lines += ["", "next airings:"]
     lines += [
         f"  {a['start']}  {a['ward']:<12} {a['programme']:<8} {a['origin']:<9} "

@@ -232,3 +232,4 @@ class ReceiverStatusRecord:
     since: datetime
     last_seen_at: datetime
     fw: str | None
+    clock_offset_s: float | None = None  # its clock minus ours, when it last said so live

@@ -25,6 +25,7 @@ import logging
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from types import FrameType
 from ipfm_scheduler import __version__, protocol
 from ipfm_scheduler.clock import Clock, SystemClock
 from ipfm_scheduler.config.settings import ReceiverSettings
-from ipfm_scheduler.errors import PublishError
+from ipfm_scheduler.errors import ProtocolError, PublishError
 from ipfm_scheduler.protocol import Ack, AudioRef, ReceiverState, ReceiverStatus
 from ipfm_scheduler.receiver.cache import AudioCache
 from ipfm_scheduler.receiver.core import FetchResult, Outcome, ReceiverCore, Wakeup
@@ -46,6 +47,8 @@ from ipfm_scheduler.transport.mqtt import Delivered, Incoming, MqttTransport, Wi
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0  # the loop looks at the connection and the watchdog at least this often
+STATUS_EVERY_S = 300.0  # a live status this often: its `at` tells the service the box's clock
+CLOCK_WARN_EVERY_S = 3600.0  # a clock found wrong is logged again at most this often
 STOP_WAIT_S = 5.0  # at shutdown, how long the play in progress gets to report its end
 FW = f"ipfm-receiver/{__version__}"
 
@@ -103,6 +106,8 @@ class Agent:
         self._downloads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fetch")
         self._announced = 0  # the connection the box last said `online` on
         self._shown_playing: str | None = None
+        self._status_at = 0.0  # monotonic time of the last live status
+        self._clock_warned = -CLOCK_WARN_EVERY_S
         self.stopping = threading.Event()
         self.ready = threading.Event()  # tests: started, and the store restored
 
@@ -160,6 +165,8 @@ class Agent:
             handler(value)
         self._fire_wakeups()
         self._announce()
+        if time.monotonic() - self._status_at >= STATUS_EVERY_S:
+            self._publish_status(ReceiverState.ONLINE)
 
     def _wait_s(self) -> float:
         if not self._wakeups:
@@ -171,7 +178,31 @@ class Agent:
 
     def _on_message(self, value: object) -> None:
         assert isinstance(value, Incoming)
-        self._apply(self.core.on_command(value.payload, self.clock.now()))
+        now = self.clock.now()
+        self._check_clock(value.payload, now)
+        self._apply(self.core.on_command(value.payload, now))
+
+    def _check_clock(self, payload: bytes, now: datetime) -> None:
+        """A command can't arrive before it was issued: if it seems to, this box's clock is
+        behind the service's, and it plays late by as much."""
+        try:
+            issued_at = protocol.parse_command(payload).issued_at
+        except ProtocolError:
+            return  # the core answers it
+        behind = (issued_at - now).total_seconds()
+        if behind <= self.settings.max_clock_offset_s:
+            return
+        if time.monotonic() - self._clock_warned >= CLOCK_WARN_EVERY_S:
+            self._clock_warned = time.monotonic()
+            log.warning(
+                "%s: this box's clock is at least %.0f s behind the service's (a command issued "
+                "at %s arrived at %s by this clock): it plays late by as much; set its time "
+                "right (systemd-timesyncd)",
+                self.who,
+                behind,
+                issued_at.isoformat(timespec="seconds"),
+                now.astimezone(issued_at.tzinfo).isoformat(timespec="seconds"),
+            )
 
     def _on_delivered(self, value: object) -> None:
         assert isinstance(value, Delivered)
@@ -292,6 +323,7 @@ class Agent:
                 self.status_topic, self._status_bytes(state), retain=True, timeout=0
             )
             self._shown_playing = self.core.playing
+            self._status_at = time.monotonic()
         except PublishError as exc:
             log.debug("%s: status not sent now (%s)", self.who, exc)
 

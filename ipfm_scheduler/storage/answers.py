@@ -86,7 +86,7 @@ def record_statuses(conn: Connection, items: Sequence[IncomingStatus], now: date
         for r in conn.execute(select(rs).where(rs.c.ward.in_(chunk))):
             current[(r.ward, r.receiver)] = {
                 "online": r.online, "since": r.since, "fw": r.fw, "new": False,
-                "seen": r.last_seen_at,
+                "seen": r.last_seen_at, "clock": r.clock_offset_s,
             }  # fmt: skip
     events, changes = [], []
     for item in items:
@@ -105,7 +105,9 @@ def receivers_status(conn: Connection) -> list[ReceiverStatusRecord]:
     rs = t.receiver_status
     rows = conn.execute(select(rs).order_by(rs.c.ward, rs.c.receiver)).all()
     return [
-        ReceiverStatusRecord(r.ward, r.receiver, r.online, r.since, r.last_seen_at, r.fw)
+        ReceiverStatusRecord(
+            r.ward, r.receiver, r.online, r.since, r.last_seen_at, r.fw, r.clock_offset_s
+        )
         for r in rows
     ]
 
@@ -154,8 +156,17 @@ def _status_change(
         "fw": fw,
         "new": known is None or known["new"],
         "seen": _seen(item, known, now),
+        "clock": _clock_offset(item, known, now),
     }
     return changed
+
+
+def _clock_offset(item: IncomingStatus, known: dict[str, Any] | None, now: datetime) -> Any:
+    """The receiver's clock minus ours, from a status it sent now (its own `at`); a replayed
+    (retained) status, or one without `at`, says nothing new about its clock."""
+    if item.retained or item.at is None:
+        return None if known is None else known["clock"]
+    return round((to_utc(item.at, "the status time") - now).total_seconds(), 1)
 
 
 def _seen(item: IncomingStatus, known: dict[str, Any] | None, now: datetime) -> datetime:
@@ -180,6 +191,9 @@ def _status_event(item: IncomingStatus, state: dict[str, Any], now: datetime) ->
     }
 
 
+_CURRENT = ("online", "since", "last_seen_at", "fw", "clock_offset_s")
+
+
 def _write_current(
     conn: Connection,
     current: dict[tuple[str, str], dict[str, Any]],
@@ -190,7 +204,7 @@ def _write_current(
     for ward, receiver in sorted(touched):
         state = current[(ward, receiver)]
         values = {"online": state["online"], "since": state["since"], "last_seen_at": state["seen"]}
-        values["fw"] = state["fw"]
+        values |= {"fw": state["fw"], "clock_offset_s": state["clock"]}
         if state["new"]:
             new.append({"ward": ward, "receiver": receiver, **values})
         else:
@@ -203,7 +217,7 @@ def _write_current(
         conn.execute(
             rs.update()
             .where(rs.c.ward == bindparam("b_ward"), rs.c.receiver == bindparam("b_receiver"))
-            .values({k: bindparam(f"v_{k}") for k in ("online", "since", "last_seen_at", "fw")}),
+            .values({k: bindparam(f"v_{k}") for k in _CURRENT}),
             old,
         )
 

@@ -264,6 +264,9 @@ receiver_status = Table(
     Column("since", UtcDateTime(), nullable=False),
     Column("last_seen_at", UtcDateTime(), nullable=False),
     Column("fw", String(64)),
+    # the receiver's clock minus ours when it last said its status live (its `at` against when
+    # it arrived, the network's delay included): a box plays by its own clock
+    Column("clock_offset_s", Float()),
 )
 
 # --- the service's own records ----------------------------------------------------------------

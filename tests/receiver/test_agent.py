@@ -56,11 +56,11 @@ class Audio:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/audio/{self.sha256}.mp3"
         threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
 
-    def play(self, command_id: str, start: datetime) -> bytes:
+    def play(self, command_id: str, start: datetime, issued: datetime | None = None) -> bytes:
         ref = protocol.AudioRef(self.url, self.sha256, len(self.data), self.seconds)
         command = protocol.PlayCommand(
             command_id, "kh179", "Kế hoạch 179", ref, 100, Priority.NORMAL, start,
-            start + timedelta(minutes=10), start - timedelta(seconds=1),
+            start + timedelta(minutes=10), issued or start - timedelta(seconds=1),
         )  # fmt: skip
         return protocol.encode_command(command, UTC, KEY)
 
@@ -213,3 +213,19 @@ def test_an_answer_waiting_while_the_broker_restarts_arrives_once_it_is_back(
     completed = scheduler.expect("play-2", "completed")
     assert completed.played_s is not None
     assert abs(completed.played_s - audio.seconds) <= 0.5
+
+
+def test_a_box_whose_clock_is_behind_says_so_in_its_log(
+    audio: Audio, scheduler: Scheduler, box: Box
+) -> None:
+    """A command issued two minutes after the box's `now` can only mean its clock is behind."""
+    box.start()
+    scheduler.wait_online()
+    now = datetime.now(UTC)
+    later = now + timedelta(minutes=2)
+    scheduler.send(audio.play("play-3", later + timedelta(minutes=1), issued=later))
+    scheduler.expect("play-3", "received")
+    box.stop()
+    log = box.log.read_text()
+    assert "cam-trung/loa-01: this box's clock is at least 1" in log
+    assert "s behind the service's (a command issued at" in log

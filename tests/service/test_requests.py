@@ -195,6 +195,10 @@ def test_status_shows_what_became_of_the_requests_and_why(
     )
     repo.take_requests(now)
     repo.finish_request(again, "queued", now=now, message="queued again: database is locked")
+    from ipfm_scheduler.core.traffic import IncomingStatus
+
+    late = IncomingStatus("ward-00", "loa-03", True, now - timedelta(seconds=75), None, b"{}")
+    repo.record_statuses([late], now=now)  # loa-03's clock is 75 s behind
     engine.dispose()
     with pytest.raises(SystemExit) as exited:
         main(["--config", str(station), "status"])
@@ -203,6 +207,10 @@ def test_status_shows_what_became_of_the_requests_and_why(
     assert "service: NOT running" in out
     # what the database last heard of the receivers is not shown as the present
     assert "never heard from (as last heard: no service is running to hear them now)" in out
+    assert (
+        "  clock off: ward-00/loa-03 is -75 s from the service's clock (it plays by its own: "
+        "set its time right, e.g. systemd-timesyncd)"
+    ) in out
     assert "requests by `air` in the last 24 hours (newest first):" in out
     shown = out.split("requests by `air`")[1].splitlines()[1:]
     assert shown[0].startswith(f"  #{again} ")

@@ -42,6 +42,24 @@ def test_status_changes_are_events_and_repeats_only_refresh_last_seen(repo: Repo
     assert count(repo, t.receiver_status_events) == 3
 
 
+def test_a_live_status_tells_the_receivers_clock_and_a_replayed_one_does_not(repo: Repository):
+    """The receiver's clock minus ours, from the `at` of a status it sends now (network delay
+    included); a retained status the broker replays, or one without `at`, changes nothing."""
+    from ipfm_scheduler.core.traffic import IncomingStatus
+
+    def heard(at: datetime | None, now: datetime, *, retained: bool = False) -> None:
+        status = IncomingStatus("cam-trung", "loa-01", True, at, "2.4.1", b"{}", retained)
+        repo.record_statuses([status], now=now)
+
+    heard(NOW + timedelta(seconds=42), NOW)  # its clock is 42 s ahead
+    assert repo.receivers_status()[0].clock_offset_s == 42.0
+    heard(NOW - timedelta(hours=1), NOW + timedelta(minutes=1), retained=True)
+    heard(None, NOW + timedelta(minutes=2))
+    assert repo.receivers_status()[0].clock_offset_s == 42.0
+    heard(NOW + timedelta(minutes=3), NOW + timedelta(minutes=3, seconds=0.4))  # set right
+    assert repo.receivers_status()[0].clock_offset_s == -0.4
+
+
 # --- manual requests and the service's heartbeat ----------------------------------------------
 
 
