@@ -229,3 +229,21 @@ def test_a_box_whose_clock_is_behind_says_so_in_its_log(
     log = box.log.read_text()
     assert "cam-trung/loa-01: this box's clock is at least 1" in log
     assert "s behind the service's (a command issued at" in log
+
+
+def test_a_missing_sound_device_is_answered_failed_device_with_one_plain_line(
+    audio: Audio, scheduler: Scheduler, box: Box
+) -> None:
+    box.config.write_text(
+        box.config.read_text().replace(f"output: file:{box.wav}", "output: alsa:ipfm-no-such-card")
+    )
+    box.start()
+    scheduler.wait_online()
+    scheduler.send(audio.play("play-4", datetime.now(UTC)))
+    scheduler.expect("play-4", "playing")
+    failed = scheduler.expect("play-4", "failed")
+    assert failed.detail == "device"
+    box.stop()
+    log = box.log.read_text()
+    assert "command play-4: playing on alsa:ipfm-no-such-card failed after" in log
+    assert "Traceback" not in log
