@@ -141,9 +141,18 @@ def _verdict(
     offline_since: datetime | None,
     enforced: bool,
 ) -> ReceiverVerdict:
-    commands = [r.commands[receiver] for r in mine if receiver in r.commands]
-    completed = sum(1 for c in commands if c.state is CommandState.COMPLETED)
-    makeups = sum(1 for r in mine if r.origin is Origin.MAKEUP and receiver in r.commands)
+    commands: list[CommandRecord] = []
+    completed = makeups = open_ = 0
+    for record in mine:  # one pass: a report judges 10,000 receivers
+        command = record.commands.get(receiver)
+        if command is None:
+            continue
+        commands.append(command)
+        makeups += record.origin is Origin.MAKEUP
+        if command.state is CommandState.COMPLETED:
+            completed += 1
+        elif command.state.open:
+            open_ += 1
     if completed >= minimum:
         standing, reason = Standing.COMPLIANT, ""
     else:
@@ -159,7 +168,7 @@ def _verdict(
         receiver,
         completed,
         minimum,
-        open=sum(1 for c in commands if c.state.open),
+        open=open_,
         to_come=facts.coming,
         makeups=makeups,
         standing=standing,
