@@ -15,6 +15,7 @@ Nothing here reads the clock or a database: the records, ``now`` and ``final_at`
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -98,7 +99,7 @@ def receiver_verdicts(
     "yet" where that matters.
     """
     final = now >= final_at
-    cutoff = min(week.end(tz), now)
+    cutoff = min(_week_end(week, tz), now)
     mine = sorted((r for r in records if r.programme == programme), key=lambda r: (r.start, r.id))
     facts = _WeekFacts(
         aired=bool(mine),
@@ -119,6 +120,12 @@ def receiver_verdicts(
             enforced=enforced,
         )
     return result
+
+
+@functools.lru_cache(maxsize=64)
+def _week_end(week: IsoWeek, tz: tzinfo) -> datetime:
+    """``week.end(tz)``, worked out once per week and zone (a report asks it per ward)."""
+    return week.end(tz)
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,9 +76,13 @@ def load_plans(conn: Connection, snapshot_ids: Iterable[int]) -> dict[int, Recor
     for r in conn.execute(select(sw).where(sw.c.snapshot_id.in_(ids))).all():
         names[r.snapshot_id][r.ward] = r.name
     receivers: dict[int, dict[str, list[PlanReceiver]]] = defaultdict(lambda: defaultdict(list))
-    query = select(sr).where(sr.c.snapshot_id.in_(ids)).order_by(sr.c.ward, sr.c.receiver)
-    for r in conn.execute(query).all():
-        receivers[r.snapshot_id][r.ward].append(PlanReceiver(r.receiver, r.enabled, r.location))
+    query = (
+        select(sr.c.snapshot_id, sr.c.ward, sr.c.receiver, sr.c.enabled, sr.c.location)
+        .where(sr.c.snapshot_id.in_(ids))
+        .order_by(sr.c.ward, sr.c.receiver)
+    )
+    for snapshot_id, ward, receiver, enabled, location in conn.execute(query):
+        receivers[snapshot_id][ward].append(PlanReceiver(receiver, enabled, location))
     return {
         i: RecordedPlan(
             programmes[i],

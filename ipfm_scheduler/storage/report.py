@@ -23,7 +23,7 @@ from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.answers import offline_receivers
 from ipfm_scheduler.storage.audit import station_zone
 from ipfm_scheduler.storage.configs import snapshot_in_force
-from ipfm_scheduler.storage.plans import RecordedPlan, load_plans
+from ipfm_scheduler.storage.plans import PlanProgramme, RecordedPlan, load_plans
 from ipfm_scheduler.storage.types import to_utc
 
 _OPEN_STATES = [s.value for s in CommandState if s.open]
@@ -216,16 +216,24 @@ def _week_commands(
     """The week's commands by airing and receiver, and the ids of those the broker accepted."""
     a, c = t.airings, t.commands
     query = (
-        select(c.c.id, c.c.airing_id, c.c.receiver, c.c.state, c.c.detail, c.c.first_sent_at)
+        select(
+            c.c.id,
+            c.c.airing_id,
+            c.c.receiver,
+            c.c.state,
+            c.c.detail,
+            c.c.first_sent_at.is_not(None).label("sent"),  # a flag: no time to convert
+        )
         .join(a, a.c.id == c.c.airing_id)
         .where(a.c.week == str(week))
     )
     found: dict[int, dict[str, CommandRecord]] = defaultdict(dict)
     sent = set()
-    for r in conn.execute(_filtered(query, ward, programme)).all():
-        found[r.airing_id][r.receiver] = CommandRecord(r.id, r.receiver, _STATES[r.state], r.detail)
-        if r.first_sent_at is not None:
-            sent.add(r.id)
+    rows = conn.execute(_filtered(query, ward, programme))  # unpacked as tuples: 10,000 rows
+    for command_id, airing_id, receiver, state, detail, was_sent in rows:
+        found[airing_id][receiver] = CommandRecord(command_id, receiver, _STATES[state], detail)
+        if was_sent:
+            sent.add(command_id)
     return found, sent
 
 
@@ -294,15 +302,23 @@ class _Builder:
     ) -> None:
         self.week, self.zone, self.now, self.final_at = week, zone, now, final_at
         self.records, self.sent = records, sent
+        self._enforced_by: dict[PlanProgramme, bool] = {}
         self.offline_by_ward: dict[str, dict[str, datetime]] = defaultdict(dict)
         for (w, r), since in offline.items():
             self.offline_by_ward[w][r] = since
+
+    def _enforced(self, prog: PlanProgramme) -> bool:
+        """Whether the week is enforced for ``prog`` (worked out once per programme)."""
+        known = self._enforced_by.get(prog)
+        if known is None:
+            known = self._enforced_by[prog] = prog.enforced(self.week)
+        return known
 
     def group(self, key: tuple[str, str], plan: RecordedPlan, snapshot_id: int) -> GroupLine:
         ward, programme = key
         prog = plan.programmes.get(programme)
         minimum = prog.min_per_week if prog else 0
-        enforced = prog is not None and prog.enforced(self.week)
+        enforced = prog is not None and self._enforced(prog)
         records = self.records.get(key, [])
         receivers = [r for r in plan.receivers.get(ward, ()) if r.enabled]
         verdicts = receiver_verdicts(
