@@ -108,6 +108,9 @@ def validate_text(
         lines += ["", *(str(p) for p in loaded.problems)]
     if warnings:
         lines += ["", *(f"warning: {w}" for w in warnings)]
+    if loaded.notes:
+        heading = "Read as (days and dates written in another accepted form; not problems):"
+        lines += ["", heading, *(f"  {n}" for n in loaded.notes)]
     lines.append("")
     if week is None:
         lines.append(
@@ -174,6 +177,7 @@ def validate_json(
         "week": str(week) if week else None,
         "problems": [problem_json(p) for p in loaded.problems],
         "warnings": list(warnings),
+        "read_as": [problem_json(n) for n in loaded.notes],
         "ward_files": [
             {"file": name, "ward": w.ward_id, "valid": w.valid, "sha256": w.sha256}
             for name, w in sorted(loaded.ward_files.items())
