@@ -77,7 +77,7 @@ def test_one_off_date_outside_the_campaign(one_ward: Station) -> None:
 
 
 def test_removing_the_only_airing_fails_the_weekly_minimum(station: Station) -> None:
-    """Done-when: the message names the ward, the programme and the first short week."""
+    """The message names the ward, the programme, every short week and what to add."""
     station.edit_ward(
         "cam-phu",
         '  - programme: kh179\n    days: [wed]\n    at: "16:45"\n    volume: 85\n',
@@ -85,8 +85,10 @@ def test_removing_the_only_airing_fails_the_weekly_minimum(station: Station) -> 
     )
     found = station.problems()
     assert found == [
-        "wards/cam-phu.yaml:16:1: airings: cam-phu plans 0 airings of kh179 in week 2022-W27 "
-        "(2022-07-04 to 2022-07-10); the minimum is 1 (every ISO week from 2022-W27 on)"
+        "wards/cam-phu.yaml:16:1: airings: cam-phu plans 0 airings of kh179 a week; the minimum "
+        "is 1 (every ISO week from 2022-W27 on), so it is short in every week from 2022-W27 on: "
+        "add a weekly airing of kh179 (days: [...] with an at inside a window; the windows: "
+        "mon, tue, wed, thu, fri, sat, sun 06:00-06:45; mon, tue, wed, thu, fri 16:30-17:30)"
     ]
     loaded = station.load()
     assert loaded.schedule is not None
@@ -97,10 +99,39 @@ def test_removing_the_only_airing_fails_the_weekly_minimum(station: Station) -> 
 def test_a_skip_date_that_empties_a_week_says_what_to_do(one_ward: Station) -> None:
     found = one_ward.minimal("airings:\n", "skip_dates: [2027-02-01, 2027-02-04]\nairings:\n")
     assert found == [
-        f"{F}:14:1: airings: cam-trung plans 0 airings of kh179 in week 2027-W05 (2027-02-01 to "
-        "2027-02-07); the minimum is 1 (every ISO week from 2022-W27 on); 2027-02-01, "
-        "2027-02-04 are skip dates: add a one-off airing (dates: [...]) on another day of that "
-        "week"
+        f"{F}:14:1: airings: cam-trung plans fewer than 1 airing of kh179 in 1 week: 2027-W05; "
+        "the minimum is 1 (every ISO week from 2022-W27 on); 2027-W05 (2027-02-01 to "
+        "2027-02-07): 0 airings, 2027-02-01, 2027-02-04 are skip dates: add a one-off airing of "
+        "kh179 (dates: [...]) on another day of each short week"
+    ]
+
+
+def test_every_short_week_is_named_in_one_problem(one_ward: Station) -> None:
+    """Two Tết-like breaks, two weeks apart, and two weeks in a row: one problem, as runs."""
+    skip = "2027-02-01, 2027-02-04, 2027-02-15, 2027-02-18, 2027-02-22, 2027-02-25"
+    found = one_ward.minimal("airings:\n", f"skip_dates: [{skip}]\nairings:\n")
+    assert len(found) == 1
+    assert found[0].startswith(
+        f"{F}:14:1: airings: cam-trung plans fewer than 1 airing of kh179 in 3 weeks: 2027-W05, "
+        "2027-W07 to 2027-W08; the minimum is 1 (every ISO week from 2022-W27 on); 2027-W05 "
+        "(2027-02-01 to 2027-02-07): 0 airings, 2027-02-01, 2027-02-04 are skip dates; 2027-W07 "
+    )
+    assert found[0].endswith("on another day of each short week")
+
+
+def test_a_closed_campaign_counts_its_short_weeks(one_ward: Station) -> None:
+    """A campaign with an end: the weeks are counted, a week mended by a one-off date left out."""
+    one_ward.edit_station("until: null", "until: 2022-12-31")
+    found = one_ward.minimal(
+        '    days: [mon, thu]\n    at: "06:00"\n',
+        '    dates: [2022-08-03]\n    at: "06:00"\n',
+    )
+    assert [p for p in found if p.startswith(F)] == [
+        f"{F}:13:1: airings: cam-trung plans 0 airings of kh179 a week; the minimum is 1 (every "
+        "ISO week from 2022-W27 to 2022-W51), so it is short in 24 weeks: 2022-W27 to 2022-W30, "
+        "2022-W32 to 2022-W51: add a weekly airing of kh179 (days: [...] with an at inside a "
+        "window; the windows: mon, tue, wed, thu, fri, sat, sun 05:30-06:30; mon, tue, wed, "
+        "thu, fri 17:00-18:00)"
     ]
 
 
