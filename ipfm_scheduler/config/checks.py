@@ -56,7 +56,7 @@ def check_programmes(
     if declared is not None:
         for fields in airing_fields(source):
             _check_name(r, fields, declared)
-    for airing in source.airings:
+    for airing in [*source.airings, *source.partial]:
         name = airing.rule.programme
         if declared is not None and name not in declared:
             continue  # reported above
@@ -132,8 +132,7 @@ def _check_fit(
 
 def _check_dates(r: FileReader, ward: Ward, airing: AiringSource, programme: Programme) -> None:
     """One-off dates that would silently not air: skipped, or outside the campaign."""
-    nodes = date_nodes(airing)
-    for index, (day, node) in enumerate(zip(airing.rule.dates, nodes, strict=False), 1):
+    for index, day, node in date_nodes(airing):
         path = f"{child(airing.path, 'dates')}[{index}]"
         if day in ward.skip_dates:
             r.problem(

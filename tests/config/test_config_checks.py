@@ -271,3 +271,34 @@ def test_an_airing_outside_every_window_is_reported_while_its_programme_is_broke
     assert len(outside) == 1, found
     assert "kh179 at 12:00 on " in outside[0]
     assert "starts outside every window open that day" in outside[0]
+
+
+def test_an_airing_with_a_bad_day_is_still_checked_against_the_windows(
+    one_ward: Station,
+) -> None:
+    """One mistake does not hide another: the bad day and the time outside every window."""
+    found = one_ward.minimal(
+        'days: [mon, thu]\n    at: "06:00"', 'days: [mon, thursday]\n    at: "12:00"'
+    )
+    assert found == [
+        f'{F}:15:17: airings[1].days[2]: "thursday" is not a day: write mon, tue, wed, thu, fri, '
+        'sat, sun (or T2 … T7, CN) (did you mean "thu"?)',
+        f"{F}:16:9: airings[1].at: kh179 at 12:00 on mon starts outside every window open that "
+        "day (windows open then: mon, tue, wed, thu, fri, sat, sun 05:30-06:30; mon, tue, wed, "
+        "thu, fri 17:00-18:00)",
+    ]
+
+
+def test_an_airing_with_a_bad_date_still_has_its_other_dates_checked(one_ward: Station) -> None:
+    found = one_ward.minimal(
+        'days: [mon, thu]\n    at: "06:00"',
+        'dates: [2027-02-30, 2027-02-06]\n    at: "06:29"\nskip_dates: [2027-02-06]',
+    )
+    assert found == [
+        f'{F}:15:13: airings[1].dates[1]: "2027-02-30" is not a date (YYYY-MM-DD or dd/mm/yyyy, '
+        "such as 2027-02-06)",
+        f"{F}:15:25: airings[1].dates[2]: 2027-02-06 is also in skip_dates, so this airing would "
+        "not happen: remove the date from one of the two lists",
+        f"{F}:16:9: airings[1].at: kh179 lasts 1 min 25 s: starting at 06:29 on 2027-02-06 (sat) "
+        "it runs 25 s past the end of the window 05:30-06:30",
+    ]
