@@ -62,6 +62,14 @@ def ward_status(loaded: LoadedConfig) -> tuple[list[str], list[str]]:
     return valid, broken
 
 
+def unread_programmes(loaded: LoadedConfig) -> list[str]:
+    """Programmes the station file declares but that could not be read (their audio missing,
+    say): the wards' airings of them were not checked for length nor for the weekly minimum."""
+    if loaded.declared is None or loaded.schedule is None:
+        return []
+    return sorted(set(loaded.declared) - set(loaded.schedule.programmes))
+
+
 def files_with_problems(problems: Sequence[ConfigProblem]) -> list[str]:
     return sorted({p.file for p in problems})
 
@@ -108,18 +116,17 @@ def validate_text(
         lines += ["", *(str(p) for p in loaded.problems)]
     if warnings:
         lines += ["", *(f"warning: {w}" for w in warnings)]
+    if loaded.notes:
+        heading = "Read as (days and dates written in another accepted form; not problems):"
+        lines += ["", heading, *(f"  {n}" for n in loaded.notes)]
     lines.append("")
-    if week is None:
-        lines.append(
-            "Weekly counts: not available until the station file's timezone and programmes "
-            "can be read."
-        )
-    else:
-        lines += weekly_text(week, rows)
+    unread = unread_programmes(loaded)
+    lines += weekly_section(week, rows, unread)
     valid, broken = ward_status(loaded)
-    # without a readable station file the wards were read but not checked against its
-    # programmes and time zone: they are not called valid
-    label = "Valid wards" if week is not None else "Wards read, not checked against the station"
+    # without a readable station file (its time zone, or a programme whose length is unknown)
+    # the wards were read but not checked against it: they are not called valid
+    checked = week is not None and not unread
+    label = "Valid wards" if checked else "Wards read, not checked against the station"
     lines += [
         "",
         f"{label} ({len(valid)} of {len(loaded.ward_files)}): {', '.join(valid) or 'none'}",
@@ -128,6 +135,22 @@ def validate_text(
         lines.append(f"Ward files with problems ({len(broken)}): {', '.join(broken)}")
     lines.append(verdict_line(loaded))
     return lines
+
+
+def weekly_section(week: IsoWeek | None, rows: list[WardWeekly], unread: list[str]) -> list[str]:
+    """The weekly counts, or why there are none."""
+    if week is None:
+        return [
+            "Weekly counts: not available until the station file's timezone and programmes "
+            "can be read."
+        ]
+    if unread:
+        noun = "programme" if len(unread) == 1 else "programmes"
+        return [
+            f"Weekly counts: not available until the station file's {noun} "
+            f"{', '.join(unread)} can be read (see the problems above)."
+        ]
+    return weekly_text(week, rows)
 
 
 def weekly_text(week: IsoWeek, rows: list[WardWeekly]) -> list[str]:
@@ -174,6 +197,10 @@ def validate_json(
         "week": str(week) if week else None,
         "problems": [problem_json(p) for p in loaded.problems],
         "warnings": list(warnings),
+        # false when the wards could not be checked against the station (its time zone or a
+        # programme unreadable): a ward file's "valid" then means only "no problem in itself"
+        "wards_checked": week is not None and not unread_programmes(loaded),
+        "read_as": [problem_json(n) for n in loaded.notes],
         "ward_files": [
             {"file": name, "ward": w.ward_id, "valid": w.valid, "sha256": w.sha256}
             for name, w in sorted(loaded.ward_files.items())

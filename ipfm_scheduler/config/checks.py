@@ -9,9 +9,15 @@ from datetime import date, tzinfo
 
 from ipfm_scheduler.config.reader import Fields, FileReader, child, quote, suggestion
 from ipfm_scheduler.config.ward_file import AiringSource, WardSource, airing_fields, date_nodes
-from ipfm_scheduler.core.compliance import first_full_week, first_short_week, last_full_week
+from ipfm_scheduler.core.compliance import (
+    ShortWeeks,
+    WeekCount,
+    first_full_week,
+    last_full_week,
+    short_weeks,
+)
 from ipfm_scheduler.core.model import Programme, Ward, Window, minutes
-from ipfm_scheduler.core.weeks import DAY_NAMES, IsoWeek
+from ipfm_scheduler.core.weeks import DAY_NAMES
 
 
 def duration_words(seconds: float) -> str:
@@ -50,7 +56,7 @@ def check_programmes(
     if declared is not None:
         for fields in airing_fields(source):
             _check_name(r, fields, declared)
-    for airing in source.airings:
+    for airing in [*source.airings, *source.partial]:
         name = airing.rule.programme
         if declared is not None and name not in declared:
             continue  # reported above
@@ -126,8 +132,7 @@ def _check_fit(
 
 def _check_dates(r: FileReader, ward: Ward, airing: AiringSource, programme: Programme) -> None:
     """One-off dates that would silently not air: skipped, or outside the campaign."""
-    nodes = date_nodes(airing)
-    for index, (day, node) in enumerate(zip(airing.rule.dates, nodes, strict=False), 1):
+    for index, day, node in date_nodes(airing):
         path = f"{child(airing.path, 'dates')}[{index}]"
         if day in ward.skip_dates:
             r.problem(
@@ -153,31 +158,67 @@ def check_weekly(
     tz: tzinfo,
     today: date,
 ) -> None:
-    """Every full campaign week plans at least ``min_per_week`` airings of each programme."""
+    """Every full campaign week plans at least ``min_per_week`` airings of each programme: one
+    problem per programme, naming every short week (as runs) and what to add."""
     ward = source.ward
     if ward is None or source.fields is None:
         return
     node = source.fields.key_nodes.get("airings", source.fields.node)
     for programme in sorted(programmes.values(), key=lambda p: p.id):
-        short = first_short_week(ward, programme, tz, today)
-        if short is None:
-            continue
-        week = short.week
-        noun = "airing" if short.planned == 1 else "airings"
-        message = (
-            f"{ward.id} plans {short.planned} {noun} of {programme.id} in week {week} "
-            f"({week.monday} to {week.sunday}); the minimum is {short.minimum} "
-            f"({campaign_words(programme, today)})"
+        short = short_weeks(ward, programme, tz, today)
+        if short is not None:
+            r.problem(node, "airings", weekly_problem(ward, programme, short, today))
+
+
+SHOWN_RUNS = 10  # runs of short weeks a message lists; the others are counted
+DETAILED = 3  # short weeks with skip or one-off dates whose count is told, at most
+
+
+def weekly_problem(ward: Ward, programme: Programme, short: ShortWeeks, today: date) -> str:
+    """The weekly-minimum problem in words: how many weeks, which, and what to add."""
+    minimum = f"the minimum is {programme.min_per_week} ({campaign_words(programme, today)})"
+    if short.plain is not None:
+        planned = short.plain.planned
+        shown = "; ".join(w.describe() for w in ward.windows[:3]) or "none"
+        return (
+            f"{ward.id} plans {planned} airing{'s' * (planned != 1)} of {programme.id} a week; "
+            f"{minimum}, so it is short in {_runs_words(short)}: add a weekly airing of "
+            f"{programme.id} (days: [...] with an at inside a window; the windows: {shown})"
         )
-        r.problem(node, "airings", message + _skip_hint(ward, week))
+    fewer = f"fewer than {programme.min_per_week} airing{'s' * (programme.min_per_week != 1)}"
+    details = [_week_words(ward, c) for c in short.special[:DETAILED]]
+    if len(short.special) > DETAILED:
+        details.append("…")
+    return (
+        f"{ward.id} plans {fewer} of {programme.id} in {_runs_words(short)}; {minimum}; "
+        f"{'; '.join(details)}: add a one-off airing of {programme.id} (dates: [...]) on another "
+        "day of each short week"
+    )
 
 
-def _skip_hint(ward: Ward, week: IsoWeek) -> str:
+def _runs_words(short: ShortWeeks) -> str:
+    """``3 weeks: 2027-W05, 2027-W07 to 2027-W08``, or ``every week from 2022-W27 on``."""
+    runs = [str(run) for run in short.runs[:SHOWN_RUNS]]
+    if len(short.runs) > SHOWN_RUNS:
+        runs.append(f"and {len(short.runs) - SHOWN_RUNS} more runs of weeks")
+    count = short.weeks
+    if count is not None:
+        return f"{count} week{'s' * (count != 1)}: {', '.join(runs)}"
+    finite = sum(run.weeks or 0 for run in short.runs)
+    if not finite:
+        return runs[0]
+    return f"{finite} week{'s' * (finite != 1)} and then {', '.join(runs)}"
+
+
+def _week_words(ward: Ward, count: WeekCount) -> str:
+    """``2027-W05 (2027-02-01 to 2027-02-07): 0 airings, 2027-02-01 is a skip date``."""
+    week = count.week
+    words = (
+        f"{week} ({week.monday} to {week.sunday}): {count.planned} "
+        f"airing{'s' * (count.planned != 1)}"
+    )
     skipped = sorted(d for d in ward.skip_dates if week.monday <= d <= week.sunday)
     if not skipped:
-        return ""
+        return words
     listed = ", ".join(str(d) for d in skipped)
-    return (
-        f"; {listed} {'is a skip date' if len(skipped) == 1 else 'are skip dates'}: add a "
-        "one-off airing (dates: [...]) on another day of that week"
-    )
+    return f"{words}, {listed} {'is a skip date' if len(skipped) == 1 else 'are skip dates'}"

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, time
@@ -12,6 +11,14 @@ from typing import Any
 
 import yaml
 
+from ipfm_scheduler.config.local_forms import (
+    DAY_PATTERN,
+    DMY_PATTERN,
+    NoSuchDay,
+    day_month_year,
+    unaccented,
+    vietnamese_day,
+)
 from ipfm_scheduler.config.nodes import Node, is_null, is_plain
 from ipfm_scheduler.config.reader import (
     INVALID,
@@ -60,12 +67,6 @@ def _read_text(r: FileReader, node: Node, path: str) -> str | Invalid:
 
 
 TEXT = Kind("a text", _read_text, {"type": ["string", "number", "boolean"], "pattern": r"\S"})
-
-
-def unaccented(text: str) -> str:
-    """``"Thứ Hai, Đông"`` -> ``"Thu Hai, Dong"``: Vietnamese written without its accents."""
-    plain = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(c for c in plain if not unicodedata.combining(c))
 
 
 def slug(text: str) -> str:
@@ -126,78 +127,100 @@ TIME = Kind(
 )
 
 
+DATE_RULE = "YYYY-MM-DD or dd/mm/yyyy"
+
+
 def _read_date(r: FileReader, node: Node, path: str) -> date | Invalid:
-    text = scalar_text(r, node, path, "a date (YYYY-MM-DD)")
+    text = scalar_text(r, node, path, f"a date ({DATE_RULE})")
     if not isinstance(text, str):
         return text
+    day = _calendar_day(r, node, path, text)
+    if not isinstance(day, date):
+        return day
+    if FIRST_DATE <= day <= LAST_DATE:
+        return day
+    return r.problem(
+        node,
+        path,
+        f"{quote(text)} is outside the years {FIRST_DATE.year}-{LAST_DATE.year} that "
+        "these files may name (an open-ended campaign has no `until`, or `until:` "
+        "left empty)",
+    )
+
+
+def _calendar_day(r: FileReader, node: Node, path: str, text: str) -> date | Invalid:
+    """The day ``text`` names, written YYYY-MM-DD or (noted) dd/mm/yyyy."""
     if DATE_RE.fullmatch(text.strip()):
         try:
-            day = date.fromisoformat(text.strip())
+            return date.fromisoformat(text.strip())
         except ValueError:
             pass
-        else:
-            if FIRST_DATE <= day <= LAST_DATE:
-                return day
-            return r.problem(
-                node,
-                path,
-                f"{quote(text)} is outside the years {FIRST_DATE.year}-{LAST_DATE.year} that "
-                "these files may name (an open-ended campaign has no `until`, or `until:` "
-                "left empty)",
-            )
+    else:
+        try:
+            day = day_month_year(text)
+        except NoSuchDay as exc:
+            return r.problem(node, path, f"{quote(text)} is not a date: {exc}")
+        if day is not None:
+            r.note(node, path, f"{quote(text)} read as {day} (dd/mm/yyyy)")
+            return day
     hint = ""
-    if found := re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text.strip()):
+    if found := re.fullmatch(r"(\d{1,2})[.-](\d{1,2})[.-](\d{4})", text.strip()):
         dd, mm, yyyy = found.groups()  # the Vietnamese order: day, month, year
-        hint = f"; write the year first: {yyyy}-{int(mm):02d}-{int(dd):02d}"
+        hint = (
+            f"; write {yyyy}-{int(mm):02d}-{int(dd):02d}, or {int(dd):02d}/{int(mm):02d}/{yyyy} "
+            "with slashes"
+        )
     return r.problem(
-        node, path, f"{quote(text)} is not a date (YYYY-MM-DD, such as 2027-02-06){hint}"
+        node, path, f"{quote(text)} is not a date ({DATE_RULE}, such as 2027-02-06){hint}"
     )
 
 
 DATE = Kind(
-    "a date (YYYY-MM-DD)",
+    f"a date ({DATE_RULE})",
     _read_date,
-    {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "format": "date"},
+    {
+        "anyOf": [
+            {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "format": "date"},
+            {"type": "string", "pattern": DMY_PATTERN},
+        ]
+    },
 )
 
 
+DAY_RULE = "mon … sun, or T2 … T7, CN"
+
+
 def _read_day(r: FileReader, node: Node, path: str) -> int | Invalid:
-    text = scalar_text(r, node, path, "a day (mon … sun)")
+    text = scalar_text(r, node, path, f"a day ({DAY_RULE})")
     if not isinstance(text, str):
         return text
     if text in DAY_NAMES:
         return DAY_NAMES.index(text)
+    day = vietnamese_day(text)
+    if day is not None:
+        r.note(node, path, f"{quote(text)} read as {DAY_NAMES[day]}")
+        return day
     return r.problem(
-        node, path, f"{quote(text)} is not a day: write {', '.join(DAY_NAMES)}{_day_hint(text)}"
+        node,
+        path,
+        f"{quote(text)} is not a day: write {', '.join(DAY_NAMES)} (or T2 … T7, CN)"
+        f"{_day_hint(text)}",
     )
 
 
-#: Vietnamese day names (thứ hai = Monday … chủ nhật = Sunday), without their accents
-_VI_NUMBERS = {"2": 0, "hai": 0, "3": 1, "ba": 1, "4": 2, "tu": 2, "bon": 2, "5": 3, "nam": 3,
-               "6": 4, "sau": 4, "7": 5, "bay": 5}  # fmt: skip
-_VI_SUNDAY = ("chu nhat", "cn", "chunhat")
-
-
-def vietnamese_day(text: str) -> int | None:
-    """The day a Vietnamese day name means (0 = mon): thứ hai, thứ 2, T2 … chủ nhật, CN."""
-    plain = " ".join(unaccented(text).lower().split())  # "Thứ  Hai" -> "thu hai"
-    if plain in _VI_SUNDAY:
-        return 6
-    match = re.fullmatch(r"(?:thu|th|t) ?(\w+)", plain)
-    return _VI_NUMBERS.get(match.group(1)) if match else None
-
-
 def _day_hint(text: str) -> str:
-    day = vietnamese_day(text)
-    if day is not None:
-        return f" ({quote(text)} is {DAY_NAMES[day]})"
     words = re.split(r"[\s;/]+", text.strip())
-    if len(words) > 1 and all(w.lower() in DAY_NAMES for w in words):
-        return f" (separate the days with commas: [{', '.join(w.lower() for w in words)}])"
+    shown = [w.lower() if w.lower() in DAY_NAMES else w for w in words]
+    if len(words) > 1 and all(w in DAY_NAMES or vietnamese_day(w) is not None for w in shown):
+        return f" (separate the days with commas: [{', '.join(shown)}])"
     return suggestion(text.lower()[:3], DAY_NAMES)
 
 
-DAY = Kind("a day (mon … sun)", _read_day, {"enum": list(DAY_NAMES)})
+DAY = Kind(
+    f"a day ({DAY_RULE})",
+    _read_day,
+    {"anyOf": [{"enum": list(DAY_NAMES)}, {"type": "string", "pattern": DAY_PATTERN}]},
+)
 
 
 def _read_bool(r: FileReader, node: Node, path: str) -> bool | Invalid:

@@ -303,10 +303,12 @@ def _assemble(
 ) -> LoadedConfig:
     """``wards`` is ``None`` when the ward files were not read."""
     problems = _sorted(station_r.problems)
+    notes = _sorted(station_r.notes)
     ward_files: dict[str, WardFile] = {}
     valid: dict[str, Ward] = {}
     for ward in wards or ():
         problems.extend(_sorted(ward.reader.problems))
+        notes.extend(_sorted(ward.reader.notes))
         ok = not ward.reader.problems and ward.ward is not None
         if ok and ward.ward is not None:
             valid[ward.ward.id] = ward.ward
@@ -332,7 +334,9 @@ def _assemble(
     declared = None
     if parts.declared is not None:
         declared = {p: parts.named.get(p, DeclaredProgramme()) for p in sorted(parts.declared)}
-    return LoadedConfig(station, schedule, ward_files, tuple(problems), parts.audio, declared)
+    return LoadedConfig(
+        station, schedule, ward_files, tuple(problems), parts.audio, declared, tuple(notes)
+    )
 
 
 def _station(path: Path, parts: StationParts, text: _Text) -> StationConfig | None:

@@ -87,14 +87,23 @@ class FileReader:
 
     file: str
     problems: list[ConfigProblem] = field(default_factory=list)
+    #: values written in another accepted form (``T2``, ``05/12/2026``) and what they were read
+    #: as: not problems, but `validate` says them so that nobody has to guess
+    notes: list[ConfigProblem] = field(default_factory=list)
+
+    def _locate(self, node: Node | None, path: str, message: str) -> ConfigProblem:
+        if node is None:
+            return ConfigProblem(self.file, 0, 0, path, message)
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        return ConfigProblem(self.file, line, column, path, message)
 
     def problem(self, node: Node | None, path: str, message: str) -> Invalid:
-        if node is None:
-            line = column = 0
-        else:
-            line, column = node.start_mark.line + 1, node.start_mark.column + 1
-        self.problems.append(ConfigProblem(self.file, line, column, path, message))
+        self.problems.append(self._locate(node, path, message))
         return INVALID
+
+    def note(self, node: Node, path: str, message: str) -> None:
+        """Record what a value written in another accepted form was read as."""
+        self.notes.append(self._locate(node, path, message))
 
     def read(self, node: Node, path: str, kind: Kind) -> Any:
         return kind.read(self, node, path)

@@ -164,6 +164,9 @@ class LoadedConfig:
     # declares, by id; None when the programmes cannot be read.
     audio: AudioSettings | None = None
     declared: Mapping[str, DeclaredProgramme] | None = None
+    #: values written in another accepted form and what they were read as (not problems):
+    #: ``wards/cam-trung.yaml:15:12: airings[1].days[1]: "T2" read as mon``
+    notes: tuple[ConfigProblem, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ward_files", MappingProxyType(dict(self.ward_files)))

@@ -9,12 +9,15 @@ in :mod:`ipfm_scheduler.config.checks`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, time
 from typing import Any
+
+import yaml
 
 from ipfm_scheduler.config.kinds import BOOL, DATE, DAY, ID, TEXT, TIME, list_of, number, shaped
 from ipfm_scheduler.config.nodes import Node
 from ipfm_scheduler.config.reader import (
+    INVALID,
     Fields,
     FileReader,
     Key,
@@ -24,6 +27,7 @@ from ipfm_scheduler.config.reader import (
     read_shape,
 )
 from ipfm_scheduler.core.model import DEFAULT_VOLUME, AiringRule, Receiver, Ward, Window
+from ipfm_scheduler.errors import ValueInvalid
 
 DAYS = list_of(DAY, "a list of days, such as [mon, thu]", min_items=1, convert=frozenset)
 DATES = list_of(DATE, "a list of dates, such as [2027-02-04]", min_items=1, convert=tuple)
@@ -106,6 +110,10 @@ class AiringSource:
     path: str
     rule: AiringRule
     fields: Fields
+    dates_at: tuple[Node, ...] = ()  # the node of each of ``rule.dates``
+    #: False for an airing with mistakes, of which only what could be read is kept (some of
+    #: its days, say): it is still checked against the windows, so that every mistake shows
+    complete: bool = True
 
 
 @dataclass
@@ -117,6 +125,7 @@ class WardSource:
     fields: Fields | None = None
     ward: Ward | None = None  # None when even the id could not be read
     airings: list[AiringSource] = field(default_factory=list)
+    partial: list[AiringSource] = field(default_factory=list)  # airings with mistakes
     windows_ok: bool = False
 
     @property
@@ -145,7 +154,9 @@ def read_ward(r: FileReader, root: Node | None, file_name: str) -> WardSource:
         )
     receivers = _receivers(r, fields["receivers"])
     windows, source.windows_ok = _windows(r, fields["windows"])
-    source.airings = _airings(r, fields["airings"])
+    read = _airings(r, fields["airings"])
+    source.airings = [a for a in read if a.complete]
+    source.partial = [a for a in read if not a.complete]
     if isinstance(ward_id, str):
         name = fields["name"] if isinstance(fields["name"], str) else ""
         skip = fields["skip_dates"] if isinstance(fields["skip_dates"], frozenset) else frozenset()
@@ -234,6 +245,9 @@ def _airings(r: FileReader, value: Any) -> list[AiringSource]:
             )
             continue
         if not fields.ok:
+            partial = _partial(fields)
+            if partial is not None:
+                airings.append(partial)
             continue
         rule = AiringRule(
             programme=fields["programme"],
@@ -242,8 +256,36 @@ def _airings(r: FileReader, value: Any) -> list[AiringSource]:
             dates=fields["dates"] if once else (),
             volume=fields["volume"],
         )
-        airings.append(AiringSource(fields.path, rule, fields))
+        nodes = fields.value_nodes["dates"].value if once else ()
+        airings.append(AiringSource(fields.path, rule, fields, tuple(nodes)))
     return airings
+
+
+def _partial(fields: Fields) -> AiringSource | None:
+    """What can be read of an airing with mistakes: its programme, its time and the days (or
+    dates) that are valid; ``None`` if that is not enough to check it against the windows."""
+    at, name, volume = fields["at"], fields["programme"], fields["volume"]
+    weekly = fields.given("days")
+    node = fields.value_nodes.get("days" if weekly else "dates")
+    if not isinstance(at, time) or not isinstance(name, str):
+        return None
+    if not isinstance(node, yaml.SequenceNode):
+        return None
+    scratch = FileReader(fields.path)  # the items' problems are already reported
+    kind = DAY if weekly else DATE
+    good = [(v, n) for n in node.value if (v := kind.read(scratch, n, "")) is not INVALID]
+    try:
+        rule = AiringRule(
+            programme=name,
+            at=at,
+            days=frozenset(v for v, _ in good) if weekly else frozenset(),
+            dates=() if weekly else tuple(v for v, _ in good),
+            volume=volume if isinstance(volume, int) else DEFAULT_VOLUME,
+        )
+    except ValueInvalid:  # no valid day or date left
+        return None
+    dates_at = () if weekly else tuple(n for _, n in good)
+    return AiringSource(fields.path, rule, fields, dates_at, complete=False)
 
 
 def airing_fields(source: WardSource) -> list[Fields]:
@@ -252,7 +294,13 @@ def airing_fields(source: WardSource) -> list[Fields]:
     return [v for v in value if isinstance(v, Fields)] if isinstance(value, list) else []
 
 
-def date_nodes(airing: AiringSource) -> list[Node]:
-    """The nodes of a one-off airing's dates, in the order of ``rule.dates``."""
-    node = airing.fields.value_nodes.get("dates")
-    return list(node.value) if node is not None else []
+def date_nodes(airing: AiringSource) -> list[tuple[int, date, Node]]:
+    """Each of a one-off airing's dates with its node and its place in the file's list (from
+    1): a date of an airing with mistakes keeps its place among the dates that are not valid."""
+    listed = airing.fields.value_nodes.get("dates")
+    items = list(listed.value) if isinstance(listed, yaml.SequenceNode) else []
+    places = {id(node): index for index, node in enumerate(items, 1)}
+    return [
+        (places.get(id(node), 0), day, node)
+        for day, node in zip(airing.rule.dates, airing.dates_at, strict=True)
+    ]

@@ -13,7 +13,7 @@ A week the campaign covers only in part (its first and last) is reported, not en
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta, tzinfo
 
 from ipfm_scheduler.core.expand import expand
@@ -113,10 +113,53 @@ def _special_weeks(ward: Ward, programme: Programme) -> set[IsoWeek]:
     return {IsoWeek.of(d) for d in days}
 
 
-def first_short_week(
-    ward: Ward, programme: Programme, tz: tzinfo, reference: date
-) -> WeekCount | None:
-    """The first enforced week in which ``ward`` plans fewer than the minimum, if any.
+@dataclass(frozen=True, slots=True)
+class ShortRun:
+    """Consecutive enforced weeks that plan fewer airings than the minimum."""
+
+    first: IsoWeek
+    last: IsoWeek | None  # None: every week from ``first`` on (an open-ended campaign)
+
+    @property
+    def weeks(self) -> int | None:
+        """How many weeks the run holds (``None``: no end)."""
+        if self.last is None:
+            return None
+        return (self.last.monday - self.first.monday).days // 7 + 1
+
+    def __str__(self) -> str:
+        if self.last is None:
+            return f"every week from {self.first} on"
+        return str(self.first) if self.last == self.first else f"{self.first} to {self.last}"
+
+
+@dataclass(frozen=True, slots=True)
+class ShortWeeks:
+    """Every enforced week in which a ward plans fewer than the minimum, as runs of weeks."""
+
+    runs: tuple[ShortRun, ...]
+    plain: WeekCount | None  # a week with no skip day and no one-off date, if it is short
+    special: tuple[WeekCount, ...]  # the short weeks that hold a skip day or a one-off date
+
+    @property
+    def weeks(self) -> int | None:
+        """How many weeks are short (``None``: every week from some week on)."""
+        counts = [run.weeks for run in self.runs]
+        return None if None in counts else sum(c for c in counts if c is not None)
+
+    @property
+    def first(self) -> WeekCount:
+        """The first short week's count."""
+        week = self.runs[0].first
+        found = [c for c in self.special if c.week == week]
+        if found:
+            return found[0]
+        assert self.plain is not None  # a run that starts on a plain week
+        return replace(self.plain, week=week)
+
+
+def short_weeks(ward: Ward, programme: Programme, tz: tzinfo, reference: date) -> ShortWeeks | None:
+    """The enforced weeks in which ``ward`` plans fewer than the minimum; ``None`` if none.
 
     Weeks are checked from the campaign's first full week (or, for a campaign without a start,
     from the week of ``reference``) to its last full week. Every week that holds no skipped day
@@ -129,18 +172,59 @@ def first_short_week(
     last = last_full_week(programme)
     if last is not None and last < first:
         return None
-    special = {w for w in _special_weeks(ward, programme) if w >= first}
+    special = {
+        w for w in _special_weeks(ward, programme) if w >= first and (last is None or w <= last)
+    }
+    counts = [week_count(ward, programme, tz, w) for w in sorted(special)]
     plain = first
     while plain in special:
         plain = plain.next()
-    candidates = sorted(special | {plain})
-    for week in candidates:
-        if last is not None and week > last:
-            break
-        count = week_count(ward, programme, tz, week)
-        if not count.compliant:
-            return count
-    return None
+    plain_count = week_count(ward, programme, tz, plain)
+    plain_short = not plain_count.compliant and (last is None or plain <= last)
+    if plain_short:
+        ok = [c.week for c in counts if c.compliant]
+        runs = _between(first, last, ok)
+    else:
+        runs = _consecutive([c.week for c in counts if not c.compliant])
+    if not runs:
+        return None
+    short = tuple(c for c in counts if not c.compliant)
+    return ShortWeeks(tuple(runs), plain_count if plain_short else None, short)
+
+
+def _between(first: IsoWeek, last: IsoWeek | None, gaps: list[IsoWeek]) -> list[ShortRun]:
+    """The runs of weeks from ``first`` to ``last`` (no end: ``None``) less the ``gaps``."""
+    runs = []
+    start = first
+    for gap in sorted(gaps):
+        if start < gap:
+            runs.append(ShortRun(start, gap.previous()))
+        start = gap.next()
+    if last is None:
+        runs.append(ShortRun(start, None))
+    elif start <= last:
+        runs.append(ShortRun(start, last))
+    return runs
+
+
+def _consecutive(weeks: list[IsoWeek]) -> list[ShortRun]:
+    """Sorted ``weeks`` grouped into runs of consecutive weeks."""
+    runs: list[ShortRun] = []
+    for week in weeks:
+        if runs and runs[-1].last is not None and runs[-1].last.next() == week:
+            runs[-1] = ShortRun(runs[-1].first, week)
+        else:
+            runs.append(ShortRun(week, week))
+    return runs
+
+
+def first_short_week(
+    ward: Ward, programme: Programme, tz: tzinfo, reference: date
+) -> WeekCount | None:
+    """The first enforced week in which ``ward`` plans fewer than the minimum, if any (the
+    first of :func:`short_weeks`)."""
+    short = short_weeks(ward, programme, tz, reference)
+    return short.first if short is not None else None
 
 
 #: after a command's last possible end (its airing's expiry plus its programme), before the

@@ -77,7 +77,7 @@ def test_one_off_date_outside_the_campaign(one_ward: Station) -> None:
 
 
 def test_removing_the_only_airing_fails_the_weekly_minimum(station: Station) -> None:
-    """Done-when: the message names the ward, the programme and the first short week."""
+    """The message names the ward, the programme, every short week and what to add."""
     station.edit_ward(
         "cam-phu",
         '  - programme: kh179\n    days: [wed]\n    at: "16:45"\n    volume: 85\n',
@@ -85,8 +85,10 @@ def test_removing_the_only_airing_fails_the_weekly_minimum(station: Station) -> 
     )
     found = station.problems()
     assert found == [
-        "wards/cam-phu.yaml:16:1: airings: cam-phu plans 0 airings of kh179 in week 2022-W27 "
-        "(2022-07-04 to 2022-07-10); the minimum is 1 (every ISO week from 2022-W27 on)"
+        "wards/cam-phu.yaml:16:1: airings: cam-phu plans 0 airings of kh179 a week; the minimum "
+        "is 1 (every ISO week from 2022-W27 on), so it is short in every week from 2022-W27 on: "
+        "add a weekly airing of kh179 (days: [...] with an at inside a window; the windows: "
+        "mon, tue, wed, thu, fri, sat, sun 06:00-06:45; mon, tue, wed, thu, fri 16:30-17:30)"
     ]
     loaded = station.load()
     assert loaded.schedule is not None
@@ -97,10 +99,39 @@ def test_removing_the_only_airing_fails_the_weekly_minimum(station: Station) -> 
 def test_a_skip_date_that_empties_a_week_says_what_to_do(one_ward: Station) -> None:
     found = one_ward.minimal("airings:\n", "skip_dates: [2027-02-01, 2027-02-04]\nairings:\n")
     assert found == [
-        f"{F}:14:1: airings: cam-trung plans 0 airings of kh179 in week 2027-W05 (2027-02-01 to "
-        "2027-02-07); the minimum is 1 (every ISO week from 2022-W27 on); 2027-02-01, "
-        "2027-02-04 are skip dates: add a one-off airing (dates: [...]) on another day of that "
-        "week"
+        f"{F}:14:1: airings: cam-trung plans fewer than 1 airing of kh179 in 1 week: 2027-W05; "
+        "the minimum is 1 (every ISO week from 2022-W27 on); 2027-W05 (2027-02-01 to "
+        "2027-02-07): 0 airings, 2027-02-01, 2027-02-04 are skip dates: add a one-off airing of "
+        "kh179 (dates: [...]) on another day of each short week"
+    ]
+
+
+def test_every_short_week_is_named_in_one_problem(one_ward: Station) -> None:
+    """Two Tết-like breaks, two weeks apart, and two weeks in a row: one problem, as runs."""
+    skip = "2027-02-01, 2027-02-04, 2027-02-15, 2027-02-18, 2027-02-22, 2027-02-25"
+    found = one_ward.minimal("airings:\n", f"skip_dates: [{skip}]\nairings:\n")
+    assert len(found) == 1
+    assert found[0].startswith(
+        f"{F}:14:1: airings: cam-trung plans fewer than 1 airing of kh179 in 3 weeks: 2027-W05, "
+        "2027-W07 to 2027-W08; the minimum is 1 (every ISO week from 2022-W27 on); 2027-W05 "
+        "(2027-02-01 to 2027-02-07): 0 airings, 2027-02-01, 2027-02-04 are skip dates; 2027-W07 "
+    )
+    assert found[0].endswith("on another day of each short week")
+
+
+def test_a_closed_campaign_counts_its_short_weeks(one_ward: Station) -> None:
+    """A campaign with an end: the weeks are counted, a week mended by a one-off date left out."""
+    one_ward.edit_station("until: null", "until: 2022-12-31")
+    found = one_ward.minimal(
+        '    days: [mon, thu]\n    at: "06:00"\n',
+        '    dates: [2022-08-03]\n    at: "06:00"\n',
+    )
+    assert [p for p in found if p.startswith(F)] == [
+        f"{F}:13:1: airings: cam-trung plans 0 airings of kh179 a week; the minimum is 1 (every "
+        "ISO week from 2022-W27 to 2022-W51), so it is short in 24 weeks: 2022-W27 to 2022-W30, "
+        "2022-W32 to 2022-W51: add a weekly airing of kh179 (days: [...] with an at inside a "
+        "window; the windows: mon, tue, wed, thu, fri, sat, sun 05:30-06:30; mon, tue, wed, "
+        "thu, fri 17:00-18:00)"
     ]
 
 
@@ -240,3 +271,34 @@ def test_an_airing_outside_every_window_is_reported_while_its_programme_is_broke
     assert len(outside) == 1, found
     assert "kh179 at 12:00 on " in outside[0]
     assert "starts outside every window open that day" in outside[0]
+
+
+def test_an_airing_with_a_bad_day_is_still_checked_against_the_windows(
+    one_ward: Station,
+) -> None:
+    """One mistake does not hide another: the bad day and the time outside every window."""
+    found = one_ward.minimal(
+        'days: [mon, thu]\n    at: "06:00"', 'days: [mon, thursday]\n    at: "12:00"'
+    )
+    assert found == [
+        f'{F}:15:17: airings[1].days[2]: "thursday" is not a day: write mon, tue, wed, thu, fri, '
+        'sat, sun (or T2 … T7, CN) (did you mean "thu"?)',
+        f"{F}:16:9: airings[1].at: kh179 at 12:00 on mon starts outside every window open that "
+        "day (windows open then: mon, tue, wed, thu, fri, sat, sun 05:30-06:30; mon, tue, wed, "
+        "thu, fri 17:00-18:00)",
+    ]
+
+
+def test_an_airing_with_a_bad_date_still_has_its_other_dates_checked(one_ward: Station) -> None:
+    found = one_ward.minimal(
+        'days: [mon, thu]\n    at: "06:00"',
+        'dates: [2027-02-30, 2027-02-06]\n    at: "06:29"\nskip_dates: [2027-02-06]',
+    )
+    assert found == [
+        f'{F}:15:13: airings[1].dates[1]: "2027-02-30" is not a date (YYYY-MM-DD or dd/mm/yyyy, '
+        "such as 2027-02-06)",
+        f"{F}:15:25: airings[1].dates[2]: 2027-02-06 is also in skip_dates, so this airing would "
+        "not happen: remove the date from one of the two lists",
+        f"{F}:16:9: airings[1].at: kh179 lasts 1 min 25 s: starting at 06:29 on 2027-02-06 (sat) "
+        "it runs 25 s past the end of the window 05:30-06:30",
+    ]

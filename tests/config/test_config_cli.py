@@ -65,8 +65,9 @@ def test_validate_fails_naming_ward_programme_and_week(run, station: Station) ->
     result = run("--config", str(station.path), "validate")
     assert result.code == 3
     assert (
-        "wards/cam-thinh.yaml:16:1: airings: cam-thinh plans 0 airings of kh179 in week 2022-W27 "
-        "(2022-07-04 to 2022-07-10); the minimum is 1 (every ISO week from 2022-W27 on)"
+        "wards/cam-thinh.yaml:16:1: airings: cam-thinh plans 0 airings of kh179 a week; the "
+        "minimum is 1 (every ISO week from 2022-W27 on), so it is short in every week from "
+        "2022-W27 on: add a weekly airing of kh179"
     ) in result.out
     assert "Ward files with problems (1): cam-thinh (cam-thinh.yaml)" in result.out
     assert "Valid wards (15 of 16)" in result.out

@@ -87,6 +87,12 @@ VALID_VARIANTS = {
         '    at: "06:00"\n',
         '    at: "06:00"\n  - programme: kh179\n    dates: [2027-02-03]\n    at: "06:10"\n',
     ),
+    "vietnamese days": ("days: [mon, thu]", "days: [T2, t5, CN, thứ hai, Thứ 3, CHỦ NHẬT]"),
+    "dd/mm/yyyy dates": (
+        '    at: "06:00"\n',
+        '    at: "06:00"\n  - programme: kh179\n    dates: ["03/02/2027", 4/2/2027]\n'
+        '    at: "06:10"\nskip_dates: ["05/02/2027"]\n',
+    ),
 }
 
 
@@ -107,6 +113,8 @@ BROKEN = {
     "seconds": ('at: "06:00"', "at: 06:00:00"),
     "dot": ('at: "06:00"', "at: 12.30"),
     "day name": ("days: [mon, thu]", "days: [Mon]"),
+    "vietnamese day 8": ("days: [mon, thu]", "days: [T8]"),
+    "dd.mm.yyyy": ("airings:", 'skip_dates: ["05.02.2027"]\nairings:'),
     "no days": ("days: [mon, thu]", "days: []"),
     "days and dates": ("days: [mon, thu]", "days: [mon]\n    dates: [2027-02-03]"),
     "neither days nor dates": ("    days: [mon, thu]\n", ""),
