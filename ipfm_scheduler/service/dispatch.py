@@ -22,6 +22,7 @@ from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.expand import PlannedAiring
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.errors import NotAirable
+from ipfm_scheduler.logtime import local_text
 from ipfm_scheduler.service.agenda import Agenda, Plan
 from ipfm_scheduler.service.ports import (
     AiringLog,
@@ -57,7 +58,7 @@ def order(
     if programme is None or audio is None:
         raise NotAirable(
             f"ward {planned.ward}: programme {planned.programme} has no audio in the "
-            f"configuration; airing at {planned.local_start:%Y-%m-%d %H:%M} not sent"
+            f"configuration; airing at {local_text(planned.local_start)} not sent"
         )
     ref = protocol.AudioRef(
         plan.audio_url(audio), audio.sha256, audio.bytes, audio.duration_s, audio.format
@@ -200,7 +201,7 @@ def _next_batch(plan: Plan, due: Sequence[PlannedAiring], first: int) -> Sequenc
 
 def _report(item: AiringToStore, result: StoredAiring) -> None:
     planned = item.planned
-    when = f"{planned.local_start:%Y-%m-%d %H:%M{':%S' if planned.start.second else ''}}"
+    when = local_text(planned.local_start, "seconds" if planned.start.second else "minutes")
     if item.missed:
         if result.created:
             log.warning(
