@@ -104,6 +104,10 @@ class Dispatch:
         self.log = airing_log
         self.sender = sender
         self._unairable: set[str] = set()  # programmes already reported as having no audio
+        # A new airing log (nothing recorded before this start): the airings of this week whose
+        # window closed before it are missed, but said in one line, not a warning each.
+        self._new_log = airing_log.earliest_airing() is None
+        self._missed_quietly = 0
 
     def forget_unairable(self) -> None:
         """A new configuration: report a programme without audio again."""
@@ -127,7 +131,21 @@ class Dispatch:
         except Exception:
             agenda.put_back(due[done:])  # tried again next tick
             raise
+        self._tell_new_log()
         return created
+
+    def _tell_new_log(self) -> None:
+        """Once, after the first airings are stored in a new airing log: how many of them had
+        closed before it existed."""
+        if self._new_log and self._missed_quietly:
+            log.warning(
+                "the airing log is new (no airing recorded before this start): nothing could "
+                "have aired before it, so this week's %d airing(s) whose window had already "
+                "closed are recorded as missed (see `ipfm-scheduler report`), not one warning "
+                "each",
+                self._missed_quietly,
+            )
+        self._new_log = False
 
     def _store_due(self, plan: Plan, batch: Sequence[PlannedAiring], now: datetime) -> int:
         items: list[AiringToStore] = []
@@ -172,7 +190,10 @@ class Dispatch:
             return []
         stored = self.log.store_airings(items, snapshot_id=plan.snapshot_id, now=now)
         for item, result in zip(items, stored, strict=True):
-            _report(item, result)
+            if self._new_log and item.missed:
+                self._missed_quietly += result.created
+            else:
+                _report(item, result)
         return stored
 
     def expire(self, now: datetime) -> list[CommandRef]:
