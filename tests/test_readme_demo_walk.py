@@ -78,3 +78,13 @@ def test_the_readme_commands_after_the_demo_work_as_written(demo_clone: Path):
     assert "cam-trung" in report
     for word in ("loa-01", "completed", "failed"):
         assert word in log
+
+
+def test_run_help_promises_the_demo_no_sooner_than_a_recording_can_play():
+    """`completed` comes once the whole recording has played (85 s in the sample, 15 s after
+    the start): not "within a minute"."""
+    from tests.storage.test_storage_cli import run
+
+    text = " ".join(run("run", "--help").text.split())
+    assert "within a minute" not in text
+    assert "confirmed `completed` once the loudspeakers have played the whole recording" in text
