@@ -82,4 +82,11 @@ if [ -n "$played" ]; then
 else
   echo "The real receiver (ipfm-receiver, cam-trung/loa-01) wrote no WAV: see var/demo-receiver.log" >&2
 fi
-echo "To run it for real: ipfm-scheduler run (docs/service.md: systemd)."
+week=$(TZ=Asia/Ho_Chi_Minh date +%G-W%V)   # this week at the sample station
+echo
+echo "The demo's record stays in var/demo.db (the station file's database, var/ipfm.db, is not"
+echo "touched). Read it, from this folder, with:"
+echo "  .venv/bin/ipfm-scheduler status --database sqlite:///var/demo.db"
+echo "  .venv/bin/ipfm-scheduler report --database sqlite:///var/demo.db --week $week"
+echo "  .venv/bin/ipfm-scheduler log --database sqlite:///var/demo.db --ward cam-trung"
+echo "To run it for real: ipfm-scheduler db upgrade, then ipfm-scheduler run (docs/service.md: systemd)."

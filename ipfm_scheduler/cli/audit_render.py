@@ -214,8 +214,24 @@ def report_json(report: WeekReport) -> dict[str, Any]:
     }
 
 
+REPORT_HEADERS = (
+    "ward",
+    "name",
+    "programme",
+    "airings planned",
+    "commands sent",
+    "receivers completed",
+    "min/week",
+    "verdict",
+)
+REPORT_LEGEND = (
+    "(airings planned: in the ward this week; commands sent: one per loudspeaker and airing;",
+    " receivers completed: loudspeakers that confirmed `completed` at least min/week times)",
+)
+
+
 def report_table(report: WeekReport) -> str:
-    headers = ("ward", "name", "programme", "airings", "sent", "receivers ok", "min", "verdict")
+    headers = REPORT_HEADERS
     rows = [
         (
             g.ward,
@@ -229,7 +245,7 @@ def report_table(report: WeekReport) -> str:
         )
         for g in report.groups
     ]
-    lines = [report_heading(report), "", *table(headers, rows)]
+    lines = [report_heading(report), "", *table(headers, rows), *REPORT_LEGEND]
     problems = [
         one_line(f"  {g.ward}/{r.receiver}: {r.standing.value}: {r.reason}")
         for g in report.groups
@@ -288,8 +304,22 @@ def log_rows(rows: Sequence[LogRow], zone: tzinfo) -> list[dict[str, Any]]:
     ]
 
 
+#: "sent at": when the broker first took the command; "state at": when the state shown was
+#: learnt (for `completed`, when the loudspeaker confirmed it had played the whole recording)
+LOG_HEADERS = (
+    "planned",
+    "ward",
+    "programme",
+    "origin",
+    "receiver",
+    "sent at",
+    "state",
+    "state at",
+    "detail",
+)
+
+
 def log_table(rows: Sequence[LogRow], zone: tzinfo) -> str:
-    headers = ("planned", "ward", "programme", "origin", "receiver", "state", "detail", "sent")
     body = [
         (
             r.planned_local.replace("T", " "),
@@ -297,14 +327,15 @@ def log_table(rows: Sequence[LogRow], zone: tzinfo) -> str:
             r.programme,
             r.origin,
             r.receiver or "-",
-            _table_state(r),
-            r.detail or (r.note or "" if _missed(r) else ""),
             local_short(r.first_sent_at, zone),
+            _table_state(r),
+            local_short(r.state_at, zone) if r.state else "",
+            r.detail or (r.note or "" if _missed(r) else ""),
         )
         for r in rows
     ]
     footer = f"{len(rows)} row{'s' if len(rows) != 1 else ''} (times in {zone_name(zone)})"
-    return "\n".join([*table(headers, body), "", footer])
+    return "\n".join([*table(LOG_HEADERS, body), "", footer])
 
 
 def _missed(row: LogRow) -> bool:

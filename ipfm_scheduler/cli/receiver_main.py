@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from ipfm_scheduler import __version__
+from ipfm_scheduler import __version__, logtime
 from ipfm_scheduler.cli.exitcodes import RET_INTERNAL, RET_OK, exit_code_for
 from ipfm_scheduler.errors import ConfigError, IpfmError
 
@@ -37,10 +37,7 @@ DEFAULT_CONFIG = "/etc/ipfm-receiver/receiver.yaml"
 def main(config_path: Path, check: bool, verbose: int) -> None:
     """Plays what the ipfm-scheduler service commands on this loudspeaker box, and answers
     every command as docs/protocol.md says."""
-    level = logging.DEBUG if verbose > 1 else logging.INFO
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logtime.configure(logging.DEBUG if verbose > 1 else logging.INFO)
     logging.getLogger("ipfm_scheduler.transport").setLevel(
         logging.INFO if verbose else logging.WARNING
     )
@@ -52,6 +49,7 @@ def _run(config_path: Path, check: bool) -> int:
 
     try:
         settings = load_receiver(config_path)
+        logtime.use_zone(settings.timezone)
         if check:
             click.echo(
                 f"{config_path}: valid: receiver {settings.ward}/{settings.receiver}, broker "

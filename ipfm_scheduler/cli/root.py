@@ -4,7 +4,6 @@ registers its commands on :data:`cli` (:mod:`ipfm_scheduler.cli` imports them al
 from __future__ import annotations
 
 import logging
-import sys
 
 import click
 
@@ -57,12 +56,8 @@ def _global_options_first(args: list[str]) -> list[str]:
 def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """Airs the recorded Plan 179 on every ward's IPFM loudspeakers, at least once a week,
     and keeps the record that proves it."""
+    from ipfm_scheduler import logtime
     from ipfm_scheduler.cli.common import Options
 
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(
-        level=max(level, logging.DEBUG),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logtime.configure(max(logging.WARNING - 10 * verbose, logging.DEBUG))
     ctx.obj = Options(config_path=config_path)

@@ -49,7 +49,9 @@ def _repository(opts: Options, database: str | None) -> Repository:
     "--demo",
     is_flag=True,
     help="Also plan one airing per ward 15 seconds from now, outside the windows, so that a "
-    "newcomer sees commands dispatched and confirmed within a minute (use a spare database).",
+    "newcomer sees commands dispatched at once, received within seconds, and confirmed "
+    "`completed` once the loudspeakers have played the whole recording (about 100 s for the "
+    "sample's 85 s one). Use a spare database.",
 )
 @click.pass_obj
 def run(opts: Options, demo: bool) -> None:

@@ -27,6 +27,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from ipfm_scheduler import logtime
 from ipfm_scheduler.clock import SystemClock
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
 from ipfm_scheduler.errors import ConfigError, ServiceAlreadyRunning
@@ -125,6 +126,7 @@ class Daemon:
         loaded = self.loader(self.path, now.date())
         if not loaded.ok or loaded.station is None or loaded.schedule is None:
             raise ConfigError(loaded.problems)
+        logtime.use_zone(loaded.station.timezone)  # the log's times: the station's, from now on
         return loaded
 
     # ------------------------------------------------------------------ life

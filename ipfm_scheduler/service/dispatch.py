@@ -22,6 +22,7 @@ from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.expand import PlannedAiring
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.errors import NotAirable
+from ipfm_scheduler.logtime import local_text
 from ipfm_scheduler.service.agenda import Agenda, Plan
 from ipfm_scheduler.service.ports import (
     AiringLog,
@@ -57,7 +58,7 @@ def order(
     if programme is None or audio is None:
         raise NotAirable(
             f"ward {planned.ward}: programme {planned.programme} has no audio in the "
-            f"configuration; airing at {planned.local_start:%Y-%m-%d %H:%M} not sent"
+            f"configuration; airing at {local_text(planned.local_start)} not sent"
         )
     ref = protocol.AudioRef(
         plan.audio_url(audio), audio.sha256, audio.bytes, audio.duration_s, audio.format
@@ -103,6 +104,10 @@ class Dispatch:
         self.log = airing_log
         self.sender = sender
         self._unairable: set[str] = set()  # programmes already reported as having no audio
+        # A new airing log (nothing recorded before this start): the airings of this week whose
+        # window closed before it are missed, but said in one line, not a warning each.
+        self._new_log = airing_log.earliest_airing() is None
+        self._missed_quietly = 0
 
     def forget_unairable(self) -> None:
         """A new configuration: report a programme without audio again."""
@@ -126,7 +131,21 @@ class Dispatch:
         except Exception:
             agenda.put_back(due[done:])  # tried again next tick
             raise
+        self._tell_new_log()
         return created
+
+    def _tell_new_log(self) -> None:
+        """Once, after the first airings are stored in a new airing log: how many of them had
+        closed before it existed."""
+        if self._new_log and self._missed_quietly:
+            log.warning(
+                "the airing log is new (no airing recorded before this start): nothing could "
+                "have aired before it, so this week's %d airing(s) whose window had already "
+                "closed are recorded as missed (see `ipfm-scheduler report`), not one warning "
+                "each",
+                self._missed_quietly,
+            )
+        self._new_log = False
 
     def _store_due(self, plan: Plan, batch: Sequence[PlannedAiring], now: datetime) -> int:
         items: list[AiringToStore] = []
@@ -171,7 +190,10 @@ class Dispatch:
             return []
         stored = self.log.store_airings(items, snapshot_id=plan.snapshot_id, now=now)
         for item, result in zip(items, stored, strict=True):
-            _report(item, result)
+            if self._new_log and item.missed:
+                self._missed_quietly += result.created
+            else:
+                _report(item, result)
         return stored
 
     def expire(self, now: datetime) -> list[CommandRef]:
@@ -200,7 +222,7 @@ def _next_batch(plan: Plan, due: Sequence[PlannedAiring], first: int) -> Sequenc
 
 def _report(item: AiringToStore, result: StoredAiring) -> None:
     planned = item.planned
-    when = f"{planned.local_start:%Y-%m-%d %H:%M{':%S' if planned.start.second else ''}}"
+    when = local_text(planned.local_start, "seconds" if planned.start.second else "minutes")
     if item.missed:
         if result.created:
             log.warning(

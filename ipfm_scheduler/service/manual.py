@@ -11,6 +11,7 @@ from datetime import datetime
 
 from ipfm_scheduler.core import manual as rules
 from ipfm_scheduler.errors import IpfmError, StorageError
+from ipfm_scheduler.logtime import local_text
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.dispatch import order
 from ipfm_scheduler.service.ports import (
@@ -121,7 +122,7 @@ def _request_done(item: AiringToStore, stored: StoredAiring) -> str:
     planned = item.planned
     text = (
         f"airing #{stored.airing_id}: {planned.programme} in {planned.ward} at "
-        f"{planned.local_start:%Y-%m-%d %H:%M:%S} ({item.priority.value}), "
+        f"{local_text(planned.local_start, 'seconds')} ({item.priority.value}), "
         f"{stored.commands_added} receiver(s) commanded"
     )
     if not stored.created:

@@ -18,6 +18,7 @@ from ipfm_scheduler.core.model import Programme, Ward
 from ipfm_scheduler.core.verdicts import MAX_MAKEUPS, receiver_verdicts
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.errors import NotAirable
+from ipfm_scheduler.logtime import local_text
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.dispatch import order
 from ipfm_scheduler.service.ports import (
@@ -119,7 +120,7 @@ class Weekly:
                 "ward %s: make-up of %s planned at %s for %s (%s)",
                 ward_id,
                 programme.id,
-                f"{makeup.planned.local_start:%Y-%m-%d %H:%M}",
+                local_text(makeup.planned.local_start),
                 ", ".join(makeup.receivers),
                 makeup.note,
             )
