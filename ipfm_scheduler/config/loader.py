@@ -9,7 +9,6 @@ everything is valid (the service uses it).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
 import os
@@ -33,6 +32,7 @@ from ipfm_scheduler.config.settings import (
     StationConfig,
     WardFile,
 )
+from ipfm_scheduler.config.source import FileText, read_text
 from ipfm_scheduler.config.station_file import Prober, StationParts, read_station
 from ipfm_scheduler.config.ward_file import read_ward
 from ipfm_scheduler.core.model import Programme, Schedule, Ward
@@ -43,52 +43,6 @@ PARALLEL_FROM = 1000  # ward files from which they are read on every core (fewer
 MAX_WORKERS = 8
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Text:
-    text: str
-    sha256: str
-
-
-def read_text(path: Path, r: FileReader) -> _Text | None:
-    """The file's text (UTF-8, a BOM allowed) and the sha256 of its bytes."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        r.problem(None, "", f"the file {path} does not exist")
-        return None
-    except OSError as exc:
-        r.problem(None, "", f"the file {path} cannot be read: {exc.strerror}")
-        return None
-    digest = hashlib.sha256(raw).hexdigest()
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:  # UTF-16, or not text
-        r.problems.append(
-            ConfigProblem(
-                r.file,
-                0,
-                0,
-                "",
-                "the file is not UTF-8 text (it looks saved as UTF-16 or as a document, not as "
-                "plain text): save it as UTF-8 text in the editor",
-            )
-        )
-        return _Text(raw.decode("utf-8", errors="replace"), digest)
-    try:
-        return _Text(raw.decode("utf-8-sig"), digest)
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        column = len(raw[raw.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode(errors="replace"))
-        r.problems.append(
-            ConfigProblem(
-                r.file,
-                line,
-                column + 1,
-                "",
-                "the file is not UTF-8 text: save it as UTF-8 in the editor",
-            )
-        )
-        return _Text(raw.decode("utf-8", errors="replace"), digest)
 
 
 def _shown(path: Path, base: Path) -> str:
@@ -154,7 +108,7 @@ class _LoadedWard:
 
     file: Path
     reader: FileReader
-    text: _Text | None
+    text: FileText | None
     ward: Ward | None = None
     id_at: tuple[int, int] = (0, 0)  # line and column of its id, for duplicate ids
 
@@ -167,16 +121,15 @@ def _ward_paths(folder: Path) -> tuple[list[Path], list[Path]]:
     """(the ward files of ``folder``, its other files): hidden files and editors' backups
     ending in ``~`` are neither."""
     try:
-        files = sorted(
-            p
-            for p in folder.iterdir()
-            if not p.name.startswith(".") and not p.name.endswith("~") and p.is_file()
+        entries = sorted(
+            p for p in folder.iterdir() if not p.name.startswith(".") and not p.name.endswith("~")
         )
     except OSError:
         return [], []
-    return [p for p in files if p.suffix in WARD_SUFFIXES], [
-        p for p in files if p.suffix not in WARD_SUFFIXES
-    ]
+    # every entry named like a ward file is read or reported (a pipe, a device, a link out of
+    # the folder: see read_text); of the others, only the files are reported as not read
+    wards = [p for p in entries if p.suffix in WARD_SUFFIXES]
+    return wards, [p for p in entries if p.suffix not in WARD_SUFFIXES and p.is_file()]
 
 
 def _not_read(path: Path, base: Path) -> _LoadedWard:
@@ -242,7 +195,7 @@ class _WardJob:
 
     def __call__(self, path: Path) -> _LoadedWard:
         r = FileReader(_shown(path, self.base))
-        text = read_text(path, r)
+        text = read_text(path, r, inside=path.parent)
         if text is None:
             return _LoadedWard(path, r, None)
         if r.problems:  # not UTF-8: what the parser would say of the mangled text is noise
@@ -298,7 +251,7 @@ def _assemble(
     path: Path,
     parts: StationParts,
     station_r: FileReader,
-    station_text: _Text | None,
+    station_text: FileText | None,
     wards: list[_LoadedWard] | None,
 ) -> LoadedConfig:
     """``wards`` is ``None`` when the ward files were not read."""
@@ -339,7 +292,7 @@ def _assemble(
     )
 
 
-def _station(path: Path, parts: StationParts, text: _Text) -> StationConfig | None:
+def _station(path: Path, parts: StationParts, text: FileText) -> StationConfig | None:
     if None in (
         parts.timezone,
         parts.database_url,

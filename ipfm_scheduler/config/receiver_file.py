@@ -13,10 +13,10 @@ from pathlib import Path
 
 from ipfm_scheduler.config import addresses as adr
 from ipfm_scheduler.config.kinds import ID, TEXT, number, shaped
-from ipfm_scheduler.config.loader import read_text
 from ipfm_scheduler.config.nodes import Node, compose
 from ipfm_scheduler.config.reader import Fields, FileReader, Key, Shape, quote, read_shape
 from ipfm_scheduler.config.settings import MqttSettings, ReceiverSettings
+from ipfm_scheduler.config.source import read_text
 from ipfm_scheduler.config.station_file import (
     StationParts,
     read_key,

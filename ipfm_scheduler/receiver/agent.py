@@ -98,7 +98,6 @@ class Agent:
             will=Will(self.status_topic, self._status_bytes(ReceiverState.OFFLINE)),
             on_message=lambda m: self.events.put(("message", m)),
             on_delivered=lambda d: self.events.put(("delivered", d)),
-            reconnect_max_s=10.0,
         )
         self._wakeups: list[_Due] = []
         self._seq = itertools.count()

@@ -48,6 +48,9 @@ def _suffix() -> str:
     return uuid.uuid4().hex[:8]
 
 
+#: the longest wait between two tries to reconnect: paho doubles the wait after each failed try,
+#: and its 30 s left commands and answers waiting half a minute after the broker came back
+RECONNECT_MAX_S = 5.0
 #: paho refuses QoS 1 publishes beyond 65,535 outstanding; stay well below
 MAX_OUTSTANDING_LIMIT = 60_000
 DEFAULT_MAX_OUTSTANDING = 1_000
@@ -106,7 +109,7 @@ class MqttTransport:
         on_message: Callable[[Incoming], None] | None = None,
         on_delivered: Callable[[Delivered], None] | None = None,
         reconnect_min_s: float = 1.0,
-        reconnect_max_s: float = 30.0,
+        reconnect_max_s: float = RECONNECT_MAX_S,
     ) -> None:
         if not 1 <= max_outstanding <= MAX_OUTSTANDING_LIMIT:
             raise ValueInvalid(f"max_outstanding must be 1 to {MAX_OUTSTANDING_LIMIT}")

@@ -68,9 +68,16 @@ def audio_allow_list(
     return allowed
 
 
+#: connections the kernel holds for the server before it accepts them (capped by somaxconn)
+LISTEN_BACKLOG = 1024
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # the listen backlog: a ward's receivers (or a province's) download a new recording at
+    # once; socketserver's 5 made the rest wait for a retransmitted SYN (a second or more)
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, address: tuple[str, int], app: HttpServer) -> None:
         self.app = app
