@@ -338,29 +338,26 @@ class Agent:
         self.notifier.stopping()
         playing = self.core.playing
         if playing is not None:
-            ended = threading.Event()
             self.player.stop(playing)
-            self._drain_until_played(playing, ended)
+            self._answer_interrupted(playing)
         self._downloads.shutdown(wait=False, cancel_futures=True)
         self._publish_status(ReceiverState.OFFLINE)
         self.transport.close()
         self.store.close()
         log.info("%s: stopped", self.who)
 
-    def _drain_until_played(self, command_id: str, ended: threading.Event) -> None:
-        """Wait (a while) for the stopped play's end, and answer it `interrupted`."""
-        deadline = STOP_WAIT_S
-        while deadline > 0 and not ended.is_set():
+    def _answer_interrupted(self, command_id: str) -> None:
+        """Wait (``STOP_WAIT_S`` at most) for the stopped play's end; answer it `interrupted`."""
+        deadline = time.monotonic() + STOP_WAIT_S
+        while (left := deadline - time.monotonic()) > 0:
             try:
-                kind, value = self.events.get(timeout=0.5)
+                kind, value = self.events.get(timeout=left)
             except queue.Empty:
-                deadline -= 0.5
-                continue
-            if kind == "played" and isinstance(value, tuple) and value[0] == command_id:
-                now = self.clock.now()
-                self._apply(
-                    self.core.on_played(command_id, now, played_s=value[1], failure="interrupted")
-                )
-                ended.set()
-            elif kind == "delivered":
+                return
+            if kind == "delivered":
                 self._on_delivered(value)
+            elif kind == "played" and isinstance(value, tuple) and value[0] == command_id:
+                now = self.clock.now()
+                out = self.core.on_played(command_id, now, played_s=value[1], failure="interrupted")
+                self._apply(out)
+                return

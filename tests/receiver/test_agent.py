@@ -247,3 +247,17 @@ def test_a_missing_sound_device_is_answered_failed_device_with_one_plain_line(
     log = box.log.read_text()
     assert "command play-4: playing on alsa:ipfm-no-such-card failed after" in log
     assert "Traceback" not in log
+
+
+def test_stopped_in_the_middle_of_a_play_it_answers_interrupted_before_going_offline(
+    audio: Audio, scheduler: Scheduler, box: Box
+) -> None:
+    box.start()
+    scheduler.wait_online()
+    scheduler.send(audio.play("play-5", datetime.now(UTC)))
+    scheduler.expect("play-5", "playing")
+    box.stop()  # SIGTERM, as systemctl stop sends it
+    failed = scheduler.expect("play-5", "failed")
+    assert failed.detail == "interrupted"
+    assert failed.played_s is not None
+    assert 0 <= failed.played_s < audio.seconds
