@@ -75,7 +75,7 @@ def receiver_config(
     and topic prefix, the key its commands are signed with (the key file goes beside it, 0600),
     where the sound goes, and its cache and state folders. Copy both files to the box's
     /etc/ipfm-receiver/ and start the ipfm-receiver service there."""
-    loaded = load(opts.station_path(), today=_today())
+    loaded = load(opts.station_path(), today=date.today())
     station = loaded.station
     if station is None or loaded.schedule is None:
         raise ConfigRejected(loaded.problems, "the station file is not valid")
@@ -185,8 +185,3 @@ def _advise(
         click.echo("note: the station signs no command: the box will check none", err=True)
     elif out is None:
         click.echo(f"note: the box also needs its key file ({key.kid}.key): use -o FILE", err=True)
-
-
-def _today() -> date:
-    """The reference day for campaigns without a start (the CLI is the edge that reads clocks)."""
-    return date.today()

@@ -21,6 +21,7 @@ from ipfm_scheduler.config.station_file import (
     StationParts,
     read_key,
     read_mqtt,
+    read_timezone,
     resolved,
     section,
     use_value,
@@ -106,7 +107,7 @@ def _read(
     mqtt = read_mqtt(r, section(fields, "mqtt"), parts)
     signing = section(fields, "signing")
     key = read_key(r, signing, parts) if isinstance(signing, Fields) else None
-    zone = use_value(r, fields, "timezone", _zone)
+    zone = read_timezone(r, fields)
     output = use_value(r, fields, "output", lambda text: _output(text, base))
     cache = section(fields, "cache")
     cache_dir, max_mb = DEFAULT.cache_dir, DEFAULT.cache_max_bytes // 2**20
@@ -132,15 +133,6 @@ def _read(
         state_dir=state_dir or DEFAULT.state_dir,
         max_clock_offset_s=float(fields["max_clock_offset_s"]),
     )
-
-
-def _zone(name: str) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise adr.Unusable(
-            f"{quote(name)} is not a known time zone: write an IANA name such as Asia/Ho_Chi_Minh"
-        ) from exc
 
 
 def _output(text: str, base: Path) -> str:

@@ -50,6 +50,7 @@ __all__ = [
     "read_key",
     "read_mqtt",
     "read_station",
+    "read_timezone",
     "section",
     "use_value",
 ]
@@ -100,7 +101,7 @@ def read_station(
     if not isinstance(fields, Fields):
         return parts
     parts.fields = fields
-    parts.timezone = _timezone(r, fields)
+    parts.timezone = read_timezone(r, fields)
     parts.database_url = _database(r, fields, parts)
     parts.mqtt = read_mqtt(r, section(fields, "mqtt"), parts)
     parts.audio = _audio(r, section(fields, "audio"), parts)
@@ -133,7 +134,7 @@ def use_value(r: FileReader, fields: Fields, name: str, convert: Callable[[Any],
         return None
 
 
-def _timezone(r: FileReader, fields: Fields) -> zoneinfo.ZoneInfo | None:
+def read_timezone(r: FileReader, fields: Fields) -> zoneinfo.ZoneInfo | None:
     name = fields["timezone"]
     if not isinstance(name, str):
         return None
