@@ -17,6 +17,10 @@ from tests.brokers import PrivateBroker, clear_retained
 ROOT = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# The tests read English unless they choose Vietnamese (--lang vi): the sample station file says
+# `language: vi`, and $IPFM_LANG comes before it (ipfm_scheduler/i18n.py). Subprocesses inherit it.
+os.environ["IPFM_LANG"] = "en"
+
 MQTT_HOST = os.environ.get("IPFM_TEST_MQTT_HOST", "127.0.0.1")
 MQTT_PORT = int(os.environ.get("IPFM_TEST_MQTT_PORT", "1883"))
 PG_HOST = os.environ.get("IPFM_TEST_PG_HOST", "127.0.0.1")

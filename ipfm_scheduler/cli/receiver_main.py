@@ -17,12 +17,20 @@ import click
 
 from ipfm_scheduler import __version__, logtime
 from ipfm_scheduler.cli.exitcodes import RET_INTERNAL, RET_OK, exit_code_for
+from ipfm_scheduler.cli.language import SpeakingCommand
 from ipfm_scheduler.errors import ConfigError, IpfmError
 
 DEFAULT_CONFIG = "/etc/ipfm-receiver/receiver.yaml"
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Receiver(SpeakingCommand):
+    default_file = Path(DEFAULT_CONFIG)
+
+
+@click.command(
+    cls=_Receiver,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--config",
     "config_path",
@@ -31,10 +39,17 @@ DEFAULT_CONFIG = "/etc/ipfm-receiver/receiver.yaml"
     show_default=True,
     help="The receiver's file (ipfm-scheduler receiver-config writes it).",
 )
+@click.option(
+    "--lang",
+    type=click.Choice(["vi", "en"]),
+    default=None,
+    help="Vietnamese or English. Default: $IPFM_LANG, else the file's language:, else the "
+    "locale (LANG), else English.",
+)
 @click.option("--check", is_flag=True, help="Check the file and say what it sets; run nothing.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(__version__, prog_name="ipfm-receiver")
-def main(config_path: Path, check: bool, verbose: int) -> None:
+def main(config_path: Path, lang: str | None, check: bool, verbose: int) -> None:
     """Plays what the ipfm-scheduler service commands on this loudspeaker box, and answers
     every command as docs/protocol.md says."""
     logtime.configure(logging.DEBUG if verbose > 1 else logging.INFO)

@@ -4,6 +4,10 @@ registers its commands on :data:`cli` (:mod:`ipfm_scheduler.cli` imports them al
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -11,8 +15,17 @@ from ipfm_scheduler import __version__
 
 
 class _Cli(click.Group):
-    """The top-level group; ``--config PATH`` and ``-v`` are also understood after the command
-    (``ipfm-scheduler validate --config x.yaml``), as people type them."""
+    """The top-level group; ``--config PATH``, ``--lang`` and ``-v`` are also understood after
+    the command (``ipfm-scheduler validate --config x.yaml``), as people type them. The
+    language is chosen before anything is parsed, so that help and errors speak it too."""
+
+    def main(self, args: Sequence[str] | None = None, *a: Any, **kw: Any) -> Any:
+        from ipfm_scheduler.cli.common import Options
+        from ipfm_scheduler.cli.language import speak
+
+        argv = list(sys.argv[1:] if args is None else args)
+        speak(self, argv, os.environ, station=Options().station_path())
+        return super().main(argv, *a, **kw)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, _global_options_first(args))
@@ -27,11 +40,11 @@ def _global_options_first(args: list[str]) -> list[str]:
         if arg == "--":
             rest += args[i:]
             break
-        if arg == "--config" and i + 1 < len(args):
+        if arg in ("--config", "--lang") and i + 1 < len(args):
             front += args[i : i + 2]
             i += 2
             continue
-        if arg.startswith("--config=") or arg in ("--verbose", "-v", "-vv", "-vvv"):
+        if arg.startswith(("--config=", "--lang=")) or arg in ("--verbose", "-v", "-vv", "-vvv"):
             front.append(arg)
         else:
             rest.append(arg)
@@ -50,10 +63,17 @@ def _global_options_first(args: list[str]) -> list[str]:
     default=None,
     help="The station file. Default: $IPFM_CONFIG, else config/ipfm.yaml.",
 )
+@click.option(
+    "--lang",
+    type=click.Choice(["vi", "en"]),
+    default=None,
+    help="Vietnamese or English. Default: $IPFM_LANG, else the station file's language:, "
+    "else the locale (LANG), else English.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(__version__, prog_name="ipfm-scheduler")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+def cli(ctx: click.Context, config_path: str | None, lang: str | None, verbose: int) -> None:
     """Airs the recorded Plan 179 on every ward's IPFM loudspeakers, at least once a week,
     and keeps the record that proves it."""
     from ipfm_scheduler import logtime

@@ -240,6 +240,18 @@ BOOL = Kind(
 )
 
 
+def _read_language(r: FileReader, node: Node, path: str) -> str | Invalid:
+    text = scalar_text(r, node, path, "vi or en")
+    if not isinstance(text, str):
+        return text
+    if text.strip().lower() in ("vi", "en"):
+        return text.strip().lower()
+    return r.problem(node, path, f"{quote(text)} is not a language: write vi (Vietnamese) or en")
+
+
+LANGUAGE = Kind("vi or en", _read_language, {"enum": ["vi", "en", "VI", "EN"]})
+
+
 def _range_words(lo: float | None, hi: float | None, noun: str) -> str:
     if lo is not None and hi is not None:
         return f"{noun} from {lo} to {hi}"

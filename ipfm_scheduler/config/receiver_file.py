@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ipfm_scheduler.config import addresses as adr
-from ipfm_scheduler.config.kinds import ID, TEXT, number, shaped
+from ipfm_scheduler.config.kinds import ID, LANGUAGE, TEXT, number, shaped
 from ipfm_scheduler.config.nodes import Node, compose
 from ipfm_scheduler.config.reader import Fields, FileReader, Key, Shape, quote, read_shape
 from ipfm_scheduler.config.settings import MqttSettings, ReceiverSettings
@@ -58,6 +58,7 @@ RECEIVER = Shape(
             "IANA time zone of the times in its answers",
             default="Asia/Ho_Chi_Minh",
         ),
+        Key("language", LANGUAGE, "vi or en: the language of the box's messages"),
         Key("mqtt", shaped(MQTT), "the broker: the same keys as the station file's"),
         Key("signing", shaped(WARD_KEY), "the key the station signs this ward's commands with"),
         Key("output", TEXT, f"where the sound goes: {OUTPUT_FORMS}", default=DEFAULT.output),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ipfm_scheduler.config.kinds import BOOL, DATE, TEXT, map_of, number, shaped
+from ipfm_scheduler.config.kinds import BOOL, DATE, LANGUAGE, TEXT, map_of, number, shaped
 from ipfm_scheduler.config.reader import Key, Shape
 from ipfm_scheduler.config.settings import AudioSettings, DispatchSettings, MqttSettings
 
@@ -139,6 +139,7 @@ STATION = Shape(
     "the station file",
     (
         Key("timezone", TEXT, "IANA time zone, such as Asia/Ho_Chi_Minh", required=True),
+        Key("language", LANGUAGE, "vi or en: the language messages and reports speak"),
         Key("database", TEXT, "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"),
         Key("mqtt", shaped(MQTT), "how to reach the MQTT broker"),
         Key("audio", shaped(AUDIO), "programme audio", required=True),
