@@ -86,6 +86,15 @@ def test_receiver_config_gives_the_box_its_user_password_and_ca(
     assert settings.username == f"{WARD}.{BOX}"
     assert settings.password == locked.password(f"{WARD}.{BOX}")
     assert settings.ca_file == out.with_name("ca.crt").resolve()
+    checked = subprocess.run(
+        [BINARY, "--config", str(out), "--check"], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert (
+        f"broker {url} (user {WARD}.{BOX} with a password, TLS, CA {settings.ca_file}, topic "
+        f"prefix {locked.prefix})" in checked.stdout
+    )
+    assert settings.password not in checked.stdout
     # printed instead: the box's files are named, no password is shown
     code, shown, err = receiver_config(
         capsys, locked.station, "--receiver", "loa-02", "--broker", "mqtt://10.0.0.5:1883",

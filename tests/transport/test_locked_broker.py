@@ -5,6 +5,7 @@ answer for another receiver nor read another's commands, nor command one)."""
 from __future__ import annotations
 
 import queue
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.errors import BrokerUnavailable
 from ipfm_scheduler.protocol.topics import topic_for
 from ipfm_scheduler.transport.mqtt import Incoming, MqttTransport
-from tests.transport.locked import WARD, Locked, lock
+from tests.service.e2e import wait_for
+from tests.transport.locked import WARD, Locked, broker_config, lock
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.usefixtures("ffmpeg")]  # the station is probed
 WAIT = 10.0
@@ -141,3 +143,35 @@ def test_a_receiver_cannot_read_another_receivers_commands(
     service.send(topic(locked, MINE, protocol.TopicKind.CMD), b"marker")
     heard = mine.heard_until(b"marker")
     assert [payload for _, payload in heard] == [b"mine"]
+
+
+def connects(settings: MqttSettings) -> bool:
+    transport = MqttTransport(settings, reconnect_min_s=0.2, reconnect_max_s=0.5)
+    try:
+        transport.connect(3.0)
+    except BrokerUnavailable:
+        return False
+    finally:
+        transport.close(1)
+    return True
+
+
+def test_a_rotated_password_takes_effect_when_mosquitto_reloads(
+    locked: Locked, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = f"{WARD}.{MINE}"
+    old = locked.password(user)
+    code, _, err = broker_config(
+        capsys, locked.station, "-o", str(locked.out), "--rotate", user, "--port",
+        str(locked.broker.port), "--bind", "127.0.0.1", "--cafile", str(locked.certs["ca.crt"]),
+        "--certfile", str(locked.certs["server.crt"]), "--keyfile", str(locked.certs["server.key"]),
+    )  # fmt: skip
+    assert code == 0, err
+    new = locked.password(user)
+    assert new != old
+    assert connects(locked.settings(user, old))  # mosquitto has not read the new file yet
+    assert locked.broker.process is not None
+    locked.broker.process.send_signal(signal.SIGHUP)  # what `systemctl reload mosquitto` sends
+    wait_for(lambda: connects(locked.settings(user, new)), WAIT, "the new password to work")
+    assert not connects(locked.settings(user, old))
+    assert connects(locked.settings(f"{WARD}.{OTHER}"))  # the others keep theirs
