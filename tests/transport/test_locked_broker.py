@@ -157,10 +157,13 @@ def connects(settings: MqttSettings) -> bool:
 
 
 def test_a_rotated_password_takes_effect_when_mosquitto_reloads(
-    locked: Locked, capsys: pytest.CaptureFixture[str]
+    locked: Locked, capsys: pytest.CaptureFixture[str], clients: list[Client]
 ) -> None:
     user = f"{WARD}.{MINE}"
     old = locked.password(user)
+    rotated = Client(locked.settings(user, old))
+    other = Client(locked.settings(f"{WARD}.{OTHER}"), topic(locked, OTHER, protocol.TopicKind.CMD))
+    clients += [rotated, other]
     code, _, err = broker_config(
         capsys, locked.station, "-o", str(locked.out), "--rotate", user, "--port",
         str(locked.broker.port), "--bind", "127.0.0.1", "--cafile", str(locked.certs["ca.crt"]),
@@ -175,3 +178,14 @@ def test_a_rotated_password_takes_effect_when_mosquitto_reloads(
     wait_for(lambda: connects(locked.settings(user, new)), WAIT, "the new password to work")
     assert not connects(locked.settings(user, old))
     assert connects(locked.settings(f"{WARD}.{OTHER}"))  # the others keep theirs
+    # the reload dropped the connection made with the old password; the other box's stayed
+    assert rotated.transport.wait_disconnected(WAIT)
+    assert rotated.transport.connections == 1
+    service = Client(locked.settings("ipfm-scheduler"))
+    clients.append(service)
+    service.send(topic(locked, OTHER, protocol.TopicKind.CMD), b"after the reload")
+    service.send(topic(locked, OTHER, protocol.TopicKind.CMD), b"marker")
+    assert other.heard_until(b"marker") == [
+        (topic(locked, OTHER, protocol.TopicKind.CMD), b"after the reload")
+    ]
+    assert other.transport.connections == 1  # the same connection throughout
