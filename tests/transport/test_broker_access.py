@@ -156,3 +156,39 @@ def test_an_unknown_user_to_rotate_and_an_invalid_ward_file_are_refused(
     assert "cannot give every ward's receivers" in err
     assert f"wards/{WARD}.yaml:" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("username", "said"),
+    [
+        (f"{WARD}.loa-01", f"the service's broker user '{WARD}.loa-01' is also a receiver's name"),
+        ("ipfm:svc", "the broker user name 'ipfm:svc' can't be written in mosquitto's files"),
+    ],
+)
+def test_a_service_user_name_mosquitto_would_misread_is_refused(
+    station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], username: str, said: str
+) -> None:
+    text = station.read_text()
+    station.write_text(
+        text.replace("  topic_prefix: ipfm\n", f'  topic_prefix: ipfm\n  username: "{username}"\n')
+    )
+    out = tmp_path / "broker"
+    code, _, err = broker_config(capsys, station, "-o", str(out))
+    assert code == 1
+    assert f"ipfm.yaml: mqtt.username: {said}" in err
+    assert not out.exists()
+
+
+def test_the_service_user_is_the_station_files(
+    station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = station.read_text()
+    station.write_text(
+        text.replace("  topic_prefix: ipfm\n", "  topic_prefix: ipfm\n  username: radio\n")
+    )
+    out = tmp_path / "broker"
+    code, shown, err = broker_config(capsys, station, "-o", str(out))
+    assert code == 0, err
+    assert "user radio\ntopic read ipfm/+/+/ack\n" in (out / "acl").read_text()
+    assert "  username: radio\n" in shown
+    assert SERVICE not in (out / "passwd").read_text()
