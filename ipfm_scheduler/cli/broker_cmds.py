@@ -112,27 +112,49 @@ def broker_config(
     station = loaded.station
     users = _users(station, loaded.schedule)
     renew = _rotated(rotate, [u.name for u in users])
+    given = {"cafile": cafile, "certfile": certfile, "keyfile": keyfile}
+    tls = {k: (v.absolute() if v is not None else PLACEHOLDERS[k]) for k, v in given.items()}
+    try:
+        listener = TlsListener(tls["cafile"], tls["certfile"], tls["keyfile"], port, bind)
+    except ValueInvalid as exc:
+        raise click.UsageError(str(exc)) from exc
     out.mkdir(parents=True, exist_ok=True)
     store = PasswordStore(out / access.USERS_DIR)
     passwords = _passwords(users, store, out / "passwd", renew)
-    given = {"cafile": cafile, "certfile": certfile, "keyfile": keyfile}
-    tls = {k: (v.absolute() if v is not None else PLACEHOLDERS[k]) for k, v in given.items()}
-    listener = TlsListener(tls["cafile"], tls["certfile"], tls["keyfile"], port=port, bind=bind)
-    home = (installed_at or out).absolute()
     wards = len(loaded.schedule.wards)
     header = (
         f"written by ipfm-scheduler broker-config from {path.name}: the service and "
         f"{len(users) - 1} receivers of {wards} ward{'s' * (wards != 1)}\n"
         "(docs/deployment.md). Don't edit it: run broker-config again (passwords are kept)."
     )
+    _write_files(
+        out,
+        (installed_at or out).absolute(),
+        users,
+        passwords=passwords,
+        listener=listener,
+        header=header,
+    )
+    _report(out, users, passwords, store)
+    _advise(station, users[0], store, listener, placeholders=[k for k, v in given.items() if not v])
+
+
+def _write_files(
+    out: Path,
+    home: Path,
+    users: list[BrokerUser],
+    *,
+    passwords: Passwords,
+    listener: TlsListener,
+    header: str,
+) -> None:
+    """passwd, acl and mosquitto.conf (which names passwd and acl in ``home``)."""
     _write(out / "passwd", access.render_passwords(users, passwords.hashes))
     _write(out / "acl", access.render_acl(users, header))
     conf = access.render_conf(
         listener, password_file=home / "passwd", acl_file=home / "acl", header=header
     )
     _write(out / "mosquitto.conf", conf)
-    _report(out, users, passwords, store)
-    _advise(station, users[0], store, listener, placeholders=[k for k, v in given.items() if not v])
 
 
 def _users(station: StationConfig, schedule: Schedule) -> list[BrokerUser]:

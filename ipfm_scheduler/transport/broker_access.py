@@ -235,6 +235,8 @@ class TlsListener:
         for path in (self.cafile, self.certfile, self.keyfile):
             if any(ch in str(path) for ch in "\n\r\0"):
                 raise ValueInvalid(f"{str(path)[:80]!r} can't be written in mosquitto.conf")
+        if self.bind is not None and not re.fullmatch(r"[A-Za-z0-9.:_-]{1,253}", self.bind):
+            raise ValueInvalid(f"{self.bind[:80]!r} is not an address to listen on")
 
 
 def render_conf(listener: TlsListener, *, password_file: Path, acl_file: Path, header: str) -> str:
