@@ -42,6 +42,7 @@ USER_RE = re.compile(r"[A-Za-z0-9_.@-]{1,128}")
 PASSWORD_SUFFIX = ".password"
 #: the folder (in broker-config's) of the clear passwords, one file per user
 USERS_DIR = "users"
+MAX_PASSWORD_FILE_BYTES = 1024
 
 
 def receiver_user(ward: str, receiver: str) -> str:
@@ -181,10 +182,21 @@ class PasswordStore:
 
     def get(self, user: str) -> str | None:
         """The user's password; None if there is no file for it (or it is empty)."""
+        path = self.path(user)
         try:
-            text = self.path(user).read_text(encoding="utf-8").strip()
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_PASSWORD_FILE_BYTES + 1)
         except FileNotFoundError:
             return None
+        try:
+            if len(raw) > MAX_PASSWORD_FILE_BYTES:
+                raise UnicodeError
+            text = raw.decode("utf-8").strip()
+        except UnicodeError:
+            raise ValueInvalid(
+                f"{path} is not a password file: one line of text, at most "
+                f"{MAX_PASSWORD_FILE_BYTES} bytes (delete it to have a new password made)"
+            ) from None
         return text or None
 
     def put(self, user: str, password: str) -> Path:

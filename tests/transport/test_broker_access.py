@@ -192,3 +192,18 @@ def test_the_service_user_is_the_station_files(
     assert "user radio\ntopic read ipfm/+/+/ack\n" in (out / "acl").read_text()
     assert "  username: radio\n" in shown
     assert SERVICE not in (out / "passwd").read_text()
+
+
+def test_a_password_file_that_is_not_one_is_named_and_nothing_is_written(
+    station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "broker"
+    assert broker_config(capsys, station, "-o", str(out))[0] == 0
+    before = (out / "passwd").read_bytes()
+    bad = out / "users" / f"{WARD}.loa-02.password"
+    bad.write_bytes(b"x" * 5000)
+    code, _, err = broker_config(capsys, station, "-o", str(out))
+    assert code == 1
+    assert f"{bad} is not a password file: one line of text, at most 1024 bytes" in err
+    assert "x" * 100 not in err
+    assert (out / "passwd").read_bytes() == before
