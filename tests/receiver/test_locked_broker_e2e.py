@@ -105,6 +105,14 @@ def test_receiver_config_gives_the_box_its_user_password_and_ca(
     assert f"  username: {WARD}.loa-02\n" in shown
     assert "is not TLS: the box's password would cross the network in clear" in err
     assert f"the box also needs broker.password (copy {locked.out}/users/{WARD}.loa-02" in err
+    # an mqtts broker without --ca-file: the station file's CA (broker-config's advice named it)
+    code, shown, err = receiver_config(
+        capsys, locked.station, "--receiver", "loa-03", "--broker", url,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "  # username: ...            # if the broker asks for one\n" in shown
+    assert "  ca_file: ca.crt\n" in shown
+    assert f"the box also needs ca.crt (copy {locked.certs['ca.crt']})" in err
     code, _, err = receiver_config(
         capsys, locked.station, "--receiver", "loa-02", "--broker-dir", str(tmp_path)
     )
