@@ -52,8 +52,8 @@ def _tls_option(name: str) -> Callable[[F], F]:
         f"--{name}",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help=f"{WHAT_TLS[name]} (PEM), as the broker's machine has it. "
-        f"Default: the placeholder {PLACEHOLDERS[name]}.",
+        help=f"{WHAT_TLS[name][0].upper()}{WHAT_TLS[name][1:]} (PEM), as the broker's machine "
+        f"has it. Default: the placeholder {PLACEHOLDERS[name]}.",
     )
 
 
@@ -69,7 +69,13 @@ def _tls_option(name: str) -> Callable[[F], F]:
 @_tls_option("cafile")
 @_tls_option("certfile")
 @_tls_option("keyfile")
-@click.option("--port", type=click.IntRange(1, 65535), default=8883, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8883,
+    show_default=True,
+    help="The TLS listener's port.",
+)
 @click.option("--bind", default=None, help="Listen on this address only (default: every one).")
 @click.option(
     "--installed-at",
@@ -97,12 +103,13 @@ def broker_config(
     installed_at: Path | None,
     rotate: tuple[str, ...],
 ) -> None:
-    """Write a locked mosquitto's files into OUT: mosquitto.conf (one TLS listener, no anonymous
-    client), passwd (one user per receiver of every ward file, and the service's, hashed as
-    mosquitto_passwd does), acl (each receiver reads only its own cmd topic and writes only its
-    own ack and status; the service writes commands and reads answers) and users/NAME.password
-    (the clear passwords, for receiver-config --broker-dir and the station file). Every file is
-    0600. Run it again after adding receivers: existing passwords are kept unless --rotate."""
+    """Write a locked mosquitto's files into the -o folder: mosquitto.conf (one TLS listener,
+    no anonymous client), passwd (one user per receiver of every ward file, and the service's,
+    hashed as mosquitto_passwd does), acl (each receiver reads only its own cmd topic and writes
+    only its own ack and status; the service writes commands and reads answers) and
+    users/NAME.password (the clear passwords, for receiver-config --broker-dir and the station
+    file). Every file is 0600. Run it again after adding receivers: existing passwords are kept
+    unless --rotate."""
     path = opts.station_path()
     loaded = load(path, today=date.today(), secrets=False)
     if not loaded.ok or loaded.station is None or loaded.schedule is None:
