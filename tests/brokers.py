@@ -26,15 +26,23 @@ def free_port() -> int:
 
 
 class PrivateBroker:
-    """A mosquitto process of our own on 127.0.0.1:``port``; ``extra`` is added to its config."""
+    """A mosquitto process of our own on 127.0.0.1:``port``; ``extra`` is added to its config.
+    ``config``: the whole configuration instead (its own listener on ``port``), such as the one
+    ``broker-config`` writes."""
 
     def __init__(
-        self, workdir: Path, extra: str = "", port: int | None = None, anonymous: bool = True
+        self,
+        workdir: Path,
+        extra: str = "",
+        port: int | None = None,
+        anonymous: bool = True,
+        config: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.extra = extra
         self.anonymous = anonymous
+        self.config = config
         self.process: subprocess.Popen[str] | None = None
         self.log: list[str] = []
 
@@ -44,9 +52,12 @@ class PrivateBroker:
         anonymous = "true" if self.anonymous else "false"
         # as root, mosquitto drops to the `mosquitto` user, who can't read the test's files
         user = "user root\n" if os.geteuid() == 0 else ""
-        conf.write_text(
-            f"{user}listener {self.port} 127.0.0.1\n{self.extra}\nallow_anonymous {anonymous}\n"
-        )
+        if self.config is not None:
+            conf.write_text(user + self.config)
+        else:
+            conf.write_text(
+                f"{user}listener {self.port} 127.0.0.1\n{self.extra}\nallow_anonymous {anonymous}\n"
+            )
         running = threading.Event()
         self.process = subprocess.Popen(
             [binary, "-c", str(conf)],
@@ -88,6 +99,27 @@ class PrivateBroker:
     def resume(self) -> None:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGCONT)
+
+
+def run(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True)
+
+
+def make_certificates(folder: Path) -> dict[str, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 and localhost, made with openssl
+    (files ``ca.key``, ``ca.crt``, ``server.key``, ``server.csr``, ``server.crt``)."""
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    files = {n: folder / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt")}
+    run("openssl", "req", "-x509", *ec, "-keyout", str(files["ca.key"]),
+        "-out", str(files["ca.crt"]), "-days", "2", "-subj", "/CN=ipfm test CA")  # fmt: skip
+    run("openssl", "req", *ec, "-keyout", str(files["server.key"]),
+        "-out", str(files["server.csr"]), "-subj", "/CN=127.0.0.1")  # fmt: skip
+    ext = folder / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("openssl", "x509", "-req", "-in", str(files["server.csr"]), "-CA", str(files["ca.crt"]),
+        "-CAkey", str(files["ca.key"]), "-CAcreateserial", "-out", str(files["server.crt"]),
+        "-days", "2", "-extfile", str(ext))  # fmt: skip
+    return files
 
 
 def clear_retained(host: str, port: int, prefix: str, timeout: float = 10.0) -> list[str]:

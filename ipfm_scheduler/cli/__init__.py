@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
 from ipfm_scheduler.cli import (  # noqa: E402
     audio_cmds,  # noqa: F401
     audit_cmds,  # noqa: F401
+    broker_cmds,  # noqa: F401
     config_cmds,  # noqa: F401
     db_cmds,  # noqa: F401
     receiver_cmds,  # noqa: F401

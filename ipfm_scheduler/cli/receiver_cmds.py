@@ -10,6 +10,13 @@ from pathlib import Path
 
 import click
 
+from ipfm_scheduler.cli.broker_login import (
+    BrokerLogin,
+    advise_login,
+    broker_login,
+    mqtt_login_lines,
+    write_login,
+)
 from ipfm_scheduler.cli.common import Options
 from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.config.loader import load
@@ -52,12 +59,26 @@ LOOPBACK = ("127.", "localhost", "[::1]")
     help="Where the box keeps downloaded programmes.",
 )
 @click.option(
+    "--broker-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The folder ipfm-scheduler broker-config wrote: the box's broker user (WARD.RECEIVER) "
+    "and its password (written beside the file as broker.password, 0600).",
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The CA certificate that signed the broker's (mqtts), copied beside the file as ca.crt "
+    "(default: the station's mqtt.ca_file, for an mqtts broker).",
+)
+@click.option(
     "-o",
     "--out",
     "out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write the file here (and the key file beside it); default: print it.",
+    help="Write the file here (and the key, password and CA files beside it); default: print it.",
 )
 @click.pass_obj
 def receiver_config(
@@ -69,12 +90,15 @@ def receiver_config(
     sound: str,
     state_dir: Path,
     cache_dir: Path,
+    broker_dir: Path | None,
+    ca_file: Path | None,
     out: Path | None,
 ) -> None:
     """Write the receiver.yaml of one loudspeaker box: its ward and receiver ids, the broker
-    and topic prefix, the key its commands are signed with (the key file goes beside it, 0600),
-    where the sound goes, and its cache and state folders. Copy both files to the box's
-    /etc/ipfm-receiver/ and start the ipfm-receiver service there."""
+    and topic prefix (with --broker-dir, its broker user and password; with --ca-file, the
+    broker's CA), the key its commands are signed with (the key and password files go beside
+    it, 0600), where the sound goes, and its cache and state folders. Copy the files to the
+    box's /etc/ipfm-receiver/ and start the ipfm-receiver service there."""
     loaded = load(opts.station_path(), today=date.today())
     station = loaded.station
     if station is None or loaded.schedule is None:
@@ -85,12 +109,16 @@ def receiver_config(
         Path(), ward, receiver, station.timezone, station.mqtt, state_dir=state_dir,
         cache_dir=cache_dir,
     )  # fmt: skip
-    text = render(station, box, folders, broker=broker or station.mqtt.url, output=sound, key=key)
+    url = broker or station.mqtt.url
+    login = broker_login(broker_dir, ward, receiver, ca_file or _station_ca(station, url))
+    text = render(station, box, folders, broker=url, output=sound, key=key, login=login)
     if out is None:
         click.echo(text, nl=False)
     else:
         _write(out, text, key)
+        write_login(out, login)
     _advise(station, box, receiver, broker=broker, key=key, out=out)
+    advise_login(login, url, out)
 
 
 def render(
@@ -101,6 +129,7 @@ def render(
     broker: str,
     output: str,
     key: SigningKey | None,
+    login: BrokerLogin | None = None,
 ) -> str:
     """The receiver.yaml text of ``box`` (its ids, folders, clock bound; docs/receiver.md)."""
     receiver = box.receiver
@@ -113,8 +142,7 @@ def render(
         "mqtt:",
         f"  url: {broker}",
         f"  topic_prefix: {station.mqtt.topic_prefix}",
-        "  # username: ...            # if the broker asks for one",
-        "  # password_file: broker.password",
+        *mqtt_login_lines(login),
         f"output: {output}",
         "cache:",
         f"  dir: {box.cache_dir}",
@@ -123,8 +151,13 @@ def render(
         f"max_clock_offset_s: {box.max_clock_offset_s:g}",
     ]
     if key is not None:
-        lines[10:10] = ["signing:", f"  kid: {key.kid}", f"  key_file: {key.kid}.key"]
+        at = lines.index(f"output: {output}")
+        lines[at:at] = ["signing:", f"  kid: {key.kid}", f"  key_file: {key.kid}.key"]
     return "\n".join(lines) + "\n"
+
+
+def _station_ca(station: StationConfig, url: str) -> Path | None:
+    return station.mqtt.ca_file if url.startswith("mqtts://") else None
 
 
 def _find(wards: Mapping[str, Ward], ward_id: str, receiver_id: str) -> Ward:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +20,9 @@ from ipfm_scheduler import __version__, logtime
 from ipfm_scheduler.cli.exitcodes import RET_INTERNAL, RET_OK, exit_code_for
 from ipfm_scheduler.cli.language import SpeakingCommand
 from ipfm_scheduler.errors import ConfigError, IpfmError
+
+if TYPE_CHECKING:
+    from ipfm_scheduler.config.settings import MqttSettings
 
 DEFAULT_CONFIG = "/etc/ipfm-receiver/receiver.yaml"
 
@@ -59,6 +63,16 @@ def main(config_path: Path, lang: str | None, check: bool, verbose: int) -> None
     sys.exit(_run(config_path, check))
 
 
+def _login(mqtt: MqttSettings) -> str:
+    """How the box logs in, for --check: its user (the password is never shown) and its CA."""
+    parts = [f"user {mqtt.username}" + (" with a password" if mqtt.password else "")]
+    if not mqtt.username:
+        parts = ["no user"]
+    if mqtt.tls:
+        parts.append(f"TLS, CA {mqtt.ca_file}" if mqtt.ca_file else "TLS, the system's CAs")
+    return ", ".join(parts) + ", "
+
+
 def _run(config_path: Path, check: bool) -> int:
     from ipfm_scheduler.config.receiver_file import load_receiver
 
@@ -68,7 +82,8 @@ def _run(config_path: Path, check: bool) -> int:
         if check:
             click.echo(
                 f"{config_path}: valid: receiver {settings.ward}/{settings.receiver}, broker "
-                f"{settings.mqtt.url} (topic prefix {settings.mqtt.topic_prefix}), output "
+                f"{settings.mqtt.url} ({_login(settings.mqtt)}topic prefix "
+                f"{settings.mqtt.topic_prefix}), output "
                 f"{settings.output}, cache {settings.cache_dir} "
                 f"({settings.cache_max_bytes // 2**20} MB), state {settings.state_dir}, "
                 + ("signing key " + ", ".join(settings.keys) if settings.keys else "NO signing key")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.errors import BrokerUnavailable
 from ipfm_scheduler.transport.mqtt import MqttTransport
+from tests import brokers
 from tests.brokers import PrivateBroker
 from tests.conftest import need_service
 
@@ -18,25 +18,9 @@ pytestmark = pytest.mark.mqtt
 WAIT = 10.0
 
 
-def run(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True)
-
-
 def make_certificates(folder: Path) -> dict[str, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1, made with openssl."""
     need_service(shutil.which("openssl") is not None, "openssl")
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    files = {n: folder / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt")}
-    run("openssl", "req", "-x509", *ec, "-keyout", str(files["ca.key"]),
-        "-out", str(files["ca.crt"]), "-days", "2", "-subj", "/CN=ipfm test CA")  # fmt: skip
-    run("openssl", "req", *ec, "-keyout", str(files["server.key"]),
-        "-out", str(files["server.csr"]), "-subj", "/CN=127.0.0.1")  # fmt: skip
-    ext = folder / "san.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    run("openssl", "x509", "-req", "-in", str(files["server.csr"]), "-CA", str(files["ca.crt"]),
-        "-CAkey", str(files["ca.key"]), "-CAcreateserial", "-out", str(files["server.crt"]),
-        "-days", "2", "-extfile", str(ext))  # fmt: skip
-    return files
+    return brokers.make_certificates(folder)
 
 
 def test_mqtts_with_the_stations_ca_file_connects_and_publishes(tmp_path: Path) -> None:
@@ -67,7 +51,7 @@ def test_mqtts_with_the_stations_ca_file_connects_and_publishes(tmp_path: Path) 
 def test_username_and_password(tmp_path: Path, password: str, works: bool) -> None:
     need_service(shutil.which("mosquitto_passwd") is not None, "mosquitto_passwd")
     passwords = tmp_path / "passwd"
-    run("mosquitto_passwd", "-b", "-c", str(passwords), "ipfm", "right")
+    brokers.run("mosquitto_passwd", "-b", "-c", str(passwords), "ipfm", "right")
     broker = PrivateBroker(tmp_path, extra=f"password_file {passwords}", anonymous=False)
     broker.start()
     settings = MqttSettings(host="127.0.0.1", port=broker.port, username="ipfm", password=password)
