@@ -32,6 +32,8 @@ PENDING: set[str] = {
     "ipfm_scheduler/cli/__init__.py",
     "ipfm_scheduler/cli/audio_cmds.py",
     "ipfm_scheduler/cli/audit_cmds.py",
+    "ipfm_scheduler/cli/broker_cmds.py",
+    "ipfm_scheduler/cli/broker_login.py",
     "ipfm_scheduler/cli/config_cmds.py",
     "ipfm_scheduler/cli/db_cmds.py",
     "ipfm_scheduler/cli/demo_watch.py",
@@ -90,6 +92,7 @@ PENDING: set[str] = {
     "ipfm_scheduler/storage/snapshot.py",
     "ipfm_scheduler/storage/types.py",
     "ipfm_scheduler/storage/urls.py",
+    "ipfm_scheduler/transport/broker_access.py",
     "ipfm_scheduler/transport/mqtt.py",
 }
 
