@@ -187,7 +187,7 @@ def receiver_verdicts(
     mine = sorted((r for r in records if r.programme == programme), key=lambda r: (r.start, r.id))
     facts = _WeekFacts(
         aired=bool(mine),
-        missed=tuple(r.start for r in mine if r.missed),
+        missed=tuple(sorted(r.start.astimezone(tz) for r in mine if r.missed)),
         coming=sum(1 for a in to_come if a.programme == programme),
         final=final,
         tz=tz,
@@ -217,7 +217,7 @@ class _WeekFacts:
     """What a programme's week in a ward is, the same for each of its receivers."""
 
     aired: bool  # an airing of it is stored this week (missed ones count)
-    missed: tuple[datetime, ...]
+    missed: tuple[datetime, ...]  # local, oldest first
     coming: int
     final: bool
     tz: tzinfo
@@ -262,7 +262,7 @@ def _verdict(
             unfinished=tuple(
                 (c.state, c.detail) for c in commands if c.state is not CommandState.COMPLETED
             ),
-            missed=tuple(sorted(s.astimezone(facts.tz) for s in facts.missed)),
+            missed=facts.missed,
             offline_since=None if offline_since is None else offline_since.astimezone(facts.tz),
             makeups=makeups,
         )
