@@ -213,8 +213,9 @@ def test_no_class_name_defined_twice():
     )
 
 
-def test_the_core_imports_nothing_of_ours_but_the_core_and_the_errors():
-    allowed = ("ipfm_scheduler.core", "ipfm_scheduler.errors")
+def test_the_core_imports_nothing_of_ours_but_the_core_the_errors_and_the_language():
+    # i18n is a leaf (gettext and date formats, no clock, no files but its catalogues)
+    allowed = ("ipfm_scheduler.core", "ipfm_scheduler.errors", "ipfm_scheduler.i18n")
     found = [
         f"{name} imports {module}"
         for name, path in modules().items()

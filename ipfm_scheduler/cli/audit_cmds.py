@@ -19,6 +19,7 @@ from ipfm_scheduler.cli.db_cmds import database_option, database_url
 from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.core.weeks import IsoWeek, local_midnight
 from ipfm_scheduler.errors import NotCompliant, ValueInvalid
+from ipfm_scheduler.i18n import _
 
 if TYPE_CHECKING:
     from ipfm_scheduler.storage.audit import AuditConnection
@@ -61,7 +62,7 @@ def emit(data: bytes, output: Path | None) -> None:
         sys.stdout.buffer.flush()
     else:
         write_whole(output, data)
-        click.echo(f"wrote {output}", err=True)
+        click.echo(_("wrote {file}").format(file=output), err=True)
 
 
 def check_output(output: Path | None, url: str) -> None:
@@ -74,22 +75,30 @@ def check_output(output: Path | None, url: str) -> None:
         return
     if not output.parent.is_dir():
         raise click.BadParameter(
-            f"the folder {output.parent} does not exist: create it first, or name a file in a "
-            "folder that exists",
+            _(
+                "the folder {folder} does not exist: create it first, or name a file in a "
+                "folder that exists"
+            ).format(folder=output.parent),
             param_hint=OUTPUT,
         )
     database = sqlite_file(url)
     files = [] if database is None else [database.with_name(database.name + s) for s in SUFFIXES]
     for suffix, path in zip(SUFFIXES, files, strict=False):
         if _same_file(output, path):
-            what = "the database being read" + (f" ({suffix} file)" if suffix else "")
+            what = (
+                _("{file} is the database being read ({suffix} file)")
+                if suffix
+                else _("{file} is the database being read")
+            ).format(file=output, suffix=suffix)
             raise click.BadParameter(
-                f"{output} is {what}: writing there would destroy it; name another file",
+                _("{what}: writing there would destroy it; name another file").format(what=what),
                 param_hint=OUTPUT,
             )
     if _is_sqlite_database(output):
         raise click.BadParameter(
-            f"{output} is an SQLite database: writing there would destroy it; name another file",
+            _(
+                "{file} is an SQLite database: writing there would destroy it; name another file"
+            ).format(file=output),
             param_hint=OUTPUT,
         )
 
@@ -126,7 +135,8 @@ def write_whole(output: Path, data: bytes) -> None:
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
         raise click.BadParameter(
-            f"can't write {output}: {exc.strerror or exc}", param_hint=OUTPUT
+            _("can't write {file}: {why}").format(file=output, why=exc.strerror or exc),
+            param_hint=OUTPUT,
         ) from exc
 
 
@@ -187,10 +197,10 @@ def report(
         check_ids(conn, ward=ward, programme=programme)
         result = week_report(conn, week, now=datetime.now(UTC), ward=ward, programme=programme)
     if not result.recorded:
-        wanted = ", ".join(f"{k} {v}" for k, v in (("ward", ward), ("programme", programme)) if v)
-        message = render.nothing_recorded(result, wanted or "all wards")
-        if fmt == "json":
-            emit(render.json_bytes(render.report_json(result) | {"message": message}), output)
+        message = render.nothing_recorded(result, ward, programme)
+        if fmt == "json":  # the same in every language
+            english = render.nothing_recorded(result, ward, programme, english=True)
+            emit(render.json_bytes(render.report_json(result) | {"message": english}), output)
         elif output is not None:  # the file holds this run's answer, never last week's
             emit(render.nothing_recorded_bytes(result, message, fmt), output)
         raise NotCompliant(message)
@@ -233,7 +243,11 @@ def log(
     from ipfm_scheduler.storage.audit import LogFilter, airing_log, open_for_audit, station_zone
 
     if first and last and last < first:
-        raise click.BadParameter(f"--to {last:%Y-%m-%d} is before --from {first:%Y-%m-%d}")
+        raise click.BadParameter(
+            _("--to {last} is before --from {first}").format(
+                last=f"{last:%Y-%m-%d}", first=f"{first:%Y-%m-%d}"
+            )
+        )
     url = database_url(options, database)
     check_output(output, url)
     with open_for_audit(url) as conn:
@@ -247,7 +261,7 @@ def log(
             end=_day_start(last, zone, 1),
         )
         rows = airing_log(conn, wanted)
-    message = f"no airings recorded ({wanted.describe(zone)})"
+    message = _("no airings recorded ({wanted})").format(wanted=wanted.describe(zone))
     if not rows:
         click.echo(message, err=fmt != "table" or output is not None)
     if fmt == "csv":

@@ -1,6 +1,11 @@
 """Rendering the auditors' answers: an aligned table for people, CSV for Excel (UTF-8 with a
 byte-order mark, so Vietnamese names open correctly), JSON for tools. Times are shown in the
-station's zone with their offset."""
+station's zone with their offset.
+
+The table speaks the language chosen (dates ``dd/mm/yyyy`` in Vietnamese); the CSV's header row
+too, while its cells keep the values JSON gives (codes, ISO 8601 times, reasons in English), so
+that a spreadsheet or a script reads them the same in either language. JSON never changes with
+the language."""
 
 from __future__ import annotations
 
@@ -8,53 +13,48 @@ import csv
 import io
 import json
 import re
-from collections.abc import Mapping, Sequence
-from datetime import datetime, tzinfo
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime, tzinfo
 from typing import Any
 
-from ipfm_scheduler.core.verdicts import Standing
+from ipfm_scheduler.core.model import Origin
+from ipfm_scheduler.core.verdicts import STATE_WORDS, Standing
+from ipfm_scheduler.i18n import N_, _, date_text, ngettext
 from ipfm_scheduler.storage.audit import LogRow, zone_name
 from ipfm_scheduler.storage.report import GroupLine, WeekReport
 
+#: the CSV's columns: each is its English header (and the JSON key where there is one); the
+#: header row gives them in the language spoken
 REPORT_COLUMNS = (
-    "week",
-    "ward",
-    "ward_name",
-    "programme",
-    "programme_title",
-    "minimum",
-    "enforced",
-    "airings_planned",
-    "makeup_airings",
-    "commands_sent",
-    "ward_verdict",
-    "receiver",
-    "location",
-    "receiver_commands_sent",
-    "completed",
-    "verdict",
-    "reason",
-)
+    N_("week"), N_("ward"), N_("ward_name"), N_("programme"), N_("programme_title"), N_("minimum"),
+    N_("enforced"), N_("airings_planned"), N_("makeup_airings"), N_("commands_sent"),
+    N_("ward_verdict"), N_("receiver"), N_("location"), N_("receiver_commands_sent"),
+    N_("completed"), N_("verdict"), N_("reason"),
+)  # fmt: skip
 LOG_COLUMNS = (
-    "planned_local",
-    "week",
-    "ward",
-    "programme",
-    "origin",
-    "priority",
-    "airing_outcome",
-    "receiver",
-    "command_id",
-    "state",
-    "attempts",
-    "first_sent",
-    "state_at",
-    "receiver_time",
-    "detail",
-    "played_s",
-    "airing_id",
-    "note",
-)
+    N_("planned_local"), N_("week"), N_("ward"), N_("programme"), N_("origin"), N_("priority"),
+    N_("airing_outcome"), N_("receiver"), N_("command_id"), N_("state"), N_("attempts"),
+    N_("first_sent"), N_("state_at"), N_("receiver_time"), N_("detail"), N_("played_s"),
+    N_("airing_id"), N_("note"),
+)  # fmt: skip
+#: how an airing came to be, as people read it (the log's table, `status`)
+ORIGIN_WORDS = {
+    Origin.SCHEDULED.value: N_("scheduled"),
+    Origin.MAKEUP.value: N_("makeup"),
+    Origin.MANUAL.value: N_("manual"),
+    Origin.EMERGENCY.value: N_("emergency"),
+}
+_STATE_WORDS = {state.value: words for state, words in STATE_WORDS.items()}
+
+
+def origin_words(origin: str) -> str:
+    """An airing's origin in the language spoken (an unknown one as recorded)."""
+    return _(ORIGIN_WORDS[origin]) if origin in ORIGIN_WORDS else origin
+
+
+def state_words(state: str) -> str:
+    """A command's state in the language spoken (an unknown one as recorded)."""
+    return _(_STATE_WORDS[state]) if state in _STATE_WORDS else state
 
 
 def local_iso(moment: datetime | None, zone: tzinfo) -> str:
@@ -66,7 +66,21 @@ def local_iso_or_none(moment: datetime | None, zone: tzinfo) -> str | None:
 
 
 def local_short(moment: datetime | None, zone: tzinfo) -> str:
-    return "" if moment is None else f"{moment.astimezone(zone):%Y-%m-%d %H:%M}"
+    """``2025-11-24 06:00`` (``24/11/2025 06:00`` in Vietnamese), in ``zone``, for people."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(zone)
+    return f"{date_text(local)} {local:%H:%M}"
+
+
+def local_text(iso: str) -> str:
+    """A recorded local ISO time (``2025-11-24T06:00:00+07:00``) for people:
+    ``2025-11-24 06:00:00+07:00``, ``24/11/2025 06:00:00+07:00`` in Vietnamese."""
+    day, sep, clock = iso.partition("T")
+    try:
+        return f"{date_text(date.fromisoformat(day))} {clock}" if sep else iso
+    except ValueError:  # not as the service records it: shown as it is
+        return iso.replace("T", " ")
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -79,7 +93,7 @@ def csv_bytes(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> byte
     :func:`csv_cell`)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\r\n")
-    writer.writeheader()
+    writer.writerow({c: csv_cell(_(c)) for c in columns})  # the header, in the language spoken
     writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     return out.getvalue().encode("utf-8-sig")
 
@@ -117,20 +131,46 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 def report_heading(report: WeekReport) -> str:
     week, zone = report.week, report.zone
     if report.finished:
-        state = "finished"
+        state = _("finished")
     elif report.ended:
-        until = local_short(report.final_at, zone)
-        state = f"over, verdicts pending until {until}: answers may still come in until then"
+        state = _(
+            "over, verdicts pending until {until}: answers may still come in until then"
+        ).format(until=local_short(report.final_at, zone))
     else:
-        state = "not over yet: counts may still grow"
-    return f"Week {week}: Monday {week.monday} to Sunday {week.sunday} ({zone_name(zone)}), {state}"
-
-
-def nothing_recorded(report: WeekReport, wanted: str) -> str:
-    return (
-        f"nothing recorded for week {report.week} ({wanted}): no airing was planned or sent; "
-        "this is not a compliant week, there is no record of it"
+        state = _("not over yet: counts may still grow")
+    return _("Week {week}: Monday {monday} to Sunday {sunday} ({zone}), {state}").format(
+        week=week,
+        monday=date_text(week.monday),
+        sunday=date_text(week.sunday),
+        zone=zone_name(zone),
+        state=state,
     )
+
+
+def _english(message: str) -> str:
+    return message
+
+
+def nothing_recorded(
+    report: WeekReport, ward: str | None, programme: str | None, *, english: bool = False
+) -> str:
+    """What is said for a week with nothing recorded: in the language spoken, or in English
+    (``english``: the ``message`` of the JSON, which never changes with the language)."""
+    return _nothing_recorded(report, ward, programme, _english if english else _)
+
+
+def _nothing_recorded(
+    report: WeekReport, ward: str | None, programme: str | None, _: Callable[[str], str]
+) -> str:
+    wanted = [
+        _(template).format(id=value)
+        for template, value in ((N_("ward {id}"), ward), (N_("programme {id}"), programme))
+        if value
+    ]
+    return _(
+        "nothing recorded for week {week} ({wanted}): no airing was planned or sent; "
+        "this is not a compliant week, there is no record of it"
+    ).format(week=report.week, wanted=", ".join(wanted) or _("all wards"))
 
 
 def nothing_recorded_bytes(report: WeekReport, message: str, fmt: str) -> bytes:
@@ -215,63 +255,64 @@ def report_json(report: WeekReport) -> dict[str, Any]:
 
 
 REPORT_HEADERS = (
-    "ward",
-    "name",
-    "programme",
-    "airings planned",
-    "commands sent",
-    "receivers completed",
-    "min/week",
-    "verdict",
-)
+    N_("ward"), N_("name"), N_("programme"), N_("airings planned"), N_("commands sent"),
+    N_("receivers completed"), N_("min/week"), N_("verdict"),
+)  # fmt: skip
 REPORT_LEGEND = (
-    "(airings planned: in the ward this week; commands sent: one per loudspeaker and airing;",
-    " receivers completed: loudspeakers that confirmed `completed` at least min/week times)",
+    N_("(airings planned: in the ward this week; commands sent: one per loudspeaker and airing;"),
+    N_(" receivers completed: loudspeakers that confirmed `completed` at least min/week times)"),
 )
 
 
 def report_table(report: WeekReport) -> str:
-    headers = REPORT_HEADERS
     rows = [
         (
             g.ward,
             g.ward_name,
             g.programme,
-            str(g.airings_planned) + (f" ({g.makeups} make-up)" if g.makeups else ""),
+            _("{planned} ({makeups} make-up)").format(planned=g.airings_planned, makeups=g.makeups)
+            if g.makeups
+            else str(g.airings_planned),
             str(g.commands_sent),
             f"{g.receivers_ok}/{len(g.receivers)}",
-            str(g.minimum) + ("" if g.enforced else " (not enforced)"),
-            g.standing.value.upper() if g.standing.value == "short" else g.standing.value,
+            str(g.minimum)
+            if g.enforced
+            else _("{minimum} (not enforced)").format(minimum=g.minimum),
+            g.standing.words.upper() if g.standing is Standing.SHORT else g.standing.words,
         )
         for g in report.groups
     ]
-    lines = [report_heading(report), "", *table(headers, rows), *REPORT_LEGEND]
+    headers = [_(h) for h in REPORT_HEADERS]
+    lines = [report_heading(report), "", *table(headers, rows), *(_(t) for t in REPORT_LEGEND)]
     problems = [
-        one_line(f"  {g.ward}/{r.receiver}: {r.standing.value}: {r.reason}")
+        one_line(f"  {g.ward}/{r.receiver}: {r.standing.words}: {r.why.words()}")
         for g in report.groups
         for r in g.receivers
-        if r.reason
+        if r.why is not None and r.reason
     ]
     if problems:
-        lines += ["", "Receivers not (yet) compliant:", *problems]
+        lines += ["", _("Receivers not (yet) compliant:"), *problems]
     lines += ["", _summary(report)]
     return "\n".join(lines)
 
 
 def short_summary(report: WeekReport) -> str:
-    short = [g for g in report.groups if g.standing.value == "short"]
+    short = [g for g in report.groups if g.standing is Standing.SHORT]
     pairs = ", ".join(f"{g.ward}/{g.programme}" for g in short[:5])
-    more = f" and {len(short) - 5} more" if len(short) > 5 else ""
-    return f"week {report.week} is short: {pairs}{more}"
+    if len(short) > 5:
+        pairs = _("{listed} and {count} more").format(listed=pairs, count=len(short) - 5)
+    return _("week {week} is short: {pairs}").format(week=report.week, pairs=pairs)
 
 
 def _summary(report: WeekReport) -> str:
-    counts: dict[str, int] = {}
+    counts: dict[Standing, int] = {}
     for g in report.groups:
-        counts[g.standing.value] = counts.get(g.standing.value, 0) + 1
-    listed = ", ".join(f"{n} {standing}" for standing, n in sorted(counts.items()))
+        counts[g.standing] = counts.get(g.standing, 0) + 1
+    listed = ", ".join(f"{n} {standing.words}" for standing, n in sorted(counts.items()))
     total = len(report.groups)
-    return f"{total} ward/programme pair{'s' if total != 1 else ''}: {listed}"
+    return ngettext(
+        "{count} ward/programme pair: {listed}", "{count} ward/programme pairs: {listed}", total
+    ).format(count=total, listed=listed)
 
 
 # --- the airing log ---------------------------------------------------------------------------
@@ -307,25 +348,18 @@ def log_rows(rows: Sequence[LogRow], zone: tzinfo) -> list[dict[str, Any]]:
 #: "sent at": when the broker first took the command; "state at": when the state shown was
 #: learnt (for `completed`, when the loudspeaker confirmed it had played the whole recording)
 LOG_HEADERS = (
-    "planned",
-    "ward",
-    "programme",
-    "origin",
-    "receiver",
-    "sent at",
-    "state",
-    "state at",
-    "detail",
-)
+    N_("planned"), N_("ward"), N_("programme"), N_("origin"), N_("receiver"), N_("sent at"),
+    N_("state"), N_("state at"), N_("detail"),
+)  # fmt: skip
 
 
 def log_table(rows: Sequence[LogRow], zone: tzinfo) -> str:
     body = [
         (
-            r.planned_local.replace("T", " "),
+            local_text(r.planned_local),
             r.ward,
             r.programme,
-            r.origin,
+            origin_words(r.origin),
             r.receiver or "-",
             local_short(r.first_sent_at, zone),
             _table_state(r),
@@ -334,8 +368,10 @@ def log_table(rows: Sequence[LogRow], zone: tzinfo) -> str:
         )
         for r in rows
     ]
-    footer = f"{len(rows)} row{'s' if len(rows) != 1 else ''} (times in {zone_name(zone)})"
-    return "\n".join([*table(LOG_HEADERS, body), "", footer])
+    footer = ngettext(
+        "{count} row (times in {zone})", "{count} rows (times in {zone})", len(rows)
+    ).format(count=len(rows), zone=zone_name(zone))
+    return "\n".join([*table([_(h) for h in LOG_HEADERS], body), "", footer])
 
 
 def _missed(row: LogRow) -> bool:
@@ -346,5 +382,5 @@ def _missed(row: LogRow) -> bool:
 
 def _table_state(row: LogRow) -> str:
     if row.state:
-        return row.state
-    return "missed" if _missed(row) else "no command"
+        return state_words(row.state)
+    return _("missed") if _missed(row) else _("no command")

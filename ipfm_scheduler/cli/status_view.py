@@ -8,6 +8,7 @@ import urllib.request
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from ipfm_scheduler.cli.status_text import LOCAL_FORMAT, Said, render_text
 from ipfm_scheduler.config.settings import HttpSettings, LoadedConfig
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.compliance import enforced
@@ -16,7 +17,10 @@ from ipfm_scheduler.core.makeup import still_to_come
 from ipfm_scheduler.core.records import AiringRecord
 from ipfm_scheduler.core.verdicts import receiver_verdicts
 from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.i18n import N_
 from ipfm_scheduler.storage.repository import Repository
+
+__all__ = ["gather", "render_text", "service_health", "waiting_commands"]
 
 NEXT = 10
 #: a receiver whose clock is further off than this is named (a box plays by its own clock)
@@ -28,7 +32,7 @@ HEALTH_TIMEOUT_S = 5.0  # the service answers /healthz within its checks' 2 s li
 
 
 def _local(moment: datetime | None, tz: tzinfo) -> str | None:
-    return None if moment is None else f"{moment.astimezone(tz):%Y-%m-%d %H:%M:%S %z}"
+    return None if moment is None else moment.astimezone(tz).strftime(LOCAL_FORMAT)
 
 
 def gather(
@@ -73,11 +77,15 @@ def service_health(
     ``{"checked": True, "ok": ..., "problems": ["broker: not connected: reconnecting"], "url"}``,
     or ``{"checked": False, "why": ...}`` when it could not be asked."""
     if not service.get("running"):
-        return {"checked": False, "why": "the service is not running"}
+        return {"checked": False, "why": Said(N_("the service is not running"))}
     if not http.enabled:
-        return {"checked": False, "why": "its HTTP server is off in the station file (http:)"}
+        return {
+            "checked": False,
+            "why": Said(N_("its HTTP server is off in the station file (http:)")),
+        }
     if service.get("host") != here:
-        return {"checked": False, "why": f"it runs on {service.get('host')}, not on {here}"}
+        why = Said(N_("it runs on {host}, not on {here}"), host=service.get("host"), here=here)
+        return {"checked": False, "why": why}
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(http.host, http.host)
     url = f"http://{f'[{host}]' if ':' in host else host}:{http.port}/healthz"
     try:
@@ -87,11 +95,14 @@ def service_health(
         body = exc.read()
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        return {"checked": False, "url": url, "why": f"{url} did not answer ({reason})"}
+        why = Said(N_("{url} did not answer ({reason})"), url=url, reason=reason)
+        return {"checked": False, "url": url, "why": why}
     try:
         checks = json.loads(body)["checks"]
         problems = [
-            f"{name}: {check.get('reason') or 'failing'}"
+            f"{name}: {check['reason']}"
+            if check.get("reason")
+            else Said(N_("{name}: failing"), name=name)
             for name, check in checks.items()
             if not check["ok"]
         ]
@@ -99,7 +110,10 @@ def service_health(
         return {
             "checked": False,
             "url": url,
-            "why": f"{url} answered, but not as ipfm-scheduler does (another program there?)",
+            "why": Said(
+                N_("{url} answered, but not as ipfm-scheduler does (another program there?)"),
+                url=url,
+            ),
         }
     return {
         "checked": True,
@@ -185,7 +199,8 @@ def _compliance(
                 to_come=coming,
             )
             minimum = programme.min_per_week
-            at_risk = {r: w.reason for r, w in weeks.items() if w.at_risk}
+            # a Reason: English in JSON (json.dumps(default=str)), its words in the text
+            at_risk = {r: w.why for r, w in weeks.items() if w.at_risk}
             rows.append(
                 {
                     "ward": ward.id,
@@ -244,88 +259,3 @@ def _requests(repo: Repository, now: datetime, tz: tzinfo) -> list[dict[str, Any
         }
         for r in repo.requests_since(now - REQUESTS_SINCE, limit=REQUESTS_SHOWN)
     ]  # fmt: skip
-
-
-def render_text(view: dict[str, Any]) -> str:
-    lines = [f"{view['now']} (week {view['week']})", ""]
-    service = view["service"]
-    if service["running"]:
-        lines.append(
-            f"service: running on {service['host']} (pid {service['pid']}) since "
-            f"{service['started_at']}, last heartbeat {service['last_beat_at']}"
-        )
-        lines.append(_render_health(service.get("health")))
-    else:
-        lines.append("service: NOT running (no heartbeat in the last 20 s)")
-    receivers = view["receivers"]
-    health = service.get("health") or {}
-    hearsay = ""
-    if not service["running"]:
-        hearsay = " (as last heard: no service is running to hear them now)"
-    elif health.get("checked") and not health.get("broker_ok", True):
-        hearsay = " (as last heard: the service is not connected to the broker now)"
-    lines += [
-        "",
-        f"receivers: {receivers['online']} of {receivers['enabled']} enabled online, "
-        f"{len(receivers['offline'])} offline, {len(receivers['never_heard'])} never heard "
-        f"from{hearsay}",
-    ]
-    lines += [
-        f"  offline: {o['ward']}/{o['receiver']} since {o['since']}" for o in receivers["offline"]
-    ]
-    if receivers["never_heard"]:
-        lines.append("  never heard from: " + ", ".join(receivers["never_heard"]))
-    lines += [
-        f"  clock off: {c['ward']}/{c['receiver']} is {c['offset_s']:+.0f} s from the service's "
-        "clock (it plays by its own: set its time right, e.g. systemd-timesyncd)"
-        for c in receivers["clock_off"]
-    ]
-    lines += ["", "next airings:"]
-    lines += [
-        f"  {a['start']}  {a['ward']:<12} {a['programme']:<8} {a['origin']:<9} "
-        f"{a['receivers']} receiver(s){'' if a['stored'] else ' (planned)'}"
-        for a in view["next_airings"]
-    ] or ["  none in the next 36 hours"]
-    lines += ["", f"this week's compliance so far ({view['week']}):"]
-    for row in view["compliance"]:
-        verdict = "on track" if not row["short"] else f"{len(row['short'])} short"
-        lines.append(
-            f"  {row['ward']:<12} {row['programme']:<8} {row['confirmed']}/{row['enabled']} "
-            f"receivers confirmed (minimum {row['minimum']} a week): {verdict}"
-        )
-        lines += [f"      {r}: {reason}" for r, reason in sorted(row["short"].items())]
-    waiting = view["waiting"]
-    total = sum(waiting["counts"].values())
-    detail = ", ".join(f"{n} {s}" for s, n in sorted(waiting["counts"].items()))
-    lines += ["", f"commands waiting for an answer: {total}" + (f" ({detail})" if detail else "")]
-    lines += [
-        f"  {w['start']}  {w['ward']}/{w['receiver']}  {w['state']}  {w['command']}"
-        for w in waiting["oldest"]
-    ]
-    if waiting["stored_for_later"]:
-        lines.append(
-            f"commands stored for later airings: {waiting['stored_for_later']} (each is sent "
-            f"shortly before its airing; the first at {waiting['next_sent_at']})"
-        )
-    lines += ["", *_render_requests(view["requests"])]
-    return "\n".join(lines)
-
-
-def _render_health(health: dict[str, Any] | None) -> str:
-    if health is None:
-        return "  health: not asked"
-    if not health["checked"]:
-        return f"  health: unknown: {health['why']}"
-    if health["ok"]:
-        return f"  health: good ({', '.join(health['parts'])}: {health['url']})"
-    return f"  health: PROBLEM: {'; '.join(health['problems'])} ({health['url']})"
-
-
-def _render_requests(requests: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        f"  #{r['id']} {r['requested_at']}  {r['ward']}/{r['receiver'] or 'all'} "
-        f"{r['programme']} {r['priority']}: {r['state']}"
-        + (f": {r['message']}" if r["message"] else "")
-        for r in requests
-    ]
-    return ["requests by `air` in the last 24 hours (newest first):", *(lines or ["  none"])]

@@ -17,6 +17,7 @@ from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.ids import check_name
 from ipfm_scheduler.core.model import Origin, Priority, Programme, Ward
 from ipfm_scheduler.errors import ValueInvalid
+from ipfm_scheduler.i18n import _
 
 #: a heartbeat (written every 5 s) this recent means a service runs (for `run`, `air`, `status`)
 LIVE_WITHIN = timedelta(seconds=20)
@@ -24,7 +25,11 @@ LIVE_WITHIN = timedelta(seconds=20)
 
 def _aware(value: datetime, name: str) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueInvalid(f"{name} must be a timezone-aware datetime, got {value.isoformat()}")
+        raise ValueInvalid(
+            _("{name} must be a timezone-aware datetime, got {value}").format(
+                name=name, value=value.isoformat()
+            )
+        )
 
 
 # ---------------------------------------------------------------- outcomes and states
@@ -92,8 +97,16 @@ class WeekCloseRow:
     def __post_init__(self) -> None:
         if self.completed < 0 or self.minimum < 0:
             raise ValueInvalid(
-                f"{self.ward}/{self.receiver} {self.programme}: counts cannot be negative "
-                f"(completed {self.completed}, minimum {self.minimum})"
+                _(
+                    "{ward}/{receiver} {programme}: counts cannot be negative "
+                    "(completed {completed}, minimum {minimum})"
+                ).format(
+                    ward=self.ward,
+                    receiver=self.receiver,
+                    programme=self.programme,
+                    completed=self.completed,
+                    minimum=self.minimum,
+                )
             )
 
     @property
@@ -115,7 +128,7 @@ class CommandRecord:
 
     def __post_init__(self) -> None:
         if not self.receiver:
-            raise ValueInvalid(f"command {self.id!r}: its receiver is empty")
+            raise ValueInvalid(_("command {id}: its receiver is empty").format(id=repr(self.id)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +149,14 @@ class AiringRecord:
     local: str = ""
 
     def __post_init__(self) -> None:
-        _aware(self.start, f"airing {self.id}: start")
-        _aware(self.expires, f"airing {self.id}: expires")
+        _aware(self.start, _("airing {id}: start").format(id=self.id))
+        _aware(self.expires, _("airing {id}: expires").format(id=self.id))
         for receiver, command in self.commands.items():
             if command.receiver != receiver:
                 raise ValueInvalid(
-                    f"airing {self.id}: the command filed under {receiver!r} is for "
-                    f"{command.receiver!r}"
+                    _("airing {id}: the command filed under {filed} is for {receiver}").format(
+                        id=self.id, filed=repr(receiver), receiver=repr(command.receiver)
+                    )
                 )
 
     @property
@@ -177,7 +191,7 @@ class ManualRequest:
         if self.receiver is not None:
             check_name(self.receiver, "receiver id")
         if self.start is not None and self.start.tzinfo is None:
-            raise ValueInvalid("a requested start must carry a time zone")
+            raise ValueInvalid(_("a requested start must carry a time zone"))
 
 
 @dataclass(frozen=True, slots=True)

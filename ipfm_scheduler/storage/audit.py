@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from ipfm_scheduler.errors import StorageError
+from ipfm_scheduler.i18n import N_, _, date_text
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.configs import zone_named
 from ipfm_scheduler.storage.db import describe, open_engine, require_current
@@ -73,15 +74,24 @@ class LogFilter:
     end: datetime | None = None  # planned start before (aware)
 
     def describe(self, zone: tzinfo) -> str:
-        parts = [f"{k} {v}" for k, v in self._ids() if v]
-        if self.start is not None:
-            parts.append(f"from {self.start.astimezone(zone):%Y-%m-%d %H:%M}")
-        if self.end is not None:
-            parts.append(f"before {self.end.astimezone(zone):%Y-%m-%d %H:%M}")
-        return ", ".join(parts) or "none at all"
+        """The filter in words, in the language spoken: ``ward cam-trung, from 2025-11-24
+        00:00`` (``từ 24/11/2025 00:00`` in Vietnamese)."""
+        parts = [_(template).format(id=value) for template, value in self._ids() if value]
+        for template, moment in (
+            (N_("from {moment}"), self.start),
+            (N_("before {moment}"), self.end),
+        ):
+            if moment is not None:
+                local = moment.astimezone(zone)
+                parts.append(_(template).format(moment=f"{date_text(local)} {local:%H:%M}"))
+        return ", ".join(parts) or _("none at all")
 
     def _ids(self) -> list[tuple[str, str | None]]:
-        return [("ward", self.ward), ("receiver", self.receiver), ("programme", self.programme)]
+        return [
+            (N_("ward {id}"), self.ward),
+            (N_("receiver {id}"), self.receiver),
+            (N_("programme {id}"), self.programme),
+        ]
 
 
 def airing_log(conn: Connection, wanted: LogFilter) -> list[LogRow]:
@@ -142,13 +152,30 @@ def unknown_id(conn: Connection, kind: str, value: str, *, ward: str | None = No
         if conn.execute(source.where(column == value).limit(1)).first() is not None:
             return None
     known = sorted({str(v) for v in conn.execute(union(*sources)).scalars().all()})
-    of = f" of ward {ward}" if ward and kind == "receiver" else ""
-    listed = ", ".join(known[:KNOWN_SHOWN]) or "none"
-    more = ", …" if len(known) > KNOWN_SHOWN else ""
-    return (
-        f"{kind} {value}{of} is not known to this database (known {kind}s{of}: {listed}{more}); "
-        "check the spelling"
+    listed = (", ".join(known[:KNOWN_SHOWN]) or _("none")) + (
+        ", …" if len(known) > KNOWN_SHOWN else ""
     )
+    if ward and kind == "receiver":
+        return _(
+            "receiver {id} of ward {ward} is not known to this database (known receivers of "
+            "ward {ward}: {listed}); check the spelling"
+        ).format(id=value, ward=ward, listed=listed)
+    return _(_UNKNOWN[kind]).format(id=value, listed=listed)
+
+
+_UNKNOWN = {
+    "ward": N_(
+        "ward {id} is not known to this database (known wards: {listed}); check the spelling"
+    ),
+    "programme": N_(
+        "programme {id} is not known to this database (known programmes: {listed}); check the "
+        "spelling"
+    ),
+    "receiver": N_(
+        "receiver {id} is not known to this database (known receivers: {listed}); check the "
+        "spelling"
+    ),
+}
 
 
 def _id_sources(kind: str, ward: str | None) -> list[Select[Any]]:
@@ -161,7 +188,7 @@ def _id_sources(kind: str, ward: str | None) -> list[Select[Any]]:
     if kind == "programme":
         return [select(sp.c.programme), select(a.c.programme)]
     if kind != "receiver":
-        raise ValueError(f"unknown kind of id {kind!r}")
+        raise ValueError(_("unknown kind of id {kind}").format(kind=repr(kind)))
     from_snapshots, from_commands = select(sr.c.receiver), select(c.c.receiver)
     if ward:
         from_snapshots = from_snapshots.where(sr.c.ward == ward)

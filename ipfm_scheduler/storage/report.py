@@ -17,7 +17,7 @@ from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.compliance import CLOSE_MARGIN, EXPIRE_GRACE
 from ipfm_scheduler.core.model import Origin, Priority
 from ipfm_scheduler.core.records import AiringRecord, CommandRecord
-from ipfm_scheduler.core.verdicts import Standing, receiver_verdicts
+from ipfm_scheduler.core.verdicts import Reason, Standing, receiver_verdicts
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.answers import offline_receivers
@@ -36,7 +36,13 @@ class ReceiverLine:
     commands_sent: int
     completed: int
     standing: Standing
-    reason: str
+    why: Reason | None  # None when compliant
+
+    @property
+    def reason(self) -> str:
+        """Why it is short, in English ("" when compliant); ``why.words()`` in the language
+        spoken."""
+        return "" if self.why is None else str(self.why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +352,7 @@ class _Builder:
                 sent[r.id],
                 verdicts[r.id].completed,
                 verdicts[r.id].standing,
-                verdicts[r.id].reason,
+                verdicts[r.id].why,
             )
             for r in receivers
         )

@@ -118,13 +118,13 @@ def test_the_reason_words_in_their_order() -> None:
         "loa-01": (
             "short",
             0,
-            "offline since 2026-11-23 05:58; 2 commands: expired ×2; 1 airing(s) missed while "
+            "offline since 2026-11-23 05:58; 2 commands: expired ×2; 1 airing missed while "
             "the service was not running (2026-11-24 06:00)",
         ),
         "loa-02": (
             "short",
             0,
-            "2 commands: rejected (expired), sent, no answer; 1 airing(s) missed while the "
+            "2 commands: rejected (expired), sent, no answer; 1 airing missed while the "
             "service was not running (2026-11-24 06:00)",
         ),
     }
@@ -137,7 +137,7 @@ def test_no_airing_planned_no_command_sent_and_missed_airings() -> None:
     assert verdicts(only_one)["loa-02"].reason == "no command sent"
     both_missed = [missed(1, at(23)), missed(2, at(24))]
     assert verdicts(both_missed)["loa-02"].reason == (
-        "no command sent: 2 airing(s) missed while the service was not running "
+        "no command sent: 2 airings missed while the service was not running "
         "(2026-11-23 06:00, 2026-11-24 06:00)"
     )
 
@@ -227,10 +227,10 @@ def test_missed_airings_are_named_oldest_first_three_at_most() -> None:
     """The words for airings missed while no service ran, in every reason."""
     starts = [datetime(2025, 11, d, 6, 0, tzinfo=HCM) for d in (27, 25, 26, 28)]
     assert missed_words(starts[:1], HCM) == (
-        "1 airing(s) missed while the service was not running (2025-11-27 06:00)"
+        "1 airing missed while the service was not running (2025-11-27 06:00)"
     )
     assert missed_words(starts, HCM) == (
-        "4 airing(s) missed while the service was not running (2025-11-25 06:00, "
+        "4 airings missed while the service was not running (2025-11-25 06:00, "
         "2025-11-26 06:00, 2025-11-27 06:00, …)"
     )
     assert missed_words([], HCM) == ""

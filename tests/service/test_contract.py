@@ -155,7 +155,7 @@ def test_missed_make_up_and_week_closing(make_log: Callable[[], Any]) -> None:
         "loa-03": (
             0,
             False,
-            "offline since 2026-11-23 07:00; no command sent: 1 airing(s) missed while the "
+            "offline since 2026-11-23 07:00; no command sent: 1 airing missed while the "
             "service was not running (2026-11-23 06:00)",
         ),
     }

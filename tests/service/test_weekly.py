@@ -198,7 +198,7 @@ def test_a_week_short_because_the_service_was_down_says_which_airings_it_missed(
     assert Origin.MAKEUP not in rig.log.origins()  # the week has no window left
     rig.at(local(NEXT_MONDAY, "01:00")).sweep()
     rows = rig.log.closed[WEEK]
-    missed = "1 airing(s) missed while the service was not running (2026-11-23 06:00)"
+    missed = "1 airing missed while the service was not running (2026-11-23 06:00)"
     assert [(r.receiver, r.reason) for r in rows] == [
         ("loa-01", f"no command sent: {missed}"),
         ("loa-02", f"no command sent: {missed}"),

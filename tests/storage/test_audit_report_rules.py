@@ -93,11 +93,11 @@ def test_a_missed_airing_is_named_in_the_reason(repo: Repository):
     missed_airing(world, "cam-trung", date(2025, 11, 26))
     found = receiver_lines(report(repo, datetime(2025, 12, 8, tzinfo=VN)))
     assert found[("cua-ong", "loa-01")][2] == (
-        "no command sent: 4 airing(s) missed while the service was not running "
+        "no command sent: 4 airings missed while the service was not running "
         "(2025-11-25 06:00, 2025-11-26 06:00, 2025-11-27 06:00, …)"
     )
     assert found[("cam-trung", "loa-02")][2] == (
-        "1 command: failed (device); 1 airing(s) missed while the service was not running "
+        "1 command: failed (device); 1 airing missed while the service was not running "
         "(2025-11-26 06:00)"
     )
 
