@@ -19,6 +19,7 @@ from ipfm_scheduler import __version__, logtime
 from ipfm_scheduler.cli.exitcodes import RET_INTERNAL, RET_OK, exit_code_for
 from ipfm_scheduler.cli.language import SpeakingCommand
 from ipfm_scheduler.errors import ConfigError, IpfmError
+from ipfm_scheduler.i18n import _
 
 DEFAULT_CONFIG = "/etc/ipfm-receiver/receiver.yaml"
 
@@ -66,12 +67,27 @@ def _run(config_path: Path, check: bool) -> int:
         settings = load_receiver(config_path)
         logtime.use_zone(settings.timezone)
         if check:
+            keys = (
+                _("signing key {keys}").format(keys=", ".join(settings.keys))
+                if settings.keys
+                else _("NO signing key")
+            )
             click.echo(
-                f"{config_path}: valid: receiver {settings.ward}/{settings.receiver}, broker "
-                f"{settings.mqtt.url} (topic prefix {settings.mqtt.topic_prefix}), output "
-                f"{settings.output}, cache {settings.cache_dir} "
-                f"({settings.cache_max_bytes // 2**20} MB), state {settings.state_dir}, "
-                + ("signing key " + ", ".join(settings.keys) if settings.keys else "NO signing key")
+                _(
+                    "{file}: valid: receiver {ward}/{receiver}, broker {broker} (topic prefix "
+                    "{prefix}), output {output}, cache {cache} ({mb} MB), state {state}, {keys}"
+                ).format(
+                    file=config_path,
+                    ward=settings.ward,
+                    receiver=settings.receiver,
+                    broker=settings.mqtt.url,
+                    prefix=settings.mqtt.topic_prefix,
+                    output=settings.output,
+                    cache=settings.cache_dir,
+                    mb=settings.cache_max_bytes // 2**20,
+                    state=settings.state_dir,
+                    keys=keys,
+                )
             )
             return RET_OK
         from ipfm_scheduler.receiver.agent import Agent
@@ -83,10 +99,10 @@ def _run(config_path: Path, check: bool) -> int:
         click.echo(str(exc), err=True)
         return exit_code_for(exc)
     except IpfmError as exc:
-        click.echo(f"ipfm-receiver: {exc}", err=True)
+        click.echo(_("ipfm-receiver: {error}").format(error=exc), err=True)
         return exit_code_for(exc)
     except Exception:
         logging.getLogger(__name__).exception(
-            "ipfm-receiver: a bug: please report it with this log"
+            _("ipfm-receiver: a bug: please report it with this log")
         )
         return RET_INTERNAL

@@ -22,6 +22,7 @@ from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.expand import PlannedAiring
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.errors import NotAirable
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.logtime import local_text
 from ipfm_scheduler.service.agenda import Agenda, Plan
 from ipfm_scheduler.service.ports import (
@@ -139,10 +140,12 @@ class Dispatch:
         closed before it existed."""
         if self._new_log and self._missed_quietly:
             log.warning(
-                "the airing log is new (no airing recorded before this start): nothing could "
-                "have aired before it, so this week's %d airing(s) whose window had already "
-                "closed are recorded as missed (see `ipfm-scheduler report`), not one warning "
-                "each",
+                _(
+                    "the airing log is new (no airing recorded before this start): nothing could "
+                    "have aired before it, so this week's %d airing(s) whose window had already "
+                    "closed are recorded as missed (see `ipfm-scheduler report`), not one warning "
+                    "each"
+                ),
                 self._missed_quietly,
             )
         self._new_log = False
@@ -201,7 +204,7 @@ class Dispatch:
         expired = self.log.expire_overdue(now, grace=EXPIRE_GRACE)
         for ref in expired:
             log.info(
-                "%s/%s: command %s %s without a final answer",
+                _("%s/%s: command %s %s without a final answer"),
                 ref.ward,
                 ref.receiver,
                 ref.id,
@@ -226,8 +229,10 @@ def _report(item: AiringToStore, result: StoredAiring) -> None:
     if item.missed:
         if result.created:
             log.warning(
-                "ward %s: %s at %s missed: its window closed while the service was not "
-                "running (airing #%d)",
+                _(
+                    "ward %s: %s at %s missed: its window closed while the service was not "
+                    "running (airing #%d)"
+                ),
                 planned.ward,
                 planned.programme,
                 when,
@@ -235,7 +240,7 @@ def _report(item: AiringToStore, result: StoredAiring) -> None:
             )
     elif result.commands_added:
         log.info(
-            "ward %s: %s %s at %s: %d command(s) stored (airing #%d)",
+            _("ward %s: %s %s at %s: %d command(s) stored (airing #%d)"),
             planned.ward,
             planned.origin.value,
             planned.programme,
