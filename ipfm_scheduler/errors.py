@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ipfm_scheduler.i18n import _, ngettext
+from ipfm_scheduler.i18n import N_, _, ngettext
 
 
 class IpfmError(Exception):
@@ -129,7 +129,22 @@ class PublishBusy(PublishError):
 
 
 class NotAirable(IpfmError):
-    """A planned airing can't be turned into commands (its programme has no audio)."""
+    """A planned airing can't be turned into commands (its programme has no audio).
+
+    Its text is stored (a manual request's refusal) in English; :meth:`shown` is the same in
+    the language spoken, for the log."""
+
+    TEXT = N_(
+        "ward {ward}: programme {programme} has no audio in the configuration; airing at {at} "
+        "not sent"
+    )
+
+    def __init__(self, ward: str, programme: str, at: str) -> None:
+        self.ward, self.programme, self.at = ward, programme, at
+        super().__init__(self.TEXT.format(ward=ward, programme=programme, at=at))
+
+    def shown(self) -> str:
+        return _(self.TEXT).format(ward=self.ward, programme=self.programme, at=self.at)
 
 
 class ProtocolError(IpfmError):

@@ -22,7 +22,9 @@ from ipfm_scheduler.cli.exitcodes import RET_CONFIG, RET_DATABASE
 from ipfm_scheduler.cli.language import help_texts
 from ipfm_scheduler.cli.receiver_main import main as receiver_main
 from ipfm_scheduler.config.settings import LoadedConfig
+from ipfm_scheduler.errors import NotAirable, StorageError
 from ipfm_scheduler.service.daemon import Daemon
+from ipfm_scheduler.service.timer import Guard
 from ipfm_scheduler.storage.memory import MemoryLog
 from ipfm_scheduler.storage.migrate import head_revision
 from tests.audio.test_audio_catalogue import stored
@@ -230,3 +232,36 @@ def test_ipfm_receiver_checks_its_file_in_vietnamese(tmp_path: Path) -> None:
     assert invalid.stderr.startswith("1 lỗi trong cấu hình:\n  bad.yaml:1:1: ")
     assert english.stdout.startswith(f"{good}: valid: receiver cam-trung/loa-01, broker ")
     assert english.stdout.endswith(", NO signing key\n")
+
+
+def test_a_failing_step_is_named_in_the_language_spoken_and_keyed_in_english(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The timer's step names are keys (``last_error["heartbeat"]`` feeds /healthz): the log
+    line names the step in Vietnamese, the key stays."""
+    i18n.set_language("vi")
+    guard = Guard()
+
+    def step() -> None:
+        raise StorageError("the database did not answer")
+
+    with caplog.at_level(logging.ERROR):
+        assert not guard("heartbeat", step)
+        assert guard("heartbeat", lambda: None)
+    assert caplog.messages[0] == "tín hiệu sống thất bại: the database did not answer"
+    assert guard.last_error == {}
+    assert guard.failures["heartbeat"] == 1
+
+
+def test_a_programme_without_audio_is_stored_in_english_and_logged_in_vietnamese() -> None:
+    """A manual request's refusal keeps the English text (stored); the log line speaks."""
+    i18n.set_language("vi")
+    exc = NotAirable("cam-trung", "kh179", "2026-12-05 06:00+07:00")
+    assert str(exc) == (
+        "ward cam-trung: programme kh179 has no audio in the configuration; airing at "
+        "2026-12-05 06:00+07:00 not sent"
+    )
+    assert exc.shown() == (
+        "phường cam-trung: chương trình kh179 không có âm thanh trong cấu hình; lần phát lúc "
+        "2026-12-05 06:00+07:00 không được gửi"
+    )

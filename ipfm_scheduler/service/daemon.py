@@ -31,7 +31,7 @@ from ipfm_scheduler import logtime
 from ipfm_scheduler.clock import SystemClock
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
 from ipfm_scheduler.errors import ConfigError, ServiceAlreadyRunning
-from ipfm_scheduler.i18n import _
+from ipfm_scheduler.i18n import N_, _
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.jobs import DB_STALE_S, Dispatcher, Jobs
 from ipfm_scheduler.service.ports import (
@@ -254,7 +254,7 @@ class Daemon:
                 _("configuration NOT reloaded (%d problem(s)): the running plan stays"),
                 len(exc.problems),
             )
-            self.notifier.ready("reload refused: the configuration has problems")
+            self.notifier.ready(_("reload refused: the configuration has problems"))
             return False
         old = service.dispatcher.plan
         assert loaded.station is not None
@@ -263,15 +263,15 @@ class Daemon:
         snapshot = _record_config(wiring.log, timer, loaded, self.clock.now())
         if snapshot is None:  # airings must be recorded with the configuration in force
             log.error(_("configuration NOT reloaded: it could not be recorded in the database"))
-            self.notifier.ready("reload failed: the database did not answer")
+            self.notifier.ready(_("reload failed: the database did not answer"))
             return False
         plan = Plan(station, loaded.schedule, snapshot)
         if not self._swap(service, timer, plan):
             log.error(_("configuration reload failed: the running plan stays"))
-            self.notifier.ready("reload failed: see the log")
+            self.notifier.ready(_("reload failed: see the log"))
             return False
         log.info(_("configuration reloaded: %d ward(s)"), len(plan.schedule.wards))
-        self.notifier.ready("configuration reloaded")
+        self.notifier.ready(_("configuration reloaded"))
         return True
 
     def _swap(self, service: Jobs, timer: Timer, plan: Plan) -> bool:
@@ -287,7 +287,7 @@ class Daemon:
 
         def swap() -> None:
             try:
-                applied.append(timer.guard("applying the new configuration", apply))
+                applied.append(timer.guard(N_("applying the new configuration"), apply))
             finally:
                 done.set()
 
@@ -301,7 +301,7 @@ def _record_config(
     """The configuration snapshot for a reload; None if the database did not answer."""
     snapshot: list[int] = []
     timer.guard(
-        "recording the configuration",
+        N_("recording the configuration"),
         lambda: snapshot.append(airing_log.record_config(loaded, now=now)),
     )
     return snapshot[0] if snapshot else None

@@ -57,10 +57,7 @@ def order(
     programme = plan.programme(planned.programme)
     audio = plan.audio(planned.programme)
     if programme is None or audio is None:
-        raise NotAirable(
-            f"ward {planned.ward}: programme {planned.programme} has no audio in the "
-            f"configuration; airing at {local_text(planned.local_start)} not sent"
-        )
+        raise NotAirable(planned.ward, planned.programme, local_text(planned.local_start))
     ref = protocol.AudioRef(
         plan.audio_url(audio), audio.sha256, audio.bytes, audio.duration_s, audio.format
     )
@@ -181,7 +178,7 @@ class Dispatch:
             return order(plan, planned, receivers=receivers, now=now)
         except NotAirable as exc:
             if planned.programme not in self._unairable:
-                log.error("%s", exc)
+                log.error("%s", exc.shown())
                 self._unairable.add(planned.programme)
             return None
 

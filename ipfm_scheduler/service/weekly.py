@@ -115,7 +115,7 @@ class Weekly:
                     )
                 )
             except NotAirable as exc:
-                log.error("%s", exc)
+                log.error("%s", exc.shown())
                 continue
             log.info(
                 _("ward %s: make-up of %s planned at %s for %s (%s)"),
