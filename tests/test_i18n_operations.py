@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,9 @@ from ipfm_scheduler.service.timer import Guard
 from ipfm_scheduler.storage.memory import MemoryLog
 from ipfm_scheduler.storage.migrate import head_revision
 from tests.audio.test_audio_catalogue import stored
+from tests.core.factories import ward, weekly
 from tests.service.fake_mqtt import FakeOutbox
+from tests.service.helpers import MONDAY, Rig, local, make_plan
 from tests.service.test_daemon import Configs, Manager, manager, rig, start
 
 __all__ = ["manager", "rig"]  # the fixtures of tests/service/test_daemon.py, used here too
@@ -265,3 +268,23 @@ def test_a_programme_without_audio_is_stored_in_english_and_logged_in_vietnamese
         "phường cam-trung: chương trình kh179 không có âm thanh trong cấu hình; lần phát lúc "
         "2026-12-05 06:00+07:00 không được gửi"
     )
+
+
+def test_a_missed_airing_is_warned_in_vietnamese_with_its_date_as_dd_mm_yyyy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After a stop, each airing whose window closed meanwhile: a WARNING in the language
+    spoken, its time written as Vietnamese write it (the English line is in test_new_log)."""
+    plan = make_plan(ward(weekly("mon,tue", "06:00")))
+    first = Rig(plan, local(MONDAY, "05:58"))
+    first.tick()  # Monday's airing recorded: the log is no longer new
+    i18n.set_language("vi")
+    restarted = Rig(plan, local(MONDAY + timedelta(days=1), "07:00"), log=first.log)
+    with caplog.at_level(logging.INFO):
+        restarted.tick()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    (airing,) = [a for a in restarted.log.airings.values() if a.outcome is not None]
+    assert warnings == [
+        "phường cam-trung: kh179 lúc 24/11/2026 06:00 +07:00 bị bỏ lỡ: khung giờ đã kết thúc "
+        f"khi dịch vụ không chạy (lần phát #{airing.id})"
+    ]

@@ -25,7 +25,7 @@ from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.config.reader import quote, suggestion
 from ipfm_scheduler.core.ids import NAME_RULE, is_name
 from ipfm_scheduler.errors import CheckFailed
-from ipfm_scheduler.i18n import N_, _, ngettext
+from ipfm_scheduler.i18n import N_, _, date_text, ngettext
 
 audio_dir_option = click.option(
     "--audio-dir",
@@ -211,7 +211,8 @@ def _describe_import(file: Path, entry: CatalogueEntry) -> None:
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    utc = moment.astimezone(UTC)
+    return f"{date_text(utc.date())} {utc:%H:%M} UTC"  # dd/mm/yyyy in Vietnamese
 
 
 @audio.command("list")

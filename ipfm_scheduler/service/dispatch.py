@@ -20,10 +20,10 @@ from ipfm_scheduler import protocol
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.expand import PlannedAiring
-from ipfm_scheduler.core.model import Priority
+from ipfm_scheduler.core.model import Origin, Priority
 from ipfm_scheduler.errors import NotAirable
-from ipfm_scheduler.i18n import _
-from ipfm_scheduler.logtime import local_text
+from ipfm_scheduler.i18n import N_, _
+from ipfm_scheduler.logtime import local_text, message_time
 from ipfm_scheduler.service.agenda import Agenda, Plan
 from ipfm_scheduler.service.ports import (
     AiringLog,
@@ -220,9 +220,18 @@ def _next_batch(plan: Plan, due: Sequence[PlannedAiring], first: int) -> Sequenc
     return due[first:]
 
 
+#: how the log names an airing's origin (the English is the origin's own name)
+ORIGIN_WORDS = {
+    Origin.SCHEDULED: N_("scheduled"),
+    Origin.MAKEUP: N_("makeup"),
+    Origin.MANUAL: N_("manual"),
+    Origin.EMERGENCY: N_("emergency"),
+}
+
+
 def _report(item: AiringToStore, result: StoredAiring) -> None:
     planned = item.planned
-    when = local_text(planned.local_start, "seconds" if planned.start.second else "minutes")
+    when = message_time(planned.local_start, "seconds" if planned.start.second else "minutes")
     if item.missed:
         if result.created:
             log.warning(
@@ -239,7 +248,7 @@ def _report(item: AiringToStore, result: StoredAiring) -> None:
         log.info(
             _("ward %s: %s %s at %s: %d command(s) stored (airing #%d)"),
             planned.ward,
-            planned.origin.value,
+            _(ORIGIN_WORDS[planned.origin]),
             planned.programme,
             when,
             result.commands_added,

@@ -19,7 +19,7 @@ from ipfm_scheduler.core.verdicts import MAX_MAKEUPS, receiver_verdicts
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.errors import NotAirable
 from ipfm_scheduler.i18n import _
-from ipfm_scheduler.logtime import local_text
+from ipfm_scheduler.logtime import message_time
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.dispatch import order
 from ipfm_scheduler.service.ports import (
@@ -121,7 +121,7 @@ class Weekly:
                 _("ward %s: make-up of %s planned at %s for %s (%s)"),
                 ward_id,
                 programme.id,
-                local_text(makeup.planned.local_start),
+                message_time(makeup.planned.local_start),
                 ", ".join(makeup.receivers),
                 makeup.note,
             )
