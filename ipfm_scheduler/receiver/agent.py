@@ -199,9 +199,8 @@ class Agent:
             log.warning(
                 _(
                     "%s: this box's clock is at least %.0f s behind the service's (a command "
-                    "issued "
-                    "at %s arrived at %s by this clock): it plays late by as much; set its time "
-                    "right (systemd-timesyncd)"
+                    "issued at %s arrived at %s by this clock): it plays late by as much; set its "
+                    "time right (systemd-timesyncd)"
                 ),
                 self.who,
                 behind,
