@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from ipfm_scheduler.errors import ValueInvalid
+from ipfm_scheduler.i18n import _
 
 
 class Clock(Protocol):
@@ -79,5 +80,5 @@ class ManualClock:
 
 def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
-        raise ValueInvalid("a clock keeps aware datetimes only")
+        raise ValueInvalid(_("a clock keeps aware datetimes only"))
     return moment.astimezone(UTC)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ipfm_scheduler.i18n import N_, _, ngettext
+
 
 class IpfmError(Exception):
     """Base of every error this project raises on purpose."""
@@ -41,8 +43,10 @@ class ConfigError(IpfmError):
     def __init__(self, problems: Iterable[ConfigProblem]) -> None:
         self.problems: tuple[ConfigProblem, ...] = tuple(problems)
         count = len(self.problems)
-        head = f"{count} problem{'s' if count != 1 else ''} in the configuration"
-        super().__init__("\n".join([head + ":", *(f"  {p}" for p in self.problems)]))
+        head = ngettext(
+            "{count} problem in the configuration:", "{count} problems in the configuration:", count
+        ).format(count=count)
+        super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
 
 
 class ConfigRejected(ConfigError):
@@ -66,10 +70,11 @@ class StationUnusable(ConfigError):
         super().__init__(problems)
         count = len(self.problems)
         also = f"; {hint}" if hint else ""
-        head = (
-            f"the station file {station} cannot give {needs} "
-            f"({count} problem{'s' if count != 1 else ''}{also}):"
-        )
+        head = ngettext(
+            "the station file {station} cannot give {needs} ({count} problem{also}):",
+            "the station file {station} cannot give {needs} ({count} problems{also}):",
+            count,
+        ).format(station=station, needs=needs, count=count, also=also)
         self.args = ("\n".join([head, *(f"  {p}" for p in self.problems)]),)
 
 
@@ -87,10 +92,12 @@ class SchemaOutOfDate(StorageError):
     def __init__(self, current: str | None, expected: str, url: str) -> None:
         self.current = current
         self.expected = expected
-        shown = current or "empty (no schema yet)"
+        shown = current or _("empty (no schema yet)")
         super().__init__(
-            f"the database {url} is at schema version {shown}, this program needs {expected}; "
-            "run `ipfm-scheduler db upgrade` first"
+            _(
+                "the database {url} is at schema version {current}, this program needs "
+                "{expected}; run `ipfm-scheduler db upgrade` first"
+            ).format(url=url, current=shown, expected=expected)
         )
 
 
@@ -102,8 +109,10 @@ class SchemaTooNew(SchemaOutOfDate):
         self.expected = expected
         StorageError.__init__(
             self,
-            f"the database {url} is at schema version {current}, which this ipfm-scheduler does "
-            f"not know (it needs {expected}): a newer version upgraded it; run that version",
+            _(
+                "the database {url} is at schema version {current}, which this ipfm-scheduler "
+                "does not know (it needs {expected}): a newer version upgraded it; run that version"
+            ).format(url=url, current=current, expected=expected),
         )
 
 
@@ -120,7 +129,22 @@ class PublishBusy(PublishError):
 
 
 class NotAirable(IpfmError):
-    """A planned airing can't be turned into commands (its programme has no audio)."""
+    """A planned airing can't be turned into commands (its programme has no audio).
+
+    Its text is stored (a manual request's refusal) in English; :meth:`shown` is the same in
+    the language spoken, for the log."""
+
+    TEXT = N_(
+        "ward {ward}: programme {programme} has no audio in the configuration; airing at {at} "
+        "not sent"
+    )
+
+    def __init__(self, ward: str, programme: str, at: str) -> None:
+        self.ward, self.programme, self.at = ward, programme, at
+        super().__init__(self.TEXT.format(ward=ward, programme=programme, at=at))
+
+    def shown(self) -> str:
+        return _(self.TEXT).format(ward=self.ward, programme=self.programme, at=self.at)
 
 
 class ProtocolError(IpfmError):
@@ -138,8 +162,10 @@ class HttpUnavailable(IpfmError):
         self.host = host
         self.port = port
         super().__init__(
-            f"cannot serve HTTP on {host}:{port}: {reason} (is another ipfm-scheduler "
-            "running? else change http.port in the station file)"
+            _(
+                "cannot serve HTTP on {host}:{port}: {reason} (is another ipfm-scheduler "
+                "running? else change http.port in the station file)"
+            ).format(host=host, port=port, reason=reason)
         )
 
 

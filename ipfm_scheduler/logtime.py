@@ -12,6 +12,8 @@ import logging
 import sys
 from datetime import datetime, tzinfo
 
+from ipfm_scheduler import i18n
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 _zone: tzinfo | None = None  # the station's, once known; None: the machine's
@@ -27,6 +29,14 @@ def local_text(moment: datetime, timespec: str = "minutes") -> str:
     """``moment`` (aware) as a person reads it in a log line: ``2026-12-05 11:41+07:00`` in the
     zone the moment carries (give it the station's: ``planned.local_start``)."""
     return moment.isoformat(sep=" ", timespec=timespec)
+
+
+def message_time(moment: datetime, timespec: str = "minutes") -> str:
+    """``moment`` inside a log message, in the language spoken: :func:`local_text` in English,
+    ``05/12/2026 11:41 +07:00`` in Vietnamese (dd/mm/yyyy, :func:`i18n.datetime_text`)."""
+    if i18n.language() == "en":
+        return local_text(moment, timespec)
+    return i18n.datetime_text(moment, seconds=timespec == "seconds")
 
 
 class StationTimeFormatter(logging.Formatter):

@@ -41,7 +41,9 @@ rx=$!
 "$bin" simulate --time-mode realtime --download --leave cam-trung/loa-01 \
   > var/demo-simulator.log 2>&1 &
 sim=$!
-"$bin" run --demo > var/demo-service.log 2>&1 &
+# the service's log is read below (grep), so it is written in English whatever the sample's
+# language: (the commands above and below speak it)
+"$bin" run --demo --lang en > var/demo-service.log 2>&1 &
 svc=$!
 tail -n +1 -f var/demo-service.log \
   | grep --line-buffered -E "ready:|demo:|command\(s\) stored|quarantined|make-up|WARNING.*command|ERROR" &

@@ -27,6 +27,7 @@ from typing import Any
 from ipfm_scheduler.audio.files import AudioFile
 from ipfm_scheduler.core.ids import check_name
 from ipfm_scheduler.errors import AudioError, ValueInvalid
+from ipfm_scheduler.i18n import _
 
 FILE_NAME = "catalogue.json"
 VERSION = 1
@@ -92,13 +93,15 @@ class CatalogueEntry:
         check_name(self.programme, "programme id")
         for name in ("sha256", "source_sha256"):
             if not SHA256_RE.fullmatch(getattr(self, name)):
-                raise ValueInvalid(f"{name} must be 64 lowercase hex digits")
+                raise ValueInvalid(_("{name} must be 64 lowercase hex digits").format(name=name))
         if self.bytes <= 0 or self.source_bytes <= 0:
-            raise ValueInvalid(f"{self.file}: sizes must be positive")
+            raise ValueInvalid(_("{file}: sizes must be positive").format(file=self.file))
         if not self.duration_s > 0:
-            raise ValueInvalid(f"{self.file}: duration must be positive")
+            raise ValueInvalid(_("{file}: duration must be positive").format(file=self.file))
         if self.added_at.tzinfo is None:
-            raise ValueInvalid(f"{self.file}: added_at must carry its UTC offset")
+            raise ValueInvalid(
+                _("{file}: added_at must carry its UTC offset").format(file=self.file)
+            )
 
     @property
     def file(self) -> str:
@@ -130,7 +133,7 @@ class CatalogueEntry:
         names = {f.name for f in fields(cls)}
         missing = sorted(n for n in names if n not in data and n not in {"channels", "format"})
         if missing:
-            raise ValueInvalid(f"missing {', '.join(missing)}")
+            raise ValueInvalid(_("missing {names}").format(names=", ".join(missing)))
         values = {k: v for k, v in data.items() if k in names}
         try:
             values["added_at"] = datetime.fromisoformat(str(data["added_at"]))
@@ -159,7 +162,11 @@ class Catalogue:
         except FileNotFoundError:
             return cls(audio_dir)
         except OSError as exc:
-            raise AudioError(f"cannot read the catalogue {path}: {exc.strerror}") from exc
+            raise AudioError(
+                _("cannot read the catalogue {path}: {strerror}").format(
+                    path=path, strerror=exc.strerror
+                )
+            ) from exc
         return cls(audio_dir, tuple(_parse(path, text)))
 
     def find_import(self, key: ImportKey) -> CatalogueEntry | None:
@@ -189,21 +196,31 @@ def _parse(path: Path, text: str) -> Iterator[CatalogueEntry]:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise AudioError(
-            f"{path}:{exc.lineno}:{exc.colno}: the catalogue is not valid JSON ({exc.msg}); "
-            "fix it or restore it from a backup before importing"
+            _(
+                "{path}:{lineno}:{colno}: the catalogue is not valid JSON ({msg}); fix it or "
+                "restore it from a backup before importing"
+            ).format(path=path, lineno=exc.lineno, colno=exc.colno, msg=exc.msg)
         ) from exc
     if not isinstance(document, dict) or document.get("version") != VERSION:
-        raise AudioError(f"{path}: not a version {VERSION} catalogue (expected {{'version': 1}})")
+        raise AudioError(
+            _("{path}: not a version {version} catalogue (expected {{'version': 1}})").format(
+                path=path, version=VERSION
+            )
+        )
     entries = document.get("entries")
     if not isinstance(entries, list):
-        raise AudioError(f"{path}: 'entries' must be a list")
+        raise AudioError(_("{path}: 'entries' must be a list").format(path=path))
     for index, raw in enumerate(entries):
         if not isinstance(raw, dict):
-            raise AudioError(f"{path}: entries[{index}] is not an object")
+            raise AudioError(
+                _("{path}: entries[{index}] is not an object").format(path=path, index=index)
+            )
         try:
             yield CatalogueEntry.from_json(raw)
         except ValueInvalid as exc:
-            raise AudioError(f"{path}: entries[{index}]: {exc}") from exc
+            raise AudioError(
+                _("{path}: entries[{index}]: {error}").format(path=path, index=index, error=exc)
+            ) from exc
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -281,7 +298,9 @@ def check_file(audio_dir: Path, entry: CatalogueEntry) -> FileCheck:
     except FileNotFoundError:
         return FileCheck(entry, FileState.MISSING)
     except OSError as exc:
-        raise AudioError(f"cannot read {path}: {exc.strerror}") from exc
+        raise AudioError(
+            _("cannot read {path}: {strerror}").format(path=path, strerror=exc.strerror)
+        ) from exc
     state = FileState.OK if found == entry.sha256 else FileState.CHANGED
     return FileCheck(entry, state, found, size)
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ipfm_scheduler.errors import AudioError
+from ipfm_scheduler.i18n import _
 
 #: the decode check's format: enough for damage, length and level, small in memory
 DECODE_RATE_HZ = 8000
@@ -54,7 +55,9 @@ class DecodeFailed(AudioError):
     def __init__(self, subject: str, detail: str) -> None:
         self.subject = subject
         self.detail = detail
-        super().__init__(f"ffmpeg could not decode {subject}: {detail}")
+        super().__init__(
+            _("ffmpeg could not decode {subject}: {detail}").format(subject=subject, detail=detail)
+        )
 
 
 def parameters(limit_s: float, cpu_limit_s: float) -> list[str]:
@@ -95,12 +98,14 @@ def _from_file(link: Path, subject: str, options: list[str], cpu_limit_s: float)
             segment = AudioSegment.from_file(str(link), parameters=options)
         except FileNotFoundError as exc:
             raise AudioError(
-                "ffmpeg is not installed (or not on PATH); install the Debian package ffmpeg"
+                _("ffmpeg is not installed (or not on PATH); install the Debian package ffmpeg")
             ) from exc
         except CouldntDecodeError as exc:
             raise _failure(subject, str(exc), cpu_limit_s) from exc
         except (KeyError, IndexError, ValueError) as exc:  # pydub reading ffprobe's answer
-            raise DecodeFailed(subject, f"pydub cannot read ffprobe's description ({exc})") from exc
+            raise DecodeFailed(
+                subject, _("pydub cannot read ffprobe's description ({error})").format(error=exc)
+            ) from exc
         return Decoded(
             duration_s=len(segment) / 1000.0,
             peak_dbfs=float(segment.max_dBFS),
@@ -114,11 +119,12 @@ def _failure(subject: str, message: str, cpu_limit_s: float) -> AudioError:
     """pydub's CouldntDecodeError (ffmpeg's exit code and whole log) in one line."""
     if _CPU_LIMIT in message:
         return AudioError(
-            f"ffmpeg took longer than {math.ceil(cpu_limit_s)} s of processor time on "
-            f"{subject} and was stopped"
+            _(
+                "ffmpeg took longer than {seconds} s of processor time on {subject} and was stopped"
+            ).format(seconds=math.ceil(cpu_limit_s), subject=subject)
         )
     errors = [m.group(1).strip() for m in _LEVELLED.finditer(message)]
     real = [e for e in errors if not e.startswith("Error while decoding stream")]
     if real or errors:
         return DecodeFailed(subject, (real or errors)[0])
-    return DecodeFailed(subject, "it yields no audio")
+    return DecodeFailed(subject, _("it yields no audio"))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ipfm_scheduler.errors import AudioError
+from ipfm_scheduler.i18n import _
 
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
@@ -86,11 +87,15 @@ def run(args: Sequence[str], *, timeout_s: float, subject: str) -> subprocess.Co
         )
     except FileNotFoundError as exc:
         raise AudioError(
-            f"{tool} is not installed (or not on PATH); install the Debian package ffmpeg"
+            _("{tool} is not installed (or not on PATH); install the Debian package ffmpeg").format(
+                tool=tool
+            )
         ) from exc
     except subprocess.TimeoutExpired as exc:
         raise AudioError(
-            f"{tool} took longer than {timeout_s:g} s on {subject} and was stopped"
+            _("{tool} took longer than {seconds} s on {subject} and was stopped").format(
+                tool=tool, seconds=f"{timeout_s:g}", subject=subject
+            )
         ) from exc
 
 

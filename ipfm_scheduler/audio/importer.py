@@ -23,6 +23,7 @@ from ipfm_scheduler.audio.files import AudioSettings
 from ipfm_scheduler.audio.loudness import Normalised, Target
 from ipfm_scheduler.core.ids import check_name
 from ipfm_scheduler.errors import AudioError, ValueInvalid
+from ipfm_scheduler.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class AudioRefused(AudioError):
     def __init__(self, source: Path, reason: str) -> None:
         self.source = source
         self.reason = reason
-        super().__init__(f"cannot import {source}: {reason}")
+        super().__init__(_("cannot import {source}: {reason}").format(source=source, reason=reason))
 
 
 def target_of(settings: AudioSettings) -> Target:
@@ -57,7 +58,7 @@ def target_of(settings: AudioSettings) -> Target:
             settings.sample_rate,
         )
     except ValueInvalid as exc:
-        raise AudioError(f"the audio settings are not usable: {exc}") from exc
+        raise AudioError(_("the audio settings are not usable: {error}").format(error=exc)) from exc
 
 
 def duration_text(seconds: float) -> str:
@@ -80,18 +81,21 @@ def _check_file(source: Path, max_bytes: int) -> int:
     try:
         info = source.stat()
     except FileNotFoundError:
-        raise AudioRefused(source, "there is no such file") from None
+        raise AudioRefused(source, _("there is no such file")) from None
     except OSError as exc:
-        raise AudioRefused(source, f"it cannot be read ({exc.strerror})") from exc
+        raise AudioRefused(
+            source, _("it cannot be read ({strerror})").format(strerror=exc.strerror)
+        ) from exc
     if not source.is_file():
-        raise AudioRefused(source, "it is not a file (a directory or a device?)")
+        raise AudioRefused(source, _("it is not a file (a directory or a device?)"))
     if info.st_size == 0:
-        raise AudioRefused(source, "the file is empty (0 bytes)")
+        raise AudioRefused(source, _("the file is empty (0 bytes)"))
     if info.st_size > max_bytes:
         raise AudioRefused(
             source,
-            f"it is {size_text(info.st_size)}, larger than the {size_text(max_bytes)} "
-            "limit (audio.max_input_bytes)",
+            _("it is {size}, larger than the {limit} limit (audio.max_input_bytes)").format(
+                size=size_text(info.st_size), limit=size_text(max_bytes)
+            ),
         )
     return info.st_size
 
@@ -99,15 +103,24 @@ def _check_file(source: Path, max_bytes: int) -> int:
 def _too_long(source: Path, duration_s: float, max_duration_s: float) -> AudioRefused:
     return AudioRefused(
         source,
-        f"it lasts {duration_text(duration_s)} ({duration_s:.1f} s), longer than the longest "
-        f"window ({duration_text(max_duration_s)}, {max_duration_s:.0f} s): it could never air "
-        "in full",
+        _(
+            "it lasts {length} ({duration_s} s), longer than the longest window "
+            "({window}, {max_duration_s} s): it could never air in full"
+        ).format(
+            length=duration_text(duration_s),
+            duration_s=f"{duration_s:.1f}",
+            window=duration_text(max_duration_s),
+            max_duration_s=f"{max_duration_s:.0f}",
+        ),
     )
 
 
 def _not_audio(source: Path, exc: FfmpegFailed) -> AudioRefused:
     return AudioRefused(
-        source, f"it is not an audio file ffmpeg can read ({exc.tool} says: {exc.detail})"
+        source,
+        _("it is not an audio file ffmpeg can read ({tool} says: {detail})").format(
+            tool=exc.tool, detail=exc.detail
+        ),
     )
 
 
@@ -132,8 +145,17 @@ def _decode(source: Path, max_duration_s: float, timeout_s: float) -> Decoded:
 
 
 def _damaged(source: Path, first_error: str, count: int = 1) -> AudioRefused:
-    errors = "a decoding error" if count == 1 else f"{count} decoding errors, the first"
-    return AudioRefused(source, f"it is damaged: ffmpeg reported {errors}: {first_error}")
+    errors = (
+        _("a decoding error")
+        if count == 1
+        else _("{count} decoding errors, the first").format(count=count)
+    )
+    return AudioRefused(
+        source,
+        _("it is damaged: ffmpeg reported {errors}: {first_error}").format(
+            errors=errors, first_error=first_error
+        ),
+    )
 
 
 def _check_decoded(source: Path, probe: Probe, decoded: Decoded, max_duration_s: float) -> None:
@@ -144,21 +166,32 @@ def _check_decoded(source: Path, probe: Probe, decoded: Decoded, max_duration_s:
     ):
         raise AudioRefused(
             source,
-            f"it looks truncated: its header says {declared:.1f} s, but only "
-            f"{decoded.duration_s:.1f} s of audio could be decoded",
+            _(
+                "it looks truncated: its header says {declared} s, but only {duration_s} s of "
+                "audio could be decoded"
+            ).format(declared=f"{declared:.1f}", duration_s=f"{decoded.duration_s:.1f}"),
         )
     if decoded.duration_s > max_duration_s:
         raise AudioRefused(
             source,
-            f"it lasts longer than the longest window ({duration_text(max_duration_s)}, "
-            f"{max_duration_s:.0f} s; decoding stopped there): it could never air in full",
+            _(
+                "it lasts longer than the longest window ({length}, {max_duration_s} s; "
+                "decoding stopped there): it could never air in full"
+            ).format(length=duration_text(max_duration_s), max_duration_s=f"{max_duration_s:.0f}"),
         )
     if decoded.peak_dbfs <= PEAK_FLOOR_DBFS or decoded.rms_dbfs <= RMS_FLOOR_DBFS:
         raise AudioRefused(
             source,
-            f"it is silent: its loudest sample is at {decoded.peak_dbfs:.1f} dBFS, its RMS "
-            f"level {decoded.rms_dbfs:.1f} dBFS (a recording needs peaks above "
-            f"{PEAK_FLOOR_DBFS:.0f} dBFS and an RMS level above {RMS_FLOOR_DBFS:.0f} dBFS)",
+            _(
+                "it is silent: its loudest sample is at {peak_dbfs} dBFS, its RMS level "
+                "{rms_dbfs} dBFS (a recording needs peaks above {peak_floor} dBFS and an RMS "
+                "level above {rms_floor} dBFS)"
+            ).format(
+                peak_dbfs=f"{decoded.peak_dbfs:.1f}",
+                rms_dbfs=f"{decoded.rms_dbfs:.1f}",
+                peak_floor=f"{PEAK_FLOOR_DBFS:.0f}",
+                rms_floor=f"{RMS_FLOOR_DBFS:.0f}",
+            ),
         )
 
 
@@ -171,10 +204,16 @@ def _check_measured(source: Path, first: Pass) -> None:
         m = first.measured
         raise AudioRefused(
             source,
-            f"it is silent: integrated loudness {m.integrated_lufs:.1f} LUFS, peak "
-            f"{m.true_peak_dbtp:.1f} dBFS (a recording needs at least "
-            f"{loudness.SILENT_BELOW_LUFS:.0f} LUFS and peaks above "
-            f"{PEAK_FLOOR_DBFS:.0f} dBFS)",
+            _(
+                "it is silent: integrated loudness {integrated_lufs} LUFS, peak {true_peak_dbtp} "
+                "dBFS (a recording needs at least {silent_below} LUFS and peaks above "
+                "{peak_floor} dBFS)"
+            ).format(
+                integrated_lufs=f"{m.integrated_lufs:.1f}",
+                true_peak_dbtp=f"{m.true_peak_dbtp:.1f}",
+                silent_below=f"{loudness.SILENT_BELOW_LUFS:.0f}",
+                peak_floor=f"{PEAK_FLOOR_DBFS:.0f}",
+            ),
         )
 
 
@@ -183,9 +222,15 @@ def _check_result(source: Path, done: Normalised, target: Target) -> None:
     if not abs(miss) <= loudness.TOLERANCE_LU:
         raise AudioRefused(
             source,
-            f"after normalisation it measures {done.result.integrated_lufs:.1f} LUFS, more "
-            f"than {loudness.TOLERANCE_LU:.0f} LU from the target {target.loudness_lufs:.1f} "
-            "LUFS (the recording's dynamics defeat loudnorm; try a less dynamic master)",
+            _(
+                "after normalisation it measures {integrated_lufs} LUFS, more than {tolerance} "
+                "LU from the target {loudness_lufs} LUFS (the recording's dynamics defeat "
+                "loudnorm; try a less dynamic master)"
+            ).format(
+                integrated_lufs=f"{done.result.integrated_lufs:.1f}",
+                tolerance=f"{loudness.TOLERANCE_LU:.0f}",
+                loudness_lufs=f"{target.loudness_lufs:.1f}",
+            ),
         )
 
 
@@ -215,7 +260,7 @@ def import_audio(
     )  # fmt: skip
     existing = _already_imported(settings.dir, key)
     if existing is not None:
-        log.info("%s is already catalogued for %s as %s", source, programme, existing.file)
+        log.info(_("%s is already catalogued for %s as %s"), source, programme, existing.file)
         return existing
     probe, first, timeout_s = _inspect(source, target, max_duration_s)
     settings.dir.mkdir(parents=True, exist_ok=True)
@@ -229,7 +274,7 @@ def import_audio(
         _store(temp, entry, settings.dir)
     finally:
         temp.unlink(missing_ok=True)
-    log.info("imported %s for programme %s as %s", source, programme, entry.file)
+    log.info(_("imported %s for programme %s as %s"), source, programme, entry.file)
     return entry
 
 
@@ -260,7 +305,9 @@ def _entry(
     path, size, probe = source
     duration = ffmpeg.probe(stored).duration_s
     if duration is None:
-        raise AudioError(f"ffprobe cannot tell the duration of the converted {path.name}")
+        raise AudioError(
+            _("ffprobe cannot tell the duration of the converted {name}").format(name=path.name)
+        )
     gain = done.limiter_gain_db
     return CatalogueEntry(
         programme=key.programme,

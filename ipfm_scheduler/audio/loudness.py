@@ -25,6 +25,7 @@ from pathlib import Path
 from ipfm_scheduler.audio import ffmpeg
 from ipfm_scheduler.audio.ffmpeg import Loudness, Pass
 from ipfm_scheduler.errors import ValueInvalid
+from ipfm_scheduler.i18n import _
 
 #: the loudness range loudnorm aims for; a recording with a wider range keeps it (linear gain)
 LRA_TARGET_LU = 11.0
@@ -55,13 +56,21 @@ class Target:
 
     def __post_init__(self) -> None:
         if not -70.0 <= self.loudness_lufs <= -5.0:
-            raise ValueInvalid(f"loudness target {self.loudness_lufs} LUFS is not -70 to -5")
+            raise ValueInvalid(
+                _("loudness target {value} LUFS is not -70 to -5").format(value=self.loudness_lufs)
+            )
         if not -9.0 <= self.true_peak_db <= 0.0:
-            raise ValueInvalid(f"true-peak ceiling {self.true_peak_db} dB is not -9 to 0")
+            raise ValueInvalid(
+                _("true-peak ceiling {value} dB is not -9 to 0").format(value=self.true_peak_db)
+            )
         if not 8 <= self.bitrate_kbps <= 320:
-            raise ValueInvalid(f"bitrate {self.bitrate_kbps} kb/s is not 8 to 320")
+            raise ValueInvalid(
+                _("bitrate {value} kb/s is not 8 to 320").format(value=self.bitrate_kbps)
+            )
         if self.sample_rate not in {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000}:
-            raise ValueInvalid(f"sample rate {self.sample_rate} Hz is not one MP3 supports")
+            raise ValueInvalid(
+                _("sample rate {value} Hz is not one MP3 supports").format(value=self.sample_rate)
+            )
 
 
 @dataclass(frozen=True, slots=True)

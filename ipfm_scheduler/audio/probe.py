@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ipfm_scheduler.audio.files import AudioFile
 from ipfm_scheduler.errors import AudioError
+from ipfm_scheduler.i18n import _
 
 _CHUNK = 1 << 20
 _cache: dict[tuple[str, int, int], AudioFile] = {}
@@ -28,11 +29,15 @@ def probe(path: Path) -> AudioFile:
     try:
         stat = path.stat()
     except FileNotFoundError as exc:
-        raise AudioError(f"the audio file {path} does not exist") from exc
+        raise AudioError(_("the audio file {path} does not exist").format(path=path)) from exc
     except OSError as exc:
-        raise AudioError(f"the audio file {path} cannot be read: {exc.strerror}") from exc
+        raise AudioError(
+            _("the audio file {path} cannot be read: {strerror}").format(
+                path=path, strerror=exc.strerror
+            )
+        ) from exc
     if not path.is_file():
-        raise AudioError(f"{path} is not a file")
+        raise AudioError(_("{path} is not a file").format(path=path))
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     with _lock:
         cached = _cache.get(key)
@@ -62,7 +67,11 @@ def _sha256(path: Path) -> str:
             while chunk := handle.read(_CHUNK):
                 digest.update(chunk)
     except OSError as exc:
-        raise AudioError(f"the audio file {path} cannot be read: {exc.strerror}") from exc
+        raise AudioError(
+            _("the audio file {path} cannot be read: {strerror}").format(
+                path=path, strerror=exc.strerror
+            )
+        ) from exc
     return digest.hexdigest()
 
 
@@ -75,11 +84,15 @@ def _mediainfo(path: Path) -> dict[str, object]:
             info: dict[str, object] = mediainfo(str(path))
         except FileNotFoundError as exc:
             raise AudioError(
-                "ffprobe is not installed: it is needed to read audio files "
-                "(on Debian/Ubuntu: apt-get install ffmpeg)"
+                _(
+                    "ffprobe is not installed: it is needed to read audio files "
+                    "(on Debian/Ubuntu: apt-get install ffmpeg)"
+                )
             ) from exc
         except (OSError, UnicodeDecodeError) as exc:
-            raise AudioError(f"ffprobe could not read {path}: {exc}") from exc
+            raise AudioError(
+                _("ffprobe could not read {path}: {error}").format(path=path, error=exc)
+            ) from exc
     return info
 
 
@@ -88,9 +101,15 @@ def _duration(path: Path) -> float:
     try:
         duration = float(str(info["duration"]))
     except (KeyError, ValueError) as exc:
-        raise AudioError(f"{path} is not an audio file that ffprobe can read") from exc
+        raise AudioError(
+            _("{path} is not an audio file that ffprobe can read").format(path=path)
+        ) from exc
     if not duration > 0:
-        raise AudioError(f"{path} holds no sound (its duration is {duration} s)")
+        raise AudioError(
+            _("{path} holds no sound (its duration is {duration} s)").format(
+                path=path, duration=duration
+            )
+        )
     return duration
 
 

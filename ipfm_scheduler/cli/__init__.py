@@ -14,6 +14,7 @@ import click
 from ipfm_scheduler.cli.exitcodes import RET_INTERNAL, exit_code_for
 from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.errors import IpfmError
+from ipfm_scheduler.i18n import _
 
 __all__ = ["cli", "main"]
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         # without standalone mode, click returns what `ctx.exit(code)` asked for
         code = cli.main(args=argv, prog_name="ipfm-scheduler", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo(_("aborted"), err=True)
         sys.exit(1)
     except click.ClickException as exc:
         exc.show()
@@ -32,12 +33,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except IpfmError as exc:
-        click.echo(f"ipfm-scheduler: {exc}", err=True)
+        click.echo(_("ipfm-scheduler: {error}").format(error=exc), err=True)
         sys.exit(exit_code_for(exc))
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception:
-        logging.getLogger("ipfm_scheduler").exception("internal error (a bug: please report it)")
+        logging.getLogger("ipfm_scheduler").exception(_("internal error (a bug: please report it)"))
         sys.exit(RET_INTERNAL)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -25,6 +25,7 @@ from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.config.reader import quote, suggestion
 from ipfm_scheduler.core.ids import NAME_RULE, is_name
 from ipfm_scheduler.errors import CheckFailed
+from ipfm_scheduler.i18n import N_, _, date_text, ngettext
 
 audio_dir_option = click.option(
     "--audio-dir",
@@ -35,8 +36,17 @@ audio_dir_option = click.option(
 )
 
 
+#: what `audio check` calls each state (the English is the state's own name)
+STATE_WORDS = {
+    FileState.OK: N_("ok"),
+    FileState.MISSING: N_("missing"),
+    FileState.CHANGED: N_("changed"),
+    FileState.NOT_A_FILE: N_("not-a-file"),
+}
+
+
 def _warn(text: str) -> None:
-    click.echo(f"ipfm-scheduler: warning: {text}", err=True)
+    click.echo(_("ipfm-scheduler: warning: {text}").format(text=text), err=True)
 
 
 @cli.group("audio")
@@ -46,7 +56,9 @@ def audio() -> None:
 
 def _programme(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     if not is_name(value):
-        raise click.BadParameter(f"{value!r} is not a programme id ({NAME_RULE})")
+        raise click.BadParameter(
+            _("{value} is not a programme id ({rule})").format(value=repr(value), rule=NAME_RULE)
+        )
     return value
 
 
@@ -90,8 +102,9 @@ def add(
     )
     if entry.added_at != now:  # an earlier import of the same bytes
         click.echo(
-            f"{file.name} is already in the catalogue for {programme} "
-            f"(added {_when(entry.added_at)}): {entry.file}"
+            _("{name} is already in the catalogue for {programme} (added {added}): {file}").format(
+                name=file.name, programme=programme, added=_when(entry.added_at), file=entry.file
+            )
         )
     else:
         _describe_import(file, entry)
@@ -104,11 +117,18 @@ def _check_declared(station: AudioStation, programme: str, new_programme: bool) 
     declared = station.programmes
     if declared is None or programme in declared or new_programme:
         return
-    known = ", ".join(sorted(declared)) or "none"
+    known = ", ".join(sorted(declared)) or _("none")
     raise click.BadParameter(
-        f"{quote(programme)} is not a programme of the station file {station.station_path}"
-        f"{suggestion(programme, sorted(declared))}; its programmes: {known}. To import a "
-        "recording for a programme you will add to it afterwards, add --new-programme",
+        _(
+            "{programme} is not a programme of the station file {station}{hint}; its programmes: "
+            "{known}. To import a recording for a programme you will add to it afterwards, add "
+            "--new-programme"
+        ).format(
+            programme=quote(programme),
+            station=station.station_path,
+            hint=suggestion(programme, sorted(declared)),
+            known=known,
+        ),
         param_hint="'--programme'",
     )
 
@@ -116,25 +136,36 @@ def _check_declared(station: AudioStation, programme: str, new_programme: bool) 
 def _station_lines(station: AudioStation, entry: CatalogueEntry) -> list[str]:
     """What to change in the station file so that the programme airs this recording."""
     programme, path = entry.programme, station.station_path
-    where = f"the station file {path}" if path else "the station file"
+    where = _("the station file {path}").format(path=path) if path else _("the station file")
     lines: list[str] = []
     if station.declared(programme).audio == entry.file:
-        lines.append(f"{where} already airs this recording for {programme}")
+        lines.append(
+            _("{where} already airs this recording for {programme}").format(
+                where=where, programme=programme
+            )
+        )
     elif station.programmes is not None and programme not in station.programmes:
         lines += [
-            f"in {where}, under programmes:, add",
+            _("in {where}, under programmes:, add").format(where=where),
             f"  {programme}:",
             f"    title: {quote(entry.title)}",
             f"    audio: {entry.file}",
         ]
     else:
-        lines += [f"in {where}, under programmes: {programme}:, set", f"  audio: {entry.file}"]
+        lines += [
+            _("in {where}, under programmes: {programme}:, set").format(
+                where=where, programme=programme
+            ),
+            f"  audio: {entry.file}",
+        ]
     here, there = station.settings.dir, station.station_dir
     if there is not None and here.resolve() != there.resolve():
         lines.insert(
             0,
-            f"note: {here} is not the station's audio folder {there} (audio.dir): the station "
-            "airs only what is imported there",
+            _(
+                "note: {here} is not the station's audio folder {there} (audio.dir): the station "
+                "airs only what is imported there"
+            ).format(here=here, there=there),
         )
     return lines
 
@@ -144,26 +175,44 @@ def _load_if_present(audio_dir: Path) -> Catalogue:
 
 
 def _describe_import(file: Path, entry: CatalogueEntry) -> None:
-    click.echo(f"added {file.name} for programme {entry.programme} as {entry.file}")
     click.echo(
-        f"  {entry.duration_s:.1f} s ({duration_text(entry.duration_s)}), "
-        f"{size_text(entry.bytes)}, mp3 {entry.bitrate_kbps} kb/s mono {entry.sample_rate} Hz"
+        _("added {name} for programme {programme} as {file}").format(
+            name=file.name, programme=entry.programme, file=entry.file
+        )
     )
-    how = "linearly (one gain)" if entry.normalisation == "linear" else "dynamically"
+    click.echo(
+        _("  {seconds} s ({duration}), {size}, mp3 {kbps} kb/s mono {rate} Hz").format(
+            seconds=f"{entry.duration_s:.1f}",
+            duration=duration_text(entry.duration_s),
+            size=size_text(entry.bytes),
+            kbps=entry.bitrate_kbps,
+            rate=entry.sample_rate,
+        )
+    )
+    how = _("linearly (one gain)") if entry.normalisation == "linear" else _("dynamically")
     limited = (
-        f", peaks limited after +{entry.limiter_gain_db:.1f} dB"
+        _(", peaks limited after +{gain} dB").format(gain=f"{entry.limiter_gain_db:.1f}")
         if entry.limiter_gain_db is not None
         else ""
     )
     click.echo(
-        f"  loudness {entry.loudness_lufs:.1f} LUFS (target {entry.target_lufs:.1f}), "
-        f"true peak {entry.true_peak_dbtp:.1f} dBTP (ceiling {entry.target_true_peak_db:.1f}), "
-        f"normalised {how}{limited}"
+        _(
+            "  loudness {lufs} LUFS (target {target}), true peak {peak} dBTP (ceiling "
+            "{ceiling}), normalised {how}{limited}"
+        ).format(
+            lufs=f"{entry.loudness_lufs:.1f}",
+            target=f"{entry.target_lufs:.1f}",
+            peak=f"{entry.true_peak_dbtp:.1f}",
+            ceiling=f"{entry.target_true_peak_db:.1f}",
+            how=how,
+            limited=limited,
+        )
     )
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    utc = moment.astimezone(UTC)
+    return f"{date_text(utc.date())} {utc:%H:%M} UTC"  # dd/mm/yyyy in Vietnamese
 
 
 @audio.command("list")
@@ -191,8 +240,10 @@ def list_(options: Options, fmt: str, audio_dir: Path | None) -> None:
         lost = _catalogue_lost(catalogue.dir)
         click.echo(
             lost
-            or f"the catalogue in {catalogue.dir} is empty; add a recording with "
-            "`ipfm-scheduler audio add FILE --programme ID`",
+            or _(
+                "the catalogue in {dir} is empty; add a recording with "
+                "`ipfm-scheduler audio add FILE --programme ID`"
+            ).format(dir=catalogue.dir),
             err=bool(lost),
         )
         return
@@ -201,7 +252,15 @@ def list_(options: Options, fmt: str, audio_dir: Path | None) -> None:
 
 
 def _table(entries: tuple[CatalogueEntry, ...]) -> list[str]:
-    header = ("PROGRAMME", "ADDED", "LENGTH", "LOUDNESS", "PEAK", "FILE", "TITLE")
+    header = (
+        _("PROGRAMME"),
+        _("ADDED"),
+        _("LENGTH"),
+        _("LOUDNESS"),
+        _("PEAK"),
+        _("FILE"),
+        _("TITLE"),
+    )
     rows = [
         (
             e.programme,
@@ -236,8 +295,13 @@ def check_(options: Options, audio_dir: Path | None) -> None:
     if not report.ok:
         bad = len(report.files) - report.count(FileState.OK)
         raise CheckFailed(
-            f"{bad} of {len(report.files)} catalogued files in {station.settings.dir} are "
-            "missing or changed (listed above); receivers cannot play them"
+            ngettext(
+                "{bad} of {total} catalogued files in {dir} is missing or changed (listed "
+                "above); receivers cannot play it",
+                "{bad} of {total} catalogued files in {dir} are missing or changed (listed "
+                "above); receivers cannot play them",
+                bad,
+            ).format(bad=bad, total=len(report.files), dir=station.settings.dir)
         )
 
 
@@ -249,38 +313,57 @@ def _catalogue_lost(audio_dir: Path) -> str:
     stored = sorted(p.name for p in audio_dir.glob("*.mp3") if STORED_NAME.fullmatch(p.name))
     if not stored:
         return ""
-    return (
-        f"the catalogue {audio_dir / FILE_NAME} is missing, while {len(stored)} recording(s) "
-        "that `ipfm-scheduler audio add` stored are in the folder: restore catalogue.json from "
-        "a backup, or import the recordings again"
-    )
+    return ngettext(
+        "the catalogue {catalogue} is missing, while {count} recording that `ipfm-scheduler "
+        "audio add` stored is in the folder: restore catalogue.json from a backup, or import "
+        "the recordings again",
+        "the catalogue {catalogue} is missing, while {count} recordings that `ipfm-scheduler "
+        "audio add` stored are in the folder: restore catalogue.json from a backup, or import "
+        "the recordings again",
+        len(stored),
+    ).format(catalogue=audio_dir / FILE_NAME, count=len(stored))
 
 
 def _problem(item: FileCheck, audio_dir: Path) -> str:
     entry = item.entry
     if item.state is FileState.MISSING:
-        return f"not in {audio_dir}; import the recording again"
+        return _("not in {dir}; import the recording again").format(dir=audio_dir)
     if item.state is FileState.NOT_A_FILE:
-        return "is a link or a directory, which the server will not serve; put the file itself"
-    return (
-        f"its content changed: sha256 is now {item.found_sha256}, "
-        f"{size_text(item.found_bytes or 0)} (catalogued: {size_text(entry.bytes)}); receivers "
-        "would reject it: import the recording again"
+        return _("is a link or a directory, which the server will not serve; put the file itself")
+    return _(
+        "its content changed: sha256 is now {sha256}, {size} (catalogued: {catalogued}); "
+        "receivers would reject it: import the recording again"
+    ).format(
+        sha256=item.found_sha256,
+        size=size_text(item.found_bytes or 0),
+        catalogued=size_text(entry.bytes),
     )
 
 
 def _check_lines(report: CheckReport, audio_dir: Path) -> list[str]:
     lines = []
     for item in report.files:
-        head = f"{item.state.value.upper():10} {item.entry.programme}  {item.entry.file}"
+        head = f"{_(STATE_WORDS[item.state]).upper():10} {item.entry.programme}  {item.entry.file}"
         ok = item.state is FileState.OK
         lines.append(head if ok else f"{head}: {_problem(item, audio_dir)}")
     if report.unlisted:
-        lines.append(f"not catalogued (not served to receivers): {', '.join(report.unlisted)}")
+        lines.append(
+            _("not catalogued (not served to receivers): {files}").format(
+                files=", ".join(report.unlisted)
+            )
+        )
     if report.leftovers:
         lines.append(
-            f"left over from an interrupted import (safe to delete): {', '.join(report.leftovers)}"
+            _("left over from an interrupted import (safe to delete): {files}").format(
+                files=", ".join(report.leftovers)
+            )
         )
-    counts = ", ".join(f"{report.count(s)} {s.value}" for s in FileState)
-    lines.append(f"{len(report.files)} catalogued files checked in {audio_dir}: {counts}")
+    counts = ", ".join(f"{report.count(s)} {_(STATE_WORDS[s])}" for s in FileState)
+    lines.append(
+        ngettext(
+            "{count} catalogued file checked in {dir}: {counts}",
+            "{count} catalogued files checked in {dir}: {counts}",
+            len(report.files),
+        ).format(count=len(report.files), dir=audio_dir, counts=counts)
+    )
     return lines

@@ -23,6 +23,7 @@ from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.settings import AudioSettings, DeclaredProgramme, LoadedConfig
 from ipfm_scheduler.core.model import Schedule, minutes
 from ipfm_scheduler.errors import StationUnusable
+from ipfm_scheduler.i18n import _, ngettext
 
 #: a window lies within one day (00:00 to 23:59): no recording longer than this can ever air
 LONGEST_POSSIBLE_WINDOW_S = (23 * 60 + 59) * 60.0
@@ -84,19 +85,29 @@ def _without_station(
         raise StationUnusable(
             mine,
             str(path),
-            "the audio settings and the programmes",
-            f"fix {'it' if count == 1 else 'them'}, or give --audio-dir DIR to work without "
-            "the station file",
+            _("the audio settings and the programmes"),
+            ngettext(
+                "fix it, or give --audio-dir DIR to work without the station file",
+                "fix them, or give --audio-dir DIR to work without the station file",
+                count,
+            ),
         )
     also = (
-        " with the default audio settings, any programme id, and the longest window a ward "
-        f"can have ({duration_words(LONGEST_POSSIBLE_WINDOW_S)})"
+        _(
+            " with the default audio settings, any programme id, and the longest window a ward "
+            "can have ({length})"
+        ).format(length=duration_words(LONGEST_POSSIBLE_WINDOW_S))
         if windows
         else ""
     )
     warn(
-        f"the station file {path} cannot be used ({count} problem{'s' * (count != 1)}; "
-        f"`ipfm-scheduler validate` lists them): working in {audio_dir}{also}"
+        ngettext(
+            "the station file {path} cannot be used ({count} problem; `ipfm-scheduler validate` "
+            "lists it): working in {dir}{also}",
+            "the station file {path} cannot be used ({count} problems; `ipfm-scheduler validate` "
+            "lists them): working in {dir}{also}",
+            count,
+        ).format(path=path, count=count, dir=audio_dir, also=also)
     )
     return AudioStation(AudioSettings(dir=audio_dir), LONGEST_POSSIBLE_WINDOW_S)
 
@@ -120,16 +131,22 @@ def _longest_window(loaded: LoadedConfig, warn: Warn) -> float:
     valid = len(loaded.schedule.wards) if loaded.schedule else 0
     files = len(loaded.ward_files)
     if valid:
-        why = f"no valid ward has a window ({valid} valid ward{'s' * (valid != 1)})"
+        why = ngettext(
+            "no valid ward has a window ({count} valid ward)",
+            "no valid ward has a window ({count} valid wards)",
+            valid,
+        ).format(count=valid)
     elif files:
-        why = (
-            f"no ward file is valid ({files} ward file{'s' * (files != 1)}; "
-            "`ipfm-scheduler validate` says why)"
-        )
+        why = ngettext(
+            "no ward file is valid ({count} ward file; `ipfm-scheduler validate` says why)",
+            "no ward file is valid ({count} ward files; `ipfm-scheduler validate` says why)",
+            files,
+        ).format(count=files)
     else:
-        why = "there is no ward file"
+        why = _("there is no ward file")
     warn(
-        f"{why}: the recording is checked against the longest window a ward can have "
-        f"({duration_words(LONGEST_POSSIBLE_WINDOW_S)})"
+        _(
+            "{why}: the recording is checked against the longest window a ward can have ({length})"
+        ).format(why=why, length=duration_words(LONGEST_POSSIBLE_WINDOW_S))
     )
     return LONGEST_POSSIBLE_WINDOW_S

@@ -20,6 +20,7 @@ from ipfm_scheduler.config import addresses
 from ipfm_scheduler.config.addresses import DATABASE_ENV
 from ipfm_scheduler.config.nodes import syntax_problem
 from ipfm_scheduler.errors import ConfigError, ConfigProblem
+from ipfm_scheduler.i18n import _
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,8 +48,10 @@ def database_url(options: Options, given: str | None) -> str:
     if given is not None:  # a wrong --database is a wrong argument (exit 2), not a bad config
         if not given.strip():
             raise click.BadParameter(
-                f"--database is empty: give a database URL ({addresses.DATABASE_FORMS}), or leave "
-                f"the option out to use ${DATABASE_ENV} or the station file's database",
+                _(
+                    "--database is empty: give a database URL ({forms}), or leave the option out "
+                    "to use ${env} or the station file's database"
+                ).format(forms=addresses.DATABASE_FORMS, env=DATABASE_ENV),
                 param_hint="'--database'",
             )
         try:
@@ -70,12 +73,20 @@ def _normalised(url: str, base: Path, source: str) -> str:
 
 def _station_database_url(path: Path) -> str:
     """The station file's ``database:`` (a relative SQLite path is relative to that file)."""
-    hint = f"give --database URL or set ${DATABASE_ENV}"
+    hint = _("give --database URL or set ${env}").format(env=DATABASE_ENV)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
-            [ConfigProblem(str(path), 0, 0, "", f"can't read the station file ({exc}); {hint}")]
+            [
+                ConfigProblem(
+                    str(path),
+                    0,
+                    0,
+                    "",
+                    _("can't read the station file ({error}); {hint}").format(error=exc, hint=hint),
+                )
+            ]
         ) from exc
     try:
         data = yaml.safe_load(text)
@@ -83,12 +94,16 @@ def _station_database_url(path: Path) -> str:
         # which may hold the database's password
         raise ConfigError([syntax_problem(exc, text, str(path))]) from exc
     except yaml.YAMLError as exc:
-        problem = ConfigProblem(str(path), 0, 0, "", f"is not valid YAML; {hint}")
+        problem = ConfigProblem(
+            str(path), 0, 0, "", _("is not valid YAML; {hint}").format(hint=hint)
+        )
         raise ConfigError([problem]) from exc
     url = data.get("database") if isinstance(data, dict) else None
     if not isinstance(url, str) or not url.strip():
-        expected = "a database URL such as sqlite:////var/lib/ipfm-scheduler/ipfm.db"
-        problem = ConfigProblem(str(path), 0, 0, "database", f"missing: expected {expected}")
+        expected = _("a database URL such as sqlite:////var/lib/ipfm-scheduler/ipfm.db")
+        problem = ConfigProblem(
+            str(path), 0, 0, "database", _("missing: expected {expected}").format(expected=expected)
+        )
         raise ConfigError([problem])
     return _normalised(url, path.parent, f"{path}: database")
 
@@ -120,10 +135,18 @@ def upgrade(options: Options, database: str | None) -> None:
     else:
         after = before
     if before == after:
-        click.echo(f"database {shown(url)}: already at schema {after} (the latest); nothing to do")
+        click.echo(
+            _("database {url}: already at schema {schema} (the latest); nothing to do").format(
+                url=shown(url), schema=after
+            )
+        )
     else:
-        was = before or "empty"
-        click.echo(f"database {shown(url)}: upgraded from schema {was} to {after} (the latest)")
+        was = before or _("empty")
+        click.echo(
+            _("database {url}: upgraded from schema {was} to {schema} (the latest)").format(
+                url=shown(url), was=was, schema=after
+            )
+        )
 
 
 @click.command()
@@ -138,11 +161,15 @@ def check(options: Options, database: str | None) -> None:
     engine = open_engine(url, read_only=True)
     try:
         current, head = current_revision(engine), head_revision()
-        click.echo(f"database {shown(url)}: schema {current or 'empty'}, latest {head}")
+        click.echo(
+            _("database {url}: schema {schema}, latest {head}").format(
+                url=shown(url), schema=current or _("empty"), head=head
+            )
+        )
         require_current(engine)
     finally:
         engine.dispose()
-    click.echo("up to date")
+    click.echo(_("up to date"))
 
 
 db.add_command(check, name="check")

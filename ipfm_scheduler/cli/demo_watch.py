@@ -15,14 +15,19 @@ some are not ``completed`` (failed, rejected, expired), or when the timeout pass
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
 
+from ipfm_scheduler import i18n
+from ipfm_scheduler.cli.common import Options
+from ipfm_scheduler.cli.language import station_language
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.manual import DEMO_NOTE
 from ipfm_scheduler.errors import IpfmError
+from ipfm_scheduler.i18n import _, ngettext
 from ipfm_scheduler.storage.audit import LogFilter, LogRow, airing_log, open_for_audit
 
 ORDER = [s.value for s in sorted(CommandState, key=lambda s: s.rank)]
@@ -51,9 +56,11 @@ class Progress:
 
     def describe(self) -> str:
         if not self.commands:
-            return "no demo airing stored yet"
+            return _("no demo airing stored yet")
         parts = ", ".join(f"{self.states[s]} {s}" for s in ORDER if self.states[s])
-        return f"{self.airings} airing(s), {self.commands} command(s): {parts}"
+        airings = ngettext("{n} airing", "{n} airings", self.airings).format(n=self.airings)
+        commands = ngettext("{n} command", "{n} commands", self.commands).format(n=self.commands)
+        return f"{airings}, {commands}: {parts}"
 
 
 def read(url: str) -> Progress:
@@ -71,14 +78,17 @@ def watch(url: str, timeout: float, every: float = 1.0) -> int:
             progress = read(url)
             text = progress.describe()
         except IpfmError as exc:  # the service may not have created the schema yet
-            text = f"(database not ready: {exc})"
+            text = _("(database not ready: {error})").format(error=exc)
         if text != shown:
             print(f"  +{elapsed:3.0f} s  {text}", flush=True)
             shown = text
         if progress is not None and progress.finished:
             return 0 if progress.completed else 1
         if elapsed > timeout:
-            print(f"  not all confirmed after {timeout:g} s", flush=True)
+            print(
+                _("  not all confirmed after {seconds} s").format(seconds=f"{timeout:g}"),
+                flush=True,
+            )
             return 1
         time.sleep(every)  # a script polling a database, not a test
 
@@ -88,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", required=True, help="the demo's database URL")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds (default 180)")
     args = parser.parse_args(argv)
+    station = station_language(Options().station_path())  # $IPFM_CONFIG, as the demo sets it
+    i18n.set_language(i18n.choose(None, os.environ, station)[0])
     return watch(args.database, args.timeout)
 
 

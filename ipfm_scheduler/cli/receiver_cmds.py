@@ -24,6 +24,7 @@ from ipfm_scheduler.config.reader import suggestion
 from ipfm_scheduler.config.settings import ReceiverSettings, SigningKey, StationConfig
 from ipfm_scheduler.core.model import Ward
 from ipfm_scheduler.errors import ConfigRejected
+from ipfm_scheduler.i18n import _
 
 ON_THE_BOX = Path("/etc/ipfm-receiver")
 LOOPBACK = ("127.", "localhost", "[::1]")
@@ -165,14 +166,17 @@ def _find(wards: Mapping[str, Ward], ward_id: str, receiver_id: str) -> Ward:
     if ward is None:
         known = sorted(wards)
         raise click.BadParameter(
-            f"there is no valid ward {ward_id!r}{suggestion(ward_id, known)} "
-            "(run ipfm-scheduler validate)",
+            _("there is no valid ward {ward}{hint} (run ipfm-scheduler validate)").format(
+                ward=repr(ward_id), hint=suggestion(ward_id, known)
+            ),
             param_hint="--ward",
         )
     if ward.receiver(receiver_id) is None:
-        boxes = ", ".join(r.id for r in ward.receivers) or "none"
+        boxes = ", ".join(r.id for r in ward.receivers) or _("none")
         raise click.BadParameter(
-            f"ward {ward_id} has no receiver {receiver_id!r} (it has: {boxes})",
+            _("ward {ward} has no receiver {receiver} (it has: {boxes})").format(
+                ward=ward_id, receiver=repr(receiver_id), boxes=boxes
+            ),
             param_hint="--receiver",
         )
     return ward
@@ -188,10 +192,16 @@ def _write(out: Path, text: str, key: SigningKey | None) -> None:
                 handle.write(key.secret + b"\n")
             os.chmod(key_path, 0o600)
     except OSError as exc:
-        raise click.ClickException(f"can't write {exc.filename}: {exc.strerror}") from exc
-    click.echo(
-        f"wrote {out}" + (f" and {out.with_name(f'{key.kid}.key')} (0600)" if key else ""), err=True
-    )
+        raise click.ClickException(
+            _("can't write {filename}: {strerror}").format(
+                filename=exc.filename, strerror=exc.strerror
+            )
+        ) from exc
+    if key is None:
+        click.echo(_("wrote {file}").format(file=out), err=True)
+    else:
+        key_file = out.with_name(f"{key.kid}.key")
+        click.echo(_("wrote {file} and {key} (0600)").format(file=out, key=key_file), err=True)
 
 
 def _advise(
@@ -206,15 +216,23 @@ def _advise(
     box = ward.receiver(receiver)
     if box is not None and not box.enabled:
         click.echo(
-            f"note: {ward.id}/{receiver} is disabled in the ward file: it gets no command", err=True
+            _("note: {ward}/{receiver} is disabled in the ward file: it gets no command").format(
+                ward=ward.id, receiver=receiver
+            ),
+            err=True,
         )
     if broker is None and any(part in station.mqtt.url for part in LOOPBACK):
         click.echo(
-            f"note: the station's broker is {station.mqtt.url}, which a box can't reach: give "
-            "--broker mqtt://ADDRESS:1883 as the box sees it",
+            _(
+                "note: the station's broker is {url}, which a box can't reach: give --broker "
+                "mqtt://ADDRESS:1883 as the box sees it"
+            ).format(url=station.mqtt.url),
             err=True,
         )
     if key is None:
-        click.echo("note: the station signs no command: the box will check none", err=True)
+        click.echo(_("note: the station signs no command: the box will check none"), err=True)
     elif out is None:
-        click.echo(f"note: the box also needs its key file ({key.kid}.key): use -o FILE", err=True)
+        click.echo(
+            _("note: the box also needs its key file ({kid}.key): use -o FILE").format(kid=key.kid),
+            err=True,
+        )

@@ -20,6 +20,7 @@ from ipfm_scheduler import __version__, logtime
 from ipfm_scheduler.cli.exitcodes import RET_INTERNAL, RET_OK, exit_code_for
 from ipfm_scheduler.cli.language import SpeakingCommand
 from ipfm_scheduler.errors import ConfigError, IpfmError
+from ipfm_scheduler.i18n import _
 
 if TYPE_CHECKING:
     from ipfm_scheduler.config.settings import MqttSettings
@@ -65,11 +66,18 @@ def main(config_path: Path, lang: str | None, check: bool, verbose: int) -> None
 
 def _login(mqtt: MqttSettings) -> str:
     """How the box logs in, for --check: its user (the password is never shown) and its CA."""
-    parts = [f"user {mqtt.username}" + (" with a password" if mqtt.password else "")]
     if not mqtt.username:
-        parts = ["no user"]
+        parts = [_("no user")]
+    elif mqtt.password:
+        parts = [_("user {user} with a password").format(user=mqtt.username)]
+    else:
+        parts = [_("user {user}").format(user=mqtt.username)]
     if mqtt.tls:
-        parts.append(f"TLS, CA {mqtt.ca_file}" if mqtt.ca_file else "TLS, the system's CAs")
+        parts.append(
+            _("TLS, CA {file}").format(file=mqtt.ca_file)
+            if mqtt.ca_file
+            else _("TLS, the system's CAs")
+        )
     return ", ".join(parts) + ", "
 
 
@@ -80,13 +88,29 @@ def _run(config_path: Path, check: bool) -> int:
         settings = load_receiver(config_path)
         logtime.use_zone(settings.timezone)
         if check:
+            keys = (
+                _("signing key {keys}").format(keys=", ".join(settings.keys))
+                if settings.keys
+                else _("NO signing key")
+            )
             click.echo(
-                f"{config_path}: valid: receiver {settings.ward}/{settings.receiver}, broker "
-                f"{settings.mqtt.url} ({_login(settings.mqtt)}topic prefix "
-                f"{settings.mqtt.topic_prefix}), output "
-                f"{settings.output}, cache {settings.cache_dir} "
-                f"({settings.cache_max_bytes // 2**20} MB), state {settings.state_dir}, "
-                + ("signing key " + ", ".join(settings.keys) if settings.keys else "NO signing key")
+                _(
+                    "{file}: valid: receiver {ward}/{receiver}, broker {broker} ({login}topic "
+                    "prefix {prefix}), output {output}, cache {cache} ({mb} MB), state {state}, "
+                    "{keys}"
+                ).format(
+                    file=config_path,
+                    ward=settings.ward,
+                    receiver=settings.receiver,
+                    broker=settings.mqtt.url,
+                    login=_login(settings.mqtt),
+                    prefix=settings.mqtt.topic_prefix,
+                    output=settings.output,
+                    cache=settings.cache_dir,
+                    mb=settings.cache_max_bytes // 2**20,
+                    state=settings.state_dir,
+                    keys=keys,
+                )
             )
             return RET_OK
         from ipfm_scheduler.receiver.agent import Agent
@@ -98,10 +122,10 @@ def _run(config_path: Path, check: bool) -> int:
         click.echo(str(exc), err=True)
         return exit_code_for(exc)
     except IpfmError as exc:
-        click.echo(f"ipfm-receiver: {exc}", err=True)
+        click.echo(_("ipfm-receiver: {error}").format(error=exc), err=True)
         return exit_code_for(exc)
     except Exception:
         logging.getLogger(__name__).exception(
-            "ipfm-receiver: a bug: please report it with this log"
+            _("ipfm-receiver: a bug: please report it with this log")
         )
         return RET_INTERNAL

@@ -26,6 +26,7 @@ from ipfm_scheduler.config.settings import LoadedConfig
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.core.records import LIVE_WITHIN, ManualRequest, RequestRecord, RequestState
 from ipfm_scheduler.errors import ConfigError, ServiceNotRunning, ValueInvalid
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.storage.db import open_engine, require_current, shown
 from ipfm_scheduler.storage.repository import Repository
 
@@ -84,8 +85,10 @@ def _start(value: str | None, tz: Any, now: datetime) -> datetime | None:
         moment = datetime.fromisoformat(text.replace(" ", "T", 1))
     except ValueError:
         raise click.BadParameter(
-            f"{value!r} is not a time: write HH:MM (today), 2026-11-30 17:15, or "
-            "2026-11-30T17:15:00+07:00",
+            _(
+                "{value} is not a time: write HH:MM (today), 2026-11-30 17:15, or "
+                "2026-11-30T17:15:00+07:00"
+            ).format(value=repr(value)),
             param_hint="--at",
         ) from None
     if moment.tzinfo is None:
@@ -129,9 +132,11 @@ def air(  # noqa: PLR0917
     live = repo.live_instance(now, LIVE_WITHIN)
     if live is None:
         raise ServiceNotRunning(
-            f"no ipfm-scheduler service is running on the database {shown(repo.engine.url)} "
-            f"(no heartbeat in the last {LIVE_WITHIN.seconds} s): nothing was queued; start it "
-            "(systemctl start ipfm-scheduler, or ipfm-scheduler run) and try again"
+            _(
+                "no ipfm-scheduler service is running on the database {url} (no heartbeat in the "
+                "last {seconds} s): nothing was queued; start it (systemctl start ipfm-scheduler, "
+                "or ipfm-scheduler run) and try again"
+            ).format(url=shown(repo.engine.url), seconds=LIVE_WITHIN.seconds)
         )
     try:
         request = ManualRequest(
@@ -141,17 +146,23 @@ def air(  # noqa: PLR0917
     except ValueInvalid as exc:
         raise click.UsageError(str(exc)) from exc
     request_id = repo.queue_request(request, now=now)
-    click.echo(f"request #{request_id} queued for the service on {live.host} (pid {live.pid})")
+    click.echo(
+        _("request #{id} queued for the service on {host} (pid {pid})").format(
+            id=request_id, host=live.host, pid=live.pid
+        )
+    )
     record = _await(repo, request_id, wait)
     if record.state is RequestState.DONE:
-        click.echo(f"done: {record.message}")
+        click.echo(_("done: {message}").format(message=record.message))
         return
     if record.state is RequestState.REFUSED:
-        click.echo(f"refused: {record.message}", err=True)
+        click.echo(_("refused: {message}").format(message=record.message), err=True)
         raise SystemExit(1)
     click.echo(
-        f"the service has not answered within {wait:g} s; the request stays queued "
-        "(see `ipfm-scheduler status`)",
+        _(
+            "the service has not answered within {seconds} s; the request stays queued "
+            "(see `ipfm-scheduler status`)"
+        ).format(seconds=f"{wait:g}"),
         err=True,
     )
     raise SystemExit(1)

@@ -21,6 +21,7 @@ from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.config import addresses
 from ipfm_scheduler.config.settings import MqttSettings, SigningKey
 from ipfm_scheduler.errors import ConfigError, ValueInvalid
+from ipfm_scheduler.i18n import _, ngettext
 from ipfm_scheduler.protocol import check_prefix, keyring
 from ipfm_scheduler.simulator import Behaviour, HttpFetch, Simulator, TimeMode, parse_pairs
 
@@ -105,13 +106,17 @@ def _pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
 def _keys(key_file: Path | None, kid: str | None) -> dict[str, bytes]:
     if key_file is None:
         if kid:  # a key named but not given: the receivers would check no signature at all
-            raise click.UsageError("--kid names a key of --key-file: give --key-file too")
+            raise click.UsageError(_("--kid names a key of --key-file: give --key-file too"))
         return {}
     if not kid:
-        raise click.UsageError("--key-file needs --kid (the key's name, as in the commands' sig)")
+        raise click.UsageError(
+            _("--key-file needs --kid (the key's name, as in the commands' sig)")
+        )
     secret = key_file.read_bytes().strip()
     if not secret:
-        raise click.BadParameter(f"{key_file} is empty", param_hint="--key-file")
+        raise click.BadParameter(
+            _("{key_file} is empty").format(key_file=key_file), param_hint="--key-file"
+        )
     return keyring(SigningKey(kid, secret))
 
 
@@ -120,7 +125,7 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise click.BadParameter(
-            f"{name!r} is not an IANA time zone", param_hint="--timezone"
+            _("{name} is not an IANA time zone").format(name=repr(name)), param_hint="--timezone"
         ) from exc
 
 
@@ -260,7 +265,7 @@ def simulate(  # noqa: PLR0917
     left = set(_pairs(leave, "--leave"))
     pairs = [pair for pair in pairs if pair not in left]
     if not pairs:
-        raise click.UsageError("no receivers: give --receivers WARD/RECEIVER,...")
+        raise click.UsageError(_("no receivers: give --receivers WARD/RECEIVER,..."))
     behaviour = Behaviour(
         keys=keys, fail_rate=fail_rate, seed=seed, mode=TimeMode(time_mode), tz=tz,
         fetch=HttpFetch() if download else None,
@@ -273,8 +278,10 @@ def simulate(  # noqa: PLR0917
     unknown = [f"{w}/{r}" for w, r in silent if (w, r) not in set(pairs)]
     if unknown:
         raise click.BadParameter(
-            f"{', '.join(unknown)} is not one of the receivers played (give WARD/RECEIVER of an "
-            "enabled receiver of the configuration, or of --receivers)",
+            _(
+                "{receivers} is not one of the receivers played (give WARD/RECEIVER of an enabled "
+                "receiver of the configuration, or of --receivers)"
+            ).format(receivers=", ".join(unknown)),
             param_hint="--offline",
         )
     simulator = Simulator(settings, pairs, behaviour, offline=silent)
@@ -288,17 +295,36 @@ def simulate(  # noqa: PLR0917
     simulator.start(connect_timeout)
     count = len(simulator.receivers)
     click.echo(
-        f"simulating {count} receiver{'' if count == 1 else 's'} "
-        f"({len(simulator.offline)} offline) on {settings.host}:{settings.port} "
-        f"under {settings.topic_prefix}/ (Ctrl-C stops)"
+        ngettext(
+            "simulating {count} receiver ({offline} offline) on {host}:{port} under {prefix}/ "
+            "(Ctrl-C stops)",
+            "simulating {count} receivers ({offline} offline) on {host}:{port} under {prefix}/ "
+            "(Ctrl-C stops)",
+            count,
+        ).format(
+            count=count,
+            offline=len(simulator.offline),
+            host=settings.host,
+            port=settings.port,
+            prefix=settings.topic_prefix,
+        )
     )
     while not stop.wait(3600):
         pass
     said = simulator.stop()
     told = (
-        "the receivers said offline"
+        _("the receivers said offline")
         if said
-        else "the broker was unreachable, so the receivers could not say offline (the broker "
-        "may still show them online)"
+        else _(
+            "the broker was unreachable, so the receivers could not say offline (the broker "
+            "may still show them online)"
+        )
     )
-    click.echo(f"stopped after {simulator.handled_count} commands; {told}")
+    handled = simulator.handled_count
+    click.echo(
+        ngettext(
+            "stopped after {count} command; {told}",
+            "stopped after {count} commands; {told}",
+            handled,
+        ).format(count=handled, told=told)
+    )

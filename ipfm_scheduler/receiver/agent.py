@@ -36,6 +36,7 @@ from ipfm_scheduler import __version__, protocol
 from ipfm_scheduler.clock import Clock, SystemClock
 from ipfm_scheduler.config.settings import ReceiverSettings
 from ipfm_scheduler.errors import ProtocolError, PublishError
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.protocol import Ack, AudioRef, ReceiverState, ReceiverStatus
 from ipfm_scheduler.receiver.cache import AudioCache
 from ipfm_scheduler.receiver.core import FetchResult, Outcome, ReceiverCore, Wakeup
@@ -118,14 +119,16 @@ class Agent:
         self.transport.start()
         keys = ", ".join(self.settings.keys)
         log.info(
-            "%s: started (output %s, broker %s, %s)",
+            _("%s: started (output %s, broker %s, %s)"),
             self.who,
             self.settings.output,
             self.settings.mqtt.url,
-            f"commands checked with key {keys}" if keys else "no signing key",
+            _("commands checked with key {keys}").format(keys=keys)
+            if keys
+            else _("no signing key"),
         )
         if not keys:
-            log.warning("%s: no signing key in its file: commands are not checked", self.who)
+            log.warning(_("%s: no signing key in its file: commands are not checked"), self.who)
         self.notifier.ready(f"receiver {self.who}")
         self.ready.set()
         interval = watchdog_interval()
@@ -194,9 +197,11 @@ class Agent:
         if time.monotonic() - self._clock_warned >= CLOCK_WARN_EVERY_S:
             self._clock_warned = time.monotonic()
             log.warning(
-                "%s: this box's clock is at least %.0f s behind the service's (a command issued "
-                "at %s arrived at %s by this clock): it plays late by as much; set its time "
-                "right (systemd-timesyncd)",
+                _(
+                    "%s: this box's clock is at least %.0f s behind the service's (a command "
+                    "issued at %s arrived at %s by this clock): it plays late by as much; set its "
+                    "time right (systemd-timesyncd)"
+                ),
                 self.who,
                 behind,
                 issued_at.isoformat(timespec="seconds"),
@@ -256,7 +261,7 @@ class Agent:
             try:
                 result = self.cache.fetch(audio)
             except Exception:  # a bug in the cache must not leave the command waiting for ever
-                log.exception("%s: downloading %s failed", self.who, audio.url)
+                log.exception(_("%s: downloading %s failed"), self.who, audio.url)
                 result = FetchResult.DOWNLOAD
             self.events.put(("fetched", (audio.sha256, result)))
 
@@ -267,7 +272,7 @@ class Agent:
         path = self.cache.path_for(sha256)
         if path is None:  # evicted since it was fetched: can't play what is not here
             log.error(
-                "%s: command %s: its audio left the cache before it played", self.who, command.id
+                _("%s: command %s: its audio left the cache before it played"), self.who, command.id
             )
             self.events.put(("played", (command.id, 0.0, "download")))
             return
@@ -301,7 +306,9 @@ class Agent:
         for _command_id, ack in pending:
             self._publish_ack(ack)
         if pending:
-            log.info("%s: %d ack(s) not confirmed by the broker sent again", self.who, len(pending))
+            log.info(
+                _("%s: %d ack(s) not confirmed by the broker sent again"), self.who, len(pending)
+            )
 
     def _status_bytes(self, state: ReceiverState) -> bytes:
         online = state is ReceiverState.ONLINE
@@ -328,9 +335,13 @@ class Agent:
 
     def _log_ack(self, ack: Ack) -> None:
         why = f" ({ack.detail})" if ack.detail else ""
-        played = f", played {ack.played_s:.1f} s" if ack.played_s is not None else ""
+        played = (
+            _(", played {seconds} s").format(seconds=f"{ack.played_s:.1f}")
+            if ack.played_s is not None
+            else ""
+        )
         level = logging.WARNING if ack.status.value in ("failed", "rejected") else logging.INFO
-        log.log(level, "%s: command %s %s%s%s", self.who, ack.id, ack.status.value, why, played)
+        log.log(level, _("%s: command %s %s%s%s"), self.who, ack.id, ack.status.value, why, played)
 
     # ------------------------------------------------------------------ stopping
 
@@ -344,7 +355,7 @@ class Agent:
         self._publish_status(ReceiverState.OFFLINE)
         self.transport.close()
         self.store.close()
-        log.info("%s: stopped", self.who)
+        log.info(_("%s: stopped"), self.who)
 
     def _answer_interrupted(self, command_id: str) -> None:
         """Wait (``STOP_WAIT_S`` at most) for the stopped play's end; answer it `interrupted`."""

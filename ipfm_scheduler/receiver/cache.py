@@ -37,6 +37,7 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from ipfm_scheduler.errors import ValueInvalid
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.protocol import AudioRef
 
 # FetchResult moves to ipfm_scheduler.receiver.core (the receiver's core defines it there);
@@ -66,7 +67,11 @@ class AudioCache:
 
     def __init__(self, folder: Path, max_bytes: int, *, who: str = "") -> None:
         if type(max_bytes) is not int or max_bytes <= 0:
-            raise ValueInvalid(f"audio cache size {max_bytes!r} must be a positive whole number")
+            raise ValueInvalid(
+                _("audio cache size {size} must be a positive whole number").format(
+                    size=repr(max_bytes)
+                )
+            )
         self.folder = Path(folder)
         self.max_bytes = max_bytes
         self._who = f"{who}: " if who else ""
@@ -83,8 +88,10 @@ class AudioCache:
         """Make sure ``audio`` is in the cache, downloading it if it is not."""
         if audio.bytes > self.max_bytes:
             log.warning(
-                "%saudio %s not downloaded: it is %d bytes, more than the whole cache "
-                "(max %d bytes; raise the cache size in the receiver's config)",
+                _(
+                    "%saudio %s not downloaded: it is %d bytes, more than the whole cache "
+                    "(max %d bytes; raise the cache size in the receiver's config)"
+                ),
                 self._who,
                 _short(audio.sha256),
                 audio.bytes,
@@ -95,7 +102,7 @@ class AudioCache:
             one_at_a_time = self._fetching.setdefault(audio.sha256, threading.Lock())
         with one_at_a_time:
             if self._cached(audio):
-                log.info("%saudio %s already in the cache", self._who, _short(audio.sha256))
+                log.info(_("%saudio %s already in the cache"), self._who, _short(audio.sha256))
                 return FetchResult.OK
             return self._download(audio, timeout_s)
 
@@ -155,7 +162,7 @@ class AudioCache:
         except _Refused as refused:
             part.unlink(missing_ok=True)
             log.warning(
-                "%saudio %s from %s not kept (%s): %s",
+                _("%saudio %s from %s not kept (%s): %s"),
                 self._who,
                 _short(audio.sha256),
                 audio.url,
@@ -168,13 +175,15 @@ class AudioCache:
             raise
         seconds = time.monotonic() - began
         log.info(
-            "%saudio %s downloaded from %s: %d bytes in %.1f s%s",
+            _("%saudio %s downloaded from %s: %d bytes in %.1f s%s"),
             self._who,
             _short(audio.sha256),
             audio.url,
             size,
             seconds,
-            f"; evicted {', '.join(evicted)} (least recently used)" if evicted else "",
+            _("; evicted {files} (least recently used)").format(files=", ".join(evicted))
+            if evicted
+            else "",
         )
         return FetchResult.OK
 
@@ -205,7 +214,7 @@ class AudioCache:
         entries = sorted(self._entries(), key=lambda entry: entry[2])
         total = sum(size for _, size, _ in entries)
         evicted = []
-        for path, size, _ in entries:
+        for path, size, _used in entries:
             if total <= self.max_bytes:
                 break
             sha256 = path.name.partition(".")[0]
@@ -216,7 +225,10 @@ class AudioCache:
             evicted.append(_short(sha256))
         if total > self.max_bytes:
             log.warning(
-                "%saudio cache holds %d bytes, more than its %d: the rest is pinned (to be played)",
+                _(
+                    "%saudio cache holds %d bytes, more than its %d: the rest is pinned (to be "
+                    "played)"
+                ),
                 self._who,
                 total,
                 self.max_bytes,
@@ -227,7 +239,7 @@ class AudioCache:
 def _stream(audio: AudioRef, out: BinaryIO, timeout_s: float) -> int:
     """Copy ``audio.url`` into ``out`` (a binary file), checking size and sha256; the size."""
     if urlsplit(audio.url).scheme not in ("http", "https"):
-        raise _Refused(FetchResult.DOWNLOAD, "the url is not http(s)")
+        raise _Refused(FetchResult.DOWNLOAD, _("the url is not http(s)"))
     digest = hashlib.sha256()
     size = 0
     limit = audio.bytes + SLACK_BYTES
@@ -239,29 +251,39 @@ def _stream(audio: AudioRef, out: BinaryIO, timeout_s: float) -> int:
                 if size > limit:
                     raise _Refused(
                         FetchResult.CHECKSUM,
-                        f"the server sent more than the {audio.bytes} bytes announced (cut off)",
+                        _("the server sent more than the {bytes} bytes announced (cut off)").format(
+                            bytes=audio.bytes
+                        ),
                     )
                 digest.update(chunk)
                 out.write(chunk)
     except (OSError, http.client.HTTPException, ValueError) as exc:
         raise _Refused(FetchResult.DOWNLOAD, _reason(exc)) from exc
     if size != audio.bytes:
-        raise _Refused(FetchResult.CHECKSUM, f"got {size} bytes, {audio.bytes} announced")
+        raise _Refused(
+            FetchResult.CHECKSUM,
+            _("got {size} bytes, {bytes} announced").format(size=size, bytes=audio.bytes),
+        )
     if digest.hexdigest() != audio.sha256:
-        raise _Refused(FetchResult.CHECKSUM, f"its sha256 is {_short(digest.hexdigest())}")
+        raise _Refused(
+            FetchResult.CHECKSUM,
+            _("its sha256 is {sha256}").format(sha256=_short(digest.hexdigest())),
+        )
     return size
 
 
 def _reason(exc: BaseException) -> str:
     """A download error in one plain line."""
     if isinstance(exc, urllib.error.HTTPError):
-        return f"the server answered HTTP {exc.code} {exc.reason}"
+        return _("the server answered HTTP {code} {reason}").format(
+            code=exc.code, reason=exc.reason
+        )
     if isinstance(exc, urllib.error.URLError):
-        return f"cannot reach the server ({exc.reason})"
+        return _("cannot reach the server ({reason})").format(reason=exc.reason)
     if isinstance(exc, TimeoutError):
-        return "the server stopped answering (timed out)"
+        return _("the server stopped answering (timed out)")
     if isinstance(exc, http.client.IncompleteRead):
-        return "the connection closed before the end of the file"
+        return _("the connection closed before the end of the file")
     return str(exc) or type(exc).__name__
 
 

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from ipfm_scheduler.errors import ValueInvalid
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.protocol import PlayCommand
 
 log = logging.getLogger(__name__)
@@ -76,14 +77,18 @@ class AudioOutput:
 
     @classmethod
     def parse(cls, text: str) -> AudioOutput:
-        kind, _, target = str(text).strip().partition(":")
+        kind, _sep, target = str(text).strip().partition(":")
         if kind == "alsa" and target:
             return cls(kind, target)
         if kind == "pulse":
             return cls(kind, target)
         if kind == "file" and target:
             return cls(kind, target)
-        raise ValueInvalid(f"audio output {str(text)[:80]!r} is not one of: {OUTPUT_FORMS}")
+        raise ValueInvalid(
+            _("audio output {output} is not one of: {forms}").format(
+                output=repr(str(text)[:80]), forms=OUTPUT_FORMS
+            )
+        )
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.target}" if self.target else self.kind
@@ -162,7 +167,7 @@ class FfmpegPlayer:
             self._plays[command.id] = play
         name = f"ffmpeg-{command.id[:8]}"
         threading.Thread(target=self._watch, args=(play,), name=name, daemon=True).start()
-        log.info("%scommand %s: playing %s on %s", self._who, command.id, path.name, self.output)
+        log.info(_("%scommand %s: playing %s on %s"), self._who, command.id, path.name, self.output)
 
     def stop(self, command_id: str) -> None:
         """SIGTERM, then SIGKILL if ffmpeg is still there after KILL_AFTER_S; returns once it
@@ -176,7 +181,7 @@ class FfmpegPlayer:
         try:
             play.process.wait(timeout=KILL_AFTER_S)
         except subprocess.TimeoutExpired:
-            log.warning("%scommand %s: ffmpeg ignored SIGTERM, killed", self._who, command_id)
+            log.warning(_("%scommand %s: ffmpeg ignored SIGTERM, killed"), self._who, command_id)
             play.process.kill()
             play.process.wait()
 
@@ -190,7 +195,7 @@ class FfmpegPlayer:
     def _watch(self, play: _Play) -> None:
         assert play.process.stdout is not None
         for line in play.process.stdout:  # -progress: key=value lines
-            key, _, value = line.strip().partition("=")
+            key, _sep, value = line.strip().partition("=")
             if key == "out_time_us" and value.isdigit():
                 play.out_time_us = int(value)
         code = play.process.wait()
@@ -200,11 +205,11 @@ class FfmpegPlayer:
         failure: str | None = None
         if play.stopped:
             failure = STOPPED
-            log.info("%scommand %s: stopped after %.1f s", self._who, play.command_id, played_s)
+            log.info(_("%scommand %s: stopped after %.1f s"), self._who, play.command_id, played_s)
         elif code != 0:
             failure = DEVICE
             log.warning(
-                "%scommand %s: playing on %s failed after %.1f s: %s",
+                _("%scommand %s: playing on %s failed after %.1f s: %s"),
                 self._who,
                 play.command_id,
                 self.output,
@@ -212,18 +217,22 @@ class FfmpegPlayer:
                 _reason(play.errors),
             )
         else:
-            log.info("%scommand %s: played %.1f s", self._who, play.command_id, played_s)
+            log.info(_("%scommand %s: played %.1f s"), self._who, play.command_id, played_s)
         play.errors.close()
         _call(play.on_done, play.command_id, played_s, failure)
 
     def _cannot_run(self, exc: OSError) -> str:
         if isinstance(exc, FileNotFoundError):
-            return f"{self.ffmpeg} is not installed (or not on PATH): install the package ffmpeg"
-        return f"cannot run {self.ffmpeg}: {exc.strerror or exc}"
+            return _(
+                "{program} is not installed (or not on PATH): install the package ffmpeg"
+            ).format(program=self.ffmpeg)
+        return _("cannot run {program}: {error}").format(
+            program=self.ffmpeg, error=exc.strerror or exc
+        )
 
     def _fail_later(self, command_id: str, on_done: OnDone, reason: str) -> None:
         log.warning(
-            "%scommand %s: not played on %s: %s", self._who, command_id, self.output, reason
+            _("%scommand %s: not played on %s: %s"), self._who, command_id, self.output, reason
         )
         threading.Thread(target=_call, args=(on_done, command_id, 0.0, DEVICE), daemon=True).start()
 
@@ -243,7 +252,7 @@ def _call(on_done: OnDone, command_id: str, played_s: float, failure: str | None
     try:
         on_done(command_id, played_s, failure)
     except Exception:  # the caller's bug: logged, and the player goes on
-        log.exception("command %s: on_done failed", command_id)
+        log.exception(_("command %s: on_done failed"), command_id)
 
 
 @dataclass(slots=True)
@@ -270,7 +279,9 @@ class SimulatedPlayer:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fail_rate <= 1.0:
-            raise ValueInvalid(f"fail rate {self.fail_rate} must be between 0 and 1")
+            raise ValueInvalid(
+                _("fail rate {rate} must be between 0 and 1").format(rate=self.fail_rate)
+            )
 
     def start(self, command: PlayCommand, path: Path | None, on_done: OnDone) -> None:
         if self._fails(command.id):

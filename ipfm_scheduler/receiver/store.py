@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.errors import ProtocolError, StorageError, ValueInvalid
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.protocol import Ack, PlayCommand, command_from_object
 
 T = TypeVar("T")
@@ -177,8 +178,10 @@ class SqliteStore:
 
     def _unusable(self, exc: BaseException) -> StorageError:
         return StorageError(
-            f"{self.path}: the receiver's state file can't be used ({exc}); move it aside to "
-            "start afresh (the commands it remembers are then forgotten)"
+            _(
+                "{path}: the receiver's state file can't be used ({error}); move it aside to "
+                "start afresh (the commands it remembers are then forgotten)"
+            ).format(path=self.path, error=exc)
         )
 
     def _open(self) -> None:
@@ -190,8 +193,10 @@ class SqliteStore:
                 db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};")
         elif version != SCHEMA_VERSION:
             raise StorageError(
-                f"{self.path}: the receiver's state file has schema version {version}, this "
-                f"program knows version {SCHEMA_VERSION} (written by a newer ipfm-receiver?)"
+                _(
+                    "{path}: the receiver's state file has schema version {version}, this "
+                    "program knows version {known} (written by a newer ipfm-receiver?)"
+                ).format(path=self.path, version=version, known=SCHEMA_VERSION)
             )
 
     @contextmanager
@@ -213,7 +218,11 @@ class SqliteStore:
                 with self._transaction() as db:
                     return work(db)
             except sqlite3.Error as exc:
-                raise StorageError(f"{self.path}: the receiver's state file: {exc}") from exc
+                raise StorageError(
+                    _("{path}: the receiver's state file: {error}").format(
+                        path=self.path, error=exc
+                    )
+                ) from exc
 
     def seen(self, command_id: str) -> SeenCommand | None:
         row = self._run(
@@ -339,16 +348,20 @@ def _command_from(text: str) -> PlayCommand:
     try:
         command = command_from_object(_decode(text))
     except (ProtocolError, ValueInvalid) as exc:
-        raise StorageError(f"a stored play can't be read back: {exc}") from exc
+        raise StorageError(
+            _("a stored play can't be read back: {error}").format(error=exc)
+        ) from exc
     if not isinstance(command, PlayCommand):
-        raise StorageError("a stored play is not a play command")
+        raise StorageError(_("a stored play is not a play command"))
     return command
 
 
 def _decode(text: str) -> dict[str, Any]:
     obj = json.loads(text)
     if not isinstance(obj, dict):
-        raise StorageError(f"a stored value is not an object: {text[:80]!r}")
+        raise StorageError(
+            _("a stored value is not an object: {text}").format(text=repr(text[:80]))
+        )
     return obj
 
 

@@ -31,6 +31,7 @@ from ipfm_scheduler import logtime
 from ipfm_scheduler.clock import SystemClock
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
 from ipfm_scheduler.errors import ConfigError, ServiceAlreadyRunning
+from ipfm_scheduler.i18n import N_, _
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.jobs import DB_STALE_S, Dispatcher, Jobs
 from ipfm_scheduler.service.ports import (
@@ -156,8 +157,10 @@ class Daemon:
     def _serve(self, wiring: Wiring, plan: Plan, instance: int) -> int:
         if not wiring.outbox.wait_connected(CONNECT_WAIT_S):
             log.warning(
-                "broker %s not reachable yet: starting anyway, commands wait in the database "
-                "until it answers",
+                _(
+                    "broker %s not reachable yet: starting anyway, commands wait in the database "
+                    "until it answers"
+                ),
                 plan.station.mqtt.url,
             )
         now = self.clock.now()
@@ -174,16 +177,16 @@ class Daemon:
         try:
             if self.demo:
                 count = dispatcher.demo(now, DEMO_DELAY)
-                log.info("demo: %d airing(s) planned %d s from now", count, DEMO_DELAY.seconds)
+                log.info(_("demo: %d airing(s) planned %d s from now"), count, DEMO_DELAY.seconds)
             timer.start()
             self._ready(plan)
             self._loop(wiring, service, timer)
         finally:
             self.notifier.stopping()
-            log.info("stopping: finishing the current job")
+            log.info(_("stopping: finishing the current job"))
             timer.shutdown()
             self.guard_close(wiring, http)
-        log.info("stopped cleanly")
+        log.info(_("stopped cleanly"))
         return 0
 
     def _start_http(self, wiring: Wiring, service: Jobs, timer: Timer, plan: Plan) -> Http | None:
@@ -200,21 +203,22 @@ class Daemon:
     @staticmethod
     def guard_close(wiring: Wiring, http: Http | None) -> None:
         for name, close in (
-            ("HTTP server", http.stop if http else None),
-            ("broker connection", wiring.outbox.close),
+            (_("HTTP server"), http.stop if http else None),
+            (_("broker connection"), wiring.outbox.close),
         ):
             if close is None:
                 continue
             try:
                 close()
             except Exception as exc:
-                log.warning("closing the %s failed: %s", name, exc)
+                log.warning(_("closing the %s failed: %s"), name, exc)
 
     def _ready(self, plan: Plan) -> None:
         wards = len(plan.schedule.wards)
         receivers = sum(len(w.enabled_receivers) for w in plan.schedule.wards.values())
-        status = f"airing for {wards} ward(s), {receivers} receiver(s)"
-        log.info("ready: %s (configuration %s)", status, self.path)
+        status = _("airing for {wards} ward(s), {receivers} receiver(s)")
+        status = status.format(wards=wards, receivers=receivers)
+        log.info(_("ready: %s (configuration %s)"), status, self.path)
         self.notifier.ready(status)
         self.started.set()
 
@@ -231,9 +235,9 @@ class Daemon:
             problem = ", ".join(problems)
             if problem != last_problem:
                 if problem:
-                    log.warning("unhealthy (%s): the systemd watchdog is not fed", problem)
+                    log.warning(_("unhealthy (%s): the systemd watchdog is not fed"), problem)
                 else:
-                    log.info("healthy again")
+                    log.info(_("healthy again"))
                 last_problem = problem
             if interval is not None and not problems:
                 self.notifier.watchdog()
@@ -245,12 +249,12 @@ class Daemon:
             loaded = self._load()
         except ConfigError as exc:
             for problem in exc.problems:
-                log.error("reload refused: %s", problem)
+                log.error(_("reload refused: %s"), problem)
             log.error(
-                "configuration NOT reloaded (%d problem(s)): the running plan stays",
+                _("configuration NOT reloaded (%d problem(s)): the running plan stays"),
                 len(exc.problems),
             )
-            self.notifier.ready("reload refused: the configuration has problems")
+            self.notifier.ready(_("reload refused: the configuration has problems"))
             return False
         old = service.dispatcher.plan
         assert loaded.station is not None
@@ -258,16 +262,16 @@ class Daemon:
         station = _keep_connections(old.station, loaded.station)
         snapshot = _record_config(wiring.log, timer, loaded, self.clock.now())
         if snapshot is None:  # airings must be recorded with the configuration in force
-            log.error("configuration NOT reloaded: it could not be recorded in the database")
-            self.notifier.ready("reload failed: the database did not answer")
+            log.error(_("configuration NOT reloaded: it could not be recorded in the database"))
+            self.notifier.ready(_("reload failed: the database did not answer"))
             return False
         plan = Plan(station, loaded.schedule, snapshot)
         if not self._swap(service, timer, plan):
-            log.error("configuration reload failed: the running plan stays")
-            self.notifier.ready("reload failed: see the log")
+            log.error(_("configuration reload failed: the running plan stays"))
+            self.notifier.ready(_("reload failed: see the log"))
             return False
-        log.info("configuration reloaded: %d ward(s)", len(plan.schedule.wards))
-        self.notifier.ready("configuration reloaded")
+        log.info(_("configuration reloaded: %d ward(s)"), len(plan.schedule.wards))
+        self.notifier.ready(_("configuration reloaded"))
         return True
 
     def _swap(self, service: Jobs, timer: Timer, plan: Plan) -> bool:
@@ -283,7 +287,7 @@ class Daemon:
 
         def swap() -> None:
             try:
-                applied.append(timer.guard("applying the new configuration", apply))
+                applied.append(timer.guard(N_("applying the new configuration"), apply))
             finally:
                 done.set()
 
@@ -297,7 +301,7 @@ def _record_config(
     """The configuration snapshot for a reload; None if the database did not answer."""
     snapshot: list[int] = []
     timer.guard(
-        "recording the configuration",
+        N_("recording the configuration"),
         lambda: snapshot.append(airing_log.record_config(loaded, now=now)),
     )
     return snapshot[0] if snapshot else None
@@ -316,8 +320,10 @@ def _keep_connections(old: StationConfig, new: StationConfig) -> StationConfig:
     ]
     if changed:
         log.warning(
-            "reload: %s settings changed; they apply after a restart "
-            "(systemctl restart ipfm-scheduler)",
+            _(
+                "reload: %s settings changed; they apply after a restart "
+                "(systemctl restart ipfm-scheduler)"
+            ),
             ", ".join(changed),
         )
     return dataclasses.replace(new, mqtt=old.mqtt, database_url=old.database_url, http=old.http)
@@ -368,17 +374,19 @@ def _refuse_if_running(other: LiveInstance | None, now: datetime) -> None:
         return
     if other.host == socket.gethostname() and not _process_alive(other.pid):
         log.info(
-            "the service that ran here as pid %d (last heartbeat %s) is gone: starting",
+            _("the service that ran here as pid %d (last heartbeat %s) is gone: starting"),
             other.pid,
             other.last_beat_at.isoformat(timespec="seconds"),
         )
         return
     ago = max(0, int((now - other.last_beat_at).total_seconds()))
     raise ServiceAlreadyRunning(
-        f"another ipfm-scheduler service runs with this database, on {other.host} (pid "
-        f"{other.pid}, heartbeat {ago} s ago): two would send every command twice; stop it "
-        f"first (systemctl stop ipfm-scheduler), or start this one in "
-        f"{int(LIVE_WITHIN.total_seconds())} s if it has just stopped without saying so"
+        _(
+            "another ipfm-scheduler service runs with this database, on {host} (pid {pid}, "
+            "heartbeat {ago} s ago): two would send every command twice; stop it first "
+            "(systemctl stop ipfm-scheduler), or start this one in {wait} s if it has just "
+            "stopped without saying so"
+        ).format(host=other.host, pid=other.pid, ago=ago, wait=int(LIVE_WITHIN.total_seconds()))
     )
 
 

@@ -20,9 +20,10 @@ from ipfm_scheduler import protocol
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.expand import PlannedAiring
-from ipfm_scheduler.core.model import Priority
+from ipfm_scheduler.core.model import Origin, Priority
 from ipfm_scheduler.errors import NotAirable
-from ipfm_scheduler.logtime import local_text
+from ipfm_scheduler.i18n import N_, _
+from ipfm_scheduler.logtime import local_text, message_time
 from ipfm_scheduler.service.agenda import Agenda, Plan
 from ipfm_scheduler.service.ports import (
     AiringLog,
@@ -56,10 +57,7 @@ def order(
     programme = plan.programme(planned.programme)
     audio = plan.audio(planned.programme)
     if programme is None or audio is None:
-        raise NotAirable(
-            f"ward {planned.ward}: programme {planned.programme} has no audio in the "
-            f"configuration; airing at {local_text(planned.local_start)} not sent"
-        )
+        raise NotAirable(planned.ward, planned.programme, local_text(planned.local_start))
     ref = protocol.AudioRef(
         plan.audio_url(audio), audio.sha256, audio.bytes, audio.duration_s, audio.format
     )
@@ -139,10 +137,12 @@ class Dispatch:
         closed before it existed."""
         if self._new_log and self._missed_quietly:
             log.warning(
-                "the airing log is new (no airing recorded before this start): nothing could "
-                "have aired before it, so this week's %d airing(s) whose window had already "
-                "closed are recorded as missed (see `ipfm-scheduler report`), not one warning "
-                "each",
+                _(
+                    "the airing log is new (no airing recorded before this start): nothing could "
+                    "have aired before it, so this week's %d airing(s) whose window had already "
+                    "closed are recorded as missed (see `ipfm-scheduler report`), not one warning "
+                    "each"
+                ),
                 self._missed_quietly,
             )
         self._new_log = False
@@ -178,7 +178,7 @@ class Dispatch:
             return order(plan, planned, receivers=receivers, now=now)
         except NotAirable as exc:
             if planned.programme not in self._unairable:
-                log.error("%s", exc)
+                log.error("%s", exc.shown())
                 self._unairable.add(planned.programme)
             return None
 
@@ -201,7 +201,7 @@ class Dispatch:
         expired = self.log.expire_overdue(now, grace=EXPIRE_GRACE)
         for ref in expired:
             log.info(
-                "%s/%s: command %s %s without a final answer",
+                _("%s/%s: command %s %s without a final answer"),
                 ref.ward,
                 ref.receiver,
                 ref.id,
@@ -220,14 +220,25 @@ def _next_batch(plan: Plan, due: Sequence[PlannedAiring], first: int) -> Sequenc
     return due[first:]
 
 
+#: how the log names an airing's origin (the English is the origin's own name)
+ORIGIN_WORDS = {
+    Origin.SCHEDULED: N_("scheduled"),
+    Origin.MAKEUP: N_("makeup"),
+    Origin.MANUAL: N_("manual"),
+    Origin.EMERGENCY: N_("emergency"),
+}
+
+
 def _report(item: AiringToStore, result: StoredAiring) -> None:
     planned = item.planned
-    when = local_text(planned.local_start, "seconds" if planned.start.second else "minutes")
+    when = message_time(planned.local_start, "seconds" if planned.start.second else "minutes")
     if item.missed:
         if result.created:
             log.warning(
-                "ward %s: %s at %s missed: its window closed while the service was not "
-                "running (airing #%d)",
+                _(
+                    "ward %s: %s at %s missed: its window closed while the service was not "
+                    "running (airing #%d)"
+                ),
                 planned.ward,
                 planned.programme,
                 when,
@@ -235,9 +246,9 @@ def _report(item: AiringToStore, result: StoredAiring) -> None:
             )
     elif result.commands_added:
         log.info(
-            "ward %s: %s %s at %s: %d command(s) stored (airing #%d)",
+            _("ward %s: %s %s at %s: %d command(s) stored (airing #%d)"),
             planned.ward,
-            planned.origin.value,
+            _(ORIGIN_WORDS[planned.origin]),
             planned.programme,
             when,
             result.commands_added,

@@ -21,6 +21,7 @@ from ipfm_scheduler.core import manual
 from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.model import Programme
 from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.i18n import N_
 from ipfm_scheduler.service.agenda import Agenda, Plan
 from ipfm_scheduler.service.answers import Answers
 from ipfm_scheduler.service.dispatch import Dispatch, order
@@ -155,20 +156,20 @@ class Jobs:
     def steps(self, job: str) -> list[Step]:
         d = self.dispatcher
         dispatch: list[Step] = [
-            ("dispatching airings", d.dispatch_due),
-            ("sending commands", d.send),
+            (N_("dispatching airings"), d.dispatch_due),
+            (N_("sending commands"), d.send),
         ]
         jobs: dict[str, list[Step]] = {
             "tick": [
-                ("receiving acks", d.receive),
-                ("manual requests", d.take_requests),
+                (N_("receiving acks"), d.receive),
+                (N_("manual requests"), d.take_requests),
                 *dispatch,
-                ("expiring commands", d.expire),
+                (N_("expiring commands"), d.expire),
             ],
             "dispatch": dispatch,
-            "sweep": [("make-up airings", d.make_up), ("closing weeks", d.close_weeks)],
-            "heartbeat": [("heartbeat", self.heartbeat)],
-            "refresh": [("refresh", d.refresh)],
+            "sweep": [(N_("make-up airings"), d.make_up), (N_("closing weeks"), d.close_weeks)],
+            "heartbeat": [(N_("heartbeat"), self.heartbeat)],
+            "refresh": [(N_("refresh"), d.refresh)],
         }
         return jobs[job]
 

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from ipfm_scheduler.core import manual as rules
 from ipfm_scheduler.errors import IpfmError, StorageError
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.logtime import local_text
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.dispatch import order
@@ -76,7 +77,7 @@ class RequestDesk:
                 airing_id=stored.airing_id,
                 now=now,
             )
-            log.info("request #%d: %s", request.id, message)
+            log.info(_("request #%d: %s"), request.id, message)
         return len(taken)
 
     def _settle_stale(self, plan: Plan, now: datetime) -> None:
@@ -101,7 +102,9 @@ class RequestDesk:
         """Queue ``request`` again after a database error (for a while), else refuse it."""
         if isinstance(exc, StorageError) and rules.retry(request, now):
             log.warning(
-                "request #%d: its airing could not be stored (%s); queued again", request.id, exc
+                _("request #%d: its airing could not be stored (%s); queued again"),
+                request.id,
+                exc,
             )
             self.log.finish_request(
                 request.id,

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.service.ports import (
     AiringLog,
     MetricsSink,
@@ -119,7 +120,7 @@ class Sender:
                 break  # the broker is slow to answer: the rest waits for the next tick
             refused.append(SendResult(command.id, SendOutcome(result.status.value)))
             log.warning(
-                "command %s for %s/%s not sent: %s",
+                _("command %s for %s/%s not sent: %s"),
                 command.id,
                 command.ward,
                 command.receiver,
@@ -142,9 +143,9 @@ class Sender:
         connected = self.outbox.is_connected()
         if connected != self._was_connected:
             if connected:
-                log.info("broker reachable again: sending what waits")
+                log.info(_("broker reachable again: sending what waits"))
             else:
-                log.warning("broker unreachable: commands wait in the database until it is back")
+                log.warning(_("broker unreachable: commands wait in the database until it is back"))
         self._was_connected = connected
         return connected
 
@@ -194,5 +195,7 @@ class Sender:
         for command_id in stale:
             del self._inflight[command_id]
             results.append(SendResult(command_id, SendOutcome.TIMEOUT))
-        log.warning("%d command(s) got no PUBACK in %s: they will be sent again", len(stale), after)
+        log.warning(
+            _("%d command(s) got no PUBACK in %s: they will be sent again"), len(stale), after
+        )
         self.log.record_sends(results, now=now)

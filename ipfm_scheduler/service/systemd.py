@@ -12,6 +12,8 @@ import socket
 import time
 from collections.abc import Mapping
 
+from ipfm_scheduler.i18n import _
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +36,7 @@ class Notifier:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
                 sock.sendto("\n".join(fields).encode(), target)
         except OSError as exc:
-            log.warning("could not notify systemd at %s: %s", self.address, exc)
+            log.warning(_("could not notify systemd at %s: %s"), self.address, exc)
             return False
         return True
 

@@ -40,6 +40,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from ipfm_scheduler.errors import IpfmError
+from ipfm_scheduler.i18n import N_, _
 from ipfm_scheduler.service.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class Guard:
         failing = self._failing.pop(name, None)
         if failing is not None:
             failed = self.failures[name]
-            log.info("%s works again (it failed %d time(s) in all so far)", name, failed)
+            log.info(_("%s works again (it failed %d time(s) in all so far)"), _(name), failed)
         return True
 
     def _record(self, name: str, error: str, *, bug: bool) -> None:
@@ -116,8 +117,8 @@ class Guard:
                 failing.unlogged += 1
                 return
             log.error(
-                "%s still failing (%d more time(s) in the last %.0f s, failing for %.0f s): %s",
-                name,
+                _("%s still failing (%d more time(s) in the last %.0f s, failing for %.0f s): %s"),
+                _(name),
                 failing.unlogged + 1,
                 now - failing.logged_at,
                 now - failing.since,
@@ -127,9 +128,9 @@ class Guard:
             return
         self._failing[name] = _Failing(error, now, now)
         if bug:
-            log.exception("%s failed (a bug: please report it)", name)
+            log.exception(_("%s failed (a bug: please report it)"), _(name))
         else:
-            log.error("%s failed: %s", name, error)
+            log.error(_("%s failed: %s"), _(name), error)
 
 
 class Timer:
@@ -219,7 +220,7 @@ class Timer:
 
     def _refresh(self) -> None:
         self.run("refresh")
-        self.guard("refresh (date jobs)", self.plan_dates)
+        self.guard(N_("refresh (date jobs)"), self.plan_dates)
 
     def run_soon(self, name: str, func: Callable[[], object]) -> None:
         """Run ``func`` once on the worker thread, as soon as the running job (if any) ends:

@@ -18,7 +18,8 @@ from ipfm_scheduler.core.model import Programme, Ward
 from ipfm_scheduler.core.verdicts import MAX_MAKEUPS, receiver_verdicts
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.errors import NotAirable
-from ipfm_scheduler.logtime import local_text
+from ipfm_scheduler.i18n import _
+from ipfm_scheduler.logtime import message_time
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.dispatch import order
 from ipfm_scheduler.service.ports import (
@@ -114,13 +115,13 @@ class Weekly:
                     )
                 )
             except NotAirable as exc:
-                log.error("%s", exc)
+                log.error("%s", exc.shown())
                 continue
             log.info(
-                "ward %s: make-up of %s planned at %s for %s (%s)",
+                _("ward %s: make-up of %s planned at %s for %s (%s)"),
                 ward_id,
                 programme.id,
-                local_text(makeup.planned.local_start),
+                message_time(makeup.planned.local_start),
                 ", ".join(makeup.receivers),
                 makeup.note,
             )
@@ -137,8 +138,10 @@ class Weekly:
                 continue
             self._told_used_up.add(key)
             log.warning(
-                "ward %s receiver %s: %s still short in %s after %d make-ups: no more this "
-                "week; check the loudspeaker (status shows what became of each airing)",
+                _(
+                    "ward %s receiver %s: %s still short in %s after %d make-ups: no more this "
+                    "week; check the loudspeaker (status shows what became of each airing)"
+                ),
                 ward,
                 receiver,
                 programme,
@@ -248,7 +251,7 @@ class Weekly:
             # the reason opens with "K of M completed" when K > 0 (core.verdicts); else say it
             count = "" if row.completed else f"0 of {row.minimum} completed; "
             log.warning(
-                "week %s closed SHORT: ward %s receiver %s programme %s: %s%s",
+                _("week %s closed SHORT: ward %s receiver %s programme %s: %s%s"),
                 week,
                 row.ward,
                 row.receiver,
@@ -257,7 +260,7 @@ class Weekly:
                 row.reason,
             )
         log.info(
-            "week %s closed: %d receiver(s) compliant, %d short",
+            _("week %s closed: %d receiver(s) compliant, %d short"),
             week,
             len(rows) - len(short),
             len(short),

@@ -12,6 +12,7 @@ from ipfm_scheduler.audio.catalogue import Catalogue
 from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
 from ipfm_scheduler.errors import AudioError
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.daemon import HealthFn, Wiring
 from ipfm_scheduler.service.http.health import Health
@@ -80,6 +81,8 @@ def _allowed(plan: Plan) -> dict[str, Path]:
     try:
         catalogue = Catalogue.load(plan.station.audio.dir)
     except AudioError as exc:
-        log.error("the audio catalogue can't be read (%s): serving the programmes' files only", exc)
+        log.error(
+            _("the audio catalogue can't be read (%s): serving the programmes' files only"), exc
+        )
         return {a.sha256: a.path for a in audio.values()}
     return audio_allow_list(catalogue, audio)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.protocol import AudioRef, PlayCommand
 from ipfm_scheduler.receiver.core import FetchResult, Outcome, ReceiverCore, Wakeup
 from ipfm_scheduler.receiver.store import MemoryStore
@@ -47,7 +48,9 @@ class Behaviour:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fail_rate <= 1.0:
-            raise ValueError(f"fail rate {self.fail_rate} must be between 0 and 1")
+            raise ValueError(
+                _("fail rate {rate} must be between 0 and 1").format(rate=self.fail_rate)
+            )
 
 
 class SimBox:

@@ -29,6 +29,7 @@ from ipfm_scheduler.clock import Clock, SystemClock
 from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.core.model import Schedule
 from ipfm_scheduler.errors import BrokerUnavailable, ProtocolError, PublishError, ValueInvalid
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.protocol import (
     Ack,
     AudioRef,
@@ -139,7 +140,7 @@ class Simulator:
         self._worker = threading.Thread(target=self._run, name="ipfm-simulator", daemon=True)
         self._worker.start()
         log.info(
-            "simulating %d receivers (%d offline) on %s under %s/",
+            _("simulating %d receivers (%d offline) on %s under %s/"),
             len(self.receivers), len(self.offline), self.transport.address, self.prefix,
         )  # fmt: skip
 
@@ -182,7 +183,11 @@ class Simulator:
 
     def _require(self, pair: tuple[str, str]) -> None:
         if pair not in self.receivers:
-            raise ValueInvalid(f"{pair[0]}/{pair[1]} is not one of the simulated receivers")
+            raise ValueInvalid(
+                _("{ward}/{receiver} is not one of the simulated receivers").format(
+                    ward=pair[0], receiver=pair[1]
+                )
+            )
 
     def _publish_statuses(
         self, state: ReceiverState, pairs: Iterable[tuple[str, str]] | None = None
@@ -209,7 +214,7 @@ class Simulator:
                 elif message is not None:
                     self._handle(message)
             except Exception:  # a bug in one command must not stop the simulation
-                log.exception("simulator: handling a command failed (a bug)")
+                log.exception(_("simulator: handling a command failed (a bug)"))
 
     def _wait_s(self) -> float | None:
         if not self._timers:
@@ -264,7 +269,7 @@ class Simulator:
             self.transport.publish(topic, payload, retain=retain, timeout=60, token=token)
         except (BrokerUnavailable, PublishError) as exc:
             # the scheduler resends unanswered commands, and a receiver repeats its latest ack
-            log.warning("simulator: %s", exc)
+            log.warning(_("simulator: %s"), exc)
 
 
 class _AckToken(NamedTuple):
@@ -299,7 +304,7 @@ class HttpFetch:
                         return FetchResult.CHECKSUM
                     digest.update(chunk)
         except (OSError, ValueError) as exc:
-            log.warning("simulator: downloading %s failed: %s", audio.url, exc)
+            log.warning(_("simulator: downloading %s failed: %s"), audio.url, exc)
             return FetchResult.DOWNLOAD
         if size != audio.bytes or digest.hexdigest() != audio.sha256:
             return FetchResult.CHECKSUM
@@ -316,6 +321,8 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         ward, sep, receiver = item.partition("/")
         if not sep:
-            raise ValueInvalid(f"{item!r} is not WARD/RECEIVER (like cam-trung/loa-01)")
+            raise ValueInvalid(
+                _("{item} is not WARD/RECEIVER (like cam-trung/loa-01)").format(item=repr(item))
+            )
         pairs.append((check_name(ward, "ward id"), check_name(receiver, "receiver id")))
     return pairs

@@ -21,6 +21,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ipfm_scheduler.errors import SchemaOutOfDate, SchemaTooNew, StorageError
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.storage.urls import describe, parse_url, shown, sqlite_file
 
 __all__ = [
@@ -47,7 +48,9 @@ def open_engine(url: str | URL, *, read_only: bool = False) -> Engine:
     try:
         return create_engine(parsed, pool_pre_ping=True, execution_options=options)
     except SQLAlchemyError as exc:  # pragma: no cover - bad driver options
-        raise StorageError(f"can't open the database {shown(parsed)}: {exc}") from exc
+        raise StorageError(
+            _("can't open the database {url}: {error}").format(url=shown(parsed), error=exc)
+        ) from exc
 
 
 def read_only_query(path: Path) -> dict[str, str]:
@@ -70,8 +73,10 @@ def _sqlite_engine(parsed: URL, read_only: bool) -> Engine:
         if path is not None:
             if not path.is_file():
                 raise StorageError(
-                    f"the database file {path} does not exist: check the path, or run "
-                    "`ipfm-scheduler db upgrade` to create it"
+                    _(
+                        "the database file {path} does not exist: check the path, or run "
+                        "`ipfm-scheduler db upgrade` to create it"
+                    ).format(path=path)
                 )
             # the URL's other SQLite URI options (cache=shared, vfs=...) stay
             query = {**parsed.query, **read_only_query(path)}
@@ -80,7 +85,11 @@ def _sqlite_engine(parsed: URL, read_only: bool) -> Engine:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"can't create the folder of the database {path}: {exc}") from exc
+            raise StorageError(
+                _("can't create the folder of the database {path}: {error}").format(
+                    path=path, error=exc
+                )
+            ) from exc
     engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     _sqlite_events(engine, read_only)
     return engine
@@ -117,8 +126,10 @@ def require_current(engine: Engine) -> str:
     path = sqlite_file(engine.url)
     if path is not None and not path.exists():  # connecting would create an empty file
         raise StorageError(
-            f"the database file {path} does not exist: check the path, or run "
-            "`ipfm-scheduler db upgrade` to create it"
+            _(
+                "the database file {path} does not exist: check the path, or run `ipfm-scheduler "
+                "db upgrade` to create it"
+            ).format(path=path)
         )
     current = current_revision(engine)
     if current == head:

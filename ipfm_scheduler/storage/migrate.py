@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import ipfm_scheduler
 from ipfm_scheduler.errors import SchemaTooNew, StorageError
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.storage.tables import metadata
 from ipfm_scheduler.storage.urls import describe, shown
 
@@ -51,7 +52,9 @@ def script_location() -> Path:
         if (folder / "env.py").is_file() and (folder / "versions").is_dir():
             return folder
     looked = ", ".join(str(p) for p in _candidates())
-    raise StorageError(f"the database migration scripts are missing (looked in {looked})")
+    raise StorageError(
+        _("the database migration scripts are missing (looked in {looked})").format(looked=looked)
+    )
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -70,7 +73,7 @@ def scripts() -> ScriptDirectory:
 def head_revision() -> str:
     head = scripts().get_current_head()
     if head is None:  # pragma: no cover - the package always ships its first revision
-        raise StorageError("the database migration scripts hold no revision")
+        raise StorageError(_("the database migration scripts hold no revision"))
     return head
 
 
@@ -114,7 +117,9 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | Non
     except SQLAlchemyError as exc:
         raise StorageError(describe(exc, engine.url)) from exc
     except CommandError as exc:  # such as a target revision the scripts do not hold
-        raise StorageError(f"database {shown(engine.url)}: {exc}") from exc
+        raise StorageError(
+            _("database {url}: {error}").format(url=shown(engine.url), error=exc)
+        ) from exc
     return before, current_revision(engine)
 
 

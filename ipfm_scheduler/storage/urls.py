@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ipfm_scheduler.config.addresses import password_span, redacted
 from ipfm_scheduler.errors import StorageError
+from ipfm_scheduler.i18n import _
 
 MIN_HIDDEN_CHARS = 4  # a shorter password is masked in URLs, not searched for in driver messages
 EXPECTED = "sqlite:///path/to/ipfm.db or postgresql+psycopg://user@host/dbname"
@@ -26,23 +27,35 @@ def parse_url(url: str | URL) -> URL:
         span = password_span(url)
         if span is not None and "@" in url[span[0] : span[1]]:
             raise StorageError(
-                f"database {shown(url)}: the password holds an '@', which ends the user part of "
-                "a URL: write each '@' of the password as %40"
+                _(
+                    "database {url}: the password holds an '@', which ends the user part of a "
+                    "URL: write each '@' of the password as %40"
+                ).format(url=shown(url))
             )
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise StorageError(f"{shown(url)!r} is not a database URL (expected {EXPECTED})") from exc
+        raise StorageError(
+            _("{url} is not a database URL (expected {expected})").format(
+                url=repr(shown(url)), expected=EXPECTED
+            )
+        ) from exc
     except ValueError as exc:  # SQLAlchemy's int() of a port such as "notaport"
         raise StorageError(
-            f"{shown(url)!r} is not a database URL: its port is not a number (expected {EXPECTED})"
+            _("{url} is not a database URL: its port is not a number (expected {expected})").format(
+                url=repr(shown(url)), expected=EXPECTED
+            )
         ) from exc
-    backend, _, driver = parsed.drivername.partition("+")
+    backend, _plus, driver = parsed.drivername.partition("+")
     if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
         return parsed.set(drivername="postgresql+psycopg")
     if backend == "sqlite" and driver in ("", "pysqlite"):
         return parsed
-    raise StorageError(f"database {parsed.drivername!r} is not supported (expected {EXPECTED})")
+    raise StorageError(
+        _("database {driver} is not supported (expected {expected})").format(
+            driver=repr(parsed.drivername), expected=EXPECTED
+        )
+    )
 
 
 def shown(url: str | URL) -> str:

@@ -213,7 +213,7 @@ def test_with_audio_dir_a_command_works_without_the_station_file(media: Path, si
     assert done.returncode == 0, done.stderr
     assert done.stderr == (
         "ipfm-scheduler: warning: the station file config/ipfm.yaml cannot be used (1 problem; "
-        f"`ipfm-scheduler validate` lists them): working in {store} with the default audio "
+        f"`ipfm-scheduler validate` lists it): working in {store} with the default audio "
         "settings, any programme id, and the longest window a ward can have (23 h 59 min)\n"
     )
     assert done.stdout.splitlines()[-2:][0] == "in the station file, under programmes: kh179:, set"
@@ -286,7 +286,7 @@ def test_a_lost_catalogue_is_not_called_empty(media: Path, site: Site) -> None:
     checked = site.run("audio", "check")
     listed = site.run("audio", "list")
 
-    lost = f"the catalogue {site.audio / 'catalogue.json'} is missing, while 1 recording(s)"
+    lost = f"the catalogue {site.audio / 'catalogue.json'} is missing, while 1 recording that"
     assert checked.returncode == 1
     assert lost in checked.stderr
     assert listed.returncode == 0
@@ -316,8 +316,8 @@ def test_check_passes_then_fails_when_a_file_changes(media: Path, site: Site) ->
         damaged.stdout
     )
     assert damaged.stderr == (
-        f"ipfm-scheduler: 1 of 1 catalogued files in {site.audio} are missing or changed "
-        "(listed above); receivers cannot play them\n"
+        f"ipfm-scheduler: 1 of 1 catalogued files in {site.audio} is missing or changed "
+        "(listed above); receivers cannot play it\n"
     )
     assert gone.returncode == 1
     assert f"MISSING    kh179  {stored.name}: not in {site.audio}; import the recording" in (

@@ -38,7 +38,7 @@ def test_counts_only_the_demo_commands_in_protocol_order() -> None:
             row(4, "", None),  # a demo airing without commands yet
         ]
     )
-    assert progress.describe() == "3 airing(s), 3 command(s): 2 received, 1 playing"
+    assert progress.describe() == "3 airings, 3 commands: 2 received, 1 playing"
     assert not progress.finished
 
 
@@ -71,11 +71,11 @@ def test_reads_the_demo_commands_from_the_database(
     now = local(MONDAY, "12:00")
     rig = Rig(make_plan(default_ward()), now, log)
     rig.dispatcher.demo(now, timedelta(seconds=15))
-    assert demo_watch.read(url).describe() == "1 airing(s), 2 command(s): 2 pending"
+    assert demo_watch.read(url).describe() == "1 airing, 2 commands: 2 pending"
     rig.dispatcher.send(now)  # the fake broker acknowledges at once
-    assert demo_watch.read(url).describe() == "1 airing(s), 2 command(s): 2 sent"
+    assert demo_watch.read(url).describe() == "1 airing, 2 commands: 2 sent"
     # nobody answers: the watch gives up at its timeout, and says so
     assert demo_watch.watch(url, timeout=0, every=0) == 1
     out = capsys.readouterr().out
-    assert "1 airing(s), 2 command(s): 2 sent" in out
+    assert "1 airing, 2 commands: 2 sent" in out
     assert "not all confirmed after 0 s" in out

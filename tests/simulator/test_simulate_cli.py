@@ -97,7 +97,7 @@ def test_simulate_answers_commands_until_sigterm(
             )
         process.send_signal(signal.SIGTERM)
         assert process.wait(WAIT) == 0
-        assert wait_for(out, "stopped") == "stopped after 1 commands; the receivers said offline"
+        assert wait_for(out, "stopped") == "stopped after 1 command; the receivers said offline"
         assert not parse_status(scheduler.incoming.get(timeout=WAIT).payload).online
         if quiet:  # the process ended: its log is all there
             rest = list(iter(lambda: err.get(timeout=WAIT), EOF))

@@ -13,6 +13,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.ids import check_name
 from ipfm_scheduler.errors import ValueInvalid
+from ipfm_scheduler.i18n import _
 
 NAMESPACE = "ipfm"
 #: decision -> PUBACK: milliseconds on a healthy broker, seconds when it struggles
@@ -91,7 +92,11 @@ class Metrics:
 
     def ack(self, ward: str, status: str) -> None:
         if status not in _ACK_STATUSES:
-            raise ValueInvalid(f"ack status {status!r} is not one of {sorted(_ACK_STATUSES)}")
+            raise ValueInvalid(
+                _("ack status {status} is not one of {known}").format(
+                    status=repr(status), known=sorted(_ACK_STATUSES)
+                )
+            )
         self._acks.labels(_ward(ward), status).inc()
 
     def receivers_online(self, ward: str, count: int) -> None:
@@ -112,7 +117,9 @@ class Metrics:
 
     def dispatch_latency(self, seconds: float) -> None:
         if not seconds >= 0:
-            raise ValueInvalid(f"a latency cannot be negative ({seconds} s)")
+            raise ValueInvalid(
+                _("a latency cannot be negative ({seconds} s)").format(seconds=seconds)
+            )
         self._latency.observe(seconds)
 
     def render(self) -> bytes:
@@ -126,5 +133,7 @@ def _ward(ward: str) -> str:
 
 def _count(value: int) -> int:
     if not (isinstance(value, int) and value >= 0):
-        raise ValueInvalid(f"a count must be a whole number, 0 or more, not {value!r}")
+        raise ValueInvalid(
+            _("a count must be a whole number, 0 or more, not {value}").format(value=repr(value))
+        )
     return value

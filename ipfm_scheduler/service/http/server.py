@@ -34,6 +34,7 @@ from ipfm_scheduler import __version__
 from ipfm_scheduler.audio.catalogue import Catalogue
 from ipfm_scheduler.config.settings import AudioFile, HttpSettings
 from ipfm_scheduler.errors import HttpUnavailable, ValueInvalid
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.service.http.health import Check, HealthChecks
 from ipfm_scheduler.service.http.metrics import Metrics
 from ipfm_scheduler.service.http.ranges import (
@@ -64,7 +65,9 @@ def audio_allow_list(
         if audio.path.resolve().parent == home:
             allowed[audio.sha256] = audio.path
         else:
-            log.warning("not serving %s: it is not a file of the audio folder %s", audio.path, home)
+            log.warning(
+                _("not serving %s: it is not a file of the audio folder %s"), audio.path, home
+            )
     return allowed
 
 
@@ -127,7 +130,7 @@ class HttpServer:
         """Replace the allow-list: sha256 -> the file to serve for it (e.g. after a reload)."""
         bad = [key for key in audio if not SHA256.fullmatch(key)]
         if bad:
-            raise ValueInvalid(f"not a lowercase sha256: {bad[0]!r}")
+            raise ValueInvalid(_("not a lowercase sha256: {bad}").format(bad=repr(bad[0])))
         self._audio = {key: Path(path) for key, path in audio.items()}
 
     def audio_path(self, sha256: str) -> Path | None:
@@ -155,7 +158,7 @@ class HttpServer:
         )
         self._thread.daemon = True
         self._thread.start()
-        log.info("HTTP server listening on %s", self.url)
+        log.info(_("HTTP server listening on %s"), self.url)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         server, thread = self._server, self._thread
@@ -219,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.debug("HTTP %s %s: connection lost: %s", self.command, self.path, exc)
             self.close_connection = True
         except Exception:  # a bug: log it, drop this connection, keep serving the others
-            log.exception("HTTP %s %s failed (a bug: please report it)", self.command, self.path)
+            log.exception(_("HTTP %s %s failed (a bug: please report it)"), self.command, self.path)
             self.close_connection = True
 
     def _healthz(self, body: bool) -> None:
@@ -237,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
             log.warning(
-                "audio %s is in the catalogue but %s cannot be opened: %s",
+                _("audio %s is in the catalogue but %s cannot be opened: %s"),
                 sha256,
                 path,
                 exc.strerror,
@@ -249,8 +252,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._text(404, "not found", body)
             if not self.server.app.verified(sha256, f, info):
                 log.error(
-                    "audio file %s no longer matches its sha256 %s; run "
-                    "`ipfm-scheduler audio check`",
+                    _(
+                        "audio file %s no longer matches its sha256 %s; run "
+                        "`ipfm-scheduler audio check`"
+                    ),
                     path,
                     sha256,
                 )
