@@ -11,7 +11,7 @@ from datetime import datetime
 
 from ipfm_scheduler import protocol
 from ipfm_scheduler.core.commands import CommandState
-from ipfm_scheduler.errors import ProtocolError
+from ipfm_scheduler.errors import ProtocolError, StorageError
 from ipfm_scheduler.protocol import TopicKind
 from ipfm_scheduler.service.ports import (
     AiringLog,
@@ -21,6 +21,8 @@ from ipfm_scheduler.service.ports import (
     MetricsSink,
     Outbox,
 )
+from ipfm_scheduler.storage.pending import PendingAnswers
+from ipfm_scheduler.storage.spill import SpillFile
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +37,43 @@ class Answers:
         outbox: Outbox,
         metrics: MetricsSink,
         touch: Callable[[str], None],
+        spill: SpillFile | None = None,
     ) -> None:
         self.log = airing_log
         self.outbox = outbox
         self.metrics = metrics
         self.touch = touch
+        self.pending = PendingAnswers(outbox.take_incoming, spill)
         self._online: dict[str, dict[str, bool]] = defaultdict(dict)  # ward -> receiver -> online
 
     def receive(self, prefix: str, now: datetime, limit: int = 20000) -> int:
-        """Record what receivers sent (acks and statuses); returns how many messages."""
-        messages = self.outbox.take_incoming(limit)
+        """Record what receivers sent (acks and statuses), in order, each batch as of when it
+        was received; returns how many messages. A batch the airing log refuses stays pending
+        (``storage/pending.py``): tried again later, set aside in the spill file meanwhile."""
+        count = 0
+        while count < limit:
+            batch = self.pending.take(limit - count, now)
+            if not batch.messages:
+                break
+            try:
+                self._file(prefix, batch.messages, batch.at)
+            except StorageError:
+                self.pending.failed(now)
+                raise
+            finally:
+                self.metrics.answers_waiting(self.pending.waiting, self.pending.spilled_bytes)
+            self.pending.done(batch)
+            count += len(batch.messages)
+        return count
+
+    def stop(self, now: datetime) -> None:
+        """The service stops: answers not stored yet go to the spill file (replayed at start)."""
+        count = self.pending.stop(now)
+        if count:
+            log.warning("%d answer(s) not stored yet set aside in %s: stored at the next start",
+                        count, self.pending.spill.path if self.pending.spill else "?")  # fmt: skip
+
+    def _file(self, prefix: str, messages: Sequence[IncomingMessage], now: datetime) -> None:
         acks: list[IncomingAck] = []
         statuses: list[IncomingStatus] = []
         for message in messages:
@@ -63,7 +92,6 @@ class Answers:
             self._record_statuses(statuses, now)
         if acks:
             self._record_acks(acks, now)
-        return len(messages)
 
     def _record_acks(self, acks: Sequence[IncomingAck], now: datetime) -> None:
         for ack, outcome in zip(acks, self.log.record_acks(acks, now=now), strict=True):

@@ -88,6 +88,7 @@ class Wiring:
     outbox: ServiceOutbox
     metrics: MetricsSink | None = None
     http: Callable[[HealthFn, Plan], Http] | None = None  # builds the HTTP server
+    spill: Path | None = None  # answers the database could not take wait here (storage/spill.py)
 
 
 Loader = Callable[[Path, date], LoadedConfig]
@@ -161,7 +162,9 @@ class Daemon:
                 plan.station.mqtt.url,
             )
         now = self.clock.now()
-        dispatcher = Dispatcher(wiring.log, wiring.outbox, plan, now=now, metrics=wiring.metrics)
+        dispatcher = Dispatcher(
+            wiring.log, wiring.outbox, plan, now=now, metrics=wiring.metrics, spill=wiring.spill
+        )
         service = Jobs(dispatcher, wiring.log, instance)
         self.service = service
         timer = Timer(
@@ -183,6 +186,10 @@ class Daemon:
             log.info("stopping: finishing the current job")
             timer.shutdown()
             self.guard_close(wiring, http)
+            # answers still in the intake (the broker has forgotten them): stored if the
+            # database takes them, else set aside in the spill file for the next start
+            timer.guard("receiving acks", lambda: dispatcher.receive(self.clock.now()))
+            timer.guard("setting answers aside", lambda: dispatcher.answers.stop(self.clock.now()))
         log.info("stopped cleanly")
         return 0
 

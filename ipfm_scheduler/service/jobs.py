@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from ipfm_scheduler.core import manual
 from ipfm_scheduler.core.compliance import EXPIRE_GRACE
@@ -36,6 +37,7 @@ from ipfm_scheduler.service.ports import (
 from ipfm_scheduler.service.sender import Sender
 from ipfm_scheduler.service.timer import Step
 from ipfm_scheduler.service.weekly import Weekly
+from ipfm_scheduler.storage.spill import SpillFile
 
 HORIZON = timedelta(hours=36)  # how far ahead the agenda (and the timer's date jobs) reach
 DB_STALE_S = 20.0  # no successful heartbeat for this long: the database is not answering
@@ -54,6 +56,7 @@ class Dispatcher:
         horizon: timedelta = HORIZON,
         send_limit: int = 20000,
         metrics: MetricsSink | None = None,
+        spill: Path | None = None,
     ) -> None:
         self.log = airing_log
         self.outbox = outbox
@@ -64,7 +67,8 @@ class Dispatcher:
         self.plan = plan
         self.agenda = self._new_agenda(plan, now)
         self.weekly = Weekly(airing_log, self.metrics)
-        self.answers = Answers(airing_log, outbox, self.metrics, self.weekly.touch)
+        spill_file = None if spill is None else SpillFile(spill)
+        self.answers = Answers(airing_log, outbox, self.metrics, self.weekly.touch, spill_file)
         self.desk = RequestDesk(airing_log)
 
     # ------------------------------------------------------------------ plan

@@ -220,6 +220,9 @@ class MetricsSink(Protocol):
         self, ward: str, programme: str, *, confirmed: int, enabled: int, minimum: int
     ) -> None: ...
     def dispatch_latency(self, seconds: float) -> None: ...
+    def answers_waiting(self, memory: int, spilled_bytes: int) -> None:
+        """Answers taken from the broker, not stored yet: in memory, and in the spill file."""
+        ...
 
 
 class NoMetrics:
@@ -243,4 +246,7 @@ class NoMetrics:
         pass
 
     def dispatch_latency(self, seconds: float) -> None:
+        pass
+
+    def answers_waiting(self, memory: int, spilled_bytes: int) -> None:
         pass

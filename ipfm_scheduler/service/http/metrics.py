@@ -78,6 +78,14 @@ class Metrics:
             namespace=ns,
             registry=r,
         )
+        self._waiting_answers = Gauge(
+            "answers_waiting",
+            "Answers taken from the broker and not stored yet (the database refused them): in "
+            "memory (where=memory), and bytes in the spill file (where=spill_bytes).",
+            ["where"],
+            namespace=ns,
+            registry=r,
+        )
         self._latency = Histogram(
             "dispatch_latency_seconds",
             "From the decision to send a command to the broker's PUBACK.",
@@ -114,6 +122,10 @@ class Metrics:
         if not seconds >= 0:
             raise ValueInvalid(f"a latency cannot be negative ({seconds} s)")
         self._latency.observe(seconds)
+
+    def answers_waiting(self, memory: int, spilled_bytes: int) -> None:
+        self._waiting_answers.labels("memory").set(_count(memory))
+        self._waiting_answers.labels("spill_bytes").set(_count(spilled_bytes))
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
