@@ -103,9 +103,20 @@ class AiringLog(Protocol):
     def record_acks(self, acks: Sequence[IncomingAck], *, now: datetime) -> list[AckOutcome]: ...
 
     def quarantine(
-        self, topic: str, ward: str, receiver: str, raw: bytes, reason: str, *, now: datetime
+        self,
+        topic: str,
+        ward: str,
+        receiver: str,
+        raw: bytes,
+        reason: str,
+        *,
+        now: datetime,
+        size: int | None = None,
+        sha256: str | None = None,
     ) -> None:
-        """Keep a message that can't be filed, with the reason (never dropped)."""
+        """Keep a message that can't be filed, with the reason: its first 2 KiB, its size and
+        its sha256 (``size`` and ``sha256`` of the whole when ``raw`` is only its start); the
+        same message again is counted on its row."""
         ...
 
     def record_statuses(self, statuses: Sequence[IncomingStatus], *, now: datetime) -> list[bool]:
@@ -224,6 +235,12 @@ class MetricsSink(Protocol):
         """Answers taken from the broker, not stored yet: in memory, and in the spill file."""
         ...
 
+    def answers_unknown(self, count: int) -> None:
+        """Answers from wards or receivers not in the configuration (no row, no series)."""
+        ...
+
+    def answers_quarantined(self, count: int) -> None: ...
+
 
 class NoMetrics:
     """Counts nothing (tests, tools)."""
@@ -249,4 +266,10 @@ class NoMetrics:
         pass
 
     def answers_waiting(self, memory: int, spilled_bytes: int) -> None:
+        pass
+
+    def answers_unknown(self, count: int) -> None:
+        pass
+
+    def answers_quarantined(self, count: int) -> None:
         pass

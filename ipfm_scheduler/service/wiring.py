@@ -47,6 +47,7 @@ def connect(station: StationConfig) -> Wiring:
         return ServiceHttp(plan, checks, metrics)
 
     outbox = MqttOutbox(station.mqtt, prefix=station.mqtt.topic_prefix)
+    metrics.watch_intake(outbox.intake)
     spill = spill_path(station.database_url)
     return Wiring(Repository(engine), outbox, metrics, http, spill)
 
