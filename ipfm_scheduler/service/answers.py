@@ -57,19 +57,25 @@ class Answers:
         (``storage/pending.py``): tried again later, set aside in the spill file meanwhile."""
         self.warnings.flush(now)
         count = 0
-        while count < limit:
-            batch = self.pending.take(limit - count, now)
-            if not batch.messages:
-                break
-            try:
-                self._file(prefix, batch.messages, batch.at)
-            except StorageError:
-                self.pending.failed(now)
-                raise
-            finally:
-                self.metrics.answers_waiting(self.pending.waiting, self.pending.spilled_bytes)
-            self.pending.done(batch)
-            count += len(batch.messages)
+        try:
+            while count < limit:
+                batch = self.pending.take(limit - count, now)
+                if not batch.messages:
+                    break
+                try:
+                    self._file(prefix, batch.messages, batch.at)
+                except StorageError:
+                    self.pending.failed(now)
+                    raise
+                except Exception:  # a bug: retrying the same batch would fail for ever
+                    self.pending.done(batch)
+                    log.error("%d answer(s) not recorded because of the error below: "
+                              "please report it", len(batch.messages))  # fmt: skip
+                    raise
+                self.pending.done(batch)
+                count += len(batch.messages)
+        finally:
+            self.metrics.answers_waiting(self.pending.waiting, self.pending.spilled_bytes)
         return count
 
     def stop(self, now: datetime) -> None:

@@ -21,6 +21,7 @@ from ipfm_scheduler.core.model import Receiver
 from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.db import open_engine
+from ipfm_scheduler.storage.memory import MemoryLog
 from ipfm_scheduler.storage.migrate import upgrade
 from ipfm_scheduler.storage.repository import Repository
 from tests.core.factories import ward, weekly
@@ -242,3 +243,17 @@ def test_a_service_stopped_while_the_database_was_down_stores_the_answers_when_i
         assert not spill.exists()
     finally:
         engine.dispose()
+
+
+def test_a_batch_that_fails_by_a_bug_is_not_retried_for_ever(tmp_path: Path) -> None:
+    """Only a database error keeps answers pending: a bug would fail the same batch again at
+    every tick (and at every start, from the spill file), holding back every answer after it."""
+    rig = new_rig(MemoryLog({"kh179": 600.0}), tmp_path / "answers.spill")
+    rig.log.fail_next = RuntimeError("a bug")
+    answer(rig, "received")
+    with pytest.raises(RuntimeError):
+        rig.dispatcher.receive(rig.now)
+    answer(rig, "playing")
+    rig.advance(seconds=1).dispatcher.receive(rig.now)
+    assert [a.ack.status.value for a, _ in rig.log.acks] == ["playing"] * len(RECEIVERS)
+    assert not (tmp_path / "answers.spill").exists()
