@@ -114,7 +114,7 @@ class AiringLog(Protocol):
         size: int | None = None,
         sha256: str | None = None,
     ) -> None:
-        """Keep a message that can't be filed, with the reason: its first 2 KiB, its size and
+        """Keep a message that can't be filed, with the reason: its first 1 KiB, its size and
         its sha256 (``size`` and ``sha256`` of the whole when ``raw`` is only its start); the
         same message again is counted on its row."""
         ...

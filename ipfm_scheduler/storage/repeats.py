@@ -41,7 +41,7 @@ def quarantine_row(
     size = len(raw) if size is None else size
     sha256 = hashlib.sha256(raw).hexdigest() if sha256 is None else sha256
     if size > QUARANTINE_RAW_BYTES:
-        reason += f" ({size} bytes received, the first {QUARANTINE_RAW_BYTES} kept)"
+        reason += f" (the first {QUARANTINE_RAW_BYTES} of {size} bytes kept)"
     return {
         "topic": safe_text(topic[:MAX_TOPIC_CHARS]),
         "ward": safe_text(ward[:MAX_TOPIC_CHARS]) if ward else None,

@@ -1,4 +1,4 @@
-"""Bounded under attack (issue 13, item 4): a quarantined message keeps its first 2 KiB, its
+"""Bounded under attack (issue 13, item 4): a quarantined message keeps its first 1 KiB, its
 size and its sha256, and a repeat of it is counted on its row (``repeats``,
 ``last_repeat_at``); an ack repeating one already stored is counted in ``ack_repeats`` instead
 of being stored again (the acks table itself is left as it was: its rows never change).

@@ -135,7 +135,7 @@ def test_unmatched_and_malformed_acks_are_quarantined_never_dropped(repo: Reposi
     assert len(rows) == 4
     assert rows[2].topic == "ipfm/cam-trung/loa-01/ack"
     assert bytes(rows[2].raw) == b"\xff not json"
-    assert (rows[3].raw_bytes, len(rows[3].raw)) == (100_000, 2048)
+    assert (rows[3].raw_bytes, len(rows[3].raw)) == (100_000, 1024)
     assert rows[3].sha256 == hashlib.sha256(b"x" * 100_000).hexdigest()
     assert repo.quarantined_count(NOW) == 4
 

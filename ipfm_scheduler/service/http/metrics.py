@@ -202,7 +202,7 @@ class _IntakeCollector:
         )
         yield CounterMetricFamily(
             f"{ns}_intake_cut",
-            "Messages larger than any answer (16 KiB), kept as their first 2 KiB, size, sha256.",
+            "Messages larger than any answer (16 KiB), kept as their first 1 KiB, size, sha256.",
             value=i.cut,
         )
         queued = GaugeMetricFamily(
