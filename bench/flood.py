@@ -14,7 +14,10 @@ Then it waits until the service has taken every message (its /metrics: quarantin
 dropped at the intake = sent) and prints the service's peak RSS (VmHWM), its RSS at the end,
 the database's growth (file + WAL), the time, and the counters.
 
-    python -m bench.flood [--big 4000] [--small 20000] [--size 1000000]
+    python -m bench.flood [--big 4000] [--small 20000] [--size 1000000] [--tree CHECKOUT]
+
+``--tree`` runs the service of another checkout (``git worktree add /tmp/base 0883edd``) with
+this script, to compare (``bench.against`` needs the script in both trees).
 
 Targets (issue 13): peak RSS under 200 MB, database growth under 20 MB.
 """
@@ -104,19 +107,20 @@ def metrics(port: int) -> dict[str, float]:
     return found
 
 
-def start_service(station: Path, folder: Path) -> subprocess.Popen[bytes]:
+def start_service(station: Path, folder: Path, tree: Path) -> subprocess.Popen[bytes]:
     env = dict(
         os.environ,
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=str(tree),
         PYTHONUNBUFFERED="1",
         STATE_DIRECTORY=str(folder / "state"),
     )
     cmd = [sys.executable, "-c", "from ipfm_scheduler.cli import main; main()"]
+    # cwd: `python -c` looks in the current folder first, before PYTHONPATH
     subprocess.run([*cmd, "--config", str(station), "db", "upgrade"], check=True, env=env,
-                   capture_output=True)  # fmt: skip
+                   capture_output=True, cwd=tree)  # fmt: skip
     log = (folder / "run.log").open("ab")
     return subprocess.Popen([*cmd, "--config", str(station), "run"], stdout=log,
-                            stderr=subprocess.STDOUT, env=env)  # fmt: skip
+                            stderr=subprocess.STDOUT, env=env, cwd=tree)  # fmt: skip
 
 
 def wait_ready(folder: Path, timeout: float = 60.0) -> None:
@@ -163,6 +167,10 @@ def main() -> int:
     parser.add_argument("--big", type=int, default=4000)
     parser.add_argument("--small", type=int, default=20000)
     parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument(
+        "--tree", type=Path, default=ROOT,
+        help="run the service of this checkout (e.g. an earlier commit's; default: this one)",
+    )  # fmt: skip
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ipfm-flood-") as scratch:
         folder = Path(scratch)
@@ -171,7 +179,7 @@ def main() -> int:
         broker.start()
         station = write_station(folder, prefix=PREFIX, mqtt_port=broker.port, at="03:00")
         http_port = int(re.findall(r"listen: 127\.0\.0\.1:(\d+)", station.read_text())[0])
-        service = start_service(station, folder)
+        service = start_service(station, folder, opts.tree)
         try:
             wait_ready(folder)
             before_db, before_rss = db_bytes(folder), status_kb(service.pid, "VmRSS")

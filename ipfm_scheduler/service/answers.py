@@ -44,7 +44,8 @@ class Answers:
         self.outbox = outbox
         self.metrics = metrics
         self.touch = touch
-        self.pending = PendingAnswers(outbox.take_incoming, spill)
+        self.pending = PendingAnswers(self._take, spill)
+        self._prefix = ""
         #: (ward, receiver) of the configuration in force: answers from others are only counted
         self.known: frozenset[tuple[str, str]] | None = None
         self.unknown = 0  # answers from receivers not in the configuration, counted
@@ -56,6 +57,7 @@ class Answers:
         was received; returns how many messages. A batch the airing log refuses stays pending
         (``storage/pending.py``): tried again later, set aside in the spill file meanwhile."""
         self.warnings.flush(now)
+        self._prefix = prefix
         count = 0
         try:
             while count < limit:
@@ -108,6 +110,16 @@ class Answers:
         if unknown:
             self.unknown += unknown
             self.metrics.answers_unknown(unknown)
+
+    def _take(self, limit: int) -> list[IncomingMessage]:
+        """From the intake: what comes from receivers of the configuration (only these wait
+        for the database, in memory or in the spill file); the rest is counted."""
+        messages = self.outbox.take_incoming(limit)
+        kept = [m for m in messages if self._sender(self._prefix, m) is not None]
+        if len(kept) < len(messages):
+            self.unknown += len(messages) - len(kept)
+            self.metrics.answers_unknown(len(messages) - len(kept))
+        return kept
 
     def _sender(self, prefix: str, message: IncomingMessage) -> protocol.TopicRef | None:
         """Who sent ``message``, if it is a receiver of the configuration in force."""

@@ -257,3 +257,31 @@ def test_a_batch_that_fails_by_a_bug_is_not_retried_for_ever(tmp_path: Path) -> 
     rig.advance(seconds=1).dispatcher.receive(rig.now)
     assert [a.ack.status.value for a, _ in rig.log.acks] == ["playing"] * len(RECEIVERS)
     assert not (tmp_path / "answers.spill").exists()
+
+
+class _Down:
+    """An airing log whose database is away."""
+
+    def __getattr__(self, name: str) -> object:
+        def refuse(*_args: object, **_kwargs: object) -> None:
+            raise StorageError("the database is away")
+
+        return refuse
+
+
+def test_while_the_database_is_down_only_answers_of_configured_receivers_wait(
+    tmp_path: Path,
+) -> None:
+    """A flood from wards that do not exist can't fill the memory or the spill file that keep
+    the real answers while the database is down: it is counted and let go at once."""
+    rig = new_rig(MemoryLog({"kh179": 600.0}), tmp_path / "answers.spill")
+    rig.dispatcher.answers.log = _Down()
+    rig.outbox.incoming += [
+        ack_message(PREFIX, f"ghost-{i}", "loa-01", "00000000-0000-4000-8000-000000000000",
+                    "completed", rig.now)
+        for i in range(500)
+    ]  # fmt: skip
+    answer(rig, "received")
+    receive(rig)
+    assert rig.dispatcher.answers.pending.waiting == len(RECEIVERS)
+    assert rig.dispatcher.answers.unknown == 500
