@@ -144,12 +144,12 @@ class PendingAnswers:
     def set_aside(self, now: datetime) -> int:
         """Write what waits in memory to the spill file (at stop, or while the database is
         down); returns how many answers were written."""
-        if not self._memory:
-            return 0
+        if not self._memory or self.spill is None:
+            return 0  # without a file they stay in memory (bounded: the intake holds the rest)
         items = list(self._memory)
         written = 0
         try:
-            written = self.spill.append(items) if self.spill is not None else 0
+            written = self.spill.append(items)
         except IpfmError as exc:
             log.error("answers could not be set aside: %s; %d kept in memory", exc, len(items))
             return 0
@@ -157,15 +157,24 @@ class PendingAnswers:
         self._memory.clear()
         self._bytes = 0
         if written < len(items):
-            self.lost += len(items) - written
-            where = "no spill file" if self.spill is None else f"{self.spill.path} is full"
-            log.error("%d answer(s) received from receivers are lost (%s): they ask again "
-                      "for commands still open", len(items) - written, where)  # fmt: skip
+            self._lose(len(items) - written, f"{self.spill.path} is full")
         return written
+
+    def _lose(self, count: int, why: str) -> None:
+        self.lost += count
+        log.error("%d answer(s) received from receivers are lost (%s): receivers repeat their "
+                  "latest ack when their command is sent again", count, why)  # fmt: skip
 
     def stop(self, now: datetime) -> int:
         """The service stops: whatever is left in the intake and in memory goes to the file,
         replayed at the next start; returns how many."""
+        if self.spill is None:
+            left = len(self._memory) + len(self._take(self.max_count))
+            if left:
+                self._lose(left, "no spill file")
+            self._memory.clear()
+            self._bytes = 0
+            return 0
         while True:
             before = len(self._memory)
             self._pull(now)
