@@ -41,6 +41,7 @@ PENDING: set[str] = {
     "ipfm_scheduler/core/traffic.py",
     "ipfm_scheduler/core/weeks.py",
     "ipfm_scheduler/i18n.py",
+    "ipfm_scheduler/lograte.py",
     "ipfm_scheduler/protocol/commands.py",
     "ipfm_scheduler/protocol/messages.py",
     "ipfm_scheduler/protocol/signing.py",
@@ -51,10 +52,13 @@ PENDING: set[str] = {
     "ipfm_scheduler/storage/bulk.py",
     "ipfm_scheduler/storage/configs.py",
     "ipfm_scheduler/storage/manual.py",
+    "ipfm_scheduler/storage/pending.py",
     "ipfm_scheduler/storage/repository.py",
     "ipfm_scheduler/storage/snapshot.py",
+    "ipfm_scheduler/storage/spill.py",
     "ipfm_scheduler/storage/types.py",
     "ipfm_scheduler/transport/broker_access.py",
+    "ipfm_scheduler/transport/intake.py",
     "ipfm_scheduler/transport/mqtt.py",
 }
 

@@ -207,8 +207,29 @@ class Publish:
 
 @dataclass(frozen=True, slots=True)
 class IncomingMessage:
-    """A message from a receiver as the broker delivered it (``retain``: replayed by the broker)."""
+    """A message from a receiver as the broker delivered it (``retain``: replayed by the broker).
+
+    A message too large to be an answer is kept cut short as soon as it arrives: ``payload``
+    holds its first bytes, ``size`` its size as received and ``sha256`` the digest of the whole
+    (both None for a message kept whole)."""
 
     topic: str
     payload: bytes = field(repr=False)
     retain: bool = False
+    size: int | None = None
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.size is None) != (self.sha256 is None):
+            raise ValueInvalid("a message cut short carries both its size and its sha256")
+        if self.size is not None and self.size < len(self.payload):
+            raise ValueInvalid("a message cut short can't be larger than its size as received")
+
+    @property
+    def cut(self) -> bool:
+        """Only the first bytes of the message were kept."""
+        return self.size is not None
+
+    @property
+    def received_bytes(self) -> int:
+        return len(self.payload) if self.size is None else self.size

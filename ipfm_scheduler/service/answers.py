@@ -11,7 +11,8 @@ from datetime import datetime
 
 from ipfm_scheduler import protocol
 from ipfm_scheduler.core.commands import CommandState
-from ipfm_scheduler.errors import ProtocolError
+from ipfm_scheduler.errors import ProtocolError, StorageError
+from ipfm_scheduler.lograte import RateLimited, shown
 from ipfm_scheduler.protocol import TopicKind
 from ipfm_scheduler.service.ports import (
     AiringLog,
@@ -21,6 +22,8 @@ from ipfm_scheduler.service.ports import (
     MetricsSink,
     Outbox,
 )
+from ipfm_scheduler.storage.pending import PendingAnswers
+from ipfm_scheduler.storage.spill import SpillFile
 
 log = logging.getLogger(__name__)
 
@@ -35,26 +38,67 @@ class Answers:
         outbox: Outbox,
         metrics: MetricsSink,
         touch: Callable[[str], None],
+        spill: SpillFile | None = None,
     ) -> None:
         self.log = airing_log
         self.outbox = outbox
         self.metrics = metrics
         self.touch = touch
+        self.pending = PendingAnswers(self._take, spill)
+        self._prefix = ""
+        #: (ward, receiver) of the configuration in force: answers from others are only counted
+        self.known: frozenset[tuple[str, str]] | None = None
+        self.unknown = 0  # answers from receivers not in the configuration, counted
+        self.warnings = RateLimited(log, "quarantined")
         self._online: dict[str, dict[str, bool]] = defaultdict(dict)  # ward -> receiver -> online
 
     def receive(self, prefix: str, now: datetime, limit: int = 20000) -> int:
-        """Record what receivers sent (acks and statuses); returns how many messages."""
-        messages = self.outbox.take_incoming(limit)
+        """Record what receivers sent (acks and statuses), in order, each batch as of when it
+        was received; returns how many messages. A batch the airing log refuses stays pending
+        (``storage/pending.py``): tried again later, set aside in the spill file meanwhile."""
+        self.warnings.flush(now)
+        self._prefix = prefix
+        count = 0
+        try:
+            while count < limit:
+                batch = self.pending.take(limit - count, now)
+                if not batch.messages:
+                    break
+                try:
+                    self._file(prefix, batch.messages, batch.at)
+                except StorageError:
+                    self.pending.failed(now)
+                    raise
+                except Exception:  # a bug: retrying the same batch would fail for ever
+                    self.pending.done(batch)
+                    log.error("%d answer(s) not recorded because of the error below: "
+                              "please report it", len(batch.messages))  # fmt: skip
+                    raise
+                self.pending.done(batch)
+                count += len(batch.messages)
+        finally:
+            self.metrics.answers_waiting(self.pending.waiting, self.pending.spilled_bytes)
+        return count
+
+    def stop(self, now: datetime) -> None:
+        """The service stops: answers not stored yet go to the spill file (replayed at start)."""
+        count = self.pending.stop(now)
+        if count:
+            log.warning("%d answer(s) not stored yet set aside in %s: stored at the next start",
+                        count, self.pending.spill.path if self.pending.spill else "?")  # fmt: skip
+
+    def _file(self, prefix: str, messages: Sequence[IncomingMessage], now: datetime) -> None:
         acks: list[IncomingAck] = []
         statuses: list[IncomingStatus] = []
+        unknown = 0
         for message in messages:
-            try:
-                ref = protocol.parse_topic(prefix, message.topic)
-            except ProtocolError as exc:
-                self.log.quarantine(message.topic, "", "", message.payload, str(exc), now=now)
-                log.warning("quarantined a message on %s: %s", message.topic, exc)
+            ref = self._sender(prefix, message)
+            if ref is None:
+                unknown += 1  # not a receiver of ours: counted, no row, no log line
                 continue
-            if ref.kind is TopicKind.ACK:
+            if message.cut:  # too large to be an answer: only its start was kept
+                self._quarantine(message, ref.ward, ref.receiver, _too_large(message), now)
+            elif ref.kind is TopicKind.ACK:
                 acks.append(_ack(ref.ward, ref.receiver, message))
             elif ref.kind is TopicKind.STATUS:
                 status = self._status(ref.ward, ref.receiver, message, now)
@@ -63,13 +107,46 @@ class Answers:
             self._record_statuses(statuses, now)
         if acks:
             self._record_acks(acks, now)
-        return len(messages)
+        if unknown:
+            self.unknown += unknown
+            self.metrics.answers_unknown(unknown)
+
+    def _take(self, limit: int) -> list[IncomingMessage]:
+        """From the intake: what comes from receivers of the configuration (only these wait
+        for the database, in memory or in the spill file); the rest is counted."""
+        messages = self.outbox.take_incoming(limit)
+        kept = [m for m in messages if self._sender(self._prefix, m) is not None]
+        if len(kept) < len(messages):
+            self.unknown += len(messages) - len(kept)
+            self.metrics.answers_unknown(len(messages) - len(kept))
+        return kept
+
+    def _sender(self, prefix: str, message: IncomingMessage) -> protocol.TopicRef | None:
+        """Who sent ``message``, if it is a receiver of the configuration in force."""
+        try:
+            ref = protocol.parse_topic(prefix, message.topic)
+        except ProtocolError:
+            return None
+        if self.known is not None and (ref.ward, ref.receiver) not in self.known:
+            return None
+        return ref
+
+    def _quarantine(
+        self, message: IncomingMessage, ward: str, receiver: str, reason: str, now: datetime
+    ) -> None:
+        self.log.quarantine(message.topic, ward, receiver, message.payload, reason, now=now,
+                            size=message.size, sha256=message.sha256)  # fmt: skip
+        self.metrics.answers_quarantined(1)
+        self.warnings.warning(now, "%s from %s/%s quarantined: %s", message.topic.rsplit("/")[-1],
+                              ward, receiver, shown(reason, 200))  # fmt: skip
 
     def _record_acks(self, acks: Sequence[IncomingAck], now: datetime) -> None:
         for ack, outcome in zip(acks, self.log.record_acks(acks, now=now), strict=True):
             who = f"{outcome.ward}/{outcome.receiver}"
             if outcome.quarantined or ack.ack is None:
-                log.warning("ack from %s quarantined: %s", who, outcome.quarantined)
+                self.metrics.answers_quarantined(1)
+                reason = shown(outcome.quarantined or "?", 200)
+                self.warnings.warning(now, "ack from %s quarantined: %s", who, reason)
                 continue
             self.metrics.ack(outcome.ward, str(ack.ack.status))
             if outcome.changed and outcome.state is not None:
@@ -84,8 +161,7 @@ class Answers:
         try:
             status = protocol.parse_status(raw)
         except ProtocolError as exc:
-            self.log.quarantine(message.topic, ward, receiver, raw, str(exc), now=now)
-            log.warning("status from %s/%s quarantined: %s", ward, receiver, exc)
+            self._quarantine(message, ward, receiver, str(exc), now)
             return None
         return IncomingStatus(
             ward, receiver, status.online, status.at, status.fw, raw, retained=message.retain
@@ -110,6 +186,13 @@ def _ack(ward: str, receiver: str, message: IncomingMessage) -> IncomingAck:
         return IncomingAck(ward, receiver, message.topic, raw, ack=protocol.parse_ack(raw))
     except ProtocolError as exc:
         return IncomingAck(ward, receiver, message.topic, raw, error=str(exc))
+
+
+def _too_large(message: IncomingMessage) -> str:
+    return (
+        f"{message.received_bytes} bytes: more than the {protocol.MAX_PAYLOAD_BYTES} "
+        "an answer may have"
+    )
 
 
 def _log_answer(who: str, command: str | None, state: CommandState, detail: str | None) -> None:

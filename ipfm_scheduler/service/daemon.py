@@ -38,9 +38,9 @@ from ipfm_scheduler.service.ports import (
     LIVE_WITHIN,
     AiringLog,
     Clock,
-    LiveInstance,
     MetricsSink,
     Outbox,
+    refuse_if_running,
 )
 from ipfm_scheduler.service.signals import Signals
 from ipfm_scheduler.service.systemd import Notifier, watchdog_interval
@@ -89,6 +89,7 @@ class Wiring:
     outbox: ServiceOutbox
     metrics: MetricsSink | None = None
     http: Callable[[HealthFn, Plan], Http] | None = None  # builds the HTTP server
+    spill: Path | None = None  # answers the database could not take wait here (storage/spill.py)
 
 
 Loader = Callable[[Path, date], LoadedConfig]
@@ -141,7 +142,7 @@ class Daemon:
         wiring = self.connector(station)
         now = self.clock.now()
         try:
-            _refuse_if_running(wiring.log.live_instance(now, LIVE_WITHIN), now)
+            refuse_if_running(wiring.log.live_instance(now, LIVE_WITHIN), now)
         except ServiceAlreadyRunning:
             wiring.log.close()
             raise
@@ -164,7 +165,9 @@ class Daemon:
                 plan.station.mqtt.url,
             )
         now = self.clock.now()
-        dispatcher = Dispatcher(wiring.log, wiring.outbox, plan, now=now, metrics=wiring.metrics)
+        dispatcher = Dispatcher(
+            wiring.log, wiring.outbox, plan, now=now, metrics=wiring.metrics, spill=wiring.spill
+        )
         service = Jobs(dispatcher, wiring.log, instance)
         self.service = service
         timer = Timer(
@@ -186,6 +189,10 @@ class Daemon:
             log.info(_("stopping: finishing the current job"))
             timer.shutdown()
             self.guard_close(wiring, http)
+            # answers still in the intake (the broker has forgotten them): stored if the
+            # database takes them, else set aside in the spill file for the next start
+            timer.guard("receiving acks", lambda: dispatcher.receive(self.clock.now()))
+            timer.guard("setting answers aside", lambda: dispatcher.answers.stop(self.clock.now()))
         log.info(_("stopped cleanly"))
         return 0
 
@@ -364,37 +371,3 @@ def _database_health(service: Jobs, timer: Timer, *, watchdog: bool) -> tuple[bo
     if error is not None and not watchdog:
         return False, f"the last heartbeat could not be written: {error}"
     return True, ""
-
-
-def _refuse_if_running(other: LiveInstance | None, now: datetime) -> None:
-    """Refuse to start beside another service on the same airing log (both would send every
-    command). One of this machine whose process is gone (killed, and restarted by systemd
-    within its last heartbeat's lifetime) does not count."""
-    if other is None:
-        return
-    if other.host == socket.gethostname() and not _process_alive(other.pid):
-        log.info(
-            _("the service that ran here as pid %d (last heartbeat %s) is gone: starting"),
-            other.pid,
-            other.last_beat_at.isoformat(timespec="seconds"),
-        )
-        return
-    ago = max(0, int((now - other.last_beat_at).total_seconds()))
-    raise ServiceAlreadyRunning(
-        _(
-            "another ipfm-scheduler service runs with this database, on {host} (pid {pid}, "
-            "heartbeat {ago} s ago): two would send every command twice; stop it first "
-            "(systemctl stop ipfm-scheduler), or start this one in {wait} s if it has just "
-            "stopped without saying so"
-        ).format(host=other.host, pid=other.pid, ago=ago, wait=int(LIVE_WITHIN.total_seconds()))
-    )
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True

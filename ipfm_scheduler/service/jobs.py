@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from ipfm_scheduler.core import manual
 from ipfm_scheduler.core.compliance import EXPIRE_GRACE
@@ -37,6 +38,7 @@ from ipfm_scheduler.service.ports import (
 from ipfm_scheduler.service.sender import Sender
 from ipfm_scheduler.service.timer import Step
 from ipfm_scheduler.service.weekly import Weekly
+from ipfm_scheduler.storage.spill import SpillFile
 
 HORIZON = timedelta(hours=36)  # how far ahead the agenda (and the timer's date jobs) reach
 DB_STALE_S = 20.0  # no successful heartbeat for this long: the database is not answering
@@ -55,6 +57,7 @@ class Dispatcher:
         horizon: timedelta = HORIZON,
         send_limit: int = 20000,
         metrics: MetricsSink | None = None,
+        spill: Path | None = None,
     ) -> None:
         self.log = airing_log
         self.outbox = outbox
@@ -65,8 +68,10 @@ class Dispatcher:
         self.plan = plan
         self.agenda = self._new_agenda(plan, now)
         self.weekly = Weekly(airing_log, self.metrics)
-        self.answers = Answers(airing_log, outbox, self.metrics, self.weekly.touch)
+        spill_file = None if spill is None else SpillFile(spill)
+        self.answers = Answers(airing_log, outbox, self.metrics, self.weekly.touch, spill_file)
         self.desk = RequestDesk(airing_log)
+        self.answers.known = _receivers(plan)
 
     # ------------------------------------------------------------------ plan
 
@@ -80,6 +85,7 @@ class Dispatcher:
         Unlike at start-up, airings of the new plan whose window already closed are dropped, not
         recorded as missed: the service was running (see ``Agenda.drop_closed``)."""
         self.plan = plan
+        self.answers.known = _receivers(plan)
         self.agenda = self._new_agenda(plan, now)
         self.agenda.drop_closed(now)
         self.weekly.touch_all()
@@ -189,3 +195,9 @@ def _programmes_of(plan: Plan, ward_id: str) -> list[Programme]:
     wanted = [r.programme for r in ward.airings] + sorted(plan.schedule.programmes)
     found = [plan.programme(p) for p in dict.fromkeys(wanted)]
     return [p for p in found if p is not None and plan.audio(p.id) is not None]
+
+
+def _receivers(plan: Plan) -> frozenset[tuple[str, str]]:
+    """Every receiver of the configuration (disabled ones too: they may still report)."""
+    wards = plan.schedule.wards.values()
+    return frozenset((w.id, r.id) for w in wards for r in w.receivers)

@@ -15,6 +15,9 @@ Every method takes ``now`` where time matters; none reads the clock.
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -48,6 +51,8 @@ from ipfm_scheduler.core.traffic import (
     StoredAiring,
 )
 from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.errors import ServiceAlreadyRunning
+from ipfm_scheduler.i18n import _
 
 __all__ = [
     "LIVE_WITHIN",
@@ -103,9 +108,20 @@ class AiringLog(Protocol):
     def record_acks(self, acks: Sequence[IncomingAck], *, now: datetime) -> list[AckOutcome]: ...
 
     def quarantine(
-        self, topic: str, ward: str, receiver: str, raw: bytes, reason: str, *, now: datetime
+        self,
+        topic: str,
+        ward: str,
+        receiver: str,
+        raw: bytes,
+        reason: str,
+        *,
+        now: datetime,
+        size: int | None = None,
+        sha256: str | None = None,
     ) -> None:
-        """Keep a message that can't be filed, with the reason (never dropped)."""
+        """Keep a message that can't be filed, with the reason: its first 1 KiB, its size and
+        its sha256 (``size`` and ``sha256`` of the whole when ``raw`` is only its start); the
+        same message again is counted on its row."""
         ...
 
     def record_statuses(self, statuses: Sequence[IncomingStatus], *, now: datetime) -> list[bool]:
@@ -220,6 +236,15 @@ class MetricsSink(Protocol):
         self, ward: str, programme: str, *, confirmed: int, enabled: int, minimum: int
     ) -> None: ...
     def dispatch_latency(self, seconds: float) -> None: ...
+    def answers_waiting(self, memory: int, spilled_bytes: int) -> None:
+        """Answers taken from the broker, not stored yet: in memory, and in the spill file."""
+        ...
+
+    def answers_unknown(self, count: int) -> None:
+        """Answers from wards or receivers not in the configuration (no row, no series)."""
+        ...
+
+    def answers_quarantined(self, count: int) -> None: ...
 
 
 class NoMetrics:
@@ -244,3 +269,49 @@ class NoMetrics:
 
     def dispatch_latency(self, seconds: float) -> None:
         pass
+
+    def answers_waiting(self, memory: int, spilled_bytes: int) -> None:
+        pass
+
+    def answers_unknown(self, count: int) -> None:
+        pass
+
+    def answers_quarantined(self, count: int) -> None:
+        pass
+
+
+log = logging.getLogger("ipfm_scheduler.service")
+
+
+def refuse_if_running(other: LiveInstance | None, now: datetime) -> None:
+    """Refuse to start beside another service on the same airing log (both would send every
+    command). One of this machine whose process is gone (killed, and restarted by systemd
+    within its last heartbeat's lifetime) does not count."""
+    if other is None:
+        return
+    if other.host == socket.gethostname() and not _process_alive(other.pid):
+        log.info(
+            _("the service that ran here as pid %d (last heartbeat %s) is gone: starting"),
+            other.pid,
+            other.last_beat_at.isoformat(timespec="seconds"),
+        )
+        return
+    ago = max(0, int((now - other.last_beat_at).total_seconds()))
+    raise ServiceAlreadyRunning(
+        _(
+            "another ipfm-scheduler service runs with this database, on {host} (pid {pid}, "
+            "heartbeat {ago} s ago): two would send every command twice; stop it first "
+            "(systemctl stop ipfm-scheduler), or start this one in {wait} s if it has just "
+            "stopped without saying so"
+        ).format(host=other.host, pid=other.pid, ago=ago, wait=int(LIVE_WITHIN.total_seconds()))
+    )
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

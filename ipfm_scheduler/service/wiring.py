@@ -3,7 +3,10 @@ schema checked), the MQTT transport, the receiver protocol, the HTTP server and 
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+from collections.abc import Mapping
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -45,7 +48,27 @@ def connect(station: StationConfig) -> Wiring:
         return ServiceHttp(plan, checks, metrics)
 
     outbox = MqttOutbox(station.mqtt, prefix=station.mqtt.topic_prefix)
-    return Wiring(Repository(engine), outbox, metrics, http)
+    metrics.watch_intake(outbox.intake)
+    spill = spill_path(station.database_url)
+    return Wiring(Repository(engine), outbox, metrics, http, spill)
+
+
+def state_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """Where the service keeps its own files: systemd's ``StateDirectory``
+    (/var/lib/ipfm-scheduler), else ``$XDG_STATE_HOME/ipfm-scheduler``, else
+    ``~/.local/state/ipfm-scheduler``."""
+    given = env.get("STATE_DIRECTORY", "").split(":")[0]
+    if given:
+        return Path(given)
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "ipfm-scheduler"
+
+
+def spill_path(database_url: str, env: Mapping[str, str] = os.environ) -> Path:
+    """The spill file of answers waiting for the database at ``database_url`` (one per
+    database, so that a service never replays answers into another's airing log)."""
+    digest = hashlib.sha256(database_url.encode()).hexdigest()[:16]
+    return state_dir(env) / f"answers-{digest}.spill"
 
 
 class ServiceHttp:

@@ -6,6 +6,7 @@ Functions over one open transaction; many messages in one.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from ipfm_scheduler.core.ids import COMMAND_ID_RE
 from ipfm_scheduler.core.records import ReceiverStatusRecord
 from ipfm_scheduler.core.traffic import AckOutcome, IncomingAck, IncomingStatus, ack_time_text
 from ipfm_scheduler.protocol.messages import ReceiverState
+from ipfm_scheduler.storage import repeats
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.airings import refresh_outcomes
 from ipfm_scheduler.storage.bulk import chunks, command_rows
@@ -30,9 +32,10 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
     transaction ends, so concurrent writers wait for each other).
 
     Each ack is matched to its command: one sent to another ward or receiver, or unknown, or
-    unreadable, is quarantined with the reason. A matched ack is always stored and moves its
-    command's state only forwards (a repeated ack is stored, marked as having changed
-    nothing). A ``completed`` that arrives sooner after its command was stored than the
+    unreadable, is quarantined with the reason. A matched ack moves its command's state only
+    forwards; it is stored, unless it repeats one already stored (same command, same status):
+    that is counted on the stored one's row (``ack_repeats``). A late ack that changes nothing
+    is stored, marked so. A ``completed`` that arrives sooner after its command was stored than the
     command's recording lasts (``audio.duration_s`` of its payload, less ``PLAY_SLACK_S``)
     can't be true; it is quarantined with the reason and changes nothing.
     """
@@ -47,22 +50,21 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
         if i.ack is not None and AckStatus(str(i.ack.status)) is AckStatus.COMPLETED
     ]
     filer = _AckFiler(rows, now, _durations(conn, [c for c in completed if c in rows]))
+    filer.stored = repeats.stored_acks(conn, list(rows))
     outcomes = [filer.file(item) for item in items]
     if filer.acks:
         conn.execute(t.acks.insert(), filer.acks)
-    if filer.quarantined:
-        conn.execute(t.ack_quarantine.insert(), filer.quarantined)
+    repeats.count_repeats(conn, filer.repeats, now)
+    repeats.insert_quarantined(conn, filer.quarantined, now)
     update_commands(conn, filer.changes)
     refresh_outcomes(conn, sorted({rows[cid].airing_id for cid in filer.changes}))
     return outcomes
 
 
-def quarantine(conn: Connection, message: IncomingAck, reason: str, now: datetime) -> None:
-    """Keep a message from a receiver that can't be filed (a topic that is not one of ours,
-    an unreadable status), with the reason: never dropped."""
-    filer = _AckFiler({}, to_utc(now, "now"), {})
-    filer.quarantine(message, reason)
-    conn.execute(t.ack_quarantine.insert(), filer.quarantined)
+def quarantine(conn: Connection, row: dict[str, Any], now: datetime) -> None:
+    """Keep a message from a receiver that can't be filed (an unreadable status, a message too
+    large to be an answer), with the reason (``repeats.quarantine_row``)."""
+    repeats.insert_quarantined(conn, [row], to_utc(now, "now"))
 
 
 def quarantined_count(conn: Connection, since: datetime) -> int:
@@ -233,6 +235,8 @@ class _AckFiler:
         self.acks: list[dict[str, Any]] = []
         self.quarantined: list[dict[str, Any]] = []
         self.changes: dict[str, dict[str, Any]] = {}
+        self.stored: dict[tuple[str, str], int] = {}  # (command, status) -> its stored ack row
+        self.repeats: Counter[tuple[str, str]] = Counter()  # acks repeating a stored one
 
     def file(self, item: IncomingAck) -> AckOutcome:
         if item.ack is None:
@@ -250,6 +254,11 @@ class _AckFiler:
             impossible = self._too_soon(ack.id, row.created_at)
             if impossible:
                 return self.quarantine(item, impossible, ack.id)
+        key = (ack.id, status.value)
+        if not changed and key in self.stored:  # said before: counted on its row
+            self.repeats[key] += 1
+            return AckOutcome(ack.id, item.ward, item.receiver, new, changed=False)
+        self.stored.setdefault(key, 0)
         at = None if ack.at is None else to_utc(ack.at, "the ack's time")
         self.acks.append(
             {
@@ -296,22 +305,17 @@ class _AckFiler:
     def quarantine(
         self, item: IncomingAck, reason: str, command_id: str | None = None
     ) -> AckOutcome:
-        size = len(item.raw)
-        if size > MAX_RAW_BYTES:
-            reason += f" (payload of {size} bytes, first {MAX_RAW_BYTES} kept)"
-        self.quarantined.append(
-            {
-                "topic": safe_text(item.topic),
-                "ward": safe_text(item.ward) or None,
-                "receiver": safe_text(item.receiver) or None,
-                "command_id": safe_text(command_id),
-                "raw": item.raw[:MAX_RAW_BYTES],
-                "raw_bytes": size,
-                "reason": safe_text(reason),
-                "received_at": self.now,
-            }
+        row = repeats.quarantine_row(
+            item.topic,
+            item.ward,
+            item.receiver,
+            item.raw,
+            reason,
+            now=self.now,
+            command_id=command_id,
         )
-        return AckOutcome(command_id, item.ward, item.receiver, None, False, reason)
+        self.quarantined.append(row)
+        return AckOutcome(command_id, item.ward, item.receiver, None, False, row["reason"])
 
 
 PLAY_SLACK_S = 5.0  # a `completed` may come this much sooner than the recording's length

@@ -206,7 +206,16 @@ class MemoryLog:
         return tr.AckOutcome(c.id, a.ward, a.receiver, c.state, changed)
 
     def quarantine(
-        self, topic: str, ward: str, receiver: str, raw: bytes, reason: str, *, now: datetime
+        self,
+        topic: str,
+        ward: str,
+        receiver: str,
+        raw: bytes,
+        reason: str,
+        *,
+        now: datetime,
+        size: int | None = None,
+        sha256: str | None = None,
     ) -> None:
         with self._lock:
             self.quarantined.append((topic, raw, reason))

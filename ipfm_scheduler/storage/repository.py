@@ -48,7 +48,16 @@ from ipfm_scheduler.core.traffic import (
 )
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.errors import StorageError, ValueInvalid
-from ipfm_scheduler.storage import airings, answers, closing, commands, configs, instances, manual
+from ipfm_scheduler.storage import (
+    airings,
+    answers,
+    closing,
+    commands,
+    configs,
+    instances,
+    manual,
+    repeats,
+)
 from ipfm_scheduler.storage.db import describe
 from ipfm_scheduler.storage.plans import RecordedPlan
 from ipfm_scheduler.storage.snapshot import ConfigSnapshot, snapshot_from_config
@@ -193,11 +202,22 @@ class Repository:
             return answers.record_acks(conn, acks, now)
 
     def quarantine(
-        self, topic: str, ward: str, receiver: str, raw: bytes, reason: str, *, now: datetime
+        self,
+        topic: str,
+        ward: str,
+        receiver: str,
+        raw: bytes,
+        reason: str,
+        *,
+        now: datetime,
+        size: int | None = None,
+        sha256: str | None = None,
     ) -> None:
+        row = repeats.quarantine_row(
+            topic, ward, receiver, raw, reason, now=now, size=size, sha256=sha256
+        )
         with self._write() as conn:
-            message = IncomingAck(ward, receiver, topic, raw, error=reason)
-            answers.quarantine(conn, message, reason, now)
+            answers.quarantine(conn, row, now)
 
     def quarantined_count(self, since: datetime) -> int:
         with self._read() as conn:

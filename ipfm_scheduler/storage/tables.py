@@ -47,6 +47,9 @@ metadata = MetaData(
 
 NAME = 64  # ward, receiver, programme and command ids (docs/protocol.md)
 SHA = 64  # lowercase hex sha256
+# what a quarantined message keeps of itself: any real answer whole; at 2 KiB, SQLite put one
+# row in each 4 KiB page (docs/service.md, "Under attack")
+QUARANTINE_RAW_BYTES = 1024
 
 
 def one_of(
@@ -232,10 +235,23 @@ ack_quarantine = Table(
     Column("ward", Text()),  # from the topic, as received (may not be a valid id)
     Column("receiver", Text()),
     Column("command_id", Text()),  # the id it claimed, if it could be read
-    Column("raw", LargeBinary(), nullable=False),
+    Column("raw", LargeBinary(), nullable=False),  # its first QUARANTINE_RAW_BYTES at most
     Column("raw_bytes", Integer(), nullable=False),  # size as received (raw may be cut short)
     Column("reason", Text(), nullable=False),
     Column("received_at", UtcDateTime(), nullable=False, index=True),
+    Column("sha256", String(SHA), index=True),  # of the whole message as received
+    # the same message (topic and sha256) received again: counted here, not stored again
+    Column("repeats", Integer(), nullable=False, default=0, server_default="0"),
+    Column("last_repeat_at", UtcDateTime()),
+)
+
+# an ack repeating one already stored (same command, same status): counted, not stored again
+ack_repeats = Table(
+    "ack_repeats",
+    metadata,
+    Column("ack_id", ForeignKey("acks.id"), primary_key=True),
+    Column("repeats", Integer(), nullable=False),
+    Column("last_at", UtcDateTime(), nullable=False),
 )
 
 # --- receivers --------------------------------------------------------------------------------

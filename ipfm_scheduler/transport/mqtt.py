@@ -16,8 +16,10 @@ outstanding, and strands QoS 1 messages published from its own callback thread b
 * reports each PUBACK as a :class:`Delivered` carrying the caller's token (a command id), so the
   caller marks the command SENT only once the broker has it,
 * subscribes on every (re)connect and hands incoming messages over as :class:`Incoming` values
-  through a thread-safe queue (or a callback that must do no I/O), every one of them: a topic
-  that is not UTF-8 arrives with U+FFFD for its bad bytes (the service quarantines it), and
+  through a bounded thread-safe queue (``transport/intake.py``: a message too large is cut
+  short, and when the queue is full paho's thread waits a bounded time, then drops and counts;
+  or a callback that must do no I/O): a topic that is not UTF-8 arrives with U+FFFD for its
+  bad bytes, and
 * reconnects by itself with backoff; ``connected`` says whether it is usable right now.
 
 Usage: docs/receivers.md, "For the service: the API".
@@ -39,7 +41,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.errors import BrokerUnavailable, PublishError, ValueInvalid
+from ipfm_scheduler.transport.intake import Incoming, Intake
 from ipfm_scheduler.transport.window import PublishWindow
+
+__all__ = ["Delivered", "Incoming", "Intake", "MqttTransport", "Publication", "Will"]
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +59,6 @@ RECONNECT_MAX_S = 5.0
 #: paho refuses QoS 1 publishes beyond 65,535 outstanding; stay well below
 MAX_OUTSTANDING_LIMIT = 60_000
 DEFAULT_MAX_OUTSTANDING = 1_000
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A message the broker delivered to us."""
-
-    topic: str
-    payload: bytes
-    retain: bool  # True for a retained message replayed on subscribe (e.g. an old status)
-    qos: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +103,7 @@ class MqttTransport:
         will: Will | None = None,
         on_message: Callable[[Incoming], None] | None = None,
         on_delivered: Callable[[Delivered], None] | None = None,
+        intake: Intake | None = None,
         reconnect_min_s: float = 1.0,
         reconnect_max_s: float = RECONNECT_MAX_S,
     ) -> None:
@@ -118,8 +114,9 @@ class MqttTransport:
         self.subscriptions = tuple(subscriptions)
         self.max_outstanding = max_outstanding
         self.publish_timeout_s = publish_timeout_s
-        #: messages from the broker, for the caller's own thread (unless ``on_message`` is given)
-        self.incoming: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
+        #: messages from the broker, for the caller's own thread (unless ``on_message`` is given):
+        #: bounded (``transport/intake.py``)
+        self.incoming = intake or Intake()
         #: PUBACKs, for the caller's own thread (unless ``on_delivered`` is given)
         self.delivered: queue.SimpleQueue[Delivered] = queue.SimpleQueue()
         self._on_message = on_message or self.incoming.put

@@ -14,6 +14,7 @@ from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.core.traffic import IncomingMessage, Publish, PublishStatus
 from ipfm_scheduler.errors import BrokerUnavailable, PublishBusy, PublishError
 from ipfm_scheduler.protocol import scheduler_filters
+from ipfm_scheduler.transport.intake import Incoming, Intake
 from ipfm_scheduler.transport.mqtt import MqttTransport
 
 MAX_OUTSTANDING = 1000  # publishes awaiting PUBACK at once (paced well below paho's 65,535)
@@ -24,8 +25,13 @@ class MqttOutbox:
     def __init__(
         self, settings: MqttSettings, *, prefix: str, max_outstanding: int = MAX_OUTSTANDING
     ) -> None:
+        #: acks are precious: paho has acknowledged them, the broker won't send them again
+        self.intake = Intake(precious=lambda topic: topic.endswith("/ack"))
         self.transport = MqttTransport(
-            settings, scheduler_filters(prefix), max_outstanding=max_outstanding
+            settings,
+            scheduler_filters(prefix),
+            max_outstanding=max_outstanding,
+            intake=self.intake,
         )
         self._early: list[IncomingMessage] = []  # taken off the queue by wait_incoming
         self.wait_s = WINDOW_WAIT_S
@@ -76,7 +82,7 @@ class MqttOutbox:
             m = self.transport.incoming.get(timeout=timeout)
         except queue.Empty:
             return False
-        self._early.append(IncomingMessage(m.topic, m.payload, m.retain))
+        self._early.append(_message(m))
         return True
 
     def take_incoming(self, limit: int) -> list[IncomingMessage]:
@@ -85,10 +91,14 @@ class MqttOutbox:
         try:
             while len(messages) < limit:
                 m = incoming.get_nowait()
-                messages.append(IncomingMessage(m.topic, m.payload, m.retain))
+                messages.append(_message(m))
         except queue.Empty:
             pass
         return messages
 
     def close(self) -> None:
         self.transport.close()
+
+
+def _message(m: Incoming) -> IncomingMessage:
+    return IncomingMessage(m.topic, m.payload, m.retain, size=m.size, sha256=m.sha256)

@@ -87,7 +87,9 @@ def default_ward() -> Ward:
 class Rig:
     """A dispatcher wired to fakes, with a clock the test moves."""
 
-    def __init__(self, plan: Plan, now: datetime, log: Any = None) -> None:
+    def __init__(
+        self, plan: Plan, now: datetime, log: Any = None, spill: Path | None = None
+    ) -> None:
         durations = {p.id: p.duration_s for p in plan.schedule.programmes.values()}
         self.log = log or MemoryLog(durations)
         if plan.snapshot_id is None:
@@ -96,7 +98,7 @@ class Rig:
         self.plan = plan
         self.now = now
         self.outbox = FakeOutbox()
-        self.dispatcher = Dispatcher(self.log, self.outbox, plan, now=now)
+        self.dispatcher = Dispatcher(self.log, self.outbox, plan, now=now, spill=spill)
 
     def at(self, moment: datetime) -> Rig:
         self.now = moment

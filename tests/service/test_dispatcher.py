@@ -12,7 +12,7 @@ from ipfm_scheduler.core.model import Origin
 from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.service.jobs import Dispatcher
 from ipfm_scheduler.service.ports import IncomingMessage, PublishStatus, SendOutcome
-from tests.service.fake_mqtt import ack_message, answer_all
+from tests.service.fake_mqtt import ack_message, answer_all, status_message
 from tests.service.helpers import MONDAY, PREFIX, Rig, default_ward, local, make_plan
 
 
@@ -163,16 +163,35 @@ def test_acks_complete_commands_and_duplicates_or_late_acks_change_nothing(rig: 
 
 def test_an_ack_from_another_receiver_or_malformed_is_quarantined_never_dropped(rig: Rig) -> None:
     rig.at(local(MONDAY, "05:58")).tick()
-    _, _topic, payload = rig.outbox.published[0]
+    _, topic, payload = rig.outbox.published[0]
     command_id = json.loads(payload)["id"]
+    other = "loa-02" if topic.split("/")[2] == "loa-01" else "loa-01"
+    at = local(MONDAY, "06:10")
+    rig.outbox.incoming += [
+        ack_message(PREFIX, "cam-trung", other, command_id, "completed", at),
+        IncomingMessage(f"{PREFIX}/cam-trung/loa-01/ack", b"{not json"),
+    ]
+    rig.advance(minutes=1).tick()
+    assert len(rig.log.quarantined) == 2
+    assert rig.log.commands[command_id].state is CommandState.SENT
+
+
+def test_answers_from_receivers_not_in_the_configuration_are_only_counted(rig: Rig) -> None:
+    """A flood on topics of wards and receivers the configuration does not have (or no valid
+    topic at all) creates no row, no status, no metric series: one counter."""
+    rig.at(local(MONDAY, "05:58")).tick()
+    command_id = json.loads(rig.outbox.published[0][2])["id"]
     at = local(MONDAY, "06:10")
     rig.outbox.incoming += [
         ack_message(PREFIX, "cam-trung", "loa-99", command_id, "completed", at),
-        IncomingMessage(f"{PREFIX}/cam-trung/loa-01/ack", b"{not json"),
+        *(status_message(PREFIX, f"ghost-{i}", "loa-01", "online") for i in range(50)),
         IncomingMessage(f"{PREFIX}/cam-trung/ack", b"{}"),
+        IncomingMessage(f"{PREFIX}/Ghost/loa-01/status", b"{}"),
     ]
     rig.advance(minutes=1).tick()
-    assert len(rig.log.quarantined) == 3
+    assert rig.dispatcher.answers.unknown == 53
+    assert rig.log.quarantined == []
+    assert rig.log.status_changes == []
     assert rig.log.commands[command_id].state is CommandState.SENT
 
 

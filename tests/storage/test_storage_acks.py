@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,7 +26,9 @@ def count(repo: Repository, table: t.Table) -> int:
 # --- acknowledgements -------------------------------------------------------------------------
 
 
-def test_acks_move_the_state_forwards_only_and_repeats_are_kept(repo: Repository):
+def test_acks_move_the_state_forwards_only_and_repeats_are_counted_on_their_row(
+    repo: Repository,
+):
     world = World(repo)
     airing_id, (one, two) = world.airing()
     outcomes = [
@@ -45,9 +48,17 @@ def test_acks_move_the_state_forwards_only_and_repeats_are_kept(repo: Repository
     assert [tuple(s) for s in stored] == [
         ("received", True),
         ("completed", True),
-        ("playing", False),
-        ("completed", False),
-    ]
+        ("playing", False),  # late: kept, it says something
+    ]  # the second `completed` repeats the first: counted on its row, not stored again
+    later = NOW + timedelta(minutes=3)
+    file_ack(repo, "cam-trung", "loa-01", b"r", ack(one, AckStatus.COMPLETED), now=later)
+    with repo.engine.connect() as conn:
+        counted = conn.execute(
+            select(t.acks.c.status, t.ack_repeats.c.repeats, t.ack_repeats.c.last_at).join(
+                t.acks, t.acks.c.id == t.ack_repeats.c.ack_id
+            )
+        ).all()
+    assert [tuple(c) for c in counted] == [("completed", 2, later)]
     assert repo.airing(airing_id).outcome is AiringOutcome.OPEN  # loa-02 still waiting
     world.answer("cam-trung", "loa-02", two, AckStatus.FAILED, detail="device")
     record = repo.airing(airing_id)
@@ -124,8 +135,31 @@ def test_unmatched_and_malformed_acks_are_quarantined_never_dropped(repo: Reposi
     assert len(rows) == 4
     assert rows[2].topic == "ipfm/cam-trung/loa-01/ack"
     assert bytes(rows[2].raw) == b"\xff not json"
-    assert (rows[3].raw_bytes, len(rows[3].raw)) == (100_000, 65_536)
+    assert (rows[3].raw_bytes, len(rows[3].raw)) == (100_000, 1024)
+    assert rows[3].sha256 == hashlib.sha256(b"x" * 100_000).hexdigest()
     assert repo.quarantined_count(NOW) == 4
+
+
+def test_the_same_message_quarantined_again_is_counted_on_its_row_not_stored_again(
+    repo: Repository,
+):
+    World(repo)
+    for minute in range(3):
+        file_ack(
+            repo,
+            "cam-trung",
+            "loa-01",
+            b"x" * 50_000,
+            "too long",
+            now=NOW + timedelta(minutes=minute),
+        )
+    file_ack(repo, "cam-trung", "loa-01", b"y" * 50_000, "too long", now=NOW)
+    with repo.engine.connect() as conn:
+        rows = conn.execute(select(t.ack_quarantine).order_by(t.ack_quarantine.c.id)).all()
+    assert [(r.raw_bytes, r.repeats, r.last_repeat_at) for r in rows] == [
+        (50_000, 2, NOW + timedelta(minutes=2)),
+        (50_000, 0, None),
+    ]
 
 
 def test_a_final_answer_after_expiry_still_counts(repo: Repository):

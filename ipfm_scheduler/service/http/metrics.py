@@ -7,8 +7,13 @@ checked here, so a bug elsewhere cannot blow up the number of series.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.ids import check_name
@@ -79,6 +84,27 @@ class Metrics:
             namespace=ns,
             registry=r,
         )
+        self._waiting_answers = Gauge(
+            "answers_waiting",
+            "Answers taken from the broker and not stored yet (the database refused them): in "
+            "memory (where=memory), and bytes in the spill file (where=spill_bytes).",
+            ["where"],
+            namespace=ns,
+            registry=r,
+        )
+        self._unknown = Counter(
+            "answers_unknown",
+            "Acks and statuses on topics of wards or receivers not in the configuration: "
+            "counted here only (no row, no series of their own).",
+            namespace=ns,
+            registry=r,
+        )
+        self._quarantined = Counter(
+            "answers_quarantined",
+            "Acks and statuses of receivers in the configuration that were quarantined.",
+            namespace=ns,
+            registry=r,
+        )
         self._latency = Histogram(
             "dispatch_latency_seconds",
             "From the decision to send a command to the broker's PUBACK.",
@@ -122,6 +148,20 @@ class Metrics:
             )
         self._latency.observe(seconds)
 
+    def answers_waiting(self, memory: int, spilled_bytes: int) -> None:
+        self._waiting_answers.labels("memory").set(_count(memory))
+        self._waiting_answers.labels("spill_bytes").set(_count(spilled_bytes))
+
+    def answers_unknown(self, count: int) -> None:
+        self._unknown.inc(_count(count))
+
+    def answers_quarantined(self, count: int) -> None:
+        self._quarantined.inc(_count(count))
+
+    def watch_intake(self, intake: IntakeStats) -> None:
+        """Report the broker intake's bound at each scrape (``transport/intake.py``)."""
+        self.registry.register(_IntakeCollector(intake))
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
@@ -137,3 +177,46 @@ def _count(value: int) -> int:
             _("a count must be a whole number, 0 or more, not {value}").format(value=repr(value))
         )
     return value
+
+
+class IntakeStats(Protocol):
+    """What the bounded intake counts (``transport.intake.Intake``)."""
+
+    dropped: int
+    cut: int
+    blocked_s: float
+
+    def qsize(self) -> int: ...
+    @property
+    def queued_bytes(self) -> int: ...
+
+
+class _IntakeCollector:
+    def __init__(self, intake: IntakeStats) -> None:
+        self.intake = intake
+
+    def collect(self) -> Iterator[Metric]:
+        i, ns = self.intake, NAMESPACE
+        yield CounterMetricFamily(
+            f"{ns}_intake_dropped",
+            "Messages from the broker dropped because the intake was full (statuses and junk "
+            "at once; acks after paho's thread waited intake_blocked_seconds).",
+            value=i.dropped,
+        )
+        yield CounterMetricFamily(
+            f"{ns}_intake_blocked_seconds",
+            "Time paho's network thread waited for room in the intake (back-pressure on the "
+            "broker).",
+            value=i.blocked_s,
+        )
+        yield CounterMetricFamily(
+            f"{ns}_intake_cut",
+            "Messages larger than any answer (16 KiB), kept as their first 1 KiB, size, sha256.",
+            value=i.cut,
+        )
+        queued = GaugeMetricFamily(
+            f"{ns}_intake_queued", "Messages waiting in the intake.", labels=["unit"]
+        )
+        queued.add_metric(["messages"], i.qsize())
+        queued.add_metric(["bytes"], i.queued_bytes)
+        yield queued
