@@ -19,6 +19,7 @@ from datetime import date, timedelta, tzinfo
 from ipfm_scheduler.core.expand import expand
 from ipfm_scheduler.core.model import Programme, Ward
 from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.i18n import N_
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +39,12 @@ class WeekCount:
 
     @property
     def verdict(self) -> str:
+        """In English, as tools read it (``--format json``); ``_(verdict)`` for people."""
         if self.minimum == 0:
-            return "no minimum"
+            return N_("no minimum")
         if self.compliant:
-            return "ok"
-        return "SHORT" if self.enforced else "short (partial week, not enforced)"
+            return N_("ok")
+        return N_("SHORT") if self.enforced else N_("short (partial week, not enforced)")
 
 
 def covers_fully(programme: Programme, week: IsoWeek) -> bool:
