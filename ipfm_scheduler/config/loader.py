@@ -37,7 +37,7 @@ from ipfm_scheduler.config.station_file import Prober, StationParts, read_statio
 from ipfm_scheduler.config.ward_file import read_ward
 from ipfm_scheduler.core.model import Programme, Schedule, Ward
 from ipfm_scheduler.errors import ConfigError, ConfigProblem
-from ipfm_scheduler.i18n import _
+from ipfm_scheduler.i18n import _, language, set_language
 
 WARD_SUFFIXES = (".yaml", ".yml")
 PARALLEL_FROM = 1000  # ward files from which they are read on every core (fewer: one process)
@@ -158,7 +158,7 @@ def _not_read(path: Path, base: Path) -> _LoadedWard:
 def _load_wards(parts: StationParts, base: Path, today: date) -> list[_LoadedWard]:
     assert parts.wards_dir is not None
     paths, others = _ward_paths(parts.wards_dir)
-    job = _WardJob(base, parts.programmes, parts.declared, parts.timezone, today)
+    job = _WardJob(base, parts.programmes, parts.declared, parts.timezone, today, language())
     loaded = _in_processes(job, paths) if len(paths) >= PARALLEL_FROM else None
     if loaded is None:
         loaded = [job(p) for p in paths]
@@ -196,8 +196,11 @@ class _WardJob:
     declared: frozenset[str] | None
     timezone: ZoneInfo | None
     today: date
+    language: str  # the language of the problems (a fresh "spawn" process speaks English)
 
     def __call__(self, path: Path) -> _LoadedWard:
+        if language() != self.language:
+            set_language(self.language)
         r = FileReader(_shown(path, self.base))
         text = read_text(path, r, inside=path.parent)
         if text is None:

@@ -12,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ipfm_scheduler.config import addresses as adr
-from ipfm_scheduler.config.kinds import ID, LANGUAGE, TEXT, number, shaped
+from ipfm_scheduler.config.compound import shaped
+from ipfm_scheduler.config.kinds import ID, LANGUAGE, TEXT, number
 from ipfm_scheduler.config.nodes import Node, compose
 from ipfm_scheduler.config.reader import Fields, FileReader, Key, Shape, quote, read_shape
 from ipfm_scheduler.config.settings import MqttSettings, ReceiverSettings

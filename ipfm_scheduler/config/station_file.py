@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ipfm_scheduler.audio.probe import probe
 from ipfm_scheduler.config import addresses as adr
-from ipfm_scheduler.config.kinds import Entry
+from ipfm_scheduler.config.compound import Entry
 from ipfm_scheduler.config.nodes import Node
 from ipfm_scheduler.config.reader import (
     INVALID,

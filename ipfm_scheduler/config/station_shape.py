@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ipfm_scheduler.config.kinds import BOOL, DATE, LANGUAGE, TEXT, map_of, number, shaped
+from ipfm_scheduler.config.compound import map_of, shaped
+from ipfm_scheduler.config.kinds import BOOL, DATE, LANGUAGE, TEXT, number
 from ipfm_scheduler.config.reader import Key, Shape
 from ipfm_scheduler.config.settings import AudioSettings, DispatchSettings, MqttSettings
 from ipfm_scheduler.i18n import N_

@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from ipfm_scheduler.config.kinds import BOOL, DATE, DAY, ID, TEXT, TIME, list_of, number, shaped
+from ipfm_scheduler.config.compound import list_of, shaped
+from ipfm_scheduler.config.kinds import BOOL, DATE, DAY, ID, TEXT, TIME, number
 from ipfm_scheduler.config.nodes import Node
 from ipfm_scheduler.config.reader import (
     INVALID,
