@@ -14,10 +14,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ipfm_scheduler.config.reader import quote
-from ipfm_scheduler.i18n import _
+from ipfm_scheduler.i18n import N_, _
 
 DATABASE_ENV = "IPFM_DATABASE_URL"
-DATABASE_FORMS = "sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"
+DATABASE_FORMS = N_("sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE")
 TOPIC_RE = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 KID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -87,14 +87,14 @@ def database_url(raw: str, base: Path) -> str:
             if not rest or (rest.startswith("/") and "host=" not in rest):
                 raise Unusable(
                     _("{url} names no database server ({forms})").format(
-                        url=shown, forms=DATABASE_FORMS
+                        url=shown, forms=_(DATABASE_FORMS)
                     )
                 )
             _check_server(text, shown)
             return "postgresql+psycopg://" + rest
     raise Unusable(
         _("{url} is not a database URL this program can use ({forms})").format(
-            url=shown, forms=DATABASE_FORMS
+            url=shown, forms=_(DATABASE_FORMS)
         )
     )
 

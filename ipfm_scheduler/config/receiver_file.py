@@ -34,7 +34,7 @@ from ipfm_scheduler.i18n import N_, _
 DEFAULT = ReceiverSettings(
     Path("receiver.yaml"), "", "", zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh"), MqttSettings()
 )
-OUTPUT_FORMS = "alsa:DEVICE (alsa:default), pulse, pulse:SINK or file:FOLDER"
+OUTPUT_FORMS = N_("alsa:DEVICE (alsa:default), pulse, pulse:SINK or file:FOLDER")
 
 CACHE = Shape(
     N_("the cache section"),
@@ -156,7 +156,7 @@ def _output(text: str, base: Path) -> str:
     if kind == "file" and where.strip():
         return f"file:{_folder(where.strip(), base)}"
     raise adr.Unusable(
-        _("{text} is not an output: write {forms}").format(text=quote(text), forms=OUTPUT_FORMS)
+        _("{text} is not an output: write {forms}").format(text=quote(text), forms=_(OUTPUT_FORMS))
     )
 
 

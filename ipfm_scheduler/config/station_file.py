@@ -173,7 +173,7 @@ def _database(r: FileReader, fields: Fields, parts: StationParts) -> str | None:
                 _(
                     "is empty; write the airing log's database ({forms}), or set the environment "
                     "variable {name}"
-                ).format(forms=adr.DATABASE_FORMS, name=adr.DATABASE_ENV),
+                ).format(forms=_(adr.DATABASE_FORMS), name=adr.DATABASE_ENV),
             )
             return None
         r.problem(
@@ -181,7 +181,7 @@ def _database(r: FileReader, fields: Fields, parts: StationParts) -> str | None:
             "",
             _(
                 'the key "database" is missing ({forms}); or set the environment variable {name}'
-            ).format(forms=adr.DATABASE_FORMS, name=adr.DATABASE_ENV),
+            ).format(forms=_(adr.DATABASE_FORMS), name=adr.DATABASE_ENV),
         )
         return None
     return use_value(r, fields, "database", lambda url: adr.database_url(url, parts.base))
