@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ipfm_scheduler.i18n import ngettext
+
 
 class IpfmError(Exception):
     """Base of every error this project raises on purpose."""
@@ -41,7 +43,9 @@ class ConfigError(IpfmError):
     def __init__(self, problems: Iterable[ConfigProblem]) -> None:
         self.problems: tuple[ConfigProblem, ...] = tuple(problems)
         count = len(self.problems)
-        head = f"{count} problem{'s' if count != 1 else ''} in the configuration"
+        head = ngettext(
+            "{n} problem in the configuration", "{n} problems in the configuration", count
+        ).format(n=count)
         super().__init__("\n".join([head + ":", *(f"  {p}" for p in self.problems)]))
 
 

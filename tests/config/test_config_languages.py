@@ -14,8 +14,10 @@ import pytest
 
 from ipfm_scheduler import i18n
 from ipfm_scheduler.config.loader import _WardJob
+from ipfm_scheduler.config.receiver_file import load_receiver
 from ipfm_scheduler.config.ward_file import AIRING
 from ipfm_scheduler.core.model import DEFAULT_VOLUME
+from ipfm_scheduler.errors import ConfigError
 from tests.config.conftest import KH179_AUDIO, TODAY
 from tests.config.speaking import assert_translated, problems_of, run
 
@@ -232,3 +234,39 @@ def test_a_ward_file_read_in_another_process_speaks_the_callers_language(
     read = job(one_ward.ward_path("cam-trung.yaml"))
     assert [p.message for p in read.reader.problems] == [TIME_VI.split("at: ", 1)[1]]
     assert problems_of('{"problems": []}') == []
+
+
+def test_plan_without_a_usable_station_file_lists_the_problems_in_vietnamese(
+    capsys: pytest.CaptureFixture[str], station: Station
+) -> None:
+    station.edit_station("timezone: Asia/Ho_Chi_Minh", "timezone: Asia/Nowhere")
+    vi = run(capsys, "--lang", "vi", "--config", str(station.path), "plan")
+    assert vi.code == 3
+    assert vi.err.startswith("ipfm-scheduler: 1 lỗi trong cấu hình:\n  ipfm.yaml:")
+    assert '"Asia/Nowhere" không phải là múi giờ đã biết' in vi.err
+    en = run(capsys, "--lang", "en", "--config", str(station.path), "plan")
+    assert en.err.startswith("ipfm-scheduler: 1 problem in the configuration:\n  ipfm.yaml:")
+
+
+def test_a_receivers_file_in_vietnamese(tmp_path: Path) -> None:
+    """receiver.yaml is read with the same kinds and words (ipfm-receiver shows them)."""
+    path = tmp_path / "receiver.yaml"
+    path.write_text(
+        "ward: cam-trung\nreceiver: loa-01\noutput: speaker\ncache:\n  max_mb: lots\n",
+        encoding="utf-8",
+    )
+    i18n.set_language("vi")
+    with pytest.raises(ConfigError) as caught:
+        load_receiver(path, environ={})
+    assert [str(p) for p in caught.value.problems] == [
+        'receiver.yaml:3:9: output: "speaker" không phải là đầu ra âm thanh: ghi alsa:DEVICE '
+        "(alsa:default), pulse, pulse:SINK hoặc file:FOLDER",
+        'receiver.yaml:5:11: cache.max_mb: "lots" không phải là một số nguyên từ 1 đến 1000000',
+    ]
+    i18n.set_language("en")
+    with pytest.raises(ConfigError) as caught:
+        load_receiver(path, environ={})
+    assert str(caught.value.problems[0]).endswith(
+        '"speaker" is not an output: write alsa:DEVICE (alsa:default), pulse, pulse:SINK or '
+        "file:FOLDER"
+    )
