@@ -44,22 +44,24 @@ def _word_forms(words: tuple[str, ...]) -> list[str]:
     return [form for w in words for form in (w, w.title(), w.upper())]
 
 
-def scalar_text(r: FileReader, node: Node, path: str, expected: str) -> str | Invalid:
+def scalar_text(r: FileReader, node: Node, path: str, kind: Kind) -> str | Invalid:
     """The text of a scalar node, or a problem if the node is a list, a mapping or empty
-    (``expected``: what it should be, in the language spoken now)."""
+    (saying what ``kind`` expects, in the language spoken now)."""
     if not isinstance(node, yaml.ScalarNode):
         return r.problem(
             node,
             path,
-            _("expected {expected}, found {found}").format(expected=expected, found=describe(node)),
+            _("expected {expected}, found {found}").format(
+                expected=kind.words, found=describe(node)
+            ),
         )
     if is_null(node):
-        return r.problem(node, path, _("is empty; expected {expected}").format(expected=expected))
+        return r.problem(node, path, _("is empty; expected {expected}").format(expected=kind.words))
     return str(node.value)
 
 
 def _read_text(r: FileReader, node: Node, path: str) -> str | Invalid:
-    text = scalar_text(r, node, path, TEXT.words)
+    text = scalar_text(r, node, path, TEXT)
     if isinstance(text, str) and not text.strip():
         return r.problem(node, path, _("is empty; expected {expected}").format(expected=TEXT.words))
     return text.strip() if isinstance(text, str) else text
@@ -74,7 +76,7 @@ def slug(text: str) -> str:
 
 
 def read_id(r: FileReader, node: Node, path: str) -> str | Invalid:
-    text = scalar_text(r, node, path, ID.words)
+    text = scalar_text(r, node, path, ID)
     if not isinstance(text, str):
         return text
     if NAME_RE.fullmatch(text):
@@ -116,7 +118,7 @@ ID = Kind(
 
 
 def _read_time(r: FileReader, node: Node, path: str) -> time | Invalid:
-    text = scalar_text(r, node, path, TIME.words)
+    text = scalar_text(r, node, path, TIME)
     if not isinstance(text, str):
         return text
     match = TIME_RE.fullmatch(text.strip())
@@ -156,7 +158,7 @@ DATE_RULE = N_("YYYY-MM-DD or dd/mm/yyyy")
 
 
 def _read_date(r: FileReader, node: Node, path: str) -> date | Invalid:
-    text = scalar_text(r, node, path, DATE.words)
+    text = scalar_text(r, node, path, DATE)
     if not isinstance(text, str):
         return text
     day = _calendar_day(r, node, path, text)
@@ -227,7 +229,7 @@ DAY_RULE = N_("mon … sun, or T2 … T7, CN")
 
 
 def _read_day(r: FileReader, node: Node, path: str) -> int | Invalid:
-    text = scalar_text(r, node, path, DAY.words)
+    text = scalar_text(r, node, path, DAY)
     if not isinstance(text, str):
         return text
     if text in DAY_NAMES:
@@ -262,7 +264,7 @@ DAY = Kind(
 
 
 def _read_bool(r: FileReader, node: Node, path: str) -> bool | Invalid:
-    text = scalar_text(r, node, path, BOOL.words)
+    text = scalar_text(r, node, path, BOOL)
     if not isinstance(text, str):
         return text
     word = text.strip().lower()
@@ -281,7 +283,7 @@ BOOL = Kind(
 
 
 def _read_language(r: FileReader, node: Node, path: str) -> str | Invalid:
-    text = scalar_text(r, node, path, LANGUAGE.words)
+    text = scalar_text(r, node, path, LANGUAGE)
     if not isinstance(text, str):
         return text
     if text.strip().lower() in ("vi", "en"):
@@ -312,15 +314,14 @@ def number(lo: float | None = None, hi: float | None = None, *, whole: bool = Tr
     pattern = INT_RE if whole else FLOAT_RE
 
     def read(r: FileReader, node: Node, path: str) -> float | int | Invalid:
-        expected = kind.words
-        text = scalar_text(r, node, path, expected)
+        text = scalar_text(r, node, path, kind)
         if not isinstance(text, str):
             return text
         if not pattern.fullmatch(text):
             return r.problem(
                 node,
                 path,
-                _("{text} is not {expected}").format(text=quote(text), expected=expected),
+                _("{text} is not {expected}").format(text=quote(text), expected=kind.words),
             )
         if not is_plain(node):
             return r.problem(
@@ -334,7 +335,7 @@ def number(lo: float | None = None, hi: float | None = None, *, whole: bool = Tr
                 node,
                 path,
                 _("{text} is out of range: expected {expected}").format(
-                    text=text, expected=expected
+                    text=text, expected=kind.words
                 ),
             )
         return value
