@@ -10,7 +10,6 @@ from datetime import date, tzinfo
 from ipfm_scheduler.config.reader import Fields, FileReader, child, quote, suggestion
 from ipfm_scheduler.config.ward_file import AiringSource, WardSource, airing_fields, date_nodes
 from ipfm_scheduler.core.compliance import (
-    ShortRun,
     ShortWeeks,
     WeekCount,
     first_full_week,
@@ -242,7 +241,7 @@ def weekly_problem(ward: Ward, programme: Programme, short: ShortWeeks, today: d
 
 def _runs_words(short: ShortWeeks) -> str:
     """``3 weeks: 2027-W05, 2027-W07 to 2027-W08``, or ``every week from 2022-W27 on``."""
-    runs = [_run_words(run) for run in short.runs[:SHOWN_RUNS]]
+    runs = [str(run) for run in short.runs[:SHOWN_RUNS]]
     if len(short.runs) > SHOWN_RUNS:
         more = len(short.runs) - SHOWN_RUNS
         runs.append(
@@ -260,14 +259,6 @@ def _runs_words(short: ShortWeeks) -> str:
         n=finite, runs=", ".join(runs)
     )
 
-
-def _run_words(run: ShortRun) -> str:
-    """``2027-W07 to 2027-W08``, ``2027-W05``, or ``every week from 2022-W27 on``."""
-    if run.last is None:
-        return _("every week from {first} on").format(first=run.first)
-    if run.last == run.first:
-        return str(run.first)
-    return _("{first} to {last}").format(first=run.first, last=run.last)
 
 
 def _week_words(ward: Ward, count: WeekCount) -> str:
