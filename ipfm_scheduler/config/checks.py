@@ -260,7 +260,6 @@ def _runs_words(short: ShortWeeks) -> str:
     )
 
 
-
 def _week_words(ward: Ward, count: WeekCount) -> str:
     """``2027-W05 (2027-02-01 to 2027-02-07): 0 airings, 2027-02-01 is a skip date``."""
     week = count.week
