@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from ipfm_scheduler.cli import main
+from ipfm_scheduler.cli import cli, main
+from ipfm_scheduler.cli.language import speak
 
 
 @dataclass
@@ -18,6 +19,11 @@ class Run:
     code: int
     out: str
     err: str
+
+
+def speak_english() -> None:
+    """English again, in our words and click's (after a test that ran in Vietnamese)."""
+    speak(cli, ["--lang", "en"], {})
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> Run:

@@ -19,7 +19,7 @@ from ipfm_scheduler.config.ward_file import AIRING
 from ipfm_scheduler.core.model import DEFAULT_VOLUME
 from ipfm_scheduler.errors import ConfigError
 from tests.config.conftest import KH179_AUDIO, TODAY
-from tests.config.speaking import assert_translated, problems_of, run
+from tests.config.speaking import assert_translated, problems_of, run, speak_english
 
 if TYPE_CHECKING:
     from tests.config.conftest import Station
@@ -41,7 +41,7 @@ TIME_VI = (
 @pytest.fixture(autouse=True)
 def _english_after():  # type: ignore[no-untyped-def]
     yield
-    i18n.set_language("en")
+    speak_english()
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ipfm_scheduler import i18n
 from tests.config.conftest import KH179_AUDIO, KH179_FILE, MINIMAL_WARD
-from tests.config.speaking import assert_translated, problems_of, run
+from tests.config.speaking import assert_translated, problems_of, run, speak_english
 
 if TYPE_CHECKING:
     from tests.config.conftest import Station
@@ -29,7 +28,7 @@ KEY = "0123456789abcdef0123456789abcdef"  # a signing key long enough
 @pytest.fixture(autouse=True)
 def _english_after():  # type: ignore[no-untyped-def]
     yield
-    i18n.set_language("en")
+    speak_english()
 
 
 @pytest.fixture
