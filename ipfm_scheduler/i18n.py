@@ -28,6 +28,7 @@ __all__ = [
     "DOMAIN",
     "LANGUAGES",
     "LOCALE_DIR",
+    "NP_",
     "N_",
     "_",
     "choose",
@@ -36,6 +37,7 @@ __all__ = [
     "from_locale",
     "language",
     "ngettext",
+    "pgettext",
     "set_language",
     "weekday_name",
 ]
@@ -90,6 +92,17 @@ def _(message: str) -> str:
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The form of a counted message for ``n`` (``1 file``, ``2 files``; one form in Vietnamese)."""
     return _spoken.catalogue.ngettext(singular, plural, n)
+
+
+def pgettext(context: str, message: str) -> str:
+    """``message`` as translated in ``context``: for a short word that two places must say
+    differently (``ok`` of an audio file, ``ok`` of a weekly count)."""
+    return _spoken.catalogue.pgettext(context, message)
+
+
+def NP_(context: str, message: str) -> str:
+    """:func:`N_` with a context; :func:`pgettext` with the same context translates it."""
+    return message
 
 
 def N_(message: str) -> str:

@@ -31,7 +31,13 @@ from ipfm_scheduler import i18n  # noqa: E402
 
 PACKAGE = ROOT / "ipfm_scheduler"
 TARGETS = ("vi",)
-KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None}
+KEYWORDS = {
+    "_": None,
+    "ngettext": (1, 2),
+    "N_": None,
+    "pgettext": ((1, "c"), 2),
+    "NP_": ((1, "c"), 2),
+}
 FIXED_DATE = datetime(2026, 12, 5)  # so that the files change only when their messages do
 
 
@@ -45,10 +51,12 @@ def _template(domain: str) -> Catalog:
         charset="utf-8",
     )
     if domain == i18n.DOMAIN:
-        for filename, lineno, message, _comments, _context in extract_from_dir(
+        for filename, lineno, message, _comments, context in extract_from_dir(
             str(PACKAGE), method_map=[("**.py", "python")], keywords=KEYWORDS
         ):
-            catalog.add(message, locations=[(f"ipfm_scheduler/{filename}", lineno)])
+            catalog.add(
+                message, locations=[(f"ipfm_scheduler/{filename}", lineno)], context=context
+            )
         from ipfm_scheduler.cli import cli
         from ipfm_scheduler.cli.language import help_texts
         from ipfm_scheduler.cli.receiver_main import main as receiver

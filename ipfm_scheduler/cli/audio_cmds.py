@@ -25,7 +25,7 @@ from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.config.reader import quote, suggestion
 from ipfm_scheduler.core.ids import NAME_RULE, is_name
 from ipfm_scheduler.errors import CheckFailed
-from ipfm_scheduler.i18n import N_, _, date_text, ngettext
+from ipfm_scheduler.i18n import NP_, _, date_text, ngettext, pgettext
 
 audio_dir_option = click.option(
     "--audio-dir",
@@ -38,10 +38,10 @@ audio_dir_option = click.option(
 
 #: what `audio check` calls each state (the English is the state's own name)
 STATE_WORDS = {
-    FileState.OK: N_("ok"),
-    FileState.MISSING: N_("missing"),
-    FileState.CHANGED: N_("changed"),
-    FileState.NOT_A_FILE: N_("not-a-file"),
+    FileState.OK: NP_("audio check", "ok"),
+    FileState.MISSING: NP_("audio check", "missing"),
+    FileState.CHANGED: NP_("audio check", "changed"),
+    FileState.NOT_A_FILE: NP_("audio check", "not-a-file"),
 }
 
 
@@ -343,7 +343,8 @@ def _problem(item: FileCheck, audio_dir: Path) -> str:
 def _check_lines(report: CheckReport, audio_dir: Path) -> list[str]:
     lines = []
     for item in report.files:
-        head = f"{_(STATE_WORDS[item.state]).upper():10} {item.entry.programme}  {item.entry.file}"
+        word = pgettext("audio check", STATE_WORDS[item.state]).upper()
+        head = f"{word:10} {item.entry.programme}  {item.entry.file}"
         ok = item.state is FileState.OK
         lines.append(head if ok else f"{head}: {_problem(item, audio_dir)}")
     if report.unlisted:
@@ -358,7 +359,9 @@ def _check_lines(report: CheckReport, audio_dir: Path) -> list[str]:
                 files=", ".join(report.leftovers)
             )
         )
-    counts = ", ".join(f"{report.count(s)} {_(STATE_WORDS[s])}" for s in FileState)
+    counts = ", ".join(
+        f"{report.count(s)} {pgettext('audio check', STATE_WORDS[s])}" for s in FileState
+    )
     lines.append(
         ngettext(
             "{count} catalogued file checked in {dir}: {counts}",

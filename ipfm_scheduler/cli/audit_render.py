@@ -19,7 +19,7 @@ from typing import Any
 
 from ipfm_scheduler.core.model import Origin
 from ipfm_scheduler.core.verdicts import STATE_WORDS, Standing
-from ipfm_scheduler.i18n import N_, _, date_text, ngettext
+from ipfm_scheduler.i18n import N_, NP_, _, date_text, ngettext, pgettext
 from ipfm_scheduler.storage.audit import LogRow, zone_name
 from ipfm_scheduler.storage.report import GroupLine, WeekReport
 
@@ -348,8 +348,9 @@ def log_rows(rows: Sequence[LogRow], zone: tzinfo) -> list[dict[str, Any]]:
 #: "sent at": when the broker first took the command; "state at": when the state shown was
 #: learnt (for `completed`, when the loudspeaker confirmed it had played the whole recording)
 LOG_HEADERS = (
-    N_("planned"), N_("ward"), N_("programme"), N_("origin"), N_("receiver"), N_("sent at"),
-    N_("state"), N_("state at"), N_("detail"),
+    NP_("log", "planned"), NP_("log", "ward"), NP_("log", "programme"), NP_("log", "origin"),
+    NP_("log", "receiver"), NP_("log", "sent at"), NP_("log", "state"), NP_("log", "state at"),
+    NP_("log", "detail"),
 )  # fmt: skip
 
 
@@ -371,7 +372,7 @@ def log_table(rows: Sequence[LogRow], zone: tzinfo) -> str:
     footer = ngettext(
         "{count} row (times in {zone})", "{count} rows (times in {zone})", len(rows)
     ).format(count=len(rows), zone=zone_name(zone))
-    return "\n".join([*table([_(h) for h in LOG_HEADERS], body), "", footer])
+    return "\n".join([*table([pgettext("log", h) for h in LOG_HEADERS], body), "", footer])
 
 
 def _missed(row: LogRow) -> bool:

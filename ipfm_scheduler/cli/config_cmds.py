@@ -8,6 +8,8 @@ exits 3 if wards had to be left out. Both can print JSON for tools (``--format j
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from ipfm_scheduler.core.expand import PlannedAiring, expand
 from ipfm_scheduler.core.model import Schedule
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.errors import ConfigError, ConfigRejected, ValueInvalid
+from ipfm_scheduler.i18n import _, language, ngettext, set_language
 
 FORMATS = click.Choice(["table", "json"])
 Counted = tuple[WeekCount, str, str]  # a week's count, its verdict, whether (why not) enforced
@@ -48,6 +51,22 @@ def _rejected(loaded: LoadedConfig, summary: str) -> ConfigRejected:
     return ConfigRejected(loaded.problems, summary)
 
 
+@contextmanager
+def _machine_words(fmt: str) -> Iterator[None]:
+    """English inside, for ``--format json`` (what tools read must not change with the
+    language: the problems' messages are built while the files are read); the language spoken
+    before, after."""
+    if fmt != "json":
+        yield
+        return
+    spoken = language()
+    set_language("en")
+    try:
+        yield
+    finally:
+        set_language(spoken)
+
+
 @cli.command()
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -62,18 +81,24 @@ def validate(opts: Options, fmt: str) -> None:
     or not), 3 otherwise. Ward staff: run this before handing in a changed file.
     """
     path = opts.station_path()
-    loaded = load(path, today=_today())
-    week = _this_week(loaded.schedule) if loaded.schedule else None
-    rows = weekly(loaded.schedule, week, _today()) if loaded.schedule and week else []
-    warnings = report.audio_warnings(loaded)
-    if fmt == "json":
-        _echo_json(report.validate_json(loaded, path, week, rows, warnings))
-    else:
-        click.echo("\n".join(report.validate_text(loaded, path, week, rows, warnings)))
+    with _machine_words(fmt):
+        loaded = load(path, today=_today())
+        week = _this_week(loaded.schedule) if loaded.schedule else None
+        rows = weekly(loaded.schedule, week, _today()) if loaded.schedule and week else []
+        warnings = report.audio_warnings(loaded)
+        if fmt == "json":
+            _echo_json(report.validate_json(loaded, path, week, rows, warnings))
+        else:
+            click.echo("\n".join(report.validate_text(loaded, path, week, rows, warnings)))
     if not loaded.ok:
         count = len(loaded.problems)
         raise _rejected(
-            loaded, f"the configuration is not valid ({count} problem{'s' * (count != 1)})"
+            loaded,
+            ngettext(
+                "the configuration is not valid ({n} problem)",
+                "the configuration is not valid ({n} problems)",
+                count,
+            ).format(n=count),
         )
 
 
@@ -99,10 +124,13 @@ def _chosen_wards(loaded: LoadedConfig, schedule: Schedule, ward: str | None) ->
     if found is not None:
         mine = [p for p in loaded.problems if Path(p.file).name == found]
         raise ConfigError(mine or loaded.problems)
-    known = ", ".join(sorted(files)) or "none"
+    known = ", ".join(sorted(files)) or _("none")
     hint = suggestion(ward, sorted(files))
     raise click.BadParameter(
-        f"there is no ward {quote(ward)}{hint}; the wards are: {known}", param_hint="--ward"
+        _("there is no ward {ward}{hint}; the wards are: {known}").format(
+            ward=quote(ward), hint=hint, known=known
+        ),
+        param_hint="--ward",
     )
 
 
@@ -119,24 +147,31 @@ def plan(opts: Options, week: IsoWeek | None, ward: str | None, fmt: str) -> Non
 
     Wards whose files have problems are left out (and the command then exits 3).
     """
-    loaded = load(opts.station_path(), today=_today(), secrets=False)
-    schedule = loaded.schedule
-    if schedule is None:
-        raise ConfigError(loaded.problems)
-    week = week or _this_week(schedule)
-    wards = _chosen_wards(loaded, schedule, ward)
-    airings, counts = _plan_week(schedule, wards, week)
-    if fmt == "json":
-        _echo_json(_plan_json(loaded, schedule, week, airings, counts))
-    else:
-        click.echo("\n".join(_plan_text(schedule, week, airings, counts)))
+    with _machine_words(fmt):
+        loaded = load(opts.station_path(), today=_today(), secrets=False)
+        schedule = loaded.schedule
+        if schedule is None:
+            raise ConfigError(loaded.problems)
+        week = week or _this_week(schedule)
+        wards = _chosen_wards(loaded, schedule, ward)
+        airings, counts = _plan_week(schedule, wards, week)
+        if fmt == "json":
+            _echo_json(_plan_json(loaded, schedule, week, airings, counts))
+        else:
+            click.echo("\n".join(_plan_text(schedule, week, airings, counts)))
     if ward is None and not loaded.ok:
-        _, broken = report.ward_status(loaded)
-        left_out = f"; left out: {', '.join(broken)}" if broken else ""
+        _valid, broken = report.ward_status(loaded)
+        count = len(loaded.problems)
+        left_out = _("; left out: {wards}").format(wards=", ".join(broken)) if broken else ""
         raise _rejected(
             loaded,
-            f"the configuration has {len(loaded.problems)} problem(s){left_out}; "
-            "run `ipfm-scheduler validate` to see them",
+            ngettext(
+                "the configuration has {n} problem{left_out}; run `ipfm-scheduler validate` to "
+                "see it",
+                "the configuration has {n} problems{left_out}; run `ipfm-scheduler validate` to "
+                "see them",
+                count,
+            ).format(n=count, left_out=left_out),
         )
 
 
@@ -163,11 +198,15 @@ def _plan_text(
     schedule: Schedule, week: IsoWeek, airings: list[PlannedAiring], counts: list[Counted]
 ) -> list[str]:
     return [
-        f"Plan for week {week} (Mon {week.monday} to Sun {week.sunday}), local time "
-        f"{schedule.timezone.key}:",
+        _("Plan for week {week} ({monday} to {sunday}), local time {zone}:").format(
+            week=week,
+            monday=report.day_words(week.monday),
+            sunday=report.day_words(week.sunday),
+            zone=schedule.timezone.key,
+        ),
         *report.plan_airings_text(airings),
         "",
-        f"Weekly minimum in {week}:",
+        _("Weekly minimum in {week}:").format(week=week),
         *report.plan_compliance_text(counts),
     ]
 
@@ -222,6 +261,7 @@ def schema(output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:  # no such folder, not allowed, disk full: say so, no traceback
         raise click.BadParameter(
-            f"can't write {output}: {exc.strerror or exc}", param_hint="'-o' / '--output'"
+            _("can't write {file}: {why}").format(file=output, why=exc.strerror or exc),
+            param_hint="'-o' / '--output'",
         ) from exc
-    click.echo(f"wrote {output}", err=True)
+    click.echo(_("wrote {file}").format(file=output), err=True)

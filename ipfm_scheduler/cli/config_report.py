@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from ipfm_scheduler.core.compliance import WeekCount
 from ipfm_scheduler.core.expand import PlannedAiring
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.errors import AudioError, ConfigProblem
+from ipfm_scheduler.i18n import _, date_text, language, ngettext, weekday_name
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
@@ -83,7 +85,7 @@ def audio_warnings(loaded: LoadedConfig) -> list[str]:
     try:
         catalogue = Catalogue.load(station.audio.dir)
     except AudioError as exc:
-        return [f"cannot tell whether the programmes' audio is normalised: {exc}"]
+        return [_("cannot tell whether the programmes' audio is normalised: {why}").format(why=exc)]
     by_sha = {e.sha256: e for e in catalogue.entries}
     by_file = {e.file: e for e in catalogue.entries}
     warnings = []
@@ -92,13 +94,17 @@ def audio_warnings(loaded: LoadedConfig) -> list[str]:
         if audio.sha256 in by_sha:
             continue
         if name in by_file:
-            why = "its content changed since it was catalogued (see `ipfm-scheduler audio check`)"
+            why = _(
+                "its content changed since it was catalogued (see `ipfm-scheduler audio check`)"
+            )
         else:
-            why = "it is not in the audio catalogue, so its loudness was never normalised"
+            why = _("it is not in the audio catalogue, so its loudness was never normalised")
         warnings.append(
-            f"programme {programme}: audio {name}: {why}; import the recording with "
-            f"`ipfm-scheduler audio add FILE --programme {programme}` and set audio: to the "
-            "file it names"
+            _(
+                "programme {programme}: audio {name}: {why}; import the recording with "
+                "`ipfm-scheduler audio add FILE --programme {programme}` and set audio: to the "
+                "file it names"
+            ).format(programme=programme, name=name, why=why)
         )
     return warnings
 
@@ -111,13 +117,17 @@ def validate_text(
     warnings: Sequence[str] = (),
 ) -> list[str]:
     folder = shown_folder(station_path)
-    lines = [f"Station file {station_path} (file names below are relative to {folder})"]
+    lines = [
+        _("Station file {path} (file names below are relative to {folder})").format(
+            path=station_path, folder=folder
+        )
+    ]
     if loaded.problems:
         lines += ["", *(str(p) for p in loaded.problems)]
     if warnings:
-        lines += ["", *(f"warning: {w}" for w in warnings)]
+        lines += ["", *(_("warning: {warning}").format(warning=w) for w in warnings)]
     if loaded.notes:
-        heading = "Read as (days and dates written in another accepted form; not problems):"
+        heading = _("Read as (days and dates written in another accepted form; not problems):")
         lines += ["", heading, *(f"  {n}" for n in loaded.notes)]
     lines.append("")
     unread = unread_programmes(loaded)
@@ -126,13 +136,23 @@ def validate_text(
     # without a readable station file (its time zone, or a programme whose length is unknown)
     # the wards were read but not checked against it: they are not called valid
     checked = week is not None and not unread
-    label = "Valid wards" if checked else "Wards read, not checked against the station"
+    label = (
+        _("Valid wards ({valid} of {total}): {wards}")
+        if checked
+        else _("Wards read, not checked against the station ({valid} of {total}): {wards}")
+    )
     lines += [
         "",
-        f"{label} ({len(valid)} of {len(loaded.ward_files)}): {', '.join(valid) or 'none'}",
+        label.format(
+            valid=len(valid), total=len(loaded.ward_files), wards=", ".join(valid) or _("none")
+        ),
     ]
     if broken:
-        lines.append(f"Ward files with problems ({len(broken)}): {', '.join(broken)}")
+        lines.append(
+            _("Ward files with problems ({count}): {files}").format(
+                count=len(broken), files=", ".join(broken)
+            )
+        )
     lines.append(verdict_line(loaded))
     return lines
 
@@ -141,30 +161,45 @@ def weekly_section(week: IsoWeek | None, rows: list[WardWeekly], unread: list[st
     """The weekly counts, or why there are none."""
     if week is None:
         return [
-            "Weekly counts: not available until the station file's timezone and programmes "
-            "can be read."
+            _(
+                "Weekly counts: not available until the station file's timezone and programmes "
+                "can be read."
+            )
         ]
     if unread:
-        noun = "programme" if len(unread) == 1 else "programmes"
         return [
-            f"Weekly counts: not available until the station file's {noun} "
-            f"{', '.join(unread)} can be read (see the problems above)."
+            ngettext(
+                "Weekly counts: not available until the station file's programme {programmes} "
+                "can be read (see the problems above).",
+                "Weekly counts: not available until the station file's programmes {programmes} "
+                "can be read (see the problems above).",
+                len(unread),
+            ).format(programmes=", ".join(unread))
         ]
     return weekly_text(week, rows)
 
 
 def weekly_text(week: IsoWeek, rows: list[WardWeekly]) -> list[str]:
     if not rows:
-        return ["Weekly counts: no valid ward plans a programme yet."]
+        return [_("Weekly counts: no valid ward plans a programme yet.")]
     body = []
     for row in rows:
         this = str(row.this_week.planned) if row.this_week else "-"
         lowest = f"{row.lowest.planned} ({row.lowest.week})" if row.lowest else "-"
-        body.append((row.ward, row.programme, row.minimum, this, lowest, row.verdict))
-    headers = ("ward", "programme", "minimum", f"this week ({week})", "lowest week", "verdict")
+        body.append((row.ward, row.programme, row.minimum, this, lowest, _(row.verdict)))
+    headers = (
+        _("ward"),
+        _("programme"),
+        _("minimum"),
+        _("this week ({week})").format(week=week),
+        _("lowest week"),
+        _("verdict"),
+    )
     return [
-        "Airings a week each ward plans (valid wards; the lowest week is the campaign's full "
-        "week with the fewest):",
+        _(
+            "Airings a week each ward plans (valid wards; the lowest week is the campaign's "
+            "full week with the fewest):"
+        ),
         *("  " + line for line in table(headers, body)),
     ]
 
@@ -173,15 +208,18 @@ def verdict_line(loaded: LoadedConfig) -> str:
     if loaded.ok:
         wards = len(loaded.ward_files)
         programmes = len(loaded.station.programmes) if loaded.station else 0
-        return (
-            f"OK: the configuration is valid ({wards} ward{'s' * (wards != 1)}, "
-            f"{programmes} programme{'s' * (programmes != 1)})."
+        return _("OK: the configuration is valid ({wards}, {programmes}).").format(
+            wards=ngettext("{n} ward", "{n} wards", wards).format(n=wards),
+            programmes=ngettext("{n} programme", "{n} programmes", programmes).format(n=programmes),
         )
     count = len(loaded.problems)
-    files = files_with_problems(loaded.problems)
-    noun = "problem" if count == 1 else "problems"
-    where = f"{len(files)} file{'s' if len(files) != 1 else ''}"
-    return f"NOT VALID: {count} {noun} in {where}; nothing may be started until they are fixed."
+    files = len(files_with_problems(loaded.problems))
+    return _(
+        "NOT VALID: {problems} in {files}; nothing may be started until they are fixed."
+    ).format(
+        problems=ngettext("{n} problem", "{n} problems", count).format(n=count),
+        files=ngettext("{n} file", "{n} files", files).format(n=files),
+    )
 
 
 def validate_json(
@@ -236,10 +274,10 @@ def airing_json(a: PlannedAiring) -> dict[str, Any]:
 
 def plan_airings_text(airings: list[PlannedAiring]) -> list[str]:
     if not airings:
-        return ["  (no airings planned this week)"]
+        return ["  " + _("(no airings planned this week)")]
     rows = [
         (
-            f"{a.local_start:%a %Y-%m-%d}",
+            day_words(a.local_day),
             f"{a.local_start:%H:%M}",
             a.ward,
             a.programme,
@@ -248,13 +286,18 @@ def plan_airings_text(airings: list[PlannedAiring]) -> list[str]:
         )
         for a in airings
     ]
-    headers = ("day", "time", "ward", "programme", "window ends", "volume")
+    headers = (_("day"), _("time"), _("ward"), _("programme"), _("window ends"), _("volume"))
     return ["  " + line for line in table(headers, rows)]
+
+
+def day_words(day: date) -> str:
+    """``Mon 2026-11-23`` in English, ``Thứ Hai 23/11/2026`` in Vietnamese."""
+    return f"{weekday_name(day, short=language() != 'vi')} {date_text(day)}"
 
 
 def plan_compliance_text(counts: Sequence[tuple[WeekCount, str, str]]) -> list[str]:
     if not counts:
-        return ["  (no programme with a minimum runs this week)"]
-    rows = [(c.ward, c.programme, c.planned, c.minimum, v, why) for c, v, why in counts]
-    headers = ("ward", "programme", "planned", "minimum", "verdict", "rule")
+        return ["  " + _("(no programme with a minimum runs this week)")]
+    rows = [(c.ward, c.programme, c.planned, c.minimum, _(v), _(why)) for c, v, why in counts]
+    headers = (_("ward"), _("programme"), _("planned"), _("minimum"), _("verdict"), _("rule"))
     return ["  " + line for line in table(headers, rows)]

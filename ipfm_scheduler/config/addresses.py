@@ -14,9 +14,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ipfm_scheduler.config.reader import quote
+from ipfm_scheduler.i18n import N_, _
 
 DATABASE_ENV = "IPFM_DATABASE_URL"
-DATABASE_FORMS = "sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"
+DATABASE_FORMS = N_("sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE")
 TOPIC_RE = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 KID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -84,10 +85,18 @@ def database_url(raw: str, base: Path) -> str:
         if text.startswith(prefix):
             rest = text[len(prefix) :]
             if not rest or (rest.startswith("/") and "host=" not in rest):
-                raise Unusable(f"{shown} names no database server ({DATABASE_FORMS})")
+                raise Unusable(
+                    _("{url} names no database server ({forms})").format(
+                        url=shown, forms=_(DATABASE_FORMS)
+                    )
+                )
             _check_server(text, shown)
             return "postgresql+psycopg://" + rest
-    raise Unusable(f"{shown} is not a database URL this program can use ({DATABASE_FORMS})")
+    raise Unusable(
+        _("{url} is not a database URL this program can use ({forms})").format(
+            url=shown, forms=_(DATABASE_FORMS)
+        )
+    )
 
 
 def _check_server(text: str, shown: str) -> None:
@@ -95,8 +104,10 @@ def _check_server(text: str, shown: str) -> None:
     span = password_span(text)
     if span is not None and "@" in text[span[0] : span[1]]:
         raise Unusable(
-            f"{shown}: the password holds an '@', which ends the user part of a URL: write each "
-            "'@' of the password as %40"
+            _(
+                "{url}: the password holds an '@', which ends the user part of a URL: write each "
+                "'@' of the password as %40"
+            ).format(url=shown)
         )
     start = _authority_start(text)
     at = _user_part_end(text, start)
@@ -108,19 +119,33 @@ def _check_server(text: str, shown: str) -> None:
     else:
         port = server.partition(":")[2]
     if port and not (port.isascii() and port.isdigit()):
-        raise Unusable(f"{shown}: the port {port} is not a number (write HOST:5432)")
+        raise Unusable(
+            _("{url}: the port {port} is not a number (write HOST:5432)").format(
+                url=shown, port=port
+            )
+        )
     if port and not 1 <= int(port) <= 65535:
-        raise Unusable(f"{shown}: the port {port} is not a port number (1 to 65535)")
+        raise Unusable(
+            _("{url}: the port {port} is not a port number (1 to 65535)").format(
+                url=shown, port=port
+            )
+        )
 
 
 def _sqlite_url(text: str, base: Path) -> str:
     if text in ("sqlite://", "sqlite:///:memory:"):
         return text
     if not text.startswith("sqlite:///"):
-        raise Unusable(f"{quote(redacted(text))} is not an SQLite URL (write sqlite:///PATH)")
-    path, _, query = text[len("sqlite:///") :].partition("?")
+        raise Unusable(
+            _("{url} is not an SQLite URL (write sqlite:///PATH)").format(url=quote(redacted(text)))
+        )
+    path, _sep, query = text[len("sqlite:///") :].partition("?")
     if not path:
-        raise Unusable(f"{quote(redacted(text))} names no database file (write sqlite:///PATH)")
+        raise Unusable(
+            _("{url} names no database file (write sqlite:///PATH)").format(
+                url=quote(redacted(text))
+            )
+        )
     if not path.startswith("/"):
         path = str((base / path).resolve())
     return f"sqlite:///{path}" + (f"?{query}" if query else "")
@@ -140,23 +165,31 @@ def broker_address(url: str) -> BrokerAddress:
     try:
         parts = urlsplit(url.strip())
     except ValueError as exc:  # an unclosed [IPv6 address
-        raise Unusable(f"{shown} is not a broker address ({exc})") from exc
+        raise Unusable(
+            _("{url} is not a broker address ({why})").format(url=shown, why=exc)
+        ) from exc
     if parts.scheme not in ("mqtt", "mqtts"):
         raise Unusable(
-            f"{shown} is not a broker address (write mqtt://HOST:1883, or mqtts://HOST:8883 "
-            "for TLS)"
+            _(
+                "{url} is not a broker address (write mqtt://HOST:1883, or mqtts://HOST:8883 for "
+                "TLS)"
+            ).format(url=shown)
         )
     if parts.password:
         raise Unusable(
-            "the address holds a password: put the password in a file named by "
-            "mqtt.password_file (or a variable named by mqtt.password_env), never in this file"
+            _(
+                "the address holds a password: put the password in a file named by "
+                "mqtt.password_file (or a variable named by mqtt.password_env), never in this file"
+            )
         )
     try:
         port = parts.port
     except ValueError as exc:
-        raise Unusable(f"{shown} has a port that is not a number from 1 to 65535") from exc
+        raise Unusable(
+            _("{url} has a port that is not a number from 1 to 65535").format(url=shown)
+        ) from exc
     if not parts.hostname:
-        raise Unusable(f"{shown} names no host (write mqtt://HOST:1883)")
+        raise Unusable(_("{url} names no host (write mqtt://HOST:1883)").format(url=shown))
     tls = parts.scheme == "mqtts"
     return BrokerAddress(parts.hostname, port or (8883 if tls else 1883), tls, parts.username)
 
@@ -166,8 +199,9 @@ def listen_address(text: str) -> tuple[str, int]:
     match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})", text.strip())
     if match is None or not 1 <= int(match.group(2)) <= 65535:
         raise Unusable(
-            f"{quote(text)} is not an address to listen on "
-            "(write HOST:PORT, such as 127.0.0.1:8079)"
+            _(
+                "{text} is not an address to listen on (write HOST:PORT, such as 127.0.0.1:8079)"
+            ).format(text=quote(text))
         )
     return match.group(1).strip("[]"), int(match.group(2))
 
@@ -175,15 +209,22 @@ def listen_address(text: str) -> tuple[str, int]:
 def check_topic_prefix(text: str) -> str:
     if not TOPIC_RE.fullmatch(text):
         raise Unusable(
-            f"{quote(text)} is not a topic prefix: use letters, digits, '-', '_' and '.', parts "
-            "separated by '/', no wildcards (+, #) and no '/' at either end"
+            _(
+                "{text} is not a topic prefix: use letters, digits, '-', '_' and '.', parts "
+                "separated by '/', no wildcards (+, #) and no '/' at either end"
+            ).format(text=quote(text))
         )
     return text
 
 
 def check_pattern(text: str, pattern: re.Pattern[str], what: str) -> str:
+    """``text``, if it matches; ``what`` (marked with ``N_``) names it in the message."""
     if not pattern.fullmatch(text):
-        raise Unusable(f"{quote(text)} is not a valid {what} (1 to 64 of A-Z a-z 0-9 - _ . :)")
+        raise Unusable(
+            _("{text} is not a valid {what} (1 to 64 of A-Z a-z 0-9 - _ . :)").format(
+                text=quote(text), what=_(what)
+            )
+        )
     return text
 
 
@@ -192,19 +233,21 @@ def read_secret_file(path: Path) -> bytes:
     try:
         secret = path.read_bytes().strip()
     except FileNotFoundError as exc:
-        raise Unusable(f"the file {path} does not exist") from exc
+        raise Unusable(_("the file {path} does not exist").format(path=path)) from exc
     except OSError as exc:
-        raise Unusable(f"the file {path} cannot be read: {exc.strerror}") from exc
+        raise Unusable(
+            _("the file {path} cannot be read: {why}").format(path=path, why=exc.strerror)
+        ) from exc
     if not secret:
-        raise Unusable(f"the file {path} is empty")
+        raise Unusable(_("the file {path} is empty").format(path=path))
     return secret
 
 
 def read_secret_env(name: str, environ: Mapping[str, str]) -> bytes:
     value = environ.get(name)
     if value is None:
-        raise Unusable(f"the environment variable {name} is not set")
+        raise Unusable(_("the environment variable {name} is not set").format(name=name))
     secret = value.strip().encode()
     if not secret:
-        raise Unusable(f"the environment variable {name} is empty")
+        raise Unusable(_("the environment variable {name} is empty").format(name=name))
     return secret

@@ -18,6 +18,7 @@ from ipfm_scheduler.core.compliance import (
 )
 from ipfm_scheduler.core.model import Programme, Ward, Window, minutes
 from ipfm_scheduler.core.weeks import DAY_NAMES
+from ipfm_scheduler.i18n import _, date_text, ngettext
 
 
 def duration_words(seconds: float) -> str:
@@ -25,11 +26,11 @@ def duration_words(seconds: float) -> str:
     total = int(-(-seconds // 1))
     hours, rest = divmod(total, 3600)
     mins, secs = divmod(rest, 60)
-    words = [f"{hours} h"] if hours else []
+    words = [_("{n} h").format(n=hours)] if hours else []
     if mins:
-        words.append(f"{mins} min")
+        words.append(_("{n} min").format(n=mins))
     if secs or not words:
-        words.append(f"{secs} s")
+        words.append(_("{n} s").format(n=secs))
     return " ".join(words)
 
 
@@ -38,8 +39,8 @@ def campaign_words(programme: Programme, reference: date) -> str:
     first = first_full_week(programme, reference)
     last = last_full_week(programme)
     if last is None:
-        return f"every ISO week from {first} on"
-    return f"every ISO week from {first} to {last}"
+        return _("every ISO week from {first} on").format(first=first)
+    return _("every ISO week from {first} to {last}").format(first=first, last=last)
 
 
 def check_programmes(
@@ -76,13 +77,14 @@ def _check_name(r: FileReader, fields: Fields, declared: Collection[str]) -> Non
     name = fields["programme"]
     if not isinstance(name, str) or name in declared:
         return
-    known = ", ".join(sorted(declared)) or "none"
+    known = ", ".join(sorted(declared)) or _("none")
     hint = suggestion(name, list(declared))
     r.problem(
         fields.at("programme"),
         child(fields.path, "programme"),
-        f"{quote(name)} is not a programme of this station{hint} "
-        f"(the station's programmes: {known})",
+        _(
+            "{name} is not a programme of this station{hint} (the station's programmes: {known})"
+        ).format(name=quote(name), hint=hint, known=known),
     )
 
 
@@ -91,7 +93,7 @@ def _days(airing: AiringSource) -> list[tuple[str, int]]:
     rule = airing.rule
     if rule.weekly:
         return [(DAY_NAMES[d], d) for d in sorted(rule.days)]
-    return [(f"{d} ({DAY_NAMES[d.weekday()]})", d.weekday()) for d in rule.dates]
+    return [(f"{date_text(d)} ({DAY_NAMES[d.weekday()]})", d.weekday()) for d in rule.dates]
 
 
 def _check_fit(
@@ -109,14 +111,16 @@ def _check_fit(
             overrun[window].append(label)
     node, path = airing.fields.at("at"), child(airing.path, "at")
     if outside:
-        labels = ", ".join(label for label, _ in outside)
-        open_then = [w for w in ward.windows if any(w.opens_on(d) for _, d in outside)]
-        shown = "; ".join(w.describe() for w in open_then) or "none"
+        labels = ", ".join(label for label, _day in outside)
+        open_then = [w for w in ward.windows if any(w.opens_on(d) for _label, d in outside)]
+        shown = "; ".join(w.describe() for w in open_then) or _("none")
         r.problem(
             node,
             path,
-            f"{name} at {at:%H:%M} on {labels} starts outside every window open that "
-            f"day (windows open then: {shown})",
+            _(
+                "{programme} at {at} on {days} starts outside every window open that day "
+                "(windows open then: {windows})"
+            ).format(programme=name, at=f"{at:%H:%M}", days=labels, windows=shown),
         )
     for window, days in overrun.items():
         assert duration_s is not None
@@ -124,9 +128,17 @@ def _check_fit(
         r.problem(
             node,
             path,
-            f"{name} lasts {duration_words(duration_s)}: starting at "
-            f"{at:%H:%M} on {', '.join(days)} it runs {duration_words(late)} past the end "
-            f"of the window {window.start:%H:%M}-{window.end:%H:%M}",
+            _(
+                "{programme} lasts {length}: starting at {at} on {days} it runs {late} past the "
+                "end of the window {window}"
+            ).format(
+                programme=name,
+                length=duration_words(duration_s),
+                at=f"{at:%H:%M}",
+                days=", ".join(days),
+                late=duration_words(late),
+                window=f"{window.start:%H:%M}-{window.end:%H:%M}",
+            ),
         )
 
 
@@ -138,16 +150,24 @@ def _check_dates(r: FileReader, ward: Ward, airing: AiringSource, programme: Pro
             r.problem(
                 node,
                 path,
-                f"{day} is also in skip_dates, so this airing would not happen: remove the "
-                "date from one of the two lists",
+                _(
+                    "{day} is also in skip_dates, so this airing would not happen: remove the "
+                    "date from one of the two lists"
+                ).format(day=date_text(day)),
             )
         elif not programme.runs_on(day):
             r.problem(
                 node,
                 path,
-                f"{day} is outside the {programme.id} campaign "
-                f"({programme.start or 'always'} to {programme.until or 'open-ended'}), so "
-                "this airing would not happen",
+                _(
+                    "{day} is outside the {programme} campaign ({start} to {until}), so this "
+                    "airing would not happen"
+                ).format(
+                    day=date_text(day),
+                    programme=programme.id,
+                    start=date_text(programme.start) if programme.start else _("always"),
+                    until=date_text(programme.until) if programme.until else _("open-ended"),
+                ),
             )
 
 
@@ -176,23 +196,46 @@ DETAILED = 3  # short weeks with skip or one-off dates whose count is told, at m
 
 def weekly_problem(ward: Ward, programme: Programme, short: ShortWeeks, today: date) -> str:
     """The weekly-minimum problem in words: how many weeks, which, and what to add."""
-    minimum = f"the minimum is {programme.min_per_week} ({campaign_words(programme, today)})"
+    minimum = _("the minimum is {minimum} ({weeks})").format(
+        minimum=programme.min_per_week, weeks=campaign_words(programme, today)
+    )
     if short.plain is not None:
         planned = short.plain.planned
-        shown = "; ".join(w.describe() for w in ward.windows[:3]) or "none"
-        return (
-            f"{ward.id} plans {planned} airing{'s' * (planned != 1)} of {programme.id} a week; "
-            f"{minimum}, so it is short in {_runs_words(short)}: add a weekly airing of "
-            f"{programme.id} (days: [...] with an at inside a window; the windows: {shown})"
+        shown = "; ".join(w.describe() for w in ward.windows[:3]) or _("none")
+        return ngettext(
+            "{ward} plans {planned} airing of {programme} a week; {minimum}, so it is short in "
+            "{weeks}: add a weekly airing of {programme} (days: [...] with an at inside a "
+            "window; the windows: {windows})",
+            "{ward} plans {planned} airings of {programme} a week; {minimum}, so it is short in "
+            "{weeks}: add a weekly airing of {programme} (days: [...] with an at inside a "
+            "window; the windows: {windows})",
+            planned,
+        ).format(
+            ward=ward.id,
+            planned=planned,
+            programme=programme.id,
+            minimum=minimum,
+            weeks=_runs_words(short),
+            windows=shown,
         )
-    fewer = f"fewer than {programme.min_per_week} airing{'s' * (programme.min_per_week != 1)}"
     details = [_week_words(ward, c) for c in short.special[:DETAILED]]
     if len(short.special) > DETAILED:
         details.append("…")
-    return (
-        f"{ward.id} plans {fewer} of {programme.id} in {_runs_words(short)}; {minimum}; "
-        f"{'; '.join(details)}: add a one-off airing of {programme.id} (dates: [...]) on another "
-        "day of each short week"
+    return ngettext(
+        "{ward} plans fewer than {minimum_count} airing of {programme} in {weeks}; {minimum}; "
+        "{details}: add a one-off airing of {programme} (dates: [...]) on another day of each "
+        "short week",
+        "{ward} plans fewer than {minimum_count} airings of {programme} in {weeks}; {minimum}; "
+        "{details}: add a one-off airing of {programme} (dates: [...]) on another day of each "
+        "short week",
+        programme.min_per_week,
+    ).format(
+        ward=ward.id,
+        minimum_count=programme.min_per_week,
+        programme=programme.id,
+        weeks=_runs_words(short),
+        minimum=minimum,
+        details="; ".join(details),
     )
 
 
@@ -200,25 +243,37 @@ def _runs_words(short: ShortWeeks) -> str:
     """``3 weeks: 2027-W05, 2027-W07 to 2027-W08``, or ``every week from 2022-W27 on``."""
     runs = [str(run) for run in short.runs[:SHOWN_RUNS]]
     if len(short.runs) > SHOWN_RUNS:
-        runs.append(f"and {len(short.runs) - SHOWN_RUNS} more runs of weeks")
+        more = len(short.runs) - SHOWN_RUNS
+        runs.append(
+            ngettext("and {n} more run of weeks", "and {n} more runs of weeks", more).format(n=more)
+        )
     count = short.weeks
     if count is not None:
-        return f"{count} week{'s' * (count != 1)}: {', '.join(runs)}"
+        return ngettext("{n} week: {runs}", "{n} weeks: {runs}", count).format(
+            n=count, runs=", ".join(runs)
+        )
     finite = sum(run.weeks or 0 for run in short.runs)
     if not finite:
         return runs[0]
-    return f"{finite} week{'s' * (finite != 1)} and then {', '.join(runs)}"
+    return ngettext("{n} week and then {runs}", "{n} weeks and then {runs}", finite).format(
+        n=finite, runs=", ".join(runs)
+    )
 
 
 def _week_words(ward: Ward, count: WeekCount) -> str:
     """``2027-W05 (2027-02-01 to 2027-02-07): 0 airings, 2027-02-01 is a skip date``."""
     week = count.week
-    words = (
-        f"{week} ({week.monday} to {week.sunday}): {count.planned} "
-        f"airing{'s' * (count.planned != 1)}"
+    words = ngettext(
+        "{week} ({monday} to {sunday}): {n} airing",
+        "{week} ({monday} to {sunday}): {n} airings",
+        count.planned,
+    ).format(
+        week=week, monday=date_text(week.monday), sunday=date_text(week.sunday), n=count.planned
     )
     skipped = sorted(d for d in ward.skip_dates if week.monday <= d <= week.sunday)
     if not skipped:
         return words
-    listed = ", ".join(str(d) for d in skipped)
-    return f"{words}, {listed} {'is a skip date' if len(skipped) == 1 else 'are skip dates'}"
+    listed = ", ".join(date_text(d) for d in skipped)
+    return ngettext(
+        "{words}, {dates} is a skip date", "{words}, {dates} are skip dates", len(skipped)
+    ).format(words=words, dates=listed)

@@ -37,6 +37,7 @@ from ipfm_scheduler.config.station_file import Prober, StationParts, read_statio
 from ipfm_scheduler.config.ward_file import read_ward
 from ipfm_scheduler.core.model import Programme, Schedule, Ward
 from ipfm_scheduler.errors import ConfigError, ConfigProblem
+from ipfm_scheduler.i18n import _, language, set_language
 
 WARD_SUFFIXES = (".yaml", ".yml")
 PARALLEL_FROM = 1000  # ward files from which they are read on every core (fewer: one process)
@@ -145,8 +146,10 @@ def _not_read(path: Path, base: Path) -> _LoadedWard:
             0,
             0,
             "",
-            "not read: the name of a ward file ends in .yaml (rename it to "
-            f"{stem.lower()}.yaml, or move it out of the wards folder if it is not a ward file)",
+            _(
+                "not read: the name of a ward file ends in .yaml (rename it to {name}, or move "
+                "it out of the wards folder if it is not a ward file)"
+            ).format(name=f"{stem.lower()}.yaml"),
         )
     )
     return _LoadedWard(path, reader, None)
@@ -155,7 +158,7 @@ def _not_read(path: Path, base: Path) -> _LoadedWard:
 def _load_wards(parts: StationParts, base: Path, today: date) -> list[_LoadedWard]:
     assert parts.wards_dir is not None
     paths, others = _ward_paths(parts.wards_dir)
-    job = _WardJob(base, parts.programmes, parts.declared, parts.timezone, today)
+    job = _WardJob(base, parts.programmes, parts.declared, parts.timezone, today, language())
     loaded = _in_processes(job, paths) if len(paths) >= PARALLEL_FROM else None
     if loaded is None:
         loaded = [job(p) for p in paths]
@@ -175,8 +178,9 @@ def _load_wards(parts: StationParts, base: Path, today: date) -> list[_LoadedWar
                 line,
                 column,
                 "id",
-                f"the ward id {quote(ward.ward_id)} is already used by "
-                f"{owners[ward.ward_id].reader.file}",
+                _("the ward id {id} is already used by {file}").format(
+                    id=quote(ward.ward_id), file=owners[ward.ward_id].reader.file
+                ),
             )
         )
     return loaded + [_not_read(p, base) for p in others]
@@ -192,8 +196,11 @@ class _WardJob:
     declared: frozenset[str] | None
     timezone: ZoneInfo | None
     today: date
+    language: str  # the language of the problems (a fresh "spawn" process speaks English)
 
     def __call__(self, path: Path) -> _LoadedWard:
+        if language() != self.language:
+            set_language(self.language)
         r = FileReader(_shown(path, self.base))
         text = read_text(path, r, inside=path.parent)
         if text is None:
@@ -239,7 +246,9 @@ def _check_signing_wards(r: FileReader, parts: StationParts, wards: list[_Loaded
             r.problem(
                 entry.key_node,
                 f"signing.wards.{ward_id}",
-                f"{quote(ward_id)} is not a ward of this station{suggestion(ward_id, known)}",
+                _("{id} is not a ward of this station{hint}").format(
+                    id=quote(ward_id), hint=suggestion(ward_id, known)
+                ),
             )
 
 
@@ -275,7 +284,11 @@ def _assemble(
     if wards == [] and parts.wards_dir is not None and parts.wards_dir.is_dir():
         problems.append(
             ConfigProblem(
-                station_r.file, 0, 0, "wards", f"the folder {parts.wards_dir} holds no ward files"
+                station_r.file,
+                0,
+                0,
+                "wards",
+                _("the folder {folder} holds no ward files").format(folder=parts.wards_dir),
             )
         )
     schedule = None

@@ -12,6 +12,8 @@ import re
 import unicodedata
 from datetime import date
 
+from ipfm_scheduler.i18n import _
+
 #: Vietnamese day names (thứ hai = Monday … thứ bảy = Saturday), without their accents
 _NUMBERS = {
     "2": 0, "hai": 0, "3": 1, "ba": 1, "4": 2, "tu": 2, "bon": 2, "5": 3, "nam": 3,
@@ -55,12 +57,20 @@ def day_month_year(text: str) -> date | None:
         return None
     day, month, year = (int(g) for g in found.groups())
     if not 1 <= month <= 12:
-        raise NoSuchDay(f"there is no month {month} (dd/mm/yyyy: the month is in the middle)")
+        raise NoSuchDay(
+            _("there is no month {month} (dd/mm/yyyy: the month is in the middle)").format(
+                month=month
+            )
+        )
     try:
         return date(year, month, day)
     except ValueError:
         last = _last_day(year, month)
-        raise NoSuchDay(f"month {month:02d}/{year} has {last} days, not {day}") from None
+        raise NoSuchDay(
+            _("month {month} has {last} days, not {day}").format(
+                month=f"{month:02d}/{year}", last=last, day=day
+            )
+        ) from None
 
 
 def _last_day(year: int, month: int) -> int:

@@ -16,6 +16,7 @@ import re
 import yaml
 
 from ipfm_scheduler.errors import ConfigProblem
+from ipfm_scheduler.i18n import N_, _, ngettext
 
 Node = yaml.Node
 
@@ -51,7 +52,7 @@ def _composer() -> type[yaml.SafeLoader]:
     return _composers[LOADER]
 
 
-ALIAS_MESSAGE = (
+ALIAS_MESSAGE = N_(
     "anchors and aliases (&name, *name, <<: *name) are not supported in these files: "
     "write the value out in full where it is needed"
 )
@@ -76,7 +77,8 @@ def compose(text: str, file: str) -> tuple[Node | None, list[ConfigProblem]]:
     except yaml.reader.ReaderError as exc:  # a character YAML never allows (a control code)
         return None, [_bad_character(exc, text, file)]
     except yaml.YAMLError as exc:  # pragma: no cover - every other YAML error carries a mark
-        return None, [ConfigProblem(file, 0, 0, "", f"the file is not valid YAML ({exc})")]
+        message = _("the file is not valid YAML ({why})").format(why=exc)
+        return None, [ConfigProblem(file, 0, 0, "", message)]
     problems = alias_problems(text, file) if "*" in text else []
     return root, problems
 
@@ -94,13 +96,14 @@ def _bad_character(exc: yaml.reader.ReaderError, text: str, file: str) -> Config
     column = position - (text.rfind("\n", 0, position) + 1) + 1
     code = ord(found.group()) if found else int(exc.character or 0)
     why = (
-        "was the file saved as UTF-16 or as a word-processor document? save it as UTF-8 text"
+        _("was the file saved as UTF-16 or as a word-processor document? save it as UTF-8 text")
         if code == 0
-        else "delete it (it can come from copying text out of another program)"
+        else _("delete it (it can come from copying text out of another program)")
     )
-    return ConfigProblem(
-        file, line, column, "", f"an invisible control character (U+{code:04X}) is here: {why}"
+    message = _("an invisible control character ({code}) is here: {why}").format(
+        code=f"U+{code:04X}", why=why
     )
+    return ConfigProblem(file, line, column, "", message)
 
 
 def alias_problems(text: str, file: str) -> list[ConfigProblem]:
@@ -114,8 +117,15 @@ def alias_problems(text: str, file: str) -> list[ConfigProblem]:
     if not marks:
         return []
     first = marks[0]  # one problem for the file, not one per alias (a "billion laughs" has 81)
-    more = f" (and {len(marks) - 1} more alias(es) in this file)" if len(marks) > 1 else ""
-    return [ConfigProblem(file, first.line + 1, first.column + 1, "", ALIAS_MESSAGE + more)]
+    others = len(marks) - 1
+    more = (
+        ngettext(
+            " (and {n} more alias in this file)", " (and {n} more aliases in this file)", others
+        ).format(n=others)
+        if others
+        else ""
+    )
+    return [ConfigProblem(file, first.line + 1, first.column + 1, "", _(ALIAS_MESSAGE) + more)]
 
 
 def _char_at(text: str, line: int, column: int) -> str:
@@ -152,11 +162,15 @@ def _other_tabs(text: str, line: int) -> str:
     if not others:
         return ""
     shown = ", ".join(others[:8]) + (", …" if len(others) > 8 else "")
-    return f"; tabs also indent line(s) {shown}"
+    return ngettext(
+        "; tabs also indent line {lines}", "; tabs also indent lines {lines}", len(others)
+    ).format(lines=shown)
 
 
 def _where(mark: yaml.Mark | None) -> str:
-    return f"line {mark.line + 1}, column {mark.column + 1}" if mark else "above"
+    if mark is None:
+        return _("above")
+    return _("line {line}, column {column}").format(line=mark.line + 1, column=mark.column + 1)
 
 
 _NO_SPACE_AFTER_COLON = re.compile(r"^(\s*(?:-\s+)?)([a-z_][\w-]*):(?=[^\s:/])(\S.*)$")
@@ -170,29 +184,32 @@ def _typo(line_text: str) -> tuple[int, str] | None:
     something else and reports elsewhere: no space after ':' or '-', or no ':' at all."""
     indent = line_text[: len(line_text) - len(line_text.lstrip())]
     if "\u00a0" in indent:
-        return 0, (
+        return 0, _(
             "this line is indented with non-breaking spaces (copied from a document?): "
             "delete them and type ordinary spaces"
         )
     if found := _QUOTES_INSIDE.match(line_text):
         quote, inner = found.group(2), found.group(3) + found.group(2) + found.group(4)
         other = "'" if quote == '"' else '"'
-        return len(found.group(1)), (
-            f"the {quote} inside this value ends it early: put the value in {other} quotes "
-            f"instead (write {other}{inner[:-1] if inner.endswith(quote) else inner}{other})"
-        )
+        value = inner[:-1] if inner.endswith(quote) else inner
+        return len(found.group(1)), _(
+            "the {quote} inside this value ends it early: put the value in {other} quotes "
+            "instead (write {example})"
+        ).format(quote=quote, other=other, example=f"{other}{value}{other}")
     if found := _NO_SPACE_AFTER_COLON.match(line_text):
         key, value = found.group(2), found.group(3)
-        return len(found.group(1)), f"put a space after the ':' (write `{key}: {value}`)"
-    if found := _NO_SPACE_AFTER_DASH.match(line_text):
-        return len(found.group(1)), (
-            f"put a space after the '-' that starts a list item (write `- {found.group(2)}`)"
+        return len(found.group(1)), _("put a space after the ':' (write {example})").format(
+            example=f"`{key}: {value}`"
         )
+    if found := _NO_SPACE_AFTER_DASH.match(line_text):
+        return len(found.group(1)), _(
+            "put a space after the '-' that starts a list item (write {example})"
+        ).format(example=f"`- {found.group(2)}`")
     if found := _NO_COLON.match(line_text):
         key, value = found.group(2), found.group(3).strip()
-        return len(found.group(1)), (
-            f"this line has a key without ':' after it (write it as `{key}: {value}`)"
-        )
+        return len(found.group(1)), _(
+            "this line has a key without ':' after it (write it as {example})"
+        ).format(example=f"`{key}: {value}`")
     return None
 
 
@@ -247,42 +264,46 @@ def _syntax_message(exc: yaml.MarkedYAMLError, text: str, file: str) -> ConfigPr
     opened = exc.context_mark
 
     if _char_at(text, line, column) == "\t" or "'\\t'" in problem:
-        message = (
+        message = _(
             "a tab character is used here; YAML files must be indented with spaces only "
-            "(replace the tab with spaces)" + _other_tabs(text, line)
-        )
+            "(replace the tab with spaces)"
+        ) + _other_tabs(text, line)
     elif "quoted scalar" in context or _unclosed_quote(text, line) is not None:
         quote_at = _unclosed_quote(text, line)
         if quote_at is None and opened is not None:
             quote_at = (opened.line, opened.column)
         line, column = quote_at or (line, column)
-        message = f"the quote opened at line {line + 1}, column {column + 1} is never closed"
+        message = _("the quote opened at line {line}, column {column} is never closed").format(
+            line=line + 1, column=column + 1
+        )
     elif "mapping values are not allowed" in problem:
-        message = (
+        message = _(
             "a ':' appears where none is allowed: check this line's indentation, "
             "or put a text that contains ': ' in quotes"
         )
     elif "could not find expected ':'" in problem:
-        message = "this line has a key without ':' after it (write it as `key: value`)"
+        message = _("this line has a key without ':' after it (write it as {example})").format(
+            example="`key: value`"
+        )
         if opened:
             line, column = opened.line, opened.column
     elif "flow sequence" in context or "flow mapping" in context:
         closer = "]" if "sequence" in context else "}"
-        message = (
-            f"the list opened with '{'[' if closer == ']' else '{'}' at {_where(opened)} is not "
-            f"closed with '{closer}', or its items are not separated by commas"
-        )
+        message = _(
+            "the list opened with '{opener}' at {where} is not closed with '{closer}', or its "
+            "items are not separated by commas"
+        ).format(opener="[" if closer == "]" else "{", where=_where(opened), closer=closer)
         if opened:
             line, column = opened.line, opened.column
     elif "single document" in context:
-        message = "the file holds more than one document ('---'); keep one document per file"
+        message = _("the file holds more than one document ('---'); keep one document per file")
     elif "undefined alias" in problem:
-        message = ALIAS_MESSAGE
+        message = _(ALIAS_MESSAGE)
     elif "block" in context or "expected key" in problem or "'-' indicator" in problem:
-        message = (
+        message = _(
             "the indentation of this line does not match the lines above it "
-            f"(the block that starts at {_where(opened)})"
-        )
+            "(the block that starts at {where})"
+        ).format(where=_where(opened))
     else:
-        message = f"the file is not valid YAML here: {exc.problem or exc}"
+        message = _("the file is not valid YAML here: {why}").format(why=exc.problem or exc)
     return ConfigProblem(file, line + 1, column + 1, "", message)

@@ -19,6 +19,7 @@ import yaml
 
 from ipfm_scheduler.config.nodes import Node, is_null
 from ipfm_scheduler.errors import ConfigProblem
+from ipfm_scheduler.i18n import _
 
 
 class Invalid:
@@ -56,11 +57,11 @@ def quote(text: str) -> str:
 def describe(node: Node) -> str:
     """What a node is, in words: for "expected X, found Y" messages."""
     if isinstance(node, yaml.MappingNode):
-        return "a group of `key: value` lines"
+        return _("a group of `key: value` lines")
     if isinstance(node, yaml.SequenceNode):
-        return "a list"
+        return _("a list")
     if is_null(node):
-        return "an empty value"
+        return _("an empty value")
     return quote(str(node.value))
 
 
@@ -78,7 +79,7 @@ def suggestion(
 ) -> str:
     """`` (did you mean "x"?)`` when ``word`` is close to one of ``choices``, else ``""``."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
-    return f" (did you mean {quote(close[0])}?)" if close else ""
+    return _(" (did you mean {word}?)").format(word=quote(close[0])) if close else ""
 
 
 @dataclass
@@ -116,29 +117,40 @@ ReadFn = Callable[[FileReader, Node, str], Any]
 class Kind:
     """What a value is: how to read it from a node, and its JSON Schema."""
 
-    expected: str  # in words, for messages: "a time of day (HH:MM)"
+    #: in words, for messages: "a time of day (HH:MM)" (English, marked with ``N_``; a
+    #: ``{placeholder}`` is filled from :attr:`fill`): :attr:`words` is what people read
+    expected: str
     read: ReadFn
     schema: Mapping[str, Any]
     shape: Shape | None = None  # a mapping with these keys
     items: Kind | None = None  # a list of these
     values: Kind | None = None  # a mapping from ids to these
+    fill: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def words(self) -> str:
+        """:attr:`expected` in the language spoken now."""
+        if not self.fill:
+            return _(self.expected)
+        fill = {k: _(v) if isinstance(v, str) else v for k, v in self.fill.items()}
+        return _(self.expected).format(**fill)
 
 
 @dataclass(frozen=True, slots=True)
 class Key:
     name: str
     kind: Kind
-    help: str  # what the key means, for messages and the schema's descriptions
+    help: str  # what the key means (``N_``): for messages, and the schema's descriptions
     required: bool = False
     default: Any = None
-    if_empty: str = ""  # advice when an empty value is refused; "" = empty means the default
+    if_empty: str = ""  # advice (``N_``) when an empty value is refused; "" = the default
 
 
 @dataclass(frozen=True, slots=True)
 class Shape:
     """A mapping with known keys."""
 
-    what: str  # "a receiver"
+    what: str  # "a receiver" (``N_``: translated where shown)
     keys: tuple[Key, ...]
     schema_extra: Mapping[str, Any] = field(default_factory=dict)
     by_name: Mapping[str, Key] = field(init=False, repr=False, compare=False)
@@ -181,7 +193,13 @@ class Fields:
 def read_shape(r: FileReader, node: Node, path: str, shape: Shape) -> Fields | Invalid:
     """Read a mapping: unknown, duplicated, missing and unreadable keys are all reported."""
     if not isinstance(node, yaml.MappingNode):
-        return r.problem(node, path, f"expected {shape.what}, found {describe(node)}")
+        return r.problem(
+            node,
+            path,
+            _("expected {expected}, found {found}").format(
+                expected=_(shape.what), found=describe(node)
+            ),
+        )
     fields = Fields(node, path, {}, {}, {}, ok=True)
     for key_node, value_node in node.value:
         name = _key_name(r, key_node, path, shape, fields)
@@ -201,7 +219,13 @@ def read_shape(r: FileReader, node: Node, path: str, shape: Shape) -> Fields | I
             continue
         if key.required:
             fields.ok = False
-            r.problem(node, path, f"the key {quote(key.name)} is missing ({key.help})")
+            r.problem(
+                node,
+                path,
+                _("the key {key} is missing ({meaning})").format(
+                    key=quote(key.name), meaning=_(key.help)
+                ),
+            )
         fields.values[key.name] = key.default
     return fields
 
@@ -209,7 +233,11 @@ def read_shape(r: FileReader, node: Node, path: str, shape: Shape) -> Fields | I
 def _key_name(r: FileReader, key_node: Node, path: str, shape: Shape, fields: Fields) -> str | None:
     """The key's name if it is a known key seen for the first time; reports the others."""
     if not isinstance(key_node, yaml.ScalarNode):
-        r.problem(key_node, path, f"a key must be a single word, found {describe(key_node)}")
+        r.problem(
+            key_node,
+            path,
+            _("a key must be a single word, found {found}").format(found=describe(key_node)),
+        )
         return None
     name = str(key_node.value)
     if name in fields.key_nodes:
@@ -217,14 +245,16 @@ def _key_name(r: FileReader, key_node: Node, path: str, shape: Shape, fields: Fi
         r.problem(
             key_node,
             child(path, name),
-            f"the key {quote(name)} appears twice (first on line {first}); keep only one",
+            _("the key {key} appears twice (first on line {first}); keep only one").format(
+                key=quote(name), first=first
+            ),
         )
         return None
     if name == "<<":
         r.problem(
             key_node,
             path,
-            "merge keys (<<) are not supported in these files: write the keys out in full",
+            _("merge keys (<<) are not supported in these files: write the keys out in full"),
         )
         return None
     if shape.key(name) is None:
@@ -232,8 +262,12 @@ def _key_name(r: FileReader, key_node: Node, path: str, shape: Shape, fields: Fi
         r.problem(
             key_node,
             child(path, name),
-            f"unknown key {quote(name)}{suggestion(name, shape.names)}; "
-            f"{shape.what} has the keys: {known}",
+            _("unknown key {key}{hint}; {what} has the keys: {known}").format(
+                key=quote(name),
+                hint=suggestion(name, shape.names),
+                what=_(shape.what),
+                known=known,
+            ),
         )
         return None
     return name
@@ -242,8 +276,16 @@ def _key_name(r: FileReader, key_node: Node, path: str, shape: Shape, fields: Fi
 def _read_value(r: FileReader, key: Key, node: Node, path: str) -> Any:
     if is_null(node):
         if key.required:
-            return r.problem(node, path, f"is empty; expected {key.kind.expected}")
+            return r.problem(
+                node, path, _("is empty; expected {expected}").format(expected=key.kind.words)
+            )
         if key.if_empty:
-            return r.problem(node, path, f"is empty; expected {key.kind.expected}: {key.if_empty}")
+            return r.problem(
+                node,
+                path,
+                _("is empty; expected {expected}: {advice}").format(
+                    expected=key.kind.words, advice=_(key.if_empty)
+                ),
+            )
         return key.default
     return key.kind.read(r, node, path)

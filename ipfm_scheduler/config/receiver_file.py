@@ -12,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ipfm_scheduler.config import addresses as adr
-from ipfm_scheduler.config.kinds import ID, LANGUAGE, TEXT, number, shaped
+from ipfm_scheduler.config.compound import shaped
+from ipfm_scheduler.config.kinds import ID, LANGUAGE, TEXT, number
 from ipfm_scheduler.config.nodes import Node, compose
 from ipfm_scheduler.config.reader import Fields, FileReader, Key, Shape, quote, read_shape
 from ipfm_scheduler.config.settings import MqttSettings, ReceiverSettings
@@ -28,51 +29,61 @@ from ipfm_scheduler.config.station_file import (
 )
 from ipfm_scheduler.config.station_shape import MQTT, WARD_KEY
 from ipfm_scheduler.errors import ConfigError
+from ipfm_scheduler.i18n import N_, _
 
 DEFAULT = ReceiverSettings(
     Path("receiver.yaml"), "", "", zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh"), MqttSettings()
 )
-OUTPUT_FORMS = "alsa:DEVICE (alsa:default), pulse, pulse:SINK or file:FOLDER"
+OUTPUT_FORMS = N_("alsa:DEVICE (alsa:default), pulse, pulse:SINK or file:FOLDER")
 
 CACHE = Shape(
-    "the cache section",
+    N_("the cache section"),
     (
-        Key("dir", TEXT, "where downloaded programmes are kept", default=str(DEFAULT.cache_dir)),
+        Key(
+            "dir", TEXT, N_("where downloaded programmes are kept"), default=str(DEFAULT.cache_dir)
+        ),
         Key(
             "max_mb",
             number(1, 1_000_000),
-            "the most the cache may hold, in MB (oldest unused files go first)",
+            N_("the most the cache may hold, in MB (oldest unused files go first)"),
             default=DEFAULT.cache_max_bytes // (1024 * 1024),
         ),
     ),
 )
 
 RECEIVER = Shape(
-    "the receiver file",
+    N_("the receiver file"),
     (
-        Key("ward", ID, "the ward this box belongs to", required=True),
-        Key("receiver", ID, "this box's id in the ward file", required=True),
+        Key("ward", ID, N_("the ward this box belongs to"), required=True),
+        Key("receiver", ID, N_("this box's id in the ward file"), required=True),
         Key(
             "timezone",
             TEXT,
-            "IANA time zone of the times in its answers",
+            N_("IANA time zone of the times in its answers"),
             default="Asia/Ho_Chi_Minh",
         ),
-        Key("language", LANGUAGE, "vi or en: the language of the box's messages"),
-        Key("mqtt", shaped(MQTT), "the broker: the same keys as the station file's"),
-        Key("signing", shaped(WARD_KEY), "the key the station signs this ward's commands with"),
-        Key("output", TEXT, f"where the sound goes: {OUTPUT_FORMS}", default=DEFAULT.output),
-        Key("cache", shaped(CACHE), "downloaded programmes"),
+        Key("language", LANGUAGE, N_("vi or en: the language of the box's messages")),
+        Key("mqtt", shaped(MQTT), N_("the broker: the same keys as the station file's")),
+        Key("signing", shaped(WARD_KEY), N_("the key the station signs this ward's commands with")),
+        Key(
+            "output",
+            TEXT,
+            N_(
+                "where the sound goes: alsa:DEVICE (alsa:default), pulse, pulse:SINK or file:FOLDER"
+            ),
+            default=DEFAULT.output,
+        ),
+        Key("cache", shaped(CACHE), N_("downloaded programmes")),
         Key(
             "state_dir",
             TEXT,
-            "where the box keeps what it has done",
+            N_("where the box keeps what it has done"),
             default=str(DEFAULT.state_dir),
         ),
         Key(
             "max_clock_offset_s",
             number(0, 86400, whole=False),
-            "how far the box's clock may be off before its status says so, seconds",
+            N_("how far the box's clock may be off before its status says so, seconds"),
             default=DEFAULT.max_clock_offset_s,
         ),
     ),
@@ -89,7 +100,7 @@ def load_receiver(path: Path, environ: Mapping[str, str] | None = None) -> Recei
         root, syntax = compose(text.text, r.file)
         r.problems.extend(syntax)
     if root is None and not r.problems:
-        r.problem(None, "", "the receiver file is empty (see docs/receiver.md)")
+        r.problem(None, "", _("the receiver file is empty (see docs/receiver.md)"))
     settings = None
     if root is not None and not r.problems:
         settings = _read(r, root, path.resolve().parent, os.environ if environ is None else environ)
@@ -137,18 +148,20 @@ def _read(
 
 
 def _output(text: str, base: Path) -> str:
-    kind, _, where = text.strip().partition(":")
+    kind, _sep, where = text.strip().partition(":")
     if kind == "alsa" and where.strip():
         return f"alsa:{where.strip()}"
     if kind == "pulse":
         return f"pulse:{where.strip()}" if where.strip() else "pulse"
     if kind == "file" and where.strip():
         return f"file:{_folder(where.strip(), base)}"
-    raise adr.Unusable(f"{quote(text)} is not an output: write {OUTPUT_FORMS}")
+    raise adr.Unusable(
+        _("{text} is not an output: write {forms}").format(text=quote(text), forms=_(OUTPUT_FORMS))
+    )
 
 
 def _folder(text: str, base: Path) -> Path:
     path = resolved(base, text)
     if path.exists() and not path.is_dir():
-        raise adr.Unusable(f"{path} is a file, not a folder")
+        raise adr.Unusable(_("{path} is a file, not a folder").format(path=path))
     return path

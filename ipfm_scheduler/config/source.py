@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ipfm_scheduler.config.reader import FileReader
 from ipfm_scheduler.errors import ConfigProblem
+from ipfm_scheduler.i18n import _
 
 #: a ward file larger than this is not read (a real one is a few KB; 1 MB is a mistake or worse)
 MAX_WARD_BYTES = 1024 * 1024
@@ -33,10 +34,12 @@ def read_text(path: Path, r: FileReader, *, inside: Path | None = None) -> FileT
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        r.problem(None, "", f"the file {path} does not exist")
+        r.problem(None, "", _("the file {path} does not exist").format(path=path))
         return None
     except OSError as exc:
-        r.problem(None, "", f"the file {path} cannot be read: {exc.strerror}")
+        r.problem(
+            None, "", _("the file {path} cannot be read: {why}").format(path=path, why=exc.strerror)
+        )
         return None
     digest = hashlib.sha256(raw).hexdigest()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:  # UTF-16, or not text
@@ -46,8 +49,10 @@ def read_text(path: Path, r: FileReader, *, inside: Path | None = None) -> FileT
                 0,
                 0,
                 "",
-                "the file is not UTF-8 text (it looks saved as UTF-16 or as a document, not as "
-                "plain text): save it as UTF-8 text in the editor",
+                _(
+                    "the file is not UTF-8 text (it looks saved as UTF-16 or as a document, not "
+                    "as plain text): save it as UTF-8 text in the editor"
+                ),
             )
         )
         return FileText(raw.decode("utf-8", errors="replace"), digest)
@@ -62,7 +67,7 @@ def read_text(path: Path, r: FileReader, *, inside: Path | None = None) -> FileT
                 line,
                 column + 1,
                 "",
-                "the file is not UTF-8 text: save it as UTF-8 in the editor",
+                _("the file is not UTF-8 text: save it as UTF-8 in the editor"),
             )
         )
         return FileText(raw.decode("utf-8", errors="replace"), digest)
@@ -74,19 +79,22 @@ def _unreadable_ward(path: Path, folder: Path) -> str:
         target = path.resolve(strict=True)
         info = target.stat()
     except OSError as exc:  # a dangling link, a file gone meanwhile
-        return f"the file {path.name} cannot be read: {exc.strerror or exc}"
-    if path.is_symlink() and not target.is_relative_to(folder.resolve()):
-        return (
-            f"{path.name} is a link to a file outside the wards folder: not read (copy the "
-            "ward file itself into the folder)"
+        return _("the file {path} cannot be read: {why}").format(
+            path=path.name, why=exc.strerror or exc
         )
+    if path.is_symlink() and not target.is_relative_to(folder.resolve()):
+        return _(
+            "{name} is a link to a file outside the wards folder: not read (copy the ward file "
+            "itself into the folder)"
+        ).format(name=path.name)
     if stat.S_ISDIR(info.st_mode):
-        return f"{path.name} is a folder, not a ward file"
+        return _("{name} is a folder, not a ward file").format(name=path.name)
     if not stat.S_ISREG(info.st_mode):
-        return f"{path.name} is not a regular file (a pipe or a device?): not read"
+        return _("{name} is not a regular file (a pipe or a device?): not read").format(
+            name=path.name
+        )
     if info.st_size > MAX_WARD_BYTES:
-        return (
-            f"{path.name} is {info.st_size:,} bytes, more than a ward file may be "
-            f"({MAX_WARD_BYTES:,}): not read"
+        return _("{name} is {size} bytes, more than a ward file may be ({limit}): not read").format(
+            name=path.name, size=f"{info.st_size:,}", limit=f"{MAX_WARD_BYTES:,}"
         )
     return ""

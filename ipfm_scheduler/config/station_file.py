@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ipfm_scheduler.audio.probe import probe
 from ipfm_scheduler.config import addresses as adr
-from ipfm_scheduler.config.kinds import Entry
+from ipfm_scheduler.config.compound import Entry
 from ipfm_scheduler.config.nodes import Node
 from ipfm_scheduler.config.reader import (
     INVALID,
@@ -42,6 +42,7 @@ from ipfm_scheduler.config.settings import (
 from ipfm_scheduler.config.station_programmes import Prober, read_programmes
 from ipfm_scheduler.config.station_shape import STATION
 from ipfm_scheduler.core.model import Programme
+from ipfm_scheduler.i18n import N_, _
 
 __all__ = [
     "Prober",
@@ -95,7 +96,7 @@ def read_station(
 ) -> StationParts:
     parts = StationParts(base, secrets, environ, prober, wards_dir=base / "wards")
     if root is None:
-        r.problem(None, "", "the station file is empty (see docs/configuration.md)")
+        r.problem(None, "", _("the station file is empty (see docs/configuration.md)"))
         return parts
     fields = read_shape(r, root, "", STATION)
     if not isinstance(fields, Fields):
@@ -145,8 +146,9 @@ def read_timezone(r: FileReader, fields: Fields) -> zoneinfo.ZoneInfo | None:
         r.problem(
             fields.at("timezone"),
             "timezone",
-            f"{quote(name)} is not a known time zone{hint}: write an IANA name such as "
-            "Asia/Ho_Chi_Minh",
+            _(
+                "{name} is not a known time zone{hint}: write an IANA name such as Asia/Ho_Chi_Minh"
+            ).format(name=quote(name), hint=hint),
         )
         return None
 
@@ -157,22 +159,29 @@ def _database(r: FileReader, fields: Fields, parts: StationParts) -> str | None:
         try:
             return adr.database_url(from_env, Path.cwd())
         except adr.Unusable as exc:
-            r.problem(None, "database", f"the environment variable {adr.DATABASE_ENV}: {exc}")
+            r.problem(
+                None,
+                "database",
+                _("the environment variable {name}: {why}").format(name=adr.DATABASE_ENV, why=exc),
+            )
             return None
     if fields["database"] is None:
         if "database" in fields.key_nodes:  # written, but left empty
             r.problem(
                 fields.at("database"),
                 "database",
-                f"is empty; write the airing log's database ({adr.DATABASE_FORMS}), "
-                f"or set the environment variable {adr.DATABASE_ENV}",
+                _(
+                    "is empty; write the airing log's database ({forms}), or set the environment "
+                    "variable {name}"
+                ).format(forms=_(adr.DATABASE_FORMS), name=adr.DATABASE_ENV),
             )
             return None
         r.problem(
             fields.node,
             "",
-            f'the key "database" is missing ({adr.DATABASE_FORMS}); '
-            f"or set the environment variable {adr.DATABASE_ENV}",
+            _(
+                'the key "database" is missing ({forms}); or set the environment variable {name}'
+            ).format(forms=_(adr.DATABASE_FORMS), name=adr.DATABASE_ENV),
         )
         return None
     return use_value(r, fields, "database", lambda url: adr.database_url(url, parts.base))
@@ -186,7 +195,7 @@ def _existing_file(base: Path) -> Callable[[str], Path]:
     def check(text: str) -> Path:
         path = resolved(base, text)
         if not path.is_file():
-            raise adr.Unusable(f"the file {path} does not exist")
+            raise adr.Unusable(_("the file {path} does not exist").format(path=path))
         return path
 
     return check
@@ -196,9 +205,9 @@ def read_folder(r: FileReader, fields: Fields, name: str, base: Path) -> Path | 
     def check(text: str) -> Path:
         path = resolved(base, text)
         if path.is_file():
-            raise adr.Unusable(f"{path} is a file, not a folder")
+            raise adr.Unusable(_("{path} is a file, not a folder").format(path=path))
         if not path.is_dir():
-            raise adr.Unusable(f"the folder {path} does not exist")
+            raise adr.Unusable(_("the folder {path} does not exist").format(path=path))
         return path
 
     return use_value(r, fields, name, check)
@@ -212,7 +221,9 @@ def _secret(
         r.problem(
             fields.at(env_key),
             child(fields.path, env_key),
-            f"give either {file_key} or {env_key}, not both",
+            _("give either {file_key} or {env_key}, not both").format(
+                file_key=file_key, env_key=env_key
+            ),
         )
         return None
     if not parts.secrets:
@@ -233,7 +244,7 @@ def read_mqtt(r: FileReader, fields: Section, parts: StationParts) -> MqttSettin
     address = use_value(r, fields, "url", adr.broker_address)
     prefix = use_value(r, fields, "topic_prefix", adr.check_topic_prefix)
     client_id = use_value(
-        r, fields, "client_id", lambda t: adr.check_pattern(t, adr.CLIENT_ID_RE, "client id")
+        r, fields, "client_id", lambda t: adr.check_pattern(t, adr.CLIENT_ID_RE, N_("client id"))
     )
     ca_file = use_value(r, fields, "ca_file", _existing_file(parts.base))
     password = _secret(r, fields, "password_file", "password_env", parts)
@@ -257,14 +268,18 @@ def read_mqtt(r: FileReader, fields: Section, parts: StationParts) -> MqttSettin
 
 def _base_url(text: str) -> str:
     if not text.startswith(("http://", "https://")):
-        raise adr.Unusable(f"{quote(text)} is not a web address (write http://HOST:PORT/audio)")
+        raise adr.Unusable(
+            _("{text} is not a web address (write http://HOST:PORT/audio)").format(text=quote(text))
+        )
     return text.rstrip("/")
 
 
 def _sample_rate(rate: int) -> int:
     if rate not in SAMPLE_RATES:
         raise adr.Unusable(
-            f"{rate} Hz is not a sample rate MP3 supports ({', '.join(map(str, SAMPLE_RATES))})"
+            _("{rate} Hz is not a sample rate MP3 supports ({rates})").format(
+                rate=rate, rates=", ".join(map(str, SAMPLE_RATES))
+            )
         )
     return rate
 
@@ -310,19 +325,22 @@ def _dispatch(fields: Section) -> DispatchSettings | None:
 
 def read_key(r: FileReader, fields: Fields, parts: StationParts) -> SigningKey | None:
     """The key a (default or ward) signing entry names; ``None`` if unusable or not read."""
-    kid = use_value(r, fields, "kid", lambda t: adr.check_pattern(t, adr.KID_RE, "key id (kid)"))
+    kid = use_value(
+        r, fields, "kid", lambda t: adr.check_pattern(t, adr.KID_RE, N_("key id (kid)"))
+    )
     if fields["kid"] is None and (fields["key_file"] or fields["key_env"]):
-        r.problem(fields.node, fields.path, 'the key "kid" is missing (the key\'s name)')
+        r.problem(fields.node, fields.path, _('the key "kid" is missing (the key\'s name)'))
     elif fields["kid"] is not None and not (fields["key_file"] or fields["key_env"]):
-        r.problem(fields.node, fields.path, 'needs "key_file" or "key_env": where the key is')
+        r.problem(fields.node, fields.path, _('needs "key_file" or "key_env": where the key is'))
     secret = _secret(r, fields, "key_file", "key_env", parts)
     if secret is not None and len(secret) < adr.MIN_SECRET_BYTES:
         where = "key_file" if fields["key_file"] else "key_env"
         r.problem(
             fields.at(where),
             child(fields.path, where),
-            f"the key is only {len(secret)} bytes long: use at least {adr.MIN_SECRET_BYTES} "
-            "random characters",
+            _(
+                "the key is only {length} bytes long: use at least {minimum} random characters"
+            ).format(length=len(secret), minimum=adr.MIN_SECRET_BYTES),
         )
         return None
     if kid is None or secret is None:

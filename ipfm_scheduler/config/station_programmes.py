@@ -18,6 +18,7 @@ from ipfm_scheduler.config.reader import Fields, FileReader, child, quote
 from ipfm_scheduler.config.settings import DeclaredProgramme
 from ipfm_scheduler.core.model import Programme
 from ipfm_scheduler.errors import AudioError, ValueInvalid
+from ipfm_scheduler.i18n import _, date_text
 
 Prober = Callable[[Path], AudioFile]
 
@@ -68,32 +69,42 @@ def _programme_audio(
         r.problem(
             fields.at("audio"),
             child(fields.path, "audio"),
-            f"{quote(name)} is not a file name: name a file of the audio folder "
-            f"{parts.audio_dir} (audio.dir) itself, without a folder; files in its sub-folders "
-            "(such as source/, the originals) are not served to receivers",
+            _(
+                "{name} is not a file name: name a file of the audio folder {folder} (audio.dir) "
+                "itself, without a folder; files in its sub-folders (such as source/, the "
+                "originals) are not served to receivers"
+            ).format(name=quote(name), folder=parts.audio_dir),
         )
         return None
     if not path.exists():
         r.problem(
             fields.at("audio"),
             child(fields.path, "audio"),
-            f"{quote(name)} is not in the audio folder {parts.audio_dir} (audio.dir): put the "
-            "recording there, or correct the name",
+            _(
+                "{name} is not in the audio folder {folder} (audio.dir): put the recording "
+                "there, or correct the name"
+            ).format(name=quote(name), folder=parts.audio_dir),
         )
         return None
     if path.suffix.lower() != ".mp3":
         r.problem(
             fields.at("audio"),
             child(fields.path, "audio"),
-            f"{quote(name)} is not an MP3 file: receivers play MP3 and the service serves only "
-            ".mp3 files; import the recording with `ipfm-scheduler audio add FILE --programme "
-            f"{programme_id}` and name the file it stores",
+            _(
+                "{name} is not an MP3 file: receivers play MP3 and the service serves only .mp3 "
+                "files; import the recording with `ipfm-scheduler audio add FILE --programme "
+                "{programme}` and name the file it stores"
+            ).format(name=quote(name), programme=programme_id),
         )
         return None
     try:
         audio = parts.prober(path)
     except AudioError as exc:
-        r.problem(fields.at("audio"), child(fields.path, "audio"), f"{exc} (audio.dir)")
+        r.problem(
+            fields.at("audio"),
+            child(fields.path, "audio"),
+            _("{why} (audio.dir)").format(why=exc),
+        )
         return None
     return _intact(r, programme_id, fields, audio)
 
@@ -106,11 +117,13 @@ def _intact(r: FileReader, programme_id: str, fields: Fields, audio: AudioFile) 
         r.problem(
             fields.at("audio"),
             child(fields.path, "audio"),
-            f"{quote(name)} no longer holds the recording its name says (its sha256 is now "
-            f"{audio.sha256[:12]}…): it changed on disk after it was imported (a disk fault, or "
-            "an edit), and receivers would be sent damaged audio; import the recording again "
-            f"with `ipfm-scheduler audio add FILE --programme {programme_id}` "
-            "(`ipfm-scheduler audio check` lists every changed file)",
+            _(
+                "{name} no longer holds the recording its name says (its sha256 is now "
+                "{sha256}…): it changed on disk after it was imported (a disk fault, or an "
+                "edit), and receivers would be sent damaged audio; import the recording again "
+                "with `ipfm-scheduler audio add FILE --programme {programme}` "
+                "(`ipfm-scheduler audio check` lists every changed file)"
+            ).format(name=quote(name), sha256=audio.sha256[:12], programme=programme_id),
         )
         return None
     return audio
@@ -123,7 +136,9 @@ def _campaign_order(r: FileReader, fields: Fields) -> bool:
         r.problem(
             fields.at("until"),
             child(fields.path, "until"),
-            f"the campaign ends ({until}) before it starts ({start}, from)",
+            _("the campaign ends ({until}) before it starts ({start}, from)").format(
+                until=date_text(until), start=date_text(start)
+            ),
         )
         return False
     return True

@@ -16,6 +16,7 @@ from ipfm_scheduler.core.compliance import (
 )
 from ipfm_scheduler.core.model import Programme, Schedule, Ward
 from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.i18n import N_
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +32,14 @@ class WardWeekly:
 
     @property
     def verdict(self) -> str:
+        """In English, as tools read it (``--format json``); ``_(verdict)`` for people."""
         if self.minimum == 0:
-            return "no minimum"
+            return N_("no minimum")
         if not self.enabled_receivers:
-            return "not counted (no enabled receivers)"
+            return N_("not counted (no enabled receivers)")
         if self.lowest is not None and not self.lowest.compliant:
-            return "SHORT"
-        return "ok"
+            return N_("SHORT")
+        return N_("ok")
 
 
 def lowest_week(
@@ -104,16 +106,17 @@ def plan_verdict(ward: Ward, count: WeekCount) -> str:
     """A week's verdict in words: a ward with no enabled receiver is not counted at all (its
     week is not a partial one, whatever :attr:`WeekCount.verdict` would say)."""
     if count.minimum and not ward.enabled_receivers:
-        return "not counted (no enabled receivers)"
+        return N_("not counted (no enabled receivers)")
     return count.verdict
 
 
 def enforcement(ward: Ward, programme: Programme, week: IsoWeek) -> str:
-    """Why a week's minimum is or is not enforced, in words."""
+    """Why a week's minimum is or is not enforced, in words (English, for tools; ``_()`` of it
+    for people)."""
     if programme.min_per_week == 0:
-        return "no minimum"
+        return N_("no minimum")
     if not ward.enabled_receivers:
-        return "not enforced: no enabled receivers"
+        return N_("not enforced: no enabled receivers")
     if not covers_fully(programme, week):
-        return "not enforced: partial campaign week"
-    return "enforced"
+        return N_("not enforced: partial campaign week")
+    return N_("enforced")

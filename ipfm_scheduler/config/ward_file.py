@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from ipfm_scheduler.config.kinds import BOOL, DATE, DAY, ID, TEXT, TIME, list_of, number, shaped
+from ipfm_scheduler.config.compound import list_of, shaped
+from ipfm_scheduler.config.kinds import BOOL, DATE, DAY, ID, TEXT, TIME, number
 from ipfm_scheduler.config.nodes import Node
 from ipfm_scheduler.config.reader import (
     INVALID,
@@ -28,45 +29,46 @@ from ipfm_scheduler.config.reader import (
 )
 from ipfm_scheduler.core.model import DEFAULT_VOLUME, AiringRule, Receiver, Ward, Window
 from ipfm_scheduler.errors import ValueInvalid
+from ipfm_scheduler.i18n import N_, _
 
-DAYS = list_of(DAY, "a list of days, such as [mon, thu]", min_items=1, convert=frozenset)
-DATES = list_of(DATE, "a list of dates, such as [2027-02-04]", min_items=1, convert=tuple)
-SKIP_DATES = list_of(DATE, "a list of dates, such as [2027-02-06]", convert=frozenset)
+DAYS = list_of(DAY, N_("a list of days, such as [mon, thu]"), min_items=1, convert=frozenset)
+DATES = list_of(DATE, N_("a list of dates, such as [2027-02-04]"), min_items=1, convert=tuple)
+SKIP_DATES = list_of(DATE, N_("a list of dates, such as [2027-02-06]"), convert=frozenset)
 
 RECEIVER = Shape(
-    "a receiver",
+    N_("a receiver"),
     (
-        Key("id", ID, "the receiver's id, unique in the ward, such as loa-01", required=True),
-        Key("location", TEXT, 'where it stands, such as "Tổ 3, khu 5"', default=""),
+        Key("id", ID, N_("the receiver's id, unique in the ward, such as loa-01"), required=True),
+        Key("location", TEXT, N_('where it stands, such as "Tổ 3, khu 5"'), default=""),
         Key(
             "enabled",
             BOOL,
-            "false while it is out of service: it gets no commands and is not counted",
+            N_("false while it is out of service: it gets no commands and is not counted"),
             default=True,
         ),
     ),
 )
 
 WINDOW = Shape(
-    "a window",
+    N_("a window"),
     (
-        Key("days", DAYS, "the days it is open, such as [mon, tue, wed]", required=True),
-        Key("from", TIME, 'when the loudspeakers may start, such as "05:30"', required=True),
-        Key("to", TIME, 'when they must be silent again, such as "06:30"', required=True),
+        Key("days", DAYS, N_("the days it is open, such as [mon, tue, wed]"), required=True),
+        Key("from", TIME, N_('when the loudspeakers may start, such as "05:30"'), required=True),
+        Key("to", TIME, N_('when they must be silent again, such as "06:30"'), required=True),
     ),
 )
 
 AIRING = Shape(
-    "an airing",
+    N_("an airing"),
     (
-        Key("programme", ID, "the programme to air, such as kh179", required=True),
-        Key("days", DAYS, "for a weekly airing: the days, such as [mon, thu]"),
-        Key("dates", DATES, "for one-off airings: the dates, such as [2027-02-04]"),
-        Key("at", TIME, 'when it starts, such as "06:00"', required=True),
+        Key("programme", ID, N_("the programme to air, such as kh179"), required=True),
+        Key("days", DAYS, N_("for a weekly airing: the days, such as [mon, thu]")),
+        Key("dates", DATES, N_("for one-off airings: the dates, such as [2027-02-04]")),
+        Key("at", TIME, N_('when it starts, such as "06:00"'), required=True),
         Key(
             "volume",
             number(0, 100),
-            f"loudness from 0 to 100 (default {DEFAULT_VOLUME})",
+            N_("loudness from 0 to 100 (default 80)"),  # DEFAULT_VOLUME (a test checks)
             default=DEFAULT_VOLUME,
         ),
     ),
@@ -74,31 +76,36 @@ AIRING = Shape(
 )
 
 WARD = Shape(
-    "a ward file",
+    N_("a ward file"),
     (
         Key(
-            "id", ID, "the ward's id, such as cam-trung; the file is named after it", required=True
+            "id",
+            ID,
+            N_("the ward's id, such as cam-trung; the file is named after it"),
+            required=True,
         ),
-        Key("name", TEXT, 'the ward\'s name, such as "Phường Cẩm Trung"', required=True),
+        Key("name", TEXT, N_('the ward\'s name, such as "Phường Cẩm Trung"'), required=True),
         Key(
             "receivers",
-            list_of(shaped(RECEIVER), "a list of receivers"),
-            "the ward's loudspeaker clusters",
+            list_of(shaped(RECEIVER), N_("a list of receivers")),
+            N_("the ward's loudspeaker clusters"),
             required=True,
         ),
         Key(
             "windows",
-            list_of(shaped(WINDOW), "a list of windows"),
-            "when the loudspeakers may sound at all",
+            list_of(shaped(WINDOW), N_("a list of windows")),
+            N_("when the loudspeakers may sound at all"),
             required=True,
         ),
         Key(
             "airings",
-            list_of(shaped(AIRING), "a list of airings"),
-            "what this ward plans to air",
+            list_of(shaped(AIRING), N_("a list of airings")),
+            N_("what this ward plans to air"),
             required=True,
         ),
-        Key("skip_dates", SKIP_DATES, "dates with no broadcasting (Tết, …)", default=frozenset()),
+        Key(
+            "skip_dates", SKIP_DATES, N_("dates with no broadcasting (Tết, …)"), default=frozenset()
+        ),
     ),
 )
 
@@ -137,7 +144,13 @@ def read_ward(r: FileReader, root: Node | None, file_name: str) -> WardSource:
     """Read one ward file's nodes; every problem goes to ``r``."""
     source = WardSource(r.file, root)
     if root is None:
-        r.problem(None, "", f"the file is empty; a ward file has the keys {', '.join(WARD.names)}")
+        r.problem(
+            None,
+            "",
+            _("the file is empty; a ward file has the keys {keys}").format(
+                keys=", ".join(WARD.names)
+            ),
+        )
         return source
     fields = read_shape(r, root, "", WARD)
     if not isinstance(fields, Fields):
@@ -149,8 +162,10 @@ def read_ward(r: FileReader, root: Node | None, file_name: str) -> WardSource:
         r.problem(
             fields.at("id"),
             "id",
-            f"{quote(ward_id)} does not match the file name {file_name}: a ward file is named "
-            f"after its id (rename the file to {ward_id}.yaml, or correct the id)",
+            _(
+                "{id} does not match the file name {file}: a ward file is named after its id "
+                "(rename the file to {new}, or correct the id)"
+            ).format(id=quote(ward_id), file=file_name, new=f"{ward_id}.yaml"),
         )
     receivers = _receivers(r, fields["receivers"])
     windows, source.windows_ok = _windows(r, fields["windows"])
@@ -188,9 +203,14 @@ def _receivers(r: FileReader, value: Any) -> list[Receiver]:
             r.problem(
                 fields.at("id"),
                 child(fields.path, "id"),
-                f"the receiver id {quote(receiver_id)} is already used by {first} "
-                f"(line {found[receiver_id].node.start_mark.line + 1}); receiver ids are unique "
-                "in a ward",
+                _(
+                    "the receiver id {id} is already used by {first} (line {line}); receiver ids "
+                    "are unique in a ward"
+                ).format(
+                    id=quote(receiver_id),
+                    first=first,
+                    line=found[receiver_id].node.start_mark.line + 1,
+                ),
             )
             continue
         found[receiver_id] = fields
@@ -214,8 +234,10 @@ def _windows(r: FileReader, value: Any) -> tuple[list[Window], bool]:
             r.problem(
                 fields.at("to"),
                 child(fields.path, "to"),
-                f'"{end:%H:%M}" is not after the window\'s start "{start:%H:%M}": a window '
-                "ends after it starts, on the same day (use 23:59 for the end of the day)",
+                _(
+                    '"{end}" is not after the window\'s start "{start}": a window ends after it '
+                    "starts, on the same day (use 23:59 for the end of the day)"
+                ).format(end=f"{end:%H:%M}", start=f"{start:%H:%M}"),
             )
             continue
         if fields.ok:
@@ -232,16 +254,20 @@ def _airings(r: FileReader, value: Any) -> list[AiringSource]:
             r.problem(
                 fields.node,
                 fields.path,
-                'has both "days" and "dates": use "days" for an airing every week, or '
-                '"dates" for one-off airings, not both in one airing',
+                _(
+                    'has both "days" and "dates": use "days" for an airing every week, or '
+                    '"dates" for one-off airings, not both in one airing'
+                ),
             )
             continue
         if not weekly and not once:
             r.problem(
                 fields.node,
                 fields.path,
-                'needs "days" (every week, such as [mon, thu]) or "dates" (one-off, such as '
-                "[2027-02-04])",
+                _(
+                    'needs "days" (every week, such as [mon, thu]) or "dates" (one-off, such as '
+                    "[2027-02-04])"
+                ),
             )
             continue
         if not fields.ok:
@@ -278,13 +304,13 @@ def _partial(fields: Fields) -> AiringSource | None:
         rule = AiringRule(
             programme=name,
             at=at,
-            days=frozenset(v for v, _ in good) if weekly else frozenset(),
-            dates=() if weekly else tuple(v for v, _ in good),
+            days=frozenset(v for v, _node in good) if weekly else frozenset(),
+            dates=() if weekly else tuple(v for v, _node in good),
             volume=volume if isinstance(volume, int) else DEFAULT_VOLUME,
         )
     except ValueInvalid:  # no valid day or date left
         return None
-    dates_at = () if weekly else tuple(n for _, n in good)
+    dates_at = () if weekly else tuple(n for _value, n in good)
     return AiringSource(fields.path, rule, fields, dates_at, complete=False)
 
 

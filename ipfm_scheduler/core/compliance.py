@@ -19,6 +19,7 @@ from datetime import date, timedelta, tzinfo
 from ipfm_scheduler.core.expand import expand
 from ipfm_scheduler.core.model import Programme, Ward
 from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.i18n import N_, _
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +39,12 @@ class WeekCount:
 
     @property
     def verdict(self) -> str:
+        """In English, as tools read it (``--format json``); ``_(verdict)`` for people."""
         if self.minimum == 0:
-            return "no minimum"
+            return N_("no minimum")
         if self.compliant:
-            return "ok"
-        return "SHORT" if self.enforced else "short (partial week, not enforced)"
+            return N_("ok")
+        return N_("SHORT") if self.enforced else N_("short (partial week, not enforced)")
 
 
 def covers_fully(programme: Programme, week: IsoWeek) -> bool:
@@ -128,9 +130,13 @@ class ShortRun:
         return (self.last.monday - self.first.monday).days // 7 + 1
 
     def __str__(self) -> str:
+        """``2027-W07 to 2027-W08``, ``2027-W05``, or ``every week from 2022-W27 on``, in the
+        language spoken."""
         if self.last is None:
-            return f"every week from {self.first} on"
-        return str(self.first) if self.last == self.first else f"{self.first} to {self.last}"
+            return _("every week from {first} on").format(first=self.first)
+        if self.last == self.first:
+            return str(self.first)
+        return _("{first} to {last}").format(first=self.first, last=self.last)
 
 
 @dataclass(frozen=True, slots=True)

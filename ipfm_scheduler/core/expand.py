@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from ipfm_scheduler.core.model import Origin, Programme, Ward
 from ipfm_scheduler.core.weeks import normalise_local
 from ipfm_scheduler.errors import ValueInvalid
+from ipfm_scheduler.i18n import _
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -31,13 +32,17 @@ class PlannedAiring:
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.expires.tzinfo is None:
-            raise ValueInvalid("airing times must carry a time zone")
+            raise ValueInvalid(_("airing times must carry a time zone"))
         object.__setattr__(self, "start", self.start.astimezone(UTC))
         object.__setattr__(self, "expires", self.expires.astimezone(UTC))
         if self.expires <= self.start:
             raise ValueInvalid(
-                f"airing of {self.programme} in {self.ward}: it expires ({self.expires}) "
-                f"before it starts ({self.start})"
+                _(
+                    "airing of {programme} in {ward}: it expires ({expires}) before it starts "
+                    "({start})"
+                ).format(
+                    programme=self.programme, ward=self.ward, expires=self.expires, start=self.start
+                )
             )
 
     @property

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from ipfm_scheduler.core.ids import check_name
 from ipfm_scheduler.core.weeks import DAY_NAMES
 from ipfm_scheduler.errors import ValueInvalid
+from ipfm_scheduler.i18n import N_, _
 
 MINUTES_PER_DAY = 24 * 60
 DEFAULT_VOLUME = 80
@@ -43,11 +44,14 @@ def day_names(days: Iterable[int]) -> str:
 
 
 def _check_days(days: frozenset[int], what: str) -> None:
+    """``what``: marked with ``N_``."""
     if not days:
-        raise ValueInvalid(f"{what} needs at least one day")
+        raise ValueInvalid(_("{what} needs at least one day").format(what=_(what)))
     bad = [d for d in days if not (isinstance(d, int) and 0 <= d <= 6)]
     if bad:
-        raise ValueInvalid(f"{what}: days must be 0 (mon) to 6 (sun), not {bad}")
+        raise ValueInvalid(
+            _("{what}: days must be 0 (mon) to 6 (sun), not {bad}").format(what=_(what), bad=bad)
+        )
 
 
 def minutes(t: time) -> int:
@@ -67,12 +71,14 @@ class Window:
     end: time
 
     def __post_init__(self) -> None:
-        _check_days(self.days, "a window")
+        _check_days(self.days, N_("a window"))
         if self.start.tzinfo is not None or self.end.tzinfo is not None:
-            raise ValueInvalid("window times are local wall-clock times, without a zone")
+            raise ValueInvalid(_("window times are local wall-clock times, without a zone"))
         if minutes(self.end) <= minutes(self.start):
             raise ValueInvalid(
-                f"a window must end after it starts ({self.start:%H:%M} to {self.end:%H:%M})"
+                _("a window must end after it starts ({start} to {end})").format(
+                    start=f"{self.start:%H:%M}", end=f"{self.end:%H:%M}"
+                )
             )
 
     def opens_on(self, weekday: int) -> bool:
@@ -101,7 +107,7 @@ class Receiver:
     enabled: bool = True
 
     def __post_init__(self) -> None:
-        check_name(self.id, "receiver id")
+        check_name(self.id, N_("receiver id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +121,17 @@ class AiringRule:
     volume: int = DEFAULT_VOLUME
 
     def __post_init__(self) -> None:
-        check_name(self.programme, "programme id")
+        check_name(self.programme, N_("programme id"))
         if bool(self.days) == bool(self.dates):
-            raise ValueInvalid("an airing has `days` (weekly) or `dates` (one-off), not both")
+            raise ValueInvalid(_("an airing has `days` (weekly) or `dates` (one-off), not both"))
         if self.days:
-            _check_days(self.days, "an airing")
+            _check_days(self.days, N_("an airing"))
         if self.at.tzinfo is not None or self.at.second or self.at.microsecond:
-            raise ValueInvalid("an airing time is a local HH:MM, without seconds or zone")
+            raise ValueInvalid(_("an airing time is a local HH:MM, without seconds or zone"))
         if not (isinstance(self.volume, int) and 0 <= self.volume <= 100):
-            raise ValueInvalid(f"volume must be 0 to 100, not {self.volume!r}")
+            raise ValueInvalid(
+                _("volume must be 0 to 100, not {volume}").format(volume=repr(self.volume))
+            )
 
     @property
     def weekly(self) -> bool:
@@ -142,11 +150,15 @@ class Ward:
     skip_dates: frozenset[date] = frozenset()
 
     def __post_init__(self) -> None:
-        check_name(self.id, "ward id")
+        check_name(self.id, N_("ward id"))
         seen: set[str] = set()
         for receiver in self.receivers:
             if receiver.id in seen:
-                raise ValueInvalid(f"ward {self.id}: receiver id {receiver.id!r} appears twice")
+                raise ValueInvalid(
+                    _("ward {ward}: receiver id {receiver} appears twice").format(
+                        ward=self.id, receiver=repr(receiver.id)
+                    )
+                )
             seen.add(receiver.id)
 
     @property
@@ -182,15 +194,20 @@ class Programme:
     until: date | None = None
 
     def __post_init__(self) -> None:
-        check_name(self.id, "programme id")
+        check_name(self.id, N_("programme id"))
         if not self.duration_s > 0:
-            raise ValueInvalid(f"programme {self.id}: audio duration must be positive")
+            raise ValueInvalid(
+                _("programme {id}: audio duration must be positive").format(id=self.id)
+            )
         if not (isinstance(self.min_per_week, int) and self.min_per_week >= 0):
-            raise ValueInvalid(f"programme {self.id}: min_per_week must be 0 or more")
+            raise ValueInvalid(
+                _("programme {id}: min_per_week must be 0 or more").format(id=self.id)
+            )
         if self.start and self.until and self.until < self.start:
             raise ValueInvalid(
-                f"programme {self.id}: the campaign ends ({self.until}) before it starts "
-                f"({self.start})"
+                _("programme {id}: the campaign ends ({until}) before it starts ({start})").format(
+                    id=self.id, until=self.until, start=self.start
+                )
             )
 
     @property
@@ -217,12 +234,18 @@ class Schedule:
         object.__setattr__(self, "wards", MappingProxyType(dict(self.wards)))
         for key, programme in self.programmes.items():
             if key != programme.id:
-                raise ValueInvalid(f"programme {programme.id!r} is filed under {key!r}")
+                raise ValueInvalid(
+                    _("programme {id} is filed under {key}").format(
+                        id=repr(programme.id), key=repr(key)
+                    )
+                )
         for key, ward in self.wards.items():
             if key != ward.id:
-                raise ValueInvalid(f"ward {ward.id!r} is filed under {key!r}")
+                raise ValueInvalid(
+                    _("ward {id} is filed under {key}").format(id=repr(ward.id), key=repr(key))
+                )
 
     def localise(self, moment: datetime) -> datetime:
         if moment.tzinfo is None:
-            raise ValueInvalid("the core takes aware datetimes only")
+            raise ValueInvalid(_("the core takes aware datetimes only"))
         return moment.astimezone(self.timezone)

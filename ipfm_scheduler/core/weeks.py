@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from ipfm_scheduler.errors import ValueInvalid
+from ipfm_scheduler.i18n import _
 
 _WEEK_RE = re.compile(r"(\d{4})-?W(\d{1,2})")
 
@@ -28,7 +29,7 @@ def normalise_local(value: datetime) -> datetime:
     """
     tz = value.tzinfo
     if tz is None:
-        raise ValueInvalid("a naive datetime has no time zone")
+        raise ValueInvalid(_("a naive datetime has no time zone"))
     return value.astimezone(UTC).astimezone(tz)
 
 
@@ -41,17 +42,23 @@ class IsoWeek:
 
     def __post_init__(self) -> None:
         if not 1 <= self.year <= 9998:
-            raise ValueInvalid(f"year {self.year} is out of range")
+            raise ValueInvalid(_("year {year} is out of range").format(year=self.year))
         last = date(self.year, 12, 28).isocalendar().week
         if not 1 <= self.week <= last:
-            raise ValueInvalid(f"{self.year} has weeks 1 to {last}, not {self.week}")
+            raise ValueInvalid(
+                _("{year} has weeks 1 to {last}, not {week}").format(
+                    year=self.year, last=last, week=self.week
+                )
+            )
 
     @classmethod
     def parse(cls, text: str) -> IsoWeek:
         """Parse ``2026-W48`` (also ``2026W48``, ``2026-w48``)."""
         match = _WEEK_RE.fullmatch(text.strip().upper())
         if match is None:
-            raise ValueInvalid(f"{text!r} is not an ISO week (write it like 2026-W48)")
+            raise ValueInvalid(
+                _("{text} is not an ISO week (write it like 2026-W48)").format(text=repr(text))
+            )
         return cls(int(match.group(1)), int(match.group(2)))
 
     @classmethod

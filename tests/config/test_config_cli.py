@@ -223,8 +223,8 @@ def test_plan_leaves_out_broken_wards_and_says_so(run, station: Station) -> None
     assert "cam-son" in result.out
     assert "cam-trung" not in result.out
     assert result.err == (
-        "ipfm-scheduler: the configuration has 1 problem(s); left out: cam-trung "
-        "(cam-trung.yaml); run `ipfm-scheduler validate` to see them\n"
+        "ipfm-scheduler: the configuration has 1 problem; left out: cam-trung "
+        "(cam-trung.yaml); run `ipfm-scheduler validate` to see it\n"
     )
 
 

@@ -170,7 +170,7 @@ def test_many_aliases_in_one_file_are_one_problem_with_their_count(one_ward: Sta
     found = one_ward.minimal("airings:", f"{bomb}\nairings:")
     aliases = [p for p in found if "anchors and aliases" in p]
     assert len(aliases) == 1, found  # was one message per alias: 16 here, 81 in a 9x9 bomb
-    assert aliases[0].endswith("(and 15 more alias(es) in this file)")
+    assert aliases[0].endswith("(and 15 more aliases in this file)")
 
 
 def test_a_file_indented_with_tabs_throughout_gets_every_tabbed_line_named(
@@ -181,5 +181,5 @@ def test_a_file_indented_with_tabs_throughout_gets_every_tabbed_line_named(
     (found,) = one_ward.problems()  # YAML stops at the first tab: the others are listed
     assert found == (
         f"{F}:4:1: a tab character is used here; YAML files must be indented with spaces only "
-        "(replace the tab with spaces); tabs also indent line(s) 5, 7, 8, 9, 10, 11, 12, 14, …"
+        "(replace the tab with spaces); tabs also indent lines 5, 7, 8, 9, 10, 11, 12, 14, …"
     )

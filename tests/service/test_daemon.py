@@ -273,8 +273,8 @@ def test_a_second_service_on_the_same_airing_log_is_refused_unless_the_first_is_
     from datetime import UTC, datetime
 
     from ipfm_scheduler.errors import ServiceAlreadyRunning
-    from ipfm_scheduler.service.ports import refuse_if_running as _refuse_if_running
     from ipfm_scheduler.service.ports import LiveInstance
+    from ipfm_scheduler.service.ports import refuse_if_running as _refuse_if_running
 
     now = datetime(2026, 11, 27, 10, 0, 5, tzinfo=UTC)
     beat = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
