@@ -94,6 +94,13 @@ SIGNING = Shape(
         Key("kid", TEXT, "the default key's name, as receivers know it"),
         *_KEY_SOURCE,
         Key("wards", map_of(shaped(WARD_KEY), "keys by ward id"), "per-ward keys", default={}),
+        Key(
+            "keys_dir",
+            TEXT,
+            "the keys folder (ipfm-scheduler keys init): the command key and each receiver's "
+            "own key, relative to this file",
+            default="keys/",
+        ),
     ),
 )
 

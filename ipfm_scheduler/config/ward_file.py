@@ -99,6 +99,13 @@ WARD = Shape(
             required=True,
         ),
         Key("skip_dates", SKIP_DATES, "dates with no broadcasting (Tết, …)", default=frozenset()),
+        Key(
+            "accept_unsigned",
+            BOOL,
+            "true while some of its receivers still speak protocol version 1: their unsigned "
+            "answers count, marked unverified",
+            default=False,
+        ),
     ),
 )
 
@@ -167,6 +174,7 @@ def read_ward(r: FileReader, root: Node | None, file_name: str) -> WardSource:
             tuple(windows),
             tuple(a.rule for a in source.airings),
             skip,
+            accept_unsigned=fields["accept_unsigned"] is True,
         )
     return source
 

@@ -81,6 +81,7 @@ class Agent:
             keys=settings.keys,
             store=self.store,
             tz=settings.timezone,
+            own_key=settings.own_key,
         )
         self.who = f"{settings.ward}/{settings.receiver}"
         self.cache = AudioCache(settings.cache_dir, settings.cache_max_bytes, who=self.who)
@@ -282,7 +283,7 @@ class Agent:
     # ------------------------------------------------------------------ the broker
 
     def _publish_ack(self, ack: Ack) -> None:
-        payload = protocol.encode_ack(ack, self.settings.timezone)
+        payload = self.core.encode_ack(ack)
         try:
             self.transport.publish(
                 self.ack_topic, payload, token=(ack.id, ack.status.value), timeout=0
@@ -312,7 +313,7 @@ class Agent:
             volume=self.core.volume if online else None,
             playing=self.core.playing if online else None,
         )
-        return protocol.encode_status(status, self.settings.timezone)
+        return self.core.encode_status(status)
 
     def _publish_status(self, state: ReceiverState) -> None:
         if not self.transport.connected:

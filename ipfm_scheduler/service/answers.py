@@ -12,7 +12,8 @@ from datetime import datetime
 from ipfm_scheduler import protocol
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.errors import ProtocolError
-from ipfm_scheduler.protocol import TopicKind
+from ipfm_scheduler.protocol import TopicKind, Trust
+from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.ports import (
     AiringLog,
     IncomingAck,
@@ -42,8 +43,10 @@ class Answers:
         self.touch = touch
         self._online: dict[str, dict[str, bool]] = defaultdict(dict)  # ward -> receiver -> online
 
-    def receive(self, prefix: str, now: datetime, limit: int = 20000) -> int:
-        """Record what receivers sent (acks and statuses); returns how many messages."""
+    def receive(self, plan: Plan, now: datetime, limit: int = 20000) -> int:
+        """Record what receivers sent (acks and statuses); returns how many messages. Each is
+        checked against its receiver's keys in ``plan`` (docs/protocol.md "Version 2")."""
+        prefix = plan.prefix
         messages = self.outbox.take_incoming(limit)
         acks: list[IncomingAck] = []
         statuses: list[IncomingStatus] = []
@@ -54,10 +57,11 @@ class Answers:
                 self.log.quarantine(message.topic, "", "", message.payload, str(exc), now=now)
                 log.warning("quarantined a message on %s: %s", message.topic, exc)
                 continue
+            trust = plan.trust(ref.ward, ref.receiver, now)
             if ref.kind is TopicKind.ACK:
-                acks.append(_ack(ref.ward, ref.receiver, message))
+                acks.append(_ack(ref.ward, ref.receiver, message, trust))
             elif ref.kind is TopicKind.STATUS:
-                status = self._status(ref.ward, ref.receiver, message, now)
+                status = self._status(ref.ward, ref.receiver, message, trust, now)
                 statuses += [status] if status is not None else []
         if statuses:
             self._record_statuses(statuses, now)
@@ -78,17 +82,21 @@ class Answers:
                     self.touch(outcome.ward)
 
     def _status(
-        self, ward: str, receiver: str, message: IncomingMessage, now: datetime
+        self, ward: str, receiver: str, message: IncomingMessage, trust: Trust, now: datetime
     ) -> IncomingStatus | None:
         raw = message.payload
         try:
-            status = protocol.parse_status(raw)
+            if not trust.known and not trust.keys:
+                raise ProtocolError(
+                    f"status for {ward}/{receiver}, not a receiver of the configuration"
+                )
+            status, verified = protocol.read_status(raw, ward, receiver, trust)
         except ProtocolError as exc:
             self.log.quarantine(message.topic, ward, receiver, raw, str(exc), now=now)
             log.warning("status from %s/%s quarantined: %s", ward, receiver, exc)
             return None
         return IncomingStatus(
-            ward, receiver, status.online, status.at, status.fw, raw, retained=message.retain
+            ward, receiver, status.online, status.at, status.fw, raw, message.retain, verified
         )
 
     def _record_statuses(self, statuses: Sequence[IncomingStatus], now: datetime) -> None:
@@ -104,12 +112,13 @@ class Answers:
             self.metrics.receivers_online(ward, sum(self._online[ward].values()))
 
 
-def _ack(ward: str, receiver: str, message: IncomingMessage) -> IncomingAck:
+def _ack(ward: str, receiver: str, message: IncomingMessage, trust: Trust) -> IncomingAck:
     raw = message.payload
     try:
-        return IncomingAck(ward, receiver, message.topic, raw, ack=protocol.parse_ack(raw))
+        ack, verified = protocol.read_ack(raw, ward, receiver, trust)
     except ProtocolError as exc:
         return IncomingAck(ward, receiver, message.topic, raw, error=str(exc))
+    return IncomingAck(ward, receiver, message.topic, raw, ack=ack, verified=verified)
 
 
 def _log_answer(who: str, command: str | None, state: CommandState, detail: str | None) -> None:

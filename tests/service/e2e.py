@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from ipfm_scheduler.config.settings import MqttSettings
+from ipfm_scheduler.config.settings import MqttSettings, SigningSettings
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Receiver, Ward
+from ipfm_scheduler.protocol import OwnKey, canonical
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.jobs import Dispatcher
 from ipfm_scheduler.simulator import Behaviour, Handled, ManualClock, Simulator, TimeMode
@@ -27,7 +28,7 @@ from ipfm_scheduler.storage.migrate import upgrade
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.transport.outbox import MqttOutbox
 from tests.core.factories import programme, ward, weekly
-from tests.service.helpers import TZ, make_plan
+from tests.service.helpers import TZ, keyed, make_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 # The live rig's programme lasts a few seconds, so that the simulated receivers' `completed`,
@@ -90,6 +91,7 @@ class LiveRig:
         start: datetime,
         *,
         plan: Plan | None = None,
+        signed: bool = True,
     ) -> None:
         self.clock = ManualClock(start)
         self.settings = MqttSettings(host=host, port=port, topic_prefix=prefix)
@@ -100,7 +102,11 @@ class LiveRig:
         self.log = self.repo
         self.outbox = MqttOutbox(self.settings, prefix=prefix)
         assert self.outbox.wait_connected(10.0)
-        base = plan or make_plan(*wards, prefix=prefix, programme=programme(duration_s=JINGLE_S))
+        pairs = [(w.id, r.id) for w in wards for r in w.enabled_receivers]
+        self.signing = keyed(pairs) if signed else SigningSettings()
+        base = plan or make_plan(
+            *wards, prefix=prefix, programme=programme(duration_s=JINGLE_S), signing=self.signing
+        )
         from ipfm_scheduler.config.settings import LoadedConfig
 
         snapshot = self.log.record_config(
@@ -122,10 +128,16 @@ class LiveRig:
             if port is None
             else MqttSettings(host=self.settings.host, port=port, topic_prefix=self.prefix)
         )
+        signing = self.plan.station.signing
+        own = {pair: key for pair in pairs if (key := signing.own_key(*pair)) is not None}
+        day = self.now().astimezone(TZ).date()
+        commands = {k: v for w, _ in pairs for k, v in signing.command_keys(w, day).items()}
         sim = Simulator(
             settings,
             pairs,
-            Behaviour(fail_rate=fail_rate, mode=TimeMode.INSTANT, tz=TZ),
+            Behaviour(
+                keys=commands, own_keys=own, fail_rate=fail_rate, mode=TimeMode.INSTANT, tz=TZ
+            ),
             prefix=self.prefix,
             clock=self.clock,
             on_handled=self.plays,
@@ -133,6 +145,12 @@ class LiveRig:
         sim.start()
         self.sims.append(sim)
         return sim
+
+    def signed(self, ward: str, receiver: str, body: dict[str, object]) -> bytes:
+        """``body`` (an answer, version 1 fields) as the receiver would sign it (version 2)."""
+        key = self.plan.station.signing.own_key(ward, receiver)
+        assert key is not None, f"{ward}/{receiver} has no key"
+        return canonical(OwnKey(ward, receiver, key).signed(dict(body)))
 
     def pairs(self) -> list[tuple[str, str]]:
         return [
