@@ -121,7 +121,12 @@ class LiveRig:
         return self.clock.now()
 
     def simulate(
-        self, pairs: list[tuple[str, str]], *, fail_rate: float = 0.0, port: int | None = None
+        self,
+        pairs: list[tuple[str, str]],
+        *,
+        fail_rate: float = 0.0,
+        port: int | None = None,
+        also: Callable[[Handled], None] | None = None,
     ) -> Simulator:
         settings = (
             self.settings
@@ -140,7 +145,7 @@ class LiveRig:
             ),
             prefix=self.prefix,
             clock=self.clock,
-            on_handled=self.plays,
+            on_handled=self.plays if also is None else lambda h: (self.plays(h), also(h)),
         )
         sim.start()
         self.sims.append(sim)
