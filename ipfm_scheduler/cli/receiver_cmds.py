@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -19,6 +19,7 @@ from ipfm_scheduler.core.model import Ward
 from ipfm_scheduler.errors import ConfigRejected
 
 ON_THE_BOX = Path("/etc/ipfm-receiver")
+OWN_PREFIX = "own-"  # the box's own key file: own-KID.key (a command key is KID.key)
 LOOPBACK = ("127.", "localhost", "[::1]")
 
 
@@ -80,17 +81,35 @@ def receiver_config(
     if station is None or loaded.schedule is None:
         raise ConfigRejected(loaded.problems, "the station file is not valid")
     box = _find(loaded.schedule.wards, ward, receiver)
-    key = station.signing.key_for(ward)
+    signing = station.signing
+    key = signing.key_for(ward)
+    retired = _retired(station, ward)
+    own = signing.own_key(ward, receiver)
     folders = ReceiverSettings(
         Path(), ward, receiver, station.timezone, station.mqtt, state_dir=state_dir,
-        cache_dir=cache_dir,
+        cache_dir=cache_dir, own_key=own, retired=retired,
     )  # fmt: skip
     text = render(station, box, folders, broker=broker or station.mqtt.url, output=sound, key=key)
     if out is None:
         click.echo(text, nl=False)
     else:
-        _write(out, text, key)
+        _write(out, text, [k for k in (key, *(old for old, _ in retired)) if k is not None], own)
     _advise(station, box, receiver, broker=broker, key=key, out=out)
+    if own is None:
+        click.echo(
+            f"note: {ward}/{receiver} has no key of its own (run ipfm-scheduler keys init): its "
+            "answers will be unsigned (protocol version 1)",
+            err=True,
+        )
+
+
+def _retired(station: StationConfig, ward: str) -> tuple[tuple[SigningKey, date], ...]:
+    """The command keys a box of ``ward`` still accepts after a rotation, with their last day."""
+    signing = station.signing
+    if signing.per_ward.get(ward, signing.default) is not None or signing.commands is None:
+        return ()
+    today = datetime.now(station.timezone).date()
+    return tuple((key, until) for key, until in signing.commands.retired if until >= today)
 
 
 def render(
@@ -122,8 +141,22 @@ def render(
         f"state_dir: {box.state_dir}",
         f"max_clock_offset_s: {box.max_clock_offset_s:g}",
     ]
+    keys = []
     if key is not None:
-        lines[10:10] = ["signing:", f"  kid: {key.kid}", f"  key_file: {key.kid}.key"]
+        keys = ["signing:", f"  kid: {key.kid}", f"  key_file: {key.kid}.key"]
+        if box.retired:
+            keys.append("  retired:                       # accepted until the end of the date")
+            keys += [
+                f"    - {{kid: {old.kid}, key_file: {old.kid}.key, until: {until.isoformat()}}}"
+                for old, until in box.retired
+            ]
+    if box.own_key is not None:
+        keys += [
+            "own_key:                         # signs the box's answers (protocol version 2)",
+            f"  kid: {box.own_key.kid}",
+            f"  key_file: {OWN_PREFIX}{box.own_key.kid}.key",
+        ]
+    lines[10:10] = keys
     return "\n".join(lines) + "\n"
 
 
@@ -145,20 +178,23 @@ def _find(wards: Mapping[str, Ward], ward_id: str, receiver_id: str) -> Ward:
     return ward
 
 
-def _write(out: Path, text: str, key: SigningKey | None) -> None:
+def _write(out: Path, text: str, keys: list[SigningKey], own: SigningKey | None) -> None:
+    """The receiver file and, beside it, its key files (0600): the command keys, and the box's
+    own key (``own-KID.key``)."""
+    files = [(out.with_name(f"{key.kid}.key"), key) for key in keys]
+    if own is not None:
+        files.append((out.with_name(f"{OWN_PREFIX}{own.kid}.key"), own))
     try:
         out.write_text(text, encoding="utf-8")
-        if key is not None:
-            key_path = out.with_name(f"{key.kid}.key")
-            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        for path, key in files:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(key.secret + b"\n")
-            os.chmod(key_path, 0o600)
+            os.chmod(path, 0o600)
     except OSError as exc:
         raise click.ClickException(f"can't write {exc.filename}: {exc.strerror}") from exc
-    click.echo(
-        f"wrote {out}" + (f" and {out.with_name(f'{key.kid}.key')} (0600)" if key else ""), err=True
-    )
+    written = "".join(f" and {path} (0600)" for path, _ in files)
+    click.echo(f"wrote {out}{written}", err=True)
 
 
 def _advise(

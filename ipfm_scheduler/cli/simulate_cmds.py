@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -77,6 +77,7 @@ class FromStation:
     settings: MqttSettings
     keys: dict[str, bytes]
     zone: ZoneInfo
+    own_keys: dict[tuple[str, str], SigningKey]
 
 
 def from_station(options: Options) -> FromStation:
@@ -90,9 +91,14 @@ def from_station(options: Options) -> FromStation:
         raise ConfigError(loaded.problems)
     pairs = [(w.id, r.id) for w in schedule.wards.values() for r in w.enabled_receivers]
     signing = station.signing
+    today = datetime.now(station.timezone).date()
     keys = keyring(signing.default, *signing.per_ward.values())
+    for ward in {w for w, _ in pairs}:
+        keys |= signing.command_keys(ward, today)
+    # each receiver signs its answers with its own key, as ipfm-receiver does (version 2)
+    own = {pair: key for pair in pairs if (key := signing.own_key(*pair)) is not None}
     settings = replace(station.mqtt, client_id=SIMULATOR_CLIENT_ID)
-    return FromStation(pairs, settings, keys, station.timezone)
+    return FromStation(pairs, settings, keys, station.timezone, own)
 
 
 def _pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
@@ -240,6 +246,7 @@ def simulate(  # noqa: PLR0917
     One line is logged per command handled.
     """
     keys = _keys(key_file, kid)
+    own_keys: dict[tuple[str, str], SigningKey] = {}
     if receivers:
         pairs = _pairs(receivers, "--receivers")
         settings = mqtt_settings(
@@ -249,7 +256,7 @@ def simulate(  # noqa: PLR0917
     else:
         station = from_station(options)
         pairs, tz, keys = station.pairs, station.zone, {**station.keys, **keys}
-        settings = station.settings
+        settings, own_keys = station.settings, station.own_keys
         if mqtt_url or prefix or username or ca_file:
             settings = mqtt_settings(
                 mqtt_url or settings.url, prefix or settings.topic_prefix,
@@ -262,8 +269,8 @@ def simulate(  # noqa: PLR0917
     if not pairs:
         raise click.UsageError("no receivers: give --receivers WARD/RECEIVER,...")
     behaviour = Behaviour(
-        keys=keys, fail_rate=fail_rate, seed=seed, mode=TimeMode(time_mode), tz=tz,
-        fetch=HttpFetch() if download else None,
+        keys=keys, own_keys=own_keys, fail_rate=fail_rate, seed=seed, mode=TimeMode(time_mode),
+        tz=tz, fetch=HttpFetch() if download else None,
     )  # fmt: skip
     for name in ("ipfm_scheduler.simulator", "ipfm_scheduler.transport"):
         logger = logging.getLogger(name)

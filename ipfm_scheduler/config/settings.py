@@ -183,6 +183,8 @@ class ReceiverSettings:
     mqtt: MqttSettings
     keys: Mapping[str, bytes] = field(default_factory=dict, repr=False)  # kid -> secret
     own_key: SigningKey | None = None  # signs the box's answers (protocol version 2)
+    #: command keys still accepted after a rotation, each until the end of its date (in keys)
+    retired: tuple[tuple[SigningKey, date], ...] = ()
     output: str = "alsa:default"
     cache_dir: Path = Path("/var/cache/ipfm-receiver")
     cache_max_bytes: int = 512 * 1024 * 1024

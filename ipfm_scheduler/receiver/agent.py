@@ -82,6 +82,7 @@ class Agent:
             store=self.store,
             tz=settings.timezone,
             own_key=settings.own_key,
+            until={key.kid: until for key, until in settings.retired},
         )
         self.who = f"{settings.ward}/{settings.receiver}"
         self.cache = AudioCache(settings.cache_dir, settings.cache_max_bytes, who=self.who)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -99,10 +99,13 @@ class ReceiverCore:
         store: Store,
         tz: tzinfo = UTC,
         own_key: SigningKey | None = None,
+        until: Mapping[str, date] | None = None,
     ) -> None:
         self.ward = ward
         self.receiver = receiver
         self.keys = dict(keys)  # kid -> secret; empty: commands are not checked
+        # kid -> the last day it is accepted: a rotated command key; the others have no end
+        self.until = {kid: (until or {}).get(kid, date.max) for kid in self.keys}
         # the box's own key: its answers are version 2, signed (docs/protocol.md "Version 2")
         self.own = OwnKey(ward, receiver, own_key) if own_key is not None else None
         self.store = store
@@ -173,7 +176,11 @@ class ReceiverCore:
                 self.store.record_ack(ack, seen.expires_at)
             return Outcome("duplicate", cid, latest, note="repeated")
         if self.keys:
-            check = verify(payload, self.keys)
+            day = now.astimezone(self.tz).date()
+            keys = {
+                k: v for k, v in self.keys.items() if k not in self.until or day <= self.until[k]
+            }
+            check = verify(payload, keys)
             if not check.ok:  # not remembered: the genuine command may still come
                 ack = self._ack(cid, AckStatus.REJECTED, now, check.ack_detail, remember=False)
                 return Outcome(_kind(obj), cid, [ack], note=check.reason)
@@ -187,15 +194,12 @@ class ReceiverCore:
             return Outcome(_kind(obj), cid, [ack], note=f"for {target[0]}/{target[1]}")
         return None
 
-    # ---- what the box says -------------------------------------------------------------------
+    # ---- what the box says: signed with its own key (version 2), else version 1 -------------
 
     def encode_ack(self, ack: Ack) -> bytes:
-        """The ack's bytes as this box sends them: signed with its own key (version 2), or
-        version 1 without one."""
         return encode_ack(ack, self.tz, self.own)
 
     def encode_status(self, status: ReceiverStatus) -> bytes:
-        """The status's bytes as this box sends them (signed as :meth:`encode_ack`)."""
         return encode_status(status, self.tz, self.own)
 
     def _on_play(self, command: PlayCommand, now: datetime) -> Outcome:
@@ -382,8 +386,7 @@ def _identify(payload: bytes) -> tuple[dict[str, Any], str] | Outcome:
 
 
 def _target(obj: Mapping[str, Any]) -> tuple[str, str] | None:
-    """The (ward, receiver) a version 2 command names; None for version 1 (or unreadable: the
-    parse that follows says so)."""
+    """The (ward, receiver) a version 2 command names; None for version 1 (or unreadable)."""
     if obj.get("v") != 2:
         return None
     ward, receiver = obj.get("ward"), obj.get("receiver")
