@@ -32,6 +32,7 @@ REPORT_COLUMNS = (
     "location",
     "receiver_commands_sent",
     "completed",
+    "unverified",
     "verdict",
     "reason",
 )
@@ -54,6 +55,7 @@ LOG_COLUMNS = (
     "played_s",
     "airing_id",
     "note",
+    "verified",
 )
 
 
@@ -155,6 +157,7 @@ def report_rows(report: WeekReport) -> list[dict[str, Any]]:
                     "location": r.location,
                     "receiver_commands_sent": r.commands_sent,
                     "completed": r.completed,
+                    "unverified": r.unverified,
                     "verdict": r.standing.value,
                     "reason": r.reason,
                 }
@@ -203,6 +206,7 @@ def report_json(report: WeekReport) -> dict[str, Any]:
                         "location": r.location,
                         "commands_sent": r.commands_sent,
                         "completed": r.completed,
+                        "unverified": r.unverified,
                         "verdict": r.standing.value,
                         "reason": r.reason,
                     }
@@ -254,6 +258,15 @@ def report_table(report: WeekReport) -> str:
     ]
     if problems:
         lines += ["", "Receivers not (yet) compliant:", *problems]
+    unverified = [
+        f"  {g.ward}/{r.receiver}: {r.unverified} of {r.completed} completed UNVERIFIED"
+        for g in report.groups
+        for r in g.receivers
+        if r.unverified
+    ]
+    if unverified:
+        lines += ["", "Counted on unsigned answers (protocol version 1, accept_unsigned):"]
+        lines += unverified
     lines += ["", _summary(report)]
     return "\n".join(lines)
 
@@ -299,6 +312,7 @@ def log_rows(rows: Sequence[LogRow], zone: tzinfo) -> list[dict[str, Any]]:
             "played_s": r.played_s,
             "airing_id": r.airing_id,
             "note": r.note or None,
+            "verified": r.answer_verified,  # null: no answer set the state (or before v2)
         }
         for r in rows
     ]
@@ -346,5 +360,5 @@ def _missed(row: LogRow) -> bool:
 
 def _table_state(row: LogRow) -> str:
     if row.state:
-        return row.state
+        return f"{row.state} (unverified)" if row.answer_verified is False else row.state
     return "missed" if _missed(row) else "no command"

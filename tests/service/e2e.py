@@ -9,12 +9,13 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from ipfm_scheduler.config import keyfiles
 from ipfm_scheduler.config.settings import MqttSettings, SigningSettings
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Receiver, Ward
@@ -127,7 +128,10 @@ class LiveRig:
         fail_rate: float = 0.0,
         port: int | None = None,
         also: Callable[[Handled], None] | None = None,
+        version_1: bool = False,
     ) -> Simulator:
+        """Simulated receivers for ``pairs``, signing with their own keys (version 2), or
+        ``version_1``: boxes not updated yet, which have no key of their own."""
         settings = (
             self.settings
             if port is None
@@ -135,6 +139,7 @@ class LiveRig:
         )
         signing = self.plan.station.signing
         own = {pair: key for pair in pairs if (key := signing.own_key(*pair)) is not None}
+        own = {} if version_1 else own
         day = self.now().astimezone(TZ).date()
         commands = {k: v for w, _ in pairs for k, v in signing.command_keys(w, day).items()}
         sim = Simulator(
@@ -277,6 +282,9 @@ wards: wards/
         encoding="utf-8",
     )
     write_ward(folder, at=at, receivers=receivers)
+    # signing on, as `keys init` sets it up: the processes (run, simulate, ipfm-receiver) sign
+    pairs = [("ward-00", f"loa-{i:02d}") for i in range(1, receivers + 1)]
+    keyfiles.init_keys(folder / "keys", pairs, datetime.now(UTC))
     return station
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,13 +23,17 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
+from ipfm_scheduler.cli import audit_render as render
 from ipfm_scheduler.config.settings import SigningKey
 from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.protocol import OwnKey, canonical
 from ipfm_scheduler.simulator import Handled
+from ipfm_scheduler.storage import audit
 from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.report import week_report
 from tests.service.e2e import LiveRig, wait_for, wards_of
-from tests.service.helpers import MONDAY, local
+from tests.service.helpers import MONDAY, TZ, local
 
 pytestmark = pytest.mark.mqtt
 
@@ -259,3 +264,39 @@ def test_an_ack_signed_by_its_own_receiver_counts_and_is_verified(rig: LiveRig) 
     assert all(row.verified for row in acks)
     assert all(json.loads(row.raw)["v"] == 2 for row in acks)
     assert quarantine_reasons(rig) == []
+
+
+def test_a_ward_that_accepts_unsigned_answers_counts_them_marked_unverified(
+    tmp_path: Path, mqtt_broker: tuple[str, int], topic_prefix: str
+) -> None:
+    """A ward moving to version 2 (accept_unsigned: true) whose boxes are not updated yet: they
+    get version 1 commands, their unsigned answers count, and `report` and `log` say those
+    answers are unverified; the other ward's boxes sign and are verified."""
+    host, port = mqtt_broker
+    old, new = wards_of(2, 2)
+    old = replace(old, accept_unsigned=True)
+    rig = LiveRig(tmp_path, host, port, topic_prefix, [old, new], local(MONDAY, "05:58"))
+    try:
+        rig.simulate([(old.id, r.id) for r in old.receivers], version_1=True)
+        rig.simulate([(new.id, r.id) for r in new.receivers])
+        rig.pump(rig.all_in(CommandState.COMPLETED, 4), "4 commands completed")
+        with rig.engine.connect() as conn:
+            versions = {
+                (w, json.loads(p)["v"])
+                for w, p in conn.execute(select(t.commands.c.ward, t.commands.c.payload))
+            }
+            marks = set(conn.execute(select(t.commands.c.ward, t.commands.c.answer_verified)))
+            rows = audit.airing_log(conn, audit.LogFilter())
+            report = week_report(conn, IsoWeek.of(MONDAY), now=local(NEXT_MONDAY, "01:00"))
+        assert versions == {(old.id, 1), (new.id, 2)}
+        assert marks == {(old.id, False), (new.id, True)}
+        table = render.log_table(rows, TZ)
+        assert table.count("completed (unverified)") == 2
+        assert {r["ward"]: r["verified"] for r in render.log_rows(rows, TZ)} == {
+            old.id: False, new.id: True,
+        }  # fmt: skip
+        text = render.report_table(report)
+        assert f"{old.id}/loa-01: 1 of 1 completed UNVERIFIED" in text
+        assert f"{new.id}/loa-01" not in text.split("Counted on unsigned answers")[1]
+    finally:
+        rig.close()
