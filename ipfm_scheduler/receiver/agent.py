@@ -126,6 +126,11 @@ class Agent:
             self.settings.mqtt.url,
             f"commands checked with key {keys}" if keys else "no signing key",
         )
+        own = self.settings.own_key
+        if own is None:
+            log.warning("%s: no key of its own: its answers are unsigned (version 1)", self.who)
+        else:
+            log.info("%s: answers signed with its own key %s (version 2)", self.who, own.kid)
         if not keys:
             log.warning("%s: no signing key in its file: commands are not checked", self.who)
         self.notifier.ready(f"receiver {self.who}")

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -286,6 +287,15 @@ wards: wards/
     pairs = [("ward-00", f"loa-{i:02d}") for i in range(1, receivers + 1)]
     keyfiles.init_keys(folder / "keys", pairs, datetime.now(UTC))
     return station
+
+
+def signing_of(station: Path) -> dict[str, Any]:
+    """Keywords of :class:`Behaviour` for boxes set up as `keys init` did for ``station``: the
+    command keys they check, and each one's own key (its answers are signed, version 2)."""
+    commands, receivers = keyfiles.read_keys_dir(station.parent / "keys")
+    today = datetime.now(UTC).date()
+    own = {pair: keys.current for pair, keys in receivers.items() if keys.current is not None}
+    return {"keys": commands.accepted(today) if commands else {}, "own_keys": own}
 
 
 EVERY_DAY = "mon, tue, wed, thu, fri, sat, sun"

@@ -74,7 +74,7 @@ class Attacker:
         self.client.disconnect()
 
 
-class Answers:
+class HeardAnswers:
     """Every ack the simulated receivers gave: (ward, receiver, command id, status, detail)."""
 
     def __init__(self) -> None:
@@ -228,7 +228,7 @@ def test_forged_statuses_for_a_live_receiver_and_a_ghost_ward_change_nothing(
 def test_a_captured_command_published_on_other_receivers_topics_is_refused(
     rig: LiveRig, attacker: Attacker
 ) -> None:
-    answers = Answers()
+    answers = HeardAnswers()
     target = ("ward-00", "loa-03")
     others = [("ward-01", "loa-02"), ("ward-00", "loa-01")]
     attacker.listen()
