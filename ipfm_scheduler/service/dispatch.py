@@ -78,7 +78,8 @@ def order(
     targets = list(receivers)
     key = plan.key_for(planned.ward)
     v2 = [r for r in targets if plan.speaks_v2(planned.ward, r)]  # their commands name them
-    v1 = [r for r in targets if r not in set(v2)]
+    named_set = set(v2)
+    v1 = [r for r in targets if r not in named_set]
     targeted = replace(command, ward=planned.ward, receiver=protocol.PLACEHOLDER_RECEIVER)
     made = dict(zip(v1, protocol.encode_plays(command, planned.zone, key, len(v1)), strict=True))
     made.update(
