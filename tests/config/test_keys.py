@@ -146,3 +146,29 @@ def test_receiver_config_writes_the_boxs_own_key_beside_its_file(
     assert settings.own_key.secret == kept.read_bytes().strip()
     assert settings.own_key.secret not in out.read_bytes()  # the secret is only in its file
     assert len(settings.keys) == 1  # the command key
+
+
+def test_the_service_accepts_a_receivers_old_key_until_the_end_of_its_date(
+    station: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After `keys rotate WARD/RECEIVER --keep-old-until`, the plan's trust for that receiver
+    holds both keys through the last day (the station's date), then only the new one."""
+    assert run(capsys, "--config", str(station), "keys", "init")[0] == 0
+    old = load(station, today=date(2026, 12, 5)).station
+    assert old is not None
+    (old_kid,) = old.signing.answer_keys("cam-trung", "loa-01", date(2026, 12, 5))
+    code, _, _ = run(
+        capsys, "--config", str(station), "keys", "rotate", "cam-trung/loa-01",
+        "--keep-old-until", "2099-12-31",
+    )  # fmt: skip
+    assert code == 0
+    loaded = load(station, today=date(2026, 12, 5))
+    assert loaded.station is not None
+    assert loaded.schedule is not None
+    plan = Plan(loaded.station, loaded.schedule)
+    new_kid = loaded.station.signing.own_key("cam-trung", "loa-01").kid  # type: ignore[union-attr]
+    last_evening = datetime(2099, 12, 31, 16, 59, tzinfo=UTC)  # 23:59 in Hanoi
+    next_morning = datetime(2099, 12, 31, 17, 0, tzinfo=UTC)  # 00:00 on 1 January
+    assert set(plan.trust("cam-trung", "loa-01", last_evening).keys) == {old_kid, new_kid}
+    assert set(plan.trust("cam-trung", "loa-01", next_morning).keys) == {new_kid}
+    assert old_kid != new_kid
