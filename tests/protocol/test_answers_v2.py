@@ -57,15 +57,31 @@ def test_a_signed_ack_is_version_2_names_its_receiver_and_is_verified() -> None:
     assert ack == ACK
 
 
-def test_the_docs_vector_is_what_a_receiver_signs() -> None:
-    vector = re.search(r"### Test vectors \(version 2\).*?```json\n(.*?)\n```", DOCS.read_text(),
-                       re.DOTALL)  # fmt: skip
-    assert vector is not None
-    assert vector.group(1).encode() == signed_ack()
-    body = json.loads(vector.group(1))  # the mac, computed without the project's code
+def _vectors() -> list[str]:
+    section = DOCS.read_text(encoding="utf-8").partition("\n### Test vectors (version 2)\n")[2]
+    section = section.partition("\n## ")[0]
+    return re.findall(r"^```json\n(.*?)\n```$", section, re.MULTILINE | re.DOTALL)
+
+
+def _mac_by_hand(text: str, secret: bytes) -> tuple[str, str]:
+    """(the mac written, the mac computed without the project's code)."""
+    body = json.loads(text)
     sig = body.pop("sig")
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    assert sig["mac"] == hmac.new(SECRET, text.encode(), hashlib.sha256).hexdigest()
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return sig["mac"], hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def test_the_docs_vectors_are_what_the_scheduler_and_a_receiver_sign() -> None:
+    play, ack = _vectors()
+    assert ack.encode() == signed_ack()
+    written, computed = _mac_by_hand(ack, SECRET)
+    assert written == computed
+    command = protocol.parse_command(play.encode())
+    assert (command.ward, command.receiver) == ("cam-pha", "loa-01")
+    key = SigningKey("cam-pha-2026", SECRET)
+    assert protocol.encode_command(command, command.issued_at.tzinfo, key) == play.encode()  # type: ignore[arg-type]
+    written, computed = _mac_by_hand(play, SECRET)
+    assert written == computed
 
 
 @pytest.mark.parametrize(
