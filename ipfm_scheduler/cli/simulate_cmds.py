@@ -18,7 +18,7 @@ import click
 
 from ipfm_scheduler.cli.common import Options
 from ipfm_scheduler.cli.root import cli
-from ipfm_scheduler.config import addresses
+from ipfm_scheduler.config import addresses, keyfiles
 from ipfm_scheduler.config.settings import MqttSettings, SigningKey
 from ipfm_scheduler.errors import ConfigError, ValueInvalid
 from ipfm_scheduler.protocol import check_prefix, keyring
@@ -121,6 +121,19 @@ def _keys(key_file: Path | None, kid: str | None) -> dict[str, bytes]:
     return keyring(SigningKey(kid, secret))
 
 
+def keys_in(
+    folder: Path, pairs: list[tuple[str, str]], today: date
+) -> tuple[dict[str, bytes], dict[tuple[str, str], SigningKey]]:
+    """From a keys folder (``keys init``): the command keys accepted ``today``, and the own key
+    of each of ``pairs`` that has one (its answers are signed, version 2)."""
+    try:
+        commands, receivers = keyfiles.read_keys_dir(folder)
+    except addresses.Unusable as exc:
+        raise click.BadParameter(str(exc), param_hint="--keys-dir") from exc
+    own = {p: k.current for p in pairs if (k := receivers.get(p)) and k.current is not None}
+    return (commands.accepted(today) if commands else {}), own
+
+
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -209,6 +222,13 @@ def _zone(name: str) -> ZoneInfo:
 )
 @click.option("--kid", default=None, help="The name (kid) of the key in --key-file.")
 @click.option(
+    "--keys-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="With --receivers: a keys folder (keys init) whose command key the receivers check and "
+    "whose receiver keys sign their answers. Without --receivers the station's is used.",
+)
+@click.option(
     "--connect-timeout",
     type=NumberRange(0.1),
     default=10.0,
@@ -235,7 +255,7 @@ def simulate(  # noqa: PLR0917
     leave: tuple[str, ...], fail_rate: float,
     seed: int, time_mode: str, download: bool, mqtt_url: str | None, prefix: str | None,
     username: str | None, ca_file: Path | None, key_file: Path | None, kid: str | None,
-    connect_timeout: float, zone: str | None, quiet: bool,
+    keys_dir: Path | None, connect_timeout: float, zone: str | None, quiet: bool,
 ) -> None:  # fmt: skip
     """Play receivers against the broker until Ctrl-C (or SIGTERM).
 
@@ -253,6 +273,9 @@ def simulate(  # noqa: PLR0917
             mqtt_url or DEFAULT_URL, prefix or DEFAULT_PREFIX, username, ca_file
         )
         tz = _zone(zone or DEFAULT_ZONE)
+        if keys_dir is not None:
+            checked, own_keys = keys_in(keys_dir, pairs, datetime.now(tz).date())
+            keys = {**checked, **keys}
     else:
         station = from_station(options)
         pairs, tz, keys = station.pairs, station.zone, {**station.keys, **keys}
