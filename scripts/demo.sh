@@ -25,6 +25,10 @@ db="$here/var/demo.db"
 rm -f "$db" "$db-wal" "$db-shm"            # a fresh demo database each time (not var/ipfm.db)
 export IPFM_DATABASE_URL="sqlite:///$db"
 "$bin" db upgrade
+# Signing on (docs/protocol.md "Version 2"): a command key and a key of its own for every
+# receiver, in config/keys/ (made once, kept after: only missing keys are made). Every answer,
+# from the real receiver and from the simulated ones, is signed and checked by the service.
+"$bin" keys init | tail -n 1
 # Every enabled receiver of the sample, simulated: each downloads the recording from the service
 # (HTTP, audio.base_url), checks its sha256, starts at the planned time and plays the whole
 # recording before it confirms `completed` (the service counts no `completed` that comes sooner

@@ -240,6 +240,7 @@ def log(
 ) -> None:
     """Every airing with each receiver's outcome and times, oldest first."""
     import ipfm_scheduler.cli.audit_render as render
+    import ipfm_scheduler.cli.log_render as log_render_module
     from ipfm_scheduler.storage.audit import LogFilter, airing_log, open_for_audit, station_zone
 
     if first and last and last < first:
@@ -265,11 +266,12 @@ def log(
     if not rows:
         click.echo(message, err=fmt != "table" or output is not None)
     if fmt == "csv":
-        emit(render.csv_bytes(render.LOG_COLUMNS, render.log_rows(rows, zone)), output)
+        columns = log_render_module.LOG_COLUMNS
+        emit(render.csv_bytes(columns, log_render_module.log_rows(rows, zone)), output)
     elif fmt == "json":
-        emit(render.json_bytes(render.log_rows(rows, zone)), output)
+        emit(render.json_bytes(log_render_module.log_rows(rows, zone)), output)
     elif rows:
-        emit((render.log_table(rows, zone) + "\n").encode("utf-8"), output)
+        emit((log_render_module.log_table(rows, zone) + "\n").encode("utf-8"), output)
     elif output is not None:  # the file holds this run's answer, never an older one
         emit((message + "\n").encode("utf-8"), output)
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from ipfm_scheduler.core.model import Origin
 from ipfm_scheduler.core.verdicts import STATE_WORDS, Standing
-from ipfm_scheduler.i18n import N_, NP_, _, date_text, ngettext, pgettext
-from ipfm_scheduler.storage.audit import LogRow, zone_name
+from ipfm_scheduler.i18n import N_, _, date_text, ngettext
+from ipfm_scheduler.storage.audit import zone_name
 from ipfm_scheduler.storage.report import GroupLine, WeekReport
 
 #: the CSV's columns: each is its English header (and the JSON key where there is one); the
@@ -29,13 +29,7 @@ REPORT_COLUMNS = (
     N_("week"), N_("ward"), N_("ward_name"), N_("programme"), N_("programme_title"), N_("minimum"),
     N_("enforced"), N_("airings_planned"), N_("makeup_airings"), N_("commands_sent"),
     N_("ward_verdict"), N_("receiver"), N_("location"), N_("receiver_commands_sent"),
-    N_("completed"), N_("verdict"), N_("reason"),
-)  # fmt: skip
-LOG_COLUMNS = (
-    N_("planned_local"), N_("week"), N_("ward"), N_("programme"), N_("origin"), N_("priority"),
-    N_("airing_outcome"), N_("receiver"), N_("command_id"), N_("state"), N_("attempts"),
-    N_("first_sent"), N_("state_at"), N_("receiver_time"), N_("detail"), N_("played_s"),
-    N_("airing_id"), N_("note"),
+    N_("completed"), N_("unverified"), N_("verdict"), N_("reason"),
 )  # fmt: skip
 #: how an airing came to be, as people read it (the log's table, `status`)
 ORIGIN_WORDS = {
@@ -195,6 +189,7 @@ def report_rows(report: WeekReport) -> list[dict[str, Any]]:
                     "location": r.location,
                     "receiver_commands_sent": r.commands_sent,
                     "completed": r.completed,
+                    "unverified": r.unverified,
                     "verdict": r.standing.value,
                     "reason": r.reason,
                 }
@@ -243,6 +238,7 @@ def report_json(report: WeekReport) -> dict[str, Any]:
                         "location": r.location,
                         "commands_sent": r.commands_sent,
                         "completed": r.completed,
+                        "unverified": r.unverified,
                         "verdict": r.standing.value,
                         "reason": r.reason,
                     }
@@ -292,6 +288,18 @@ def report_table(report: WeekReport) -> str:
     ]
     if problems:
         lines += ["", _("Receivers not (yet) compliant:"), *problems]
+    unverified = [
+        "  "
+        + _("{ward}/{receiver}: {unverified} of {completed} completed UNVERIFIED").format(
+            ward=g.ward, receiver=r.receiver, unverified=r.unverified, completed=r.completed
+        )
+        for g in report.groups
+        for r in g.receivers
+        if r.unverified
+    ]
+    if unverified:
+        lines += ["", _("Counted on unsigned answers (protocol version 1, accept_unsigned):")]
+        lines += unverified
     lines += ["", _summary(report)]
     return "\n".join(lines)
 
@@ -313,75 +321,3 @@ def _summary(report: WeekReport) -> str:
     return ngettext(
         "{count} ward/programme pair: {listed}", "{count} ward/programme pairs: {listed}", total
     ).format(count=total, listed=listed)
-
-
-# --- the airing log ---------------------------------------------------------------------------
-
-
-def log_rows(rows: Sequence[LogRow], zone: tzinfo) -> list[dict[str, Any]]:
-    """One dict per row; a missing value is None (null in JSON, an empty cell in CSV)."""
-    return [
-        {
-            "planned_local": r.planned_local,
-            "week": r.week,
-            "ward": r.ward,
-            "programme": r.programme,
-            "origin": r.origin,
-            "priority": r.priority,
-            "airing_outcome": r.airing_outcome,
-            "receiver": r.receiver,
-            "command_id": r.command_id,
-            "state": r.state or "no command",
-            "attempts": r.attempts,
-            "first_sent": local_iso_or_none(r.first_sent_at, zone),
-            "state_at": local_iso_or_none(r.state_at, zone),
-            "receiver_time": local_iso_or_none(r.receiver_at, zone),
-            "detail": r.detail or None,
-            "played_s": r.played_s,
-            "airing_id": r.airing_id,
-            "note": r.note or None,
-        }
-        for r in rows
-    ]
-
-
-#: "sent at": when the broker first took the command; "state at": when the state shown was
-#: learnt (for `completed`, when the loudspeaker confirmed it had played the whole recording)
-LOG_HEADERS = (
-    NP_("log", "planned"), NP_("log", "ward"), NP_("log", "programme"), NP_("log", "origin"),
-    NP_("log", "receiver"), NP_("log", "sent at"), NP_("log", "state"), NP_("log", "state at"),
-    NP_("log", "detail"),
-)  # fmt: skip
-
-
-def log_table(rows: Sequence[LogRow], zone: tzinfo) -> str:
-    body = [
-        (
-            local_text(r.planned_local),
-            r.ward,
-            r.programme,
-            origin_words(r.origin),
-            r.receiver or "-",
-            local_short(r.first_sent_at, zone),
-            _table_state(r),
-            local_short(r.state_at, zone) if r.state else "",
-            r.detail or (r.note or "" if _missed(r) else ""),
-        )
-        for r in rows
-    ]
-    footer = ngettext(
-        "{count} row (times in {zone})", "{count} rows (times in {zone})", len(rows)
-    ).format(count=len(rows), zone=zone_name(zone))
-    return "\n".join([*table([pgettext("log", h) for h in LOG_HEADERS], body), "", footer])
-
-
-def _missed(row: LogRow) -> bool:
-    """An airing recorded missed (its window closed before anything was sent): no command will
-    ever come for it."""
-    return row.state is None and row.airing_outcome == "missed"
-
-
-def _table_state(row: LogRow) -> str:
-    if row.state:
-        return state_words(row.state)
-    return _("missed") if _missed(row) else _("no command")

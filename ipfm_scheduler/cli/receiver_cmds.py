@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -27,6 +27,7 @@ from ipfm_scheduler.errors import ConfigRejected
 from ipfm_scheduler.i18n import _
 
 ON_THE_BOX = Path("/etc/ipfm-receiver")
+OWN_PREFIX = "own-"  # the box's own key file: own-KID.key (a command key is KID.key)
 LOOPBACK = ("127.", "localhost", "[::1]")
 
 
@@ -105,10 +106,13 @@ def receiver_config(
     if station is None or loaded.schedule is None:
         raise ConfigRejected(loaded.problems, "the station file is not valid")
     box = _find(loaded.schedule.wards, ward, receiver)
-    key = station.signing.key_for(ward)
+    signing = station.signing
+    key = signing.key_for(ward)
+    retired = _retired(station, ward)
+    own = signing.own_key(ward, receiver)
     folders = ReceiverSettings(
         Path(), ward, receiver, station.timezone, station.mqtt, state_dir=state_dir,
-        cache_dir=cache_dir,
+        cache_dir=cache_dir, own_key=own, retired=retired,
     )  # fmt: skip
     url = broker or station.mqtt.url
     login = broker_login(broker_dir, ward, receiver, ca_file or _station_ca(station, url))
@@ -116,10 +120,29 @@ def receiver_config(
     if out is None:
         click.echo(text, nl=False)
     else:
-        _write(out, text, key)
+        _write(
+            out, text, [k for k in (key, *(old for old, _until in retired)) if k is not None], own
+        )
         write_login(out, login)
     _advise(station, box, receiver, broker=broker, key=key, out=out)
     advise_login(login, url, out)
+    if own is None:
+        click.echo(
+            _(
+                "note: {ward}/{receiver} has no key of its own (run ipfm-scheduler keys init): "
+                "its answers will be unsigned (protocol version 1)"
+            ).format(ward=ward, receiver=receiver),
+            err=True,
+        )
+
+
+def _retired(station: StationConfig, ward: str) -> tuple[tuple[SigningKey, date], ...]:
+    """The command keys a box of ``ward`` still accepts after a rotation, with their last day."""
+    signing = station.signing
+    if signing.per_ward.get(ward, signing.default) is not None or signing.commands is None:
+        return ()
+    today = datetime.now(station.timezone).date()
+    return tuple((key, until) for key, until in signing.commands.retired if until >= today)
 
 
 def render(
@@ -151,9 +174,23 @@ def render(
         f"state_dir: {box.state_dir}",
         f"max_clock_offset_s: {box.max_clock_offset_s:g}",
     ]
+    keys = []
     if key is not None:
-        at = lines.index(f"output: {output}")
-        lines[at:at] = ["signing:", f"  kid: {key.kid}", f"  key_file: {key.kid}.key"]
+        keys = ["signing:", f"  kid: {key.kid}", f"  key_file: {key.kid}.key"]
+        if box.retired:
+            keys.append("  retired:                       # accepted until the end of the date")
+            keys += [
+                f"    - {{kid: {old.kid}, key_file: {old.kid}.key, until: {until.isoformat()}}}"
+                for old, until in box.retired
+            ]
+    if box.own_key is not None:
+        keys += [
+            "own_key:                         # signs the box's answers (protocol version 2)",
+            f"  kid: {box.own_key.kid}",
+            f"  key_file: {OWN_PREFIX}{box.own_key.kid}.key",
+        ]
+    at = lines.index(f"output: {output}")
+    lines[at:at] = keys
     return "\n".join(lines) + "\n"
 
 
@@ -182,26 +219,30 @@ def _find(wards: Mapping[str, Ward], ward_id: str, receiver_id: str) -> Ward:
     return ward
 
 
-def _write(out: Path, text: str, key: SigningKey | None) -> None:
+def _write(out: Path, text: str, keys: list[SigningKey], own: SigningKey | None) -> None:
+    """The receiver file and, beside it, its key files (0600): the command keys, and the box's
+    own key (``own-KID.key``)."""
+    files = [(out.with_name(f"{key.kid}.key"), key) for key in keys]
+    if own is not None:
+        files.append((out.with_name(f"{OWN_PREFIX}{own.kid}.key"), own))
     try:
         out.write_text(text, encoding="utf-8")
-        if key is not None:
-            key_path = out.with_name(f"{key.kid}.key")
-            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        for path, key in files:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(key.secret + b"\n")
-            os.chmod(key_path, 0o600)
+            os.chmod(path, 0o600)
     except OSError as exc:
         raise click.ClickException(
             _("can't write {filename}: {strerror}").format(
                 filename=exc.filename, strerror=exc.strerror
             )
         ) from exc
-    if key is None:
+    if not files:
         click.echo(_("wrote {file}").format(file=out), err=True)
     else:
-        key_file = out.with_name(f"{key.kid}.key")
-        click.echo(_("wrote {file} and {key} (0600)").format(file=out, key=key_file), err=True)
+        names = ", ".join(str(path) for path, _key in files)
+        click.echo(_("wrote {file} and {keys} (0600)").format(file=out, keys=names), err=True)
 
 
 def _advise(

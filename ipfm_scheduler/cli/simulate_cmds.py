@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -18,7 +18,7 @@ import click
 
 from ipfm_scheduler.cli.common import Options
 from ipfm_scheduler.cli.root import cli
-from ipfm_scheduler.config import addresses
+from ipfm_scheduler.config import addresses, keyfiles
 from ipfm_scheduler.config.settings import MqttSettings, SigningKey
 from ipfm_scheduler.errors import ConfigError, ValueInvalid
 from ipfm_scheduler.i18n import _, ngettext
@@ -78,6 +78,7 @@ class FromStation:
     settings: MqttSettings
     keys: dict[str, bytes]
     zone: ZoneInfo
+    own_keys: dict[tuple[str, str], SigningKey]
 
 
 def from_station(options: Options) -> FromStation:
@@ -91,9 +92,14 @@ def from_station(options: Options) -> FromStation:
         raise ConfigError(loaded.problems)
     pairs = [(w.id, r.id) for w in schedule.wards.values() for r in w.enabled_receivers]
     signing = station.signing
+    today = datetime.now(station.timezone).date()
     keys = keyring(signing.default, *signing.per_ward.values())
+    for ward in {w for w, _r in pairs}:
+        keys |= signing.command_keys(ward, today)
+    # each receiver signs its answers with its own key, as ipfm-receiver does (version 2)
+    own = {pair: key for pair in pairs if (key := signing.own_key(*pair)) is not None}
     settings = replace(station.mqtt, client_id=SIMULATOR_CLIENT_ID)
-    return FromStation(pairs, settings, keys, station.timezone)
+    return FromStation(pairs, settings, keys, station.timezone, own)
 
 
 def _pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
@@ -118,6 +124,19 @@ def _keys(key_file: Path | None, kid: str | None) -> dict[str, bytes]:
             _("{key_file} is empty").format(key_file=key_file), param_hint="--key-file"
         )
     return keyring(SigningKey(kid, secret))
+
+
+def keys_in(
+    folder: Path, pairs: list[tuple[str, str]], today: date
+) -> tuple[dict[str, bytes], dict[tuple[str, str], SigningKey]]:
+    """From a keys folder (``keys init``): the command keys accepted ``today``, and the own key
+    of each of ``pairs`` that has one (its answers are signed, version 2)."""
+    try:
+        commands, receivers = keyfiles.read_keys_dir(folder)
+    except addresses.Unusable as exc:
+        raise click.BadParameter(str(exc), param_hint="--keys-dir") from exc
+    own = {p: k.current for p in pairs if (k := receivers.get(p)) and k.current is not None}
+    return (commands.accepted(today) if commands else {}), own
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -208,6 +227,13 @@ def _zone(name: str) -> ZoneInfo:
 )
 @click.option("--kid", default=None, help="The name (kid) of the key in --key-file.")
 @click.option(
+    "--keys-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="With --receivers: a keys folder (keys init) whose command key the receivers check and "
+    "whose receiver keys sign their answers. Without --receivers the station's is used.",
+)
+@click.option(
     "--connect-timeout",
     type=NumberRange(0.1),
     default=10.0,
@@ -234,7 +260,7 @@ def simulate(  # noqa: PLR0917
     leave: tuple[str, ...], fail_rate: float,
     seed: int, time_mode: str, download: bool, mqtt_url: str | None, prefix: str | None,
     username: str | None, ca_file: Path | None, key_file: Path | None, kid: str | None,
-    connect_timeout: float, zone: str | None, quiet: bool,
+    keys_dir: Path | None, connect_timeout: float, zone: str | None, quiet: bool,
 ) -> None:  # fmt: skip
     """Play receivers against the broker until Ctrl-C (or SIGTERM).
 
@@ -245,16 +271,20 @@ def simulate(  # noqa: PLR0917
     One line is logged per command handled.
     """
     keys = _keys(key_file, kid)
+    own_keys: dict[tuple[str, str], SigningKey] = {}
     if receivers:
         pairs = _pairs(receivers, "--receivers")
         settings = mqtt_settings(
             mqtt_url or DEFAULT_URL, prefix or DEFAULT_PREFIX, username, ca_file
         )
         tz = _zone(zone or DEFAULT_ZONE)
+        if keys_dir is not None:
+            checked, own_keys = keys_in(keys_dir, pairs, datetime.now(tz).date())
+            keys = {**checked, **keys}
     else:
         station = from_station(options)
         pairs, tz, keys = station.pairs, station.zone, {**station.keys, **keys}
-        settings = station.settings
+        settings, own_keys = station.settings, station.own_keys
         if mqtt_url or prefix or username or ca_file:
             settings = mqtt_settings(
                 mqtt_url or settings.url, prefix or settings.topic_prefix,
@@ -267,8 +297,8 @@ def simulate(  # noqa: PLR0917
     if not pairs:
         raise click.UsageError(_("no receivers: give --receivers WARD/RECEIVER,..."))
     behaviour = Behaviour(
-        keys=keys, fail_rate=fail_rate, seed=seed, mode=TimeMode(time_mode), tz=tz,
-        fetch=HttpFetch() if download else None,
+        keys=keys, own_keys=own_keys, fail_rate=fail_rate, seed=seed, mode=TimeMode(time_mode),
+        tz=tz, fetch=HttpFetch() if download else None,
     )  # fmt: skip
     for name in ("ipfm_scheduler.simulator", "ipfm_scheduler.transport"):
         logger = logging.getLogger(name)

@@ -9,14 +9,15 @@ import os
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 from ipfm_scheduler.config import addresses as adr
-from ipfm_scheduler.config.compound import shaped
-from ipfm_scheduler.config.kinds import ID, LANGUAGE, TEXT, number
+from ipfm_scheduler.config.compound import list_of, shaped
+from ipfm_scheduler.config.kinds import DATE, ID, LANGUAGE, TEXT, number
 from ipfm_scheduler.config.nodes import Node, compose
 from ipfm_scheduler.config.reader import Fields, FileReader, Key, Shape, quote, read_shape
-from ipfm_scheduler.config.settings import MqttSettings, ReceiverSettings
+from ipfm_scheduler.config.settings import MqttSettings, ReceiverSettings, SigningKey
 from ipfm_scheduler.config.source import read_text
 from ipfm_scheduler.config.station_file import (
     StationParts,
@@ -51,6 +52,24 @@ CACHE = Shape(
     ),
 )
 
+RETIRED_KEY = Shape(
+    N_("a retired command key"),
+    (*WARD_KEY.keys, Key("until", DATE, N_("the last day it is accepted"), required=True)),
+)
+
+BOX_SIGNING = Shape(
+    N_("the signing section"),
+    (
+        *WARD_KEY.keys,
+        Key(
+            "retired",
+            list_of(shaped(RETIRED_KEY), N_("a list of keys")),
+            N_("command keys still accepted after a rotation (keys rotate), each until its date"),
+            default=[],
+        ),
+    ),
+)
+
 RECEIVER = Shape(
     N_("the receiver file"),
     (
@@ -64,7 +83,12 @@ RECEIVER = Shape(
         ),
         Key("language", LANGUAGE, N_("vi or en: the language of the box's messages")),
         Key("mqtt", shaped(MQTT), N_("the broker: the same keys as the station file's")),
-        Key("signing", shaped(WARD_KEY), N_("the key the station signs this ward's commands with")),
+        Key(
+            "signing",
+            shaped(BOX_SIGNING),
+            N_("the key the station signs this ward's commands with"),
+        ),
+        Key("own_key", shaped(WARD_KEY), N_("this box's own key: it signs the box's answers")),
         Key(
             "output",
             TEXT,
@@ -119,6 +143,9 @@ def _read(
     mqtt = read_mqtt(r, section(fields, "mqtt"), parts)
     signing = section(fields, "signing")
     key = read_key(r, signing, parts) if isinstance(signing, Fields) else None
+    retired = _retired(r, signing, parts) if isinstance(signing, Fields) else []
+    own = section(fields, "own_key")
+    own_key = read_key(r, own, parts) if isinstance(own, Fields) else None
     zone = read_timezone(r, fields)
     output = use_value(r, fields, "output", lambda text: _output(text, base))
     cache = section(fields, "cache")
@@ -138,13 +165,25 @@ def _read(
         receiver=receiver,
         timezone=zone,
         mqtt=mqtt,
-        keys={key.kid: key.secret} if key is not None else {},
+        keys={k.kid: k.secret for k in (key, *(old for old, _ in retired)) if k is not None},
+        own_key=own_key,
+        retired=tuple(retired),
         output=output,
         cache_dir=cache_dir,
         cache_max_bytes=int(max_mb) * 1024 * 1024,
         state_dir=state_dir or DEFAULT.state_dir,
         max_clock_offset_s=float(fields["max_clock_offset_s"]),
     )
+
+
+def _retired(r: FileReader, signing: Fields, parts: StationParts) -> list[tuple[SigningKey, date]]:
+    found = []
+    for item in signing["retired"] if isinstance(signing["retired"], list) else []:
+        if isinstance(item, Fields) and item.ok:
+            key = read_key(r, item, parts)
+            if key is not None and isinstance(item["until"], date):
+                found.append((key, item["until"]))
+    return found
 
 
 def _output(text: str, base: Path) -> str:

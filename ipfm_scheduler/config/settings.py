@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ __all__ = [
     "DeclaredProgramme",
     "DispatchSettings",
     "HttpSettings",
+    "KeySet",
     "LoadedConfig",
     "MqttSettings",
     "SigningKey",
@@ -66,17 +68,58 @@ class SigningKey:
 
 
 @dataclass(frozen=True, slots=True)
-class SigningSettings:
-    """HMAC-SHA256 keys for commands (docs/protocol.md "Signatures").
+class KeySet:
+    """One owner's keys (the station's command keys, or one receiver's own): ``current`` signs;
+    each ``retired`` key is still accepted until the end of its date (a rotation), then never."""
 
-    ``default`` signs every ward's commands unless ``per_ward`` names another key for it.
+    current: SigningKey | None
+    retired: tuple[tuple[SigningKey, date], ...] = ()
+
+    def accepted(self, day: date) -> dict[str, bytes]:
+        """``kid`` -> secret of every key accepted on ``day`` (the station's local date)."""
+        keys = {key.kid: key.secret for key, until in self.retired if day <= until}
+        if self.current is not None:
+            keys[self.current.kid] = self.current.secret
+        return keys
+
+
+@dataclass(frozen=True, slots=True)
+class SigningSettings:
+    """HMAC-SHA256 keys (docs/protocol.md "Signatures", "Version 2").
+
+    ``default`` signs every ward's commands unless ``per_ward`` names another key for it; with
+    neither, the current key of ``commands`` (the keys folder's command key) signs them.
+    ``receivers``: each receiver's own keys, (ward, receiver) -> its key set, from ``keys_dir``.
     """
 
     default: SigningKey | None = None
     per_ward: Mapping[str, SigningKey] = field(default_factory=dict)
+    keys_dir: Path | None = None
+    commands: KeySet | None = None
+    receivers: Mapping[tuple[str, str], KeySet] = field(default_factory=dict, repr=False)
 
     def key_for(self, ward: str) -> SigningKey | None:
-        return self.per_ward.get(ward, self.default)
+        key = self.per_ward.get(ward, self.default)
+        if key is None and self.commands is not None:
+            return self.commands.current
+        return key
+
+    def command_keys(self, ward: str, day: date) -> dict[str, bytes]:
+        """What a receiver of ``ward`` accepts commands signed with on ``day``."""
+        key = self.per_ward.get(ward, self.default)
+        if key is not None:
+            return {key.kid: key.secret}
+        return self.commands.accepted(day) if self.commands is not None else {}
+
+    def answer_keys(self, ward: str, receiver: str, day: date) -> dict[str, bytes]:
+        """The receiver's own keys accepted on ``day`` (empty: it has none)."""
+        keys = self.receivers.get((ward, receiver))
+        return keys.accepted(day) if keys is not None else {}
+
+    def own_key(self, ward: str, receiver: str) -> SigningKey | None:
+        """The key the receiver signs its answers with now (its current one)."""
+        keys = self.receivers.get((ward, receiver))
+        return keys.current if keys is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +182,9 @@ class ReceiverSettings:
     timezone: ZoneInfo
     mqtt: MqttSettings
     keys: Mapping[str, bytes] = field(default_factory=dict, repr=False)  # kid -> secret
+    own_key: SigningKey | None = None  # signs the box's answers (protocol version 2)
+    #: command keys still accepted after a rotation, each until the end of its date (in keys)
+    retired: tuple[tuple[SigningKey, date], ...] = ()
     output: str = "alsa:default"
     cache_dir: Path = Path("/var/cache/ipfm-receiver")
     cache_max_bytes: int = 512 * 1024 * 1024

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ipfm_scheduler.audio.probe import probe
 from ipfm_scheduler.config import addresses as adr
 from ipfm_scheduler.config.compound import Entry
+from ipfm_scheduler.config.keyfiles import read_keys_dir
 from ipfm_scheduler.config.nodes import Node
 from ipfm_scheduler.config.reader import (
     INVALID,
@@ -350,7 +351,7 @@ def read_key(r: FileReader, fields: Fields, parts: StationParts) -> SigningKey |
 
 def _signing(r: FileReader, fields: Section, parts: StationParts) -> SigningSettings | None:
     if fields is None:
-        return SigningSettings()
+        return _keys_folder(r, None, parts, SigningSettings())
     if not isinstance(fields, Fields):
         return None
     before = len(r.problems)
@@ -365,7 +366,28 @@ def _signing(r: FileReader, fields: Section, parts: StationParts) -> SigningSett
                 per_ward[ward_id] = key
     if len(r.problems) > before or not fields.ok:
         return None
-    return SigningSettings(default=default, per_ward=per_ward)
+    return _keys_folder(r, fields, parts, SigningSettings(default=default, per_ward=per_ward))
+
+
+def _keys_folder(
+    r: FileReader, fields: Fields | None, parts: StationParts, signing: SigningSettings
+) -> SigningSettings | None:
+    """``signing`` with the keys folder (``signing.keys_dir``, default ``keys/`` beside the
+    station file) and, when secrets are read, the keys in it."""
+    written = fields["keys_dir"] if fields is not None else None
+    folder = resolved(parts.base, written if isinstance(written, str) else DEFAULT_KEYS_DIR)
+    if not parts.secrets:
+        return replace(signing, keys_dir=folder)
+    try:
+        commands, receivers = read_keys_dir(folder)
+    except adr.Unusable as exc:
+        node = fields.at("keys_dir") if fields is not None and written else None
+        r.problem(node, "signing.keys_dir", str(exc))
+        return None
+    return replace(signing, keys_dir=folder, commands=commands, receivers=receivers)
+
+
+DEFAULT_KEYS_DIR = "keys/"
 
 
 def _programmes(r: FileReader, fields: Fields, parts: StationParts) -> None:

@@ -103,6 +103,15 @@ SIGNING = Shape(
             N_("per-ward keys"),
             default={},
         ),
+        Key(
+            "keys_dir",
+            TEXT,
+            N_(
+                "the keys folder (ipfm-scheduler keys init): the command key and each receiver's "
+                "own key, relative to this file"
+            ),
+            default="keys/",
+        ),
     ),
 )
 

@@ -106,6 +106,15 @@ WARD = Shape(
         Key(
             "skip_dates", SKIP_DATES, N_("dates with no broadcasting (Tết, …)"), default=frozenset()
         ),
+        Key(
+            "accept_unsigned",
+            BOOL,
+            N_(
+                "true while some of its receivers still speak protocol version 1: their unsigned "
+                "answers count, marked unverified"
+            ),
+            default=False,
+        ),
     ),
 )
 
@@ -182,6 +191,7 @@ def read_ward(r: FileReader, root: Node | None, file_name: str) -> WardSource:
             tuple(windows),
             tuple(a.rule for a in source.airings),
             skip,
+            accept_unsigned=fields["accept_unsigned"] is True,
         )
     return source
 

@@ -148,6 +148,8 @@ class Ward:
     windows: tuple[Window, ...]
     airings: tuple[AiringRule, ...]
     skip_dates: frozenset[date] = frozenset()
+    #: its receivers' unsigned answers (protocol version 1) count, marked unverified
+    accept_unsigned: bool = False
 
     def __post_init__(self) -> None:
         check_name(self.id, N_("ward id"))

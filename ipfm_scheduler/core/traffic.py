@@ -139,6 +139,7 @@ class IncomingAck:
     raw: bytes = field(repr=False)
     ack: AckLike | None = None
     error: str | None = None
+    verified: bool = False  # signed by the receiver's own key, and checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,7 @@ class IncomingStatus:
     fw: str | None
     raw: bytes = field(repr=False)
     retained: bool = False
+    verified: bool = False  # signed by the receiver's own key, and checked
 
     def __post_init__(self) -> None:
         if self.at is not None and self.at.tzinfo is None:

@@ -11,7 +11,7 @@ import math
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
@@ -20,7 +20,7 @@ from ipfm_scheduler.config.settings import AudioFile, SigningKey
 from ipfm_scheduler.core.ids import check_command_id, check_name
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.errors import ProtocolError, ValueInvalid
-from ipfm_scheduler.protocol.signing import PLACEHOLDER_ID, Template, sign
+from ipfm_scheduler.protocol.signing import PLACEHOLDER_ID, PLACEHOLDER_RECEIVER, Template, sign
 from ipfm_scheduler.protocol.wire import (
     MAX_PAYLOAD_BYTES,
     canonical,
@@ -28,6 +28,7 @@ from ipfm_scheduler.protocol.wire import (
     command_id,
     decode_object,
     format_time,
+    name_field,
     parse_time,
     short_decimal,
     volume,
@@ -101,6 +102,22 @@ class AudioRef:
         }
 
 
+def _check_target(ward: str | None, receiver: str | None) -> None:
+    """A version 2 command names both its ward and its receiver; version 1 neither."""
+    if (ward is None) != (receiver is None):
+        raise ValueInvalid("a command names both its ward and its receiver, or neither")
+    if ward is not None and receiver is not None:
+        check_name(ward, "ward id")
+        check_name(receiver, "receiver id")
+
+
+def _targeted(ward: str | None, receiver: str | None) -> dict[str, Any]:
+    """The start of a command's JSON: its version, and its target in version 2."""
+    if ward is None:
+        return {"v": 1}
+    return {"v": 2, "ward": ward, "receiver": receiver}
+
+
 def _check_aware(**moments: datetime) -> None:
     for name, moment in moments.items():
         if not isinstance(moment, datetime) or moment.tzinfo is None:
@@ -120,9 +137,13 @@ class PlayCommand:
     start_at: datetime
     expires_at: datetime
     issued_at: datetime
+    #: version 2: the receiver the command is for (in its signed body); None: version 1
+    ward: str | None = None
+    receiver: str | None = None
 
     def __post_init__(self) -> None:
         check_command_id(self.id)
+        _check_target(self.ward, self.receiver)
         check_name(self.programme, "programme id")
         if not isinstance(self.title, str) or len(self.title) > MAX_TITLE_CHARS:
             raise ValueInvalid(
@@ -143,8 +164,7 @@ class PlayCommand:
             raise ValueInvalid(f"command {self.id}: expires_at is before start_at")
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
-        return {
-            "v": 1,
+        return _targeted(self.ward, self.receiver) | {
             "type": "play",
             "id": self.id,
             "programme": self.programme,
@@ -165,16 +185,18 @@ class StopCommand:
     id: str
     target: str
     issued_at: datetime
+    ward: str | None = None  # version 2: the receiver the command is for
+    receiver: str | None = None
 
     def __post_init__(self) -> None:
         check_command_id(self.id)
+        _check_target(self.ward, self.receiver)
         if self.target != STOP_ALL:
             check_command_id(self.target)
         _check_aware(issued_at=self.issued_at)
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
-        return {
-            "v": 1,
+        return _targeted(self.ward, self.receiver) | {
             "type": "stop",
             "id": self.id,
             "target": self.target,
@@ -199,18 +221,36 @@ def encode_command(command: Command, tz: tzinfo, key: SigningKey | None = None) 
 
 
 def encode_plays(
-    command: PlayCommand, tz: tzinfo, key: SigningKey | None, count: int
+    command: PlayCommand,
+    tz: tzinfo,
+    key: SigningKey | None,
+    count: int,
+    receivers: Sequence[str] | None = None,
 ) -> list[tuple[str, bytes]]:
     """``count`` copies of ``command`` (the commands of one airing, one per receiver), each with a
     new id: (id, the bytes :func:`encode_command` gives for the command with that id).
 
-    The command is checked and canonicalised once (``signing.Template``); each copy is signed on
-    its own, so a receiver's command can't be passed off as another's.
+    With ``receivers`` (one per copy) and a ``command.ward``, each copy is a version 2 command
+    naming its receiver. The command is checked and canonicalised once (``signing.Template``);
+    each copy is signed on its own, so a receiver's command can't be passed off as another's.
     """
-    template = Template(replace(command, id=PLACEHOLDER_ID).to_json(tz), key)
-    made = [(cid, template.fill(cid)) for cid in new_command_ids(count)]
-    if made:  # the commands of one airing are all the same size: the first one tells
-        cid, payload = made[0]
+    targeted = command.ward is not None and receivers is not None
+    if targeted and receivers is not None and len(receivers) != count:
+        raise ValueInvalid(f"{count} commands but {len(receivers)} receivers")
+    if targeted:
+        body = replace(command, id=PLACEHOLDER_ID, receiver=PLACEHOLDER_RECEIVER)
+    else:
+        body = replace(command, id=PLACEHOLDER_ID, ward=None, receiver=None)
+    template = Template(body.to_json(tz), key)
+    ids = new_command_ids(count)
+    if targeted and receivers is not None:
+        for receiver in dict.fromkeys(receivers):
+            check_name(receiver, "receiver id")
+        made = [(cid, template.fill(cid, r)) for cid, r in zip(ids, receivers, strict=True)]
+    else:
+        made = [(cid, template.fill(cid)) for cid in ids]
+    if made:  # the commands of one airing are about the same size: the largest tells
+        cid, payload = max(made, key=lambda m: len(m[1]))
         check_command_id(cid)
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise ValueInvalid(f"command {cid} is {len(payload)} bytes, over the 16 KiB limit")
@@ -224,18 +264,22 @@ def parse_command(payload: bytes) -> Command:
 
 def command_from_object(obj: Mapping[str, Any]) -> Command:
     """A command from an already decoded JSON object (``sig`` is ignored here: see verify)."""
-    check_version(obj, "command")
+    version = check_version(obj, "command")
     cid = command_id(obj, "id", "command")
     what = f"command {cid}"
+    ward = receiver = None
+    if version == 2:
+        ward, receiver = name_field(obj, "ward", what), name_field(obj, "receiver", what)
     kind = obj.get("type")
     try:
         if kind == "play":
-            return _play_from(obj, cid, what)
+            return replace(_play_from(obj, cid, what), ward=ward, receiver=receiver)
         if kind == "stop":
             target = obj.get("target")
             if target != STOP_ALL:
                 target = command_id(obj, "target", what)
-            return StopCommand(cid, target, parse_time(obj.get("issued_at"), "issued_at", what))
+            issued = parse_time(obj.get("issued_at"), "issued_at", what)
+            return StopCommand(cid, target, issued, ward, receiver)
     except ValueInvalid as exc:
         raise ProtocolError(f"{what}: {exc}") from exc
     raise ProtocolError(f"{what}: `type` is {str(kind)[:40]!r}, expected play or stop")

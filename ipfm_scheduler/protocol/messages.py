@@ -7,14 +7,17 @@ Unknown fields are ignored. The ``encode_*`` functions are for receivers (the si
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
+from ipfm_scheduler.config.settings import SigningKey
 from ipfm_scheduler.core.commands import AckStatus
-from ipfm_scheduler.core.ids import check_command_id
+from ipfm_scheduler.core.ids import check_command_id, check_name
 from ipfm_scheduler.errors import ProtocolError, ValueInvalid
+from ipfm_scheduler.protocol.signing import check_signature, sign
 from ipfm_scheduler.protocol.wire import (
     canonical,
     check_version,
@@ -22,6 +25,7 @@ from ipfm_scheduler.protocol.wire import (
     command_id,
     decode_object,
     format_time,
+    name_field,
     number,
     parse_time,
     short_decimal,
@@ -104,17 +108,101 @@ class ReceiverStatus:
         return obj
 
 
-def encode_ack(ack: Ack, tz: tzinfo | None = None) -> bytes:
-    return canonical(ack.to_json(tz))
+@dataclass(frozen=True, slots=True)
+class OwnKey:
+    """A receiver's own key (docs/protocol.md "Version 2"): it signs every answer of the
+    receiver ``ward``/``receiver`` with it."""
+
+    ward: str
+    receiver: str
+    key: SigningKey
+
+    def __post_init__(self) -> None:
+        check_name(self.ward, "ward id")
+        check_name(self.receiver, "receiver id")
+
+    def signed(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` (an answer, version 1) as a signed version 2 answer of this receiver."""
+        return sign({**obj, "v": 2, "ward": self.ward, "receiver": self.receiver}, self.key)
 
 
-def encode_status(status: ReceiverStatus, tz: tzinfo | None = None) -> bytes:
-    return canonical(status.to_json(tz))
+def encode_ack(ack: Ack, tz: tzinfo | None = None, own: OwnKey | None = None) -> bytes:
+    """The ack's bytes: version 1, or version 2 signed with the receiver's ``own`` key."""
+    obj = ack.to_json(tz)
+    return canonical(own.signed(obj) if own is not None else obj)
+
+
+def encode_status(
+    status: ReceiverStatus, tz: tzinfo | None = None, own: OwnKey | None = None
+) -> bytes:
+    """The status's bytes: version 1, or version 2 signed with the receiver's ``own`` key."""
+    obj = status.to_json(tz)
+    return canonical(own.signed(obj) if own is not None else obj)
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """What the scheduler holds to check one receiver's answers: the ``kid`` -> secret of the
+    receiver's keys accepted now (empty: it has no key), and whether its ward accepts unsigned
+    answers (``accept_unsigned``). ``known``: the receiver is in the configuration."""
+
+    keys: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    accept_unsigned: bool = False
+    known: bool = True
+
+
+def read_ack(payload: bytes, ward: str, receiver: str, trust: Trust) -> tuple[Ack, bool]:
+    """An ack heard on ``ward``/``receiver``'s topic and whether it is verified (signed by that
+    receiver's key); ``ProtocolError`` (quarantine, with the reason) if it is malformed, or
+    badly signed, or unsigned where a signature is required (docs/protocol.md "Version 2")."""
+    obj = decode_object(payload, "ack")
+    verified = _proof(obj, "ack", ward, receiver, trust)
+    return _ack_from(obj), verified
+
+
+def read_status(
+    payload: bytes, ward: str, receiver: str, trust: Trust
+) -> tuple[ReceiverStatus, bool]:
+    """A status heard on ``ward``/``receiver``'s topic, as :func:`read_ack` reads an ack."""
+    obj = decode_object(payload, "status")
+    verified = _proof(obj, "status", ward, receiver, trust)
+    return _status_from(obj), verified
+
+
+def _proof(obj: dict[str, Any], what: str, ward: str, receiver: str, trust: Trust) -> bool:
+    """Whether the answer is signed by its receiver; ``ProtocolError`` if it can't count."""
+    version = check_version(obj, what)
+    who = f"{ward}/{receiver}"
+    if version == 2:
+        named = (name_field(obj, "ward", what), name_field(obj, "receiver", what))
+        if named != (ward, receiver):
+            raise ProtocolError(
+                f"{what} on the topic of {who} speaks for {named[0]}/{named[1]}: not counted"
+            )
+    if "sig" not in obj:
+        if trust.keys and not trust.accept_unsigned:
+            raise ProtocolError(
+                f"{what} from {who} is not signed, but {who} has a key: not counted"
+            )
+        return False
+    if version == 1:
+        raise ProtocolError(f"{what} from {who} is signed but version 1 (a signed answer is v2)")
+    if not trust.keys:
+        raise ProtocolError(f"{what} from {who} is signed, but {who} has no key to check it")
+    check = check_signature(obj, trust.keys, what)
+    if not check.ok:
+        raise ProtocolError(f"{what} from {who}: bad signature ({check.reason}): not counted")
+    return True
 
 
 def parse_ack(payload: bytes) -> Ack:
-    """An acknowledgement from hostile bytes, or ``ProtocolError`` saying what is wrong."""
+    """An acknowledgement from hostile bytes, or ``ProtocolError`` saying what is wrong (its
+    signature is not looked at: see :func:`read_ack`)."""
     obj = decode_object(payload, "ack")
+    return _ack_from(obj)
+
+
+def _ack_from(obj: dict[str, Any]) -> Ack:
     check_version(obj, "ack")
     cid = command_id(obj, "id", "ack")
     what = f"ack for {cid}"
@@ -135,8 +223,12 @@ def parse_ack(payload: bytes) -> Ack:
 
 
 def parse_status(payload: bytes) -> ReceiverStatus:
-    """A receiver status from hostile bytes, or ``ProtocolError`` saying what is wrong."""
-    obj = decode_object(payload, "status")
+    """A receiver status from hostile bytes, or ``ProtocolError`` saying what is wrong (its
+    signature is not looked at: see :func:`read_status`)."""
+    return _status_from(decode_object(payload, "status"))
+
+
+def _status_from(obj: dict[str, Any]) -> ReceiverStatus:
     check_version(obj, "status")
     state = obj.get("state")
     if not isinstance(state, str) or state not in _STATES:

@@ -66,7 +66,7 @@ class Verification:
         return "malformed" if self.verdict is Verdict.MALFORMED else "bad-signature"
 
 
-def verify(payload: bytes, keys: Mapping[str, bytes]) -> Verification:  # noqa: PLR0911
+def verify(payload: bytes, keys: Mapping[str, bytes]) -> Verification:
     """Check a command's signature against ``keys`` (``kid`` -> shared secret).
 
     Never raises for bad input: a payload that is not a JSON object is ``MALFORMED``; one without
@@ -77,9 +77,16 @@ def verify(payload: bytes, keys: Mapping[str, bytes]) -> Verification:  # noqa: 
         obj = decode_object(payload, "command")
     except ProtocolError as exc:
         return Verification(Verdict.MALFORMED, str(exc))
+    return check_signature(obj, keys, "command")
+
+
+def check_signature(  # noqa: PLR0911
+    obj: dict[str, Any], keys: Mapping[str, bytes], what: str
+) -> Verification:
+    """:func:`verify` of an already decoded message (a command, or a version 2 answer)."""
     sig = obj.get("sig")
     if sig is None:
-        return Verification(Verdict.UNSIGNED, "the command carries no `sig`", obj)
+        return Verification(Verdict.UNSIGNED, f"the {what} carries no `sig`", obj)
     if not isinstance(sig, dict) or sig.get("alg") != ALGORITHM:
         return Verification(Verdict.BAD_SIGNATURE, f"`sig` is not an {ALGORITHM} signature", obj)
     kid, mac = sig.get("kid"), sig.get("mac")
@@ -91,20 +98,22 @@ def verify(payload: bytes, keys: Mapping[str, bytes]) -> Verification:  # noqa: 
     try:
         expected = mac_of(obj, keys[kid])
     except (ValueError, RecursionError):  # e.g. 1e999, which JSON cannot write back
-        return Verification(Verdict.BAD_SIGNATURE, "the command can't be canonicalised", obj, kid)
+        return Verification(Verdict.BAD_SIGNATURE, f"the {what} can't be canonicalised", obj, kid)
     if not hmac.compare_digest(expected, mac):
         return Verification(Verdict.BAD_SIGNATURE, f"the mac does not match key {kid!r}", obj, kid)
     return Verification(Verdict.VALID, "signature valid", obj, kid)
 
 
 class Template:
-    """The canonical bytes of many messages that differ only in their ``id``, each signed on its
-    own: the body is canonicalised once around a placeholder id (and, signed, a placeholder mac),
-    and each message is that text with its id and its own HMAC filled in. The result is byte for
-    byte what :func:`canonical` of :func:`sign` gives for each (a test checks it); the key's
-    HMAC pads are hashed once, not once per message.
+    """The canonical bytes of many messages that differ only in their ``id`` (and, version 2,
+    their ``receiver``), each signed on its own: the body is canonicalised once around
+    placeholders (and, signed, a placeholder mac), and each message is that text with its values
+    and its own HMAC filled in. The result is byte for byte what :func:`canonical` of
+    :func:`sign` gives for each (a test checks it); the key's HMAC pads are hashed once, not once
+    per message.
 
-    Ids are protocol ids (letters, digits, ``-``), which canonical JSON writes as themselves.
+    Ids are protocol ids (letters, digits, ``-``; receivers ``a-z 0-9 - _``), which canonical
+    JSON writes as themselves.
     """
 
     def __init__(self, body: Mapping[str, Any], key: SigningKey | None) -> None:
@@ -112,36 +121,49 @@ class Template:
             raise ValueInvalid(f"a template's body must carry the id {PLACEHOLDER_ID!r}")
         self._mac = hmac.new(key.secret, digestmod=hashlib.sha256) if key is not None else None
         unsigned = {k: v for k, v in body.items() if k != "sig"}
-        self._body = _split(canonical(unsigned), PLACEHOLDER_ID)
+        self._body = _pieces(canonical(unsigned))
         if key is None:
-            self._head, self._tail = self._body
-            self._after_mac = b""
+            self._signed = self._body
             return
         signed = {**unsigned, "sig": {"alg": ALGORITHM, "kid": key.kid, "mac": _PLACEHOLDER_MAC}}
-        self._head, rest = _split(canonical(signed), PLACEHOLDER_ID)
-        self._tail, self._after_mac = _split(rest, _PLACEHOLDER_MAC)
+        self._signed = _pieces(canonical(signed))
 
-    def fill(self, message_id: str) -> bytes:
-        """The message with ``message_id`` (a valid protocol id: the caller checks it)."""
-        quoted = f'"{message_id}"'.encode()
+    def fill(self, message_id: str, receiver: str | None = None) -> bytes:
+        """The message with ``message_id`` (and ``receiver``): valid ids, the caller checks."""
+        values = {PLACEHOLDER_ID: f'"{message_id}"'.encode()}
+        if receiver is not None:
+            values[PLACEHOLDER_RECEIVER] = f'"{receiver}"'.encode()
         if self._mac is None:
-            return self._head + quoted + self._tail
+            return _join(self._body, values)
         signer = self._mac.copy()
-        signer.update(self._body[0] + quoted + self._body[1])
-        mac = signer.hexdigest().encode()
-        return self._head + quoted + self._tail + b'"' + mac + b'"' + self._after_mac
+        signer.update(_join(self._body, values))
+        values[_PLACEHOLDER_MAC] = b'"' + signer.hexdigest().encode() + b'"'
+        return _join(self._signed, values)
 
 
 #: an id that is valid in the protocol and never occurs in a real message (see ``Template``)
 PLACEHOLDER_ID = "IPFMPLACEHOLDERID"
+#: the same for a version 2 command's receiver (a valid receiver id)
+PLACEHOLDER_RECEIVER = "ipfmplaceholderreceiver"
 _PLACEHOLDER_MAC = "ipfmplaceholdermac"
+_PLACEHOLDERS = re.compile(
+    rb'"(' + b"|".join(re.escape(p.encode()) for p in
+                       (PLACEHOLDER_ID, PLACEHOLDER_RECEIVER, _PLACEHOLDER_MAC)) + rb')"'
+)  # fmt: skip
 
 
-def _split(data: bytes, placeholder: str) -> tuple[bytes, bytes]:
-    parts = data.split(f'"{placeholder}"'.encode())
-    if len(parts) != 2:
-        raise ValueInvalid(f"a message's text contains {placeholder!r}: can't be templated")
-    return parts[0], parts[1]
+def _pieces(data: bytes) -> list[bytes | str]:
+    """``data`` split around its placeholders: text (bytes) and placeholder names (str), each
+    placeholder at most once."""
+    parts = _PLACEHOLDERS.split(data)
+    names = [p.decode() for p in parts[1::2]]
+    if len(set(names)) != len(names):
+        raise ValueInvalid("a message's text contains a placeholder twice: can't be templated")
+    return [p if i % 2 == 0 else p.decode() for i, p in enumerate(parts)]
+
+
+def _join(pieces: list[bytes | str], values: Mapping[str, bytes]) -> bytes:
+    return b"".join(p if isinstance(p, bytes) else values[p] for p in pieces)
 
 
 def keyring(*keys: SigningKey | None) -> dict[str, bytes]:

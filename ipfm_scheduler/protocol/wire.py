@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from ipfm_scheduler.core.ids import COMMAND_ID_RE
+from ipfm_scheduler.core.ids import COMMAND_ID_RE, NAME_RE
 from ipfm_scheduler.errors import ProtocolError, ValueInvalid
 
-#: the only protocol version this program speaks (`"v": 1` in every message)
-VERSION = 1
+#: the newest protocol version this program speaks (docs/protocol.md "Version 2")
+VERSION = 2
+#: every version it still speaks and reads (`"v"` of every message)
+VERSIONS = (1, 2)
 #: a message from a receiver larger than this is refused unread
 MAX_PAYLOAD_BYTES = 16 * 1024
 #: free text (`detail`, `fw`) longer than this is cut, ending in "…"
@@ -120,14 +122,27 @@ def decode_object(payload: bytes, what: str) -> dict[str, Any]:
     return obj
 
 
-def check_version(obj: Mapping[str, Any], what: str) -> None:
+def check_version(obj: Mapping[str, Any], what: str) -> int:
+    """The message's protocol version (1 or 2), or ``ProtocolError``."""
     version = obj.get("v")
+    spoken = " and ".join(str(v) for v in VERSIONS)
     if version is None:
-        raise ProtocolError(f"{what}: `v` is missing (this program speaks version {VERSION})")
-    if type(version) is not int or version != VERSION:
+        raise ProtocolError(f"{what}: `v` is missing (this program speaks versions {spoken})")
+    if type(version) is not int or version not in VERSIONS:
         raise ProtocolError(
-            f"{what}: `v` is {_show(version)}, this program speaks version {VERSION} only"
+            f"{what}: `v` is {_show(version)}, this program speaks versions {spoken} only"
         )
+    return version
+
+
+def name_field(obj: Mapping[str, Any], field: str, what: str) -> str:
+    """A ward or receiver id (``a-z 0-9 - _``, 1 to 64) from hostile input."""
+    value = obj.get(field)
+    if not isinstance(value, str) or NAME_RE.fullmatch(value) is None:
+        raise ProtocolError(
+            f"{what}: `{field}` {_show(value)} is not an id (1 to 64 characters of a-z, 0-9, -_)"
+        )
+    return value
 
 
 def command_id(obj: Mapping[str, Any], field: str, what: str) -> str:

@@ -82,6 +82,8 @@ class Agent:
             keys=settings.keys,
             store=self.store,
             tz=settings.timezone,
+            own_key=settings.own_key,
+            until={key.kid: until for key, until in settings.retired},
         )
         self.who = f"{settings.ward}/{settings.receiver}"
         self.cache = AudioCache(settings.cache_dir, settings.cache_max_bytes, who=self.who)
@@ -127,6 +129,11 @@ class Agent:
             if keys
             else _("no signing key"),
         )
+        own = self.settings.own_key
+        if own is None:
+            log.warning(_("%s: no key of its own: its answers are unsigned (version 1)"), self.who)
+        else:
+            log.info(_("%s: answers signed with its own key %s (version 2)"), self.who, own.kid)
         if not keys:
             log.warning(_("%s: no signing key in its file: commands are not checked"), self.who)
         self.notifier.ready(f"receiver {self.who}")
@@ -287,7 +294,7 @@ class Agent:
     # ------------------------------------------------------------------ the broker
 
     def _publish_ack(self, ack: Ack) -> None:
-        payload = protocol.encode_ack(ack, self.settings.timezone)
+        payload = self.core.encode_ack(ack)
         try:
             self.transport.publish(
                 self.ack_topic, payload, token=(ack.id, ack.status.value), timeout=0
@@ -319,7 +326,7 @@ class Agent:
             volume=self.core.volume if online else None,
             playing=self.core.playing if online else None,
         )
-        return protocol.encode_status(status, self.settings.timezone)
+        return self.core.encode_status(status)
 
     def _publish_status(self, state: ReceiverState) -> None:
         if not self.transport.connected:

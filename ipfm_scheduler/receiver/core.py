@@ -8,7 +8,8 @@ the player stopped. Everything to remember goes through the :class:`~.store.Stor
 
 Order of checks for a command: an exact repeat of a known command repeats the latest ack; then
 the signature (``rejected``/``bad-signature``; not remembered, so the genuine command still
-plays); a known id with a different body is ``rejected``/``replay``; a malformed command
+plays); a known id with a different body is ``rejected``/``replay``; a version 2 command for
+another box ``rejected``/``wrong-target`` (not remembered either); a malformed command
 ``rejected``/``malformed``; a play past ``expires_at`` ``rejected``/``expired``. Then the audio is
 fetched (always asked: the caller answers at once from its cache; commands sharing a sha256 share
 one fetch): ``rejected``/``checksum``, ``failed``/``download``, or ``rejected``/``expired`` when
@@ -23,10 +24,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
+from ipfm_scheduler.config.settings import SigningKey
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.ids import COMMAND_ID_RE
 from ipfm_scheduler.core.model import Priority
@@ -35,9 +37,13 @@ from ipfm_scheduler.protocol import (
     STOP_ALL,
     Ack,
     AudioRef,
+    OwnKey,
     PlayCommand,
+    ReceiverStatus,
     StopCommand,
     command_from_object,
+    encode_ack,
+    encode_status,
     verify,
 )
 from ipfm_scheduler.protocol.wire import decode_object
@@ -92,10 +98,16 @@ class ReceiverCore:
         keys: Mapping[str, bytes],
         store: Store,
         tz: tzinfo = UTC,
+        own_key: SigningKey | None = None,
+        until: Mapping[str, date] | None = None,
     ) -> None:
         self.ward = ward
         self.receiver = receiver
         self.keys = dict(keys)  # kid -> secret; empty: commands are not checked
+        # kid -> the last day it is accepted: a rotated command key; the others have no end
+        self.until = {kid: (until or {}).get(kid, date.max) for kid in self.keys}
+        # the box's own key: its answers are version 2, signed (docs/protocol.md "Version 2")
+        self.own = OwnKey(ward, receiver, own_key) if own_key is not None else None
         self.store = store
         self.tz = tz
         self.volume = 80
@@ -164,14 +176,31 @@ class ReceiverCore:
                 self.store.record_ack(ack, seen.expires_at)
             return Outcome("duplicate", cid, latest, note="repeated")
         if self.keys:
-            check = verify(payload, self.keys)
+            day = now.astimezone(self.tz).date()
+            keys = {
+                k: v for k, v in self.keys.items() if k not in self.until or day <= self.until[k]
+            }
+            check = verify(payload, keys)
             if not check.ok:  # not remembered: the genuine command may still come
                 ack = self._ack(cid, AckStatus.REJECTED, now, check.ack_detail, remember=False)
                 return Outcome(_kind(obj), cid, [ack], note=check.reason)
         if seen is not None:
             ack = self._ack(cid, AckStatus.REJECTED, now, "replay", remember=False)
             return Outcome(_kind(obj), cid, [ack], note="known id, different body")
+        target = _target(obj)
+        if target is not None and target != (self.ward, self.receiver):
+            # not remembered: the command meant for this box may still come
+            ack = self._ack(cid, AckStatus.REJECTED, now, "wrong-target", remember=False)
+            return Outcome(_kind(obj), cid, [ack], note=f"for {target[0]}/{target[1]}")
         return None
+
+    # ---- what the box says: signed with its own key (version 2), else version 1 -------------
+
+    def encode_ack(self, ack: Ack) -> bytes:
+        return encode_ack(ack, self.tz, self.own)
+
+    def encode_status(self, status: ReceiverStatus) -> bytes:
+        return encode_status(status, self.tz, self.own)
 
     def _on_play(self, command: PlayCommand, now: datetime) -> Outcome:
         out = Outcome("play", command.id, note=f"{command.programme} {command.priority.value}")
@@ -354,6 +383,16 @@ def _identify(payload: bytes) -> tuple[dict[str, Any], str] | Outcome:
     if not isinstance(cid, str) or COMMAND_ID_RE.fullmatch(cid) is None:
         return Outcome("dropped", None, note="no valid `id`, nothing to answer")
     return obj, cid
+
+
+def _target(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The (ward, receiver) a version 2 command names; None for version 1 (or unreadable)."""
+    if obj.get("v") != 2:
+        return None
+    ward, receiver = obj.get("ward"), obj.get("receiver")
+    if isinstance(ward, str) and isinstance(receiver, str):
+        return ward, receiver
+    return None
 
 
 def _kind(obj: Mapping[str, Any]) -> str:

@@ -17,6 +17,7 @@ from ipfm_scheduler.config.settings import AudioFile, SigningKey, StationConfig
 from ipfm_scheduler.core.expand import PlannedAiring, expand_between
 from ipfm_scheduler.core.model import Programme, Schedule, Ward
 from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.protocol import Trust
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,28 @@ class Plan:
 
     def key_for(self, ward: str) -> SigningKey | None:
         return self.station.signing.key_for(ward)
+
+    def speaks_v2(self, ward: str, receiver: str) -> bool:
+        """Whether the receiver gets version 2 commands: it has a key of its own and its ward
+        does not accept unsigned answers (docs/protocol.md "Which version a receiver gets")."""
+        found = self.schedule.wards.get(ward)
+        signing = self.station.signing
+        return (
+            found is not None
+            and not found.accept_unsigned
+            and signing.own_key(ward, receiver) is not None
+        )
+
+    def trust(self, ward: str, receiver: str, now: datetime) -> Trust:
+        """What checks the answers of ``ward``/``receiver`` heard at ``now``: its own keys
+        accepted on the station's date, and its ward's ``accept_unsigned``."""
+        found = self.schedule.wards.get(ward)
+        day = now.astimezone(self.tz).date()
+        return Trust(
+            self.station.signing.answer_keys(ward, receiver, day),
+            accept_unsigned=found is not None and found.accept_unsigned,
+            known=found is not None and found.receiver(receiver) is not None,
+        )
 
     def longest_programme(self) -> timedelta:
         return max((p.duration for p in self.schedule.programmes.values()), default=timedelta())

@@ -13,7 +13,8 @@ from ipfm_scheduler import protocol
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.errors import ProtocolError, StorageError
 from ipfm_scheduler.lograte import RateLimited, shown
-from ipfm_scheduler.protocol import TopicKind
+from ipfm_scheduler.protocol import TopicKind, Trust
+from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.ports import (
     AiringLog,
     IncomingAck,
@@ -52,12 +53,13 @@ class Answers:
         self.warnings = RateLimited(log, "quarantined")
         self._online: dict[str, dict[str, bool]] = defaultdict(dict)  # ward -> receiver -> online
 
-    def receive(self, prefix: str, now: datetime, limit: int = 20000) -> int:
+    def receive(self, plan: Plan, now: datetime, limit: int = 20000) -> int:
         """Record what receivers sent (acks and statuses), in order, each batch as of when it
         was received; returns how many messages. A batch the airing log refuses stays pending
-        (``storage/pending.py``): tried again later, set aside in the spill file meanwhile."""
+        (``storage/pending.py``): tried again later, set aside in the spill file meanwhile. Each
+        answer is checked against its receiver's keys in ``plan`` (docs/protocol.md "Version 2")."""
         self.warnings.flush(now)
-        self._prefix = prefix
+        self._prefix = plan.prefix
         count = 0
         try:
             while count < limit:
@@ -65,7 +67,7 @@ class Answers:
                 if not batch.messages:
                     break
                 try:
-                    self._file(prefix, batch.messages, batch.at)
+                    self._file(plan, batch.messages, batch.at)
                 except StorageError:
                     self.pending.failed(now)
                     raise
@@ -87,7 +89,8 @@ class Answers:
             log.warning("%d answer(s) not stored yet set aside in %s: stored at the next start",
                         count, self.pending.spill.path if self.pending.spill else "?")  # fmt: skip
 
-    def _file(self, prefix: str, messages: Sequence[IncomingMessage], now: datetime) -> None:
+    def _file(self, plan: Plan, messages: Sequence[IncomingMessage], now: datetime) -> None:
+        prefix = plan.prefix
         acks: list[IncomingAck] = []
         statuses: list[IncomingStatus] = []
         unknown = 0
@@ -98,10 +101,12 @@ class Answers:
                 continue
             if message.cut:  # too large to be an answer: only its start was kept
                 self._quarantine(message, ref.ward, ref.receiver, _too_large(message), now)
-            elif ref.kind is TopicKind.ACK:
-                acks.append(_ack(ref.ward, ref.receiver, message))
+                continue
+            trust = plan.trust(ref.ward, ref.receiver, now)
+            if ref.kind is TopicKind.ACK:
+                acks.append(_ack(ref.ward, ref.receiver, message, trust))
             elif ref.kind is TopicKind.STATUS:
-                status = self._status(ref.ward, ref.receiver, message, now)
+                status = self._status(ref.ward, ref.receiver, message, trust, now)
                 statuses += [status] if status is not None else []
         if statuses:
             self._record_statuses(statuses, now)
@@ -155,16 +160,20 @@ class Answers:
                     self.touch(outcome.ward)
 
     def _status(
-        self, ward: str, receiver: str, message: IncomingMessage, now: datetime
+        self, ward: str, receiver: str, message: IncomingMessage, trust: Trust, now: datetime
     ) -> IncomingStatus | None:
         raw = message.payload
         try:
-            status = protocol.parse_status(raw)
+            if not trust.known and not trust.keys:
+                raise ProtocolError(
+                    f"status for {ward}/{receiver}, not a receiver of the configuration"
+                )
+            status, verified = protocol.read_status(raw, ward, receiver, trust)
         except ProtocolError as exc:
             self._quarantine(message, ward, receiver, str(exc), now)
             return None
         return IncomingStatus(
-            ward, receiver, status.online, status.at, status.fw, raw, retained=message.retain
+            ward, receiver, status.online, status.at, status.fw, raw, message.retain, verified
         )
 
     def _record_statuses(self, statuses: Sequence[IncomingStatus], now: datetime) -> None:
@@ -180,12 +189,13 @@ class Answers:
             self.metrics.receivers_online(ward, sum(self._online[ward].values()))
 
 
-def _ack(ward: str, receiver: str, message: IncomingMessage) -> IncomingAck:
+def _ack(ward: str, receiver: str, message: IncomingMessage, trust: Trust) -> IncomingAck:
     raw = message.payload
     try:
-        return IncomingAck(ward, receiver, message.topic, raw, ack=protocol.parse_ack(raw))
+        ack, verified = protocol.read_ack(raw, ward, receiver, trust)
     except ProtocolError as exc:
         return IncomingAck(ward, receiver, message.topic, raw, error=str(exc))
+    return IncomingAck(ward, receiver, message.topic, raw, ack=ack, verified=verified)
 
 
 def _too_large(message: IncomingMessage) -> str:

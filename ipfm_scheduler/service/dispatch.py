@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from ipfm_scheduler import protocol
@@ -73,10 +74,18 @@ def order(
         issued_at=now,
     )
     targets = list(receivers)
-    made = protocol.encode_plays(command, planned.zone, plan.key_for(planned.ward), len(targets))
+    key = plan.key_for(planned.ward)
+    v2 = [r for r in targets if plan.speaks_v2(planned.ward, r)]  # their commands name them
+    named_set = set(v2)
+    v1 = [r for r in targets if r not in named_set]
+    targeted = replace(command, ward=planned.ward, receiver=protocol.PLACEHOLDER_RECEIVER)
+    made = dict(zip(v1, protocol.encode_plays(command, planned.zone, key, len(v1)), strict=True))
+    made.update(
+        zip(v2, protocol.encode_plays(targeted, planned.zone, key, len(v2), v2), strict=True)
+    )
     commands = [
-        NewCommand(command_id, receiver, _cmd_topic(plan.prefix, planned.ward, receiver), body)
-        for receiver, (command_id, body) in zip(targets, made, strict=True)
+        NewCommand(made[r][0], r, _cmd_topic(plan.prefix, planned.ward, r), made[r][1])
+        for r in targets
     ]
     return AiringToStore(
         planned, priority, audio.sha256, tuple(commands), makeup_for=makeup_for, note=note

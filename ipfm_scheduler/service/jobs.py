@@ -111,7 +111,7 @@ class Dispatcher:
 
     def receive(self, now: datetime, limit: int = 20000) -> int:
         """Record what receivers sent (acks and statuses); returns how many messages."""
-        return self.answers.receive(self.plan.prefix, now, limit)
+        return self.answers.receive(self.plan, now, limit)
 
     def expire(self, now: datetime) -> int:
         expired = self.dispatch.expire(now)

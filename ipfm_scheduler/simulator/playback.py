@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 
+from ipfm_scheduler.config.settings import SigningKey
 from ipfm_scheduler.i18n import _
 from ipfm_scheduler.protocol import AudioRef, PlayCommand
 from ipfm_scheduler.receiver.core import FetchResult, Outcome, ReceiverCore, Wakeup
@@ -40,6 +41,8 @@ class Behaviour:
     """How every simulated receiver behaves (shared by all of them)."""
 
     keys: Mapping[str, bytes] = field(default_factory=dict)  # kid -> secret; empty: no checks
+    #: each receiver's own key, (ward, receiver) -> key: its answers are signed (version 2)
+    own_keys: Mapping[tuple[str, str], SigningKey] = field(default_factory=dict, repr=False)
     fail_rate: float = 0.0  # share of plays that fail with detail `device`
     seed: int = 0
     mode: TimeMode = TimeMode.INSTANT
@@ -62,7 +65,12 @@ class SimBox:
         self.behaviour = behaviour
         self.store = MemoryStore()
         self.core = ReceiverCore(
-            ward, receiver, keys=behaviour.keys, store=self.store, tz=behaviour.tz
+            ward,
+            receiver,
+            keys=behaviour.keys,
+            store=self.store,
+            tz=behaviour.tz,
+            own_key=behaviour.own_keys.get((ward, receiver)),
         )
         self._plays: dict[str, tuple[PlayCommand, datetime]] = {}  # realtime: playing now
 

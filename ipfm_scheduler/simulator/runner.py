@@ -33,11 +33,11 @@ from ipfm_scheduler.i18n import _
 from ipfm_scheduler.protocol import (
     Ack,
     AudioRef,
+    OwnKey,
     ReceiverState,
     ReceiverStatus,
     TopicKind,
     ack_topic,
-    encode_ack,
     encode_status,
     parse_topic,
     receivers_filter,
@@ -196,7 +196,9 @@ class Simulator:
         for ward, receiver in self.receivers if pairs is None else pairs:
             status = ReceiverStatus(state, now, FIRMWARE, 80, None)
             topic = status_topic(self.prefix, ward, receiver)
-            self._send(topic, encode_status(status, self.behaviour.tz), retain=True)
+            key = self.behaviour.own_keys.get((ward, receiver))
+            own = OwnKey(ward, receiver, key) if key is not None else None
+            self._send(topic, encode_status(status, self.behaviour.tz, own), retain=True)
         self.transport.flush(30)
 
     # ---- the worker --------------------------------------------------------------------------
@@ -262,7 +264,8 @@ class Simulator:
 
     def _send_ack(self, pair: tuple[str, str], ack: Ack) -> None:
         token = _AckToken(pair, ack.id, ack.status.value)
-        self._send(ack_topic(self.prefix, *pair), encode_ack(ack, self.behaviour.tz), token=token)
+        payload = self.receivers[pair].core.encode_ack(ack)  # as ipfm-receiver signs it
+        self._send(ack_topic(self.prefix, *pair), payload, token=token)
 
     def _send(self, topic: str, payload: bytes, retain: bool = False, token: object = None) -> None:
         try:

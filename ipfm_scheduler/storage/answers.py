@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState, after_ack
+from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.ids import COMMAND_ID_RE
 from ipfm_scheduler.core.records import ReceiverStatusRecord
 from ipfm_scheduler.core.traffic import AckOutcome, IncomingAck, IncomingStatus, ack_time_text
@@ -42,7 +43,7 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
     now = to_utc(now, "now")
     ids = [i.ack.id for i in items if i.ack is not None]
     ids = [cid for cid in ids if COMMAND_ID_RE.fullmatch(cid)]
-    columns = ("ward", "receiver", "state", "airing_id", "created_at")
+    columns = ("ward", "receiver", "state", "airing_id", "created_at", "expires_at")
     rows = {r.id: r for r in command_rows(conn, ids, *columns, for_update=True)}
     completed = [
         i.ack.id
@@ -190,6 +191,7 @@ def _status_event(item: IncomingStatus, state: dict[str, Any], now: datetime) ->
         "received_at": now,
         "fw": state["fw"],
         "raw": item.raw[:MAX_RAW_BYTES],
+        "verified": item.verified,
     }
 
 
@@ -251,7 +253,9 @@ class _AckFiler:
         new = after_ack(current, status)
         changed = new is not current
         if changed and new is CommandState.COMPLETED:
-            impossible = self._too_soon(ack.id, row.created_at)
+            impossible = self._too_soon(ack.id, row.created_at) or self._too_late(
+                ack.id, row.expires_at, ack.at
+            )
             if impossible:
                 return self.quarantine(item, impossible, ack.id)
         key = (ack.id, status.value)
@@ -274,6 +278,7 @@ class _AckFiler:
                 "raw": item.raw[:MAX_RAW_BYTES],
                 "changed_state": changed,
                 "state_after": new.value,
+                "verified": item.verified,
             }
         )
         if not changed:
@@ -285,6 +290,7 @@ class _AckFiler:
             "detail": safe_text(ack.detail),
             "played_s": ack.played_s,
             "receiver_at": at,
+            "answer_verified": item.verified,
         }
         return AckOutcome(ack.id, item.ward, item.receiver, new, changed=True)
 
@@ -300,6 +306,22 @@ class _AckFiler:
         return (
             f"`completed` {elapsed:.0f} s after the command was sent, but its recording lasts "
             f"{duration:.0f} s: it can't have played; not counted"
+        )
+
+    def _too_late(self, command_id: str, expires_at: datetime, at: datetime | None) -> str | None:
+        """Why a ``completed`` can't count: the receiver says it finished after the command
+        could last have finished (``expires_at`` + its recording + ``EXPIRE_GRACE``), when the
+        scheduler marks it expired."""
+        duration = self.durations.get(command_id)
+        if duration is None or at is None:
+            return None
+        deadline = to_utc(expires_at, "expires_at") + timedelta(seconds=duration) + EXPIRE_GRACE
+        if to_utc(at, "the ack's time") <= deadline:
+            return None
+        late = (to_utc(at, "the ack's time") - deadline).total_seconds() / 60
+        return (
+            f"`completed` at {to_utc(at, 'at').isoformat(timespec='seconds')}, {late:.0f} min "
+            "after the command had expired (it could last have finished by then): not counted"
         )
 
     def quarantine(

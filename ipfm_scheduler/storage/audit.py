@@ -63,6 +63,9 @@ class LogRow:
     detail: str | None
     played_s: float | None
     note: str | None
+    #: whether the answer that set ``state`` was signed by the receiver (None: no answer, or
+    #: recorded before protocol version 2)
+    answer_verified: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,12 @@ def airing_log(conn: Connection, wanted: LogFilter) -> list[LogRow]:
     a, c = t.airings, t.commands
     query = select(a, c.c.receiver, c.c.id.label("command_id"), c.c.state, c.c.attempts)
     query = query.add_columns(
-        c.c.first_sent_at, c.c.state_at, c.c.receiver_at, c.c.detail, c.c.played_s
+        c.c.first_sent_at,
+        c.c.state_at,
+        c.c.receiver_at,
+        c.c.detail,
+        c.c.played_s,
+        c.c.answer_verified,
     ).outerjoin(c, c.c.airing_id == a.c.id)
     if wanted.ward:
         query = query.where(a.c.ward == wanted.ward)
@@ -134,6 +142,7 @@ def airing_log(conn: Connection, wanted: LogFilter) -> list[LogRow]:
             detail=r.detail,
             played_s=r.played_s,
             note=r.note,
+            answer_verified=r.answer_verified,
         )
         for r in conn.execute(query).all()
     ]

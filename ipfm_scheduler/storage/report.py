@@ -44,6 +44,9 @@ class ReceiverLine:
         spoken."""
         return "" if self.why is None else str(self.why)
 
+    #: of ``completed``, how many rest on an answer that was not verified (no signature)
+    unverified: int = 0
+
 
 @dataclass(frozen=True, slots=True)
 class GroupLine:
@@ -116,7 +119,7 @@ def week_report(
         _add_expected(
             keys, plans[in_force], snapshot_id=in_force, week=week, ward=ward, programme=programme
         )
-    commands, sent = _week_commands(conn, week, ward, programme)
+    commands, sent, unverified = _week_commands(conn, week, ward, programme)
     now = to_utc(now, "now")
     final_at = _final_at(conn, week, end, plans.values(), ward=ward, programme=programme) + (
         expire_grace + close_margin
@@ -130,6 +133,7 @@ def week_report(
         final_at=final_at,
         records=_records(airings, commands),
         sent=sent,
+        unverified=unverified,
         offline=offline,
     )
     groups = tuple(build.group(key, plans[sid], sid) for key, sid in sorted(keys.items()))
@@ -218,8 +222,9 @@ _PRIORITIES = {p.value: p for p in Priority}
 
 def _week_commands(
     conn: Connection, week: IsoWeek, ward: str | None, programme: str | None
-) -> tuple[dict[int, dict[str, CommandRecord]], set[str]]:
-    """The week's commands by airing and receiver, and the ids of those the broker accepted."""
+) -> tuple[dict[int, dict[str, CommandRecord]], set[str], set[str]]:
+    """The week's commands by airing and receiver, the ids of those the broker accepted, and
+    of those whose state was set by an answer not verified (protocol version 1)."""
     a, c = t.airings, t.commands
     query = (
         select(
@@ -229,18 +234,21 @@ def _week_commands(
             c.c.state,
             c.c.detail,
             c.c.first_sent_at.is_not(None).label("sent"),  # a flag: no time to convert
+            c.c.answer_verified,
         )
         .join(a, a.c.id == c.c.airing_id)
         .where(a.c.week == str(week))
     )
     found: dict[int, dict[str, CommandRecord]] = defaultdict(dict)
-    sent = set()
+    sent, unverified = set(), set()
     rows = conn.execute(_filtered(query, ward, programme))  # unpacked as tuples: 10,000 rows
-    for command_id, airing_id, receiver, state, detail, was_sent in rows:
+    for command_id, airing_id, receiver, state, detail, was_sent, verified in rows:
         found[airing_id][receiver] = CommandRecord(command_id, receiver, _STATES[state], detail)
         if was_sent:
             sent.add(command_id)
-    return found, sent
+        if verified is False:
+            unverified.add(command_id)
+    return found, sent, unverified
 
 
 def _records(
@@ -305,9 +313,10 @@ class _Builder:
         records: dict[tuple[str, str], list[AiringRecord]],
         sent: set[str],
         offline: dict[tuple[str, str], datetime],
+        unverified: set[str],
     ) -> None:
         self.week, self.zone, self.now, self.final_at = week, zone, now, final_at
-        self.records, self.sent = records, sent
+        self.records, self.sent, self.unverified = records, sent, unverified
         self._enforced_by: dict[PlanProgramme, bool] = {}
         self.offline_by_ward: dict[str, dict[str, datetime]] = defaultdict(dict)
         for (w, r), since in offline.items():
@@ -345,6 +354,12 @@ class _Builder:
             for receiver, command in a.commands.items()
             if command.id in self.sent
         )
+        unverified: Counter[str] = Counter(
+            receiver
+            for a in records
+            for receiver, command in a.commands.items()
+            if command.id in self.unverified and command.state is CommandState.COMPLETED
+        )
         lines = tuple(
             ReceiverLine(
                 r.id,
@@ -353,6 +368,7 @@ class _Builder:
                 verdicts[r.id].completed,
                 verdicts[r.id].standing,
                 verdicts[r.id].why,
+                unverified[r.id],
             )
             for r in receivers
         )

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
@@ -191,6 +192,9 @@ commands = Table(
     Column("detail", Text()),
     Column("played_s", Float()),
     Column("receiver_at", UtcDateTime()),
+    # whether the answer that set the state was signed by the receiver (protocol version 2);
+    # null: no answer set it, or it was set before answers were checked
+    Column("answer_verified", Boolean()),
     UniqueConstraint("airing_id", "receiver"),
     Index(None, "state", "expires_at"),
     Index(None, "ward", "receiver"),
@@ -223,6 +227,8 @@ acks = Table(
     Column("raw", LargeBinary(), nullable=False),
     Column("changed_state", Boolean(), nullable=False),
     Column("state_after", String(16), nullable=False),
+    # signed by the receiver's own key and checked (protocol version 2)
+    Column("verified", Boolean(), nullable=False, server_default=false()),
     one_of("status", AckStatus),
     one_of("state_after", CommandState),
 )
@@ -267,6 +273,7 @@ receiver_status_events = Table(
     Column("received_at", UtcDateTime(), nullable=False),
     Column("fw", String(64)),
     Column("raw", LargeBinary(), nullable=False),
+    Column("verified", Boolean(), nullable=False, server_default=false()),
     Index(None, "ward", "receiver", "received_at"),
     one_of("state", ReceiverState),
 )

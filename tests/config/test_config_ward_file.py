@@ -41,7 +41,7 @@ def test_unknown_key_without_a_close_one_lists_the_keys(one_ward: Station) -> No
     found = problems_with(one_ward, "name: Phường Cẩm Trung\n", "name: x\ncolour: red\n")
     assert found == [
         f'{F}:3:1: colour: unknown key "colour"; a ward file has the keys: id, name, '
-        "receivers, windows, airings, skip_dates"
+        "receivers, windows, airings, skip_dates, accept_unsigned"
     ]
 
 
@@ -266,7 +266,7 @@ def test_empty_file(one_ward: Station) -> None:
     one_ward.write_ward("cam-trung.yaml", "# nothing yet\n")
     assert one_ward.problems() == [
         f"{F}: the file is empty; a ward file has the keys id, name, receivers, windows, "
-        "airings, skip_dates"
+        "airings, skip_dates, accept_unsigned"
     ]
 
 

@@ -182,7 +182,8 @@ def _mutated(**changes: object) -> bytes:
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        (_mutated(v=2), "version 1 only"),
+        (_mutated(v=3), "versions 1 and 2 only"),
+        (_mutated(v=2), "`ward` null is not an id"),
         (_mutated(type="pause"), "expected play or stop"),
         (_mutated(volume="loud"), "`volume`"),
         (_mutated(start_at="2026-11-30T06:00:00"), "no UTC offset"),

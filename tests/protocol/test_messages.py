@@ -78,9 +78,9 @@ def test_long_or_multiline_detail_is_cut_to_one_short_line() -> None:
             "not valid JSON",
         ),
         (ack_bytes(v=...), "`v` is missing"),
-        (ack_bytes(v=2), "version 1 only"),
-        (ack_bytes(v=True), "version 1 only"),
-        (ack_bytes(v=1.0), "version 1 only"),
+        (ack_bytes(v=3), "versions 1 and 2 only"),
+        (ack_bytes(v=True), "versions 1 and 2 only"),
+        (ack_bytes(v=1.0), "versions 1 and 2 only"),
         (ack_bytes(id="has space"), "is not a command id"),
         (ack_bytes(id=7), "is not a command id"),
         (

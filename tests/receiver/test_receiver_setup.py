@@ -123,7 +123,8 @@ def test_every_mistake_in_a_receiver_file_is_located(tmp_path: Path) -> None:
         'receiver.yaml:9:11: timezone: "Asia/Hanoi2" is not a known time zone: write an IANA '
         "name such as Asia/Ho_Chi_Minh",
         'receiver.yaml:10:1: bogus: unknown key "bogus"; the receiver file has the keys: ward, '
-        "receiver, timezone, language, mqtt, signing, output, cache, state_dir, max_clock_offset_s",
+        "receiver, timezone, language, mqtt, signing, own_key, output, cache, state_dir, "
+        "max_clock_offset_s",
     ]
 
 

@@ -9,15 +9,18 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from ipfm_scheduler.config.settings import MqttSettings
+from ipfm_scheduler.config import keyfiles
+from ipfm_scheduler.config.settings import MqttSettings, SigningSettings
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Receiver, Ward
+from ipfm_scheduler.protocol import OwnKey, canonical
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.jobs import Dispatcher
 from ipfm_scheduler.simulator import Behaviour, Handled, ManualClock, Simulator, TimeMode
@@ -27,7 +30,7 @@ from ipfm_scheduler.storage.migrate import upgrade
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.transport.outbox import MqttOutbox
 from tests.core.factories import programme, ward, weekly
-from tests.service.helpers import TZ, make_plan
+from tests.service.helpers import TZ, keyed, make_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 # The live rig's programme lasts a few seconds, so that the simulated receivers' `completed`,
@@ -90,6 +93,7 @@ class LiveRig:
         start: datetime,
         *,
         plan: Plan | None = None,
+        signed: bool = True,
     ) -> None:
         self.clock = ManualClock(start)
         self.settings = MqttSettings(host=host, port=port, topic_prefix=prefix)
@@ -100,7 +104,11 @@ class LiveRig:
         self.log = self.repo
         self.outbox = MqttOutbox(self.settings, prefix=prefix)
         assert self.outbox.wait_connected(10.0)
-        base = plan or make_plan(*wards, prefix=prefix, programme=programme(duration_s=JINGLE_S))
+        pairs = [(w.id, r.id) for w in wards for r in w.enabled_receivers]
+        self.signing = keyed(pairs) if signed else SigningSettings()
+        base = plan or make_plan(
+            *wards, prefix=prefix, programme=programme(duration_s=JINGLE_S), signing=self.signing
+        )
         from ipfm_scheduler.config.settings import LoadedConfig
 
         snapshot = self.log.record_config(
@@ -115,24 +123,45 @@ class LiveRig:
         return self.clock.now()
 
     def simulate(
-        self, pairs: list[tuple[str, str]], *, fail_rate: float = 0.0, port: int | None = None
+        self,
+        pairs: list[tuple[str, str]],
+        *,
+        fail_rate: float = 0.0,
+        port: int | None = None,
+        also: Callable[[Handled], None] | None = None,
+        version_1: bool = False,
     ) -> Simulator:
+        """Simulated receivers for ``pairs``, signing with their own keys (version 2), or
+        ``version_1``: boxes not updated yet, which have no key of their own."""
         settings = (
             self.settings
             if port is None
             else MqttSettings(host=self.settings.host, port=port, topic_prefix=self.prefix)
         )
+        signing = self.plan.station.signing
+        own = {pair: key for pair in pairs if (key := signing.own_key(*pair)) is not None}
+        own = {} if version_1 else own
+        day = self.now().astimezone(TZ).date()
+        commands = {k: v for w, _ in pairs for k, v in signing.command_keys(w, day).items()}
         sim = Simulator(
             settings,
             pairs,
-            Behaviour(fail_rate=fail_rate, mode=TimeMode.INSTANT, tz=TZ),
+            Behaviour(
+                keys=commands, own_keys=own, fail_rate=fail_rate, mode=TimeMode.INSTANT, tz=TZ
+            ),
             prefix=self.prefix,
             clock=self.clock,
-            on_handled=self.plays,
+            on_handled=self.plays if also is None else lambda h: (self.plays(h), also(h)),
         )
         sim.start()
         self.sims.append(sim)
         return sim
+
+    def signed(self, ward: str, receiver: str, body: dict[str, object]) -> bytes:
+        """``body`` (an answer, version 1 fields) as the receiver would sign it (version 2)."""
+        key = self.plan.station.signing.own_key(ward, receiver)
+        assert key is not None, f"{ward}/{receiver} has no key"
+        return canonical(OwnKey(ward, receiver, key).signed(dict(body)))
 
     def pairs(self) -> list[tuple[str, str]]:
         return [
@@ -254,7 +283,19 @@ wards: wards/
         encoding="utf-8",
     )
     write_ward(folder, at=at, receivers=receivers)
+    # signing on, as `keys init` sets it up: the processes (run, simulate, ipfm-receiver) sign
+    pairs = [("ward-00", f"loa-{i:02d}") for i in range(1, receivers + 1)]
+    keyfiles.init_keys(folder / "keys", pairs, datetime.now(UTC))
     return station
+
+
+def signing_of(station: Path) -> dict[str, Any]:
+    """Keywords of :class:`Behaviour` for boxes set up as `keys init` did for ``station``: the
+    command keys they check, and each one's own key (its answers are signed, version 2)."""
+    commands, receivers = keyfiles.read_keys_dir(station.parent / "keys")
+    today = datetime.now(UTC).date()
+    own = {pair: keys.current for pair, keys in receivers.items() if keys.current is not None}
+    return {"keys": commands.accepted(today) if commands else {}, "own_keys": own}
 
 
 EVERY_DAY = "mon, tue, wed, thu, fri, sat, sun"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -13,8 +15,10 @@ from ipfm_scheduler.config.settings import (
     AudioSettings,
     DispatchSettings,
     HttpSettings,
+    KeySet,
     LoadedConfig,
     MqttSettings,
+    SigningKey,
     SigningSettings,
     StationConfig,
 )
@@ -51,6 +55,7 @@ def station(
     database_url: str = "sqlite://",
     mqtt: MqttSettings | None = None,
     audio_dir: Path = Path("/nonexistent"),
+    signing: SigningSettings | None = None,
 ) -> StationConfig:
     audio = {
         pid: AudioFile(audio_dir / f"{pid}.mp3", SHA, 4096, p.duration_s)
@@ -63,11 +68,24 @@ def station(
         mqtt=mqtt or MqttSettings(topic_prefix=prefix),
         audio=AudioSettings(dir=audio_dir, base_url="http://127.0.0.1:8079/audio"),
         http=HttpSettings(enabled=False),
-        signing=SigningSettings(),
+        signing=signing or SigningSettings(),
         dispatch=DispatchSettings(lead_s=lead_s, resend_after_s=resend_after_s),
         programmes=programmes,
         programme_audio=audio,
         wards_dir=Path("/nonexistent/wards"),
+    )
+
+
+def keyed(pairs: Iterable[tuple[str, str]]) -> SigningSettings:
+    """Signing as `keys init` sets it up: a command key, and a key of its own for each of
+    ``pairs`` (ward, receiver); secrets random, as the real ones."""
+
+    def key(kid: str) -> SigningKey:
+        return SigningKey(kid, secrets.token_hex(32).encode())
+
+    return SigningSettings(
+        commands=KeySet(key("k-commands")),
+        receivers={pair: KeySet(key(f"k-{pair[1]}")) for pair in pairs},
     )
 
 

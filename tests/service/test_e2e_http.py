@@ -20,7 +20,7 @@ from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.simulator import Behaviour, HttpFetch, Simulator, TimeMode
 from ipfm_scheduler.storage import tables as t
 from tests.brokers import PrivateBroker
-from tests.service.e2e import wait_for, write_station
+from tests.service.e2e import signing_of, wait_for, write_station
 from tests.service.test_e2e_process import VN, Service, cli, count, soon, upgraded
 
 pytestmark = pytest.mark.mqtt
@@ -59,7 +59,7 @@ def test_healthz_metrics_and_audio_downloads_against_the_running_service(
     simulator = Simulator(
         MqttSettings(port=private_broker.port, topic_prefix=PREFIX, client_id="sim-http"),
         receivers,
-        Behaviour(mode=TimeMode.INSTANT, tz=VN, fetch=fetch),
+        Behaviour(mode=TimeMode.INSTANT, tz=VN, fetch=fetch, **signing_of(station)),
     )
     simulator.start(10)
     service = Service(station, None, tmp_path / "run.log")

@@ -68,7 +68,8 @@ def test_a_duplicate_or_out_of_order_ack_changes_nothing(rig: LiveRig) -> None:
     topic = f"{rig.prefix}/{ward_id}/{receiver}/ack"
     for status in ("playing", "completed", "received", "failed"):
         body = {"v": 1, "id": command_id, "status": status, "at": "2026-11-23T06:20:00+07:00"}
-        client.publish(topic, json.dumps(body), qos=1).wait_for_publish(10)
+        payload = rig.signed(ward_id, receiver, body)  # the receiver's own, repeated
+        client.publish(topic, payload, qos=1).wait_for_publish(10)
     client.loop_stop()
     client.disconnect()
     rig.pump(lambda: rig.count(t.acks) == acks_before + 1, "the new `failed` recorded")

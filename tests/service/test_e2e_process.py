@@ -23,7 +23,7 @@ from ipfm_scheduler.simulator import Behaviour, Simulator, TimeMode
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.db import open_engine
 from tests.brokers import PrivateBroker
-from tests.service.e2e import Plays, wait_for, write_station, write_ward
+from tests.service.e2e import Plays, signing_of, wait_for, write_station, write_ward
 
 pytestmark = pytest.mark.mqtt
 
@@ -186,7 +186,12 @@ def test_killed_with_sigkill_and_restarted_airs_nothing_twice_and_loses_nothing(
     plays = Plays()
     settings = MqttSettings(port=broker.port, topic_prefix=topic_prefix)
     pairs = [("ward-00", f"loa-{i:02d}") for i in range(1, 31)]
-    sim = Simulator(settings, pairs, Behaviour(mode=TimeMode.INSTANT, tz=VN), on_handled=plays)
+    sim = Simulator(
+        settings,
+        pairs,
+        Behaviour(mode=TimeMode.INSTANT, tz=VN, **signing_of(station)),
+        on_handled=plays,
+    )
     sim.start()
     log = tmp_path / "run.log"
     try:
@@ -260,7 +265,7 @@ def test_air_and_status_as_a_technician_uses_them(
     assert "nothing was queued" in refused.stderr
     settings = MqttSettings(port=mqtt_broker[1], topic_prefix=topic_prefix)
     pairs = [("ward-00", f"loa-{i:02d}") for i in range(1, 4)]
-    sim = Simulator(settings, pairs, Behaviour(mode=TimeMode.INSTANT, tz=VN))
+    sim = Simulator(settings, pairs, Behaviour(mode=TimeMode.INSTANT, tz=VN, **signing_of(station)))
     sim.start()
     service = Service(station, manager, tmp_path / "run.log")
     try:

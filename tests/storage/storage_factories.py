@@ -113,11 +113,12 @@ def ack(command_id: str, status: AckStatus, detail: str | None = None) -> Answer
 def incoming(
     ward: str, receiver: str, parsed: Answer | str, raw: bytes = b"{}", topic: str | None = None
 ) -> IncomingAck:
-    """An ack heard on ``ward``/``receiver``'s topic: parsed, or why it could not be read."""
+    """An ack heard on ``ward``/``receiver``'s topic: parsed (and its signature checked, as a
+    version 2 receiver's is), or why it could not be read."""
     where = topic or f"{ward}/{receiver}/ack"
     if isinstance(parsed, str):
         return IncomingAck(ward, receiver, where, raw, error=parsed)
-    return IncomingAck(ward, receiver, where, raw, ack=parsed)
+    return IncomingAck(ward, receiver, where, raw, ack=parsed, verified=True)
 
 
 def file_ack(
