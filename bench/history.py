@@ -34,6 +34,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from ipfm_scheduler.cli import audit_render as render
+from ipfm_scheduler.cli import log_render
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.audit import LogFilter, airing_log, open_for_audit, station_zone
@@ -289,8 +290,8 @@ def log_step(url: str, ward: str, first: date, last: date) -> int:
         start = datetime.combine(first, clock(0), tzinfo=zone)
         end = datetime.combine(last + timedelta(days=1), clock(0), tzinfo=zone)
         rows = airing_log(conn, LogFilter(ward=ward, start=start, end=end))
-    render.log_table(rows, zone)
-    render.csv_bytes(render.LOG_COLUMNS, render.log_rows(rows, zone))
+    log_render.log_table(rows, zone)
+    render.csv_bytes(log_render.LOG_COLUMNS, log_render.log_rows(rows, zone))
     return len(rows)
 
 

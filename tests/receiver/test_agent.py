@@ -185,6 +185,9 @@ def test_killed_in_the_middle_of_a_play_it_says_interrupted_and_never_plays_it_a
     scheduler.send(command)
     scheduler.expect("play-1", "received")
     scheduler.expect("play-1", "playing")
+    # the answer `playing` goes out just before the player's own log line: wait for that line,
+    # so that the kill lands in the middle of the play and not between the two
+    wait_for(lambda: "command play-1: playing " in box.log.read_text(), 10, "the player started")
     box.kill()  # the box loses power in the middle of the play
     box.start()
     failed = scheduler.expect("play-1", "failed")

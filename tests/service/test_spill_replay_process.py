@@ -4,20 +4,22 @@ file is removed."""
 
 from __future__ import annotations
 
-import json
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.traffic import IncomingMessage
+from ipfm_scheduler.protocol import Ack, OwnKey, encode_ack
 from ipfm_scheduler.service.wiring import spill_path
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.spill import Spilled, SpillFile
-from tests.service.e2e import wait_for, write_station
+from tests.service.e2e import signing_of, wait_for, write_station
 from tests.service.test_e2e_process import Service, count, soon, upgraded
 
 pytestmark = pytest.mark.mqtt
@@ -42,8 +44,11 @@ def test_a_service_started_with_a_spill_file_stores_its_answers_in_order(
     url = f"sqlite:///{db}"
     spill = SpillFile(spill_path(url, {"STATE_DIRECTORY": str(state)}))
     at = datetime.now(UTC)
+    own = signing_of(station)["own_keys"]  # each box signs its answers (protocol version 2)
     answers = [
-        Spilled(at, IncomingMessage(topic.replace("/cmd", "/ack"), _ack(cid, status, at)))
+        Spilled(
+            at, IncomingMessage(topic.replace("/cmd", "/ack"), _ack(cid, status, at, topic, own))
+        )
         for status in ("received", "playing")
         for cid, topic in commands
     ]
@@ -66,5 +71,11 @@ def test_a_service_started_with_a_spill_file_stores_its_answers_in_order(
     assert not spill.path.exists()
 
 
-def _ack(command_id: str, status: str, at: datetime) -> bytes:
-    return json.dumps({"v": 1, "id": command_id, "status": status, "at": at.isoformat()}).encode()
+def ack_topic(command_topic: str) -> str:
+    return command_topic.replace("/cmd", "/ack")
+
+
+def _ack(command_id: str, status: str, at: datetime, topic: str, own: dict[Any, Any]) -> bytes:
+    ward, receiver = topic.split("/")[-3:-1]
+    ack = Ack(command_id, AckStatus(status), at)
+    return encode_ack(ack, own=OwnKey(ward, receiver, own[(ward, receiver)]))
