@@ -74,7 +74,9 @@ def _load(lang: str) -> gettext.NullTranslations:
 def set_language(lang: str) -> None:
     """Speak ``lang`` (``vi`` or ``en``) from now on, in this process."""
     if lang not in LANGUAGES:
-        raise ValueError(f"unknown language {lang!r}: use one of {', '.join(LANGUAGES)}")
+        raise ValueError(
+            f"unknown language {lang!r}: use one of {', '.join(LANGUAGES)}"
+        )  # i18n: internal
     _spoken.language = lang
     _spoken.catalogue = _load(lang)
 

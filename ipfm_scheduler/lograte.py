@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from ipfm_scheduler.i18n import _
+
 MINUTE = timedelta(minutes=1)
 
 
@@ -38,7 +40,7 @@ class RateLimited:
             return
         if self.suppressed:
             self.logger.warning(
-                "... and %s more %s in the last minute", f"{self.suppressed:,}", self.what
+                _("... and %s more %s in the last minute"), f"{self.suppressed:,}", _(self.what)
             )
         self._since, self._logged, self.suppressed = None, 0, 0
 

@@ -4,13 +4,27 @@ A message is a string literal, an f-string or a ``"...".format()`` with words in
 what shows it to a person: ``click.echo``/``secho``/``print``, a file reader's ``problem`` or
 ``note``, a logger's ``info``/``warning``/``error``/``exception``/``critical`` (``debug`` is for
 developers), or an exception raised (``raise SomeError("...")``, click's exceptions). It is
-marked when it is the argument of ``_``, ``ngettext`` or ``N_`` (or the ``format`` of one).
+marked when it is the argument of ``_``, ``ngettext``, ``N_``, ``pgettext`` or ``NP_`` (or the
+``format`` of one).
+
+Two kinds of text stay English on purpose, each said by a comment on a line of the call that
+shows it (the ``raise``/``echo`` line or its closing parenthesis, where ``ruff format`` puts it):
+
+* ``# i18n: internal``: an exception no person can cause, only a bug in the program's own call
+  (a naive datetime given to the storage, an unknown language code after the command line
+  checked it); a reason may follow in parentheses.
+* ``# i18n: verbatim``: text a person copies as it is, with no words to translate (a YAML section
+  to paste into a file).
+
+The comment covers that one call only.
 """
 
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +32,8 @@ from pathlib import Path
 _SHOWN_BY_NAME = {"echo", "secho", "print"}
 _LOG_METHODS = {"info", "warning", "error", "exception", "critical"}
 _READER_METHODS = {"problem", "note"}
-_MARKERS = {"_", "ngettext", "N_"}
+_MARKERS = {"_", "ngettext", "N_", "pgettext", "NP_"}
+_LEFT_ENGLISH = re.compile(r"#\s*i18n:\s*(internal|verbatim)\b")
 _WORDS = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -85,10 +100,26 @@ def _is_marked(node: ast.expr) -> bool:
     return False
 
 
+def _left_english(source: str) -> set[int]:
+    """The lines with a ``# i18n: internal`` or ``# i18n: verbatim`` comment (a real comment,
+    not text inside a string)."""
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    return {
+        t.start[0]
+        for t in tokens
+        if t.type == tokenize.COMMENT and _LEFT_ENGLISH.match(t.string) is not None
+    }
+
+
 def unmarked(path: Path, root: Path) -> Iterator[Unmarked]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source, filename=str(path))
+    english = _left_english(source)
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
+            continue
+        end = node.end_lineno or node.lineno
+        if english.intersection(range(node.lineno, end + 1)):
             continue
         for arg in _message_args(node):
             if _is_marked(arg):

@@ -19,6 +19,7 @@ from ipfm_scheduler.config.reader import suggestion
 from ipfm_scheduler.config.settings import StationConfig
 from ipfm_scheduler.core.model import Schedule
 from ipfm_scheduler.errors import StationUnusable, ValueInvalid
+from ipfm_scheduler.i18n import N_, _, ngettext
 from ipfm_scheduler.transport import broker_access as access
 from ipfm_scheduler.transport.broker_access import BrokerUser, PasswordStore, TlsListener
 
@@ -29,9 +30,9 @@ PLACEHOLDERS = {
     "keyfile": Path("/etc/mosquitto/certs/server.key"),
 }
 WHAT_TLS = {
-    "cafile": "the CA certificate that signed the broker's",
-    "certfile": "the broker's certificate",
-    "keyfile": "the broker's private key",
+    "cafile": N_("the CA certificate that signed the broker's"),
+    "certfile": N_("the broker's certificate"),
+    "keyfile": N_("the broker's private key"),
 }
 
 
@@ -171,7 +172,9 @@ def _users(station: StationConfig, schedule: Schedule) -> list[BrokerUser]:
             station.mqtt.topic_prefix, pairs, station.mqtt.username or access.SERVICE_USER
         )
     except ValueInvalid as exc:
-        raise click.ClickException(f"{station.path.name}: mqtt.username: {exc}") from exc
+        raise click.ClickException(
+            _("{file}: mqtt.username: {problem}").format(file=station.path.name, problem=exc)
+        ) from exc
 
 
 def _rotated(asked: tuple[str, ...], names: list[str]) -> set[str]:
@@ -180,8 +183,10 @@ def _rotated(asked: tuple[str, ...], names: list[str]) -> set[str]:
     for name in asked:
         if name not in names:
             raise click.BadParameter(
-                f"there is no broker user {name!r}{suggestion(name, names)} (a receiver's is "
-                "WARD.RECEIVER, such as cam-trung.loa-01; or write all)",
+                _(
+                    "there is no broker user {name}{suggestion} (a receiver's is "
+                    "WARD.RECEIVER, such as cam-trung.loa-01; or write all)"
+                ).format(name=repr(name), suggestion=suggestion(name, names)),
                 param_hint="--rotate",
             )
     return set(asked)
@@ -198,7 +203,9 @@ def _passwords(
     except FileNotFoundError:
         written = {}
     except (OSError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"can't read {passwd}: {exc}") from exc
+        raise click.ClickException(
+            _("can't read {path}: {problem}").format(path=passwd, problem=exc)
+        ) from exc
     done = Passwords()
     for user in users:
         password = None if user.name in renew else store.get(user.name)
@@ -226,27 +233,49 @@ def _writing() -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise click.ClickException(f"can't write {exc.filename}: {exc.strerror}") from exc
+        raise click.ClickException(
+            _("can't write {filename}: {strerror}").format(
+                filename=exc.filename, strerror=exc.strerror
+            )
+        ) from exc
 
 
 def _report(out: Path, users: list[BrokerUser], passwords: Passwords, store: PasswordStore) -> None:
     click.echo(
-        f"wrote {out / 'mosquitto.conf'}, {out / 'passwd'} ({len(users)} users) and "
-        f"{out / 'acl'}, all 0600; the clear passwords are in {store.folder}/ (0600): keep that "
-        "folder on this machine",
+        ngettext(
+            "wrote {conf}, {passwd} ({count} user) and {acl}, all 0600; the clear passwords "
+            "are in {folder}/ (0600): keep that folder on this machine",
+            "wrote {conf}, {passwd} ({count} users) and {acl}, all 0600; the clear passwords "
+            "are in {folder}/ (0600): keep that folder on this machine",
+            len(users),
+        ).format(
+            conf=out / "mosquitto.conf",
+            passwd=out / "passwd",
+            count=len(users),
+            acl=out / "acl",
+            folder=store.folder,
+        ),
         err=True,
     )
     made, kept = passwords.made, passwords.kept
     if made:
-        shown = ", ".join(made[:5]) + (f" and {len(made) - 5} more" if len(made) > 5 else "")
-        click.echo(f"new passwords: {len(made)} ({shown})", err=True)
+        more = _(" and {count} more").format(count=len(made) - 5) if len(made) > 5 else ""
+        shown = ", ".join(made[:5]) + more
+        click.echo(
+            _("new passwords: {count} ({names})").format(count=len(made), names=shown), err=True
+        )
     if kept:
-        click.echo(f"kept passwords: {len(kept)}", err=True)
+        click.echo(_("kept passwords: {count}").format(count=len(kept)), err=True)
     gone = sorted(set(store.users()) - {u.name for u in users})
     if gone:
         click.echo(
-            f"note: no longer in any ward file, so not in passwd: {', '.join(gone[:10])}"
-            f"{' ...' if len(gone) > 10 else ''} (their files in {store.folder}/ are kept)",
+            _(
+                "note: no longer in any ward file, so not in passwd: {names} (their files in "
+                "{folder}/ are kept)"
+            ).format(
+                names=", ".join(gone[:10]) + (" ..." if len(gone) > 10 else ""),
+                folder=store.folder,
+            ),
             err=True,
         )
 
@@ -261,17 +290,21 @@ def _advise(
 ) -> None:
     for name in placeholders:
         click.echo(
-            f"note: no --{name}: mosquitto.conf names {PLACEHOLDERS[name]} as {WHAT_TLS[name]}: "
-            "put the file there (or run again with the option)",
+            _(
+                "note: no --{option}: mosquitto.conf names {path} as {what}: put the file there "
+                "(or run again with the option)"
+            ).format(option=name, path=PLACEHOLDERS[name], what=_(WHAT_TLS[name])),
             err=True,
         )
     host = listener.bind or station.mqtt.host
     click.echo(
-        "The station file's mqtt section, for the service (HOST: the broker's name in its "
-        "certificate):",
+        _(
+            "The station file's mqtt section, for the service (HOST: the broker's name in its "
+            "certificate):"
+        ),
         err=True,
     )
-    click.echo(
+    click.echo(  # i18n: verbatim (YAML to paste into the station file)
         "mqtt:\n"
         f"  url: mqtts://{host}:{listener.port}\n"
         f"  topic_prefix: {station.mqtt.topic_prefix}\n"
@@ -280,7 +313,9 @@ def _advise(
         f"  ca_file: {listener.cafile}"
     )
     click.echo(
-        "Each box: ipfm-scheduler receiver-config --ward WARD --receiver RECEIVER --broker "
-        f"mqtts://HOST:{listener.port} --ca-file CA --broker-dir {store.folder.parent} -o ...",
+        _(
+            "Each box: ipfm-scheduler receiver-config --ward WARD --receiver RECEIVER --broker "
+            "mqtts://HOST:{port} --ca-file CA --broker-dir {folder} -o ..."
+        ).format(port=listener.port, folder=store.folder.parent),
         err=True,
     )

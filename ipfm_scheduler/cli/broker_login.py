@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.transport.broker_access import (
     USERS_DIR,
     PasswordStore,
@@ -44,8 +45,10 @@ def broker_login(
     password = store.get(user)
     if password is None:
         raise click.ClickException(
-            f"{store.folder} has no password for {user}: run ipfm-scheduler broker-config "
-            f"-o {broker_dir} again (it makes the missing ones, and keeps the others)"
+            _(
+                "{folder} has no password for {user}: run ipfm-scheduler broker-config "
+                "-o {out} again (it makes the missing ones, and keeps the others)"
+            ).format(folder=store.folder, user=user, out=broker_dir)
         )
     return BrokerLogin(user, password, store.path(user), ca_file)
 
@@ -71,31 +74,45 @@ def write_login(out: Path, login: BrokerLogin | None) -> None:
     try:
         if login.password is not None:
             write_private(out.with_name(PASSWORD_FILE), login.password + "\n")
-            click.echo(f"wrote {out.with_name(PASSWORD_FILE)} (0600)", err=True)
+            click.echo(_("wrote {path} (0600)").format(path=out.with_name(PASSWORD_FILE)), err=True)
         if login.ca_file is not None:
             target = out.with_name(CA_NAME)
             if not (target.exists() and target.samefile(login.ca_file)):
                 shutil.copyfile(login.ca_file, target)
-            click.echo(f"wrote {target} (the broker's CA certificate)", err=True)
+            click.echo(
+                _("wrote {path} (the broker's CA certificate)").format(path=target), err=True
+            )
     except OSError as exc:
-        raise click.ClickException(f"can't write {exc.filename}: {exc.strerror}") from exc
+        raise click.ClickException(
+            _("can't write {filename}: {strerror}").format(
+                filename=exc.filename, strerror=exc.strerror
+            )
+        ) from exc
 
 
 def advise_login(login: BrokerLogin | None, url: str, out: Path | None) -> None:
     tls = url.startswith("mqtts://")
     if login is not None and login.user is not None and not tls:
         click.echo(
-            f"note: {url} is not TLS: the box's password would cross the network in clear; "
-            "give --broker mqtts://ADDRESS:8883",
+            _(
+                "note: {url} is not TLS: the box's password would cross the network in clear; "
+                "give --broker mqtts://ADDRESS:8883"
+            ).format(url=url),
             err=True,
         )
     if tls and (login is None or login.ca_file is None):
         click.echo(
-            "note: no --ca-file (and none in the station file): the box checks the broker's "
-            "certificate against its system's CAs only",
+            _(
+                "note: no --ca-file (and none in the station file): the box checks the broker's "
+                "certificate against its system's CAs only"
+            ),
             err=True,
         )
     if out is None and login is not None:
-        needs = [f"{PASSWORD_FILE} (copy {login.source})"] if login.source else []
-        needs += [f"{CA_NAME} (copy {login.ca_file})"] if login.ca_file else []
-        click.echo(f"note: the box also needs {' and '.join(needs)}: use -o FILE", err=True)
+        copy = _("{name} (copy {path})")
+        needs = [copy.format(name=PASSWORD_FILE, path=login.source)] if login.source else []
+        needs += [copy.format(name=CA_NAME, path=login.ca_file)] if login.ca_file else []
+        click.echo(
+            _("note: the box also needs {files}: use -o FILE").format(files=_(" and ").join(needs)),
+            err=True,
+        )

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from ipfm_scheduler.core.model import Programme, Receiver, Ward
 from ipfm_scheduler.core.records import ConfigInForce
 from ipfm_scheduler.errors import StorageError
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.base import insert_ignore, insert_ignore_many
 from ipfm_scheduler.storage.plans import RecordedPlan, load_plans
@@ -79,7 +80,9 @@ def snapshot_zone(conn: Connection, snapshot_id: int) -> ZoneInfo:
         select(t.config_snapshots.c.timezone).where(t.config_snapshots.c.id == snapshot_id)
     ).scalar_one_or_none()
     if name is None:
-        raise StorageError(f"no configuration snapshot {snapshot_id} in the database")
+        raise StorageError(
+            _("no configuration snapshot {id} in the database").format(id=snapshot_id)
+        )
     return zone_named(name)
 
 
@@ -87,7 +90,9 @@ def zone_named(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise StorageError(f"the recorded time zone {name!r} is unknown on this machine") from exc
+        raise StorageError(
+            _("the recorded time zone {zone} is unknown on this machine").format(zone=repr(name))
+        ) from exc
 
 
 def _snapshot_id(conn: Connection, snapshot: ConfigSnapshot, now: datetime) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Row
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.core.records import ManualRequest, RequestRecord, RequestState, StaleRequest
 from ipfm_scheduler.errors import StorageError, ValueInvalid
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.types import to_utc
 
@@ -72,7 +73,7 @@ def finish_request(
     takes it again)."""
     state = RequestState(state)
     if state not in (RequestState.DONE, RequestState.REFUSED, RequestState.QUEUED):
-        raise ValueInvalid(
+        raise ValueInvalid(  # i18n: internal (the service's own call, never a person's)
             f"a request is finished as done or refused, or queued again, not {state}"
         )
     values: dict[str, Any] = {"state": state.value, "airing_id": airing_id, "message": message}
@@ -83,7 +84,7 @@ def finish_request(
     mr = t.manual_requests
     done = conn.execute(mr.update().where(mr.c.id == request_id).values(values)).rowcount
     if not done:
-        raise StorageError(f"no manual request {request_id} in the database")
+        raise StorageError(_("no manual request {id} in the database").format(id=request_id))
 
 
 def stale_requests(conn: Connection, taken_before: datetime) -> list[StaleRequest]:
@@ -108,7 +109,7 @@ def request(conn: Connection, request_id: int) -> RequestRecord:
         select(t.manual_requests).where(t.manual_requests.c.id == request_id)
     ).one_or_none()
     if row is None:
-        raise StorageError(f"no manual request {request_id} in the database")
+        raise StorageError(_("no manual request {id} in the database").format(id=request_id))
     return _record(row)
 
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from ipfm_scheduler.core.traffic import IncomingMessage
 from ipfm_scheduler.errors import IpfmError
+from ipfm_scheduler.i18n import _, ngettext
 from ipfm_scheduler.storage.spill import Spilled, SpillFile
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class PendingAnswers:
             return Batch(now)
         at = items[0][0].at
         same = _prefix(items, lambda i: i[0].at == at)  # up to the first of another time
-        return Batch(at, [i.message for i, _ in same], same[-1][1])
+        return Batch(at, [i.message for i, _end in same], same[-1][1])
 
     def _pull(self, now: datetime) -> None:
         room = self.max_count - len(self._memory)
@@ -124,11 +125,11 @@ class PendingAnswers:
         if batch.spill_end is not None and self.spill is not None:
             self.spill.consume(batch.spill_end)
         else:
-            for _ in batch.messages:
+            for _message in batch.messages:
                 self._bytes -= _weight(self._memory.popleft().message)
         if self._failing_since is not None:
-            log.info("the airing log takes answers again (%d waiting in memory, %d bytes in "
-                     "the spill file)", len(self._memory), self.spilled_bytes)  # fmt: skip
+            log.info(_("the airing log takes answers again (%d waiting in memory, %d bytes in "
+                       "the spill file)"), len(self._memory), self.spilled_bytes)  # fmt: skip
         self._failing_since, self._failures, self._retry_at = None, 0, None
 
     def failed(self, now: datetime) -> None:
@@ -151,19 +152,22 @@ class PendingAnswers:
         try:
             written = self.spill.append(items)
         except IpfmError as exc:
-            log.error("answers could not be set aside: %s; %d kept in memory", exc, len(items))
+            log.error(_("answers could not be set aside: %s; %d kept in memory"), exc, len(items))
             return 0
         self.spilled += written
         self._memory.clear()
         self._bytes = 0
         if written < len(items):
-            self._lose(len(items) - written, f"{self.spill.path} is full")
+            self._lose(len(items) - written, _("{path} is full").format(path=self.spill.path))
         return written
 
     def _lose(self, count: int, why: str) -> None:
         self.lost += count
-        log.error("%d answer(s) received from receivers are lost (%s): receivers repeat their "
-                  "latest ack when their command is sent again", count, why)  # fmt: skip
+        log.error(ngettext("%d answer received from receivers is lost (%s): receivers repeat "
+                           "their latest ack when their command is sent again",
+                           "%d answers received from receivers are lost (%s): receivers repeat "
+                           "their latest ack when their command is sent again",
+                           count), count, why)  # fmt: skip
 
     def stop(self, now: datetime) -> int:
         """The service stops: whatever is left in the intake and in memory goes to the file,
@@ -171,7 +175,7 @@ class PendingAnswers:
         if self.spill is None:
             left = len(self._memory) + len(self._take(self.max_count))
             if left:
-                self._lose(left, "no spill file")
+                self._lose(left, _("no spill file"))
             self._memory.clear()
             self._bytes = 0
             return 0

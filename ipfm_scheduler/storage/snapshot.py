@@ -90,7 +90,7 @@ class ConfigSnapshot:
     def __post_init__(self) -> None:
         paths = [f.path for f in self.files]
         if len(set(paths)) != len(paths):
-            raise ValueInvalid("a configuration snapshot lists a file twice")
+            raise ValueInvalid("a configuration snapshot lists a file twice")  # i18n: internal
 
     @property
     def digest(self) -> str:
@@ -126,7 +126,9 @@ def snapshot_from_config(loaded: LoadedConfig) -> ConfigSnapshot:
     """The snapshot of a loaded configuration: its files, its programmes, its valid wards."""
     station, schedule = loaded.station, loaded.schedule
     if station is None or schedule is None:
-        raise ValueInvalid("an unusable station file can't be recorded as the configuration")
+        raise ValueInvalid(  # i18n: internal (callers record only a usable configuration)
+            "an unusable station file can't be recorded as the configuration"
+        )
     files = [SnapshotFile(str(station.path), "station", station.text)]
     files += [
         SnapshotFile(str(wf.path), "ward", wf.text, wf.valid)

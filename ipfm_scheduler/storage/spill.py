@@ -27,6 +27,7 @@ from typing import Any
 
 from ipfm_scheduler.core.traffic import IncomingMessage
 from ipfm_scheduler.errors import StorageError
+from ipfm_scheduler.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,9 @@ class SpillFile:
         except FileNotFoundError:
             return 0
         except OSError as exc:
-            raise StorageError(f"can't read the spill file {self.path}: {exc}") from exc
+            raise StorageError(
+                _("can't read the spill file {path}: {problem}").format(path=self.path, problem=exc)
+            ) from exc
 
     def _read_pos(self) -> int:
         try:
@@ -81,8 +84,8 @@ class SpillFile:
         except FileNotFoundError:
             return 0
         except (OSError, UnicodeDecodeError) as exc:
-            log.warning("the spill file's position %s can't be read (%s): replaying from its "
-                        "start", self.pos_path, exc)  # fmt: skip
+            log.warning(_("the spill file's position %s can't be read (%s): replaying from "
+                          "its start"), self.pos_path, exc)  # fmt: skip
             return 0
         return int(text) if text.isdigit() else 0
 
@@ -113,7 +116,11 @@ class SpillFile:
             if new:
                 _fsync_dir(self.path.parent)
         except OSError as exc:
-            raise StorageError(f"can't write the spill file {self.path}: {exc}") from exc
+            raise StorageError(
+                _("can't write the spill file {path}: {problem}").format(
+                    path=self.path, problem=exc
+                )
+            ) from exc
         self._size = size
         return len(fitting)
 
@@ -130,7 +137,11 @@ class SpillFile:
             os.replace(tmp, self.path)
             self._write_pos(0)
         except OSError as exc:
-            raise StorageError(f"can't compact the spill file {self.path}: {exc}") from exc
+            raise StorageError(
+                _("can't compact the spill file {path}: {problem}").format(
+                    path=self.path, problem=exc
+                )
+            ) from exc
         self._size -= self._pos
         self._pos = 0
 
@@ -153,7 +164,9 @@ class SpillFile:
                     pos += length
                     items.append((item, pos))
         except OSError as exc:
-            raise StorageError(f"can't read the spill file {self.path}: {exc}") from exc
+            raise StorageError(
+                _("can't read the spill file {path}: {problem}").format(path=self.path, problem=exc)
+            ) from exc
         return items
 
     def _next(self, f: Any, pos: int) -> tuple[Spilled | None, int]:
@@ -168,8 +181,8 @@ class SpillFile:
 
     def _cut(self, pos: int) -> None:
         """A damaged record (a crash while appending): the file ends before it."""
-        log.warning("the spill file %s has a damaged record at byte %d (of %d): cut off there",
-                    self.path, pos, self._size)  # fmt: skip
+        log.warning(_("the spill file %s has a damaged record at byte %d (of %d): cut off "
+                      "there"), self.path, pos, self._size)  # fmt: skip
         os.truncate(self.path, pos)
         self._size = pos
 
@@ -186,7 +199,11 @@ class SpillFile:
             self.pos_path.unlink(missing_ok=True)
             self.path.unlink(missing_ok=True)
         except OSError as exc:
-            raise StorageError(f"can't remove the spill file {self.path}: {exc}") from exc
+            raise StorageError(
+                _("can't remove the spill file {path}: {problem}").format(
+                    path=self.path, problem=exc
+                )
+            ) from exc
         self._pos = self._size = 0
 
     def _write_pos(self, pos: int) -> None:
@@ -198,7 +215,11 @@ class SpillFile:
                 os.fsync(f.fileno())
             os.replace(tmp, self.pos_path)
         except OSError as exc:
-            raise StorageError(f"can't write the spill file's position {tmp}: {exc}") from exc
+            raise StorageError(
+                _("can't write the spill file's position {path}: {problem}").format(
+                    path=tmp, problem=exc
+                )
+            ) from exc
 
 
 def _record(item: Spilled) -> bytes:

@@ -21,9 +21,13 @@ from ipfm_scheduler.errors import ValueInvalid
 def to_utc(value: datetime, what: str = "a time") -> datetime:
     """``value`` as an aware UTC datetime; a naive ``value`` raises :class:`ValueInvalid`."""
     if not isinstance(value, datetime):
-        raise ValueInvalid(f"{what} must be a datetime, not {type(value).__name__}")
+        raise ValueInvalid(
+            f"{what} must be a datetime, not {type(value).__name__}"
+        )  # i18n: internal
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueInvalid(f"{what} ({value.isoformat()}) has no time zone; pass an aware datetime")
+        raise ValueInvalid(
+            f"{what} ({value.isoformat()}) has no time zone; pass an aware datetime"
+        )  # i18n: internal
     return value.astimezone(UTC)
 
 
@@ -37,9 +41,13 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if not isinstance(value, datetime) or value.tzinfo is None:
-            raise ValueInvalid(f"a stored time must be an aware UTC datetime, not {value!r}")
+            raise ValueInvalid(
+                f"a stored time must be an aware UTC datetime, not {value!r}"
+            )  # i18n: internal
         if value.utcoffset() != timedelta(0):
-            raise ValueInvalid(f"a stored time must be in UTC, not {value.isoformat()}")
+            raise ValueInvalid(
+                f"a stored time must be in UTC, not {value.isoformat()}"
+            )  # i18n: internal
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value.astimezone(UTC)
@@ -48,7 +56,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if not isinstance(value, datetime):  # pragma: no cover - drivers give datetimes
-            raise ValueInvalid(f"the database returned {value!r} where a time was expected")
+            raise ValueInvalid(
+                f"the database returned {value!r} where a time was expected"
+            )  # i18n: internal
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ipfm_scheduler.core.ids import check_name
 from ipfm_scheduler.errors import ValueInvalid
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.protocol.topics import TopicKind, check_prefix, topic_for
 
 SERVICE_USER = "ipfm-scheduler"
@@ -53,8 +54,10 @@ def receiver_user(ward: str, receiver: str) -> str:
 def check_user(name: str) -> str:
     if not isinstance(name, str) or USER_RE.fullmatch(name) is None:
         raise ValueInvalid(
-            f"the broker user name {name[:80]!r} can't be written in mosquitto's files: use 1 to "
-            "128 characters of A-Z, a-z, 0-9 and -_.@"
+            _(
+                "the broker user name {name} can't be written in mosquitto's files: use 1 to "
+                "128 characters of A-Z, a-z, 0-9 and -_.@"
+            ).format(name=repr(name[:80]))
         )
     return name
 
@@ -104,7 +107,11 @@ def access_for(
     users = [service_user(prefix, service)]
     users += [receiver_access(prefix, w, r) for w, r in sorted(set(receivers))]
     if any(u.name == service for u in users[1:]):
-        raise ValueInvalid(f"the service's broker user {service!r} is also a receiver's name")
+        raise ValueInvalid(
+            _("the service's broker user {name} is also a receiver's name").format(
+                name=repr(service)
+            )
+        )
     return users
 
 
@@ -194,8 +201,10 @@ class PasswordStore:
             text = raw.decode("utf-8").strip()
         except UnicodeError:
             raise ValueInvalid(
-                f"{path} is not a password file: one line of text, at most "
-                f"{MAX_PASSWORD_FILE_BYTES} bytes (delete it to have a new password made)"
+                _(
+                    "{path} is not a password file: one line of text, at most {limit} bytes "
+                    "(delete it to have a new password made)"
+                ).format(path=path, limit=MAX_PASSWORD_FILE_BYTES)
             ) from None
         return text or None
 
@@ -243,12 +252,18 @@ class TlsListener:
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
-            raise ValueInvalid(f"the port {self.port} is not a port number (1 to 65535)")
+            raise ValueInvalid(
+                _("the port {port} is not a port number (1 to 65535)").format(port=self.port)
+            )
         for path in (self.cafile, self.certfile, self.keyfile):
             if any(ch in str(path) for ch in "\n\r\0"):
-                raise ValueInvalid(f"{str(path)[:80]!r} can't be written in mosquitto.conf")
+                raise ValueInvalid(
+                    _("{path} can't be written in mosquitto.conf").format(path=repr(str(path)[:80]))
+                )
         if self.bind is not None and not re.fullmatch(r"[A-Za-z0-9.:_-]{1,253}", self.bind):
-            raise ValueInvalid(f"{self.bind[:80]!r} is not an address to listen on")
+            raise ValueInvalid(
+                _("{address} is not an address to listen on").format(address=repr(self.bind[:80]))
+            )
 
 
 def render_conf(listener: TlsListener, *, password_file: Path, acl_file: Path, header: str) -> str:

@@ -28,6 +28,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ipfm_scheduler.i18n import ngettext
+
 log = logging.getLogger(__name__)
 
 MAX_COUNT = 10_000
@@ -131,8 +133,11 @@ class Intake:
         self._drops_unlogged += 1
         now = time.monotonic()
         if now - self._drop_logged >= DROP_LOG_S:
-            log.warning("the intake is full (%d messages, %d bytes): %d message(s) dropped "
-                        "since the last line, %d in all (the last on %.120s)",
+            log.warning(ngettext("the intake is full (%d messages, %d bytes): %d message "
+                                 "dropped since the last line, %d in all (the last on %.120s)",
+                                 "the intake is full (%d messages, %d bytes): %d messages "
+                                 "dropped since the last line, %d in all (the last on %.120s)",
+                                 self._drops_unlogged),
                         len(self._items), self._bytes, self._drops_unlogged, self.dropped,
                         topic)  # fmt: skip
             self._drop_logged, self._drops_unlogged = now, 0

@@ -4,9 +4,13 @@ or memory is full, and nothing more taken from the intake while neither can hold
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from ipfm_scheduler import i18n
 from ipfm_scheduler.core.traffic import IncomingMessage
 from ipfm_scheduler.storage.pending import PendingAnswers
 from ipfm_scheduler.storage.spill import SpillFile
@@ -81,3 +85,31 @@ def test_without_a_spill_file_answers_wait_in_bounded_memory() -> None:
     assert (pending.waiting, len(intake.waiting), pending.lost) == (2, 1, 0)
     pending.stop(T0 + timedelta(seconds=21))
     assert pending.lost == 3  # only at stop, with nowhere to set them aside: an ERROR line
+
+
+def test_answers_lost_at_stop_are_counted_in_words_of_the_language_spoken(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    said = {}
+    for lang, names in (("vi", ("a", "b")), ("en", ("a",)), ("en ", ("a", "b"))):
+        intake = Intake()
+        pending = PendingAnswers(intake.take, None)
+        intake.add(*names)
+        i18n.set_language(lang.strip())
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="ipfm_scheduler.storage.pending"):
+            pending.stop(T0)
+        said[lang] = caplog.messages
+    i18n.set_language("en")
+    assert said["vi"] == [
+        "2 phản hồi nhận từ các cụm loa đã bị mất (không có tệp lưu tạm): cụm loa sẽ gửi lại "
+        "xác nhận (ack) gần nhất khi lệnh của nó được gửi lại"
+    ]
+    assert said["en"] == [
+        "1 answer received from receivers is lost (no spill file): receivers repeat their "
+        "latest ack when their command is sent again"
+    ]
+    assert said["en "] == [
+        "2 answers received from receivers are lost (no spill file): receivers repeat their "
+        "latest ack when their command is sent again"
+    ]

@@ -3,11 +3,16 @@ resumed where the replay stood, and a record cut short by a crash ends the file.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from ipfm_scheduler import i18n
 from ipfm_scheduler.core.traffic import IncomingMessage
-from ipfm_scheduler.storage.spill import Spilled, SpillFile
+from ipfm_scheduler.errors import StorageError
+from ipfm_scheduler.storage.spill import Spilled, SpillFile, _record
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -67,3 +72,45 @@ def test_the_file_never_grows_beyond_its_bound_and_replayed_records_make_room(
     assert spill.size <= 1000
     left = [s for s, _ in spill.read(1000)]
     assert left[0] == items(1, start=written // 2 + 1)[0]
+
+
+def test_the_damaged_record_warning_speaks_the_language_spoken(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    said = {}
+    for lang in ("vi", "en"):
+        path = tmp_path / lang / "answers.spill"
+        SpillFile(path).append(items(2))
+        whole = path.stat().st_size
+        with open(path, "r+b") as f:
+            f.truncate(whole - 3)
+        i18n.set_language(lang)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.storage.spill"):
+            assert len(SpillFile(path).read(10)) == 1
+        said[lang] = caplog.messages
+    i18n.set_language("en")
+    first = len(_record(items(1)[0]))
+    assert said["vi"] == [
+        f"tệp lưu tạm {tmp_path / 'vi' / 'answers.spill'} có một bản ghi hỏng tại byte {first} "
+        f"(trên tổng {whole - 3}): tệp được cắt tại đó"
+    ]
+    assert said["en"] == [
+        f"the spill file {tmp_path / 'en' / 'answers.spill'} has a damaged record at byte "
+        f"{first} (of {whole - 3}): cut off there"
+    ]
+
+
+def test_a_spill_file_that_cannot_be_read_is_named_in_the_language_spoken(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    try:
+        i18n.set_language("vi")
+        with pytest.raises(StorageError, match=r"^không đọc được tệp lưu tạm .*answers\.spill: "):
+            SpillFile(blocker / "answers.spill")
+    finally:
+        i18n.set_language("en")
+    with pytest.raises(StorageError, match=r"^can't read the spill file .*answers\.spill: "):
+        SpillFile(blocker / "answers.spill")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ipfm_scheduler.transport import broker_access as access
+from tests.config.speaking import speak_english
 from tests.conftest import need_service
 from tests.service.e2e import write_station
 from tests.transport.locked import WARD, broker_config
@@ -207,3 +208,31 @@ def test_a_password_file_that_is_not_one_is_named_and_nothing_is_written(
     assert f"{bad} is not a password file: one line of text, at most 1024 bytes" in err
     assert "x" * 100 not in err
     assert (out / "passwd").read_bytes() == before
+
+
+def test_broker_config_speaks_vietnamese_under_lang_vi_and_its_yaml_stays_the_same(
+    station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "broker"
+    try:
+        code, yaml_vi, err = broker_config(capsys, station, "-o", str(out), "--lang", "vi")
+        assert code == 0, err
+        assert "mật khẩu mới: 4" in err
+        assert (
+            "lưu ý: không có --certfile: mosquitto.conf ghi /etc/mosquitto/certs/server.crt là "
+            "chứng chỉ của broker: hãy đặt tệp vào đó" in err
+        )
+        assert "new passwords" not in err
+        assert "note:" not in err
+        code, _, err = broker_config(
+            capsys, station, "-o", str(out), "--rotate", "x", "--lang", "vi"
+        )
+        assert code == 2
+        assert "không có người dùng broker 'x'" in err
+    finally:
+        speak_english()
+    code, yaml_en, err = broker_config(capsys, station, "-o", str(out))
+    assert code == 0, err
+    assert "kept passwords: 4" in err
+    assert "note: no --certfile: mosquitto.conf names /etc/mosquitto/certs/server.crt as " in err
+    assert yaml_vi == yaml_en  # the station file's section is pasted as it is

@@ -6,12 +6,14 @@ flood of 1 MB messages never queues more than the bound."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import queue
 import threading
 from collections.abc import Iterator
 
 import pytest
 
+from ipfm_scheduler import i18n
 from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.service.http.metrics import Metrics
 from ipfm_scheduler.transport.intake import Incoming, Intake
@@ -147,3 +149,28 @@ def test_a_flood_of_1mb_statuses_is_cut_at_the_intake_and_the_queue_stays_bounde
     finally:
         attacker.close(1)
         outbox.close()
+
+
+def test_the_dropped_messages_warning_speaks_the_language_spoken(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    said = {}
+    for lang in ("vi", "en"):
+        i18n.set_language(lang)
+        intake = Intake(max_count=2, precious=acks_only, block_s=WAIT)
+        intake.put(message(STATUS))
+        intake.put(message(STATUS))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="ipfm_scheduler.transport.intake"):
+            assert not intake.put(message(STATUS))
+        said[lang] = caplog.messages
+    i18n.set_language("en")
+    size = intake.queued_bytes  # two statuses, each with its topic and the overhead
+    assert said["vi"] == [
+        f"hàng đợi tiếp nhận đã đầy (2 tin, {size} byte): 1 tin bị bỏ từ dòng trước đến nay, tổng "
+        f"cộng 1 (tin cuối trên {STATUS})"
+    ]
+    assert said["en"] == [
+        f"the intake is full (2 messages, {size} bytes): 1 message dropped since the last line, "
+        f"1 in all (the last on {STATUS})"
+    ]
