@@ -21,6 +21,7 @@ from ipfm_scheduler.protocol.messages import ReceiverState
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.airings import refresh_outcomes
 from ipfm_scheduler.storage.bulk import chunks, command_rows
+from ipfm_scheduler.storage.chain import Appender
 from ipfm_scheduler.storage.commands import MAX_RAW_BYTES, mismatch, update_commands
 from ipfm_scheduler.storage.types import safe_text, to_utc
 
@@ -49,7 +50,10 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
     filer = _AckFiler(rows, now, _durations(conn, [c for c in completed if c in rows]))
     outcomes = [filer.file(item) for item in items]
     if filer.acks:
+        chain = Appender.open(conn, t.acks)
+        chain.add(filer.acks)
         conn.execute(t.acks.insert(), filer.acks)
+        chain.close()
     if filer.quarantined:
         conn.execute(t.ack_quarantine.insert(), filer.quarantined)
     update_commands(conn, filer.changes)
@@ -253,6 +257,7 @@ class _AckFiler:
         at = None if ack.at is None else to_utc(ack.at, "the ack's time")
         self.acks.append(
             {
+                "id": None,
                 "command_id": ack.id,
                 "ward": item.ward,
                 "receiver": item.receiver,

@@ -69,11 +69,11 @@ def test_db_upgrade_creates_the_schema_then_changes_nothing(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'new' / 'ipfm.db'}"
     first, second = run("db", "upgrade", "--database", url), run("db", "upgrade", "--database", url)
     assert (first.code, second.code) == (0, 0)
-    assert "upgraded from schema empty to 0002 (the latest)" in first.text
-    assert "already at schema 0002 (the latest); nothing to do" in second.text
+    assert "upgraded from schema empty to 0003_hash_chain (the latest)" in first.text
+    assert "already at schema 0003_hash_chain (the latest); nothing to do" in second.text
     check = run("db", "check", "--database", url)
     assert check.code == 0
-    assert "schema 0002, latest 0002" in check.text
+    assert "schema 0003_hash_chain, latest 0003_hash_chain" in check.text
 
 
 @pytest.mark.postgres
@@ -90,7 +90,7 @@ def test_db_check_on_an_old_database_exits_4_and_names_the_command(tmp_path: Pat
     sqlite3.connect(path).close()
     result = run("db", "check", "--database", f"sqlite:///{path}")
     assert result.code == 4
-    assert "schema empty, latest 0002" in result.text
+    assert "schema empty, latest 0003_hash_chain" in result.text
     assert "run `ipfm-scheduler db upgrade` first" in result.err
 
 
@@ -105,7 +105,7 @@ def test_db_upgrade_works_from_another_folder_as_a_separate_program(tmp_path: Pa
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "to 0002" in done.stdout
+    assert "to 0003_hash_chain" in done.stdout
 
 
 def test_the_database_comes_from_the_station_file_then_the_environment(tmp_path: Path):
@@ -371,7 +371,7 @@ def test_db_upgrade_from_the_first_schema_keeps_what_was_recorded(tmp_path: Path
     engine.dispose()
     done = run("db", "upgrade", "--database", url)
     assert done.code == 0
-    assert "upgraded from schema 0001 to 0002 (the latest)" in done.text
+    assert "upgraded from schema 0001 to 0003_hash_chain (the latest)" in done.text
     engine = open_engine(url)
     try:
         with engine.connect() as conn:
