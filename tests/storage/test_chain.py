@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import make_url
 
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.records import WeekCloseRow
+from ipfm_scheduler.storage import chain_check
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.chain import CHAINED, GENESIS, link
 from ipfm_scheduler.storage.db import open_engine, sqlite_file
@@ -50,7 +51,7 @@ def close(ward: str, receiver: str, completed: int) -> WeekCloseRow:
     return WeekCloseRow(ward, "kh179", receiver, completed, 1, completed >= 1, reason)
 
 
-def fill(url: str) -> Filled:
+def fill(url: str, *, close_twice: bool = True) -> Filled:
     """A week as the service records it, through the airing log (storage.Repository): airings
     (one missed, with no commands), commands sent, acks that move their states, expiry, and the
     week closed twice (a late ack changed a verdict)."""
@@ -70,7 +71,9 @@ def fill(url: str) -> Filled:
         repo.expire_overdue(planned(hour=19).start + timedelta(hours=2), grace=timedelta(0))
         rows = [close("cam-trung", "loa-01", 1), close("cam-trung", "loa-02", 0)]
         repo.record_week_close(WEEK, rows, now=world.now, snapshot_id=world.snapshot_id)
-        rows = [close("cam-trung", "loa-02", 1), close("cua-ong", "loa-01", 0)]
+        rows = [close("cua-ong", "loa-01", 0)]
+        if close_twice:
+            rows.insert(0, close("cam-trung", "loa-02", 1))
         repo.record_week_close(WEEK, rows, now=world.now + timedelta(days=1))
         ids = {}
         with engine.connect() as conn:
@@ -227,6 +230,15 @@ def test_a_row_inserted_by_hand_is_named(db_url: str, table: str):
     assert_names(verify(db_url), table, newest(db_url, table), "inserted")
 
 
+def test_the_chain_is_read_a_page_at_a_time(db_url: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(chain_check, "PAGE", 2)
+    filled = fill(db_url)
+    assert verify(db_url).code == 0
+    last = filled.ids["commands"][-1]  # on the third page
+    by_hand(db_url, f"UPDATE commands SET payload = payload || payload WHERE id = '{last}'")
+    assert_names(verify(db_url), "commands", last, "changed")
+
+
 def test_the_last_row_changed_is_named(db_url: str):
     filled = fill(db_url)
     last = filled.ids["acks"][-1]
@@ -288,3 +300,49 @@ def test_a_rewritten_chain_differs_from_the_head_a_report_printed(db_url: str):
     result = verify(db_url, "--head", pin)
     assert_names(result, "week_closures", filled.ids["week_closures"][-1], "not as pinned")
     assert f"was {head} when pinned" in result.err
+
+
+# --- a database recorded before the chain -----------------------------------------------------
+
+
+def downgrade(url: str, target: str) -> None:
+    from alembic import command
+
+    from ipfm_scheduler.storage.migrate import alembic_config
+
+    engine = open_engine(url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), target)
+    finally:
+        engine.dispose()
+
+
+def test_a_log_recorded_before_the_chain_verifies_once_upgraded(db_url: str):
+    """Rows the service wrote at schema 0002 (no chain) are chained by `db upgrade`, in id order
+    (commands: in the order they were stored), and the service's next rows follow them."""
+    filled = fill(db_url, close_twice=False)  # 0002 kept one closing row per receiver
+    downgrade(db_url, "0002")
+    engine = open_engine(db_url)
+    with engine.connect() as conn:
+        assert "chain_hash" not in {c["name"] for c in inspect(conn).get_columns("acks")}
+    engine.dispose()
+    upgraded = run("db", "upgrade", "--database", db_url)
+    assert upgraded.code == 0, upgraded.err
+    assert "upgraded from schema 0002 to 0003_hash_chain" in upgraded.text
+    result = verify(db_url)
+    assert result.code == 0, result.text + result.err
+    for name in CHAINED:
+        assert line(result, name).startswith(f"{name}: {len(filled.ids[name])} rows, head ")
+    engine = open_engine(db_url)
+    try:
+        repo = Repository(engine)
+        world = World(repo)
+        _, (later,) = world.airing(receivers=("loa-01",), hour=20)
+        world.answer("cam-trung", "loa-01", later, AckStatus.COMPLETED)
+        repo.record_week_close(WEEK, [close("cam-trung", "loa-01", 2)], now=world.now)
+    finally:
+        engine.dispose()
+    again = verify(db_url)
+    assert again.code == 0, again.text + again.err
+    assert line(again, "acks").startswith(f"acks: {len(filled.ids['acks']) + 1} rows, head ")
