@@ -34,6 +34,7 @@ REPORT_COLUMNS = (
     "completed",
     "verdict",
     "reason",
+    "log_heads",
 )
 LOG_COLUMNS = (
     "planned_local",
@@ -143,8 +144,10 @@ def nothing_recorded_bytes(report: WeekReport, message: str, fmt: str) -> bytes:
 
 def report_rows(report: WeekReport) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    heads = " ".join(h.pin for h in report.heads)  # the same on every row
     for group in report.groups:
         base = _group_fields(report, group) | {"enforced": "yes" if group.enforced else "no"}
+        base |= {"log_heads": heads}
         if not group.receivers:
             rows.append(base | {"verdict": group.standing.value})
         for r in group.receivers:
@@ -193,6 +196,10 @@ def report_json(report: WeekReport) -> dict[str, Any]:
         "final_at": local_iso(report.final_at, report.zone),
         "recorded": report.recorded,
         "verdict": verdict,
+        # the airing log as this report saw it: `audit verify --head` checks it later
+        "log_heads": [
+            {"table": h.table, "rows": h.seq, "head": h.hash, "pin": h.pin} for h in report.heads
+        ],
         "groups": [
             {k: v for k, v in _group_fields(report, g).items() if k != "week"}
             | {
@@ -254,8 +261,21 @@ def report_table(report: WeekReport) -> str:
     ]
     if problems:
         lines += ["", "Receivers not (yet) compliant:", *problems]
-    lines += ["", _summary(report)]
+    lines += ["", _summary(report), "", *heads_lines(report)]
     return "\n".join(lines)
+
+
+def heads_lines(report: WeekReport) -> list[str]:
+    """The hash chain's heads as the report was made: whoever keeps the printed report can
+    check later that the airing log still holds what it was made from."""
+    if not report.heads:
+        return []
+    return [
+        "The airing log as this report saw it (its hash chain's heads; to check later that it",
+        "still holds what this report was made from: ipfm-scheduler audit verify --head LINE",
+        "for each line):",
+        *(f"  {h.pin}" for h in report.heads),
+    ]
 
 
 def short_summary(report: WeekReport) -> str:

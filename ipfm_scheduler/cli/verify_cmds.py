@@ -68,11 +68,11 @@ def verify(options: Options, *, heads: list[str], database: str | None) -> None:
     with open_for_audit(url) as conn:
         checks = check_chain(conn, pins)
     for check in checks:
-        rows = f"{check.rows} row{'' if check.rows == 1 else 's'}"
         if check.broken is None:
+            rows = f"{check.rows} row{'' if check.rows == 1 else 's'}"
             click.echo(f"{check.table}: {rows}, head {check.head}, intact")
         else:
-            click.echo(f"{check.table}: BROKEN after {rows} intact: {check.broken.what}")
+            click.echo(f"{check.table}: BROKEN: {check.broken.what}")
     broken = [str(c.broken) for c in checks if c.broken is not None]
     if broken:
         raise LogTampered(broken)

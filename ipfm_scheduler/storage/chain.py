@@ -116,6 +116,11 @@ class Head:
     seq: int
     hash: str
 
+    @property
+    def pin(self) -> str:
+        """``table:seq:hash``, as `report` prints it and `audit verify --head` takes it."""
+        return f"{self.table}:{self.seq}:{self.hash}"
+
 
 def read_heads(conn: Connection) -> dict[str, Head]:
     """Every chained table's head as recorded (without locking: for readers)."""

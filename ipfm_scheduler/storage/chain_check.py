@@ -107,7 +107,11 @@ def _check(conn: Connection, table: Table, head: Head, pins: Sequence[Pin]) -> T
         seq, previous, last_id = seq + 1, computed, row["id"]
         pin = wanted.pop(seq, None)
         if pin is not None and pin.hash != computed:
-            why = f"place {seq} of the chain was {pin.hash} when pinned, and is {computed} now"
+            why = (
+                f"place {seq} of the chain (this row) was {pin.hash} when pinned, and is "
+                f"{computed} now: this row or one before it was changed, deleted or inserted, "
+                "and the chain written again"
+            )
             return TableCheck(name, seq, previous, Break(name, str(row["id"]), BreakKind.PIN, why))
     broken = _against_head(name, seq, previous, head, last_id)
     if broken is not None and broken.kind is BreakKind.INSERTED:  # name the first one
