@@ -17,15 +17,19 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import make_url
 
 from ipfm_scheduler.core.commands import AckStatus
+from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.core.records import WeekCloseRow
+from ipfm_scheduler.core.traffic import AiringToStore
 from ipfm_scheduler.storage import chain_check
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.chain import CHAINED, GENESIS, link
+from ipfm_scheduler.storage.chain_check import check_chain
 from ipfm_scheduler.storage.db import open_engine, sqlite_file
 from ipfm_scheduler.storage.repository import Repository
 from tests.conftest import need_service
-from tests.storage.storage_factories import WEEK, World, planned, store_one
+from tests.storage.storage_factories import AUDIO, WEEK, World, command, planned, store_one
 from tests.storage.test_storage_cli import Run, run
+from tests.storage.test_storage_concurrency import together
 
 MISSED_NOTE = "window closed before it could be sent (service not running)"
 
@@ -381,3 +385,34 @@ def test_each_report_prints_the_heads_that_pin_the_log(db_url: str, fmt: str):
     assert_names(verify(db_url, *heads), "acks", filled.ids["acks"][-1], "not as pinned")
     later = report_pins(db_url, fmt)
     assert [p for p in later if p not in pins] == [later[CHAINED.index("acks")]]
+
+
+# --- writers at once --------------------------------------------------------------------------
+
+
+def test_writers_at_once_append_one_after_the_other(repo: Repository):
+    """Each writer takes its table's chain head (locked until it commits): airings, commands
+    and acks stored at the same instant by several writers still make one unbroken chain."""
+    world = World(repo)
+    acked = [world.airing(receivers=("loa-01",), hour=h)[1][0] for h in range(6, 10)]
+
+    def store(hour: int) -> None:
+        commands = [command(r, 1000 + hour, "cua-ong") for r in ("loa-01", "loa-02")]
+        item = AiringToStore(planned("cua-ong", hour=hour), Priority.NORMAL, AUDIO, tuple(commands))
+        repo.store_airings([item], snapshot_id=world.snapshot_id, now=world.now)
+
+    def answer(cid: str) -> None:
+        world.answer("cam-trung", "loa-01", cid, AckStatus.RECEIVED, AckStatus.COMPLETED)
+
+    together(
+        *(lambda h=h: store(h) for h in range(12, 16)),
+        *(lambda c=c: answer(c) for c in acked),
+    )
+    with repo.engine.connect() as conn:
+        checks = check_chain(conn)
+    assert [(c.table, c.rows, c.broken) for c in checks] == [
+        ("airings", 8, None),
+        ("commands", 12, None),
+        ("acks", 8, None),
+        ("week_closures", 0, None),
+    ]
