@@ -20,9 +20,10 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Integer, LargeBinary, Table, func, select, text
+from sqlalchemy import Boolean, Float, LargeBinary, Table, func, select, text
 from sqlalchemy.engine import Connection
 
 from ipfm_scheduler.errors import StorageError
@@ -60,6 +61,11 @@ def _utc_text(value: Any) -> Any:
         return None
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise StorageError(f"a chained time must be an aware datetime, not {value!r}")
+    return _iso(value)
+
+
+@lru_cache(maxsize=4096)  # a batch's rows share their times (stored at, expiring at)
+def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
@@ -71,9 +77,10 @@ def _as(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: None if value is None else kind(value)
 
 
-def _converter(column: Any) -> Callable[[Any], Any]:
+def _converter(column: Any) -> Callable[[Any], Any] | None:
     """How a column's value is encoded: the same for what is written and what is read back
-    (a float column given an int, bytes back as a memoryview, times in any zone)."""
+    (a float column given an int, bytes back as a memoryview, times in any zone); None: as it
+    is (text and whole numbers, which both databases give back as they were written)."""
     kind = column.type
     if isinstance(kind, UtcDateTime):
         return _utc_text
@@ -83,24 +90,25 @@ def _converter(column: Any) -> Callable[[Any], Any]:
         return _as(bool)
     if isinstance(kind, Float):
         return _as(float)
-    if isinstance(kind, Integer):  # BigInteger too
-        return _as(int)
-    return _as(str)
+    return None
 
 
 _CONVERT = {
     name: tuple((c, _converter(getattr(t, name).c[c])) for c in columns)
     for name, columns in COVERED.items()
 }
-_ID = {name: _converter(getattr(t, name).c.id) for name in COVERED}
+_JSON = json.JSONEncoder(separators=(",", ":"))  # ASCII, as json.dumps(..., separators=...)
 
 
 def encode(table: str, row: Mapping[Any, Any]) -> bytes:
     """The canonical bytes of ``row`` of ``table``: (version, table, id, covered columns), as
-    compact JSON with the columns in :data:`COVERED`'s order."""
-    values = {name: convert(row[name]) for name, convert in _CONVERT[table]}
-    body = [VERSION, table, _ID[table](row["id"]), values]
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    compact ASCII JSON (any text encodes, a lone surrogate included) with the columns in
+    :data:`COVERED`'s order."""
+    values = {
+        name: convert(row[name]) if convert else row[name] for name, convert in _CONVERT[table]
+    }
+    body = [VERSION, table, row["id"], values]
+    return _JSON.encode(body).encode("ascii")
 
 
 def link(previous: str, table: str, row: Mapping[Any, Any]) -> str:
