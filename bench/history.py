@@ -134,6 +134,9 @@ def airing_rows(args: argparse.Namespace, snapshot_id: int) -> Iterator[dict[str
                 "snapshot_id": snapshot_id,
                 "outcome": "completed",
                 "created_at": (start - timedelta(days=7)).astimezone(UTC),
+                "makeup_for": None,
+                "makeup_week": None,
+                "note": None,
             }
 
 

@@ -196,6 +196,9 @@ class Appender:
         head = self.head
         seq, previous = head.seq, head.hash
         name = self.table.name
+        absent = [c for c in COVERED[name] if rows and c not in rows[0]]
+        if absent:  # the database would fill them in: the hash would cover another value
+            raise StorageError(f"{name}: rows to chain lack the columns {', '.join(absent)}")
         for row in rows:
             seq += 1
             previous = link(previous, name, row)
