@@ -11,6 +11,10 @@ later (a command's ``state`` and sends, an airing's ``outcome``) is derived from
 themselves chained (the acks), and is left out; so are columns added later unless this list
 names them. ``docs/storage.md`` "The hash chain" says what is covered and why. Checking the
 chain is :mod:`ipfm_scheduler.storage.chain_check`.
+
+Every row already chained was hashed with :data:`COVERED` as it is: naming one more column here
+(an ack's ``verified``, say) would make every earlier row fail to verify. Such a change needs a
+new :data:`VERSION`, with the place in each chain from which it applies kept in the database.
 """
 
 from __future__ import annotations

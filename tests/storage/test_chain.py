@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -306,3 +307,16 @@ def test_a_row_encodes_the_same_as_written_and_as_read_back():
     }  # fmt: skip
     assert encode("acks", read) == encode("acks", written)
     assert encode("acks", written | {"played_s": 12.5}) != encode("acks", written)
+
+
+@pytest.mark.parametrize(
+    ("head", "why"),
+    [
+        ("acks:4", "is not a head as `report` prints it"),
+        ("acks:4:" + "AB" * 32, "is not a head as `report` prints it"),
+        ("send_attempts:1:" + "ab" * 32, "'send_attempts' is not a chained table"),
+    ],
+)
+def test_a_head_that_is_not_one_is_a_wrong_argument(tmp_path: Path, head: str, why: str):
+    result = verify(f"sqlite:///{tmp_path / 'none.db'}", "--head", head)
+    assert (result.code, why in result.err) == (2, True), result.err
