@@ -353,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     for kind, label, first, median, result in lines:
         base.setdefault(kind, median)
         ratio = median / base[kind] if base[kind] else float("nan")
-        over = "" if label.startswith("baseline") or max(first, median) < 2.0 else "  OVER 2 s"
+        aimed = label.startswith(("report", "log"))  # the 2 s target is the auditors' questions
+        over = "" if not aimed or max(first, median) < 2.0 else "  OVER 2 s"
         slow = slow or bool(over)
         print(f"{kind:<11}{label:<56}{first:>9.3f}{median:>10.3f}{ratio:>12.1f}  {result}{over}")
     return 1 if slow else 0
