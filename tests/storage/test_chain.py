@@ -240,6 +240,23 @@ def test_the_chain_is_read_a_page_at_a_time(db_url: str, monkeypatch: pytest.Mon
     assert_names(verify(db_url), "commands", last, "changed")
 
 
+def test_a_row_whose_hash_was_edited_too_is_named(db_url: str):
+    filled = fill(db_url)
+    target = filled.target("airings")
+    by_hand(
+        db_url, f"UPDATE airings SET volume = 100, chain_hash = '{'ab' * 32}' WHERE id = {target}"
+    )
+    assert_names(verify(db_url), "airings", target, "changed or inserted")
+
+
+def test_a_head_record_that_no_longer_matches_the_chain_is_found(db_url: str):
+    fill(db_url)
+    by_hand(db_url, f"UPDATE chain_heads SET hash = '{'cd' * 32}' WHERE table_name = 'commands'")
+    result = verify(db_url)
+    assert_names(result, "commands", None, "rewritten")
+    assert "every row follows from the one before, but not to the recorded head" in result.err
+
+
 def test_the_last_row_changed_is_named(db_url: str):
     filled = fill(db_url)
     last = filled.ids["acks"][-1]
