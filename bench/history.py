@@ -5,8 +5,8 @@ Generates ``--weeks`` weeks of history for ``--wards`` wards of ``--receivers`` 
 bulk inserts, on SQLite (a temporary file) and on PostgreSQL (a throwaway database, dropped at the
 end). Then it times what `ipfm-scheduler report --week` and `ipfm-scheduler log --ward --from
 --to` do (open the database read-only, check its schema, query, render table and CSV) beside a
-baseline measured in the same run: a plain ``SELECT count(*) FROM acks``. Target: each command
-under 2 seconds.
+baseline measured in the same run: a plain ``SELECT count(*) FROM acks``, and what `audit verify`
+does (the whole hash chain recomputed). Target: `report` and `log` each under 2 seconds.
 
     .venv/bin/python bench/history.py                    # both databases, full size
     .venv/bin/python bench/history.py --databases sqlite --wards 50 --weeks 4   # a quick look
@@ -38,6 +38,8 @@ from ipfm_scheduler.cli import log_render
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.audit import LogFilter, airing_log, open_for_audit, station_zone
+from ipfm_scheduler.storage.chain import Appender
+from ipfm_scheduler.storage.chain_check import check_chain
 from ipfm_scheduler.storage.db import open_engine, shown
 from ipfm_scheduler.storage.migrate import upgrade
 from ipfm_scheduler.storage.report import week_report
@@ -133,6 +135,9 @@ def airing_rows(args: argparse.Namespace, snapshot_id: int) -> Iterator[dict[str
                 "snapshot_id": snapshot_id,
                 "outcome": "completed",
                 "created_at": (start - timedelta(days=7)).astimezone(UTC),
+                "makeup_for": None,
+                "makeup_week": None,
+                "note": None,
             }
 
 
@@ -190,6 +195,7 @@ def command_and_ack(airing: dict[str, Any], receiver: str, rng: random.Random) -
         "raw": f'{{"v":1,"id":"{cid}","status":"{status}"}}'.encode(),
         "changed_state": True,
         "state_after": state if status != "received" else "received",
+        "verified": False,
     }
     return command, ack
 
@@ -227,10 +233,16 @@ def _insert_batch(
     if not airings:
         return
     pairs = [command_and_ack(a, f"loa-{r:02d}", rng) for a in airings for r in range(receivers)]
-    with engine.begin() as conn:
-        conn.execute(t.airings.insert(), airings)
-        conn.execute(t.commands.insert(), [c for c, _ in pairs])
-        conn.execute(t.acks.insert(), [a for _, a in pairs])
+    with engine.begin() as conn:  # chained as the service writes them (storage/chain.py)
+        for table, rows in (
+            (t.airings, airings),
+            (t.commands, [c for c, _ in pairs]),
+            (t.acks, [a for _, a in pairs]),
+        ):
+            chain = Appender.open(conn, table)
+            chain.add(rows)
+            conn.execute(table.insert(), rows)
+            chain.close()
     counts["airings"] += len(airings)
     counts["commands"] += len(pairs)
     counts["acks"] += len(pairs)
@@ -295,6 +307,16 @@ def log_step(url: str, ward: str, first: date, last: date) -> int:
     return len(rows)
 
 
+def verify_step(url: str) -> int:
+    """What `ipfm-scheduler audit verify` does: the whole hash chain, recomputed."""
+    with open_for_audit(url) as conn:
+        checks = check_chain(conn)
+    broken = [str(c.broken) for c in checks if c.broken is not None]
+    if broken:
+        raise RuntimeError(f"the generated log does not verify: {broken}")
+    return sum(c.rows for c in checks)
+
+
 def bench(kind: str, args: argparse.Namespace) -> list[tuple[str, str, float, float, str]]:
     with database(kind, args.pg_admin) as url:
         started = time.perf_counter()
@@ -313,6 +335,7 @@ def bench(kind: str, args: argparse.Namespace) -> list[tuple[str, str, float, fl
                 f"log --ward {ward} --from {month[0]} --to {month[1]}",
                 lambda: log_step(url, ward, *month),
             ),
+            ("audit verify (every chained row)", lambda: verify_step(url)),
         ]
         return [
             (kind, label, first, median, f"{result:,} rows")
@@ -332,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     for kind, label, first, median, result in lines:
         base.setdefault(kind, median)
         ratio = median / base[kind] if base[kind] else float("nan")
-        over = "" if label.startswith("baseline") or max(first, median) < 2.0 else "  OVER 2 s"
+        aimed = label.startswith(("report", "log"))  # the 2 s target is the auditors' questions
+        over = "" if not aimed or max(first, median) < 2.0 else "  OVER 2 s"
         slow = slow or bool(over)
         print(f"{kind:<11}{label:<56}{first:>9.3f}{median:>10.3f}{ratio:>12.1f}  {result}{over}")
     return 1 if slow else 0

@@ -177,6 +177,19 @@ class NotCompliant(IpfmError):
     """The record answers "no": a week is short, or nothing is recorded for it (exit 1)."""
 
 
+class LogTampered(IpfmError):
+    """`audit verify`: the airing log's hash chain is broken, so rows were changed, deleted or
+    inserted after the service wrote them (exit code 1, ``RET_FAILED``)."""
+
+    def __init__(self, breaks: Sequence[str]) -> None:
+        self.breaks = tuple(breaks)
+        tables = "; ".join(self.breaks)
+        super().__init__(
+            f"the airing log is NOT intact: rows were changed, deleted or inserted after they "
+            f"were recorded ({tables})"
+        )
+
+
 class ServiceNotRunning(IpfmError):
     """A command needs the running service, and none is running."""
 

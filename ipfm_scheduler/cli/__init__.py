@@ -55,4 +55,5 @@ from ipfm_scheduler.cli import (  # noqa: E402
     receiver_cmds,  # noqa: F401
     service_cmds,  # noqa: F401
     simulate_cmds,  # noqa: F401
+    verify_cmds,  # noqa: F401
 )

@@ -29,7 +29,7 @@ REPORT_COLUMNS = (
     N_("week"), N_("ward"), N_("ward_name"), N_("programme"), N_("programme_title"), N_("minimum"),
     N_("enforced"), N_("airings_planned"), N_("makeup_airings"), N_("commands_sent"),
     N_("ward_verdict"), N_("receiver"), N_("location"), N_("receiver_commands_sent"),
-    N_("completed"), N_("unverified"), N_("verdict"), N_("reason"),
+    N_("completed"), N_("unverified"), N_("verdict"), N_("reason"), N_("log_heads"),
 )  # fmt: skip
 #: how an airing came to be, as people read it (the log's table, `status`)
 ORIGIN_WORDS = {
@@ -177,8 +177,10 @@ def nothing_recorded_bytes(report: WeekReport, message: str, fmt: str) -> bytes:
 
 def report_rows(report: WeekReport) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    heads = " ".join(h.pin for h in report.heads)  # the same on every row
     for group in report.groups:
         base = _group_fields(report, group) | {"enforced": "yes" if group.enforced else "no"}
+        base |= {"log_heads": heads}
         if not group.receivers:
             rows.append(base | {"verdict": group.standing.value})
         for r in group.receivers:
@@ -228,6 +230,10 @@ def report_json(report: WeekReport) -> dict[str, Any]:
         "final_at": local_iso(report.final_at, report.zone),
         "recorded": report.recorded,
         "verdict": verdict,
+        # the airing log as this report saw it: `audit verify --head` checks it later
+        "log_heads": [
+            {"table": h.table, "rows": h.seq, "head": h.hash, "pin": h.pin} for h in report.heads
+        ],
         "groups": [
             {k: v for k, v in _group_fields(report, g).items() if k != "week"}
             | {
@@ -300,8 +306,23 @@ def report_table(report: WeekReport) -> str:
     if unverified:
         lines += ["", _("Counted on unsigned answers (protocol version 1, accept_unsigned):")]
         lines += unverified
-    lines += ["", _summary(report)]
+    lines += ["", _summary(report), "", *heads_lines(report)]
     return "\n".join(lines)
+
+
+def heads_lines(report: WeekReport) -> list[str]:
+    """The hash chain's heads as the report was made: whoever keeps the printed report can
+    check later that the airing log still holds what it was made from."""
+    if not report.heads:
+        return []
+    return [
+        _(
+            "The airing log as this report saw it (its hash chain's heads; to check later that it\n"
+            "still holds what this report was made from: ipfm-scheduler audit verify --head LINE\n"
+            "for each line):"
+        ),
+        *(f"  {h.pin}" for h in report.heads),
+    ]
 
 
 def short_summary(report: WeekReport) -> str:

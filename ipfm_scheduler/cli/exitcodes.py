@@ -17,7 +17,8 @@ from ipfm_scheduler.errors import (
 )
 
 RET_OK = 0
-RET_FAILED = 1  # the command ran and the answer is "no" (e.g. a week is short)
+RET_FAILED = 1  # the command ran and the answer is "no" (a week is short; `audit verify`: the
+# airing log's hash chain is broken, errors.LogTampered)
 RET_USAGE = 2  # wrong options or arguments (click's own code)
 RET_CONFIG = 3  # the configuration is invalid; nothing was started
 RET_DATABASE = 4  # the database can't be reached, or its schema is out of date

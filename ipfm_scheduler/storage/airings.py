@@ -26,6 +26,7 @@ from ipfm_scheduler.errors import StorageError, ValueInvalid
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.base import insert_ignoring
 from ipfm_scheduler.storage.bulk import CHUNK, chunks, insert_rows_ignoring
+from ipfm_scheduler.storage.chain import Appender
 from ipfm_scheduler.storage.types import to_utc
 
 SHA256_LEN = 64
@@ -52,23 +53,40 @@ def store_airings(
     """
     now = to_utc(now, "now")
     rows = [_airing_row(item, snapshot_id, zone, now) for item in items]
+    # the chains' heads first: a writer that stores the same airings waits here, and then
+    # finds them stored (always airings before commands, so two writers never deadlock)
+    airing_chain = Appender.open(conn, t.airings)
+    command_chain = Appender.open(conn, t.commands)
     keys = [(r["ward"], r["programme"], r["planned_start"]) for r in rows]
     existing = _airing_ids(conn, keys)
-    new = [r for r, k in zip(rows, keys, strict=True) if k not in existing]
+    new = _first_of_each(rows, keys, existing)
     inserted: set[int] = set()
-    if new:  # RETURNING tells which this transaction created (another may create one at once)
+    if new:  # RETURNING tells which this transaction created
+        airing_chain.add(new)
         statement = insert_ignoring(conn, t.airings, ["ward", "programme", "planned_start"])
         inserted = set(conn.execute(statement.returning(t.airings.c.id), new).scalars())
+    airing_chain.close()
     ids = existing | _airing_ids(conn, [k for k in keys if k not in existing])
     airing_ids = [ids[k] for k in keys]
     earlier = {a for a in airing_ids if a not in inserted}
-    added = _insert_commands(conn, items, airing_ids, earlier, now)
+    added = _insert_commands(conn, items, airing_ids, earlier, now, chain=command_chain)
     # a new airing is written `open` when it has commands; one that existed and got new
     # commands becomes `open` again (a new command is pending)
     reopened = {a for a in added if a in earlier}
     set_outcomes(conn, dict.fromkeys(reopened, AiringOutcome.OPEN))
     _link_requests(conn, items, airing_ids)
     return [StoredAiring(a, a in inserted, added.get(a, 0)) for a in airing_ids]
+
+
+def _first_of_each(
+    rows: Sequence[dict[str, Any]], keys: Sequence[tuple[str, str, datetime]], existing: Any
+) -> list[dict[str, Any]]:
+    """The rows to insert: those whose key is not stored yet, the first of each key."""
+    new: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+    for row, key in zip(rows, keys, strict=True):
+        if key not in existing:
+            new.setdefault(key, row)
+    return list(new.values())
 
 
 def _airing_row(
@@ -85,6 +103,7 @@ def _airing_row(
     else:
         outcome = AiringOutcome.OPEN if item.commands else AiringOutcome.PLANNED
     return {
+        "id": None,
         "ward": planned.ward,
         "programme": planned.programme,
         "planned_start": to_utc(planned.start),
@@ -110,6 +129,8 @@ def _insert_commands(
     airing_ids: Sequence[int],
     earlier: set[int],
     now: datetime,
+    *,
+    chain: Appender,
 ) -> dict[int, int]:
     """Insert the commands of ``items`` that their airing lacks; only airings that existed
     before (``earlier``) can have some already. Returns airing id -> commands added."""
@@ -147,7 +168,9 @@ def _insert_commands(
         for (airing_id, receiver), (item, command) in wanted.items()
         if (airing_id, receiver) not in have
     ]
+    chain.add(rows)
     insert_rows_ignoring(conn, c, rows, ["airing_id", "receiver"])
+    chain.close()
     added: dict[int, int] = defaultdict(int)
     for row in rows:
         added[row["airing_id"]] += 1

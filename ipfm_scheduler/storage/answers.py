@@ -24,6 +24,7 @@ from ipfm_scheduler.storage import repeats
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.airings import refresh_outcomes
 from ipfm_scheduler.storage.bulk import chunks, command_rows
+from ipfm_scheduler.storage.chain import Appender
 from ipfm_scheduler.storage.commands import MAX_RAW_BYTES, mismatch, update_commands
 from ipfm_scheduler.storage.types import safe_text, to_utc
 
@@ -54,7 +55,10 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
     filer.stored = repeats.stored_acks(conn, list(rows))
     outcomes = [filer.file(item) for item in items]
     if filer.acks:
+        chain = Appender.open(conn, t.acks)
+        chain.add(filer.acks)
         conn.execute(t.acks.insert(), filer.acks)
+        chain.close()
     repeats.count_repeats(conn, filer.repeats, now)
     repeats.insert_quarantined(conn, filer.quarantined, now)
     update_commands(conn, filer.changes)
@@ -266,6 +270,7 @@ class _AckFiler:
         at = None if ack.at is None else to_utc(ack.at, "the ack's time")
         self.acks.append(
             {
+                "id": None,
                 "command_id": ack.id,
                 "ward": item.ward,
                 "receiver": item.receiver,

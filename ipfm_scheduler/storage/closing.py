@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from ipfm_scheduler.core.records import WeekCloseRow
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.chain import Appender
 from ipfm_scheduler.storage.types import to_utc
 
 
@@ -24,18 +25,17 @@ def record_week_close(
     snapshot_id: int | None,
 ) -> None:
     """Keep the service's verdict per ward, programme and receiver for a closed week, judged by
-    the configuration ``snapshot_id``. Closing the same week again replaces the earlier verdict
-    (a late ack may have changed a count)."""
+    the configuration ``snapshot_id``, as rows of the hash chain (storage/chain.py). Closing the
+    same week again adds new rows (a late ack may have changed a count): the latest row per
+    receiver is in force, and the earlier stays as what was judged then."""
     now = to_utc(now, "now")
-    wc = t.week_closures
-    for row in sorted(rows, key=lambda r: (r.ward, r.programme)):
-        key = (
-            wc.c.ward == row.ward,
-            wc.c.programme == row.programme,
-            wc.c.week == str(week),
-            wc.c.receiver == row.receiver,
-        )
-        values = {
+    values = [
+        {
+            "id": None,
+            "ward": row.ward,
+            "programme": row.programme,
+            "week": str(week),
+            "receiver": row.receiver,
             "completed": row.completed,
             "minimum": row.minimum,
             "verdict": row.verdict.value,
@@ -43,9 +43,14 @@ def record_week_close(
             "snapshot_id": snapshot_id,
             "closed_at": now,
         }
-        if not conn.execute(wc.update().where(*key).values(values)).rowcount:
-            keys = {"ward": row.ward, "programme": row.programme, "receiver": row.receiver}
-            conn.execute(wc.insert().values(week=str(week), **keys).values(values))
+        for row in sorted(rows, key=lambda r: (r.ward, r.programme))
+    ]
+    if not values:
+        return
+    chain = Appender.open(conn, t.week_closures)
+    chain.add(values)
+    conn.execute(t.week_closures.insert(), values)
+    chain.close()
 
 
 def last_closed_week(conn: Connection) -> IsoWeek | None:

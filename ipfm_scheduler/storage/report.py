@@ -22,6 +22,7 @@ from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.answers import offline_receivers
 from ipfm_scheduler.storage.audit import station_zone
+from ipfm_scheduler.storage.chain import Head, read_heads
 from ipfm_scheduler.storage.configs import snapshot_in_force
 from ipfm_scheduler.storage.plans import PlanProgramme, RecordedPlan, load_plans
 from ipfm_scheduler.storage.types import to_utc
@@ -40,8 +41,7 @@ class ReceiverLine:
 
     @property
     def reason(self) -> str:
-        """Why it is short, in English ("" when compliant); ``why.words()`` in the language
-        spoken."""
+        """Why it is short, in English ("" if compliant); in the language spoken: ``why.words()``"""
         return "" if self.why is None else str(self.why)
 
     #: of ``completed``, how many rest on an answer that was not verified (no signature)
@@ -88,6 +88,8 @@ class WeekReport:
     groups: tuple[GroupLine, ...]
     final_at: datetime  # when the verdicts become final (UTC)
     ended: bool  # the week itself is over (its verdicts may still be settling)
+    # the hash chain's heads as the report was made (storage/chain.py): the log it was made from
+    heads: tuple[Head, ...] = ()
 
     @property
     def short(self) -> bool:
@@ -138,8 +140,18 @@ def week_report(
     )
     groups = tuple(build.group(key, plans[sid], sid) for key, sid in sorted(keys.items()))
     recorded = bool(groups) and _any_airing(conn, week)
+    heads = tuple(read_heads(conn).values())
     return WeekReport(
-        week, zone, start, end, finished, recorded, groups, final_at, ended=now >= to_utc(end)
+        week,
+        zone,
+        start,
+        end,
+        finished,
+        recorded,
+        groups,
+        final_at,
+        ended=now >= to_utc(end),
+        heads=heads,
     )
 
 

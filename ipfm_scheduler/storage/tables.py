@@ -65,6 +65,16 @@ def _id() -> Column[int]:
     return Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
 
 
+def _chained() -> tuple[Column[int], Column[str]]:
+    """A row's place in its table's hash chain and its hash (storage/chain.py). Every row the
+    airing log writes has both; they may be NULL only so that SQLite can add them to a table
+    that has rows (a row without them was not written by the airing log: `audit verify`)."""
+    return (
+        Column("chain_seq", BigInteger(), index=True, unique=True),
+        Column("chain_hash", String(SHA)),
+    )
+
+
 # --- configuration in force -------------------------------------------------------------------
 
 # one per distinct configuration (station file + ward files), by content hash
@@ -161,6 +171,7 @@ airings = Table(
     Column("makeup_week", String(8)),
     Column("note", Text()),
     Column("created_at", UtcDateTime(), nullable=False),
+    *_chained(),
     UniqueConstraint("ward", "programme", "planned_start"),
     Index(None, "week", "ward", "programme"),
     Index(None, "planned_start"),
@@ -195,6 +206,7 @@ commands = Table(
     # whether the answer that set the state was signed by the receiver (protocol version 2);
     # null: no answer set it, or it was set before answers were checked
     Column("answer_verified", Boolean()),
+    *_chained(),
     UniqueConstraint("airing_id", "receiver"),
     Index(None, "state", "expires_at"),
     Index(None, "ward", "receiver"),
@@ -229,6 +241,7 @@ acks = Table(
     Column("state_after", String(16), nullable=False),
     # signed by the receiver's own key and checked (protocol version 2)
     Column("verified", Boolean(), nullable=False, server_default=false()),
+    *_chained(),
     one_of("status", AckStatus),
     one_of("state_after", CommandState),
 )
@@ -292,6 +305,17 @@ receiver_status = Table(
     Column("clock_offset_s", Float()),
 )
 
+# --- the hash chain over airings, commands, acks and week closures (storage/chain.py) ---------
+
+# per chained table: the last place in its chain and that row's hash
+chain_heads = Table(
+    "chain_heads",
+    metadata,
+    Column("table_name", String(32), primary_key=True),
+    Column("seq", BigInteger(), nullable=False),
+    Column("hash", String(SHA), nullable=False),
+)
+
 # --- the service's own records ----------------------------------------------------------------
 
 week_closures = Table(
@@ -308,7 +332,9 @@ week_closures = Table(
     Column("reason", Text(), nullable=False, default=""),
     Column("snapshot_id", ForeignKey("config_snapshots.id")),
     Column("closed_at", UtcDateTime(), nullable=False),
-    UniqueConstraint("ward", "programme", "week", "receiver"),
+    *_chained(),
+    # closing a week again adds rows: the latest (highest id) per receiver is in force
+    Index(None, "ward", "programme", "week", "receiver"),
     Index(None, "week"),
     one_of("verdict", WeekVerdict),
 )

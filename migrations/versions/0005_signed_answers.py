@@ -33,8 +33,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("commands") as batch:
-        batch.drop_column("answer_verified")
+    # plain DROP COLUMN (SQLite 3.35+), not a rebuilt table: other tables' rows refer to these,
+    # and SQLite refuses to drop a referenced table inside the migration's transaction
+    op.drop_column("commands", "answer_verified")
     for table in ("receiver_status_events", "acks"):
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column("verified")
+        op.drop_column(table, "verified")

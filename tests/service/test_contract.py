@@ -69,7 +69,7 @@ def closures(rig: Rig, week: IsoWeek) -> dict[str, tuple[int, bool, str]]:
         return {r.receiver: (r.completed, r.compliant, r.reason) for r in rig.log.closed[week]}
     wc = t.week_closures
     with rig.log.engine.connect() as conn:
-        rows = conn.execute(select(wc).where(wc.c.week == str(week))).all()
+        rows = conn.execute(select(wc).where(wc.c.week == str(week)).order_by(wc.c.id)).all()
     return {r.receiver: (r.completed, r.verdict == "compliant", r.reason) for r in rows}
 
 

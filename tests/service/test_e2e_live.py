@@ -18,6 +18,8 @@ from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Origin
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.chain import CHAINED
+from ipfm_scheduler.storage.chain_check import check_chain
 from tests.brokers import PrivateBroker
 from tests.core.factories import programme
 from tests.service.e2e import LiveRig, wait_for, wards_of
@@ -125,6 +127,10 @@ def test_a_receiver_that_fails_gets_a_make_up_and_the_week_ends_compliant(rig: L
     with rig.engine.connect() as conn:
         verdicts = conn.execute(select(t.week_closures.c.verdict)).scalars().all()
     assert verdicts == ["compliant"] * 6
+    with rig.engine.connect() as conn:  # what the real service wrote verifies (audit verify)
+        checks = check_chain(conn)
+    assert [(c.table, c.broken) for c in checks] == [(name, None) for name in CHAINED]
+    assert all(c.rows > 0 for c in checks)  # airings, commands, acks and the week's close
 
 
 def status_changes(rig: LiveRig, pair: tuple[str, str]) -> int:

@@ -346,7 +346,7 @@ def test_an_old_sqlite_limit_on_values_per_statement_is_respected(
 ) -> None:
     """With room for only a few rows per INSERT (SQLite before 3.32 takes 999 values), a slot
     is still stored whole: the rows go out in more, smaller statements."""
-    monkeypatch.setattr(bulk, "_SQLITE_MAX_VALUES", 40)  # 3 commands (11 values each) a statement
+    monkeypatch.setattr(bulk, "_SQLITE_MAX_VALUES", 40)  # 3 commands (13 values each) a statement
     world = World(repo)
     every = [item(f"ward-{n:02d}", ("loa-01", "loa-02", "loa-03", "loa-04")) for n in range(12)]
     inserts: list[int] = []
@@ -361,8 +361,8 @@ def test_an_old_sqlite_limit_on_values_per_statement_is_respected(
     finally:
         event.remove(repo.engine, "before_cursor_execute", count)
     assert [(s.created, s.commands_added) for s in stored] == [(True, 4)] * 12
-    if repo.engine.dialect.name == "sqlite":  # 48 commands, 3 (33 values) per statement
-        assert inserts == [33] * 16
+    if repo.engine.dialect.name == "sqlite":  # 48 commands, 3 (39 values) per statement
+        assert inserts == [39] * 16
     with repo.engine.connect() as conn:
         saved = {r.id: bytes(r.payload) for r in conn.execute(select(t.commands))}
     assert saved == {c.id: c.payload for i in every for c in i.commands}

@@ -249,7 +249,9 @@ def test_next_airings_and_open_commands_for_status(repo: Repository):
     assert repo.open_commands() == {CommandState.SENT: 4}
 
 
-def test_week_close_is_recorded_and_replaced_on_a_second_close(repo: Repository):
+def test_a_second_close_of_a_week_adds_verdicts_and_the_latest_is_in_force(repo: Repository):
+    """The closing record is append-only (it is chained, storage/chain.py): closing a week again
+    adds rows; the latest per receiver is in force, the earlier stays as what was judged then."""
     world = World(repo)
 
     def row(receiver: str, completed: int, reason: str = "") -> WeekCloseRow:
@@ -258,13 +260,15 @@ def test_week_close_is_recorded_and_replaced_on_a_second_close(repo: Repository)
     rows = [row("loa-01", 1), row("loa-02", 0, "offline")]
     repo.record_week_close(WEEK, rows, now=NOW, snapshot_id=world.snapshot_id)
     repo.record_week_close(WEEK, [row("loa-02", 1)], now=NOW + timedelta(days=1))
+    wc = t.week_closures
     with repo.engine.connect() as conn:
-        found = conn.execute(
-            select(t.week_closures.c.receiver, t.week_closures.c.verdict).order_by(
-                t.week_closures.c.receiver
-            )
-        ).all()
-    assert [tuple(r) for r in found] == [("loa-01", "compliant"), ("loa-02", "compliant")]
+        found = conn.execute(select(wc.c.receiver, wc.c.verdict).order_by(wc.c.id)).all()
+    assert [tuple(r) for r in found] == [
+        ("loa-01", "compliant"),
+        ("loa-02", "short"),
+        ("loa-02", "compliant"),
+    ]
+    assert dict(tuple(r) for r in found) == {"loa-01": "compliant", "loa-02": "compliant"}
 
 
 # --- times ------------------------------------------------------------------------------------
