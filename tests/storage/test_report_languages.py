@@ -109,7 +109,7 @@ def test_csv_headers_follow_the_language_and_the_cells_do_not(db_url: str, tmp_p
     (vi_head, *vi_rows), (en_head, *en_rows) = csv_rows(vi.out), csv_rows(en.out)
     assert en_head[:4] == ["week", "ward", "ward_name", "programme"]
     assert vi_head[:4] == ["tuần", "phường", "tên phường", "chương trình"]
-    assert vi_head[-4:] == ["hoàn thành", "chưa xác thực", "kết luận", "lý do"]
+    assert vi_head[-5:] == ["hoàn thành", "chưa xác thực", "kết luận", "lý do", "đầu chuỗi nhật ký"]
     assert len(vi_head) == len(en_head) == len(set(vi_head))
     assert vi_rows == en_rows  # codes, counts and reasons as JSON gives them
     assert [(r[1], r[11], r[16]) for r in vi_rows] == [  # one row per receiver
