@@ -185,8 +185,10 @@ class LogTampered(IpfmError):
         self.breaks = tuple(breaks)
         tables = "; ".join(self.breaks)
         super().__init__(
-            f"the airing log is NOT intact: rows were changed, deleted or inserted after they "
-            f"were recorded ({tables})"
+            _(
+                "the airing log is NOT intact: rows were changed, deleted or inserted after they "
+                "were recorded ({tables})"
+            ).format(tables=tables)
         )
 
 

@@ -7,7 +7,7 @@ developers), or an exception raised (``raise SomeError("...")``, click's excepti
 marked when it is the argument of ``_``, ``ngettext``, ``N_``, ``pgettext`` or ``NP_`` (or the
 ``format`` of one).
 
-Two kinds of text stay English on purpose, each said by a comment on a line of the call that
+Three kinds of text stay English on purpose, each said by a comment on a line of the call that
 shows it (the ``raise``/``echo`` line or its closing parenthesis, where ``ruff format`` puts it):
 
 * ``# i18n: internal``: an exception no person can cause, only a bug in the program's own call
@@ -15,6 +15,9 @@ shows it (the ``raise``/``echo`` line or its closing parenthesis, where ``ruff f
   checked it); a reason may follow in parentheses.
 * ``# i18n: verbatim``: text a person copies as it is, with no words to translate (a YAML section
   to paste into a file).
+* ``# i18n: stored``: why a message from the network was refused (the protocol's reasons): the
+  airing log keeps it in English (the quarantine table's ``reason``), and every place that shows
+  one shows it as recorded.
 
 The comment covers that one call only.
 """
@@ -33,7 +36,7 @@ _SHOWN_BY_NAME = {"echo", "secho", "print"}
 _LOG_METHODS = {"info", "warning", "error", "exception", "critical"}
 _READER_METHODS = {"problem", "note"}
 _MARKERS = {"_", "ngettext", "N_", "pgettext", "NP_"}
-_LEFT_ENGLISH = re.compile(r"#\s*i18n:\s*(internal|verbatim)\b")
+_LEFT_ENGLISH = re.compile(r"#\s*i18n:\s*(internal|verbatim|stored)\b")
 _WORDS = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -101,8 +104,8 @@ def _is_marked(node: ast.expr) -> bool:
 
 
 def _left_english(source: str) -> set[int]:
-    """The lines with a ``# i18n: internal`` or ``# i18n: verbatim`` comment (a real comment,
-    not text inside a string)."""
+    """The lines with a ``# i18n: internal``, ``verbatim`` or ``stored`` comment (a real
+    comment, not text inside a string)."""
     tokens = tokenize.generate_tokens(io.StringIO(source).readline)
     return {
         t.start[0]

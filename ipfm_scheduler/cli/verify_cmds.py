@@ -12,6 +12,7 @@ from ipfm_scheduler.cli.common import Options
 from ipfm_scheduler.cli.db_cmds import database_option, database_url
 from ipfm_scheduler.cli.root import cli
 from ipfm_scheduler.errors import LogTampered
+from ipfm_scheduler.i18n import _, ngettext
 
 PIN = re.compile(r"(?P<table>[a-z_]{1,32}):(?P<seq>[0-9]{1,18}):(?P<hash>[0-9a-f]{64})")
 
@@ -26,8 +27,10 @@ def parse_pins(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
         found = PIN.fullmatch(value.strip())
         if found is None:
             raise click.BadParameter(
-                f"{value[:100]!r} is not a head as `report` prints it: TABLE:PLACE:HASH "
-                "(HASH: 64 hex digits)",
+                _(
+                    "{value} is not a head as `report` prints it: TABLE:PLACE:HASH "
+                    "(HASH: 64 hex digits)"
+                ).format(value=repr(value[:100])),
                 ctx,
                 param,
             )
@@ -61,7 +64,9 @@ def verify(options: Options, *, heads: list[str], database: str | None) -> None:
     for pin in pins:
         if pin.table not in CHAINED:
             raise click.BadParameter(
-                f"{pin.table!r} is not a chained table (one of {', '.join(CHAINED)})",
+                _("{table} is not a chained table (one of {tables})").format(
+                    table=repr(pin.table), tables=", ".join(CHAINED)
+                ),
                 param_hint="'--head'",
             )
     url = database_url(options, database)
@@ -69,11 +74,17 @@ def verify(options: Options, *, heads: list[str], database: str | None) -> None:
         checks = check_chain(conn, pins)
     for check in checks:
         if check.broken is None:
-            rows = f"{check.rows} row{'' if check.rows == 1 else 's'}"
-            click.echo(f"{check.table}: {rows}, head {check.head}, intact")
+            line = ngettext(
+                "{table}: {rows} row, head {head}, intact",
+                "{table}: {rows} rows, head {head}, intact",
+                check.rows,
+            )
+            click.echo(line.format(table=check.table, rows=check.rows, head=check.head))
         else:
-            click.echo(f"{check.table}: BROKEN: {check.broken.what}")
+            click.echo(
+                _("{table}: BROKEN: {what}").format(table=check.table, what=check.broken.what)
+            )
     broken = [str(c.broken) for c in checks if c.broken is not None]
     if broken:
         raise LogTampered(broken)
-    click.echo("the airing log is intact")
+    click.echo(_("the airing log is intact"))

@@ -53,7 +53,9 @@ class NewCommand:
         check_command_id(self.id)
         check_name(self.receiver, "receiver id")
         if not isinstance(self.payload, bytes) or not self.payload:
-            raise ValueInvalid(f"command {self.id}: the payload must be non-empty bytes")
+            raise ValueInvalid(
+                f"command {self.id}: the payload must be non-empty bytes"
+            )  # i18n: internal (the service encodes every command itself)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,7 @@ class IncomingStatus:
 
     def __post_init__(self) -> None:
         if self.at is not None and self.at.tzinfo is None:
-            raise ValueInvalid("a status time must carry a time zone")
+            raise ValueInvalid("a status time must carry a time zone")  # i18n: internal
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,9 +225,13 @@ class IncomingMessage:
 
     def __post_init__(self) -> None:
         if (self.size is None) != (self.sha256 is None):
-            raise ValueInvalid("a message cut short carries both its size and its sha256")
+            raise ValueInvalid(
+                "a message cut short carries both its size and its sha256"
+            )  # i18n: internal (the intake's own call)
         if self.size is not None and self.size < len(self.payload):
-            raise ValueInvalid("a message cut short can't be larger than its size as received")
+            raise ValueInvalid(
+                "a message cut short can't be larger than its size as received"
+            )  # i18n: internal (the intake's own call)
 
     @property
     def cut(self) -> bool:

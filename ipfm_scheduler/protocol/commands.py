@@ -70,21 +70,31 @@ class AudioRef:
 
     def __post_init__(self) -> None:
         if not isinstance(self.url, str) or not 0 < len(self.url) <= MAX_URL_CHARS:
-            raise ValueInvalid(f"audio url must be 1 to {MAX_URL_CHARS} characters")
+            raise ValueInvalid(f"audio url must be 1 to {MAX_URL_CHARS} characters")  # i18n: stored
         if any(ch.isspace() or ord(ch) < 32 for ch in self.url):
-            raise ValueInvalid(f"audio url {self.url[:80]!r} contains spaces or control characters")
+            raise ValueInvalid(
+                f"audio url {self.url[:80]!r} contains spaces or control characters"
+            )  # i18n: stored
         if not isinstance(self.sha256, str) or _SHA256_RE.fullmatch(self.sha256) is None:
-            raise ValueInvalid(f"audio sha256 {str(self.sha256)[:80]!r} is not 64 lowercase hex")
+            raise ValueInvalid(
+                f"audio sha256 {str(self.sha256)[:80]!r} is not 64 lowercase hex"
+            )  # i18n: stored
         if type(self.bytes) is not int or not 0 < self.bytes < 2**53:
-            raise ValueInvalid(f"audio bytes {self.bytes!r} must be a positive whole number")
+            raise ValueInvalid(
+                f"audio bytes {self.bytes!r} must be a positive whole number"
+            )  # i18n: stored
         duration = self.duration_s
         if isinstance(duration, bool) or not isinstance(duration, int | float):
-            raise ValueInvalid(f"audio duration_s {duration!r} must be a number")
+            raise ValueInvalid(f"audio duration_s {duration!r} must be a number")  # i18n: stored
         if not (math.isfinite(duration) and 0 < duration <= MAX_DURATION_S):
-            raise ValueInvalid(f"audio duration_s {duration!r} must be above 0 and at most 7 days")
+            raise ValueInvalid(
+                f"audio duration_s {duration!r} must be above 0 and at most 7 days"
+            )  # i18n: stored
         object.__setattr__(self, "duration_s", short_decimal(duration))
         if not isinstance(self.format, str) or _FORMAT_RE.fullmatch(self.format) is None:
-            raise ValueInvalid(f"audio format {str(self.format)[:40]!r} is not a format name")
+            raise ValueInvalid(
+                f"audio format {str(self.format)[:40]!r} is not a format name"
+            )  # i18n: stored
 
     @classmethod
     def for_file(cls, file: AudioFile, base_url: str) -> AudioRef:
@@ -105,7 +115,9 @@ class AudioRef:
 def _check_target(ward: str | None, receiver: str | None) -> None:
     """A version 2 command names both its ward and its receiver; version 1 neither."""
     if (ward is None) != (receiver is None):
-        raise ValueInvalid("a command names both its ward and its receiver, or neither")
+        raise ValueInvalid(
+            "a command names both its ward and its receiver, or neither"
+        )  # i18n: internal
     if ward is not None and receiver is not None:
         check_name(ward, "ward id")
         check_name(receiver, "receiver id")
@@ -121,7 +133,7 @@ def _targeted(ward: str | None, receiver: str | None) -> dict[str, Any]:
 def _check_aware(**moments: datetime) -> None:
     for name, moment in moments.items():
         if not isinstance(moment, datetime) or moment.tzinfo is None:
-            raise ValueInvalid(f"{name} must be a timezone-aware datetime")
+            raise ValueInvalid(f"{name} must be a timezone-aware datetime")  # i18n: internal
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,20 +160,22 @@ class PlayCommand:
         if not isinstance(self.title, str) or len(self.title) > MAX_TITLE_CHARS:
             raise ValueInvalid(
                 f"command {self.id}: title must be text of {MAX_TITLE_CHARS} or less"
-            )
+            )  # i18n: stored
         if not isinstance(self.audio, AudioRef):
-            raise ValueInvalid(f"command {self.id}: audio must be an AudioRef")
+            raise ValueInvalid(f"command {self.id}: audio must be an AudioRef")  # i18n: stored
         if type(self.volume) is not int or not 0 <= self.volume <= 100:
-            raise ValueInvalid(f"command {self.id}: volume {self.volume!r} is not 0 to 100")
+            raise ValueInvalid(
+                f"command {self.id}: volume {self.volume!r} is not 0 to 100"
+            )  # i18n: stored
         try:
             object.__setattr__(self, "priority", Priority(self.priority))
         except ValueError:
             raise ValueInvalid(
                 f"command {self.id}: priority {self.priority!r} is unknown"
-            ) from None
+            ) from None  # i18n: stored
         _check_aware(start_at=self.start_at, expires_at=self.expires_at, issued_at=self.issued_at)
         if self.expires_at < self.start_at:
-            raise ValueInvalid(f"command {self.id}: expires_at is before start_at")
+            raise ValueInvalid(f"command {self.id}: expires_at is before start_at")  # i18n: stored
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         return _targeted(self.ward, self.receiver) | {
@@ -216,7 +230,9 @@ def encode_command(command: Command, tz: tzinfo, key: SigningKey | None = None) 
     obj = command.to_json(tz)
     payload = canonical(sign(obj, key) if key is not None else obj)
     if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ValueInvalid(f"command {command.id} is {len(payload)} bytes, over the 16 KiB limit")
+        raise ValueInvalid(
+            f"command {command.id} is {len(payload)} bytes, over the 16 KiB limit"
+        )  # i18n: internal
     return payload
 
 
@@ -236,7 +252,7 @@ def encode_plays(
     """
     targeted = command.ward is not None and receivers is not None
     if targeted and receivers is not None and len(receivers) != count:
-        raise ValueInvalid(f"{count} commands but {len(receivers)} receivers")
+        raise ValueInvalid(f"{count} commands but {len(receivers)} receivers")  # i18n: internal
     if targeted:
         body = replace(command, id=PLACEHOLDER_ID, receiver=PLACEHOLDER_RECEIVER)
     else:
@@ -253,7 +269,9 @@ def encode_plays(
         cid, payload = max(made, key=lambda m: len(m[1]))
         check_command_id(cid)
         if len(payload) > MAX_PAYLOAD_BYTES:
-            raise ValueInvalid(f"command {cid} is {len(payload)} bytes, over the 16 KiB limit")
+            raise ValueInvalid(
+                f"command {cid} is {len(payload)} bytes, over the 16 KiB limit"
+            )  # i18n: internal
     return made
 
 
@@ -282,21 +300,23 @@ def command_from_object(obj: Mapping[str, Any]) -> Command:
             return StopCommand(cid, target, issued, ward, receiver)
     except ValueInvalid as exc:
         raise ProtocolError(f"{what}: {exc}") from exc
-    raise ProtocolError(f"{what}: `type` is {str(kind)[:40]!r}, expected play or stop")
+    raise ProtocolError(
+        f"{what}: `type` is {str(kind)[:40]!r}, expected play or stop"
+    )  # i18n: stored
 
 
 def _play_from(obj: Mapping[str, Any], cid: str, what: str) -> PlayCommand:
     audio = obj.get("audio")
     if not isinstance(audio, dict):
-        raise ProtocolError(f"{what}: `audio` must be an object")
+        raise ProtocolError(f"{what}: `audio` must be an object")  # i18n: stored
     priority = obj.get("priority")
     if not isinstance(priority, str) or priority not in {p.value for p in Priority}:
         raise ProtocolError(
             f"{what}: `priority` {str(priority)[:40]!r} is not normal/priority/emergency"
-        )
+        )  # i18n: stored
     programme, title = obj.get("programme"), obj.get("title")
     if not isinstance(programme, str) or not isinstance(title, str):
-        raise ProtocolError(f"{what}: `programme` and `title` must be text")
+        raise ProtocolError(f"{what}: `programme` and `title` must be text")  # i18n: stored
     return PlayCommand(
         id=cid,
         programme=programme,

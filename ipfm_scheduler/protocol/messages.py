@@ -51,11 +51,11 @@ class Ack:
         check_command_id(self.id)
         object.__setattr__(self, "status", AckStatus(self.status))
         if self.at.tzinfo is None:
-            raise ValueInvalid(f"ack for {self.id}: `at` must be timezone-aware")
+            raise ValueInvalid(f"ack for {self.id}: `at` must be timezone-aware")  # i18n: internal
         if self.detail is not None:
             object.__setattr__(self, "detail", clean_text(self.detail))
         if self.played_s is not None and not self.played_s >= 0:
-            raise ValueInvalid(f"ack for {self.id}: played_s must be 0 or more")
+            raise ValueInvalid(f"ack for {self.id}: played_s must be 0 or more")  # i18n: internal
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         obj: dict[str, Any] = {
@@ -89,7 +89,7 @@ class ReceiverStatus:
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", ReceiverState(self.state))
         if self.at is not None and self.at.tzinfo is None:
-            raise ValueInvalid("status: `at` must be timezone-aware")
+            raise ValueInvalid("status: `at` must be timezone-aware")  # i18n: internal
         if self.playing is not None:
             check_command_id(self.playing)
 
@@ -178,20 +178,26 @@ def _proof(obj: dict[str, Any], what: str, ward: str, receiver: str, trust: Trus
         if named != (ward, receiver):
             raise ProtocolError(
                 f"{what} on the topic of {who} speaks for {named[0]}/{named[1]}: not counted"
-            )
+            )  # i18n: stored
     if "sig" not in obj:
         if trust.keys and not trust.accept_unsigned:
             raise ProtocolError(
                 f"{what} from {who} is not signed, but {who} has a key: not counted"
-            )
+            )  # i18n: stored
         return False
     if version == 1:
-        raise ProtocolError(f"{what} from {who} is signed but version 1 (a signed answer is v2)")
+        raise ProtocolError(
+            f"{what} from {who} is signed but version 1 (a signed answer is v2)"
+        )  # i18n: stored
     if not trust.keys:
-        raise ProtocolError(f"{what} from {who} is signed, but {who} has no key to check it")
+        raise ProtocolError(
+            f"{what} from {who} is signed, but {who} has no key to check it"
+        )  # i18n: stored
     check = check_signature(obj, trust.keys, what)
     if not check.ok:
-        raise ProtocolError(f"{what} from {who}: bad signature ({check.reason}): not counted")
+        raise ProtocolError(
+            f"{what} from {who}: bad signature ({check.reason}): not counted"
+        )  # i18n: stored
     return True
 
 
@@ -211,7 +217,7 @@ def _ack_from(obj: dict[str, Any]) -> Ack:
         raise ProtocolError(
             f"{what}: `status` {clean_text(str(status), 40)!r} is not one of "
             + ", ".join(s.value for s in AckStatus)
-        )
+        )  # i18n: stored
     return Ack(
         id=cid,
         status=AckStatus(status),
@@ -234,7 +240,7 @@ def _status_from(obj: dict[str, Any]) -> ReceiverStatus:
     if not isinstance(state, str) or state not in _STATES:
         raise ProtocolError(
             f"status: `state` {clean_text(str(state), 40)!r} is not online or offline"
-        )
+        )  # i18n: stored
     at = obj.get("at")
     playing = obj.get("playing")
     return ReceiverStatus(

@@ -118,7 +118,9 @@ class Template:
 
     def __init__(self, body: Mapping[str, Any], key: SigningKey | None) -> None:
         if body.get("id") != PLACEHOLDER_ID:
-            raise ValueInvalid(f"a template's body must carry the id {PLACEHOLDER_ID!r}")
+            raise ValueInvalid(
+                f"a template's body must carry the id {PLACEHOLDER_ID!r}"
+            )  # i18n: internal
         self._mac = hmac.new(key.secret, digestmod=hashlib.sha256) if key is not None else None
         unsigned = {k: v for k, v in body.items() if k != "sig"}
         self._body = _pieces(canonical(unsigned))
@@ -158,7 +160,9 @@ def _pieces(data: bytes) -> list[bytes | str]:
     parts = _PLACEHOLDERS.split(data)
     names = [p.decode() for p in parts[1::2]]
     if len(set(names)) != len(names):
-        raise ValueInvalid("a message's text contains a placeholder twice: can't be templated")
+        raise ValueInvalid(
+            "a message's text contains a placeholder twice: can't be templated"
+        )  # i18n: internal
     return [p if i % 2 == 0 else p.decode() for i, p in enumerate(parts)]
 
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from ipfm_scheduler.core.ids import NAME_RULE, check_name, is_name
 from ipfm_scheduler.errors import ProtocolError, ValueInvalid
+from ipfm_scheduler.i18n import _
 
 DEFAULT_PREFIX = "ipfm"
 MAX_PREFIX_CHARS = 128
@@ -44,13 +45,23 @@ class TopicRef:
 def check_prefix(prefix: str) -> str:
     """Return ``prefix`` if it can start our topics: no wildcards, no empty level."""
     if not isinstance(prefix, str) or not prefix or len(prefix) > MAX_PREFIX_CHARS:
-        raise ValueInvalid(f"topic prefix {prefix!r} must be 1 to {MAX_PREFIX_CHARS} characters")
+        raise ValueInvalid(
+            _("topic prefix {prefix} must be 1 to {limit} characters").format(
+                prefix=repr(prefix), limit=MAX_PREFIX_CHARS
+            )
+        )
     bad = [ch for ch in "+#\0" if ch in prefix]
     if bad:
-        raise ValueInvalid(f"topic prefix {prefix!r} must not contain {' '.join(bad)}")
+        raise ValueInvalid(
+            _("topic prefix {prefix} must not contain {characters}").format(
+                prefix=repr(prefix), characters=" ".join(bad)
+            )
+        )
     if "" in prefix.split("/"):
         raise ValueInvalid(
-            f"topic prefix {prefix!r} has an empty level (a leading, trailing or '//')"
+            _("topic prefix {prefix} has an empty level (a leading, trailing or '//')").format(
+                prefix=repr(prefix)
+            )
         )
     return prefix
 
@@ -96,22 +107,24 @@ def parse_topic(prefix: str, topic: str) -> TopicRef:
     ids and a known kind.
     """
     if not isinstance(topic, str):
-        raise ProtocolError(f"topic {topic!r} is not text")
+        raise ProtocolError(f"topic {topic!r} is not text")  # i18n: stored
     head = prefix + "/"
     if not topic.startswith(head):
-        raise ProtocolError(f"topic {topic[:200]!r} is not under {prefix}/")
+        raise ProtocolError(f"topic {topic[:200]!r} is not under {prefix}/")  # i18n: stored
     levels = topic[len(head) :].split("/")
     if len(levels) != 3:
-        raise ProtocolError(f"topic {topic[:200]!r} is not {prefix}/WARD/RECEIVER/(cmd|ack|status)")
+        raise ProtocolError(
+            f"topic {topic[:200]!r} is not {prefix}/WARD/RECEIVER/(cmd|ack|status)"
+        )  # i18n: stored
     ward, receiver, kind = levels
     for value, what in ((ward, "ward"), (receiver, "receiver")):
         if not is_name(value):
             raise ProtocolError(
                 f"topic {topic[:200]!r}: {what} id {value[:80]!r} is not valid ({NAME_RULE})"
-            )
+            )  # i18n: stored
     try:
         return TopicRef(ward, receiver, TopicKind(kind))
     except ValueError:
         raise ProtocolError(
             f"topic {topic[:200]!r}: {kind[:40]!r} is not one of cmd, ack, status"
-        ) from None
+        ) from None  # i18n: stored

@@ -53,7 +53,7 @@ def short_decimal(value: float, places: int = 3) -> float | int:
 def format_time(moment: datetime, tz: tzinfo | None = None) -> str:
     """RFC 3339 to the second with an explicit offset, in ``tz`` (else the moment's own zone)."""
     if moment.tzinfo is None:
-        raise ValueInvalid("a naive datetime can't be sent: it has no UTC offset")
+        raise ValueInvalid("a naive datetime can't be sent: it has no UTC offset")  # i18n: internal
     local = moment.astimezone(tz) if tz is not None else moment
     return local.isoformat(timespec="seconds")
 
@@ -61,16 +61,20 @@ def format_time(moment: datetime, tz: tzinfo | None = None) -> str:
 def parse_time(value: object, field: str, what: str) -> datetime:
     """An aware datetime from an RFC 3339 string with an explicit offset (``Z`` or ``±HH:MM``)."""
     if not isinstance(value, str):
-        raise ProtocolError(f"{what}: `{field}` must be a time as text, not {_kind(value)}")
+        raise ProtocolError(
+            f"{what}: `{field}` must be a time as text, not {_kind(value)}"
+        )  # i18n: stored
     match = _RFC3339.fullmatch(value)
     if match is None:
         raise ProtocolError(
             f"{what}: `{field}` {_show(value)} is not an RFC 3339 time "
             "(like 2026-11-30T06:00:00+07:00)"
-        )
+        )  # i18n: stored
     year, month, day, hour, minute, second, frac, zulu, sign, off_h, off_m = match.groups()
     if zulu is None and sign is None:
-        raise ProtocolError(f"{what}: `{field}` {_show(value)} has no UTC offset (add Z or +07:00)")
+        raise ProtocolError(
+            f"{what}: `{field}` {_show(value)} has no UTC offset (add Z or +07:00)"
+        )  # i18n: stored
     try:
         offset = timedelta(0)
         if sign is not None:
@@ -83,18 +87,18 @@ def parse_time(value: object, field: str, what: str) -> datetime:
     except ValueError as exc:
         raise ProtocolError(
             f"{what}: `{field}` {_show(value)} is not a valid time ({exc})"
-        ) from exc
+        ) from exc  # i18n: stored
 
 
 def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
+    raise ValueError(f"{name} is not a JSON number")  # i18n: stored
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:
-            raise ValueError(f"the key {key!r} appears twice")
+            raise ValueError(f"the key {key!r} appears twice")  # i18n: stored
         obj[key] = value
     return obj
 
@@ -102,23 +106,29 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def decode_object(payload: bytes, what: str) -> dict[str, Any]:
     """One JSON object from ``payload``: at most 16 KiB, UTF-8, no repeated keys, no NaN."""
     if not isinstance(payload, bytes | bytearray | memoryview):
-        raise ProtocolError(f"{what}: the payload is {_kind(payload)}, not bytes")
+        raise ProtocolError(f"{what}: the payload is {_kind(payload)}, not bytes")  # i18n: stored
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(
             f"{what}: the payload is {len(payload)} bytes, more than {MAX_PAYLOAD_BYTES} allowed"
-        )
+        )  # i18n: stored
     if len(payload) == 0:
-        raise ProtocolError(f"{what}: the payload is empty")
+        raise ProtocolError(f"{what}: the payload is empty")  # i18n: stored
     try:
         text = bytes(payload).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ProtocolError(f"{what}: the payload is not UTF-8 text ({exc.reason})") from exc
+        raise ProtocolError(
+            f"{what}: the payload is not UTF-8 text ({exc.reason})"
+        ) from exc  # i18n: stored
     try:
         obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"{what}: the payload is not valid JSON ({_first_line(exc)})") from exc
+        raise ProtocolError(
+            f"{what}: the payload is not valid JSON ({_first_line(exc)})"
+        ) from exc  # i18n: stored
     if not isinstance(obj, dict):
-        raise ProtocolError(f"{what}: the payload must be a JSON object, not {_kind(obj)}")
+        raise ProtocolError(
+            f"{what}: the payload must be a JSON object, not {_kind(obj)}"
+        )  # i18n: stored
     return obj
 
 
@@ -127,11 +137,13 @@ def check_version(obj: Mapping[str, Any], what: str) -> int:
     version = obj.get("v")
     spoken = " and ".join(str(v) for v in VERSIONS)
     if version is None:
-        raise ProtocolError(f"{what}: `v` is missing (this program speaks versions {spoken})")
+        raise ProtocolError(
+            f"{what}: `v` is missing (this program speaks versions {spoken})"
+        )  # i18n: stored
     if type(version) is not int or version not in VERSIONS:
         raise ProtocolError(
             f"{what}: `v` is {_show(version)}, this program speaks versions {spoken} only"
-        )
+        )  # i18n: stored
     return version
 
 
@@ -141,7 +153,7 @@ def name_field(obj: Mapping[str, Any], field: str, what: str) -> str:
     if not isinstance(value, str) or NAME_RE.fullmatch(value) is None:
         raise ProtocolError(
             f"{what}: `{field}` {_show(value)} is not an id (1 to 64 characters of a-z, 0-9, -_)"
-        )
+        )  # i18n: stored
     return value
 
 
@@ -151,7 +163,7 @@ def command_id(obj: Mapping[str, Any], field: str, what: str) -> str:
         raise ProtocolError(
             f"{what}: `{field}` {_show(value)} is not a command id "
             "(1 to 64 characters of A-Z, a-z, 0-9, -_.:)"
-        )
+        )  # i18n: stored
     return value
 
 
@@ -161,9 +173,13 @@ def number(obj: Mapping[str, Any], field: str, what: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ProtocolError(f"{what}: `{field}` must be a number, not {_kind(value)}")
+        raise ProtocolError(
+            f"{what}: `{field}` must be a number, not {_kind(value)}"
+        )  # i18n: stored
     if not math.isfinite(value) or value < 0:
-        raise ProtocolError(f"{what}: `{field}` is {_show(value)}, expected a number >= 0")
+        raise ProtocolError(
+            f"{what}: `{field}` is {_show(value)}, expected a number >= 0"
+        )  # i18n: stored
     return float(value)
 
 
@@ -172,7 +188,9 @@ def volume(obj: Mapping[str, Any], field: str, what: str, *, required: bool) -> 
     if value is None and not required:
         return None
     if type(value) is not int or not 0 <= value <= 100:
-        raise ProtocolError(f"{what}: `{field}` is {_show(value)}, expected a whole number 0-100")
+        raise ProtocolError(
+            f"{what}: `{field}` is {_show(value)}, expected a whole number 0-100"
+        )  # i18n: stored
     return value
 
 
@@ -183,7 +201,7 @@ def text(obj: Mapping[str, Any], field: str, what: str, limit: int = MAX_TEXT_CH
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ProtocolError(f"{what}: `{field}` must be text, not {_kind(value)}")
+        raise ProtocolError(f"{what}: `{field}` must be text, not {_kind(value)}")  # i18n: stored
     return clean_text(value, limit)
 
 

@@ -11,7 +11,9 @@ from datetime import datetime
 
 from ipfm_scheduler import protocol
 from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.verdicts import STATE_WORDS
 from ipfm_scheduler.errors import ProtocolError, StorageError
+from ipfm_scheduler.i18n import N_, _, ngettext
 from ipfm_scheduler.lograte import RateLimited, shown
 from ipfm_scheduler.protocol import TopicKind, Trust
 from ipfm_scheduler.service.agenda import Plan
@@ -50,7 +52,7 @@ class Answers:
         #: (ward, receiver) of the configuration in force: answers from others are only counted
         self.known: frozenset[tuple[str, str]] | None = None
         self.unknown = 0  # answers from receivers not in the configuration, counted
-        self.warnings = RateLimited(log, "quarantined")
+        self.warnings = RateLimited(log, N_("quarantined"))
         self._online: dict[str, dict[str, bool]] = defaultdict(dict)  # ward -> receiver -> online
 
     def receive(self, plan: Plan, now: datetime, limit: int = 20000) -> int:
@@ -73,8 +75,11 @@ class Answers:
                     raise
                 except Exception:  # a bug: retrying the same batch would fail for ever
                     self.pending.done(batch)
-                    log.error("%d answer(s) not recorded because of the error below: "
-                              "please report it", len(batch.messages))  # fmt: skip
+                    n = len(batch.messages)
+                    log.error(ngettext(
+                        "%d answer not recorded because of the error below: please report it",
+                        "%d answers not recorded because of the error below: please report it",
+                        n), n)  # fmt: skip
                     raise
                 self.pending.done(batch)
                 count += len(batch.messages)
@@ -86,8 +91,10 @@ class Answers:
         """The service stops: answers not stored yet go to the spill file (replayed at start)."""
         count = self.pending.stop(now)
         if count:
-            log.warning("%d answer(s) not stored yet set aside in %s: stored at the next start",
-                        count, self.pending.spill.path if self.pending.spill else "?")  # fmt: skip
+            log.warning(ngettext(
+                "%d answer not stored yet set aside in %s: stored at the next start",
+                "%d answers not stored yet set aside in %s: stored at the next start",
+                count), count, self.pending.spill.path if self.pending.spill else "?")  # fmt: skip
 
     def _file(self, plan: Plan, messages: Sequence[IncomingMessage], now: datetime) -> None:
         prefix = plan.prefix
@@ -142,8 +149,9 @@ class Answers:
         self.log.quarantine(message.topic, ward, receiver, message.payload, reason, now=now,
                             size=message.size, sha256=message.sha256)  # fmt: skip
         self.metrics.answers_quarantined(1)
-        self.warnings.warning(now, "%s from %s/%s quarantined: %s", message.topic.rsplit("/")[-1],
-                              ward, receiver, shown(reason, 200))  # fmt: skip
+        self.warnings.warning(now, _("%s from %s/%s quarantined: %s"),
+                              message.topic.rsplit("/")[-1], ward, receiver,
+                              shown(reason, 200))  # fmt: skip
 
     def _record_acks(self, acks: Sequence[IncomingAck], now: datetime) -> None:
         for ack, outcome in zip(acks, self.log.record_acks(acks, now=now), strict=True):
@@ -151,7 +159,7 @@ class Answers:
             if outcome.quarantined or ack.ack is None:
                 self.metrics.answers_quarantined(1)
                 reason = shown(outcome.quarantined or "?", 200)
-                self.warnings.warning(now, "ack from %s quarantined: %s", who, reason)
+                self.warnings.warning(now, _("ack from %s quarantined: %s"), who, reason)
                 continue
             self.metrics.ack(outcome.ward, str(ack.ack.status))
             if outcome.changed and outcome.state is not None:
@@ -167,7 +175,7 @@ class Answers:
             if not trust.known and not trust.keys:
                 raise ProtocolError(
                     f"status for {ward}/{receiver}, not a receiver of the configuration"
-                )
+                )  # i18n: stored (the quarantine's reason)
             status, verified = protocol.read_status(raw, ward, receiver, trust)
         except ProtocolError as exc:
             self._quarantine(message, ward, receiver, str(exc), now)
@@ -181,8 +189,10 @@ class Answers:
         for status, change in zip(statuses, changed, strict=True):
             self._online[status.ward][status.receiver] = status.online
             if change:
-                state = "online" if status.online else "offline"
-                log.info("%s/%s is %s", status.ward, status.receiver, state)
+                if status.online:
+                    log.info(_("%s/%s is online"), status.ward, status.receiver)
+                else:
+                    log.info(_("%s/%s is offline"), status.ward, status.receiver)
                 if status.online:
                     self.touch(status.ward)
         for ward in {s.ward for s in statuses}:
@@ -208,10 +218,13 @@ def _too_large(message: IncomingMessage) -> str:
 def _log_answer(who: str, command: str | None, state: CommandState, detail: str | None) -> None:
     """One line per answer that matters: a refusal or failure is a warning, a completed airing
     is news, a receiver's progress (received, playing) is detail."""
-    why = f" ({detail})" if detail else ""
+    words = _(STATE_WORDS[state])
     if state in (CommandState.FAILED, CommandState.REJECTED):
-        log.warning("%s: command %s %s%s", who, command, state.value, why)
+        if detail:  # the receiver's own words, as it sent them
+            log.warning(_("%s: command %s %s (%s)"), who, command, words, detail)
+        else:
+            log.warning(_("%s: command %s %s"), who, command, words)
     elif state.final:
-        log.info("%s: command %s %s", who, command, state.value)
+        log.info(_("%s: command %s %s"), who, command, words)
     else:
         log.debug("%s: command %s %s", who, command, state.value)

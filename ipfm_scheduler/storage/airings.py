@@ -23,6 +23,7 @@ from ipfm_scheduler.core.records import AiringOutcome, AiringRecord, CommandReco
 from ipfm_scheduler.core.traffic import AiringToStore, StoredAiring
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.errors import StorageError, ValueInvalid
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.base import insert_ignoring
 from ipfm_scheduler.storage.bulk import CHUNK, chunks, insert_rows_ignoring
@@ -95,7 +96,9 @@ def _airing_row(
     planned = item.planned
     sha = item.audio_sha256
     if len(sha) != SHA256_LEN or sha.strip("0123456789abcdef"):
-        raise ValueInvalid(f"audio sha256 {sha!r} is not 64 lowercase hex digits")
+        raise ValueInvalid(
+            f"audio sha256 {sha!r} is not 64 lowercase hex digits"
+        )  # i18n: internal (the catalogue checked it)
     local = planned.start.astimezone(zone)
     makeup = Origin(planned.origin) is Origin.MAKEUP
     if item.missed:
@@ -144,7 +147,7 @@ def _insert_commands(
         return {}
     c = t.commands
     have: set[tuple[int, str]] = set()
-    for chunk in chunks(sorted({a for a, _ in wanted if a in earlier})):
+    for chunk in chunks(sorted({a for a, _receiver in wanted if a in earlier})):
         have |= {
             (r.airing_id, r.receiver)
             for r in conn.execute(
@@ -186,9 +189,9 @@ def _airing_ids(
     a = t.airings
     wanted = set(keys)
     found: dict[tuple[str, str, datetime], int] = {}
-    starts = sorted({start for _, _, start in keys})
+    starts = sorted({key[2] for key in keys})
     when = a.c.planned_start.in_(starts) if len(starts) <= CHUNK else true()
-    for chunk in chunks(sorted({ward for ward, _, _ in keys})):
+    for chunk in chunks(sorted({key[0] for key in keys})):
         for r in conn.execute(
             select(a.c.id, a.c.ward, a.c.programme, a.c.planned_start).where(
                 a.c.ward.in_(chunk), when
@@ -241,7 +244,7 @@ def refresh_outcomes(conn: Connection, airing_ids: Sequence[int]) -> None:
 def airing(conn: Connection, airing_id: int) -> AiringRecord:
     row = conn.execute(select(t.airings).where(t.airings.c.id == airing_id)).one_or_none()
     if row is None:
-        raise StorageError(f"no airing {airing_id} in the database")
+        raise StorageError(_("no airing {id} in the database").format(id=airing_id))
     return _records(conn, [row])[0]
 
 

@@ -73,7 +73,7 @@ def _insert_values(conn: Connection, sql: str, width: int, params: list[Any]) ->
     Python's lock and must take it back from paho's thread."""
     group = "(" + ", ".join("?" * width) + ")"
     if group not in sql:  # pragma: no cover - SQLAlchemy renders one group of ?s
-        raise ValueError(f"unexpected INSERT: {sql}")
+        raise ValueError(f"unexpected INSERT: {sql}")  # i18n: internal
     per_statement = max(1, min(ROWS_PER_INSERT, _SQLITE_MAX_VALUES // width))
     for rows in chunks(params, per_statement):
         many = sql.replace(group, ", ".join([group] * len(rows)), 1)

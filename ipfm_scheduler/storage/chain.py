@@ -64,7 +64,9 @@ def _utc_text(value: Any) -> Any:
     if value is None:
         return None
     if not isinstance(value, datetime) or value.tzinfo is None:
-        raise StorageError(f"a chained time must be an aware datetime, not {value!r}")
+        raise StorageError(
+            f"a chained time must be an aware datetime, not {value!r}"
+        )  # i18n: internal (the storage's own call gives a naive time)
     return _iso(value)
 
 
@@ -202,7 +204,9 @@ class Appender:
         name = self.table.name
         absent = [c for c in COVERED[name] if rows and c not in rows[0]]
         if absent:  # the database would fill them in: the hash would cover another value
-            raise StorageError(f"{name}: rows to chain lack the columns {', '.join(absent)}")
+            raise StorageError(
+                f"{name}: rows to chain lack the columns {', '.join(absent)}"
+            )  # i18n: internal (the storage's own insert left a column out)
         for row in rows:
             seq += 1
             previous = link(previous, name, row)
@@ -222,7 +226,7 @@ class Appender:
             raise StorageError(
                 f"{table.name}: {self.head.seq - self.start} rows were linked into the hash "
                 f"chain but {written} written; nothing was recorded"
-            )
+            )  # i18n: internal (the storage's own insert wrote fewer rows than it linked)
         h = t.chain_heads
         self.conn.execute(
             h.update()

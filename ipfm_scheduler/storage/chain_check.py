@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection, RowMapping
 
+from ipfm_scheduler.i18n import NP_, _, ngettext, pgettext
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.chain import CHAINED, COVERED, GENESIS, Head, link, read_heads
 
@@ -29,19 +30,38 @@ class BreakKind(StrEnum):
     REWRITTEN = "rewritten"  # the rows chain together but not to the recorded head
     PIN = "not as pinned"  # the chain differs from a head printed earlier (--head)
 
+    @property
+    def words(self) -> str:
+        """The kind as people read it, in the language spoken (the value stays English)."""
+        return pgettext(_KIND_CONTEXT, _KIND_WORDS[self])
+
+
+_KIND_CONTEXT = "chain break"
+_KIND_WORDS = {
+    BreakKind.CHANGED: NP_("chain break", "changed"),
+    BreakKind.DELETED: NP_("chain break", "deleted"),
+    BreakKind.INSERTED: NP_("chain break", "inserted"),
+    BreakKind.CHANGED_OR_INSERTED: NP_("chain break", "changed or inserted"),
+    BreakKind.REWRITTEN: NP_("chain break", "rewritten"),
+    BreakKind.PIN: NP_("chain break", "not as pinned"),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Break:
     table: str
     row_id: str | None  # the row named (None: no row to name, e.g. deleted at the end)
     kind: BreakKind
-    why: str  # a sentence for people
+    why: str  # a sentence for people, in the language spoken when the check ran
 
     @property
     def what(self) -> str:
         """The break without its table: ``row 12: changed: ...``."""
-        row = f"row {self.row_id}: " if self.row_id is not None else ""
-        return f"{row}{self.kind.value}: {self.why}"
+        if self.row_id is None:
+            return _("{kind}: {why}").format(kind=self.kind.words, why=self.why)
+        return _("row {row}: {kind}: {why}").format(
+            row=self.row_id, kind=self.kind.words, why=self.why
+        )
 
     def __str__(self) -> str:
         return (
@@ -107,11 +127,11 @@ def _check(conn: Connection, table: Table, head: Head, pins: Sequence[Pin]) -> T
         seq, previous, last_id = seq + 1, computed, row["id"]
         pin = wanted.pop(seq, None)
         if pin is not None and pin.hash != computed:
-            why = (
-                f"place {seq} of the chain (this row) was {pin.hash} when pinned, and is "
-                f"{computed} now: this row or one before it was changed, deleted or inserted, "
+            why = _(
+                "place {seq} of the chain (this row) was {pinned} when pinned, and is "
+                "{computed} now: this row or one before it was changed, deleted or inserted, "
                 "and the chain written again"
-            )
+            ).format(seq=seq, pinned=pin.hash, computed=computed)
             return TableCheck(name, seq, previous, Break(name, str(row["id"]), BreakKind.PIN, why))
     broken = _against_head(name, seq, previous, head, last_id)
     if broken is not None and broken.kind is BreakKind.INSERTED:  # name the first one
@@ -120,7 +140,11 @@ def _check(conn: Connection, table: Table, head: Head, pins: Sequence[Pin]) -> T
     broken = broken or _unchained(conn, table)
     if broken is None and wanted:
         pin = min(wanted.values(), key=lambda p: p.seq)
-        why = f"the chain has {seq} rows, but a head pinned place {pin.seq}: rows were deleted"
+        why = ngettext(
+            "the chain has {seq} row, but a head pinned place {place}: rows were deleted",
+            "the chain has {seq} rows, but a head pinned place {place}: rows were deleted",
+            seq,
+        ).format(seq=seq, place=pin.seq)
         broken = Break(name, None, BreakKind.PIN, why)
     return TableCheck(name, seq, previous, broken)
 
@@ -135,13 +159,15 @@ def _link(previous: Any, name: str, row: RowMapping) -> str | None:
 
 
 def _gap(name: str, seq: int, row: RowMapping, last_id: Any) -> Break:
-    missing = (
-        f"place {seq + 1}"
-        if row["chain_seq"] == seq + 2
-        else (f"places {seq + 1} to {row['chain_seq'] - 1}")
-    )
-    before = f"after row {last_id} " if last_id is not None else "at the start "
-    why = f"the chain's {missing} ({before}and before row {row['id']}) has no row"
+    if row["chain_seq"] == seq + 2:
+        missing = _("place {place}").format(place=seq + 1)
+    else:
+        missing = _("places {first} to {last}").format(first=seq + 1, last=row["chain_seq"] - 1)
+    if last_id is not None:
+        why = _("the chain's {missing} (after row {after} and before row {row}) has no row")
+    else:
+        why = _("the chain's {missing} (at the start and before row {row}) has no row")
+    why = why.format(missing=missing, after=last_id, row=row["id"])
     return Break(name, str(row["id"]), BreakKind.DELETED, why)
 
 
@@ -154,16 +180,18 @@ def _mismatch(
     following = next(rows, None)
     if following is not None and following["chain_seq"] == row["chain_seq"] + 1:
         if _link(stored, name, following) == following["chain_hash"]:
-            why = "its content no longer gives the hash the next row is chained to"
+            why = _("its content no longer gives the hash the next row is chained to")
             return Break(name, row_id, BreakKind.CHANGED, why)
     elif following is None:
         if head.seq == row["chain_seq"] and head.hash == stored:
-            why = "its content no longer gives the hash recorded as the chain's head"
+            why = _("its content no longer gives the hash recorded as the chain's head")
             return Break(name, row_id, BreakKind.CHANGED, why)
         if head.seq == row["chain_seq"] - 1 and head.hash == previous:
-            why = f"it comes after the last row the airing log wrote (place {head.seq})"
+            why = _("it comes after the last row the airing log wrote (place {place})").format(
+                place=head.seq
+            )
             return Break(name, row_id, BreakKind.INSERTED, why)
-    why = "its hash follows neither from the row before it nor into the row after it"
+    why = _("its hash follows neither from the row before it nor into the row after it")
     return Break(name, row_id, BreakKind.CHANGED_OR_INSERTED, why)
 
 
@@ -172,13 +200,25 @@ def _against_head(name: str, seq: int, computed: str, head: Head, last_id: Any) 
     if seq == head.seq and computed == head.hash:
         return None
     if seq < head.seq:
-        after = f" after row {last_id}" if last_id is not None else ""
-        why = f"the log wrote {head.seq} rows, and the chain ends at place {seq}{after}"
+        if last_id is not None:
+            why = ngettext(
+                "the log wrote {rows} row, and the chain ends at place {seq} after row {row}",
+                "the log wrote {rows} rows, and the chain ends at place {seq} after row {row}",
+                head.seq,
+            ).format(rows=head.seq, seq=seq, row=last_id)
+        else:
+            why = ngettext(
+                "the log wrote {rows} row, and the chain ends at place {seq}",
+                "the log wrote {rows} rows, and the chain ends at place {seq}",
+                head.seq,
+            ).format(rows=head.seq, seq=seq)
         return Break(name, None, BreakKind.DELETED, why)
     if seq > head.seq:
-        why = f"the log's recorded head is place {head.seq}, but the chain goes on to {seq}"
+        why = _("the log's recorded head is place {place}, but the chain goes on to {seq}").format(
+            place=head.seq, seq=seq
+        )
         return Break(name, None, BreakKind.INSERTED, why)
-    why = "every row follows from the one before, but not to the recorded head"
+    why = _("every row follows from the one before, but not to the recorded head")
     return Break(name, None, BreakKind.REWRITTEN, why)
 
 
@@ -189,5 +229,5 @@ def _unchained(conn: Connection, table: Table) -> Break | None:
     found = conn.execute(query.order_by(c.id).limit(1)).scalar_one_or_none()
     if found is None:
         return None
-    why = "it has no place in the hash chain: the airing log did not write it"
+    why = _("it has no place in the hash chain: the airing log did not write it")
     return Break(table.name, str(found), BreakKind.INSERTED, why)

@@ -132,7 +132,9 @@ class Repository:
         if not items:
             return []
         if snapshot_id is None:
-            raise ValueInvalid("airings are recorded with the configuration snapshot in force")
+            raise ValueInvalid(
+                "airings are recorded with the configuration snapshot in force"
+            )  # i18n: internal (the service's own call)
         with self._write() as conn:
             zone = self._zone(conn, snapshot_id)
             return airings.store_airings(conn, items, snapshot_id=snapshot_id, zone=zone, now=now)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -41,6 +40,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.errors import BrokerUnavailable, PublishError, ValueInvalid
+from ipfm_scheduler.i18n import _
+from ipfm_scheduler.transport import mqtt_text
 from ipfm_scheduler.transport.intake import Incoming, Intake
 from ipfm_scheduler.transport.window import PublishWindow
 
@@ -108,7 +109,9 @@ class MqttTransport:
         reconnect_max_s: float = RECONNECT_MAX_S,
     ) -> None:
         if not 1 <= max_outstanding <= MAX_OUTSTANDING_LIMIT:
-            raise ValueInvalid(f"max_outstanding must be 1 to {MAX_OUTSTANDING_LIMIT}")
+            raise ValueInvalid(
+                f"max_outstanding must be 1 to {MAX_OUTSTANDING_LIMIT}"
+            )  # i18n: internal (the service's own setting, checked when the file is read)
         self.settings = settings
         self.address = f"{settings.host}:{settings.port}"
         self.subscriptions = tuple(subscriptions)
@@ -159,8 +162,10 @@ class MqttTransport:
                 client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None)
             except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
                 raise BrokerUnavailable(
-                    f"can't set up TLS for the MQTT broker at {self.address} "
-                    f"with the CA file {s.ca_file}: {exc}"
+                    _(
+                        "can't set up TLS for the MQTT broker at {address} "
+                        "with the CA file {ca_file}: {why}"
+                    ).format(address=self.address, ca_file=s.ca_file, why=exc)
                 ) from exc
         if will is not None:
             client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
@@ -183,7 +188,9 @@ class MqttTransport:
             )
         except (OSError, ValueError) as exc:
             raise BrokerUnavailable(
-                f"can't use the MQTT broker address {self.address}: {exc}"
+                _("can't use the MQTT broker address {address}: {why}").format(
+                    address=self.address, why=exc
+                )
             ) from exc
         self._client.loop_start()
 
@@ -194,18 +201,9 @@ class MqttTransport:
         """
         self.start()
         if not self.wait_connected(timeout):
-            raise BrokerUnavailable(
-                f"the MQTT broker at {self.address} did not accept a connection within "
-                f"{timeout:g} s: {self._refusal or self._probe()}"
-            )
-
-    def _probe(self) -> str:
-        try:
-            with socket.create_connection((self.settings.host, self.settings.port), timeout=2):
-                pass
-        except OSError as exc:
-            return f"{exc.strerror or exc} (is mosquitto running? is mqtt.url right?)"
-        return "the port answers but the MQTT handshake did not finish (TLS or credentials?)"
+            s = self.settings
+            why = mqtt_text.not_accepted(self.address, timeout, self._refusal, s.host, s.port)
+            raise BrokerUnavailable(why)
 
     # ---- state -------------------------------------------------------------------------------
 
@@ -261,9 +259,13 @@ class MqttTransport:
         retained: a ``retain=True`` publish on a ``.../cmd`` topic is refused.
         """
         if retain and topic.endswith("/cmd"):
-            raise ValueInvalid(f"{topic}: commands are never retained (docs/protocol.md)")
+            raise ValueInvalid(
+                f"{topic}: commands are never retained (docs/protocol.md)"
+            )  # i18n: internal (a caller's bug)
         if threading.current_thread() is self._net_thread:
-            raise PublishError(f"{topic}: publish called from paho's network thread; not sent")
+            raise PublishError(
+                f"{topic}: publish called from paho's network thread; not sent"
+            )  # i18n: internal (a caller's bug)
         wait = self.publish_timeout_s if timeout is None else timeout
         if not self._window.reserve(topic, wait, self._usable):
             raise BrokerUnavailable(self._not_connected(topic))
@@ -271,7 +273,7 @@ class MqttTransport:
             info = self._client.publish(topic, payload, qos=1, retain=retain)
         except (ValueError, TypeError) as exc:
             self._window.release()
-            raise PublishError(f"{topic}: paho refused the message ({exc}); not sent") from exc
+            raise PublishError(mqtt_text.paho_refused(topic, exc)) from exc
         return self._account(topic, token, info)
 
     def _usable(self) -> bool:
@@ -281,38 +283,37 @@ class MqttTransport:
         rc, mid = info.rc, info.mid
         if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             self._window.release()
-            log.warning("publish to %s refused by paho: %s; not sent", topic, paho.error_string(rc))
-            raise PublishError(
-                f"{topic}: paho refused the message ({paho.error_string(rc)}); not sent"
-            )
+            why = paho.error_string(rc)
+            log.warning(_("publish to %s refused by paho: %s; not sent"), topic, why)
+            raise PublishError(mqtt_text.paho_refused(topic, why))
         if self._window.sent(mid, topic, token):  # its PUBACK came first
             self._on_delivered(Delivered(mid, topic, token))
         if rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
             # paho keeps it and sends it after reconnecting: its PUBACK, if it comes, is reported
-            log.warning("publish to %s: connection lost while sending; not sent now", topic)
+            log.warning(_("publish to %s: connection lost while sending; not sent now"), topic)
             raise BrokerUnavailable(self._not_connected(topic))
         return Publication(mid, topic, token)
 
     def _not_connected(self, topic: str) -> str:
-        state = "closed" if self._closed else f"not connected to the MQTT broker at {self.address}"
-        return f"{topic}: {state}; not sent"
+        return mqtt_text.not_connected(topic, self.address, closed=self._closed)
 
     # ---- paho callbacks (paho's network thread: no publishing, no I/O) -----------------------
 
     def _handle_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._net_thread = threading.current_thread()
         if reason.is_failure:
-            self.last_error = self._refusal = f"the broker refused the connection: {reason}"
-            log.error("MQTT broker %s refused the connection: %s", self.address, reason)
+            self._refusal = str(reason)
+            self.last_error = f"the broker refused the connection: {reason}"
+            log.error(_("MQTT broker %s refused the connection: %s"), self.address, reason)
             return
         self._refusal = None
-        log.info("connected to MQTT broker %s", self.address)
+        log.info(_("connected to MQTT broker %s"), self.address)
         if not self.subscriptions:
             self._set_ready()
             return
         result, mid = client.subscribe([(f, 1) for f in self.subscriptions])
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            log.error("subscribing at %s failed: %s", self.address, paho.error_string(result))
+            log.error(_("subscribing at %s failed: %s"), self.address, paho.error_string(result))
         self._sub_mid = mid
 
     def _handle_subscribe(self, _c: Any, _u: Any, mid: int, reasons: list[Any], _p: Any) -> None:
@@ -321,7 +322,9 @@ class MqttTransport:
         refused = [f for f, r in zip(self.subscriptions, reasons, strict=False) if r.is_failure]
         if refused:
             self.last_error = f"the broker refused the subscriptions {', '.join(refused)}"
-            log.error("MQTT broker %s refused subscriptions: %s", self.address, ", ".join(refused))
+            log.error(
+                _("MQTT broker %s refused subscriptions: %s"), self.address, ", ".join(refused)
+            )
         self._set_ready()
 
     def _set_ready(self) -> None:
@@ -335,17 +338,23 @@ class MqttTransport:
         self._net_thread = threading.current_thread()
         first = self.last_error is None
         self.last_error = f"can't connect to the MQTT broker at {self.address}"
-        (log.warning if first else log.debug)("%s; retrying", self.last_error)
+        (log.warning if first else log.debug)(
+            _("can't connect to the MQTT broker at %s; retrying"), self.address
+        )
 
     def _handle_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._ready.clear()
         self._down.set()
         self._window.wake()  # publishers waiting for the window learn the connection is gone
         if self._closed:
-            log.info("disconnected from MQTT broker %s", self.address)
+            log.info(_("disconnected from MQTT broker %s"), self.address)
             return
         self.last_error = f"lost the connection to the MQTT broker at {self.address} ({reason})"
-        log.warning("%s; reconnecting", self.last_error)
+        log.warning(
+            _("lost the connection to the MQTT broker at %s (%s); reconnecting"),
+            self.address,
+            reason,
+        )
 
     def _handle_publish(self, _c: Any, _u: Any, mid: int, _r: Any, _p: Any) -> None:
         entry = self._window.acknowledged(mid)

@@ -11,6 +11,7 @@ import logging
 
 import pytest
 
+from ipfm_scheduler import i18n
 from ipfm_scheduler.core.traffic import IncomingMessage
 from ipfm_scheduler.service.http.metrics import Metrics
 from ipfm_scheduler.service.jobs import Dispatcher
@@ -54,6 +55,27 @@ def test_a_flood_of_quarantined_messages_writes_ten_lines_a_minute_and_a_summary
     assert len(lines) == 11
     assert not any("PAYLOAD" in line for line in lines)
     assert all(len(line) < 400 for line in lines)
+
+
+def test_the_quarantine_warning_is_in_vietnamese_and_its_stored_reason_in_english(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The line is in the language spoken; the reason is shown as the airing log keeps it."""
+    caplog.set_level(logging.WARNING, "ipfm_scheduler.service.answers")
+    i18n.set_language("vi")
+    try:
+        for i in range(11):
+            rig.outbox.incoming.append(IncomingMessage(STATUS, json.dumps([i]).encode()))
+        rig.tick()
+        rig.advance(seconds=61).tick()
+    finally:
+        i18n.set_language("en")
+    reason = "status: the payload must be a JSON object, not a list"
+    assert [r for _, _, r in rig.log.quarantined] == [reason] * 11
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == f"status từ cam-trung/loa-01 bị cách ly: {reason}"
+    assert lines[-1] == "... và thêm 1 dòng bị cách ly nữa trong phút vừa qua"
+    assert len(lines) == 11
 
 
 def test_statuses_of_thousands_of_unknown_wards_make_one_counter_and_no_series() -> None:
