@@ -14,9 +14,9 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import yaml
@@ -27,11 +27,13 @@ __all__ = [
     "CLICK_DOMAIN",
     "SpeakingCommand",
     "help_texts",
+    "lang_choice",
     "lang_option",
     "speak",
     "station_language",
 ]
 
+F = TypeVar("F", bound=Callable[..., Any])
 CLICK_DOMAIN = "click"
 _PEEK_LIMIT = 1 << 20  # the station file's own limit; a larger one is the loader's problem
 # click's modules that call gettext (each imported `_`/`ngettext` from gettext by name)
@@ -49,25 +51,19 @@ _CLICK_MODULES = (
 def lang_option(args: Sequence[str]) -> str | None:
     """The value of the last ``--lang X`` / ``--lang=X`` in ``args`` (before a ``--``), if it
     names a language; an unknown value is left for click to refuse."""
-    found: str | None = None
-    for i, arg in enumerate(args):
-        if arg == "--":
-            break
-        if arg == "--lang" and i + 1 < len(args):
-            found = args[i + 1]
-        elif arg.startswith("--lang="):
-            found = arg.partition("=")[2]
+    found = _last_value(args, "--lang")
     return found if found in i18n.LANGUAGES else None
 
 
-def _config_option(args: Sequence[str]) -> str | None:
+def _last_value(args: Sequence[str], option: str) -> str | None:
+    """The value of the last ``OPTION X`` / ``OPTION=X`` in ``args`` (before a ``--``)."""
     found: str | None = None
     for i, arg in enumerate(args):
         if arg == "--":
             break
-        if arg == "--config" and i + 1 < len(args):
+        if arg == option and i + 1 < len(args):
             found = args[i + 1]
-        elif arg.startswith("--config="):
+        elif arg.startswith(option + "="):
             found = arg.partition("=")[2]
     return found
 
@@ -95,7 +91,7 @@ def speak(
     """Choose the language for this run (see the module's docstring), speak it from now on, in
     ``command``'s help and click's messages too; returns it. ``station`` is the station file to
     ask when ``--config`` is not in ``args`` (``None``: there is none, as for ipfm-receiver)."""
-    config = _config_option(args)
+    config = _last_value(args, "--config")
     path = Path(config) if config else station
     lang, _source = i18n.choose(
         lang_option(args), environ, station_language(path) if path else None
@@ -108,15 +104,29 @@ def speak(
 
 
 class SpeakingCommand(click.Command):
-    """A command that chooses its language (:func:`speak`) before parsing its arguments; the
-    file it asks for ``language:`` is its ``--config``, else :attr:`default_file`."""
+    """A command (or, mixed in before ``click.Group``, a group) that chooses its language
+    (:func:`speak`) before parsing its arguments; the file it asks for ``language:`` is its
+    ``--config``, else :meth:`language_file`."""
 
-    default_file: Path | None = None
+    def language_file(self) -> Path | None:
+        """The file whose ``language:`` counts when ``--config`` is not given."""
+        return None
 
     def main(self, args: Sequence[str] | None = None, *a: Any, **kw: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
-        speak(self, argv, os.environ, station=self.default_file)
+        speak(self, argv, os.environ, station=self.language_file())
         return super().main(argv, *a, **kw)
+
+
+def lang_choice(whose: str) -> Callable[[F], F]:
+    """The ``--lang`` option; ``whose`` names the file whose ``language:`` is the default."""
+    return click.option(
+        "--lang",
+        type=click.Choice(list(i18n.LANGUAGES)),
+        default=None,
+        help=f"Vietnamese or English. Default: $IPFM_LANG, else {whose} language:, else the "
+        "locale (LANG), else English.",
+    )
 
 
 def _walk(command: click.Command) -> Iterator[click.Command]:

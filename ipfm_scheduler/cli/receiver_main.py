@@ -18,7 +18,7 @@ import click
 
 from ipfm_scheduler import __version__, logtime
 from ipfm_scheduler.cli.exitcodes import RET_INTERNAL, RET_OK, exit_code_for
-from ipfm_scheduler.cli.language import SpeakingCommand
+from ipfm_scheduler.cli.language import SpeakingCommand, lang_choice
 from ipfm_scheduler.errors import ConfigError, IpfmError
 from ipfm_scheduler.i18n import _
 
@@ -29,7 +29,8 @@ DEFAULT_CONFIG = "/etc/ipfm-receiver/receiver.yaml"
 
 
 class _Receiver(SpeakingCommand):
-    default_file = Path(DEFAULT_CONFIG)
+    def language_file(self) -> Path:
+        return Path(DEFAULT_CONFIG)
 
 
 @click.command(
@@ -44,13 +45,7 @@ class _Receiver(SpeakingCommand):
     show_default=True,
     help="The receiver's file (ipfm-scheduler receiver-config writes it).",
 )
-@click.option(
-    "--lang",
-    type=click.Choice(["vi", "en"]),
-    default=None,
-    help="Vietnamese or English. Default: $IPFM_LANG, else the file's language:, else the "
-    "locale (LANG), else English.",
-)
+@lang_choice("the file's")
 @click.option("--check", is_flag=True, help="Check the file and say what it sets; run nothing.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(__version__, prog_name="ipfm-receiver")

@@ -4,28 +4,23 @@ registers its commands on :data:`cli` (:mod:`ipfm_scheduler.cli` imports them al
 from __future__ import annotations
 
 import logging
-import os
-import sys
-from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
 
 import click
 
 from ipfm_scheduler import __version__
+from ipfm_scheduler.cli.language import SpeakingCommand, lang_choice
 
 
-class _Cli(click.Group):
+class _Cli(SpeakingCommand, click.Group):
     """The top-level group; ``--config PATH``, ``--lang`` and ``-v`` are also understood after
     the command (``ipfm-scheduler validate --config x.yaml``), as people type them. The
     language is chosen before anything is parsed, so that help and errors speak it too."""
 
-    def main(self, args: Sequence[str] | None = None, *a: Any, **kw: Any) -> Any:
+    def language_file(self) -> Path:
         from ipfm_scheduler.cli.common import Options
-        from ipfm_scheduler.cli.language import speak
 
-        argv = list(sys.argv[1:] if args is None else args)
-        speak(self, argv, os.environ, station=Options().station_path())
-        return super().main(argv, *a, **kw)
+        return Options().station_path()
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, _global_options_first(args))
@@ -63,13 +58,7 @@ def _global_options_first(args: list[str]) -> list[str]:
     default=None,
     help="The station file. Default: $IPFM_CONFIG, else config/ipfm.yaml.",
 )
-@click.option(
-    "--lang",
-    type=click.Choice(["vi", "en"]),
-    default=None,
-    help="Vietnamese or English. Default: $IPFM_LANG, else the station file's language:, "
-    "else the locale (LANG), else English.",
-)
+@lang_choice("the station file's")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(__version__, prog_name="ipfm-scheduler")
 @click.pass_context
