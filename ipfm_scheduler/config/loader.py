@@ -32,7 +32,7 @@ from ipfm_scheduler.config.settings import (
     StationConfig,
     WardFile,
 )
-from ipfm_scheduler.config.source import FileText, read_text
+from ipfm_scheduler.config.source import FileText, read_text, read_tree
 from ipfm_scheduler.config.station_file import Prober, StationParts, read_station
 from ipfm_scheduler.config.ward_file import read_ward
 from ipfm_scheduler.core.model import Programme, Schedule, Ward
@@ -72,11 +72,7 @@ def load(
     path = Path(path)
     base = path.resolve().parent
     station_r = FileReader(path.name)
-    station_text = read_text(path, station_r)
-    root = None
-    if station_text is not None and not station_r.problems:
-        root, syntax = compose(station_text.text, station_r.file)
-        station_r.problems.extend(syntax)
+    station_text, root = read_tree(path, station_r)
     parts = StationParts(base, secrets, env, wards_dir=base / "wards")
     if station_text is not None and not station_r.problems:
         parts = read_station(station_r, root, base, secrets=secrets, environ=env, prober=prober)

@@ -15,10 +15,10 @@ from pathlib import Path
 from ipfm_scheduler.config import addresses as adr
 from ipfm_scheduler.config.compound import list_of, shaped
 from ipfm_scheduler.config.kinds import DATE, ID, LANGUAGE, TEXT, number
-from ipfm_scheduler.config.nodes import Node, compose
+from ipfm_scheduler.config.nodes import Node
 from ipfm_scheduler.config.reader import Fields, FileReader, Key, Shape, quote, read_shape
 from ipfm_scheduler.config.settings import MqttSettings, ReceiverSettings, SigningKey
-from ipfm_scheduler.config.source import read_text
+from ipfm_scheduler.config.source import read_tree
 from ipfm_scheduler.config.station_file import (
     StationParts,
     read_key,
@@ -118,11 +118,7 @@ def load_receiver(path: Path, environ: Mapping[str, str] | None = None) -> Recei
     """The receiver file at ``path``; ``ConfigError`` with every problem, each on its line."""
     path = Path(path)
     r = FileReader(path.name)
-    text = read_text(path, r)
-    root = None
-    if text is not None and not r.problems:
-        root, syntax = compose(text.text, r.file)
-        r.problems.extend(syntax)
+    _text, root = read_tree(path, r)
     if root is None and not r.problems:
         r.problem(None, "", _("the receiver file is empty (see docs/receiver.md)"))
     settings = None

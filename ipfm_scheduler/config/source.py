@@ -9,6 +9,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from ipfm_scheduler.config.nodes import Node, compose
 from ipfm_scheduler.config.reader import FileReader
 from ipfm_scheduler.errors import ConfigProblem
 from ipfm_scheduler.i18n import _
@@ -21,6 +22,17 @@ MAX_WARD_BYTES = 1024 * 1024
 class FileText:
     text: str
     sha256: str
+
+
+def read_tree(path: Path, r: FileReader) -> tuple[FileText | None, Node | None]:
+    """The file's text and its YAML node tree (``None`` for an empty file), read only as far as
+    it can be without a problem: what stops it is in ``r``."""
+    text = read_text(path, r)
+    root = None
+    if text is not None and not r.problems:
+        root, syntax = compose(text.text, r.file)
+        r.problems.extend(syntax)
+    return text, root
 
 
 def read_text(path: Path, r: FileReader, *, inside: Path | None = None) -> FileText | None:
