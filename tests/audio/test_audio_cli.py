@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.sample import copy_sample
+
 pytestmark = pytest.mark.ffmpeg
 SCRIPT = Path(sys.executable).parent / "ipfm-scheduler"
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +82,7 @@ class Site:
 def site(tmp_path: Path) -> Site:
     """The sample station with one ward (window 06:00-07:00) and an empty audio folder: its
     kh179 recording is not there yet (a new station), which `audio add` must not mind."""
-    shutil.copytree(ROOT / "config", tmp_path / "config")
+    copy_sample(tmp_path, audio=False)
     (tmp_path / "audio").mkdir()
     made = Site(tmp_path)
     made.ward(WARD.format(to="07:00"))

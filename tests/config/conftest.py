@@ -4,7 +4,6 @@ a fake audio prober (the real one, with ffprobe, has its own tests)."""
 from __future__ import annotations
 
 import re
-import shutil
 import textwrap
 from dataclasses import dataclass
 from datetime import date
@@ -15,6 +14,7 @@ import pytest
 from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.settings import AudioFile, LoadedConfig
 from ipfm_scheduler.errors import AudioError
+from tests.sample import copy_sample
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "config"
@@ -106,9 +106,7 @@ class Station:
 @pytest.fixture
 def station(tmp_path: Path) -> Station:
     """The sample station (16 valid wards) copied to a temp folder, with its audio."""
-    shutil.copytree(SAMPLE, tmp_path / "config")
-    shutil.copytree(ROOT / "audio", tmp_path / "audio")
-    return Station(tmp_path / "config")
+    return Station(copy_sample(tmp_path).parent)
 
 
 @pytest.fixture

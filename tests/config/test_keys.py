@@ -4,7 +4,6 @@ station reading them, and receiver-config giving a box its own key."""
 
 from __future__ import annotations
 
-import shutil
 import stat
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from ipfm_scheduler.config import keyfiles
 from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.receiver_file import load_receiver
 from ipfm_scheduler.service.agenda import Plan
-from tests.conftest import ROOT
+from tests.sample import copy_sample
 
 NOW = datetime(2026, 12, 5, 6, 15, tzinfo=UTC)
 pytestmark = pytest.mark.usefixtures("ffmpeg")  # the sample's recording is probed
@@ -24,9 +23,7 @@ pytestmark = pytest.mark.usefixtures("ffmpeg")  # the sample's recording is prob
 
 @pytest.fixture
 def station(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    shutil.copytree(ROOT / "audio", tmp_path / "audio")
-    return tmp_path / "config" / "ipfm.yaml"
+    return copy_sample(tmp_path)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -18,6 +18,7 @@ from ipfm_scheduler.cli.exitcodes import RET_CONFIG
 from ipfm_scheduler.config.receiver_file import load_receiver
 from ipfm_scheduler.errors import ConfigError
 from tests.conftest import ROOT
+from tests.sample import copy_sample
 
 KEY = b"a-secret-of-more-than-16-bytes"
 UNIT = ROOT / "config" / "systemd" / "ipfm-receiver.service"
@@ -35,8 +36,7 @@ class Run:
 @pytest.fixture
 def station(tmp_path: Path) -> Path:
     """The sample station, signing cam-trung's commands with its own key."""
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    shutil.copytree(ROOT / "audio", tmp_path / "audio")
+    copy_sample(tmp_path)
     (tmp_path / "config" / "cam-trung.key").write_bytes(KEY + b"\n")
     path = tmp_path / "config" / "ipfm.yaml"
     path.write_text(

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.brokers import free_port
+from tests.sample import copy_sample
 from tests.storage.test_storage_cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,9 +23,7 @@ def closed_port() -> int:
 @pytest.fixture
 def station(tmp_path: Path) -> Path:
     """The sample station file, copied with its wards and audio into a temp folder."""
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    shutil.copytree(ROOT / "audio", tmp_path / "audio")
-    return tmp_path / "config" / "ipfm.yaml"
+    return copy_sample(tmp_path)
 
 
 def set_database(station: Path, url: str) -> None:
