@@ -1,7 +1,9 @@
 """sd_notify(3) over ``$NOTIFY_SOCKET``: READY, STOPPING, RELOADING, STATUS and the watchdog.
 
 A datagram to a Unix socket; no dependency needed. Outside systemd (no ``$NOTIFY_SOCKET``) every
-call does nothing and returns False.
+call does nothing and returns False. A manager that does not read its socket (its queue holds
+only ``net.unix.max_dgram_qlen`` datagrams, 10 by default) never holds the service up: a send
+waits at most ``timeout`` seconds, then the message is dropped with one WARNING per outage.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ log = logging.getLogger(__name__)
 class Notifier:
     """Sends state changes to the service manager named by ``$NOTIFY_SOCKET``."""
 
-    def __init__(self, address: str | None = None) -> None:
+    def __init__(self, address: str | None = None, timeout: float = 0.5) -> None:
         self.address = address if address is not None else os.environ.get("NOTIFY_SOCKET", "")
+        self.timeout = timeout
+        self._failing = False
 
     @property
     def enabled(self) -> bool:
@@ -34,10 +38,14 @@ class Notifier:
         target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                sock.settimeout(self.timeout)
                 sock.sendto("\n".join(fields).encode(), target)
-        except OSError as exc:
-            log.warning(_("could not notify systemd at %s: %s"), self.address, exc)
+        except OSError as exc:  # TimeoutError too: the manager's queue is full
+            if not self._failing:
+                log.warning(_("could not notify systemd at %s: %s"), self.address, exc)
+            self._failing = True
             return False
+        self._failing = False
         return True
 
     def ready(self, status: str = "") -> bool:

@@ -84,3 +84,30 @@ def test_the_watchdog_is_fed_at_half_its_timeout(
     env: dict[str, str], expected: float | None
 ) -> None:
     assert watchdog_interval(env) == expected
+
+
+def test_a_manager_that_does_not_read_never_holds_the_service_up(
+    manager: tuple[str, socket.socket], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The manager's queue fills (net.unix.max_dgram_qlen datagrams); later sends give up after
+    the timeout instead of blocking forever (a service that could not stop on SIGTERM), warn
+    once for the outage, and work again once the manager reads."""
+    path, sock = manager
+    notifier = Notifier(path, timeout=0.05)
+    sent = [notifier.watchdog() for _ in range(40)]
+    assert sent.count(True) >= 1
+    assert sent[-1] is False
+    warnings = [r for r in caplog.records if "could not notify systemd" in r.getMessage()]
+    assert len(warnings) == 1
+    sock.setblocking(False)
+    drained = 0
+    while True:
+        try:
+            sock.recv(4096)
+        except BlockingIOError:
+            break
+        drained += 1
+    assert drained == sent.count(True)
+    sock.settimeout(5.0)
+    assert notifier.stopping()
+    assert sock.recv(4096) == b"STOPPING=1"
