@@ -264,6 +264,7 @@ database: sqlite:///{folder / "ipfm.db"}
 mqtt:
   url: mqtt://127.0.0.1:{mqtt_port}
   topic_prefix: {prefix}
+  client_id: ipfm-scheduler-{prefix}
 audio:
   dir: {audio_dir}
   base_url: http://127.0.0.1:{http}/audio
