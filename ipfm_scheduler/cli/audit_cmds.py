@@ -214,15 +214,24 @@ def report(
         raise NotCompliant(render.short_summary(result))
 
 
-DATE = click.DateTime(formats=["%Y-%m-%d"])
+#: a local date as ISO writes it or as Vietnamese readers do (05/12/2026: day first)
+DATE = click.DateTime(formats=["%Y-%m-%d", "%d/%m/%Y"])
 
 
 @cli.command()
 @click.option("--ward", default=None, help="Only this ward (its id).")
 @click.option("--receiver", default=None, help="Only this receiver (its id).")
 @click.option("--programme", default=None, help="Only this programme (its id).")
-@click.option("--from", "first", type=DATE, default=None, help="First local date (YYYY-MM-DD).")
-@click.option("--to", "last", type=DATE, default=None, help="Last local date, inclusive.")
+@click.option(
+    "--from", "first", type=DATE, default=None, help="First local date (YYYY-MM-DD or dd/mm/yyyy)."
+)
+@click.option(
+    "--to",
+    "last",
+    type=DATE,
+    default=None,
+    help="Last local date, inclusive (YYYY-MM-DD or dd/mm/yyyy).",
+)
 @output_options
 @database_option
 @click.pass_obj

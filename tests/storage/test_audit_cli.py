@@ -315,3 +315,17 @@ def test_a_line_break_in_a_name_keeps_the_table_on_one_line_per_row(
     [row] = [line for line in text.splitlines() if line.startswith("cam-trung ")]
     assert "Phường Cẩm Trung / Tổ 2" in row
     assert row.split()[-1] == "SHORT"
+
+
+def test_log_dates_may_be_written_day_first_as_vietnamese_readers_do(sqlite_url: str):
+    """--from 01/01/2027 is 1 January 2027 (dd/mm/yyyy), the same as 2027-01-01; a day the
+    calendar does not have is refused with a usage error (exit 2), nothing read."""
+    iso = run("log", "--from", "2027-01-01", "--database", sqlite_url)
+    vietnamese = run("log", "--from", "01/01/2027", "--database", sqlite_url)
+    assert (vietnamese.code, vietnamese.text) == (iso.code, iso.text)
+    assert "no airings recorded (from 2027-01-01 00:00)" in vietnamese.text
+    bounded = run("log", "--to", "31/12/9999", "--database", sqlite_url)
+    assert "2 rows (times in Asia/Ho_Chi_Minh)" in bounded.text
+    wrong = run("log", "--from", "31/02/2027", "--database", sqlite_url)
+    assert wrong.code == 2
+    assert "31/02/2027" in wrong.err
