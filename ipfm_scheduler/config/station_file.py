@@ -107,7 +107,7 @@ def read_station(
     parts.database_url = _database(r, fields, parts)
     parts.mqtt = read_mqtt(r, section(fields, "mqtt"), parts)
     parts.audio = _audio(r, section(fields, "audio"), parts)
-    parts.http = _http(r, section(fields, "http"))
+    parts.http = _http(r, section(fields, "http"), parts.base)
     parts.signing = _signing(r, section(fields, "signing"), parts)
     parts.dispatch = _dispatch(section(fields, "dispatch"))
     _programmes(r, fields, parts)
@@ -305,7 +305,7 @@ def _audio(r: FileReader, fields: Section, parts: StationParts) -> AudioSettings
     )
 
 
-def _http(r: FileReader, fields: Section) -> HttpSettings | None:
+def _http(r: FileReader, fields: Section, base: Path) -> HttpSettings | None:
     if fields is None:
         return HttpSettings()
     if not isinstance(fields, Fields):
@@ -313,7 +313,9 @@ def _http(r: FileReader, fields: Section) -> HttpSettings | None:
     address = use_value(r, fields, "listen", adr.listen_address)
     if address is None or not fields.ok:
         return None
-    return HttpSettings(host=address[0], port=address[1], enabled=fields["enabled"])
+    users = resolved(base, fields["users"]) if fields["users"] else None
+    title = " ".join(str(fields["title"] or "").split())[:200]
+    return HttpSettings(address[0], address[1], enabled=fields["enabled"], users=users, title=title)
 
 
 def _dispatch(fields: Section) -> DispatchSettings | None:
