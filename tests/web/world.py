@@ -1,7 +1,8 @@
 """The Cẩm Phả sample after a simulated fortnight, in a real SQLite database filled through the
-Repository as the service fills it: week 2026-W47 finished, week 2026-W48 up to Thursday 20:00.
+Repository as the service fills it: week 2025-W47 finished, week 2025-W48 up to Thursday 20:00 (both in the past, so that `report`,
+which reads the clock, gives final verdicts).
 
-This week (W48) at Thursday 20:00:
+This week (W48) at Thursday 27/11/2025 20:00:
 - cam-trung: loa-01 completed Monday (green), loa-02 failed Monday and Thursday (red: nothing
   left this week), loa-03 has Thursday's command unanswered (amber), loa-04 disabled (grey);
 - cam-phu (Wednesdays only): loa-02 failed (red);
@@ -39,9 +40,9 @@ from tests.sample import copy_sample
 from tests.storage.storage_factories import Answer
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-LAST_WEEK = IsoWeek(2026, 47)
-THIS_WEEK = IsoWeek(2026, 48)
-NOW = datetime(2026, 11, 26, 20, 0, tzinfo=VN)  # Thursday of W48
+LAST_WEEK = IsoWeek(2025, 47)
+THIS_WEEK = IsoWeek(2025, 48)
+NOW = datetime(2025, 11, 27, 20, 0, tzinfo=VN)  # Thursday of W48
 EVIL = "<script>alert('x')</script>"
 FAILING = {("cam-trung", "loa-02"), ("cam-phu", "loa-02")}
 SILENT = {("cam-trung", "loa-03")}  # takes Thursday's command, never answers
@@ -107,7 +108,9 @@ def _air(
                 for r in ward.enabled_receivers
             )
             item = AiringToStore(planned, Priority.NORMAL, audio, commands)
-            repo.store_airings([item], snapshot_id=snapshot, now=planned.start - timedelta(minutes=3))
+            repo.store_airings(
+                [item], snapshot_id=snapshot, now=planned.start - timedelta(minutes=3)
+            )
             sent_at = planned.start - timedelta(minutes=2)
             repo.record_sends([SendResult(c.id, SendOutcome.PUBACK) for c in commands], now=sent_at)
             done = planned.start + timedelta(minutes=11)
@@ -132,3 +135,28 @@ def today() -> date:
 
 def utc_now() -> datetime:
     return NOW.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    code: int
+    out: bytes
+    err: str
+
+
+def run(*args: str, input_text: str | None = None) -> Ran:
+    """``ipfm-scheduler ARGS`` in this process, through the real entry point, with
+    ``input_text`` on its standard input."""
+    from click.testing import CliRunner
+
+    from ipfm_scheduler.cli import main
+
+    runner = CliRunner()
+    with runner.isolation(input=input_text) as streams:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = streams[0].getvalue(), streams[1].getvalue()
+    return Ran(code, out, err.decode("utf-8"))
