@@ -71,6 +71,7 @@ tr.group td{border-top:2px solid #8c959f}
 .problems li{color:var(--bad)}
 .print-only{display:none}
 .chart svg{max-width:100%;height:auto}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8em}
 .sign{display:flex;justify-content:space-between;margin-top:1.5rem;text-align:center}
 .sign div{width:45%}.sign .space{height:28mm}
 .motto{text-align:center;font-weight:bold}

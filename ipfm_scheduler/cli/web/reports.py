@@ -197,9 +197,7 @@ def _month_table(report: MonthReport) -> str:
             esc(line.commands_sent),
             esc(line.completed),
         ))  # fmt: skip
-        classes.append(
-            "bad" if line.weeks_short else ("ok" if line.weeks_compliant == line.weeks else "wait")
-        )
+        classes.append("group" if first else "")
     headers = [
         _("Ward"), _("Programme"), _("Loudspeaker"), _("Location"), _("Weeks"),
         _("Weeks compliant"), _("Weeks short"), _("Commands sent"), _("Completed"),

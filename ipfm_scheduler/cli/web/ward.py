@@ -57,7 +57,6 @@ def page(ctx: Context, ward_id: str) -> Page:
 def _receivers(ctx: Context, ward: Ward) -> str:
     heard = {(s.ward, s.receiver): s for s in ctx.repo.receivers_status()}
     rows = []
-    classes = []
     for r in ward.receivers:
         status = heard.get((ward.id, r.id))
         if status is None:
@@ -69,12 +68,11 @@ def _receivers(ctx: Context, ward: Ward) -> str:
         if not r.enabled:
             state, cls = _("disabled"), "off"
         rows.append((
-            esc(r.id), esc(r.location), esc(state), esc(seen),
-            esc(status.fw if status is not None and status.fw else ""),
+            esc(r.id), esc(r.location), f'<span class="badge {cls}">{esc(state)}</span>',
+            esc(seen), esc(status.fw if status is not None and status.fw else ""),
         ))  # fmt: skip
-        classes.append(cls)
     headers = [_("Loudspeaker"), _("Location"), _("State"), _("Last heard"), _("Firmware")]
-    return table(headers, rows, classes=classes)
+    return table(headers, rows)
 
 
 def _plan(ctx: Context, ward: Ward) -> str:
@@ -95,24 +93,21 @@ def _plan(ctx: Context, ward: Ward) -> str:
 
 def _verdicts(report: WeekReport) -> str:
     rows = []
-    classes = []
     for g in report.groups:
         for r in g.receivers:
             rows.append((
                 esc(g.programme), esc(r.receiver), esc(r.completed), esc(g.minimum),
                 verdict_badge(r.standing), esc(r.why.words() if r.why is not None else ""),
             ))  # fmt: skip
-            classes.append("")
     headers = [
         _("Programme"), _("Loudspeaker"), _("Completed"), _("Minimum"), _("Verdict"),
         _("Why it is short"),
     ]  # fmt: skip
-    return table(headers, rows, numeric=(2, 3), classes=classes)
+    return table(headers, rows, numeric=(2, 3))
 
 
 def _log(rows: list[LogRow], ctx: Context) -> str:
     body = []
-    classes = []
     for r in rows:
         state = (
             state_words(r.state)
@@ -125,16 +120,11 @@ def _log(rows: list[LogRow], ctx: Context) -> str:
             f'<span class="badge {_state_class(r.state)}">{esc(state)}</span>',
             esc(_moment(r.state_at, ctx)), esc(r.detail or r.note or ""),
         ))  # fmt: skip
-        classes.append(
-            "ok"
-            if r.state == "completed"
-            else ("bad" if r.state in {"failed", "expired", "rejected"} else "")
-        )
     headers = [
         _("Planned"), _("Programme"), _("Origin"), _("Loudspeaker"), _("Sent at"), _("State"),
         _("State at"), _("Detail"),
     ]  # fmt: skip
-    return table(headers, body, classes=classes)
+    return table(headers, body)
 
 
 def _state_class(state: str | None) -> str:
