@@ -1,8 +1,7 @@
 """Reading the station file (``config/ipfm.yaml``) into settings values (its ``programmes``
-section: :mod:`station_programmes`).
-
-Everything that can be read is kept (:class:`StationParts`), so that ward files can still be
-checked against the time zone and the programmes when, say, the MQTT section has a mistake.
+section: :mod:`station_programmes`). Everything that can be read is kept (:class:`StationParts`),
+so that ward files can still be checked against the time zone and the programmes when, say, the
+MQTT section has a mistake.
 Secrets are read only when asked for (``secrets=True``): `validate` and the service need them,
 `plan` does not, so a missing key file does not stop a ward from seeing its plan.
 """
@@ -314,8 +313,7 @@ def _http(r: FileReader, fields: Section, base: Path) -> HttpSettings | None:
     if address is None or not fields.ok:
         return None
     users = resolved(base, fields["users"]) if fields["users"] else None
-    title = " ".join(str(fields["title"] or "").split())[:200]
-    return HttpSettings(address[0], address[1], enabled=fields["enabled"], users=users, title=title)
+    return HttpSettings(*address, fields["enabled"], users, title=fields["title"] or "")
 
 
 def _dispatch(fields: Section) -> DispatchSettings | None:

@@ -1,7 +1,8 @@
 """The running service's HTTP side, as a technician and a receiver meet it: `curl /healthz`,
-`/metrics` and the web pages against `ipfm-scheduler run`, a simulated receiver that downloads `audio.url` from
-the service and checks its sha256 before playing, and /healthz turning 503 within seconds of the
-broker stopping (and 200 again when it is back), and `ipfm-scheduler status` saying the same."""
+`/metrics` and the web pages against `ipfm-scheduler run`, a simulated receiver that downloads
+`audio.url` from the service and checks its sha256 before playing, and /healthz turning 503
+within seconds of the broker stopping (and 200 again when it is back), and `ipfm-scheduler
+status` saying the same."""
 
 from __future__ import annotations
 
@@ -101,7 +102,8 @@ def test_healthz_metrics_and_audio_downloads_against_the_running_service(
         # the web pages of the running service (issue 16): the week, a ward, the report
         status, page = get(f"{base}/")
         assert status == 200
-        assert b'href="/wards/ward-00"' in page and b"loa-03" in page
+        assert b'href="/wards/ward-00"' in page
+        assert b"loa-03" in page
         assert get(f"{base}/wards/ward-00")[0] == 200
         assert get(f"{base}/weeks/{this_week()}.csv")[0] == 200
 

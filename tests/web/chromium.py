@@ -64,8 +64,10 @@ class DevTools:
 
         command = [chromium_path(), *FLAGS, f"--user-data-dir={profile}",
                    "--remote-debugging-pipe", "about:blank"]  # fmt: skip
+        # close_fds=False: fds 3 and 4 must stay open; preexec_fn only calls dup2
+        # (async-signal-safe), so the threads of this process do no harm
         self.process = subprocess.Popen(
-            command, close_fds=False, preexec_fn=plumb,  # fds 3 and 4 must stay open
+            command, close_fds=False, preexec_fn=plumb,  # noqa: PLW1509
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         os.close(to_browser_r)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ipfm_scheduler.cli.web import WebPages
-from ipfm_scheduler.service.http.access import MAX_FAILURES, Access, Verdict, basic_credentials
+from ipfm_scheduler.service.http.access import MAX_FAILURES, Access, Admission, basic_credentials
 from ipfm_scheduler.service.http.metrics import Metrics
 from ipfm_scheduler.service.http.passwords import add_user, read_users
 from ipfm_scheduler.service.http.server import HttpServer
@@ -103,7 +103,8 @@ def test_with_a_password_file_a_wrong_password_gets_401_and_the_right_one_the_pa
         assert get("127.0.0.1", port, "/", basic("kiem-toan", "sai"))[0] == 401
         assert get("127.0.0.1", port, "/", basic("ai-do", "mật-khẩu-đúng-1"))[0] == 401
         status, body, _ = get("127.0.0.1", port, "/", basic("kiem-toan", "mật-khẩu-đúng-1"))
-        assert status == 200 and b"cam-trung" in body
+        assert status == 200
+        assert b"cam-trung" in body
         assert get("127.0.0.1", port, "/metrics")[0] == 401
         assert get("127.0.0.1", port, "/healthz")[0] == 200
 
@@ -117,25 +118,26 @@ def test_failed_logins_are_logged_and_a_client_is_stopped_after_five(
         access.decide("203.0.113.9", wrong, monotonic=100.0 + i, now=NOW)
         for i in range(MAX_FAILURES + 1)
     ]
-    assert verdicts == [Verdict.LOGIN] * MAX_FAILURES + [Verdict.TOO_MANY]
+    assert verdicts == [Admission.LOGIN] * MAX_FAILURES + [Admission.TOO_MANY]
     right = basic("kiem-toan", "mật-khẩu-đúng-1")
-    assert access.decide("203.0.113.9", right, monotonic=110.0, now=NOW) is Verdict.TOO_MANY
-    assert access.decide("203.0.113.10", right, monotonic=110.0, now=NOW) is Verdict.OK
+    assert access.decide("203.0.113.9", right, monotonic=110.0, now=NOW) is Admission.TOO_MANY
+    assert access.decide("203.0.113.10", right, monotonic=110.0, now=NOW) is Admission.OK
     assert (
-        access.decide("203.0.113.9", right, monotonic=161.0, now=NOW) is Verdict.OK
+        access.decide("203.0.113.9", right, monotonic=161.0, now=NOW) is Admission.OK
     )  # a minute on
     lines = [r for r in caplog.records if "failed login" in r.getMessage()]
     assert len(lines) == MAX_FAILURES
-    assert "203.0.113.9" in lines[0].getMessage() and "wrong" not in lines[0].getMessage()
+    assert "203.0.113.9" in lines[0].getMessage()
+    assert "wrong" not in lines[0].getMessage()
 
 
 def test_the_loopback_rule_reads_addresses_as_the_socket_gives_them():
     access = Access(None)
     for client, verdict in [
-        ("127.0.0.1", Verdict.OK), ("127.8.9.10", Verdict.OK), ("::1", Verdict.OK),
-        ("::ffff:127.0.0.1", Verdict.OK), ("192.0.2.2", Verdict.FORBIDDEN),
-        ("::ffff:192.0.2.2", Verdict.FORBIDDEN), ("fd00::2", Verdict.FORBIDDEN),
-        ("not an address", Verdict.FORBIDDEN),
+        ("127.0.0.1", Admission.OK), ("127.8.9.10", Admission.OK), ("::1", Admission.OK),
+        ("::ffff:127.0.0.1", Admission.OK), ("192.0.2.2", Admission.FORBIDDEN),
+        ("::ffff:192.0.2.2", Admission.FORBIDDEN), ("fd00::2", Admission.FORBIDDEN),
+        ("not an address", Admission.FORBIDDEN),
     ]:  # fmt: skip
         assert access.decide(client, None, monotonic=0.0, now=NOW) is verdict, client
 
@@ -148,7 +150,7 @@ def test_the_loopback_rule_reads_addresses_as_the_socket_gives_them():
         "Basic " + base64.b64encode(b"no-colon").decode(),
         "Basic " + "A" * 5000,
         "Basic " + base64.b64encode(b"\xff\xfe:x").decode(),
-    ],  # fmt: skip
+    ],
 )
 def test_an_authorization_header_that_is_not_basic_credentials_is_none(header: str):
     assert basic_credentials(header) is None
@@ -162,9 +164,11 @@ def test_http_user_add_changes_a_password_and_refuses_bad_names_and_short_passwo
     bad = run(
         "http-user", "add", "x:y", "--file", str(path), "--password-stdin", input_text="12345678\n"
     )
-    assert bad.code == 2 and "not a user name" in bad.err
+    assert bad.code == 2
+    assert "not a user name" in bad.err
     short = run(
         "http-user", "add", "c", "--file", str(path), "--password-stdin", input_text="1234\n"
     )
-    assert short.code == 2 and "too short" in short.err
+    assert short.code == 2
+    assert "too short" in short.err
     assert list(read_users(path)) == ["a.b"]

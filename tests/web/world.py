@@ -1,6 +1,6 @@
 """The Cẩm Phả sample after a simulated fortnight, in a real SQLite database filled through the
-Repository as the service fills it: week 2025-W47 finished, week 2025-W48 up to Thursday 20:00 (both in the past, so that `report`,
-which reads the clock, gives final verdicts).
+Repository as the service fills it: week 2025-W47 finished, week 2025-W48 up to Thursday
+20:00 (both in the past, so that `report`, which reads the clock, gives final verdicts).
 
 This week (W48) at Thursday 27/11/2025 20:00:
 - cam-trung: loa-01 completed Monday (green), loa-02 failed Monday and Thursday (red: nothing
@@ -93,7 +93,8 @@ def _air(
     *,
     last_week: bool,
 ) -> None:
-    assert loaded.schedule is not None and loaded.station is not None
+    assert loaded.schedule is not None
+    assert loaded.station is not None
     schedule = loaded.schedule
     for ward in sorted(schedule.wards.values(), key=lambda w: w.id):
         for n, planned in enumerate(expand_between(ward, schedule.programmes, VN, start, until)):

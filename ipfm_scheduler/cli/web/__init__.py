@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
-from ipfm_scheduler.cli.web.html import SECURITY_HEADERS, esc, layout
+from ipfm_scheduler.cli.web import overview, reports, ward
+from ipfm_scheduler.cli.web.context import HTML, Context, NotFound
+from ipfm_scheduler.cli.web.html import SECURITY_HEADERS, esc
 from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.settings import LoadedConfig
 from ipfm_scheduler.core.weeks import IsoWeek
@@ -40,9 +40,6 @@ log = logging.getLogger(__name__)
 WARD_PATH = re.compile(r"/wards/([a-z0-9][a-z0-9_-]{0,63})")
 WEEK_PATH = re.compile(r"/weeks/(\d{4}-W\d{2})(\.csv|\.xlsx)?")
 MONTH_PATH = re.compile(r"/months/(\d{4}-\d{2})(\.csv|\.xlsx)?")
-HTML = "text/html; charset=utf-8"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CSV = "text/csv; charset=utf-8"
 
 Loader = Callable[[Path, date], LoadedConfig]
 
@@ -51,51 +48,8 @@ def _load(path: Path, today: date) -> LoadedConfig:
     return load(path, today=today, secrets=False)
 
 
-class NotFound(Exception):
-    """The page asked for does not exist (a ward, a week, a path)."""
-
-
 class Unconfigured(Exception):
     """The station file can't be read: no page can be drawn."""
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """What one request's page is drawn from."""
-
-    repo: Repository
-    loaded: LoadedConfig
-    now: datetime  # in the station's zone
-    health: Mapping[str, Health]
-
-    @property
-    def tz(self) -> ZoneInfo:
-        assert self.loaded.schedule is not None
-        return self.loaded.schedule.timezone
-
-    @property
-    def week(self) -> IsoWeek:
-        return IsoWeek.containing(self.now, self.tz)
-
-    @property
-    def month(self) -> Month:
-        return Month(self.now.year, self.now.month)
-
-    @property
-    def station(self) -> str:
-        assert self.loaded.station is not None
-        return self.loaded.station.http.title or _("IPFM loudspeakers: airing record")
-
-    def page(self, title: str, body: str) -> Page:
-        data = layout(
-            title,
-            body,
-            station=self.station,
-            now=self.now,
-            week=str(self.week),
-            month=str(self.month),
-        )
-        return Page(200, HTML, data, SECURITY_HEADERS)
 
 
 class WebPages:
@@ -141,8 +95,6 @@ class WebPages:
         return Context(self.repo, loaded, local, self.health())
 
     def _route(self, path: str) -> Page:
-        from ipfm_scheduler.cli.web import overview, reports, ward
-
         if path in ("/", "/index.html"):
             return overview.page(self._context())
         if (found := WARD_PATH.fullmatch(path)) is not None:

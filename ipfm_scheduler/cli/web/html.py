@@ -62,7 +62,8 @@ td.num,th.num{text-align:right}
 .cell b{display:block}
 .dot{display:inline-block;width:.6rem;height:.6rem;border-radius:50%;margin-right:.3rem}
 .dot.on{background:var(--ok)}.dot.gone{background:var(--bad)}.dot.unknown{background:#9aa0a6}
-.badge{display:inline-block;padding:.1rem .5rem;border-radius:1rem;font-weight:bold;white-space:nowrap}
+.badge{display:inline-block;padding:.1rem .5rem;border-radius:1rem;font-weight:bold;
+white-space:nowrap}
 tr.group td{border-top:2px solid #8c959f}
 .bad-text{color:var(--bad)}
 .legend span{margin-right:.6rem;padding:.05rem .4rem;border-radius:3px}

@@ -12,7 +12,7 @@ from typing import Any
 from ipfm_scheduler.cli.audit_render import origin_words, state_words
 from ipfm_scheduler.cli.status_text import LOCAL_FORMAT
 from ipfm_scheduler.cli.status_view import WardWeek, next_airings, waiting_commands, week_verdicts
-from ipfm_scheduler.cli.web import Context
+from ipfm_scheduler.cli.web.context import Context
 from ipfm_scheduler.cli.web.html import esc, h2, legend, link, moment_text, para, table
 from ipfm_scheduler.core.model import Ward
 from ipfm_scheduler.core.records import ReceiverStatusRecord

@@ -24,8 +24,8 @@ from ipfm_scheduler.cli.month_render import (
     month_workbook,
     week_workbook,
 )
-from ipfm_scheduler.cli.web import CSV, XLSX, Context
 from ipfm_scheduler.cli.web.chart import last_weeks, shares, svg
+from ipfm_scheduler.cli.web.context import CSV, XLSX, Context
 from ipfm_scheduler.cli.web.html import (
     STANDING_CLASS,
     esc,

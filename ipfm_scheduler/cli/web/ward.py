@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ipfm_scheduler.cli.audit_render import origin_words, state_words
-from ipfm_scheduler.cli.web import Context, NotFound
+from ipfm_scheduler.cli.web.context import Context, NotFound
 from ipfm_scheduler.cli.web.html import esc, h2, moment_text, table
 from ipfm_scheduler.cli.web.reports import verdict_badge
 from ipfm_scheduler.core.expand import expand_between

@@ -36,7 +36,7 @@ MAX_HEADER = 1024
 REALM = "ipfm-scheduler"
 
 
-class Verdict(Enum):
+class Admission(Enum):
     OK = 200
     LOGIN = 401  # no or wrong password: ask for one
     FORBIDDEN = 403  # not on the loopback address, and no password file
@@ -71,22 +71,22 @@ class Access:
 
     def decide(
         self, client: str, authorization: str | None, *, monotonic: float, now: datetime
-    ) -> Verdict:
+    ) -> Admission:
         if self.users is None:
-            return Verdict.OK if loopback(client) else Verdict.FORBIDDEN
+            return Admission.OK if loopback(client) else Admission.FORBIDDEN
         with self._lock:
             tries = self._tries.get(client)
             if tries is not None and monotonic - tries.since >= WINDOW_S:
                 del self._tries[client]
                 tries = None
             if tries is not None and tries.failures >= MAX_FAILURES:
-                return Verdict.TOO_MANY
+                return Admission.TOO_MANY
         if authorization is None:
-            return Verdict.LOGIN
+            return Admission.LOGIN
         if self._right(authorization, monotonic):
-            return Verdict.OK
+            return Admission.OK
         self._failed(client, authorization, monotonic, now)
-        return Verdict.LOGIN
+        return Admission.LOGIN
 
     def _right(self, authorization: str, monotonic: float) -> bool:
         key = hashlib.sha256(authorization.encode("utf-8", "replace")).digest()

@@ -42,7 +42,7 @@ from ipfm_scheduler.audio.catalogue import Catalogue
 from ipfm_scheduler.config.settings import AudioFile, HttpSettings
 from ipfm_scheduler.errors import HttpUnavailable, ValueInvalid
 from ipfm_scheduler.i18n import _
-from ipfm_scheduler.service.http.access import REALM, Access, Verdict
+from ipfm_scheduler.service.http.access import REALM, Access, Admission
 from ipfm_scheduler.service.http.health import Check, HealthChecks
 from ipfm_scheduler.service.http.metrics import Metrics
 from ipfm_scheduler.service.http.ranges import (
@@ -282,12 +282,12 @@ class _Handler(BaseHTTPRequestHandler):
             monotonic=time.monotonic(),
             now=datetime.now(UTC),
         )
-        if verdict is Verdict.OK:
+        if verdict is Admission.OK:
             return True
-        if verdict is Verdict.LOGIN:
+        if verdict is Admission.LOGIN:
             login = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
             self._text(401, "a name and password are needed", body, headers=login)
-        elif verdict is Verdict.TOO_MANY:
+        elif verdict is Admission.TOO_MANY:
             self._text(429, "too many failed logins: wait a minute", body)
         else:
             self._text(403, "only on the loopback address (see http.users)", body)
