@@ -114,6 +114,7 @@ class ServiceHttp:
 
     def update(self, plan: Plan) -> None:
         self.server.set_audio(_allowed(plan))
+        self.server.access = http_access(plan.station.http.users)  # a changed password file
 
 
 def http_access(users: Path | None) -> Access:
