@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ipfm_scheduler.cli.web import WebPages
+from ipfm_scheduler.errors import ValueInvalid
 from ipfm_scheduler.service.http.access import MAX_FAILURES, Access, Admission, basic_credentials
 from ipfm_scheduler.service.http.metrics import Metrics
 from ipfm_scheduler.service.http.passwords import add_user, read_users
@@ -172,3 +173,23 @@ def test_http_user_add_changes_a_password_and_refuses_bad_names_and_short_passwo
     assert short.code == 2
     assert "too short" in short.err
     assert list(read_users(path)) == ["a.b"]
+
+
+def test_a_password_file_that_cannot_be_read_leaves_the_pages_on_loopback_only(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    from ipfm_scheduler.service.wiring import http_access
+
+    assert http_access(None).users is None
+    broken = tmp_path / "users"
+    broken.write_text("kiem-toan plain-text-password\n")
+    access = http_access(broken)
+    assert access.users is None  # loopback only, as with no file
+    assert "can't be read" in caplog.text
+    assert "plain-text-password" not in caplog.text
+    assert http_access(tmp_path / "missing").users is None
+    with pytest.raises(ValueInvalid):  # `http-user add` does not write over a file it can't read
+        add_user(broken, "kiem-toan", "12345678", rounds=4)
+    good = tmp_path / "good"
+    add_user(good, "kiem-toan", "12345678", rounds=4)
+    assert list(http_access(good).users or {}) == ["kiem-toan"]

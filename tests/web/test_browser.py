@@ -132,6 +132,7 @@ def test_the_pages_fit_a_phone_375_px_wide(site: str, profile: Path, path: str):
     assert width <= 375, f"{path} is {width} px wide on a 375 px phone"
 
 
+@pytest.mark.slow
 def test_screenshots_are_kept_as_artefacts(site: str, profile: Path):
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     for name, path, width, height in [
