@@ -193,3 +193,16 @@ def test_a_password_file_that_cannot_be_read_leaves_the_pages_on_loopback_only(
     good = tmp_path / "good"
     add_user(good, "kiem-toan", "12345678", rounds=4)
     assert list(http_access(good).users or {}) == ["kiem-toan"]
+
+
+def test_http_user_add_asks_the_password_twice_without_showing_it(tmp_path: Path):
+    path = tmp_path / "users"
+    done = run("http-user", "add", "can-bo", "--file", str(path),
+               input_text="mật-khẩu-một\nmật-khẩu-hai\nmật-khẩu-một\nmật-khẩu-một\n")  # fmt: skip
+    assert done.code == 0, done.err
+    assert b"m\xe1\xba\xadt-kh\xe1\xba\xa9u" not in done.out  # never echoed
+    assert done.out.count(b"password for can-bo") == 2  # the two did not match: asked again
+    assert basic_credentials(basic("can-bo", "mật-khẩu-một")) == ("can-bo", "mật-khẩu-một")
+    access = Access(read_users(path))
+    right = basic("can-bo", "mật-khẩu-một")
+    assert access.decide("127.0.0.1", right, monotonic=0.0, now=NOW) is Admission.OK

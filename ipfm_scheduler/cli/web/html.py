@@ -59,7 +59,7 @@ td.num,th.num{text-align:right}
 .off{background:var(--off-bg);color:var(--off)}
 .cells{display:flex;flex-wrap:wrap;gap:.3rem}
 .cell{border:1px solid var(--line);border-radius:4px;padding:.2rem .4rem;min-width:7.5rem}
-.cell b{display:block}
+.cell b{display:block}.cell.bad{font-weight:normal}.cell.bad b{font-weight:bold}
 .dot{display:inline-block;width:.6rem;height:.6rem;border-radius:50%;margin-right:.3rem}
 .dot.on{background:var(--ok)}.dot.gone{background:var(--bad)}.dot.unknown{background:#9aa0a6}
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:1rem;font-weight:bold;
