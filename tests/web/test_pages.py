@@ -82,6 +82,8 @@ def test_a_ward_page_shows_its_receivers_plan_airings_and_reasons(pages: WebPage
         assert receiver in body
     assert "Chợ Cẩm Trung" in body  # loa-04's location
     assert "2 commands: failed (amplifier) ×2" in body  # why loa-02 is short
+    assert "pending: out of reach this week" in body  # loa-02: red, as on the overview
+    assert body.count("out of reach this week") == 1  # loa-03 may still complete
     assert body.count("failed") >= 2  # Monday's and Thursday's outcomes
     assert "Plan for the week" in body
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from ipfm_scheduler.cli.audit_render import origin_words, state_words
+from ipfm_scheduler.cli.status_view import week_verdicts
 from ipfm_scheduler.cli.web.context import Context, NotFound
 from ipfm_scheduler.cli.web.html import esc, h2, moment_text, table
 from ipfm_scheduler.cli.web.reports import verdict_badge
 from ipfm_scheduler.core.expand import expand_between
 from ipfm_scheduler.core.model import Ward
+from ipfm_scheduler.core.verdicts import Standing
 from ipfm_scheduler.i18n import _, weekday_name
 from ipfm_scheduler.service.http.server import Page
 from ipfm_scheduler.storage.audit import LogFilter, LogRow, airing_log
@@ -47,7 +49,7 @@ def page(ctx: Context, ward_id: str) -> Page:
         ]
     body += [
         h2(_("This week so far")),
-        _verdicts(report),
+        _verdicts(report, _at_risk(ctx, ward_id) if ward is not None else set()),
         h2(_("Every airing of the week, with each loudspeaker")),
         _log(rows, ctx),
     ]
@@ -91,13 +93,31 @@ def _plan(ctx: Context, ward: Ward) -> str:
     return table(headers, rows)
 
 
-def _verdicts(report: WeekReport) -> str:
+def _at_risk(ctx: Context, ward: str) -> set[tuple[str, str]]:
+    """(programme, receiver) of the ward's loudspeakers that can no longer reach the minimum
+    this week without a make-up: red on the overview (status_view.week_verdicts)."""
+    tz, week = ctx.tz, ctx.week
+    records = ctx.repo.airings_between(week.start(tz), week.end(tz), [ward])
+    return {
+        (w.programme, receiver)
+        for w in week_verdicts(ctx.loaded, records, ctx.now, ctx.repo)
+        if w.ward == ward
+        for receiver, verdict in w.verdicts.items()
+        if verdict.at_risk
+    }
+
+
+def _verdicts(report: WeekReport, at_risk: set[tuple[str, str]]) -> str:
     rows = []
     for g in report.groups:
         for r in g.receivers:
+            badge = verdict_badge(r.standing)
+            if r.standing is Standing.PENDING and (g.programme, r.receiver) in at_risk:
+                words = _("{standing}: out of reach this week").format(standing=r.standing.words)
+                badge = f'<span class="badge bad">{esc(words)}</span>'
             rows.append((
                 esc(g.programme), esc(r.receiver), esc(r.completed), esc(g.minimum),
-                verdict_badge(r.standing), esc(r.why.words() if r.why is not None else ""),
+                badge, esc(r.why.words() if r.why is not None else ""),
             ))  # fmt: skip
     headers = [
         _("Programme"), _("Loudspeaker"), _("Completed"), _("Minimum"), _("Verdict"),
