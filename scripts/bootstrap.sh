@@ -6,7 +6,8 @@
 # one line per step; apt's and pip's output goes to var/bootstrap.log (shown when a step fails).
 #
 #   scripts/bootstrap.sh              the service's needs
-#   scripts/bootstrap.sh --postgres   also PostgreSQL (the test suite runs against it)
+#   scripts/bootstrap.sh --postgres   also PostgreSQL (the test suite runs against it), and chromium
+#                                     and poppler-utils (the web pages' browser tests)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -58,6 +59,12 @@ fi
 [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto mosquitto-clients)
+# The test suite checks the web pages in a real headless browser (chromium), and the printed report's
+# text with pdftotext (poppler-utils).
+if [ "$want_pg" = 1 ]; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
+  command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+fi
 if [ "$want_pg" = 1 ] && ! command -v pg_ctlcluster >/dev/null 2>&1; then
   missing+=(postgresql)
 fi

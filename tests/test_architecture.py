@@ -233,6 +233,8 @@ ADAPTERS = {  # library -> where it may be imported (STYLE.md: each adapter wrap
     "sqlalchemy": ("storage/",),  # and the Alembic scripts in migrations/, outside the package
     "alembic": ("storage/",),
     "pydub": ("audio/",),
+    "openpyxl": ("cli/xlsx.py",),
+    "bcrypt": ("service/http/passwords.py",),
 }
 
 

@@ -51,6 +51,7 @@ from ipfm_scheduler.cli import (  # noqa: E402
     broker_cmds,  # noqa: F401
     config_cmds,  # noqa: F401
     db_cmds,  # noqa: F401
+    http_cmds,  # noqa: F401
     keys_cmds,  # noqa: F401
     receiver_cmds,  # noqa: F401
     service_cmds,  # noqa: F401

@@ -4,6 +4,7 @@ enough)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from ipfm_scheduler.i18n import _
 
 if TYPE_CHECKING:
     from ipfm_scheduler.storage.audit import AuditConnection
+    from ipfm_scheduler.storage.months import Month
 
 F = TypeVar("F", bound=Callable[..., Any])
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -37,7 +39,8 @@ def parse_week(ctx: click.Context, param: click.Parameter, value: str) -> IsoWee
         raise click.BadParameter(str(exc), ctx, param) from exc
 
 
-def output_options(func: F) -> F:
+def output_options(func: F, *, xlsx: bool = False) -> F:
+    formats = ["table", "csv", "json", *(["xlsx"] if xlsx else [])]
     func = click.option(
         "-o",
         "--output",
@@ -48,10 +51,11 @@ def output_options(func: F) -> F:
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice(["table", "csv", "json"]),
+        type=click.Choice(formats),
         default="table",
         show_default=True,
-        help="table for people, csv for Excel (UTF-8 with BOM), json for tools.",
+        help="table for people, csv for Excel (UTF-8 with BOM), json for tools"
+        + (", xlsx: an Excel workbook (needs -o)." if xlsx else "."),
     )(func)
 
 
@@ -163,44 +167,88 @@ def check_ids(
                 raise click.BadParameter(why, param_hint=f"'--{kind}'")
 
 
+def parse_month(ctx: click.Context, param: click.Parameter, value: str | None) -> Month | None:
+    from ipfm_scheduler.storage.months import Month
+
+    if value is None:
+        return None
+    try:
+        return Month.parse(value)
+    except ValueInvalid as exc:
+        raise click.BadParameter(str(exc), ctx, param) from exc
+
+
+def _parse_week(ctx: click.Context, param: click.Parameter, value: str | None) -> IsoWeek | None:
+    return None if value is None else parse_week(ctx, param, value)
+
+
 @cli.command()
+@click.option("--week", callback=_parse_week, metavar="YYYY-Www", help="ISO week: 2026-W48.")
 @click.option(
-    "--week", required=True, callback=parse_week, metavar="YYYY-Www", help="ISO week: 2026-W48."
+    "--month", callback=parse_month, metavar="YYYY-MM", help="A month: its weeks, summed."
 )
 @click.option("--ward", default=None, help="Only this ward (its id).")
 @click.option("--programme", default=None, help="Only this programme (its id).")
-@output_options
+@functools.partial(output_options, xlsx=True)
 @database_option
 @click.pass_obj
 def report(
     options: Options,
     *,
-    week: IsoWeek,
+    week: IsoWeek | None,
+    month: Month | None,
     ward: str | None,
     programme: str | None,
     fmt: str,
     output: Path | None,
     database: str | None,
 ) -> None:
-    """Per ward and programme in a week: airings planned, commands sent, receivers that
-    confirmed `completed` against the minimum, and why each short receiver fell short.
+    """Per ward and programme in a week (--week) or a month (--month): airings planned,
+    commands sent, receivers that confirmed `completed` against the minimum, and why each short
+    receiver fell short.
 
     Exits 1 when a receiver is short in a finished week, or nothing at all is recorded for it.
     """
-    import ipfm_scheduler.cli.audit_render as render
     from ipfm_scheduler.storage.audit import open_for_audit
-    from ipfm_scheduler.storage.report import week_report
 
+    if (week is None) == (month is None):
+        raise click.UsageError(_("give one of --week YYYY-Www or --month YYYY-MM"))
+    if fmt == "xlsx" and output is None:
+        raise click.BadParameter(
+            _("an Excel workbook is not for the screen: name a file with -o"), param_hint=OUTPUT
+        )
     url = database_url(options, database)
     check_output(output, url)
     with open_for_audit(url) as conn:
         check_ids(conn, ward=ward, programme=programme)
-        result = week_report(conn, week, now=datetime.now(UTC), ward=ward, programme=programme)
+        if month is not None:
+            return _month_report(conn, month, ward, programme, fmt, output)
+        assert week is not None
+        _week_report(conn, week, ward, programme, fmt, output)
+    return None
+
+
+def _week_report(  # noqa: PLR0917 (the options of one command, passed on)
+    conn: AuditConnection,
+    week: IsoWeek,
+    ward: str | None,
+    programme: str | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    import ipfm_scheduler.cli.audit_render as render
+    from ipfm_scheduler.cli.month_render import week_workbook
+    from ipfm_scheduler.storage.report import week_report
+
+    now = datetime.now(UTC)
+    result = week_report(conn, week, now=now, ward=ward, programme=programme)
     if not result.recorded:
         message = render.nothing_recorded(result, ward, programme)
         if fmt == "json":  # the same in every language
             english = render.nothing_recorded(result, ward, programme, english=True)
             emit(render.json_bytes(render.report_json(result) | {"message": english}), output)
+        elif fmt == "xlsx":
+            emit(week_workbook(result, now), output)
         elif output is not None:  # the file holds this run's answer, never last week's
             emit(render.nothing_recorded_bytes(result, message, fmt), output)
         raise NotCompliant(message)
@@ -208,10 +256,44 @@ def report(
         emit(render.csv_bytes(render.REPORT_COLUMNS, render.report_rows(result)), output)
     elif fmt == "json":
         emit(render.json_bytes(render.report_json(result)), output)
+    elif fmt == "xlsx":
+        emit(week_workbook(result, now), output)
     else:
         emit((render.report_table(result) + "\n").encode("utf-8"), output)
     if result.short:
         raise NotCompliant(render.short_summary(result))
+
+
+def _month_report(  # noqa: PLR0917 (the options of one command, passed on)
+    conn: AuditConnection,
+    month: Month,
+    ward: str | None,
+    programme: str | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    import ipfm_scheduler.cli.audit_render as render
+    import ipfm_scheduler.cli.month_render as months
+    from ipfm_scheduler.storage.months import month_report
+
+    now = datetime.now(UTC)
+    result = month_report(conn, month, now=now, ward=ward, programme=programme)
+    if fmt == "csv":
+        emit(render.csv_bytes(months.MONTH_COLUMNS, months.month_rows(result)), output)
+    elif fmt == "json":
+        emit(render.json_bytes(months.month_json(result)), output)
+    elif fmt == "xlsx":
+        emit(months.month_workbook(result, now), output)
+    else:
+        emit((months.month_table(result) + "\n").encode("utf-8"), output)
+    if not result.recorded:
+        raise NotCompliant(
+            _("nothing recorded for month {month}: no airing was planned or sent").format(
+                month=month
+            )
+        )
+    if result.short:
+        raise NotCompliant(_("month {month} has short weeks").format(month=month))
 
 
 #: a local date as ISO writes it or as Vietnamese readers do (05/12/2026: day first)

@@ -306,7 +306,7 @@ def report_table(report: WeekReport) -> str:
     if unverified:
         lines += ["", _("Counted on unsigned answers (protocol version 1, accept_unsigned):")]
         lines += unverified
-    lines += ["", _summary(report), "", *heads_lines(report)]
+    lines += ["", summary(report), "", *heads_lines(report)]
     return "\n".join(lines)
 
 
@@ -333,7 +333,8 @@ def short_summary(report: WeekReport) -> str:
     return _("week {week} is short: {pairs}").format(week=report.week, pairs=pairs)
 
 
-def _summary(report: WeekReport) -> str:
+def summary(report: WeekReport) -> str:
+    """``3 ward/programme pairs: 2 compliant, 1 short``: the pairs counted by standing."""
     counts: dict[Standing, int] = {}
     for g in report.groups:
         counts[g.standing] = counts.get(g.standing, 0) + 1

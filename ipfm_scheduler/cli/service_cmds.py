@@ -7,6 +7,7 @@ would go out at the wrong time). `status` reads the database and the configurati
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import logging
@@ -61,13 +62,16 @@ def run(opts: Options, demo: bool) -> None:
     Refuses an invalid configuration (exit 3, the messages of `validate`) and a database whose
     schema is out of date (exit 4: run `ipfm-scheduler db upgrade`). See docs/service.md.
     """
+    from ipfm_scheduler.cli.web import pages_factory
     from ipfm_scheduler.service.daemon import Daemon
     from ipfm_scheduler.service.wiring import connect, load_config
 
     root = logging.getLogger()
     root.setLevel(min(root.level, logging.INFO))  # a service logs its events; -v adds debug
 
-    daemon = Daemon(opts.station_path(), loader=load_config, connector=connect, demo=demo)
+    pages = pages_factory(opts.station_path())
+    connector = functools.partial(connect, pages=pages)
+    daemon = Daemon(opts.station_path(), loader=load_config, connector=connector, demo=demo)
     daemon.signals.install()
     daemon.run()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -15,12 +16,19 @@ from ipfm_scheduler.core.compliance import enforced
 from ipfm_scheduler.core.expand import expand_between
 from ipfm_scheduler.core.makeup import still_to_come
 from ipfm_scheduler.core.records import AiringRecord
-from ipfm_scheduler.core.verdicts import receiver_verdicts
+from ipfm_scheduler.core.verdicts import ReceiverVerdict, receiver_verdicts
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.i18n import N_
 from ipfm_scheduler.storage.repository import Repository
 
-__all__ = ["gather", "render_text", "service_health", "waiting_commands"]
+__all__ = [
+    "gather",
+    "next_airings",
+    "render_text",
+    "service_health",
+    "waiting_commands",
+    "week_verdicts",
+]
 
 NEXT = 10
 #: a receiver whose clock is further off than this is named (a box plays by its own clock)
@@ -59,7 +67,7 @@ def gather(
         "week": str(week),
         "service": service,
         "receivers": _receivers(repo, loaded, tz),
-        "next_airings": _next(loaded, records, now),
+        "next_airings": next_airings(loaded, records, now),
         "compliance": _compliance(loaded, this_week, now, repo),
         "waiting": waiting_commands(
             repo, records, tz, now, timedelta(seconds=loaded.station.dispatch.lead_s)
@@ -148,7 +156,9 @@ def _receivers(repo: Repository, loaded: LoadedConfig, tz: tzinfo) -> dict[str, 
     }
 
 
-def _next(loaded: LoadedConfig, records: list[AiringRecord], now: datetime) -> list[dict[str, Any]]:
+def next_airings(
+    loaded: LoadedConfig, records: list[AiringRecord], now: datetime
+) -> list[dict[str, Any]]:
     """Stored airings still to start, and planned ones of the next 36 hours, soonest first."""
     assert loaded.schedule is not None
     schedule, tz = loaded.schedule, loaded.schedule.timezone
@@ -172,21 +182,34 @@ def _next(loaded: LoadedConfig, records: list[AiringRecord], now: datetime) -> l
     return [rows[key] for key in sorted(rows, key=lambda k: (k[2], k[0], k[1]))[:NEXT]]
 
 
-def _compliance(
+@dataclass(frozen=True, slots=True)
+class WardWeek:
+    """One ward and programme this week: each enabled receiver's verdict so far."""
+
+    ward: str
+    programme: str
+    minimum: int
+    verdicts: dict[str, ReceiverVerdict]
+
+
+def week_verdicts(
     loaded: LoadedConfig, records: list[AiringRecord], now: datetime, repo: Repository
-) -> list[dict[str, Any]]:
+) -> list[WardWeek]:
+    """Every valid ward's enforced programmes this week, each receiver judged by the weekly
+    rule (core/verdicts.py) with what may still complete: the figures of `status` and of the
+    web page's overview."""
     assert loaded.schedule is not None
     schedule, tz = loaded.schedule, loaded.schedule.timezone
     week = IsoWeek.containing(now, tz)
     offline = repo.offline_receivers()
-    rows = []
+    found = []
     for ward in sorted(schedule.wards.values(), key=lambda w: w.id):
         mine = [r for r in records if r.ward == ward.id]
         coming = still_to_come(ward, schedule.programmes, tz, now, mine)
         for programme in sorted(schedule.programmes.values(), key=lambda p: p.id):
             if not enforced(ward, programme, week):
                 continue
-            weeks = receiver_verdicts(
+            verdicts = receiver_verdicts(
                 week,
                 [r.id for r in ward.enabled_receivers],
                 programme.id,
@@ -198,20 +221,25 @@ def _compliance(
                 offline={r: since for (w, r), since in offline.items() if w == ward.id},
                 to_come=coming,
             )
-            minimum = programme.min_per_week
+            found.append(WardWeek(ward.id, programme.id, programme.min_per_week, verdicts))
+    return found
+
+
+def _compliance(
+    loaded: LoadedConfig, records: list[AiringRecord], now: datetime, repo: Repository
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "ward": w.ward,
+            "programme": w.programme,
+            "minimum": w.minimum,
+            "enabled": len(w.verdicts),
+            "confirmed": sum(1 for v in w.verdicts.values() if v.completed >= w.minimum),
             # a Reason: English in JSON (json.dumps(default=str)), its words in the text
-            at_risk = {r: w.why for r, w in weeks.items() if w.at_risk}
-            rows.append(
-                {
-                    "ward": ward.id,
-                    "programme": programme.id,
-                    "minimum": minimum,
-                    "enabled": len(weeks),
-                    "confirmed": sum(1 for w in weeks.values() if w.completed >= minimum),
-                    "short": at_risk,
-                }
-            )
-    return rows
+            "short": {r: v.why for r, v in w.verdicts.items() if v.at_risk},
+        }
+        for w in week_verdicts(loaded, records, now, repo)
+    ]
 
 
 def waiting_commands(

@@ -54,11 +54,16 @@ class MqttSettings:
 
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
-    """The service's small HTTP server (audio, /healthz, /metrics)."""
+    """The service's small HTTP server (audio, /healthz, /metrics, the web pages)."""
 
     host: str = "127.0.0.1"
     port: int = 8079
     enabled: bool = True
+    #: the password file (``ipfm-scheduler http-user add``): with it, the pages and /metrics
+    #: answer on every address with HTTP Basic auth; without it, on the loopback address only
+    users: Path | None = None
+    #: who runs the station, at the top of every page and of the printed report
+    title: str = ""
 
 
 @dataclass(frozen=True, slots=True)

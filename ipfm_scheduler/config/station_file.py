@@ -1,8 +1,7 @@
 """Reading the station file (``config/ipfm.yaml``) into settings values (its ``programmes``
-section: :mod:`station_programmes`).
-
-Everything that can be read is kept (:class:`StationParts`), so that ward files can still be
-checked against the time zone and the programmes when, say, the MQTT section has a mistake.
+section: :mod:`station_programmes`). Everything that can be read is kept (:class:`StationParts`),
+so that ward files can still be checked against the time zone and the programmes when, say, the
+MQTT section has a mistake.
 Secrets are read only when asked for (``secrets=True``): `validate` and the service need them,
 `plan` does not, so a missing key file does not stop a ward from seeing its plan.
 """
@@ -107,7 +106,7 @@ def read_station(
     parts.database_url = _database(r, fields, parts)
     parts.mqtt = read_mqtt(r, section(fields, "mqtt"), parts)
     parts.audio = _audio(r, section(fields, "audio"), parts)
-    parts.http = _http(r, section(fields, "http"))
+    parts.http = _http(r, section(fields, "http"), parts.base)
     parts.signing = _signing(r, section(fields, "signing"), parts)
     parts.dispatch = _dispatch(section(fields, "dispatch"))
     _programmes(r, fields, parts)
@@ -305,7 +304,7 @@ def _audio(r: FileReader, fields: Section, parts: StationParts) -> AudioSettings
     )
 
 
-def _http(r: FileReader, fields: Section) -> HttpSettings | None:
+def _http(r: FileReader, fields: Section, base: Path) -> HttpSettings | None:
     if fields is None:
         return HttpSettings()
     if not isinstance(fields, Fields):
@@ -313,7 +312,8 @@ def _http(r: FileReader, fields: Section) -> HttpSettings | None:
     address = use_value(r, fields, "listen", adr.listen_address)
     if address is None or not fields.ok:
         return None
-    return HttpSettings(host=address[0], port=address[1], enabled=fields["enabled"])
+    users = resolved(base, fields["users"]) if fields["users"] else None
+    return HttpSettings(*address, fields["enabled"], users, title=fields["title"] or "")
 
 
 def _dispatch(fields: Section) -> DispatchSettings | None:

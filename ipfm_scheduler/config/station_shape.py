@@ -79,6 +79,20 @@ HTTP = Shape(
     (
         Key("listen", TEXT, N_("HOST:PORT of the service's HTTP server"), default="127.0.0.1:8079"),
         Key("enabled", BOOL, N_("false: no HTTP server (audio served elsewhere)"), default=True),
+        Key(
+            "users",
+            TEXT,
+            N_(
+                "the password file of the web pages (ipfm-scheduler http-user add), relative "
+                "to this file; without it the pages answer on the loopback address only"
+            ),
+        ),
+        Key(
+            "title",
+            TEXT,
+            N_("who runs the station, at the top of the web pages and the printed report"),
+            default="",
+        ),
     ),
 )
 

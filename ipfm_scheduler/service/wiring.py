@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -14,25 +14,30 @@ from pathlib import Path
 from ipfm_scheduler.audio.catalogue import Catalogue
 from ipfm_scheduler.config.loader import load
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
-from ipfm_scheduler.errors import AudioError
+from ipfm_scheduler.errors import AudioError, ValueInvalid
 from ipfm_scheduler.i18n import _
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.daemon import HealthFn, Wiring
-from ipfm_scheduler.service.http.health import Health
+from ipfm_scheduler.service.http.access import Access
+from ipfm_scheduler.service.http.health import Health, HealthChecks
 from ipfm_scheduler.service.http.metrics import Metrics
-from ipfm_scheduler.service.http.server import HttpServer, audio_allow_list
+from ipfm_scheduler.service.http.passwords import read_users
+from ipfm_scheduler.service.http.server import HttpServer, Pages, audio_allow_list
 from ipfm_scheduler.storage.db import open_engine, require_current
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.transport.outbox import MqttOutbox
 
 log = logging.getLogger(__name__)
 
+#: builds the web pages from the database and the server's health checks (cli/web)
+PagesFactory = Callable[[Repository, HealthChecks], Pages]
+
 
 def load_config(path: Path, today: date) -> LoadedConfig:
     return load(path, today=today)
 
 
-def connect(station: StationConfig) -> Wiring:
+def connect(station: StationConfig, *, pages: PagesFactory | None = None) -> Wiring:
     """Open the database (refusing a schema this program does not know), and the broker client
     (it connects in the background when the daemon starts it)."""
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing to us
@@ -43,14 +48,15 @@ def connect(station: StationConfig) -> Wiring:
         engine.dispose()
         raise
     metrics = Metrics()
+    repo = Repository(engine)
 
     def http(checks: HealthFn, plan: Plan) -> ServiceHttp:
-        return ServiceHttp(plan, checks, metrics)
+        return ServiceHttp(plan, checks, metrics, pages=pages, repo=repo)
 
     outbox = MqttOutbox(station.mqtt, prefix=station.mqtt.topic_prefix)
     metrics.watch_intake(outbox.intake)
     spill = spill_path(station.database_url)
-    return Wiring(Repository(engine), outbox, metrics, http, spill)
+    return Wiring(repo, outbox, metrics, http, spill)
 
 
 def state_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -74,7 +80,15 @@ def spill_path(database_url: str, env: Mapping[str, str] = os.environ) -> Path:
 class ServiceHttp:
     """The audio/health/metrics server, kept in step with the configuration on reload."""
 
-    def __init__(self, plan: Plan, checks: HealthFn, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        checks: HealthFn,
+        metrics: Metrics,
+        *,
+        pages: PagesFactory | None = None,
+        repo: Repository | None = None,
+    ) -> None:
         self.enabled = plan.station.http.enabled
 
         def check(name: str) -> Health:
@@ -86,7 +100,10 @@ class ServiceHttp:
             audio=_allowed(plan),
             health={name: partial(check, name) for name in ("scheduler", "broker", "database")},
             metrics=metrics,
+            access=http_access(plan.station.http.users),
         )
+        if pages is not None and repo is not None:
+            self.server.pages = pages(repo, self.server.health)
 
     def start(self) -> None:
         if self.enabled:
@@ -97,6 +114,25 @@ class ServiceHttp:
 
     def update(self, plan: Plan) -> None:
         self.server.set_audio(_allowed(plan))
+        self.server.access = http_access(plan.station.http.users)  # a changed password file
+
+
+def http_access(users: Path | None) -> Access:
+    """Who may read the pages and /metrics: the loopback address only, unless the password
+    file ``users`` is given (then whoever logs in). A password file that can't be read lets
+    the pages answer on the loopback address only, and says why."""
+    if users is None:
+        return Access(None)
+    try:
+        return Access(read_users(users))
+    except (OSError, ValueInvalid) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
+        log.error(
+            _("the password file %s can't be read (%s): the pages answer on loopback only"),
+            users,
+            why,
+        )
+        return Access(None)
 
 
 def _allowed(plan: Plan) -> dict[str, Path]:

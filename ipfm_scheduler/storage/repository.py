@@ -15,7 +15,7 @@ interface in memory.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -87,6 +87,11 @@ class Repository:
                 yield conn
         except SQLAlchemyError as exc:
             raise StorageError(describe(exc, self._engine.url)) from exc
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """A connection to read with (the auditors' queries: storage/report.py, audit.py); a
+        database error comes out as :class:`StorageError`."""
+        return self._read()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

@@ -1,7 +1,8 @@
-"""The running service's HTTP side, as a technician and a receiver meet it: `curl /healthz` and
-`/metrics` against `ipfm-scheduler run`, a simulated receiver that downloads `audio.url` from
-the service and checks its sha256 before playing, and /healthz turning 503 within seconds of the
-broker stopping (and 200 again when it is back), and `ipfm-scheduler status` saying the same."""
+"""The running service's HTTP side, as a technician and a receiver meet it: `curl /healthz`,
+`/metrics` and the web pages against `ipfm-scheduler run`, a simulated receiver that downloads
+`audio.url` from the service and checks its sha256 before playing, and /healthz turning 503
+within seconds of the broker stopping (and 200 again when it is back), and `ipfm-scheduler
+status` saying the same."""
 
 from __future__ import annotations
 
@@ -37,6 +38,15 @@ def get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
     except OSError:
         return 0, b""
+
+
+def this_week() -> str:
+    """The ISO week the service runs in (the station's zone)."""
+    from datetime import UTC, datetime
+
+    from ipfm_scheduler.core.weeks import IsoWeek
+
+    return str(IsoWeek.containing(datetime.now(UTC), VN))
 
 
 def health(base: str) -> tuple[int, dict[str, Any]]:
@@ -88,6 +98,14 @@ def test_healthz_metrics_and_audio_downloads_against_the_running_service(
         assert any(
             s.labels == {"ward": "ward-00", "status": "completed"} and s.value == 3 for s in acks
         )
+
+        # the web pages of the running service (issue 16): the week, a ward, the report
+        status, page = get(f"{base}/")
+        assert status == 200
+        assert b'href="/wards/ward-00"' in page
+        assert b"loa-03" in page
+        assert get(f"{base}/wards/ward-00")[0] == 200
+        assert get(f"{base}/weeks/{this_week()}.csv")[0] == 200
 
         private_broker.stop()  # the broker goes away
         wait_for(lambda: health(base)[0] == 503, BROKER_GONE_S, "/healthz to turn 503")

@@ -12,6 +12,10 @@ stdlib ``ThreadingHTTPServer`` on its own thread, started and stopped by the cal
   ``sendfile`` (never read whole into memory).
 - ``GET /healthz``: 200 when every check passes, else 503; a JSON body names each part.
 - ``GET /metrics``: Prometheus text format.
+- every other ``GET`` path: the web pages (:class:`Pages`, given by the caller), if any.
+
+``/metrics`` and the pages answer as :mod:`access` decides (loopback only, or HTTP Basic auth
+with the password file); ``/healthz`` and ``/audio/`` are open to every client.
 """
 
 from __future__ import annotations
@@ -25,16 +29,20 @@ import socket
 import socketserver
 import stat
 import threading
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from ipfm_scheduler import __version__
 from ipfm_scheduler.audio.catalogue import Catalogue
 from ipfm_scheduler.config.settings import AudioFile, HttpSettings
 from ipfm_scheduler.errors import HttpUnavailable, ValueInvalid
 from ipfm_scheduler.i18n import _
+from ipfm_scheduler.service.http.access import REALM, Access, Admission
 from ipfm_scheduler.service.http.health import Check, HealthChecks
 from ipfm_scheduler.service.http.metrics import Metrics
 from ipfm_scheduler.service.http.ranges import (
@@ -50,6 +58,23 @@ AUDIO_PATH = re.compile(r"/audio/([0-9a-f]{64})\.mp3")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 IMMUTABLE = "public, max-age=31536000, immutable"  # a sha256 name never changes its bytes
 _HASH_CHUNK = 1024 * 1024
+MAX_TARGET = 2048  # a longer request target is refused (414) before anything reads it
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What the pages answer: a status, a content type, the bytes, more headers."""
+
+    status: int
+    content_type: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class Pages(Protocol):
+    """The web pages (cli/web): ``path`` and ``query`` as sent (still percent-encoded)."""
+
+    def answer(self, path: str, query: str) -> Page: ...
 
 
 def audio_allow_list(
@@ -104,8 +129,12 @@ class HttpServer:
         audio: Mapping[str, Path] | None = None,
         health: HealthChecks | Mapping[str, Check] | None = None,
         metrics: Metrics | None = None,
+        pages: Pages | None = None,
+        access: Access | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.pages = pages
+        self.access = access or Access(None)
         self.health = health if isinstance(health, HealthChecks) else HealthChecks(health or {})
         self.metrics = metrics
         self._audio: Mapping[str, Path] = {}
@@ -123,8 +152,18 @@ class HttpServer:
         audio: Mapping[str, Path] | None = None,
         health: HealthChecks | Mapping[str, Check] | None = None,
         metrics: Metrics | None = None,
+        pages: Pages | None = None,
+        access: Access | None = None,
     ) -> HttpServer:
-        return cls(settings.host, settings.port, audio=audio, health=health, metrics=metrics)
+        return cls(
+            settings.host,
+            settings.port,
+            audio=audio,
+            health=health,
+            metrics=metrics,
+            pages=pages,
+            access=access,
+        )
 
     def set_audio(self, audio: Mapping[str, Path]) -> None:
         """Replace the allow-list: sha256 -> the file to serve for it (e.g. after a reload)."""
@@ -208,14 +247,24 @@ class _Handler(BaseHTTPRequestHandler):
         self._route(body=False)
 
     def _route(self, *, body: bool) -> None:
-        path = self.path.split("?", 1)[0]
+        if len(self.path) > MAX_TARGET:
+            self._text(414, "request target too long", body)
+            return
+        path, _sep, query = self.path.partition("?")
+        app = self.server.app
         try:
             if path == "/healthz":
                 self._healthz(body)
-            elif path == "/metrics" and self.server.app.metrics is not None:
-                self._send(200, self.server.app.metrics.render(), Metrics.content_type, body)
             elif (found := AUDIO_PATH.fullmatch(path)) is not None:
                 self._audio(found.group(1), body)
+            elif not self._allowed(body):
+                return
+            elif path == "/metrics" and app.metrics is not None:
+                self._send(200, app.metrics.render(), Metrics.content_type, body)
+            elif app.pages is not None:
+                page = app.pages.answer(path, query)
+                headers = {"X-Content-Type-Options": "nosniff", **page.headers}
+                self._send(page.status, page.body, page.content_type, body, headers=headers)
             else:
                 self._text(404, "not found", body)
         except OSError as exc:  # the client went away (a receiver losing 3G): nothing to do
@@ -224,6 +273,25 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # a bug: log it, drop this connection, keep serving the others
             log.exception(_("HTTP %s %s failed (a bug: please report it)"), self.command, self.path)
             self.close_connection = True
+
+    def _allowed(self, body: bool) -> bool:
+        """Whether this client may have the pages and /metrics; if not, it has its answer."""
+        verdict = self.server.app.access.decide(
+            self.client_address[0],
+            self.headers.get("Authorization"),
+            monotonic=time.monotonic(),
+            now=datetime.now(UTC),
+        )
+        if verdict is Admission.OK:
+            return True
+        if verdict is Admission.LOGIN:
+            login = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
+            self._text(401, "a name and password are needed", body, headers=login)
+        elif verdict is Admission.TOO_MANY:
+            self._text(429, "too many failed logins: wait a minute", body)
+        else:
+            self._text(403, "only on the loopback address (see http.users)", body)
+        return False
 
     def _healthz(self, body: bool) -> None:
         results = self.server.app.health.run()
