@@ -4,7 +4,8 @@ For each server, in the same run, on the same 5 MB recording:
 
 * ``current``: the service's :class:`~ipfm_scheduler.service.http.server.HttpServer`
   (``http.server``, a thread per connection, ``sendfile``);
-* ``candidate``: Starlette + uvicorn (asyncio, h11; ``candidate-fast``: uvloop, httptools) serving the same ``/audio/<sha256>.mp3`` (Starlette's
+* ``candidate``: Starlette + uvicorn (asyncio, h11; ``candidate-fast``: uvloop, httptools)
+  serving the same ``/audio/<sha256>.mp3`` (Starlette's
   ``FileResponse``: Range, If-Range) and ``/healthz`` (the same :class:`HealthChecks`, on
   Starlette's thread pool as a page would be).
 
@@ -178,7 +179,9 @@ class _Download(asyncio.BufferedProtocol):
             if end < 0:
                 return
             lines = self.head[:end].decode("latin-1").lower().split("\r\n")
-            self.length = next(int(v.split(":")[1]) for v in lines if v.startswith("content-length"))
+            self.length = next(
+                int(v.split(":")[1]) for v in lines if v.startswith("content-length")
+            )
             self.body = len(self.head) - end - 4
         else:
             self.body += nbytes
@@ -195,9 +198,7 @@ async def download(port: int, sha: str, size: int) -> bool:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[int] = loop.create_future()
     try:
-        transport, _proto = await loop.create_connection(
-            lambda: _Download(done), "127.0.0.1", port
-        )
+        transport, _proto = await loop.create_connection(lambda: _Download(done), "127.0.0.1", port)
         request = f"GET /audio/{sha}.mp3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         transport.write(request.encode())  # type: ignore[attr-defined]
         return await asyncio.wait_for(done, 600) == size
@@ -207,7 +208,7 @@ async def download(port: int, sha: str, size: int) -> bool:
 
 async def slowloris(port: int, stop: asyncio.Event) -> None:
     with contextlib.suppress(OSError):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         n = 0
         while not stop.is_set():
@@ -256,7 +257,7 @@ async def crowd(port: int, sha: str, size: int, clients: int, slow: int) -> dict
 def run(kind: str, folder: Path, sha: str, size: int, clients: int, slow: int) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "bench.http_load", "--serve", kind, "--folder", str(folder)]
-    errors = tempfile.TemporaryFile(mode="w+")
+    errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(
         [*command, "--sha", sha], stdout=subprocess.PIPE, stderr=errors, env=env, text=True
     )
@@ -281,6 +282,7 @@ def run(kind: str, folder: Path, sha: str, size: int, clients: int, slow: int) -
             server.wait()
     errors.seek(0)
     tracebacks = errors.read().count("Traceback")
+    errors.close()
     latencies = sorted(probed["latencies"])
     return {
         "server": kind,
