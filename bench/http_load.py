@@ -2,12 +2,11 @@
 
 For each server, in the same run, on the same 5 MB recording:
 
-* ``current``: the service's :class:`~ipfm_scheduler.service.http.server.HttpServer`
-  (``http.server``, a thread per connection, ``sendfile``);
-* ``candidate``: Starlette + uvicorn (asyncio, h11; ``candidate-fast``: uvloop, httptools)
-  serving the same ``/audio/<sha256>.mp3`` (Starlette's
-  ``FileResponse``: Range, If-Range) and ``/healthz`` (the same :class:`HealthChecks`, on
-  Starlette's thread pool as a page would be).
+* ``before``: the server of another checkout (``--tree DIR``, e.g. ``git archive 73f91a1
+  ipfm_scheduler | tar -x -C DIR``: the one on ``http.server``, a thread per connection);
+* ``service``: this tree's :class:`~ipfm_scheduler.service.http.server.HttpServer` (uvicorn,
+  asyncio, h11; Starlette);
+* ``service-fast``: the same on uvloop with httptools;
 
 each in its own process, the bench:
 
@@ -21,7 +20,8 @@ each in its own process, the bench:
 4. prints /healthz's worst and p99 latency while the crowd was there, the downloads completed
    and the time the last one took, and the server's peak RSS (VmHWM) and peak thread count.
 
-    python -m bench.http_load [--clients 1000] [--slow 200] [--size 5000000] [--only current]
+    python -m bench.http_load [--clients 1000] [--slow 200] [--size 5000000] [--tree DIR]
+                              [--only service]
 
 Target (issue 16): /healthz answers within 1 s throughout.
 """
@@ -47,7 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HEALTH_CHECKS = ("database", "broker")
-KINDS = ("current", "candidate", "candidate-fast")
+KINDS = ("before", "service", "service-fast")
 
 
 # --- the two servers, each run in its own process -----------------------------------------------
@@ -59,59 +59,20 @@ def _checks():  # type: ignore[no-untyped-def]
     return HealthChecks({name: (lambda: True) for name in HEALTH_CHECKS})
 
 
-def serve_current(folder: Path, sha: str) -> None:
-    from ipfm_scheduler.service.http.server import HttpServer
+def serve(folder: Path, sha: str, *, fast: bool = False) -> None:
+    """The service's :class:`HttpServer` (the one on ``PYTHONPATH``), until SIGTERM; ``fast``:
+    uvicorn on uvloop with httptools instead of asyncio with h11."""
+    from ipfm_scheduler.service.http import server as http_server
 
-    server = HttpServer("127.0.0.1", 0, audio={sha: folder / f"{sha}.mp3"}, health=_checks())
+    if fast:
+        http_server.LOOP, http_server.PARSER = "uvloop", "httptools"  # type: ignore[assignment]
+    server = http_server.HttpServer(
+        "127.0.0.1", 0, audio={sha: folder / f"{sha}.mp3"}, health=_checks()
+    )
     server.start()
     print(f"PORT {server.address[1]}", flush=True)
     signal.sigwait({signal.SIGTERM})
     server.stop()
-
-
-def candidate_app(folder: Path, sha: str):  # type: ignore[no-untyped-def]
-    """A Starlette app serving what the bench asks of the current server."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-    from starlette.routing import Route
-
-    checks = _checks()
-    allowed = {sha: folder / f"{sha}.mp3"}
-
-    def healthz(request: Request) -> Response:  # sync: Starlette runs it on its thread pool
-        results = checks.run()
-        ok = all(r.ok for r in results.values())
-        document = {"ok": ok, "checks": {n: r.to_json() for n, r in results.items()}}
-        return JSONResponse(document, status_code=200 if ok else 503)
-
-    async def audio(request: Request) -> Response:
-        name = request.path_params["name"]
-        path = allowed.get(name.removesuffix(".mp3")) if name.endswith(".mp3") else None
-        if path is None:
-            return PlainTextResponse("not found\n", status_code=404)
-        return FileResponse(path, media_type="audio/mpeg", headers={"ETag": f'"{sha}"'})
-
-    return Starlette(routes=[Route("/healthz", healthz), Route("/audio/{name}", audio)])
-
-
-def serve_candidate(folder: Path, sha: str, *, fast: bool = False) -> None:
-    """uvicorn with asyncio and h11 (pure Python), or ``fast``: uvloop and httptools."""
-    import uvicorn
-
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    print(f"PORT {sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(
-        candidate_app(folder, sha),
-        backlog=1024,
-        log_level="warning",
-        timeout_keep_alive=5,
-        loop="uvloop" if fast else "asyncio",
-        http="httptools" if fast else "h11",
-    )
-    uvicorn.Server(config).run(sockets=[sock])
 
 
 # --- the crowd ----------------------------------------------------------------------------------
@@ -254,12 +215,20 @@ async def crowd(port: int, sha: str, size: int, clients: int, slow: int) -> dict
 # --- one run ------------------------------------------------------------------------------------
 
 
-def run(kind: str, folder: Path, sha: str, size: int, clients: int, slow: int) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run(
+    kind: str, folder: Path, sha: str, size: int, clients: int, slow: int, tree: Path | None
+) -> dict[str, object]:
+    path = f"{tree}:{ROOT}" if kind == "before" else str(ROOT)
+    env = {**os.environ, "PYTHONPATH": path}
     command = [sys.executable, "-m", "bench.http_load", "--serve", kind, "--folder", str(folder)]
     errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed below)
-    server = subprocess.Popen(
-        [*command, "--sha", sha], stdout=subprocess.PIPE, stderr=errors, env=env, text=True
+    server = subprocess.Popen(  # python -m puts its folder first: the tree's, for 'before'
+        [*command, "--sha", sha],
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        env=env,
+        text=True,
+        cwd=tree if kind == "before" else ROOT,
     )
     try:
         assert server.stdout is not None
@@ -304,15 +273,13 @@ def main() -> None:
     parser.add_argument("--slow", type=int, default=200)
     parser.add_argument("--size", type=int, default=5_000_000)
     parser.add_argument("--only", choices=KINDS)
+    parser.add_argument("--tree", type=Path, help="a checkout whose server is 'before'")
     parser.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--sha", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        if args.serve == "current":
-            serve_current(args.folder, args.sha)
-        else:
-            serve_candidate(args.folder, args.sha, fast=args.serve == "candidate-fast")
+        serve(args.folder, args.sha, fast=args.serve == "service-fast")
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
@@ -320,8 +287,10 @@ def main() -> None:
         data = os.urandom(args.size)
         sha = hashlib.sha256(data).hexdigest()
         (Path(tmp) / f"{sha}.mp3").write_bytes(data)
-        for kind in (args.only,) if args.only else KINDS:
-            print(json.dumps(run(kind, Path(tmp), sha, args.size, args.clients, args.slow)))
+        kinds = [args.only] if args.only else [k for k in KINDS if k != "before" or args.tree]
+        for kind in kinds:
+            figures = run(kind, Path(tmp), sha, args.size, args.clients, args.slow, args.tree)
+            print(json.dumps(figures), flush=True)
 
 
 if __name__ == "__main__":

@@ -236,6 +236,7 @@ ADAPTERS = {  # library -> where it may be imported (STYLE.md: each adapter wrap
     "openpyxl": ("cli/xlsx.py",),
     "bcrypt": ("service/http/passwords.py",),
     "starlette": ("service/http/app.py",),
+    "anyio": ("service/http/app.py",),
     "uvicorn": ("service/http/server.py",),
 }
 

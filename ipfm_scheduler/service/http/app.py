@@ -15,7 +15,7 @@ that imports it; :mod:`server` runs it on uvicorn). Routes:
 
 ``/metrics`` and the pages answer as :mod:`access` decides (loopback only, or HTTP Basic auth
 with the password file); ``/healthz`` and ``/audio/`` are open to every client. Everything that
-may block (hashing, a health check, a page, a password check) runs on Starlette's thread pool,
+may block (hashing, a health check, a page, a password check) runs on a thread (:data:`LANES`),
 never on the event loop that keeps every other connection going.
 """
 
@@ -27,13 +27,14 @@ import os
 import re
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, TypeVar
 
-from starlette.concurrency import run_in_threadpool
+import anyio
+import anyio.to_thread
 from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
@@ -44,6 +45,7 @@ from ipfm_scheduler.service.http.health import HealthChecks
 from ipfm_scheduler.service.http.metrics import Metrics
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 AUDIO_PATH = re.compile(rb"/audio/([0-9a-f]{64})\.mp3")
 IMMUTABLE = "public, max-age=31536000, immutable"  # a sha256 name never changes its bytes
@@ -51,6 +53,9 @@ MAX_TARGET = 2048  # a longer request target is refused (414) before anything re
 SERVER = f"ipfm-scheduler/{__version__}"
 #: the one Range we pass to Starlette: a single ``bytes=a-b``, ``a-`` or ``-n`` (anything else,
 #: several ranges included, is ignored and the whole file sent, as RFC 9110 allows)
+#: threads for what blocks, by lane: /healthz has its own, so that neither the pages nor the
+#: receivers' file reads (Starlette's, on anyio's default 40) can keep a probe waiting
+LANES = {"health": 4, "work": 16}
 ONE_RANGE = re.compile(r"\s*bytes=(?:([0-9]+)-([0-9]*)|-([0-9]+))\s*", re.IGNORECASE)
 
 
@@ -113,6 +118,14 @@ class Application:
 
     def __init__(self, host: Host) -> None:
         self.host = host
+        self._lanes: dict[str, anyio.CapacityLimiter] = {}
+
+    async def _off_loop(self, lane: str, work: Callable[..., T], *args: object) -> T:
+        """``work(*args)`` on a thread of ``lane`` (made on first use, in the server's loop)."""
+        limiter = self._lanes.get(lane)
+        if limiter is None:
+            limiter = self._lanes[lane] = anyio.CapacityLimiter(LANES[lane])
+        return await anyio.to_thread.run_sync(work, *args, limiter=limiter)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # no lifespan (the server turns it off), no websocket
@@ -131,7 +144,7 @@ class Application:
             if len(raw) + len(query) + 1 > MAX_TARGET:
                 return text(414, "request target too long")
             if path == "/healthz":
-                return await run_in_threadpool(self._healthz)
+                return await self._off_loop("health", self._healthz)
             if (found := AUDIO_PATH.fullmatch(raw)) is not None:
                 return await self._audio(found.group(1).decode(), scope)
             return await self._guarded(scope, path, query.decode("latin-1"))
@@ -143,15 +156,15 @@ class Application:
         """/metrics and the pages, to a client that :mod:`access` lets in."""
         client = (scope.get("client") or ("", 0))[0]
         login = _headers(scope).get("authorization")
-        refused = await run_in_threadpool(self._refused, client, login)
+        refused = await self._off_loop("work", self._refused, client, login)
         if refused is not None:
             return refused
         host = self.host
         if path == "/metrics" and host.metrics is not None:
-            data = await run_in_threadpool(host.metrics.render)
+            data = await self._off_loop("work", host.metrics.render)
             return _bytes(200, data, Metrics.content_type)
         if host.pages is not None:
-            page = await run_in_threadpool(host.pages.answer, path, query)
+            page = await self._off_loop("work", host.pages.answer, path, query)
             more = {"X-Content-Type-Options": "nosniff", **page.headers}
             return _bytes(page.status, page.body, page.content_type, headers=more)
         return text(404, "not found")
@@ -178,7 +191,7 @@ class Application:
         return _bytes(200 if ok else 503, data, "application/json", cache="no-store")
 
     async def _audio(self, sha256: str, scope: Scope) -> Response:
-        opened = await run_in_threadpool(self._open_verified, sha256)
+        opened = await self._off_loop("work", self._open_verified, sha256)
         if isinstance(opened, Response):
             return opened
         path, info = opened

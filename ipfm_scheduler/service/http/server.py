@@ -37,6 +37,9 @@ from ipfm_scheduler.service.http.health import Check, HealthChecks
 from ipfm_scheduler.service.http.metrics import Metrics
 
 log = logging.getLogger(__name__)
+# uvicorn's own "Started server process" and such say nothing the service's log needs (it says
+# "HTTP server listening on ..." itself); its warnings and errors still go through
+logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 _HASH_CHUNK = 1024 * 1024
@@ -47,6 +50,7 @@ LISTEN_BACKLOG = 1024
 MAX_CONNECTIONS = 4096
 MAX_HEAD = 16 * 1024  # a request's line and headers
 IDLE_S = 5  # an idle keep-alive connection is closed after this long
+LOOP, PARSER = "asyncio", "h11"  # uvloop and httptools did not help (bench/http_load.py)
 STOP_S = 2.0  # downloads still going when the service stops are cut after this long
 
 
@@ -159,8 +163,8 @@ class HttpServer:
         config = uvicorn.Config(
             Application(self),
             lifespan="off",
-            loop="asyncio",
-            http="h11",
+            loop=LOOP,
+            http=PARSER,
             ws="none",
             log_config=None,  # the service's logging, as configured
             access_log=False,
