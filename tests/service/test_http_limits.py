@@ -4,15 +4,18 @@ number of connections at once (uvicorn's, configured in service/http/server.py).
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import pytest
 
 from ipfm_scheduler.service.http import server as http_server
+from ipfm_scheduler.service.http.app import Page
 from ipfm_scheduler.service.http.server import HttpServer
 
 if TYPE_CHECKING:
@@ -100,3 +103,74 @@ def test_an_idle_keep_alive_connection_is_closed(small_server: HttpServer) -> No
         while sock.recv(65536):  # the rest of the answer, then the server's close
             pass
         assert time.monotonic() - started < 5  # IDLE_S is 1 here
+
+
+def test_no_file_stays_open_after_answers_of_every_kind(served: Served) -> None:
+    """Each download holds the verified file open while it is sent, then closes it: after
+    whole files, ranges, 304s, 416s and a connection cut halfway, nothing is left open."""
+
+    def open_files() -> int:
+        return sum(1 for fd in Path("/proc/self/fd").iterdir() if "mp3" in _target(fd))
+
+    assert open_files() == 0
+    for headers in ({}, {"Range": "bytes=10-99"}, {"Range": "bytes=200000-"},
+                    {"If-None-Match": f'"{served.sha256}"'}):  # fmt: skip
+        assert served.request(served.file_path, headers)[0] in (200, 206, 304, 416)
+    with socket.create_connection(served.server.address, timeout=10) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(f"GET {served.file_path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert sock.recv(1024).startswith(b"HTTP/1.1 200 ")
+    # the server sees the cut and ends the response: wait for it, on its own terms
+    deadline = time.monotonic() + 10
+    while open_files() and time.monotonic() < deadline:
+        served.request("/healthz")  # a round trip through the server's loop
+    assert open_files() == 0
+
+
+def _target(fd: Path) -> str:
+    try:
+        return os.readlink(fd)
+    except OSError:
+        return ""
+
+
+def test_head_of_healthz_has_the_headers_and_no_body(served: Served) -> None:
+    status, headers, body = served.request("/healthz", method="HEAD")
+    assert (status, body) == (200, b"")
+    assert int(headers["Content-Length"]) > 0
+
+
+class _Broken:
+    def answer(self, path: str, query: str) -> Page:
+        raise RuntimeError("a bug in a page")
+
+
+def test_a_page_that_fails_gets_500_and_the_server_goes_on(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    served.server.pages = _Broken()
+    status, _, body = served.request("/wards/x")
+    assert (status, body) == (500, b"internal error\n")
+    assert "a bug: please report it" in caplog.text
+    assert "RuntimeError: a bug in a page" in caplog.text
+    assert served.request("/healthz")[0] == 200
+
+
+def test_the_bytes_sent_are_those_of_the_file_verified(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder's entry replaced right after the check (as a careless copy would do): the
+    receiver still gets the verified file's bytes, not the new ones under the old name."""
+    check = served.server.verified
+    path = served.audio_dir / f"{served.sha256}.mp3"
+
+    def verified_then_replaced(sha256: str, f: BinaryIO, info: os.stat_result) -> bool:
+        ok = check(sha256, f, info)
+        other = path.with_suffix(".new")
+        other.write_bytes(b"other bytes" * 1000)
+        os.replace(other, path)
+        return ok
+
+    monkeypatch.setattr(served.server, "verified", verified_then_replaced)
+    status, _, body = served.request(served.file_path)
+    assert (status, body) == (200, served.data)

@@ -6,8 +6,9 @@ that imports it; :mod:`server` runs it on uvicorn). Routes:
   be exactly that shape as sent (64 lowercase hex digits, ``.mp3``; no percent-escapes, no dots,
   no other extension), the file is opened without following a symbolic link, must be a regular
   file, and must still hash to its sha256 (checked once per change of the file), else the
-  receiver gets an error instead of bytes it would reject. Starlette's ``FileResponse`` sends
-  it in chunks (never read whole into memory) and answers ``Range``/``If-Range``; we add the
+  receiver gets an error instead of bytes it would reject; the file verified is the one sent
+  (through ``/proc/self/fd``), whatever happens to its name meanwhile. Starlette's
+  ``FileResponse`` sends it in chunks (never read whole into memory) and answers ``Range``/``If-Range``; we add the
   sha256 as the ``ETag`` and ``If-None-Match`` (304) for receivers that revalidate.
 - ``GET /healthz``: 200 when every check passes, else 503; a JSON body names each part.
 - ``GET /metrics``: Prometheus text format.
@@ -36,7 +37,7 @@ from typing import BinaryIO, Protocol, TypeVar
 import anyio
 import anyio.to_thread
 from starlette.responses import FileResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ipfm_scheduler import __version__
 from ipfm_scheduler.i18n import _
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 AUDIO_PATH = re.compile(rb"/audio/([0-9a-f]{64})\.mp3")
+#: Starlette opens the file it sends by name: ``/proc/self/fd/N`` names the very file we opened
+#: and verified (Linux), even if the audio folder's entry is replaced meanwhile
+FD_DIR = "/proc/self/fd"
 IMMUTABLE = "public, max-age=31536000, immutable"  # a sha256 name never changes its bytes
 MAX_TARGET = 2048  # a longer request target is refused (414) before anything reads it
 SERVER = f"ipfm-scheduler/{__version__}"
@@ -133,7 +137,7 @@ class Application:
         response = await self._answer(scope)
         await response(scope, receive, send)
 
-    async def _answer(self, scope: Scope) -> Response:
+    async def _answer(self, scope: Scope) -> ASGIApp:
         method: str = scope["method"]
         raw: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string", b"")
@@ -190,24 +194,29 @@ class Application:
         data = (json.dumps(document, ensure_ascii=False) + "\n").encode()
         return _bytes(200 if ok else 503, data, "application/json", cache="no-store")
 
-    async def _audio(self, sha256: str, scope: Scope) -> Response:
+    async def _audio(self, sha256: str, scope: Scope) -> ASGIApp:
         opened = await self._off_loop("work", self._open_verified, sha256)
         if isinstance(opened, Response):
             return opened
-        path, info = opened
+        f, info, path = opened
+        name = f"{FD_DIR}/{f.fileno()}" if os.path.isdir(FD_DIR) else str(path)
         etag = f'"{sha256}"'
         headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "Server": SERVER}
         asked = _headers(scope)
         if none_match(asked.get("if-none-match"), etag):
+            f.close()
             return Response(status_code=304, headers={**headers, "Accept-Ranges": "bytes"})
         wanted = asked.get("range")
         if wanted is not None and (ONE_RANGE.fullmatch(wanted) is None or _backwards(wanted)):
             scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"range"]
-        return FileResponse(path, media_type="audio/mpeg", headers=headers, stat_result=info)
+        return _Held(
+            f, FileResponse(name, media_type="audio/mpeg", stat_result=info, headers=headers)
+        )
 
-    def _open_verified(self, sha256: str) -> tuple[Path, os.stat_result] | Response:
-        """The file to send and its stat, once it is known to be a regular file (not through a
-        symbolic link) that still hashes to ``sha256``; or the answer to give instead."""
+    def _open_verified(self, sha256: str) -> tuple[BinaryIO, os.stat_result, Path] | Response:
+        """The file to send, open, and its stat, once it is known to be a regular file (opened
+        without following a symbolic link) that still hashes to ``sha256``; or the answer to
+        give instead."""
         path = self.host.audio_path(sha256)
         if path is None:
             return text(404, "not found")
@@ -221,21 +230,41 @@ class Application:
                 exc.strerror,
             )
             return text(404, "not found")
-        with os.fdopen(fd, "rb") as f:
-            info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                return text(404, "not found")
-            if not self.host.verified(sha256, f, info):
-                log.error(
-                    _(
-                        "audio file %s no longer matches its sha256 %s; run "
-                        "`ipfm-scheduler audio check`"
-                    ),
-                    path,
-                    sha256,
-                )
-                return text(500, "the file changed on disk")
-        return path, info
+        f = os.fdopen(fd, "rb")
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            f.close()
+            return text(404, "not found")
+        try:
+            verified = self.host.verified(sha256, f, info)
+        except BaseException:
+            f.close()
+            raise
+        if not verified:
+            f.close()
+            log.error(
+                _(
+                    "audio file %s no longer matches its sha256 %s; run "
+                    "`ipfm-scheduler audio check`"
+                ),
+                path,
+                sha256,
+            )
+            return text(500, "the file changed on disk")
+        return f, info, path
+
+
+class _Held:
+    """An ASGI response that closes ``f`` once ``response`` is done (sent, refused or cut)."""
+
+    def __init__(self, f: BinaryIO, response: ASGIApp) -> None:
+        self.f, self.response = f, response
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.response(scope, receive, send)
+        finally:
+            self.f.close()
 
 
 def _backwards(wanted: str | None) -> bool:
