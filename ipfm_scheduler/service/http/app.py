@@ -8,8 +8,9 @@ that imports it; :mod:`server` runs it on uvicorn). Routes:
   file, and must still hash to its sha256 (checked once per change of the file), else the
   receiver gets an error instead of bytes it would reject; the file verified is the one sent
   (through ``/proc/self/fd``), whatever happens to its name meanwhile. Starlette's
-  ``FileResponse`` sends it in chunks (never read whole into memory) and answers ``Range``/``If-Range``; we add the
-  sha256 as the ``ETag`` and ``If-None-Match`` (304) for receivers that revalidate.
+  ``FileResponse`` sends it in chunks (never read whole into memory) and answers ``Range`` and
+  ``If-Range``; we add the sha256 as the ``ETag`` and ``If-None-Match`` (304) for receivers
+  that revalidate.
 - ``GET /healthz``: 200 when every check passes, else 503; a JSON body names each part.
 - ``GET /metrics``: Prometheus text format.
 - every other ``GET`` path: the web pages (:class:`Pages`, given by the host), if any.
