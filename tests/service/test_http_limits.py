@@ -174,3 +174,23 @@ def test_the_bytes_sent_are_those_of_the_file_verified(
     monkeypatch.setattr(served.server, "verified", verified_then_replaced)
     status, _, body = served.request(served.file_path)
     assert (status, body) == (200, served.data)
+
+
+def test_a_forwarded_for_header_does_not_change_who_the_client_is(served: Served) -> None:
+    """/metrics is for the loopback address: a header claiming another client is not read."""
+    status, _, _ = served.request("/metrics", {"X-Forwarded-For": "203.0.113.9"})
+    assert status == 200
+
+
+def test_stop_ends_within_seconds_while_slow_clients_hold_connections(served: Served) -> None:
+    with ExitStack() as stack:
+        for _ in range(5):
+            sock = stack.enter_context(socket.create_connection(served.server.address, 10))
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        reader = stack.enter_context(socket.create_connection(served.server.address, 10))
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        reader.sendall(f"GET {served.file_path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert reader.recv(64).startswith(b"HTTP/1.1 200 ")
+        started = time.monotonic()
+        served.server.stop()
+        assert time.monotonic() - started < http_server.STOP_S + 2

@@ -169,6 +169,7 @@ class HttpServer:
             log_config=None,  # the service's logging, as configured
             access_log=False,
             server_header=False,  # the application names itself
+            proxy_headers=False,  # access is decided on the TCP peer, never on X-Forwarded-For
             backlog=LISTEN_BACKLOG,
             limit_concurrency=MAX_CONNECTIONS,
             timeout_keep_alive=IDLE_S,
