@@ -6,7 +6,8 @@ For each server, in the same run, on the same 5 MB recording:
   ipfm_scheduler | tar -x -C DIR``: the one on ``http.server``, a thread per connection);
 * ``service``: this tree's :class:`~ipfm_scheduler.service.http.server.HttpServer` (uvicorn,
   asyncio, h11; Starlette);
-* ``service-fast``: the same on uvloop with httptools;
+* ``service-fast``: the same on uvloop with httptools (if they are installed: no dependency of
+  the project's);
 
 each in its own process, the bench:
 
@@ -267,6 +268,15 @@ def run(
     }
 
 
+def _fast_installed() -> bool:
+    try:
+        import httptools  # noqa: F401
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1000)
@@ -288,6 +298,8 @@ def main() -> None:
         sha = hashlib.sha256(data).hexdigest()
         (Path(tmp) / f"{sha}.mp3").write_bytes(data)
         kinds = [args.only] if args.only else [k for k in KINDS if k != "before" or args.tree]
+        if args.only is None and not _fast_installed():
+            kinds.remove("service-fast")  # uvloop and httptools are no dependency of ours
         for kind in kinds:
             figures = run(kind, Path(tmp), sha, args.size, args.clients, args.slow, args.tree)
             print(json.dumps(figures), flush=True)
