@@ -66,7 +66,7 @@ def serve(folder: Path, sha: str, *, fast: bool = False) -> None:
     from ipfm_scheduler.service.http import server as http_server
 
     if fast:
-        http_server.LOOP, http_server.PARSER = "uvloop", "httptools"  # type: ignore[assignment]
+        http_server.LOOP, http_server.PARSER = "uvloop", "httptools"
     server = http_server.HttpServer(
         "127.0.0.1", 0, audio={sha: folder / f"{sha}.mp3"}, health=_checks()
     )
