@@ -50,7 +50,7 @@ LISTEN_BACKLOG = 1024
 MAX_CONNECTIONS = 4096
 MAX_HEAD = 16 * 1024  # a request's line and headers
 IDLE_S = 5  # an idle keep-alive connection is closed after this long
-LOOP, PARSER = "asyncio", "h11"  # uvloop and httptools did not help (bench/http_load.py)
+LOOP, PARSER = "asyncio", "h11"  # uvloop and httptools: no clear gain (bench/http_load.py)
 STOP_S = 2.0  # downloads still going when the service stops are cut after this long
 
 
