@@ -59,8 +59,9 @@ fi
 [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto mosquitto-clients)
-# The test suite checks the web pages in a real headless browser (chromium), and the printed report's
-# text with pdftotext (poppler-utils).
+# The test suite checks the web pages in a real headless browser (chromium, driven by Playwright for
+# Python: the dev extra; it uses this chromium and downloads none), and the printed report's text
+# with pdftotext (poppler-utils).
 if [ "$want_pg" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
   command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)

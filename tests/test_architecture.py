@@ -235,6 +235,9 @@ ADAPTERS = {  # library -> where it may be imported (STYLE.md: each adapter wrap
     "pydub": ("audio/",),
     "openpyxl": ("cli/xlsx.py",),
     "bcrypt": ("service/http/passwords.py",),
+    "starlette": ("service/http/app.py",),
+    "anyio": ("service/http/app.py",),
+    "uvicorn": ("service/http/server.py",),
 }
 
 

@@ -19,10 +19,11 @@ from ipfm_scheduler.i18n import _
 from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.daemon import HealthFn, Wiring
 from ipfm_scheduler.service.http.access import Access
+from ipfm_scheduler.service.http.app import Pages
 from ipfm_scheduler.service.http.health import Health, HealthChecks
 from ipfm_scheduler.service.http.metrics import Metrics
 from ipfm_scheduler.service.http.passwords import read_users
-from ipfm_scheduler.service.http.server import HttpServer, Pages, audio_allow_list
+from ipfm_scheduler.service.http.server import HttpServer, audio_allow_list
 from ipfm_scheduler.storage.db import open_engine, require_current
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.transport.outbox import MqttOutbox

@@ -41,12 +41,13 @@ class Served:
 
     def request(
         self, path: str, headers: dict[str, str] | None = None, method: str = "GET"
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """Status, headers (by name in any case, as HTTP has them), body."""
         conn = self.connect()
         try:
             conn.request(method, path, headers=headers or {})
             response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
+            return response.status, response.headers, response.read()
         finally:
             conn.close()
 

@@ -37,12 +37,12 @@ def other_address() -> str | None:
 
 def get(
     host: str, port: int, path: str, auth: str | None = None
-) -> tuple[int, bytes, dict[str, str]]:
+) -> tuple[int, bytes, http.client.HTTPMessage]:
     conn = http.client.HTTPConnection(host, port, timeout=10)
     try:
         conn.request("GET", path, headers={"Authorization": auth} if auth else {})
         answer = conn.getresponse()
-        return answer.status, answer.read(), dict(answer.getheaders())
+        return answer.status, answer.read(), answer.headers
     finally:
         conn.close()
 

@@ -11,8 +11,8 @@ from ipfm_scheduler.cli.web.html import SECURITY_HEADERS, layout
 from ipfm_scheduler.config.settings import LoadedConfig
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.i18n import _
+from ipfm_scheduler.service.http.app import Page
 from ipfm_scheduler.service.http.health import Health
-from ipfm_scheduler.service.http.server import Page
 from ipfm_scheduler.storage.months import Month
 from ipfm_scheduler.storage.repository import Repository
 

@@ -18,7 +18,7 @@ from ipfm_scheduler.core.model import Ward
 from ipfm_scheduler.core.records import ReceiverStatusRecord
 from ipfm_scheduler.core.verdicts import ReceiverVerdict
 from ipfm_scheduler.i18n import _, date_text
-from ipfm_scheduler.service.http.server import Page
+from ipfm_scheduler.service.http.app import Page
 from ipfm_scheduler.storage.audit import LogFilter, LogRow, airing_log
 
 FAILURES_SHOWN = 20

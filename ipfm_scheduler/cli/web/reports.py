@@ -39,7 +39,7 @@ from ipfm_scheduler.cli.web.html import (
 from ipfm_scheduler.core.verdicts import Standing
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.i18n import _, date_text
-from ipfm_scheduler.service.http.server import Page
+from ipfm_scheduler.service.http.app import Page
 from ipfm_scheduler.storage.months import Month, MonthReport, month_report
 from ipfm_scheduler.storage.report import WeekReport, week_report
 

@@ -16,7 +16,7 @@ from ipfm_scheduler.core.expand import expand_between
 from ipfm_scheduler.core.model import Ward
 from ipfm_scheduler.core.verdicts import Standing
 from ipfm_scheduler.i18n import _, weekday_name
-from ipfm_scheduler.service.http.server import Page
+from ipfm_scheduler.service.http.app import Page
 from ipfm_scheduler.storage.audit import LogFilter, LogRow, airing_log
 from ipfm_scheduler.storage.report import WeekReport, week_report
 
