@@ -44,13 +44,18 @@ def connect(station: StationConfig) -> Wiring:
         raise
     metrics = Metrics()
 
+    postgres = engine.dialect.name == "postgresql"
+    parts = ("scheduler", "broker", "database", *(("lead",) if postgres else ()))
+
     def http(checks: HealthFn, plan: Plan) -> ServiceHttp:
-        return ServiceHttp(plan, checks, metrics)
+        return ServiceHttp(plan, checks, metrics, parts)
 
     outbox = MqttOutbox(station.mqtt, prefix=station.mqtt.topic_prefix)
     metrics.watch_intake(outbox.intake)
     spill = spill_path(station.database_url)
-    return Wiring(Repository(engine), outbox, metrics, http, spill)
+    repo = Repository(engine)
+    metrics.role("standby" if postgres else "sole", 0)
+    return Wiring(repo, outbox, metrics, http, spill, lease_log=repo if postgres else None)
 
 
 def state_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -74,7 +79,13 @@ def spill_path(database_url: str, env: Mapping[str, str] = os.environ) -> Path:
 class ServiceHttp:
     """The audio/health/metrics server, kept in step with the configuration on reload."""
 
-    def __init__(self, plan: Plan, checks: HealthFn, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        checks: HealthFn,
+        metrics: Metrics,
+        parts: tuple[str, ...] = ("scheduler", "broker", "database"),
+    ) -> None:
         self.enabled = plan.station.http.enabled
 
         def check(name: str) -> Health:
@@ -84,7 +95,7 @@ class ServiceHttp:
         self.server = HttpServer.from_settings(
             plan.station.http,
             audio=_allowed(plan),
-            health={name: partial(check, name) for name in ("scheduler", "broker", "database")},
+            health={name: partial(check, name) for name in parts},
             metrics=metrics,
         )
 
