@@ -4,9 +4,10 @@ The database holds one lease row: the leader's epoch, who it is, and until when 
 (on the database's clock, the one clock every machine shares). The leader renews it often; a
 standby looks as often, and takes the lease, with the next epoch, once it has run out. The
 leader trusts its lease for less than its length, measured on its own monotonic clock from the
-moment it *asked* for the renewal (:class:`LeaseTrust`): a leader paused (SIGSTOP, a stalled VM) or cut
-off from the database stops publishing before a standby can take over. Storing is fenced in
-the database itself: every store checks the epoch in its own transaction (storage/lease.py).
+moment it *asked* for the renewal (:class:`LeaseTrust`): a leader paused (SIGSTOP, a stalled
+VM) or cut off from the database stops publishing before a standby can take over. Storing is
+fenced in the database itself: every store checks the epoch in its own transaction
+(storage/lease.py).
 
 Timing, for ``takeover_s`` = T (:class:`LeaseTimes`): the lease lasts 0.6 T, the leader renews
 and a standby looks every 0.2 T, the leader trusts a renewal for 0.5 T. A leader that dies just

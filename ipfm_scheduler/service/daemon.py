@@ -20,6 +20,7 @@ import os
 import socket
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -39,6 +40,7 @@ from ipfm_scheduler.service.ports import (
     LIVE_WITHIN,
     AiringLog,
     Clock,
+    IncomingMessage,
     MetricsSink,
     Outbox,
     refuse_if_running,
@@ -54,7 +56,9 @@ DEMO_DELAY = timedelta(seconds=15)
 # with Python's default 5 ms between thread switches, each hand-over of the GIL waits; 1 ms
 # let one airing slot to 10,000 receivers go out about 1.5x faster here (bench/dispatch_10k.py).
 SWITCH_INTERVAL_S = 0.001
-STANDBY_DRAIN = 100_000  # what receivers said, taken off a standby's intake and left to the leader
+# what receivers say reaches a standby too: it keeps the latest (acks heard while no service
+# led, before it took over, are recorded when it does), the leader records them
+STANDBY_KEEP = 50_000
 
 
 class ServiceLog(AiringLog, Protocol):
@@ -64,6 +68,7 @@ class ServiceLog(AiringLog, Protocol):
 
 class ServiceOutbox(Outbox, Protocol):
     def wait_connected(self, timeout: float) -> bool: ...
+    def put_back(self, messages: list[IncomingMessage]) -> None: ...
     def close(self) -> None: ...
     @property
     def last_error(self) -> str | None:
@@ -118,6 +123,7 @@ class Daemon:
         self._http: Http | None = None
         self.service: Jobs | None = None  # while running (tests look at its plan)
         self._term: tuple[Jobs, Timer] | None = None  # the jobs, while they run (leading)
+        self._heard: deque[IncomingMessage] = deque(maxlen=STANDBY_KEEP)  # by a standby
         self.plan: Plan  # the configuration in force (set by run)
         self.clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
@@ -233,6 +239,8 @@ class Daemon:
 
     def _turn(self, wiring: Wiring, instance: int, lead: Leadership, turn: Turn) -> None:
         if turn is Turn.LEAD:
+            wiring.outbox.put_back(list(self._heard))
+            self._heard.clear()
             try:
                 self._begin(wiring, instance, lead)
             except IpfmError as exc:
@@ -303,8 +311,8 @@ class Daemon:
             if lead is not None:
                 self._turn(wiring, instance, lead, lead.look())
                 lead.beat(self.clock.now())
-                if not lead.leading:  # the leader records what receivers say
-                    wiring.outbox.take_incoming(STANDBY_DRAIN)
+                if not lead.leading:
+                    self._heard.extend(wiring.outbox.take_incoming(STANDBY_KEEP))
             parts = self.health(wiring, lead, watchdog=True)
             problems = [k for k, (ok, _) in parts.items() if not ok]
             problem = ", ".join(problems)

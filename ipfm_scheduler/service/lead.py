@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Protocol
 
-from ipfm_scheduler.core.lease import Lease, LeaseTimes, Role, LeaseTrust, role_of
+from ipfm_scheduler.core.lease import Lease, LeaseTimes, LeaseTrust, Role, role_of
 from ipfm_scheduler.errors import IpfmError
 from ipfm_scheduler.i18n import _
 from ipfm_scheduler.service.jobs import DB_STALE_S, Jobs

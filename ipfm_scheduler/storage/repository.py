@@ -342,6 +342,11 @@ class Repository:
         with self._write() as conn:
             return lease.release(conn, instance_id)
 
+    def leader_changes(self, limit: int = 10) -> list[dict[str, object]]:
+        """The latest changes of leader, newest first (``ha_leader_changes`` rows)."""
+        with self._read() as conn:
+            return [dict(r._mapping) for r in lease.leader_changes(conn, limit)]
+
     def current_lease(self) -> tuple[Lease | None, datetime]:
         """The lease, and the database's time now (to tell whether it ran out)."""
         with self._read() as conn:

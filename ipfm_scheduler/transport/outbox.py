@@ -96,6 +96,11 @@ class MqttOutbox:
             pass
         return messages
 
+    def put_back(self, messages: list[IncomingMessage]) -> None:
+        """Messages taken earlier, to be taken again first (a standby hands what it heard
+        to itself as it takes the lead)."""
+        self._early = list(messages) + self._early
+
     def close(self) -> None:
         self.transport.close()
 
