@@ -18,8 +18,8 @@ from ipfm_scheduler.core.lease import (
     Role,
     next_move,
     role_of,
-    takeover_reason,
     taken,
+    takeover_reason,
 )
 
 T0 = datetime(2026, 12, 5, 5, 50, tzinfo=UTC)
@@ -63,7 +63,8 @@ def test_why_the_lease_changed_hands() -> None:
 def test_trust_runs_out_on_the_monotonic_clock() -> None:
     times = LeaseTimes(10.0)
     trust = LeaseTrust.after_renewal(4, asked_at=100.0, times=times)
-    assert trust.holds(104.99) and not trust.holds(105.0)
+    assert trust.holds(104.99)
+    assert not trust.holds(105.0)
     assert role_of(trust, 104.0) is Role.LEADER
     assert role_of(trust, 106.0) is Role.STANDBY  # paused past its trust: it no longer leads
     assert role_of(None, 0.0) is Role.STANDBY
@@ -84,5 +85,5 @@ def test_the_timing_keeps_a_takeover_within_takeover_s(takeover_s: float) -> Non
 
 
 def test_takeover_s_must_be_positive() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="takeover_s must be positive"):
         LeaseTimes(0)

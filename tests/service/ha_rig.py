@@ -5,6 +5,7 @@ database."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -50,14 +51,15 @@ def variant(station: Path, name: str, database: str, *, audio_port: int | None =
     http = free_port()
     for line in station.read_text(encoding="utf-8").splitlines():
         if line.startswith("database:"):
-            line = f"database: {database}"
+            lines.append(f"database: {database}")
         elif line.startswith("  listen:"):
-            line = f"  listen: 127.0.0.1:{http}"
+            lines.append(f"  listen: 127.0.0.1:{http}")
         elif line.startswith("  base_url:") and audio_port is not None:
-            line = f"  base_url: http://127.0.0.1:{audio_port}/audio"
+            lines.append(f"  base_url: http://127.0.0.1:{audio_port}/audio")
         elif line.startswith("  resend_after_s:"):
-            line = "  resend_after_s: 5"
-        lines.append(line)
+            lines.append("  resend_after_s: 5")
+        else:
+            lines.append(line)
     lines += ["ha:", f"  takeover_s: {TAKEOVER_S}", ""]
     path = station.with_name(f"{name}.yaml")
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -198,10 +200,8 @@ class Proxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         self.open = False

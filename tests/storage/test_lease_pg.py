@@ -75,7 +75,8 @@ def test_a_lease_that_ran_out_is_taken_with_the_next_epoch_and_recorded(repos) -
     assert (taken.mine, taken.changed, taken.reason, taken.lease.epoch) == (
         True, True, "expired", 2,
     )  # fmt: skip
-    assert taken.previous is not None and taken.previous.host == "may-a"
+    assert taken.previous is not None
+    assert taken.previous.host == "may-a"
     late = a.claim_lease(A, LONG)  # the old leader comes back: it waits
     assert (late.mine, late.lease.epoch, late.lease.host) == (False, 2, "may-b")
     assert changes(a) == [(1, "may-a", None, "first"), (2, "may-b", "may-a", "expired")]
@@ -169,8 +170,10 @@ def test_a_takeover_waits_for_a_fenced_store_in_progress(repos) -> None:
     claim = threading.Thread(target=lambda: took.append(b.claim_lease(B, LONG)))
     claim.start()
     claim.join(0.5)
-    assert claim.is_alive() and not took  # the takeover waits for the store to commit
+    assert claim.is_alive()
+    assert not took
     finish.set()
     store.join(10)
     claim.join(10)
-    assert took[0].mine and took[0].lease.epoch == epoch + 1
+    assert took[0].mine
+    assert took[0].lease.epoch == epoch + 1
