@@ -111,6 +111,12 @@ def rig(tmp_path: Path, pg_databases, topic_prefix: str, jingle) -> Iterator[Rig
         broker.stop()
 
 
+def fetch(station: Path, path: str) -> str:
+    url = f"http://127.0.0.1:{http_port(station)}/{path}"
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return str(answer.read().decode())
+
+
 def report(what: str, seconds: float) -> None:
     print(f"\n{what}: {seconds:.2f} s (ha.takeover_s {TAKEOVER_S})")
 
@@ -151,15 +157,12 @@ def test_the_leader_paused_past_the_takeover_publishes_nothing_and_steps_down(ri
     resumed = time.time()
     wait_for(lambda: "stepping down to standby" in a.text(), TAKEOVER_S, "a steps down")
     report("SIGCONT -> stepped down", time.time() - resumed)
-    health = (
-        urllib.request.urlopen(
-            f"http://127.0.0.1:{http_port(rig.tmp / 'a.yaml')}/healthz", timeout=5
-        )
-        .read()
-        .decode()
-    )
+    health = fetch(rig.tmp / "a.yaml", "healthz")
     assert '"lead"' in health
     assert "standby: leader" in health
+    assert 'ipfm_role{role="standby"} 1.0' in fetch(rig.tmp / "a.yaml", "metrics")
+    assert 'ipfm_role{role="leader"} 1.0' in fetch(rig.b_station, "metrics")
+    assert "ipfm_leader_epoch 2.0" in fetch(rig.b_station, "metrics")
     rig.check_aired_once()
     assert rig.listener.ids(after=resumed) == {}  # nothing from a after it came back
     assert "lost the lead to" in a.text()
