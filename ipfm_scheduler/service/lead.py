@@ -131,14 +131,16 @@ class Leadership:
         if old is None:
             log.warning(_("this service leads (epoch %d): it is the first leader"), new.epoch)
             return
-        log.warning(
-            _("this service takes the lead (epoch %d) from %s (pid %d, epoch %d): its lease %s"),
-            new.epoch,
-            old.host,
-            old.pid,
-            old.epoch,
-            _("was given up") if claim.reason == "released" else _("ran out"),
-        )
+        if claim.reason == "released":
+            text = _(
+                "this service takes the lead (epoch %d) from %s (pid %d, epoch %d): it gave it up"
+            )
+        else:
+            text = _(
+                "this service takes the lead (epoch %d) from %s (pid %d, epoch %d): its lease "
+                "ran out"
+            )
+        log.warning(text, new.epoch, old.host, old.pid, old.epoch)
 
     def _step_down(self) -> Turn:
         self.trust = None
