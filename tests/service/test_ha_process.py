@@ -30,7 +30,7 @@ from tests.service.ha_rig import (
     timed_station,
     variant,
 )
-from tests.service.test_e2e_process import BINARY, Service, upgraded
+from tests.service.test_e2e_process import BINARY, Service, cli, upgraded
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.postgres, pytest.mark.slow]
 
@@ -211,5 +211,13 @@ def test_a_standby_started_during_a_slot_waits_and_does_not_send(rig: Rig) -> No
     rig.all_completed()
     rig.check_aired_once()
     assert set(rig.listener.ids().values()) == {1}  # each command published once: b sent none
-    assert [epoch for epoch, *_ in rig.db.changes()] == [1]
     assert "stored" not in b.text()
+    # a manual airing asked for on the standby's machine is taken by the leader
+    manual = cli(rig.b_station, "air", "--ward", "ward-00", "--receiver", "loa-01",
+                 "--programme", "kh179")  # fmt: skip
+    assert manual.returncode == 0, manual.stderr
+    assert "done: airing #" in manual.stdout
+    wait_for(lambda: rig.plays.plays[("ward-00", "loa-01")] == 2, 30, "loa-01 plays it")
+    assert "manual kh179" in a.text()
+    assert "stored" not in b.text()
+    assert [epoch for epoch, *_ in rig.db.changes()] == [1]

@@ -4,16 +4,26 @@ time, and says so (WARNING, fence, may_publish, describe)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from ipfm_scheduler.config.settings import HaSettings, StationConfig
 from ipfm_scheduler.core.lease import Lease, LeaseTimes, Role
 from ipfm_scheduler.core.records import LiveInstance
 from ipfm_scheduler.errors import StorageError
+from ipfm_scheduler.service.daemon import Daemon, Wiring
 from ipfm_scheduler.service.lead import Leadership, Turn, health
+from ipfm_scheduler.service.systemd import Notifier, Signals
 from ipfm_scheduler.storage.lease import Claim, Me
+from ipfm_scheduler.storage.memory import MemoryLog
+from tests.service.fake_mqtt import FakeOutbox
+from tests.service.test_daemon import Configs, Manager
 
 T0 = datetime(2026, 12, 5, 5, 50, tzinfo=UTC)
 ME: Me = (7, "may-a", 101)
@@ -126,3 +136,72 @@ def test_health_names_the_leader_and_the_standby(rig) -> None:
         "leader: this instance may-a pid 101, epoch 1 since 2026-12-05T05:50:00Z; "
         "standby: may-b pid 202"
     )
+
+
+class SwitchingLease:
+    """A lease this service holds until the test gives it to another (``other``)."""
+
+    def __init__(self) -> None:
+        self.fence: int | None = None
+        self.other = False
+        self.epoch = 1
+        self.released = False
+
+    def claim_lease(self, me: Me, length: timedelta) -> Claim:
+        holder = (99, "may-b", 202) if self.other else me
+        return Claim(Lease(self.epoch, *holder, T0, T0 + length), not self.other)
+
+    def release_lease(self, instance_id: int) -> bool:
+        self.released = True
+        return True
+
+    def heartbeat(self, instance_id: int, now: datetime) -> None:
+        pass
+
+    def live_instances(self, now: datetime, within: timedelta) -> list[LiveInstance]:
+        return []
+
+
+@pytest.fixture
+def manager(tmp_path: Path) -> Iterator[Manager]:
+    m = Manager(tmp_path / "notify.sock")
+    yield m
+    m.sock.close()
+
+
+def test_the_daemon_leads_steps_down_and_says_so_to_systemd(
+    manager: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    configs = Configs()
+    station = dataclasses.replace(configs.good.station, ha=HaSettings(takeover_s=2.0))
+    configs.current = dataclasses.replace(configs.good, station=station)
+    lease, outbox = SwitchingLease(), FakeOutbox()
+
+    def connector(station: StationConfig) -> Wiring:
+        return Wiring(MemoryLog(), outbox, lease_log=lease)  # type: ignore[arg-type]
+
+    daemon = Daemon(
+        Path("config/ipfm.yaml"), loader=configs, connector=connector,
+        notifier=Notifier(manager.path), signals=Signals(),
+    )  # fmt: skip
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        assert "STATUS=airing for 1 ward(s), 2 receiver(s)" in manager.expect("READY=1")[-1]
+        assert lease.fence == 1
+        lease.other, lease.epoch = True, 2
+        manager.expect("STATUS=standby for 1 ward(s): another service leads")
+        assert lease.fence == 0
+        assert daemon.health(Wiring(MemoryLog(), outbox), None)["scheduler"] == (
+            True, "standby: no job runs",
+        )  # fmt: skip
+        manager.expect("WATCHDOG=1")  # a healthy standby feeds the watchdog
+        lease.other, lease.epoch = False, 3
+        manager.expect("STATUS=airing for 1 ward(s), 2 receiver(s)")
+        assert lease.fence == 3
+    finally:
+        daemon.signals.request_stop()
+        thread.join(10)
+    assert lease.released  # a clean stop gives the lead up
