@@ -136,6 +136,11 @@ def test_the_leader_killed_mid_slot_is_replaced_and_nothing_airs_twice(rig: Rig)
     assert took <= TAKEOVER_S
     assert 0 < before < FLEET, f"a sent {before} of {FLEET} commands before it was killed"
     rig.all_completed()
+    took_at = rig.db.changes()[1][3].timestamp()
+    rig.listener.ids()
+    first = min(h.at for h in rig.listener.heard if h.at >= took_at)
+    report("SIGKILL mid-slot -> the new leader's first command", first - killed)
+    assert first - killed <= TAKEOVER_S
     rig.check_aired_once()
     assert "this service takes the lead (epoch 2) from" in b.text()
     assert "its lease ran out" in b.text()
