@@ -2,15 +2,15 @@
 
 1. Load and validate the configuration; an invalid one is refused with the same messages as
    ``validate`` (``ConfigError``: exit code 3, which the unit file keeps systemd from restarting).
-2. Open the database and check its schema (``SchemaOutOfDate`` names ``db upgrade``), record
-   the configuration snapshot, register this instance (its heartbeat tells `air` and `status`
-   that a service runs).
+2. Open the database and check its schema (``SchemaOutOfDate`` names ``db upgrade``), register
+   this instance (its heartbeat tells `air` and `status` that a service runs). SQLite: refuse
+   to run beside another service; PostgreSQL: lead, or stand by (``lead.py``).
 3. Connect to the broker (if it does not answer, the service starts anyway and keeps trying:
-   commands wait in the database), start the HTTP server and the timer, tell systemd READY=1.
-4. Until SIGTERM/SIGINT: feed the systemd watchdog while the scheduler, the MQTT network loop and
-   the database are healthy; on SIGHUP re-read the configuration and swap it in only if valid.
-   Signal handlers only set a flag; this loop does the work.
-5. Stop: STOPPING=1, let the running job finish, close the connection, mark the instance stopped.
+   commands wait in the database), start the HTTP server, and the timer once leading (with
+   its configuration snapshot recorded), tell systemd READY=1.
+4. Until SIGTERM/SIGINT: feed the systemd watchdog while healthy; on SIGHUP re-read the
+   configuration and swap it in only if valid. Signal handlers only set a flag.
+5. Stop: STOPPING=1, let the running job finish, give up the lead, close, mark the instance stopped.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -35,7 +35,7 @@ from ipfm_scheduler.errors import ConfigError, IpfmError, ServiceAlreadyRunning
 from ipfm_scheduler.i18n import N_, _
 from ipfm_scheduler.service.agenda import Plan, keep_connections
 from ipfm_scheduler.service.jobs import Dispatcher, Jobs
-from ipfm_scheduler.service.lead import Leadership, LeaseLog, Turn, health
+from ipfm_scheduler.service.lead import Leadership, LeaseLog, Turn, health, status_text
 from ipfm_scheduler.service.ports import (
     LIVE_WITHIN,
     AiringLog,
@@ -125,6 +125,7 @@ class Daemon:
         self._term: tuple[Jobs, Timer] | None = None  # the jobs, while they run (leading)
         self._heard: deque[IncomingMessage] = deque(maxlen=STANDBY_KEEP)  # by a standby
         self.plan: Plan  # the configuration in force (set by run)
+        self.loaded: LoadedConfig  # as read (recorded when this service takes the lead)
         self.clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
         self.signals = signals or Signals()
@@ -158,7 +159,10 @@ class Daemon:
             except ServiceAlreadyRunning:
                 wiring.log.close()
                 raise
-        snapshot = wiring.log.record_config(loaded, now=now)
+        # a standby records its configuration when it takes the lead (the one in force is the
+        # leader's): until then, its plan has no snapshot
+        self.loaded = loaded
+        snapshot = wiring.log.record_config(loaded, now=now) if wiring.lease_log is None else None
         self.plan = Plan(station, loaded.schedule, snapshot)
         host, pid = socket.gethostname(), os.getpid()
         instance = wiring.log.start_instance(host=host, pid=pid, now=now)
@@ -202,6 +206,9 @@ class Daemon:
     def _begin(self, wiring: Wiring, instance: int, lead: Leadership | None) -> None:
         """Start the jobs: at start (SQLite), or when this service takes the lead."""
         now = self.clock.now()
+        if lead is not None:
+            snapshot = wiring.log.record_config(self.loaded, now=now)
+            self.plan = replace(self.plan, snapshot_id=snapshot)
         dispatcher = Dispatcher(
             wiring.log, wiring.outbox, self.plan, now=now, metrics=wiring.metrics,
             spill=wiring.spill,
@@ -247,10 +254,10 @@ class Daemon:
                 log.error(_("could not start leading: %s"), exc)
                 lead.release()
                 return
-            self.notifier.status(self._status(lead))
+            self.notifier.status(status_text(self.plan, lead))
         elif turn is Turn.STEP_DOWN:
             self._end(keep_answers=False)
-            self.notifier.status(self._status(lead))
+            self.notifier.status(status_text(self.plan, lead))
         if wiring.metrics is not None:
             epoch = 0 if lead.lease is None else lead.lease.epoch
             wiring.metrics.role(lead.role.value, epoch)
@@ -285,16 +292,8 @@ class Daemon:
             except Exception as exc:
                 log.warning(_("closing the %s failed: %s"), name, exc)
 
-    def _status(self, lead: Leadership | None) -> str:
-        wards = len(self.plan.schedule.wards)
-        if lead is not None and not lead.leading:
-            return _("standby for {wards} ward(s): another service leads").format(wards=wards)
-        receivers = sum(len(w.enabled_receivers) for w in self.plan.schedule.wards.values())
-        status = _("airing for {wards} ward(s), {receivers} receiver(s)")
-        return status.format(wards=wards, receivers=receivers)
-
     def _ready(self, lead: Leadership | None) -> None:
-        status = self._status(lead)
+        status = status_text(self.plan, lead)
         log.info(_("ready: %s (configuration %s)"), status, self.path)
         self.notifier.ready(status)
         self.started.set()
@@ -343,9 +342,11 @@ class Daemon:
         assert loaded.station is not None
         assert loaded.schedule is not None
         station = keep_connections(self.plan.station, loaded.station)
+        self.loaded = loaded
         guard = timer.guard if timer is not None else Guard()
-        snapshot = _record_config(wiring.log, guard, loaded, self.clock.now())
-        if snapshot is None:  # airings must be recorded with the configuration in force
+        standby = wiring.lease_log is not None and service is None  # records it when it leads
+        snapshot = None if standby else _record_config(wiring.log, guard, loaded, self.clock.now())
+        if snapshot is None and not standby:  # airings are recorded with the configuration in force
             log.error(_("configuration NOT reloaded: it could not be recorded in the database"))
             self.notifier.ready(_("reload failed: the database did not answer"))
             return False
@@ -383,12 +384,12 @@ class Daemon:
 
 
 def _record_config(
-    airing_log: ServiceLog, guard: Guard, loaded: LoadedConfig, now: datetime
+    log_: ServiceLog, guard: Guard, loaded: LoadedConfig, now: datetime
 ) -> int | None:
     """The configuration snapshot for a reload; None if the database did not answer."""
     snapshot: list[int] = []
     guard(
         N_("recording the configuration"),
-        lambda: snapshot.append(airing_log.record_config(loaded, now=now)),
+        lambda: snapshot.append(log_.record_config(loaded, now=now)),
     )
     return snapshot[0] if snapshot else None

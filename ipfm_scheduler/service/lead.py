@@ -25,6 +25,7 @@ from typing import Protocol
 from ipfm_scheduler.core.lease import Lease, LeaseTimes, LeaseTrust, Role, role_of
 from ipfm_scheduler.errors import IpfmError
 from ipfm_scheduler.i18n import _
+from ipfm_scheduler.service.agenda import Plan
 from ipfm_scheduler.service.jobs import DB_STALE_S, Jobs
 from ipfm_scheduler.service.ports import LIVE_WITHIN, LiveInstance
 from ipfm_scheduler.service.timer import Timer
@@ -182,6 +183,16 @@ class Leadership:
         return head + ("; standby: " + ", ".join(others) if others else "; no standby")
 
 
+def status_text(plan: Plan, lead: Leadership | None) -> str:
+    """The systemd status: what this service airs, or that it stands by."""
+    wards = len(plan.schedule.wards)
+    if lead is not None and not lead.leading:
+        return _("standby for {wards} ward(s): another service leads").format(wards=wards)
+    receivers = sum(len(w.enabled_receivers) for w in plan.schedule.wards.values())
+    status = _("airing for {wards} ward(s), {receivers} receiver(s)")
+    return status.format(wards=wards, receivers=receivers)
+
+
 def health(
     service: Jobs | None,
     timer: Timer | None,
@@ -250,4 +261,4 @@ def _database_health(service: Jobs, timer: Timer, *, watchdog: bool) -> tuple[bo
     return True, ""
 
 
-__all__ = ["BEAT_S", "Leadership", "LeaseLog", "Turn", "health"]
+__all__ = ["BEAT_S", "Leadership", "LeaseLog", "Turn", "health", "status_text"]
