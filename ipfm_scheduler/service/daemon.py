@@ -69,6 +69,7 @@ class ServiceLog(AiringLog, Protocol):
 class ServiceOutbox(Outbox, Protocol):
     def wait_connected(self, timeout: float) -> bool: ...
     def put_back(self, messages: list[IncomingMessage]) -> None: ...
+    def fence(self, gate: Callable[[], bool]) -> None: ...
     def close(self) -> None: ...
     @property
     def last_error(self) -> str | None:
@@ -186,6 +187,8 @@ class Daemon:
                 self.plan.station.mqtt.url,
             )
         http = self._start_http(wiring, lead)
+        if lead is not None:  # not even what paho holds goes out once this service stops leading
+            wiring.outbox.fence(lead.may_publish)
         try:
             if lead is None:
                 self._begin(wiring, instance, None)
@@ -253,14 +256,12 @@ class Daemon:
             except IpfmError as exc:
                 log.error(_("could not start leading: %s"), exc)
                 lead.release()
-                return
-            self.notifier.status(status_text(self.plan, lead))
-        elif turn is Turn.STEP_DOWN:
-            self._end(keep_answers=False)
+        if turn is not Turn.NONE:  # said at once: stopping the jobs waits for the running one
             self.notifier.status(status_text(self.plan, lead))
         if wiring.metrics is not None:
-            epoch = 0 if lead.lease is None else lead.lease.epoch
-            wiring.metrics.role(lead.role.value, epoch)
+            wiring.metrics.role(lead.role.value, 0 if lead.lease is None else lead.lease.epoch)
+        if turn is Turn.STEP_DOWN:
+            self._end(keep_answers=False)
 
     def _start_http(self, wiring: Wiring, lead: Leadership | None) -> Http | None:
         if wiring.http is None:

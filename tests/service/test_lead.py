@@ -22,6 +22,7 @@ from ipfm_scheduler.service.lead import Leadership, Turn, health
 from ipfm_scheduler.service.systemd import Notifier, Signals
 from ipfm_scheduler.storage.lease import Claim, Me
 from ipfm_scheduler.storage.memory import MemoryLog
+from tests.service.e2e import wait_for
 from tests.service.fake_mqtt import FakeOutbox
 from tests.service.test_daemon import Configs, Manager
 
@@ -194,9 +195,9 @@ def test_the_daemon_leads_steps_down_and_says_so_to_systemd(
         lease.other, lease.epoch = True, 2
         manager.expect("STATUS=standby for 1 ward(s): another service leads")
         assert lease.fence == 0
-        assert daemon.health(Wiring(MemoryLog(), outbox), None)["scheduler"] == (
-            True, "standby: no job runs",
-        )  # fmt: skip
+        wiring = Wiring(MemoryLog(), outbox)
+        standby = (True, "standby: no job runs")
+        wait_for(lambda: daemon.health(wiring, None)["scheduler"] == standby, 10, "jobs stopped")
         manager.expect("WATCHDOG=1")  # a healthy standby feeds the watchdog
         lease.other, lease.epoch = False, 3
         manager.expect("STATUS=airing for 1 ward(s), 2 receiver(s)")
