@@ -40,6 +40,7 @@ class LeaseLog(Protocol):
     """What the leadership needs of the airing log (``storage.repository.Repository``)."""
 
     fence: int | None
+    fence_idle_ms: int
 
     def claim_lease(self, me: Me, length: timedelta) -> Claim: ...
     def release_lease(self, instance_id: int) -> bool: ...
@@ -77,6 +78,9 @@ class Leadership:
         self.error: str | None = None
         self._beat_at = float("-inf")
         airing_log.fence = 0  # nothing stored before this service leads
+        # a store of a leader paused in its transaction must not hold a takeover up: PostgreSQL
+        # ends it once idle for a quarter of the takeover time
+        airing_log.fence_idle_ms = max(500, int(times.takeover_s * 250))
 
     @property
     def role(self) -> Role:

@@ -1,12 +1,16 @@
 """The leader's lease in PostgreSQL (the decisions are ``core/lease.py``'s): claiming it, giving
 it up, and the fence every store of the leader goes through.
 
-Functions over one open transaction (``Repository`` runs them). The lease row is locked ``FOR
-UPDATE`` while it is claimed, and ``FOR SHARE`` by each fenced store: a takeover waits for the
-stores in progress to commit, and a store that starts after it finds the new epoch and is
-refused (:class:`~ipfm_scheduler.errors.NotLeading`), rolled back with everything else in its
-transaction. Times are the database's (``clock_timestamp()``): the one clock every machine
-shares.
+Functions over one open transaction (``Repository`` runs them). Claims lock the lease row ``FOR
+UPDATE`` (one claim at a time). The fence is an advisory lock (``FENCE_KEY``): every fenced
+store takes it shared, then reads the epoch; a takeover takes it alone before it writes the next
+epoch. So a takeover waits for the stores in progress to commit, and a store that starts after
+it finds the new epoch and is refused (:class:`~ipfm_scheduler.errors.NotLeading`), rolled back
+with everything else in its transaction. A renewal takes no fence: a leader's own big stores
+never hold its renewal up. A fenced transaction left idle (its service paused, or hung) is
+ended by PostgreSQL after ``idle_ms`` (``idle_in_transaction_session_timeout``), so it cannot
+hold a takeover up. Times are the database's (``clock_timestamp()``): the one clock every
+machine shares.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from ipfm_scheduler.storage.base import insert_ignoring
 
 LEASE_ID = 1
 STATEMENT_TIMEOUT_MS = 2000  # a claim that takes longer gives up (the leader's trust runs out)
+FENCE_KEY = 0x6970666D5F6861  # "ipfm_ha": the advisory lock of the fence (one per database)
 
 Me = tuple[int, str, int]  # instance id, host, pid
 
@@ -75,6 +80,7 @@ def claim(conn: Connection, me: Me, length: timedelta) -> Claim:
         renewed = Lease(lease.epoch, me[0], me[1], me[2], lease.since, now + length)
         conn.execute(hl.update().where(hl.c.id == LEASE_ID).values(expires_at=now + length))
         return Claim(renewed, True)
+    conn.execute(select(func.pg_advisory_xact_lock(FENCE_KEY)))  # the old leader's stores end
     new = taken(lease, me, now, length)
     reason = takeover_reason(lease, now)
     conn.execute(hl.update().where(hl.c.id == LEASE_ID).values(_row(new)))
@@ -94,13 +100,13 @@ def release(conn: Connection, instance_id: int) -> bool:
     return bool(done.rowcount)
 
 
-def check_epoch(conn: Connection, epoch: int) -> None:
-    """The fence: raise :class:`NotLeading` unless ``epoch`` is the current one. Locks the lease
-    row for share until the transaction ends, so no takeover commits in between."""
+def check_epoch(conn: Connection, epoch: int, idle_ms: int = 5000) -> None:
+    """The fence: raise :class:`NotLeading` unless ``epoch`` is the current one. No takeover
+    commits until this transaction ends; left idle for ``idle_ms``, PostgreSQL ends it."""
+    conn.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {int(idle_ms)}"))
+    conn.execute(select(func.pg_advisory_xact_lock_shared(FENCE_KEY)))
     hl = t.ha_lease
-    current = conn.execute(
-        select(hl.c.epoch).where(hl.c.id == LEASE_ID).with_for_update(read=True)
-    ).scalar_one_or_none()
+    current = conn.execute(select(hl.c.epoch).where(hl.c.id == LEASE_ID)).scalar_one_or_none()
     if current != epoch:
         raise NotLeading(epoch)
 

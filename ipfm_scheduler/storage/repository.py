@@ -76,6 +76,7 @@ class Repository:
         #: with a lease (PostgreSQL, services on standby): the epoch every store is checked
         #: against in its own transaction (0: not leading, every store refused); None: no lease
         self.fence: int | None = None
+        self.fence_idle_ms = 5000  # a fenced transaction left idle this long is ended
 
     @property
     def engine(self) -> Engine:
@@ -98,7 +99,7 @@ class Repository:
         """A write transaction that first checks this service still leads (storage/lease.py)."""
         with self._write() as conn:
             if self.fence is not None:
-                lease.check_epoch(conn, self.fence)
+                lease.check_epoch(conn, self.fence, self.fence_idle_ms)
             yield conn
 
     @contextmanager

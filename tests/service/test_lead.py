@@ -33,6 +33,7 @@ ME: Me = (7, "may-a", 101)
 class FakeLeaseLog:
     def __init__(self) -> None:
         self.fence: int | None = None
+        self.fence_idle_ms = 0
         self.holder: Me = ME
         self.epoch = 1
         self.fail: str | None = None
@@ -144,6 +145,7 @@ class SwitchingLease:
 
     def __init__(self) -> None:
         self.fence: int | None = None
+        self.fence_idle_ms = 0
         self.other = False
         self.epoch = 1
         self.released = False

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Priority
@@ -177,3 +178,28 @@ def test_a_takeover_waits_for_a_fenced_store_in_progress(repos) -> None:
     claim.join(10)
     assert took[0].mine
     assert took[0].lease.epoch == epoch + 1
+
+
+def test_a_store_left_idle_by_a_paused_leader_does_not_hold_a_takeover_up(repos) -> None:
+    a, b = repos(), repos()
+    epoch = a.claim_lease(A, GONE).lease.epoch
+    held = a.engine.connect()
+    stuck = held.begin()
+    lease.check_epoch(held, epoch, idle_ms=300)  # ...and then the leader is paused: idle
+    took = b.claim_lease(B, LONG)  # waits for the fence until PostgreSQL ends that transaction
+    assert took.mine
+    assert took.lease.epoch == epoch + 1
+    with pytest.raises(DBAPIError, match=r"idle-in-transaction"):
+        held.execute(select(1))
+    stuck.close()
+    held.close()
+
+
+def test_a_renewal_is_not_held_up_by_the_leaders_own_store(repos) -> None:
+    a = repos()
+    epoch = a.claim_lease(A, LONG).lease.epoch
+    with a.engine.begin() as conn:
+        lease.check_epoch(conn, epoch)  # a big store in progress...
+        renewed = a.claim_lease(A, LONG)  # ...on another connection: the renewal goes through
+    assert renewed.mine
+    assert renewed.lease.epoch == epoch
