@@ -87,6 +87,8 @@ class CommandListener:
     settings: MqttSettings
     heard: list[Heard] = field(default_factory=list)
     first: threading.Event = field(default_factory=threading.Event)
+    #: what to do the moment the first command is heard (a fault in the middle of a slot)
+    on_first: Callable[[], object] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -99,7 +101,10 @@ class CommandListener:
         at = time.time()
         with self._lock:
             self._raw.append((message.topic, message.payload, at))
-        self.first.set()
+            first = not self.first.is_set()
+            self.first.set()
+        if first and self.on_first is not None:  # at once, from the listener's own thread
+            self.on_first()
 
     def start(self) -> None:
         self.transport.start()

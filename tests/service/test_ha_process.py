@@ -78,7 +78,9 @@ class Rig:
         """Seconds from ``since`` (time.time()) to the second leader's epoch (the database's
         record of it), once it is there."""
         wait_for(lambda: len(self.db.changes()) >= 2, TAKEOVER_S + 10, "a second leader")
-        return self.db.changes()[1][3].timestamp() - since
+        took = self.db.changes()[1][3].timestamp() - since
+        assert took > 0, f"the lead changed hands {-took:.2f} s before the fault"
+        return took
 
     def check_aired_once(self) -> None:
         assert self.db.count(t.commands) == FLEET  # one command per receiver, none twice
@@ -126,9 +128,16 @@ def test_the_leader_killed_mid_slot_is_replaced_and_nothing_airs_twice(rig: Rig)
     wait_for(lambda: rig.leads(a), 30, "a leads")
     b = rig.run(rig.b_station, "b")
     wait_for(lambda: "ready: standby" in b.text(), 30, "b on standby")
+    killed = 0.0
+
+    def kill() -> None:
+        nonlocal killed
+        a.process.send_signal(signal.SIGKILL)  # in the middle of the slot's dispatch
+        killed = time.time()
+
+    rig.listener.on_first = kill
     assert rig.listener.first.wait(60), "a never began the slot"
-    a.stop(signal.SIGKILL)  # in the middle of the slot's dispatch
-    killed = time.time()
+    wait_for(lambda: a.process.poll() is not None, 10, "a killed")
     before = len(rig.listener.ids())
     took = rig.took_over_after(killed)
     report("SIGKILL mid-slot -> takeover", took)
@@ -138,7 +147,7 @@ def test_the_leader_killed_mid_slot_is_replaced_and_nothing_airs_twice(rig: Rig)
     rig.all_completed()
     took_at = rig.db.changes()[1][3].timestamp()
     rig.listener.ids()
-    first = min(h.at for h in rig.listener.heard if h.at >= took_at)
+    first = min(h.at for h in rig.listener.heard if h.at >= took_at)  # b had commands to send
     report("SIGKILL mid-slot -> the new leader's first command", first - killed)
     # taking over, it records its configuration and builds its agenda before its first tick
     assert first - killed <= TAKEOVER_S + 2
@@ -152,10 +161,10 @@ def test_the_leader_paused_past_the_takeover_publishes_nothing_and_steps_down(ri
     wait_for(lambda: rig.leads(a), 30, "a leads")
     b = rig.run(rig.b_station, "b")
     wait_for(lambda: "ready: standby" in b.text(), 30, "b on standby")
-    assert rig.listener.first.wait(60), "a never began the slot"
     # paused in the middle of the slot: what it had handed to paho, and the rest of its send,
     # would go out when it resumes (they did, before the gate in transport/window.py)
-    a.process.send_signal(signal.SIGSTOP)
+    rig.listener.on_first = lambda: a.process.send_signal(signal.SIGSTOP)
+    assert rig.listener.first.wait(60), "a never began the slot"
     stopped = time.time()
     took = rig.took_over_after(stopped)
     report("SIGSTOP mid-slot -> takeover", took)
@@ -192,8 +201,8 @@ def test_the_leader_cut_off_the_database_publishes_nothing_and_steps_down(rig: R
         wait_for(lambda: rig.leads(a), 30, "a leads")
         b = rig.run(rig.b_station, "b")
         wait_for(lambda: "ready: standby" in b.text(), 30, "b on standby")
+        rig.listener.on_first = proxy.cut  # mid-slot: a's connections dropped, no new one
         assert rig.listener.first.wait(60), "a never began the slot"
-        proxy.cut()  # in the middle of the slot: a's connections dropped, no new one
         cut = time.time()
         rig.db.terminate(a.process.pid)
         took = rig.took_over_after(cut)
