@@ -183,7 +183,12 @@ class Leadership:
                 f"{lease.since:%Y-%m-%dT%H:%M:%SZ}"
             )
         lead = None if lease is None else lease.instance_id
-        others = [f"{p.host} pid {p.pid}" for p in self.peers if p.id != lead]
+        others = [
+            f"{p.host} pid {p.pid}"
+            + (f" since {p.started_at:%Y-%m-%dT%H:%M:%SZ}" if p.started_at else "")
+            for p in self.peers
+            if p.id != lead
+        ]
         return head + ("; standby: " + ", ".join(others) if others else "; no standby")
 
 

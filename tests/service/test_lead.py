@@ -53,7 +53,8 @@ class FakeLeaseLog:
         pass
 
     def live_instances(self, now: datetime, within: timedelta) -> list[LiveInstance]:
-        return [LiveInstance("may-a", 101, now, 7), LiveInstance("may-b", 202, now, 8)]
+        return [LiveInstance("may-a", 101, now, 7, started_at=T0),
+                LiveInstance("may-b", 202, now, 8, started_at=T0)]  # fmt: skip
 
 
 class Mono:
@@ -136,7 +137,7 @@ def test_health_names_the_leader_and_the_standby(rig) -> None:
     assert ok
     assert text == (
         "leader: this instance may-a pid 101, epoch 1 since 2026-12-05T05:50:00Z; "
-        "standby: may-b pid 202"
+        "standby: may-b pid 202 since 2026-12-05T05:50:00Z"
     )
 
 
