@@ -173,7 +173,7 @@ class Leadership:
             self.error = str(exc)
 
     def describe(self) -> str:
-        """For /healthz and `status`: the role, the leader and the standbys (English, fixed)."""
+        """For /healthz: the role, the leader and the standbys (English, for tools too)."""
         lease, role = self.lease, self.role
         head = role.value
         if lease is not None:
