@@ -201,6 +201,22 @@ class ServiceAlreadyRunning(IpfmError):
     twice (exit code 1, ``RET_FAILED``: the answer to "may I start?" is no)."""
 
 
+class NotLeading(StorageError):
+    """A service that no longer leads (another took over, or its lease ran out) tried to store or
+    publish: refused, so that two services never both send (docs/service.md). ``epoch``: the one
+    a store was fenced with; None: a publish, stopped by the leader's own clock."""
+
+    def __init__(self, epoch: int | None) -> None:
+        if epoch is None:
+            text = _("this service does not lead now: nothing published")
+        else:
+            text = _("this service does not lead in epoch {epoch}: nothing stored").format(
+                epoch=epoch
+            )
+        super().__init__(text)
+        self.epoch = epoch
+
+
 def join_problems(problems: Sequence[ConfigProblem]) -> str:
     """Render problems one per line, as `validate` prints them."""
     return "\n".join(str(p) for p in problems)

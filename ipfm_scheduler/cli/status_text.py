@@ -70,6 +70,8 @@ def render_text(view: dict[str, Any]) -> str:
         lines.append(_render_health(service.get("health")))
     else:
         lines.append(_("service: NOT running (no heartbeat in the last 20 s)"))
+    if "lead" in view:
+        lines += _render_lead(view["lead"])
     lines += ["", *_render_receivers(view["receivers"], service)]
     lines += ["", _("next airings:")]
     lines += [
@@ -104,6 +106,51 @@ def render_text(view: dict[str, Any]) -> str:
     lines += ["", *_render_waiting(view["waiting"])]
     lines += ["", *_render_requests(view["requests"])]
     return "\n".join(lines)
+
+
+REASON_WORDS = {
+    "first": N_("the first leader"),
+    "expired": N_("the lease of {previous} ran out"),
+    "released": N_("{previous} gave the lead up"),
+}
+
+
+def _render_lead(lead: dict[str, Any]) -> list[str]:
+    """Services on standby (PostgreSQL): who leads, who stands by, the latest changes."""
+    leader = lead["leader"]
+    if leader is None:
+        lines = [_("leader: none yet")]
+    else:
+        line = _("leader: {host} (pid {pid}), epoch {epoch} since {since}").format(
+            host=leader["host"], pid=leader["pid"], epoch=leader["epoch"],
+            since=_shown(leader["since"]),
+        )  # fmt: skip
+        if not leader["lease_valid"]:
+            line += " " + _("(its lease ran out at {at}: a standby takes over)").format(
+                at=_shown(leader["lease_until"])
+            )
+        lines = [line]
+    lines += [
+        _("standby: {host} (pid {pid}) since {started}, last heartbeat {beat}").format(
+            host=s["host"],
+            pid=s["pid"],
+            started=_shown(s["started_at"]),
+            beat=_shown(s["last_beat_at"]),
+        )
+        for s in lead["standbys"]
+    ] or [_("standby: none")]
+    if lead["changes"]:
+        lines.append(_("changes of leader (newest first):"))
+    for c in lead["changes"]:
+        previous = f"{c['previous_host']} (pid {c['previous_pid']})"
+        why = _(REASON_WORDS.get(c["reason"], c["reason"])).format(previous=previous)
+        lines.append(
+            "  "
+            + _("{at}: epoch {epoch}, {host} (pid {pid}): {why}").format(
+                at=_shown(c["at"]), epoch=c["epoch"], host=c["host"], pid=c["pid"], why=why
+            )
+        )
+    return lines
 
 
 def _weekday(local: str | None) -> str:

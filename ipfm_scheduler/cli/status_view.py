@@ -62,7 +62,7 @@ def gather(
             "last_beat_at": _local(live.last_beat_at, tz),
         }
     this_week = [r for r in records if r.start < week.end(tz)]
-    return {
+    view = {
         "now": _local(now, tz),
         "week": str(week),
         "service": service,
@@ -74,6 +74,39 @@ def gather(
         ),
         "requests": _requests(repo, now, tz),
     }
+    if repo.engine.dialect.name == "postgresql":  # services may stand by (docs/service.md)
+        view["lead"] = _lead(repo, now, tz, live_within)
+    return view
+
+
+def _lead(repo: Repository, now: datetime, tz: tzinfo, live_within: timedelta) -> dict[str, Any]:
+    """The leader (host, pid, epoch, since when, lease until), the standbys, the latest changes
+    of leader."""
+    lease, db_now = repo.current_lease()
+    leader = None
+    if lease is not None:
+        leader = {
+            "host": lease.host,
+            "pid": lease.pid,
+            "epoch": lease.epoch,
+            "since": _local(lease.since, tz),
+            "lease_until": _local(lease.expires_at, tz),
+            "lease_valid": not lease.expired(db_now),
+        }
+    lead_id = None if lease is None or lease.expired(db_now) else lease.instance_id
+    standbys = [
+        {"host": i.host, "pid": i.pid, "started_at": _local(i.started_at, tz),
+         "last_beat_at": _local(i.last_beat_at, tz)}
+        for i in repo.live_instances(now, live_within)
+        if i.id != lead_id
+    ]  # fmt: skip
+    changes = [
+        {"epoch": c["epoch"], "host": c["host"], "pid": c["pid"], "at": _local(c["at"], tz),  # type: ignore[arg-type]
+         "previous_host": c["previous_host"], "previous_pid": c["previous_pid"],
+         "reason": c["reason"]}
+        for c in repo.leader_changes(5)
+    ]  # fmt: skip
+    return {"leader": leader, "standbys": standbys, "changes": changes}
 
 
 def service_health(

@@ -34,6 +34,7 @@ from ipfm_scheduler.config.settings import (
 )
 from ipfm_scheduler.config.source import FileText, read_text, read_tree
 from ipfm_scheduler.config.station_file import Prober, StationParts, read_station
+from ipfm_scheduler.config.station_shape import ha_settings
 from ipfm_scheduler.config.ward_file import read_ward
 from ipfm_scheduler.core.model import Programme, Schedule, Ward
 from ipfm_scheduler.errors import ConfigError, ConfigProblem
@@ -336,4 +337,5 @@ def _station(path: Path, parts: StationParts, text: FileText) -> StationConfig |
         text=text.text,
         sha256=text.sha256,
         secrets_loaded=parts.secrets,
+        ha=ha_settings(parts.fields),
     )

@@ -25,6 +25,7 @@ __all__ = [
     "AudioSettings",
     "DeclaredProgramme",
     "DispatchSettings",
+    "HaSettings",
     "HttpSettings",
     "KeySet",
     "LoadedConfig",
@@ -137,6 +138,14 @@ class DispatchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HaSettings:
+    """Two or more services on one PostgreSQL database (docs/service.md): a standby takes over
+    at most ``takeover_s`` seconds after the leader died, hung or lost the database."""
+
+    takeover_s: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
 class DeclaredProgramme:
     """A programme as the station file names it, read even when it has problems: its title
     and the ``audio:`` file it names ("" where the file does not say it readably)."""
@@ -175,6 +184,7 @@ class StationConfig:
     sha256: str = ""
     # False when loaded without secrets (`plan`): mqtt.password and signing are then empty
     secrets_loaded: bool = True
+    ha: HaSettings = field(default_factory=HaSettings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,13 @@ from pathlib import Path
 
 from ipfm_scheduler.config.compound import map_of, shaped
 from ipfm_scheduler.config.kinds import BOOL, DATE, LANGUAGE, TEXT, number
-from ipfm_scheduler.config.reader import Key, Shape
-from ipfm_scheduler.config.settings import AudioSettings, DispatchSettings, MqttSettings
+from ipfm_scheduler.config.reader import Fields, Key, Shape
+from ipfm_scheduler.config.settings import (
+    AudioSettings,
+    DispatchSettings,
+    HaSettings,
+    MqttSettings,
+)
 from ipfm_scheduler.i18n import N_
 
 _MQTT = MqttSettings()
@@ -153,6 +158,30 @@ DISPATCH = Shape(
     ),
 )
 
+HA = Shape(
+    N_("the ha section"),
+    (
+        Key(
+            "takeover_s",
+            number(2, 3600, whole=False),
+            N_(
+                "with PostgreSQL, a standby service takes over at most this long after the "
+                "leader died, hung or lost the database"
+            ),
+            default=HaSettings().takeover_s,
+        ),
+    ),
+)
+
+
+def ha_settings(station: Fields | None) -> HaSettings:
+    """The ``ha`` section's settings (its problems are reported when the file is read)."""
+    section = station["ha"] if station is not None else None
+    if not isinstance(section, Fields) or not section.ok:
+        return HaSettings()
+    return HaSettings(takeover_s=float(section["takeover_s"]))
+
+
 PROGRAMME = Shape(
     N_("a programme"),
     (
@@ -181,6 +210,7 @@ STATION = Shape(
         Key("http", shaped(HTTP), N_("the service's HTTP server")),
         Key("signing", shaped(SIGNING), N_("HMAC keys that sign commands")),
         Key("dispatch", shaped(DISPATCH), N_("timing of commands")),
+        Key("ha", shaped(HA), N_("a standby service on a second machine (PostgreSQL only)")),
         Key(
             "programmes",
             map_of(shaped(PROGRAMME), N_("programmes by id, such as kh179")),

@@ -8,6 +8,8 @@ dispatch time has come.
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +19,10 @@ from ipfm_scheduler.config.settings import AudioFile, SigningKey, StationConfig
 from ipfm_scheduler.core.expand import PlannedAiring, expand_between
 from ipfm_scheduler.core.model import Programme, Schedule, Ward
 from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.protocol import Trust
+
+log = logging.getLogger("ipfm_scheduler.service")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +148,28 @@ class Agenda:
 
     def upcoming(self, ward: str | None = None) -> list[PlannedAiring]:
         return [a for _, a in self._items if ward is None or a.ward == ward]
+
+
+def keep_connections(old: StationConfig, new: StationConfig) -> StationConfig:
+    """Broker, database and HTTP settings need a restart; everything else applies on reload."""
+    changed = [
+        name
+        for name, a, b in (
+            ("mqtt", old.mqtt, new.mqtt),
+            ("database", old.database_url, new.database_url),
+            ("http", old.http, new.http),
+            ("ha", old.ha, new.ha),
+        )
+        if a != b
+    ]
+    if changed:
+        log.warning(
+            _(
+                "reload: %s settings changed; they apply after a restart "
+                "(systemctl restart ipfm-scheduler)"
+            ),
+            ", ".join(changed),
+        )
+    return dataclasses.replace(
+        new, mqtt=old.mqtt, database_url=old.database_url, http=old.http, ha=old.ha
+    )

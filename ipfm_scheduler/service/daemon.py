@@ -2,27 +2,27 @@
 
 1. Load and validate the configuration; an invalid one is refused with the same messages as
    ``validate`` (``ConfigError``: exit code 3, which the unit file keeps systemd from restarting).
-2. Open the database and check its schema (``SchemaOutOfDate`` names ``db upgrade``), record
-   the configuration snapshot, register this instance (its heartbeat tells `air` and `status`
-   that a service runs).
+2. Open the database and check its schema (``SchemaOutOfDate`` names ``db upgrade``), register
+   this instance (its heartbeat tells `air` and `status` that a service runs). SQLite: refuse
+   to run beside another service; PostgreSQL: lead, or stand by (``lead.py``).
 3. Connect to the broker (if it does not answer, the service starts anyway and keeps trying:
-   commands wait in the database), start the HTTP server and the timer, tell systemd READY=1.
-4. Until SIGTERM/SIGINT: feed the systemd watchdog while the scheduler, the MQTT network loop and
-   the database are healthy; on SIGHUP re-read the configuration and swap it in only if valid.
-   Signal handlers only set a flag; this loop does the work.
-5. Stop: STOPPING=1, let the running job finish, close the connection, mark the instance stopped.
+   commands wait in the database), start the HTTP server, and the timer once leading (with
+   its configuration snapshot recorded), tell systemd READY=1.
+4. Until SIGTERM/SIGINT: feed the systemd watchdog while healthy; on SIGHUP re-read the
+   configuration and swap it in only if valid. Signal handlers only set a flag.
+5. Stop: STOPPING=1, let the running job finish, give up the lead, close, mark the instance stopped.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import socket
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -30,21 +30,23 @@ from typing import Protocol
 from ipfm_scheduler import logtime
 from ipfm_scheduler.clock import SystemClock
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
-from ipfm_scheduler.errors import ConfigError, ServiceAlreadyRunning
+from ipfm_scheduler.core.lease import LeaseTimes
+from ipfm_scheduler.errors import ConfigError, IpfmError, ServiceAlreadyRunning
 from ipfm_scheduler.i18n import N_, _
-from ipfm_scheduler.service.agenda import Plan
-from ipfm_scheduler.service.jobs import DB_STALE_S, Dispatcher, Jobs
+from ipfm_scheduler.service.agenda import Plan, keep_connections
+from ipfm_scheduler.service.jobs import Dispatcher, Jobs
+from ipfm_scheduler.service.lead import Leadership, LeaseLog, Turn, health, status_text
 from ipfm_scheduler.service.ports import (
     LIVE_WITHIN,
     AiringLog,
     Clock,
+    IncomingMessage,
     MetricsSink,
     Outbox,
     refuse_if_running,
 )
-from ipfm_scheduler.service.signals import Signals
-from ipfm_scheduler.service.systemd import Notifier, watchdog_interval
-from ipfm_scheduler.service.timer import Timer
+from ipfm_scheduler.service.systemd import Notifier, Signals, watchdog_interval
+from ipfm_scheduler.service.timer import Guard, Timer
 
 log = logging.getLogger("ipfm_scheduler.service")
 
@@ -54,6 +56,9 @@ DEMO_DELAY = timedelta(seconds=15)
 # with Python's default 5 ms between thread switches, each hand-over of the GIL waits; 1 ms
 # let one airing slot to 10,000 receivers go out about 1.5x faster here (bench/dispatch_10k.py).
 SWITCH_INTERVAL_S = 0.001
+# what receivers say reaches a standby too: it keeps the latest (acks heard while no service
+# led, before it took over, are recorded when it does), the leader records them
+STANDBY_KEEP = 50_000
 
 
 class ServiceLog(AiringLog, Protocol):
@@ -63,6 +68,8 @@ class ServiceLog(AiringLog, Protocol):
 
 class ServiceOutbox(Outbox, Protocol):
     def wait_connected(self, timeout: float) -> bool: ...
+    def put_back(self, messages: list[IncomingMessage]) -> None: ...
+    def fence(self, gate: Callable[[], bool]) -> None: ...
     def close(self) -> None: ...
     @property
     def last_error(self) -> str | None:
@@ -90,6 +97,8 @@ class Wiring:
     metrics: MetricsSink | None = None
     http: Callable[[HealthFn, Plan], Http] | None = None  # builds the HTTP server
     spill: Path | None = None  # answers the database could not take wait here (storage/spill.py)
+    #: PostgreSQL: the lease (service/lead.py), so services may stand by; None: SQLite, one only
+    lease_log: LeaseLog | None = None
 
 
 Loader = Callable[[Path, date], LoadedConfig]
@@ -114,6 +123,10 @@ class Daemon:
         self.connector = connector
         self._http: Http | None = None
         self.service: Jobs | None = None  # while running (tests look at its plan)
+        self._term: tuple[Jobs, Timer] | None = None  # the jobs, while they run (leading)
+        self._heard: deque[IncomingMessage] = deque(maxlen=STANDBY_KEEP)  # by a standby
+        self.plan: Plan  # the configuration in force (set by run)
+        self.loaded: LoadedConfig  # as read (recorded when this service takes the lead)
         self.clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
         self.signals = signals or Signals()
@@ -141,71 +154,131 @@ class Daemon:
         assert loaded.schedule is not None
         wiring = self.connector(station)
         now = self.clock.now()
+        if wiring.lease_log is None:  # SQLite: one service only
+            try:
+                refuse_if_running(wiring.log.live_instance(now, LIVE_WITHIN), now)
+            except ServiceAlreadyRunning:
+                wiring.log.close()
+                raise
+        # a standby records its configuration when it takes the lead (the one in force is the
+        # leader's): until then, its plan has no snapshot
+        self.loaded = loaded
+        snapshot = wiring.log.record_config(loaded, now=now) if wiring.lease_log is None else None
+        self.plan = Plan(station, loaded.schedule, snapshot)
+        host, pid = socket.gethostname(), os.getpid()
+        instance = wiring.log.start_instance(host=host, pid=pid, now=now)
+        lead = None
+        if wiring.lease_log is not None:
+            times = LeaseTimes(station.ha.takeover_s)
+            lead = Leadership(wiring.lease_log, (instance, host, pid), times)
         try:
-            refuse_if_running(wiring.log.live_instance(now, LIVE_WITHIN), now)
-        except ServiceAlreadyRunning:
-            wiring.log.close()
-            raise
-        snapshot = wiring.log.record_config(loaded, now=now)
-        plan = Plan(station, loaded.schedule, snapshot)
-        instance = wiring.log.start_instance(host=socket.gethostname(), pid=os.getpid(), now=now)
-        try:
-            return self._serve(wiring, plan, instance)
+            return self._serve(wiring, instance, lead)
         finally:
             wiring.log.stop_instance(instance, self.clock.now())
             wiring.log.close()
 
-    def _serve(self, wiring: Wiring, plan: Plan, instance: int) -> int:
+    def _serve(self, wiring: Wiring, instance: int, lead: Leadership | None) -> int:
         if not wiring.outbox.wait_connected(CONNECT_WAIT_S):
             log.warning(
                 _(
                     "broker %s not reachable yet: starting anyway, commands wait in the database "
                     "until it answers"
                 ),
-                plan.station.mqtt.url,
+                self.plan.station.mqtt.url,
             )
-        now = self.clock.now()
-        dispatcher = Dispatcher(
-            wiring.log, wiring.outbox, plan, now=now, metrics=wiring.metrics, spill=wiring.spill
-        )
-        service = Jobs(dispatcher, wiring.log, instance)
-        self.service = service
-        timer = Timer(
-            service,
-            self.clock,
-            misfire_grace_s=plan.station.dispatch.misfire_grace_s,
-            **self.timer_options,
-        )
-        http = self._start_http(wiring, service, timer, plan)
+        http = self._start_http(wiring, lead)
+        if lead is not None:  # not even what paho holds goes out once this service stops leading
+            wiring.outbox.fence(lead.may_publish)
         try:
-            if self.demo:
-                count = dispatcher.demo(now, DEMO_DELAY)
-                log.info(_("demo: %d airing(s) planned %d s from now"), count, DEMO_DELAY.seconds)
-            timer.start()
-            self._ready(plan)
-            self._loop(wiring, service, timer)
+            if lead is None:
+                self._begin(wiring, instance, None)
+            else:
+                self._turn(wiring, instance, lead, lead.look())
+            self._ready(lead)
+            self._loop(wiring, instance, lead)
         finally:
             self.notifier.stopping()
             log.info(_("stopping: finishing the current job"))
-            timer.shutdown()
+            self._end(keep_answers=True)
+            if lead is not None:
+                Guard()(N_("giving up the lead"), lead.release)
             self.guard_close(wiring, http)
-            # answers still in the intake (the broker has forgotten them): stored if the
-            # database takes them, else set aside in the spill file for the next start
-            timer.guard("receiving acks", lambda: dispatcher.receive(self.clock.now()))
-            timer.guard("setting answers aside", lambda: dispatcher.answers.stop(self.clock.now()))
         log.info(_("stopped cleanly"))
         return 0
 
-    def _start_http(self, wiring: Wiring, service: Jobs, timer: Timer, plan: Plan) -> Http | None:
+    def _begin(self, wiring: Wiring, instance: int, lead: Leadership | None) -> None:
+        """Start the jobs: at start (SQLite), or when this service takes the lead."""
+        now = self.clock.now()
+        if lead is not None:
+            snapshot = wiring.log.record_config(self.loaded, now=now)
+            self.plan = replace(self.plan, snapshot_id=snapshot)
+        dispatcher = Dispatcher(
+            wiring.log, wiring.outbox, self.plan, now=now, metrics=wiring.metrics,
+            spill=wiring.spill,
+        )  # fmt: skip
+        service = Jobs(dispatcher, wiring.log, instance)
+        if lead is not None:
+            service.gate = dispatcher.sender.gate = lead.may_publish
+        timer = Timer(
+            service,
+            self.clock,
+            misfire_grace_s=self.plan.station.dispatch.misfire_grace_s,
+            **self.timer_options,
+        )
+        self.service, self._term = service, (service, timer)
+        if self.demo:
+            self.demo = False
+            count = dispatcher.demo(now, DEMO_DELAY)
+            log.info(_("demo: %d airing(s) planned %d s from now"), count, DEMO_DELAY.seconds)
+        timer.start()
+
+    def _end(self, *, keep_answers: bool) -> None:
+        """Stop the jobs (letting the running one finish): at a stop, or when stepping down."""
+        term, self._term = self._term, None
+        if term is None:
+            return
+        service, timer = term
+        timer.shutdown()
+        if not keep_answers:  # stepping down: the next leader resends what has no answer
+            return
+        # answers still in the intake (the broker has forgotten them): stored if the
+        # database takes them, else set aside in the spill file for the next start
+        dispatcher = service.dispatcher
+        timer.guard("receiving acks", lambda: dispatcher.receive(self.clock.now()))
+        timer.guard("setting answers aside", lambda: dispatcher.answers.stop(self.clock.now()))
+
+    def _turn(self, wiring: Wiring, instance: int, lead: Leadership, turn: Turn) -> None:
+        if turn is Turn.LEAD:
+            wiring.outbox.put_back(list(self._heard))
+            self._heard.clear()
+            try:
+                self._begin(wiring, instance, lead)
+            except IpfmError as exc:
+                log.error(_("could not start leading: %s"), exc)
+                lead.release()
+        if turn is not Turn.NONE:  # said at once: stopping the jobs waits for the running one
+            self.notifier.status(status_text(self.plan, lead))
+        if wiring.metrics is not None:
+            wiring.metrics.role(lead.role.value, 0 if lead.lease is None else lead.lease.epoch)
+        if turn is Turn.STEP_DOWN:
+            self._end(keep_answers=False)
+
+    def _start_http(self, wiring: Wiring, lead: Leadership | None) -> Http | None:
         if wiring.http is None:
             return None
 
         def checks() -> dict[str, tuple[bool, str]]:
-            return health(service, timer, wiring.outbox)
+            return self.health(wiring, lead)
 
-        self._http = wiring.http(checks, plan)
+        self._http = wiring.http(checks, self.plan)
         self._http.start()
         return self._http
+
+    def health(
+        self, wiring: Wiring, lead: Leadership | None, *, watchdog: bool = False
+    ) -> dict[str, tuple[bool, str]]:
+        service, timer = self._term if self._term is not None else (None, None)
+        return health(service, timer, wiring.outbox, lead, watchdog=watchdog)
 
     @staticmethod
     def guard_close(wiring: Wiring, http: Http | None) -> None:
@@ -220,24 +293,27 @@ class Daemon:
             except Exception as exc:
                 log.warning(_("closing the %s failed: %s"), name, exc)
 
-    def _ready(self, plan: Plan) -> None:
-        wards = len(plan.schedule.wards)
-        receivers = sum(len(w.enabled_receivers) for w in plan.schedule.wards.values())
-        status = _("airing for {wards} ward(s), {receivers} receiver(s)")
-        status = status.format(wards=wards, receivers=receivers)
+    def _ready(self, lead: Leadership | None) -> None:
+        status = status_text(self.plan, lead)
         log.info(_("ready: %s (configuration %s)"), status, self.path)
         self.notifier.ready(status)
         self.started.set()
 
-    def _loop(self, wiring: Wiring, service: Jobs, timer: Timer) -> None:
+    def _loop(self, wiring: Wiring, instance: int, lead: Leadership | None) -> None:
         interval = watchdog_interval()
+        period = min(interval or 5.0, 5.0, lead.times.every_s if lead is not None else 5.0)
         last_problem = ""
         while not self.signals.stop:
-            self.signals.wait(min(interval or 5.0, 5.0))
+            self.signals.wait(period)
             if self.signals.reload and not self.signals.stop:
                 self.signals.reload = False
-                self.reload(wiring, service, timer)
-            parts = health(service, timer, wiring.outbox, watchdog=True)
+                self.reload(wiring, *(self._term or (None, None)))
+            if lead is not None:
+                self._turn(wiring, instance, lead, lead.look())
+                lead.beat(self.clock.now())
+                if not lead.leading:
+                    self._heard.extend(wiring.outbox.take_incoming(STANDBY_KEEP))
+            parts = self.health(wiring, lead, watchdog=True)
             problems = [k for k, (ok, _) in parts.items() if not ok]
             problem = ", ".join(problems)
             if problem != last_problem:
@@ -249,8 +325,9 @@ class Daemon:
             if interval is not None and not problems:
                 self.notifier.watchdog()
 
-    def reload(self, wiring: Wiring, service: Jobs, timer: Timer) -> bool:
-        """Re-read the configuration; swap it in only if it is valid."""
+    def reload(self, wiring: Wiring, service: Jobs | None, timer: Timer | None) -> bool:
+        """Re-read the configuration; swap it in only if it is valid (a standby keeps it for
+        when it leads)."""
         self.notifier.reloading()
         try:
             loaded = self._load()
@@ -263,20 +340,25 @@ class Daemon:
             )
             self.notifier.ready(_("reload refused: the configuration has problems"))
             return False
-        old = service.dispatcher.plan
         assert loaded.station is not None
         assert loaded.schedule is not None
-        station = _keep_connections(old.station, loaded.station)
-        snapshot = _record_config(wiring.log, timer, loaded, self.clock.now())
-        if snapshot is None:  # airings must be recorded with the configuration in force
+        station = keep_connections(self.plan.station, loaded.station)
+        self.loaded = loaded
+        guard = timer.guard if timer is not None else Guard()
+        standby = wiring.lease_log is not None and service is None  # records it when it leads
+        snapshot = None if standby else _record_config(wiring.log, guard, loaded, self.clock.now())
+        if snapshot is None and not standby:  # airings are recorded with the configuration in force
             log.error(_("configuration NOT reloaded: it could not be recorded in the database"))
             self.notifier.ready(_("reload failed: the database did not answer"))
             return False
         plan = Plan(station, loaded.schedule, snapshot)
-        if not self._swap(service, timer, plan):
+        if service is not None and timer is not None and not self._swap(service, timer, plan):
             log.error(_("configuration reload failed: the running plan stays"))
             self.notifier.ready(_("reload failed: see the log"))
             return False
+        self.plan = plan
+        if service is None and self._http is not None:
+            self._http.update(plan)
         log.info(_("configuration reloaded: %d ward(s)"), len(plan.schedule.wards))
         self.notifier.ready(_("configuration reloaded"))
         return True
@@ -303,71 +385,12 @@ class Daemon:
 
 
 def _record_config(
-    airing_log: ServiceLog, timer: Timer, loaded: LoadedConfig, now: datetime
+    log_: ServiceLog, guard: Guard, loaded: LoadedConfig, now: datetime
 ) -> int | None:
     """The configuration snapshot for a reload; None if the database did not answer."""
     snapshot: list[int] = []
-    timer.guard(
+    guard(
         N_("recording the configuration"),
-        lambda: snapshot.append(airing_log.record_config(loaded, now=now)),
+        lambda: snapshot.append(log_.record_config(loaded, now=now)),
     )
     return snapshot[0] if snapshot else None
-
-
-def _keep_connections(old: StationConfig, new: StationConfig) -> StationConfig:
-    """Broker, database and HTTP settings need a restart; everything else applies on reload."""
-    changed = [
-        name
-        for name, a, b in (
-            ("mqtt", old.mqtt, new.mqtt),
-            ("database", old.database_url, new.database_url),
-            ("http", old.http, new.http),
-        )
-        if a != b
-    ]
-    if changed:
-        log.warning(
-            _(
-                "reload: %s settings changed; they apply after a restart "
-                "(systemctl restart ipfm-scheduler)"
-            ),
-            ", ".join(changed),
-        )
-    return dataclasses.replace(new, mqtt=old.mqtt, database_url=old.database_url, http=old.http)
-
-
-def health(
-    service: Jobs, timer: Timer, outbox: ServiceOutbox, *, watchdog: bool = False
-) -> dict[str, tuple[bool, str]]:
-    """Each part /healthz and the watchdog look at: (ok, reason).
-
-    /healthz is 200 only while the broker is connected. The watchdog asks less of the broker:
-    that paho's network loop is alive (reconnecting counts), because restarting the service
-    does not bring a stopped broker back; commands wait in the database meanwhile.
-    """
-    connected = outbox.is_connected()
-    broker_ok = outbox.is_alive() if watchdog else connected
-    if connected:
-        broker_why = "connected"
-    elif outbox.is_alive():
-        why = outbox.last_error
-        broker_why = "not connected: reconnecting" + (f" ({why})" if why else "")
-    else:
-        broker_why = "not connected: the MQTT network loop has stopped"
-    return {
-        "scheduler": (timer.healthy(), "" if timer.healthy() else "no job ran recently"),
-        "broker": (broker_ok, broker_why),
-        "database": _database_health(service, timer, watchdog=watchdog),
-    }
-
-
-def _database_health(service: Jobs, timer: Timer, *, watchdog: bool) -> tuple[bool, str]:
-    """/healthz turns red at the first heartbeat the database refuses (every 5 s), with its
-    error; the watchdog only once no heartbeat went through for ``DB_STALE_S`` (a short blip
-    must not get the service restarted, and a restart does not bring a database back)."""
-    error = timer.guard.last_error.get("heartbeat")  # why the last heartbeat failed, if it did
-    if not service.database_ok():
-        return False, f"no heartbeat written in {DB_STALE_S:.0f} s ({error or 'no answer'})"
-    if error is not None and not watchdog:
-        return False, f"the last heartbeat could not be written: {error}"
-    return True, ""

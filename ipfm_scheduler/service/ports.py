@@ -246,6 +246,10 @@ class MetricsSink(Protocol):
 
     def answers_quarantined(self, count: int) -> None: ...
 
+    def role(self, role: str, epoch: int) -> None:
+        """This instance's role (``core.lease.Role``) and the leader's epoch it last saw."""
+        ...
+
 
 class NoMetrics:
     """Counts nothing (tests, tools)."""
@@ -277,6 +281,9 @@ class NoMetrics:
         pass
 
     def answers_quarantined(self, count: int) -> None:
+        pass
+
+    def role(self, role: str, epoch: int) -> None:
         pass
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ipfm_scheduler.errors import NotLeading
 from ipfm_scheduler.i18n import _
 from ipfm_scheduler.service.ports import (
     AiringLog,
@@ -61,6 +63,8 @@ class Sender:
         self._acked: list[SendResult] = []
         self._fresh: list[OutgoingCommand] = []  # just stored, not yet offered to the broker
         self._was_connected = True
+        #: with services on standby: True while this one leads (checked before every publish)
+        self.gate: Callable[[], bool] = _always
 
     @property
     def in_flight(self) -> int:
@@ -80,6 +84,7 @@ class Sender:
             for n, command in enumerate(waiting):
                 if command.id in self._inflight:
                     continue
+                self._check_gate()
                 result = self.outbox.publish(command.topic, command.payload, token=command.id,
                                              wait=False)  # fmt: skip
                 if result.status is not PublishStatus.ACCEPTED:
@@ -152,6 +157,7 @@ class Sender:
     def _publish(self, command: OutgoingCommand, now: datetime) -> Publish:
         waited_since = None
         while True:
+            self._check_gate()
             result = self.outbox.publish(
                 command.topic, command.payload, token=command.id, wait=True
             )
@@ -168,6 +174,11 @@ class Sender:
             self._collect(timeout=1.0)
             if len(self._acked) >= FLUSH_EVERY:
                 self._flush(now)
+
+    def _check_gate(self) -> None:
+        if not self.gate():
+            self._fresh = []  # in the database: the next leader sends them
+            raise NotLeading(None)
 
     def _collect(self, timeout: float) -> int:
         tokens = self.outbox.take_pubacks(timeout)
@@ -199,3 +210,7 @@ class Sender:
             _("%d command(s) got no PUBACK in %s: they will be sent again"), len(stale), after
         )
         self.log.record_sends(results, now=now)
+
+
+def _always() -> bool:
+    return True

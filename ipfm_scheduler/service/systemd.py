@@ -1,4 +1,10 @@
-"""sd_notify(3) over ``$NOTIFY_SOCKET``: READY, STOPPING, RELOADING, STATUS and the watchdog.
+"""What the service manager tells the service, and what it tells the manager.
+
+Signals: SIGTERM/SIGINT (stop) and SIGHUP (reload); the handlers only set a flag. A socketpair
+given to ``signal.set_wakeup_fd`` wakes the daemon's main loop at once, so it can wait with a
+timeout (to feed the watchdog) without missing a signal.
+
+sd_notify(3) over ``$NOTIFY_SOCKET``: READY, STOPPING, RELOADING, STATUS and the watchdog.
 
 A datagram to a Unix socket; no dependency needed. Outside systemd (no ``$NOTIFY_SOCKET``) every
 call does nothing and returns False. A manager that does not read its socket (its queue holds
@@ -8,11 +14,15 @@ waits at most ``timeout`` seconds, then the message is dropped with one WARNING 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import select
+import signal
 import socket
 import time
 from collections.abc import Mapping
+from types import FrameType
 
 from ipfm_scheduler.i18n import _
 
@@ -79,3 +89,49 @@ def watchdog_interval(env: Mapping[str, str] | None = None, pid: int | None = No
     if usec <= 0 or (owner and owner != (os.getpid() if pid is None else pid)):
         return None
     return usec / 2_000_000
+
+
+class Signals:
+    """SIGTERM/SIGINT ask to stop, SIGHUP to reload. Handlers only set a flag; the wakeup fd lets
+    the main loop notice at once."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.reload = False
+        self._read, self._write = socket.socketpair()
+        for end in (self._read, self._write):
+            end.setblocking(False)
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+        signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
+
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop = True
+
+    def _on_reload(self, signum: int, frame: FrameType | None) -> None:
+        self.reload = True
+
+    def request_stop(self) -> None:
+        self.stop = True
+        self._wake()
+
+    def request_reload(self) -> None:
+        self.reload = True
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            self._write.send(b"\0")
+
+    def wait(self, timeout: float) -> None:
+        """Return after ``timeout`` seconds, or at once when a signal arrives."""
+        readable, _, _ = select.select([self._read], [], [], timeout)
+        if readable:
+            try:
+                while self._read.recv(512):
+                    pass
+            except BlockingIOError:
+                pass

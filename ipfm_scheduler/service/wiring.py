@@ -51,13 +51,17 @@ def connect(station: StationConfig, *, pages: PagesFactory | None = None) -> Wir
     metrics = Metrics()
     repo = Repository(engine)
 
+    postgres = engine.dialect.name == "postgresql"
+    parts = ("scheduler", "broker", "database", *(("lead",) if postgres else ()))
+
     def http(checks: HealthFn, plan: Plan) -> ServiceHttp:
-        return ServiceHttp(plan, checks, metrics, pages=pages, repo=repo)
+        return ServiceHttp(plan, checks, metrics, parts, pages=pages, repo=repo)
 
     outbox = MqttOutbox(station.mqtt, prefix=station.mqtt.topic_prefix)
     metrics.watch_intake(outbox.intake)
     spill = spill_path(station.database_url)
-    return Wiring(repo, outbox, metrics, http, spill)
+    metrics.role("standby" if postgres else "sole", 0)
+    return Wiring(repo, outbox, metrics, http, spill, lease_log=repo if postgres else None)
 
 
 def state_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -86,6 +90,7 @@ class ServiceHttp:
         plan: Plan,
         checks: HealthFn,
         metrics: Metrics,
+        parts: tuple[str, ...] = ("scheduler", "broker", "database"),
         *,
         pages: PagesFactory | None = None,
         repo: Repository | None = None,
@@ -99,7 +104,7 @@ class ServiceHttp:
         self.server = HttpServer.from_settings(
             plan.station.http,
             audio=_allowed(plan),
-            health={name: partial(check, name) for name in ("scheduler", "broker", "database")},
+            health={name: partial(check, name) for name in parts},
             metrics=metrics,
             access=http_access(plan.station.http.users),
         )

@@ -45,8 +45,14 @@ def open_engine(url: str | URL, *, read_only: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, read_only)
     options: dict[str, Any] = {"postgresql_readonly": True} if read_only else {}
+    # each process names itself (pg_stat_activity shows which service a backend serves), and a
+    # database that does not answer is given up on after a while (the leader's lease runs out)
+    connect = {"application_name": f"ipfm-scheduler {os.getpid()}", "connect_timeout": 5}
+    connect = {k: v for k, v in connect.items() if k not in parsed.query}
     try:
-        return create_engine(parsed, pool_pre_ping=True, execution_options=options)
+        return create_engine(
+            parsed, pool_pre_ping=True, execution_options=options, connect_args=connect
+        )
     except SQLAlchemyError as exc:  # pragma: no cover - bad driver options
         raise StorageError(
             _("can't open the database {url}: {error}").format(url=shown(parsed), error=exc)

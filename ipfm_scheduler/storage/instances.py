@@ -32,6 +32,19 @@ def stop_instance(conn: Connection, instance_id: int, now: datetime) -> None:
     conn.execute(si.update().where(si.c.id == instance_id).values(stopped_at=now, last_beat_at=now))
 
 
+def live_instances(conn: Connection, now: datetime, within: timedelta) -> list[LiveInstance]:
+    """Every running service whose last heartbeat is at most ``within`` old, oldest start first."""
+    si = t.service_instances
+    rows = conn.execute(
+        select(si)
+        .where(si.c.stopped_at.is_(None), si.c.last_beat_at >= to_utc(now, "now") - within)
+        .order_by(si.c.started_at, si.c.id)
+    ).all()
+    return [
+        LiveInstance(r.host, r.pid, r.last_beat_at, r.id, r.version, r.started_at) for r in rows
+    ]
+
+
 def live_instance(conn: Connection, now: datetime, within: timedelta) -> LiveInstance | None:
     """The newest running service whose last heartbeat is at most ``within`` old."""
     si = t.service_instances

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ipfm_scheduler import __version__
 from ipfm_scheduler.config.settings import LoadedConfig
 from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.lease import Lease
 from ipfm_scheduler.core.records import (
     AiringRecord,
     ConfigInForce,
@@ -55,6 +56,7 @@ from ipfm_scheduler.storage import (
     commands,
     configs,
     instances,
+    lease,
     manual,
     repeats,
 )
@@ -71,6 +73,10 @@ class Repository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._zones: dict[int, ZoneInfo] = {}  # snapshot id -> station time zone
+        #: with a lease (PostgreSQL, services on standby): the epoch every store is checked
+        #: against in its own transaction (0: not leading, every store refused); None: no lease
+        self.fence: int | None = None
+        self.fence_idle_ms = 5000  # a fenced transaction left idle this long is ended
 
     @property
     def engine(self) -> Engine:
@@ -92,6 +98,14 @@ class Repository:
         """A connection to read with (the auditors' queries: storage/report.py, audit.py); a
         database error comes out as :class:`StorageError`."""
         return self._read()
+
+    @contextmanager
+    def _fenced(self) -> Iterator[Connection]:
+        """A write transaction that first checks this service still leads (storage/lease.py)."""
+        with self._write() as conn:
+            if self.fence is not None:
+                lease.check_epoch(conn, self.fence, self.fence_idle_ms)
+            yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -140,7 +154,7 @@ class Repository:
             raise ValueInvalid(
                 "airings are recorded with the configuration snapshot in force"
             )  # i18n: internal (the service's own call)
-        with self._write() as conn:
+        with self._fenced() as conn:
             zone = self._zone(conn, snapshot_id)
             return airings.store_airings(conn, items, snapshot_id=snapshot_id, zone=zone, now=now)
 
@@ -159,11 +173,11 @@ class Repository:
 
     def record_sends(self, results: Sequence[SendResult], *, now: datetime) -> None:
         if results:
-            with self._write() as conn:
+            with self._fenced() as conn:
                 commands.record_sends(conn, results, now)
 
     def expire_overdue(self, now: datetime, *, grace: timedelta) -> list[CommandRef]:
-        with self._write() as conn:
+        with self._fenced() as conn:
             return commands.expire_overdue(conn, now, grace=grace)
 
     def open_commands(self) -> dict[CommandState, int]:
@@ -256,7 +270,7 @@ class Repository:
         now: datetime,
         snapshot_id: int | None = None,
     ) -> None:
-        with self._write() as conn:
+        with self._fenced() as conn:
             closing.record_week_close(conn, week, rows, now=now, snapshot_id=snapshot_id)
 
     def last_closed_week(self) -> IsoWeek | None:
@@ -270,7 +284,7 @@ class Repository:
             return manual.queue_request(conn, request, now)
 
     def take_requests(self, now: datetime) -> list[ManualRequest]:
-        with self._write() as conn:
+        with self._fenced() as conn:
             return manual.take_requests(conn, now)
 
     def stale_requests(self, taken_before: datetime) -> list[StaleRequest]:
@@ -286,7 +300,7 @@ class Repository:
         airing_id: int | None = None,
         message: str | None = None,
     ) -> None:
-        with self._write() as conn:
+        with self._fenced() as conn:
             manual.finish_request(
                 conn, request_id, state, now=now, airing_id=airing_id, message=message
             )
@@ -318,6 +332,31 @@ class Repository:
     def live_instance(self, now: datetime, within: timedelta) -> LiveInstance | None:
         with self._read() as conn:
             return instances.live_instance(conn, now, within)
+
+    def live_instances(self, now: datetime, within: timedelta) -> list[LiveInstance]:
+        with self._read() as conn:
+            return instances.live_instances(conn, now, within)
+
+    # ---------------------------------------------------------------- the leader's lease
+
+    def claim_lease(self, me: lease.Me, length: timedelta) -> lease.Claim:
+        """Renew or take the lease (storage/lease.py); one transaction."""
+        with self._write() as conn:
+            return lease.claim(conn, me, length)
+
+    def release_lease(self, instance_id: int) -> bool:
+        with self._write() as conn:
+            return lease.release(conn, instance_id)
+
+    def leader_changes(self, limit: int = 10) -> list[dict[str, object]]:
+        """The latest changes of leader, newest first (``ha_leader_changes`` rows)."""
+        with self._read() as conn:
+            return [dict(r._mapping) for r in lease.leader_changes(conn, limit)]
+
+    def current_lease(self) -> tuple[Lease | None, datetime]:
+        """The lease, and the database's time now (to tell whether it ran out)."""
+        with self._read() as conn:
+            return lease.read_lease(conn), lease.db_now(conn)
 
 
 __all__ = ["Repository"]

@@ -371,3 +371,30 @@ service_instances = Table(
     Column("last_beat_at", UtcDateTime(), nullable=False),
     Column("stopped_at", UtcDateTime()),
 )
+
+# Services sharing one PostgreSQL database (storage/lease.py): row 1 says which leads, until when
+ha_lease = Table(
+    "ha_lease",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger(), nullable=False),  # grows by one at each change of leader
+    Column("instance_id", BigInteger(), nullable=False),  # service_instances.id of the leader
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer(), nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),  # the database's clock
+)
+
+ha_leader_changes = Table(
+    "ha_leader_changes",
+    metadata,
+    _id(),
+    Column("epoch", BigInteger(), nullable=False, unique=True),
+    Column("instance_id", BigInteger(), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer(), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("previous_host", String(255)),  # NULL: the first leader
+    Column("previous_pid", Integer()),
+    Column("reason", String(16), nullable=False),  # first, expired, released
+)

@@ -43,7 +43,7 @@ from ipfm_scheduler.errors import BrokerUnavailable, PublishError, ValueInvalid
 from ipfm_scheduler.i18n import _
 from ipfm_scheduler.transport import mqtt_text
 from ipfm_scheduler.transport.intake import Incoming, Intake
-from ipfm_scheduler.transport.window import PublishWindow
+from ipfm_scheduler.transport.window import GatedPackets, PublishWindow
 
 __all__ = ["Delivered", "Incoming", "Intake", "MqttTransport", "Publication", "Will"]
 
@@ -137,6 +137,7 @@ class MqttTransport:
         #: how many times a connection was made (and subscribed): a new one needs announcing
         self.connections = 0
         self._refusal: str | None = None  # why the broker refused our CONNECT, if it did
+        self.gate: Callable[[], bool] = lambda: True  # publishes are written only while it says yes
         self._client = self._make_client(client_id, persistent_session, will)
         self._client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)  # type: ignore[arg-type]
 
@@ -154,6 +155,8 @@ class MqttTransport:
             protocol=paho.MQTTv311,
         )
         client.max_inflight_messages_set(0)  # our window paces; see the module docstring
+        gated = GatedPackets(lambda: self.gate(), self._drop)  # noqa: PLW0108 (gate is replaced)
+        client._out_packet = gated  # type: ignore[assignment]
         client.max_queued_messages_set(0)
         if s.username:
             client.username_pw_set(s.username, s.password)
@@ -360,6 +363,11 @@ class MqttTransport:
         entry = self._window.acknowledged(mid)
         if entry is not None:  # else publish() reports it once it has recorded the mid
             self._on_delivered(Delivered(mid, entry[0], entry[1]))
+
+    def _drop(self, mid: int) -> None:  # a publish dropped at the gate (paho's thread)
+        with self._client._out_message_mutex:  # forgotten by paho (never resent), by the window
+            self._client._out_messages.pop(mid, None)
+        self._window.forget(mid)
 
     def _handle_message(self, _c: Any, _u: Any, message: paho.MQTTMessage) -> None:
         try:

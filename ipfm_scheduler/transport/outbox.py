@@ -9,6 +9,7 @@ queue by the service's own thread.
 from __future__ import annotations
 
 import queue
+from collections.abc import Callable
 
 from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.core.traffic import IncomingMessage, Publish, PublishStatus
@@ -95,6 +96,15 @@ class MqttOutbox:
         except queue.Empty:
             pass
         return messages
+
+    def fence(self, gate: Callable[[], bool]) -> None:
+        """Write publishes to the broker only while ``gate()`` says yes (this service leads)."""
+        self.transport.gate = gate
+
+    def put_back(self, messages: list[IncomingMessage]) -> None:
+        """Messages taken earlier, to be taken again first (a standby hands what it heard
+        to itself as it takes the lead)."""
+        self._early = list(messages) + self._early
 
     def close(self) -> None:
         self.transport.close()

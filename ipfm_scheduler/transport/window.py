@@ -8,7 +8,9 @@ before the publishing thread has recorded its mid. No paho here: :mod:`mqtt` dri
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from ipfm_scheduler.errors import PublishBusy
 
@@ -21,6 +23,7 @@ class PublishWindow:
         self._cond = threading.Condition()
         self._pending: dict[int, tuple[str, object]] = {}  # mid -> (topic, token)
         self._early: set[int] = set()  # PUBACKs that beat the publisher to its bookkeeping
+        self._dropped: set[int] = set()  # dropped at the gate before the publisher recorded them
         self._reserved = 0  # publishes in progress or awaiting PUBACK
 
     @property
@@ -57,6 +60,11 @@ class PublishWindow:
         """Record that the publish holding a place went out as ``mid``; True if its PUBACK had
         already come (the place is then free again)."""
         with self._cond:
+            if mid in self._dropped:  # never written: no PUBACK will come
+                self._dropped.discard(mid)
+                self._reserved -= 1
+                self._cond.notify_all()
+                return False
             if mid in self._early:
                 self._early.discard(mid)
                 self._reserved -= 1
@@ -77,6 +85,16 @@ class PublishWindow:
             self._cond.notify_all()
             return entry
 
+    def forget(self, mid: int) -> None:
+        """The publish ``mid`` was dropped before it was written (:class:`GatedPackets`): its
+        place is freed, now or when the publisher records it; no PUBACK will come."""
+        with self._cond:
+            if self._pending.pop(mid, None) is None:
+                self._dropped.add(mid)
+                return
+            self._reserved -= 1
+            self._cond.notify_all()
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until no publish awaits its PUBACK; False if the timeout passed first."""
         with self._cond:
@@ -86,3 +104,26 @@ class PublishWindow:
         """Wake every publisher waiting for a place, to look again at whether it may publish."""
         with self._cond:
             self._cond.notify_all()
+
+
+PUBLISH = 0x30  # the packet type of an MQTT PUBLISH, in the high nibble of its first byte
+
+
+class GatedPackets(deque[dict[str, Any]]):
+    """paho's queue of packets to write, with a gate. paho's network thread takes each packet
+    with ``popleft`` just before writing it; while ``gate()`` says no, a PUBLISH not begun yet
+    is dropped there, never written, and ``dropped(mid)`` is told. So a service that no longer
+    leads (service/lead.py) publishes nothing, not even what it handed to paho just before it
+    was paused: those publishes would reach the broker when it resumes."""
+
+    def __init__(self, gate: Callable[[], bool], dropped: Callable[[int], None]) -> None:
+        super().__init__()
+        self.gate = gate
+        self.dropped = dropped
+
+    def popleft(self) -> dict[str, Any]:
+        while True:
+            packet = super().popleft()  # IndexError when empty, as paho expects
+            if packet["command"] & 0xF0 != PUBLISH or packet["pos"] or self.gate():
+                return packet
+            self.dropped(packet["mid"])

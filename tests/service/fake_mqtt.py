@@ -34,6 +34,12 @@ class FakeOutbox:
     def close(self) -> None:
         self.closed = True
 
+    def fence(self, gate: object) -> None:
+        self.gate = gate
+
+    def put_back(self, messages: list[IncomingMessage]) -> None:
+        self.incoming[:0] = messages
+
     def is_alive(self) -> bool:
         return self.alive
 

@@ -15,8 +15,7 @@ import pytest
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
 from ipfm_scheduler.errors import ConfigError, ConfigProblem
 from ipfm_scheduler.service.daemon import Daemon, Wiring
-from ipfm_scheduler.service.signals import Signals
-from ipfm_scheduler.service.systemd import Notifier
+from ipfm_scheduler.service.systemd import Notifier, Signals
 from ipfm_scheduler.storage.memory import MemoryLog
 from tests.core.factories import ward, weekly
 from tests.service.fake_mqtt import FakeOutbox

@@ -113,6 +113,23 @@ class Metrics:
             registry=r,
         )
 
+        self._role = Gauge(
+            "role",
+            "1 for this instance's role (leader, standby, or sole: SQLite, no standby), else 0; "
+            "epoch: the leader's epoch as this instance last saw it.",
+            ["role"],
+            namespace=ns,
+            registry=r,
+        )
+        self._epoch = Gauge("leader_epoch", "The leader's epoch, as last seen.", namespace=ns,
+                            registry=r)  # fmt: skip
+
+    def role(self, role: str, epoch: int) -> None:
+        """This instance's role (``core.lease.Role``), and the leader's epoch it last saw."""
+        for name in ("leader", "standby", "sole"):
+            self._role.labels(name).set(1 if name == role else 0)
+        self._epoch.set(_count(epoch))
+
     def command_sent(self, ward: str, *, resend: bool = False) -> None:
         self._sent.labels(_ward(ward), "resend" if resend else "first").inc()
 

@@ -1,0 +1,74 @@
+"""The publish gate (transport/window.py ``GatedPackets``): while it is closed, paho's network
+thread drops every PUBLISH it has not begun to write, paho forgets it (no resend after a
+reconnect) and the window frees its place; other packets, and a PUBLISH half written, go on."""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+import pytest
+
+from ipfm_scheduler.protocol import cmd_topic
+from ipfm_scheduler.transport.mqtt import MqttTransport
+from ipfm_scheduler.transport.window import PUBLISH, GatedPackets, PublishWindow
+from tests.transport.test_mqtt import WAIT, settings_for
+
+
+def packet(command: int, mid: int, pos: int = 0) -> dict[str, object]:
+    return {"command": command, "mid": mid, "pos": pos, "qos": 1}
+
+
+def test_a_closed_gate_drops_publishes_not_begun_and_nothing_else() -> None:
+    is_open = [False]
+    dropped: list[int] = []
+    packets = GatedPackets(lambda: is_open[0], dropped.append)
+    packets.extend([packet(PUBLISH | 2, 1), packet(0xC0, 0), packet(PUBLISH | 2, 2, pos=5),
+                    packet(PUBLISH | 2, 3)])  # fmt: skip
+    assert packets.popleft()["command"] == 0xC0  # PINGREQ: written
+    assert packets.popleft()["mid"] == 2  # half written: finished, or the stream breaks
+    with pytest.raises(IndexError):
+        packets.popleft()
+    assert dropped == [1, 3]
+    is_open[0] = True
+    packets.append(packet(PUBLISH | 2, 4))
+    assert packets.popleft()["mid"] == 4
+
+
+def test_the_window_frees_the_place_of_a_dropped_publish_whenever_it_is_recorded() -> None:
+    window = PublishWindow(2)
+    for _ in range(2):
+        assert window.reserve("t", 0, lambda: True)
+    window.sent(7, "t", "a")
+    window.forget(7)  # dropped after the publisher recorded it
+    window.forget(8)  # dropped before the publisher recorded it...
+    assert not window.sent(8, "t", "b")  # ...no PUBACK reported for it
+    assert window.outstanding == 0
+
+
+@pytest.mark.mqtt
+def test_nothing_reaches_the_broker_while_the_gate_is_closed(
+    mqtt_broker: tuple[str, int], topic_prefix: str
+) -> None:
+    topic = cmd_topic(topic_prefix, "cam-trung", "loa-01")
+    heard: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    listener = MqttTransport(settings_for(*mqtt_broker), (topic,),
+                             on_message=lambda m: heard.put(m.payload))  # fmt: skip
+    sender = MqttTransport(settings_for(*mqtt_broker))
+    try:
+        listener.connect(WAIT)
+        sender.connect(WAIT)
+        sender.gate = lambda: False  # this service no longer leads
+        for n in range(50):
+            sender.publish(topic, b"late %d" % n, token=n)
+        freed = threading.Event()
+        threading.Thread(target=lambda: sender.flush(WAIT) and freed.set(), daemon=True).start()
+        assert freed.wait(WAIT)  # every place freed: nothing awaits a PUBACK
+        assert not sender._client._out_messages  # paho forgot them: never resent
+        sender.gate = lambda: True
+        sender.publish(topic, b"leading", token="x")
+        assert heard.get(timeout=WAIT) == b"leading"  # the first thing the broker passed on
+        assert heard.empty()
+    finally:
+        sender.close(timeout=1)
+        listener.close(timeout=1)
