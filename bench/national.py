@@ -27,14 +27,17 @@ RSS under 250 MB.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import signal
 import sqlite3
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +125,15 @@ def new_database(kind: str, folder: Path, name: str) -> tuple[str, Callable[[], 
 
 
 def service_round(
-    folder: Path, port: int, prefix: str, db_url: str, wards: int, receivers: int, *, keys: bool
+    folder: Path,
+    port: int,
+    prefix: str,
+    db_url: str,
+    wards: int,
+    receivers: int,
+    *,
+    keys: bool,
+    profile: Path | None = None,
 ) -> ServiceFigures:
     total = wards * receivers
     margin = 25 + total / 2500  # the service's start-up grows with the ward and key files
@@ -144,6 +155,7 @@ def service_round(
         instant = slot.instant.timestamp()
         if ready is None or ready > instant - 1:
             raise RuntimeError(f"the service was not ready before the dispatch instant: see {log}")
+        spy = None if profile is None else start_spy(service.pid, profile)
         time.sleep(max(0.0, instant - time.time() - 0.02))
         cpu0 = _process_seconds(service.pid) or 0.0
         watch = Watch(db_url)
@@ -158,6 +170,9 @@ def service_round(
         cpu = (_process_seconds(service.pid) or 0.0) - cpu0
         peak = status_kb(service.pid, "VmHWM") / 1024
         counts = watch.counts()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
     finally:
         if watch is not None:
             watch.close()
@@ -171,6 +186,38 @@ def service_round(
     return ServiceFigures(total, ended - instant, out, cpu, peak, ready - began, counts)
 
 
+def start_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the service (every thread, 100 Hz, without pausing it) until SIGINT."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    return subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--threads",
+         "--nonblocking", "--output", str(output)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def top_frames(raw: Path, count: int = 15) -> str:
+    """The functions most often on the CPU (self) and on the stack (inclusive), as shares of
+    the samples, from py-spy's raw (collapsed) output."""
+    own: Counter[str] = Counter()
+    under: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")[1:]]  # no thread, line
+        total += int(n)
+        if frames:
+            own[frames[-1]] += int(n)
+        for frame in set(frames):
+            under[frame] += int(n)
+    lines = [f"{total} samples; self:"]
+    lines += [f"  {n / total:6.1%}  {f}" for f, n in own.most_common(count)]
+    lines += ["inclusive:"] + [f"  {n / total:6.1%}  {f}" for f, n in under.most_common(count)]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10x1000,100x1000",
@@ -178,6 +225,7 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--keep", type=Path, default=None, help="work here and keep it")
+    parser.add_argument("--profile", action="store_true", help="py-spy the service's rounds")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="ipfm-national-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -202,8 +250,15 @@ def main() -> None:
                     for n in range(args.rounds):
                         db_url, drop = new_database(kind, folder, f"service{n}")
                         try:
+                            spied = (
+                                work / f"{kind}-{wards * receivers}-{n}.spy"
+                                if args.profile
+                                else None
+                            )
                             s = service_round(folder, broker.port, prefix, db_url, wards,
-                                              receivers, keys=False)  # fmt: skip
+                                              receivers, keys=False, profile=spied)  # fmt: skip
+                            if spied is not None:
+                                print(top_frames(spied), flush=True)
                         finally:
                             drop()
                         extra = f"start-up {s.startup_s:.1f} s, {s.counts}"
