@@ -166,7 +166,13 @@ class Daemon:
             )
         now = self.clock.now()
         dispatcher = Dispatcher(
-            wiring.log, wiring.outbox, plan, now=now, metrics=wiring.metrics, spill=wiring.spill
+            wiring.log,
+            wiring.outbox,
+            plan,
+            now=now,
+            metrics=wiring.metrics,
+            spill=wiring.spill,
+            clock=self.clock.now,
         )
         service = Jobs(dispatcher, wiring.log, instance)
         self.service = service
