@@ -6,8 +6,8 @@ the real service against the least dispatcher that does the same work, same run,
   folder as `keys init` makes it), whose one airing's dispatch instant comes once the service is
   ready. Timed from that instant (the decision: the timer's date job fires then) to the last ack
   recorded in its database (polled every 50 ms: ``max(acks.id)``), and to the last command out
-  (none left ``pending``: its PUBACK or its ack recorded). Its CPU-seconds over that time and its
-  peak RSS (VmHWM, all its life) come from /proc.
+  (every command's PUBACK or ack recorded; polled every 0.25 s). Its CPU-seconds over that time
+  and its peak RSS (VmHWM, all its life) come from /proc.
 * **The least dispatcher**: ``bench/least.py``, in a process of its own, the same receivers.
 * **The receivers**: ``bench/fleet.py``, one process answering every command with a signed
   (version 2) `received` ack, for both.
@@ -93,8 +93,9 @@ class Watch:
     def acks(self) -> int:
         return self.one("SELECT max(id) FROM acks")  # a fresh database: ids 1, 2, ...
 
-    def pending(self) -> int:
-        return self.one("SELECT count(*) FROM commands WHERE state = 'pending'")
+    def out(self) -> int:
+        """Commands stored and no longer pending (their PUBACK or their ack recorded)."""
+        return self.one("SELECT count(*) FROM commands WHERE state != 'pending'")
 
     def counts(self) -> dict[str, int]:
         return {
@@ -160,8 +161,10 @@ def service_round(
         cpu0 = _process_seconds(service.pid) or 0.0
         watch = Watch(db_url)
         out_at = None
+        polls = 0
         while (done := watch.acks()) < total:
-            if out_at is None and time.time() > instant + 0.5 and watch.pending() == 0:
+            polls += 1
+            if out_at is None and polls % 5 == 0 and watch.out() >= total:
                 out_at = time.time()
             if time.time() - instant > 600 or service.poll() is not None:
                 raise RuntimeError(f"{done} of {total} acks recorded: see {log}")
@@ -173,6 +176,7 @@ def service_round(
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
+        counts["reload_ms"] = reload_ms(service, log)
     finally:
         if watch is not None:
             watch.close()
@@ -182,8 +186,22 @@ def service_round(
         except subprocess.TimeoutExpired:
             service.kill()
             service.wait(10)
+    began = time.perf_counter()
+    shown = subprocess.run(service_command(station, "status"), env=env, cwd=folder,
+                           capture_output=True, check=False)  # fmt: skip
+    counts["status_ms"] = round((time.perf_counter() - began) * 1000)
+    counts["status_rc"] = shown.returncode
     out = (out_at or ended) - instant
     return ServiceFigures(total, ended - instant, out, cpu, peak, ready - began, counts)
+
+
+def reload_ms(service: subprocess.Popen[bytes], log: Path) -> int:
+    """SIGHUP, as `systemctl reload` sends it: milliseconds until the service says it reloaded
+    its configuration (every ward file read and checked again), -1 if it did not in 120 s."""
+    began = time.time()
+    service.send_signal(signal.SIGHUP)
+    seen = wait_line(log, "configuration reloaded", 120)
+    return -1 if seen is None else round((seen - began) * 1000)
 
 
 def start_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
