@@ -186,10 +186,10 @@ def service_round(
         except subprocess.TimeoutExpired:
             service.kill()
             service.wait(10)
-    began = time.perf_counter()
+    asked = time.perf_counter()
     shown = subprocess.run(service_command(station, "status"), env=env, cwd=folder,
                            capture_output=True, check=False)  # fmt: skip
-    counts["status_ms"] = round((time.perf_counter() - began) * 1000)
+    counts["status_ms"] = round((time.perf_counter() - asked) * 1000)
     counts["status_rc"] = shown.returncode
     out = (out_at or ended) - instant
     return ServiceFigures(total, ended - instant, out, cpu, peak, ready - began, counts)
