@@ -18,10 +18,6 @@ class PublishWindow:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        #: a publisher that finds the window full waits until no more than this many remain:
-        #: it is woken once per half window, not once per PUBACK (each wake-up is a hand-over
-        #: of the GIL from paho's thread; one per message held a slot to about 1,500/s)
-        self.low = size // 2
         self._cond = threading.Condition()
         self._pending: dict[int, tuple[str, object]] = {}  # mid -> (topic, token)
         self._early: set[int] = set()  # PUBACKs that beat the publisher to its bookkeeping
@@ -41,9 +37,7 @@ class PublishWindow:
         with self._cond:
             if not usable():
                 return False
-            if self._reserved >= self.size and not self._cond.wait_for(
-                lambda: self._reserved <= self.low or not usable(), timeout
-            ):
+            if not self._cond.wait_for(lambda: self._reserved < self.size or not usable(), timeout):
                 raise PublishBusy(
                     f"{topic}: {self._reserved} publishes await the broker's acknowledgement "
                     f"(limit {self.size}) after {timeout:g} s; not sent"
@@ -57,7 +51,7 @@ class PublishWindow:
         """Give back a place whose publish was not sent."""
         with self._cond:
             self._reserved -= 1
-            self._freed()
+            self._cond.notify_all()
 
     def sent(self, mid: int, topic: str, token: object) -> bool:
         """Record that the publish holding a place went out as ``mid``; True if its PUBACK had
@@ -66,7 +60,7 @@ class PublishWindow:
             if mid in self._early:
                 self._early.discard(mid)
                 self._reserved -= 1
-                self._freed()
+                self._cond.notify_all()
                 return True
             self._pending[mid] = (topic, token)
             return False
@@ -80,13 +74,8 @@ class PublishWindow:
                 self._early.add(mid)
                 return None
             self._reserved -= 1
-            self._freed()
-            return entry
-
-    def _freed(self) -> None:
-        """A place was freed (the lock held): wake the waiters once few enough remain."""
-        if self._reserved <= self.low:
             self._cond.notify_all()
+            return entry
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until no publish awaits its PUBACK; False if the timeout passed first."""
