@@ -45,7 +45,7 @@ from typing import Any
 
 import psycopg
 
-from bench.cpu import _process_seconds
+from bench.cpu import _machine_seconds, _process_seconds
 from bench.fleet import start_fleet, stop_fleet
 from bench.least import LeastFigures, least_in_process
 from bench.station import service_command, service_env, slot_after, wait_line, write_station
@@ -159,6 +159,7 @@ def service_round(
         spy = None if profile is None else start_spy(service.pid, profile)
         time.sleep(max(0.0, instant - time.time() - 0.02))
         cpu0 = _process_seconds(service.pid) or 0.0
+        machine0 = _machine_seconds()
         watch = Watch(db_url)
         out_at = None
         polls = 0
@@ -171,8 +172,10 @@ def service_round(
             time.sleep(POLL_S)  # a benchmark's poll of another process's database
         ended = time.time()
         cpu = (_process_seconds(service.pid) or 0.0) - cpu0
+        busy = busy_pct(machine0, _machine_seconds())
         peak = status_kb(service.pid, "VmHWM") / 1024
         counts = watch.counts()
+        counts["machine_busy_pct"] = busy
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
@@ -193,6 +196,13 @@ def service_round(
     counts["status_rc"] = shown.returncode
     out = (out_at or ended) - instant
     return ServiceFigures(total, ended - instant, out, cpu, peak, ready - began, counts)
+
+
+def busy_pct(before: tuple[float, float] | None, after: tuple[float, float] | None) -> int:
+    """How busy the whole machine was between two readings, in % of all its cores."""
+    if before is None or after is None or after[1] <= before[1]:
+        return -1
+    return round(100 * (after[0] - before[0]) / (after[1] - before[1]))
 
 
 def reload_ms(service: subprocess.Popen[bytes], log: Path) -> int:
@@ -284,13 +294,16 @@ def main() -> None:
                              s.peak_rss_mb, extra)  # fmt: skip
                         ours.append(s)
                         db_url, drop = new_database(kind, folder, f"least{n}")
+                        machine0 = _machine_seconds()
                         try:
                             f = least_in_process(url, db_url, wards, receivers, prefix=prefix,
                                                  keys_dir=folder / "keys")  # fmt: skip
                         finally:
                             drop()
+                        busy = busy_pct(machine0, _machine_seconds())
                         show("least", kind, f.receivers, f.seconds, f.out_s, f.cpu_s,
-                             f.peak_rss_mb, f"acks {f.acks}, refused {f.refused}")  # fmt: skip
+                             f.peak_rss_mb, f"acks {f.acks}, refused {f.refused}, "
+                             f"machine_busy_pct {busy}")  # fmt: skip
                         least.append(f)
                     results.append((kind, wards * receivers, ours, least))
             finally:
