@@ -194,6 +194,9 @@ def service_round(
                            capture_output=True, check=False)  # fmt: skip
     counts["status_ms"] = round((time.perf_counter() - asked) * 1000)
     counts["status_rc"] = shown.returncode
+    checked = subprocess.run(service_command(station, "audit", "verify"), env=env, cwd=folder,
+                             capture_output=True, check=False)  # fmt: skip
+    counts["audit_verify_rc"] = checked.returncode  # 0: the hash chains verify
     out = (out_at or ended) - instant
     return ServiceFigures(total, ended - instant, out, cpu, peak, ready - began, counts)
 
