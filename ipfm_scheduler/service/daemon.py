@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
 import socket
@@ -148,6 +149,7 @@ class Daemon:
             raise
         snapshot = wiring.log.record_config(loaded, now=now)
         plan = Plan(station, loaded.schedule, snapshot)
+        _settle_heap()
         instance = wiring.log.start_instance(host=socket.gethostname(), pid=os.getpid(), now=now)
         try:
             return self._serve(wiring, plan, instance)
@@ -283,6 +285,7 @@ class Daemon:
             log.error(_("configuration reload failed: the running plan stays"))
             self.notifier.ready(_("reload failed: see the log"))
             return False
+        _settle_heap()
         log.info(_("configuration reloaded: %d ward(s)"), len(plan.schedule.wards))
         self.notifier.ready(_("configuration reloaded"))
         return True
@@ -306,6 +309,16 @@ class Daemon:
 
         timer.run_soon("reload", swap)
         return done.wait(60.0) and all(applied)
+
+
+def _settle_heap() -> None:
+    """The configuration just loaded (for 100,000 receivers, a few hundred thousand objects
+    that live until the next reload) is set aside from Python's cyclic garbage collector, which
+    otherwise walks it again and again while answers come in (6 % of the CPU of taking in
+    10,000 acks, docs/service.md). What the previous configuration left is collected first."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _record_config(
