@@ -150,10 +150,15 @@ class Ward:
     skip_dates: frozenset[date] = frozenset()
     #: its receivers' unsigned answers (protocol version 1) count, marked unverified
     accept_unsigned: bool = False
+    #: receiver id -> receiver, for :meth:`receiver` (asked once per answer received: a search
+    #: through 100 receivers each time made taking in an answer cost more in bigger wards)
+    _by_id: dict[str, Receiver] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         check_name(self.id, N_("ward id"))
-        seen: set[str] = set()
+        seen: dict[str, Receiver] = {}
         for receiver in self.receivers:
             if receiver.id in seen:
                 raise ValueInvalid(
@@ -161,14 +166,15 @@ class Ward:
                         ward=self.id, receiver=repr(receiver.id)
                     )
                 )
-            seen.add(receiver.id)
+            seen[receiver.id] = receiver
+        object.__setattr__(self, "_by_id", seen)
 
     @property
     def enabled_receivers(self) -> tuple[Receiver, ...]:
         return tuple(r for r in self.receivers if r.enabled)
 
     def receiver(self, receiver_id: str) -> Receiver | None:
-        return next((r for r in self.receivers if r.id == receiver_id), None)
+        return self._by_id.get(receiver_id)
 
     def window_at(self, weekday: int, at: time) -> Window | None:
         """The window in which an airing starting at ``at`` on ``weekday`` starts, if any.

@@ -33,7 +33,7 @@ from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
 from ipfm_scheduler.core.lease import LeaseTimes
 from ipfm_scheduler.errors import ConfigError, IpfmError, ServiceAlreadyRunning
 from ipfm_scheduler.i18n import N_, _
-from ipfm_scheduler.service.agenda import Plan, keep_connections
+from ipfm_scheduler.service.agenda import Plan, keep_connections, settle_heap
 from ipfm_scheduler.service.jobs import Dispatcher, Jobs
 from ipfm_scheduler.service.lead import Leadership, LeaseLog, Turn, health, status_text
 from ipfm_scheduler.service.ports import (
@@ -165,6 +165,7 @@ class Daemon:
         self.loaded = loaded
         snapshot = wiring.log.record_config(loaded, now=now) if wiring.lease_log is None else None
         self.plan = Plan(station, loaded.schedule, snapshot)
+        settle_heap()
         host, pid = socket.gethostname(), os.getpid()
         instance = wiring.log.start_instance(host=host, pid=pid, now=now)
         lead = None
@@ -214,7 +215,7 @@ class Daemon:
             self.plan = replace(self.plan, snapshot_id=snapshot)
         dispatcher = Dispatcher(
             wiring.log, wiring.outbox, self.plan, now=now, metrics=wiring.metrics,
-            spill=wiring.spill,
+            spill=wiring.spill, clock=self.clock.now,
         )  # fmt: skip
         service = Jobs(dispatcher, wiring.log, instance)
         if lead is not None:
@@ -359,6 +360,7 @@ class Daemon:
         self.plan = plan
         if service is None and self._http is not None:
             self._http.update(plan)
+        settle_heap()
         log.info(_("configuration reloaded: %d ward(s)"), len(plan.schedule.wards))
         self.notifier.ready(_("configuration reloaded"))
         return True

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -34,7 +35,7 @@ from ipfm_scheduler.service.ports import (
     OutgoingCommand,
     StoredAiring,
 )
-from ipfm_scheduler.service.sender import Sender
+from ipfm_scheduler.service.sender import STEP_LIMIT_S, Sender
 
 log = logging.getLogger(__name__)
 
@@ -124,17 +125,25 @@ class Dispatch:
         """Store the airings whose dispatch time has come; returns how many were new.
 
         In batches of about ``STORE_BATCH`` commands: each batch is stored (one transaction),
-        then handed to the broker as far as the in-flight window allows without waiting, so that
-        the next batch is built and stored while the broker works through the previous one.
+        then published, waiting for room in the in-flight window (and taking in the receivers'
+        answers meanwhile), so that only a batch or two is ever held in memory and answers never
+        pile up. Once the broker falls behind (or the step has run ``STEP_LIMIT_S``), the rest
+        is stored and handed over as far as the window allows without waiting; the ``send``
+        step goes on with it.
         """
         due = agenda.pop_due(now)
         created = done = 0
+        deadline = time.monotonic() + STEP_LIMIT_S
+        flowing = True  # each batch goes out before the next is stored, while the broker keeps up
         try:
             while done < len(due):
                 batch = _next_batch(plan, due, done)
                 created += self._store_due(plan, batch, now)
                 done += len(batch)
-                self.sender.send_ready(now)
+                if flowing and time.monotonic() < deadline:
+                    flowing = self.sender.send_offered(now, deadline, dispatching=True)[1]
+                else:
+                    self.sender.send_ready(now)
         except Exception:
             agenda.put_back(due[done:])  # tried again next tick
             raise

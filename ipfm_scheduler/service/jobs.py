@@ -13,6 +13,7 @@ tests call the :class:`Dispatcher`'s steps directly with a controlled clock.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from ipfm_scheduler.core import manual
 from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.model import Programme
 from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.errors import IpfmError
 from ipfm_scheduler.i18n import N_
 from ipfm_scheduler.service.agenda import Agenda, Plan
 from ipfm_scheduler.service.answers import Answers
@@ -40,8 +42,11 @@ from ipfm_scheduler.service.timer import Step
 from ipfm_scheduler.service.weekly import Weekly
 from ipfm_scheduler.storage.spill import SpillFile
 
+log = logging.getLogger(__name__)
+
 HORIZON = timedelta(hours=36)  # how far ahead the agenda (and the timer's date jobs) reach
 DB_STALE_S = 20.0  # no successful heartbeat for this long: the database is not answering
+BEAT_EVERY_S = 5.0  # the heartbeat's interval (the timer's job), also during a long send
 
 
 class Dispatcher:
@@ -58,6 +63,7 @@ class Dispatcher:
         send_limit: int = 20000,
         metrics: MetricsSink | None = None,
         spill: Path | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.log = airing_log
         self.outbox = outbox
@@ -72,6 +78,29 @@ class Dispatcher:
         self.answers = Answers(airing_log, outbox, self.metrics, self.weekly.touch, spill_file)
         self.desk = RequestDesk(airing_log)
         self.answers.known = _receivers(plan)
+        self._clock = clock
+        self.sender.meanwhile = self._meanwhile
+        #: the heartbeat (``Jobs`` sets it): written during a long send too, so that a slot to
+        #: 100,000 receivers never looks like a database that stopped answering (the watchdog)
+        self.beat: Callable[[datetime], None] | None = None
+        self._beat_at = time.monotonic()
+
+    def _meanwhile(self, now: datetime) -> int:
+        """While a big send waits on the broker: take in the receivers' answers (at the
+        clock's time, when there is one: the step may have begun a while ago). A failure
+        never stops the send: what was not stored stays pending (``answers``), and the next
+        tick's "receiving acks" step tries again and says why."""
+        at = self._clock() if self._clock is not None else now
+        try:
+            if self.beat is not None and time.monotonic() - self._beat_at >= BEAT_EVERY_S:
+                self._beat_at = time.monotonic()
+                self.beat(at)
+            return self.receive(at)
+        except IpfmError:
+            return 0
+        except Exception:  # a bug: the next tick's step logs it with its trace
+            log.debug("taking in answers during a send failed", exc_info=True)
+            return 0
 
     # ------------------------------------------------------------------ plan
 
@@ -160,6 +189,7 @@ class Jobs:
         self.db_ok_at = time.monotonic()
         #: with services on standby: True while this one leads; else only the heartbeat runs
         self.gate: Callable[[], bool] | None = None
+        dispatcher.beat = self.heartbeat
 
     def steps(self, job: str) -> list[Step]:
         d = self.dispatcher

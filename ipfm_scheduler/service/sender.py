@@ -36,6 +36,7 @@ FLUSH_EVERY = 2000  # PUBACKs recorded per database transaction during a big sen
 BUSY_PATIENCE_S = 10.0  # how long one tick waits for PUBACKs while the in-flight cap is reached
 STEP_LIMIT_S = 20.0  # one tick sends for at most this long (the rest goes next tick), so the
 # other jobs and the watchdog are never starved by a big send
+MEANWHILE_EVERY_S = 0.25  # during a big send, the receivers' answers are taken in this often
 
 
 @dataclass
@@ -65,6 +66,11 @@ class Sender:
         self._was_connected = True
         #: with services on standby: True while this one leads (checked before every publish)
         self.gate: Callable[[], bool] = _always
+        #: work to do while a big send waits on the broker, given the step's time; returns how
+        #: much it did. The dispatcher takes in the receivers' answers there (service/jobs.py),
+        #: so that they do not pile up in the intake while 100,000 commands go out.
+        self.meanwhile: Callable[[datetime], int] | None = None
+        self._meanwhile_at = 0.0
 
     @property
     def in_flight(self) -> int:
@@ -97,31 +103,69 @@ class Sender:
             else:
                 self._fresh = []
         self.settle(now)
+        self._between(now)
         return accepted
 
     def send(self, now: datetime, *, resend_after: timedelta, due_by: datetime) -> int:
-        """Publish what is due; returns how many publishes the client accepted."""
+        """Publish what is due; returns how many publishes the client accepted. Commands
+        offered and not published yet go first (their rest stays offered for the next tick);
+        then the airing log is asked."""
         self.settle(now)
         self._give_up(now, resend_after)
-        fresh, self._fresh = self._fresh, []
         if not self._connected():
+            self._fresh = []  # they wait in the database, as every other command
             return 0
-        due = fresh or self.log.commands_to_send(
+        if self._fresh:
+            return self.send_offered(now, time.monotonic() + STEP_LIMIT_S)[0]
+        due = self.log.commands_to_send(
             now, resend_after=resend_after, due_by=due_by, limit=self.limit + self.in_flight
         )
+        return self._publish_all(due, now, time.monotonic() + STEP_LIMIT_S)[0]
+
+    def send_offered(
+        self, now: datetime, deadline: float, *, dispatching: bool = False
+    ) -> tuple[int, bool]:
+        """Publish the commands offered (just stored), waiting for room in the in-flight
+        window until ``deadline`` (``time.monotonic()``), taking in answers meanwhile; what is
+        left stays offered. ``dispatching``: nothing is tried without a connection, and the
+        first command the client refuses stays offered, untried, for the ``send`` step (which
+        records the refusal: one attempt per tick). Returns (publishes accepted, whether all
+        went)."""
+        if dispatching and not self.outbox.is_connected():
+            self.settle(now)
+            return 0, False
+        fresh, self._fresh = self._fresh, []
+        fresh = [c for c in fresh if c.expires_at > now]  # the database's query says the same
+        accepted, rest = self._publish_all(fresh, now, deadline, keep_refused=dispatching)
+        self._fresh = rest + self._fresh
+        return accepted, not rest
+
+    def _publish_all(
+        self,
+        due: list[OutgoingCommand],
+        now: datetime,
+        deadline: float,
+        *,
+        keep_refused: bool = False,
+    ) -> tuple[int, list[OutgoingCommand]]:
+        """Publish ``due`` in order until the deadline, a slow broker or a refusal; returns
+        (publishes accepted, the commands not tried)."""
         refused: list[SendResult] = []
         accepted = 0
-        began = time.monotonic()
-        for command in due:
+        rest: list[OutgoingCommand] = []
+        for n, command in enumerate(due):
             if command.id in self._inflight:
                 continue
-            if time.monotonic() - began > STEP_LIMIT_S:
+            if time.monotonic() > deadline:
+                rest = due[n:]
                 break
+            self._between(now)
             result = self._publish(command, now)
             if result.status is PublishStatus.ACCEPTED:
                 accepted += 1
                 continue
-            if result.status is PublishStatus.BUSY:
+            if result.status is PublishStatus.BUSY or keep_refused:
+                rest = due[n:]
                 break  # the broker is slow to answer: the rest waits for the next tick
             refused.append(SendResult(command.id, SendOutcome(result.status.value)))
             log.warning(
@@ -132,11 +176,12 @@ class Sender:
                 result.reason or result.status.value,
             )
             if result.status is PublishStatus.NO_CONNECTION:
+                rest = due[n + 1 :]
                 break
         if refused:
             self.log.record_sends(refused, now=now)
         self.settle(now)
-        return accepted
+        return accepted, rest
 
     def settle(self, now: datetime, timeout: float = 0.0) -> int:
         """Record the PUBACKs that arrived; returns how many."""
@@ -171,7 +216,7 @@ class Sender:
             waited_since = waited_since or time.monotonic()
             if time.monotonic() - waited_since > BUSY_PATIENCE_S:
                 return result
-            self._collect(timeout=1.0)
+            self._collect(timeout=0.0 if self._between(now) else 1.0)
             if len(self._acked) >= FLUSH_EVERY:
                 self._flush(now)
 
@@ -179,6 +224,13 @@ class Sender:
         if not self.gate():
             self._fresh = []  # in the database: the next leader sends them
             raise NotLeading(None)
+
+    def _between(self, now: datetime) -> int:
+        """Run ``meanwhile`` if it has not run for ``MEANWHILE_EVERY_S``; how much it did."""
+        if self.meanwhile is None or time.monotonic() - self._meanwhile_at < MEANWHILE_EVERY_S:
+            return 0
+        self._meanwhile_at = time.monotonic()
+        return self.meanwhile(now)
 
     def _collect(self, timeout: float) -> int:
         tokens = self.outbox.take_pubacks(timeout)

@@ -62,8 +62,18 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
     repeats.count_repeats(conn, filer.repeats, now)
     repeats.insert_quarantined(conn, filer.quarantined, now)
     update_commands(conn, filer.changes)
-    refresh_outcomes(conn, sorted({rows[cid].airing_id for cid in filer.changes}))
+    # an airing with a command open before and after (received, playing) was and stays open
+    moved = [
+        cid
+        for cid, change in filer.changes.items()
+        if not _open_to_open(rows[cid].state, change["state"])
+    ]
+    refresh_outcomes(conn, sorted({rows[cid].airing_id for cid in moved}))
     return outcomes
+
+
+def _open_to_open(before: str, after: str) -> bool:
+    return CommandState(before).open and CommandState(after).open
 
 
 def quarantine(conn: Connection, row: dict[str, Any], now: datetime) -> None:
