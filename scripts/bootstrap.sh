@@ -58,6 +58,8 @@ fi
 [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto mosquitto-clients)
+# the tests of a clustered broker start a 3-node NATS cluster of their own (scripts/nats-cluster.sh)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 if [ "$want_pg" = 1 ] && ! command -v pg_ctlcluster >/dev/null 2>&1; then
   missing+=(postgresql)
 fi

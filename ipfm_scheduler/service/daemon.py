@@ -162,7 +162,7 @@ class Daemon:
                     "broker %s not reachable yet: starting anyway, commands wait in the database "
                     "until it answers"
                 ),
-                plan.station.mqtt.url,
+                plan.station.mqtt.shown,
             )
         now = self.clock.now()
         dispatcher = Dispatcher(
