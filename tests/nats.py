@@ -63,7 +63,7 @@ class NatsCluster:
         path.write_text(text)
         return path
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         for node in NODES:
             self.start_node(node, wait=False)
         self.wait_ready(NODES, timeout, health=True)

@@ -50,7 +50,7 @@ from ipfm_scheduler.transport.mqtt import Delivered, Incoming, MqttTransport
 log = logging.getLogger(__name__)
 
 FIRMWARE = "ipfm-sim/1"
-RECONNECT_LOOK_S = 1.0  # the worker looks for a new connection (to send unconfirmed acks) this often
+RECONNECT_LOOK_S = 1.0  # how often the worker looks for a new connection (to send acks again)
 ReceiverIds = Iterable[tuple[str, str]]
 
 

@@ -15,7 +15,8 @@ outstanding, and strands QoS 1 messages published from its own callback thread b
 * checks every publish's result and raises instead of letting paho retry silently,
 * reports each PUBACK as a :class:`Delivered` carrying the caller's token (a command id), so the
   caller marks the command SENT only once the broker has it,
-* subscribes on every (re)connect and hands incoming messages over as :class:`Incoming` values
+* subscribes on every (re)connect (a refused filter is asked for again: ``transport/
+  subscribing.py``) and hands incoming messages over as :class:`Incoming` values
   through a bounded thread-safe queue (``transport/intake.py``: a message too large is cut
   short, and when the queue is full paho's thread waits a bounded time, then drops and counts;
   or a callback that must do no I/O): a topic that is not UTF-8 arrives with U+FFFD for its
@@ -45,6 +46,7 @@ from ipfm_scheduler.transport import mqtt_text
 from ipfm_scheduler.transport.handles import Delivered, Publication, Will
 from ipfm_scheduler.transport.intake import Incoming, Intake
 from ipfm_scheduler.transport.nodes import NodeRing
+from ipfm_scheduler.transport.subscribing import Subscriptions
 from ipfm_scheduler.transport.window import PublishWindow
 
 __all__ = ["Delivered", "Incoming", "Intake", "MqttTransport", "Publication", "Will"]
@@ -107,7 +109,7 @@ class MqttTransport:
         self._closed = False
         self._started = False
         self._net_thread: threading.Thread | None = None
-        self._sub_mid: int | None = None
+        self._subs = Subscriptions(self.subscriptions, self._subscribe, self._usable)
         #: the last connection problem, in plain words (for /healthz); None while all is well
         self.last_error: str | None = None
         #: how many times a connection was made (and subscribed): a new one needs announcing
@@ -289,24 +291,28 @@ class MqttTransport:
             return
         self._refusal = None
         log.info(_("connected to MQTT broker %s"), self.address)
-        if not self.subscriptions:
+        if self.subscriptions:
+            self._subs.connected()
+        else:
             self._set_ready()
-            return
-        result, mid = client.subscribe([(f, 1) for f in self.subscriptions])
+
+    def _subscribe(self, filters: Sequence[str]) -> int:
+        result, mid = self._client.subscribe([(f, 1) for f in filters])
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.error(_("subscribing at %s failed: %s"), self.address, paho.error_string(result))
-        self._sub_mid = mid
+        return int(mid or 0)
 
     def _handle_subscribe(self, _c: Any, _u: Any, mid: int, reasons: list[Any], _p: Any) -> None:
-        if mid != self._sub_mid:
+        answer = self._subs.answered(mid, reasons, self.address)
+        if answer is None:
             return
-        refused = [f for f, r in zip(self.subscriptions, reasons, strict=False) if r.is_failure]
+        refused, retry = answer
         if refused:
             self.last_error = f"the broker refused the subscriptions {', '.join(refused)}"
-            log.error(
-                _("MQTT broker %s refused subscriptions: %s"), self.address, ", ".join(refused)
-            )
-        self._set_ready()
+        elif retry:
+            self.last_error = None
+        if not retry:
+            self._set_ready()
 
     def _set_ready(self) -> None:
         self.connections += 1
@@ -325,6 +331,7 @@ class MqttTransport:
         self._move(_c)
 
     def _handle_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        was_up = self._ready.is_set()
         self._ready.clear()
         self._down.set()
         self._window.wake()  # publishers waiting for the window learn the connection is gone
@@ -337,7 +344,8 @@ class MqttTransport:
             self.address,
             reason,
         )
-        self._move(_c)
+        if not was_up:  # dropped before it was up: this node can't serve us now (nodes.py)
+            self._move(_c)
 
     def _move(self, client: paho.Client) -> None:
         """paho's next attempt goes to the next broker of the list (paho's thread, between two

@@ -1,9 +1,13 @@
 """Which broker the transport connects to next, when ``mqtt.url`` lists several.
 
 The nodes are tried in the order written: the first at start; when a connection attempt fails
-or a connection is lost, the next one (after the last, the first again). paho reconnects by
-itself with backoff, to the host and port it holds: :meth:`NodeRing.move` is called from paho's
-callbacks (a connection lost, an attempt failed) and returns the node paho should try next.
+(refused, unreachable, or dropped before the connection was up and subscribed), the next one
+(after the last, the first again). A connection lost after it was up is tried again on the same
+node first: a NATS node drops its MQTT clients while the cluster elects a new leader for the
+MQTT streams after another node died (a QoS 1 publish waits 4 s for the store, then the node
+closes the connection), and is itself alive; if it is dead, that attempt fails and the next node
+is tried. paho reconnects by itself with backoff, to the host and port it holds:
+:meth:`NodeRing.move` is called from paho's callbacks and returns the node paho tries next.
 
 What is in flight is kept across a move: paho keeps its QoS 1 messages awaiting PUBACK and sends
 them again (DUP) on the next connection, whatever node that is; the service's outbox sends again

@@ -458,6 +458,5 @@ def test_each_bad_broker_of_the_list_is_named_on_its_line(station: Station) -> N
 def test_an_empty_list_of_brokers_is_refused(station: Station) -> None:
     station.edit_station("  url: mqtt://127.0.0.1:1883", "  url: []")
     assert station.problems() == [
-        f"{S}:10:8: mqtt.url: is empty; expected a broker URL, or a list of at most 16 broker "
-        "URLs"
+        f"{S}:10:8: mqtt.url: is empty; expected a broker URL, or a list of at most 16 broker URLs"
     ]
