@@ -43,8 +43,10 @@ def binary() -> str | None:
 class NatsCluster:
     """Three nats-server processes on loopback, MQTT on ``mqtt_port(n)``."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, replicas: int = 3) -> None:
+        """``replicas``: the MQTT streams' (``stream_replicas``; 3 in config/nats)."""
         self.workdir = workdir
+        self.replicas = replicas
         self.ports = {n: tuple(free_port() for _ in range(4)) for n in NODES}
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -59,14 +61,19 @@ class NatsCluster:
         for n in NODES:
             for fixed, mine in zip(FIXED[n], self.ports[n], strict=True):
                 text = text.replace(f"127.0.0.1:{fixed}", f"127.0.0.1:{mine}")
+        text = text.replace("stream_replicas: 3", f"stream_replicas: {self.replicas}")
         path = self.workdir / f"node{node}.conf"
         path.write_text(text)
         return path
 
     def start(self, timeout: float = 60.0) -> None:
-        for node in NODES:
-            self.start_node(node, wait=False)
-        self.wait_ready(NODES, timeout, health=True)
+        try:
+            for node in NODES:
+                self.start_node(node, wait=False)
+            self.wait_ready(NODES, timeout, health=True)
+        except BaseException:
+            self.stop()  # no node left running behind a failed start
+            raise
 
     def start_node(self, node: int, *, wait: bool = True, timeout: float = 30.0) -> None:
         exe = binary()
@@ -79,7 +86,11 @@ class NatsCluster:
             [exe, "-c", str(self._conf(node)), "-l", str(log)], env=env
         )
         if wait:
-            self.wait_ready((node,), timeout)
+            try:
+                self.wait_ready((node,), timeout)
+            except BaseException:
+                self.stop()
+                raise
 
     def kill(self, node: int) -> None:
         """SIGKILL: the node ends at once, its clients' connections drop."""
