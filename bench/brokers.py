@@ -16,7 +16,8 @@ on NATS (tests/nats.py: config/nats with free ports) the publisher and the servi
 and the fleet on node 2, so every message crosses the cluster.
 
     python -m bench.brokers [--broker mosquitto|nats|both] [--count 10000] [--replicas 3]
-                            [--fleet-node 2] [--skip-service]
+                            [--fleet-node 2] [--skip-service] [--publishers 1]
+                            [--inflight 20] [--fleets 1]
 """
 
 from __future__ import annotations
@@ -33,19 +34,20 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.bare_paho import sample_play_payloads
 from bench.dispatch_10k import service_round
-from ipfm_scheduler.config.settings import MqttSettings
+from ipfm_scheduler.config.settings import MqttSettings, SigningKey
+from ipfm_scheduler.core.model import Priority
+from ipfm_scheduler.protocol import AudioRef, PlayCommand, cmd_topic, encode_command
 from ipfm_scheduler.service.daemon import SWITCH_INTERVAL_S
 from tests.brokers import RECOMMENDED_CONF, PrivateBroker
 from tests.nats import NatsCluster
-
-WARDS = 16  # the bare loop's receivers: ward-00..15 / loa-NNNNN (bench/bare_paho.py's topics)
 
 
 def fleet(url: str, prefix: str, pairs: list[tuple[str, str]]) -> subprocess.Popen[str]:
@@ -66,9 +68,34 @@ def fleet(url: str, prefix: str, pairs: list[tuple[str, str]]) -> subprocess.Pop
     return process
 
 
-def bare_round(port: int, prefix: str, count: int, timeout: float = 600.0) -> tuple[float, float]:
-    """(seconds to the last PUBACK, seconds to the last `received`) for ``count`` commands."""
-    messages = sample_play_payloads(count, prefix, WARDS)
+def play_payloads(prefix: str, pairs: list[tuple[str, str]]) -> list[tuple[str, bytes]]:
+    """One signed play command to each receiver, starting in two minutes."""
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    key = SigningKey("bench-2026", b"bench secret")
+    start = datetime.now(UTC) + timedelta(minutes=2)
+    audio = AudioRef(f"http://127.0.0.1:8079/audio/{'0' * 64}.mp3", "0" * 64, 4915200, 612.4)
+    messages = []
+    for ward, receiver in pairs:
+        command = PlayCommand(
+            str(uuid.uuid4()), "kh179", "Kế hoạch 179-KH/TU", audio, 80, Priority.NORMAL,
+            start, start + timedelta(minutes=30), start - timedelta(minutes=2),
+        )  # fmt: skip
+        messages.append((cmd_topic(prefix, ward, receiver), encode_command(command, tz, key)))
+    return messages
+
+
+def bare_round(
+    port: int,
+    prefix: str,
+    pairs: list[tuple[str, str]],
+    publishers: int = 1,
+    inflight: int = 20,
+    timeout: float = 600.0,
+) -> tuple[float, float]:
+    """(seconds to the last PUBACK, seconds to the last `received`): a command to each, over
+    ``publishers`` connections at once (each its share, from its own thread)."""
+    messages = play_payloads(prefix, pairs)
+    count = len(messages)
     ids = {json.loads(payload)["id"] for _topic, payload in messages}
     received: set[str] = set()
     acked = 0
@@ -93,19 +120,33 @@ def bare_round(port: int, prefix: str, count: int, timeout: float = 600.0) -> tu
                 if len(received) == count:
                     all_received.set()
 
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:8]}")
-    client.on_publish = on_publish
+    clients = []
+    for _ in range(publishers):
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"b-{uuid.uuid4().hex[:8]}")
+        client.on_publish = on_publish
+        client.max_inflight_messages_set(inflight)
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        clients.append(client)
+    client = clients[0]
     client.on_message = on_message
     client.on_subscribe = lambda *_a: ready.set()
-    client.connect("127.0.0.1", port)
-    client.loop_start()
     try:
         client.subscribe(f"{prefix}/+/+/ack", qos=1)
         if not ready.wait(30):
             raise RuntimeError("no SUBACK")
         began = time.perf_counter()
-        for topic, payload in messages:
-            client.publish(topic, payload, qos=1)
+        threads = [
+            threading.Thread(
+                target=lambda c, share: [c.publish(t, p, qos=1) for t, p in share],
+                args=(c, messages[n::publishers]),
+            )
+            for n, c in enumerate(clients)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         if not all_acked.wait(timeout):
             raise RuntimeError(f"only {acked} of {count} PUBACKs after {timeout} s")
         pubacks = time.perf_counter() - began
@@ -113,8 +154,9 @@ def bare_round(port: int, prefix: str, count: int, timeout: float = 600.0) -> tu
             raise RuntimeError(f"only {len(received)} of {count} `received` after {timeout} s")
         return pubacks, time.perf_counter() - began
     finally:
-        client.disconnect()
-        client.loop_stop()
+        for c in clients:
+            c.disconnect()
+            c.loop_stop()
 
 
 @contextmanager
@@ -148,25 +190,30 @@ def measure(kind: str, args: argparse.Namespace) -> None:
     print(f"{kind}: {where}, {count:,} receivers", flush=True)
     with broker(kind, work, args.replicas, args.fleet_node) as (port, fleet_url):
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
-        pairs = [(f"ward-{i % WARDS:02d}", f"loa-{i // WARDS:05d}") for i in range(count)]
+        wards, per_ward = count // 10, 10
+        pairs = [(f"w{i:04d}", f"loa-{j:02d}") for i in range(wards) for j in range(per_ward)]
         started = time.perf_counter()
-        simulator = fleet(fleet_url, prefix, pairs)
-        print(f"  fleet online in {time.perf_counter() - started:.1f} s", flush=True)
+        # --fleets N: N simulator processes (N connections), each a share of the receivers
+        fleets = [fleet(fleet_url, prefix, pairs[n :: args.fleets]) for n in range(args.fleets)]
+        print(
+            f"  fleet online in {time.perf_counter() - started:.1f} s ({args.fleets} process(es))",
+            flush=True,
+        )
         try:
-            pubacks, answered = bare_round(port, prefix, count)
+            pubacks, answered = bare_round(port, prefix, pairs, args.publishers, args.inflight)
             print(
-                f"  bare paho QoS 1: last PUBACK {pubacks:6.1f} s ({count / pubacks:7,.0f} msg/s), "
+                f"  bare paho QoS 1, {args.publishers} connection(s), {args.inflight} in flight: "
+                f"last PUBACK {pubacks:6.1f} s ({count / pubacks:7,.0f} msg/s), "
                 f"last `received` {answered:6.1f} s ({count / answered:7,.0f} /s)",
                 flush=True,
             )
         finally:
-            simulator.terminate()
-            simulator.wait(30)
+            for simulator in fleets:
+                simulator.terminate()
+                simulator.wait(30)
         if args.skip_service:
             return
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
-        wards, per_ward = count // 10, 10
-        pairs = [(f"w{i:04d}", f"loa-{j:02d}") for i in range(wards) for j in range(per_ward)]
         simulator = fleet(fleet_url, prefix, pairs)
         try:
             settings = MqttSettings(host="127.0.0.1", port=port, topic_prefix=prefix)
@@ -189,6 +236,9 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=3, help="NATS: stream_replicas")
     parser.add_argument("--fleet-node", type=int, default=2, choices=(1, 2, 3))
     parser.add_argument("--skip-service", action="store_true", help="the bare loop only")
+    parser.add_argument("--publishers", type=int, default=1, help="the bare loop's connections")
+    parser.add_argument("--inflight", type=int, default=20, help="the bare loop's paho window")
+    parser.add_argument("--fleets", type=int, default=1, help="the bare loop's fleet processes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
