@@ -144,6 +144,39 @@ class NatsCluster:
             client.disconnect()
             client.loop_stop()
 
+    def lagging(self) -> list[str]:
+        """The JetStream streams and consumers (the MQTT sessions' too) that some running node
+        says have a replica not current, as "stream" or "stream > consumer"."""
+        found: set[str] = set()
+        path = "/jsz?accounts=true&streams=true&consumers=true"
+        for node in list(self.processes):
+            answer = self._monitor(node, path)
+            if answer is None:
+                found.add(f"node {node} does not answer")
+                continue
+            for account in answer.get("account_details") or []:  # type: ignore[attr-defined]
+                for stream in account.get("stream_detail") or []:
+                    assets = [(stream["name"], stream)] + [
+                        (f"{stream['name']} > {c['name']}", c)
+                        for c in stream.get("consumer_detail") or []
+                    ]
+                    for name, asset in assets:
+                        replicas = (asset.get("cluster") or {}).get("replicas") or []
+                        if any(not r.get("current") or r.get("offline") for r in replicas):
+                            found.add(name)
+        return sorted(found)
+
+    def wait_current(self, timeout: float = 60.0) -> None:
+        """Poll until no running node reports a replica not current: a node restarted has
+        caught up, and another may be lost (a consumer whose replicas were on a node killed and
+        on one not caught up had no quorum, and stalled for good)."""
+        deadline = time.monotonic() + timeout
+        gate = threading.Event()
+        while lagging := self.lagging():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"NATS replicas not current after {timeout} s: {lagging[:5]}")
+            gate.wait(0.5)
+
     def wait_ready(
         self, nodes: tuple[int, ...], timeout: float = 30.0, *, health: bool = False
     ) -> None:
