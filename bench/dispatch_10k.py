@@ -126,8 +126,8 @@ def service_round(
             began = time.perf_counter()
             dispatcher.dispatch_due(now)
             stored = time.perf_counter()
-            dispatcher.send(now)
-            while dispatcher.sender.in_flight:
+            # one send step lasts at most STEP_LIMIT_S (20 s): a slower broker needs several
+            while dispatcher.send(now) or dispatcher.sender.in_flight:
                 dispatcher.sender.settle(now, timeout=1.0)
             dispatched = time.perf_counter()
         log_phase(

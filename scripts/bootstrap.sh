@@ -65,6 +65,8 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(
 if [ "$want_pg" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
   command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+  # the tests of a clustered broker start a 3-node NATS cluster of their own (tests/nats.py)
+  command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 fi
 if [ "$want_pg" = 1 ] && ! command -v pg_ctlcluster >/dev/null 2>&1; then
   missing+=(postgresql)

@@ -36,8 +36,9 @@ LOOPBACK = ("127.", "localhost", "[::1]")
 @click.option("--receiver", required=True, help="The receiver's id in that ward file.")
 @click.option(
     "--broker",
-    default=None,
-    help="The broker's address as the box reaches it (default: the station's mqtt.url).",
+    multiple=True,
+    help="The broker's address as the box reaches it (default: the station's mqtt.url); give "
+    "it again for each node of a cluster or of a bridged pair, in the order the box tries them.",
 )
 @click.option(
     "--output",
@@ -88,7 +89,7 @@ def receiver_config(
     *,
     ward: str,
     receiver: str,
-    broker: str | None,
+    broker: tuple[str, ...],
     sound: str,
     state_dir: Path,
     cache_dir: Path,
@@ -114,9 +115,10 @@ def receiver_config(
         Path(), ward, receiver, station.timezone, station.mqtt, state_dir=state_dir,
         cache_dir=cache_dir, own_key=own, retired=retired,
     )  # fmt: skip
-    url = broker or station.mqtt.url
+    urls = broker or station.mqtt.urls or (station.mqtt.url,)
+    url = urls[0]
     login = broker_login(broker_dir, ward, receiver, ca_file or _station_ca(station, url))
-    text = render(station, box, folders, broker=url, output=sound, key=key, login=login)
+    text = render(station, box, folders, broker=urls, output=sound, key=key, login=login)
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -124,7 +126,7 @@ def receiver_config(
             out, text, [k for k in (key, *(old for old, _until in retired)) if k is not None], own
         )
         write_login(out, login)
-    _advise(station, box, receiver, broker=broker, key=key, out=out)
+    _advise(station, box, receiver, broker=broker[0] if broker else None, key=key, out=out)
     advise_login(login, url, out)
     if own is None:
         click.echo(
@@ -150,7 +152,7 @@ def render(
     ward: Ward,
     box: ReceiverSettings,
     *,
-    broker: str,
+    broker: str | tuple[str, ...],
     output: str,
     key: SigningKey | None,
     login: BrokerLogin | None = None,
@@ -164,7 +166,7 @@ def render(
         f"receiver: {receiver}",
         f"timezone: {station.timezone.key}",
         "mqtt:",
-        f"  url: {broker}",
+        *_url_lines((broker,) if isinstance(broker, str) else broker),
         f"  topic_prefix: {station.mqtt.topic_prefix}",
         *mqtt_login_lines(login),
         f"output: {output}",
@@ -192,6 +194,13 @@ def render(
     at = lines.index(f"output: {output}")
     lines[at:at] = keys
     return "\n".join(lines) + "\n"
+
+
+def _url_lines(urls: tuple[str, ...]) -> list[str]:
+    """``url:`` of one broker, or the list of several (tried in order)."""
+    if len(urls) == 1:
+        return [f"  url: {urls[0]}"]
+    return ["  url:                           # tried in order", *(f"    - {u}" for u in urls)]
 
 
 def _station_ca(station: StationConfig, url: str) -> Path | None:

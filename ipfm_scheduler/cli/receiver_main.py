@@ -97,7 +97,7 @@ def _run(config_path: Path, check: bool) -> int:
                     file=config_path,
                     ward=settings.ward,
                     receiver=settings.receiver,
-                    broker=settings.mqtt.url,
+                    broker=settings.mqtt.shown,
                     login=_login(settings.mqtt),
                     prefix=settings.mqtt.topic_prefix,
                     output=settings.output,

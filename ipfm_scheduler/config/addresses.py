@@ -251,3 +251,12 @@ def read_secret_env(name: str, environ: Mapping[str, str]) -> bytes:
     if not secret:
         raise Unusable(_("the environment variable {name} is empty").format(name=name))
     return secret
+
+
+def audio_base_url(text: str) -> str:
+    """Where receivers download programmes from: ``http(s)://HOST:PORT/audio``."""
+    if not text.startswith(("http://", "https://")):
+        raise Unusable(
+            _("{text} is not a web address (write http://HOST:PORT/audio)").format(text=quote(text))
+        )
+    return text.rstrip("/")

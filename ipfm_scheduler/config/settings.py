@@ -39,7 +39,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class MqttSettings:
-    """How to reach the broker. ``url`` is ``mqtt://host[:1883]`` or ``mqtts://host[:8883]``."""
+    """How to reach the broker. ``url`` is ``mqtt://host[:1883]`` or ``mqtts://host[:8883]``
+    (the first of the list when ``mqtt.url`` lists several)."""
 
     url: str = "mqtt://127.0.0.1:1883"
     topic_prefix: str = "ipfm"
@@ -51,6 +52,21 @@ class MqttSettings:
     password: str | None = field(default=None, repr=False)
     client_id: str = "ipfm-scheduler"
     keepalive_s: int = 30
+    #: the brokers after the first (``host``, ``port``), when ``mqtt.url`` is a list: the
+    #: transport moves to the next one when its broker can't be reached or goes away
+    fallbacks: tuple[tuple[str, int], ...] = ()
+    #: every URL of ``mqtt.url`` as written (``url`` is the first)
+    urls: tuple[str, ...] = ()
+
+    @property
+    def nodes(self) -> tuple[tuple[str, int], ...]:
+        """Every broker, in the order they are tried: (``host``, ``port``)."""
+        return ((self.host, self.port), *self.fallbacks)
+
+    @property
+    def shown(self) -> str:
+        """The broker URL(s), for logs and status: ``mqtt://a:1883, mqtt://b:1883``."""
+        return ", ".join(self.urls) if self.urls else self.url
 
 
 @dataclass(frozen=True, slots=True)

@@ -241,37 +241,32 @@ def read_mqtt(r: FileReader, fields: Section, parts: StationParts) -> MqttSettin
     if not isinstance(fields, Fields):
         return None
     before = len(r.problems)
-    address = use_value(r, fields, "url", adr.broker_address)
     prefix = use_value(r, fields, "topic_prefix", adr.check_topic_prefix)
     client_id = use_value(
         r, fields, "client_id", lambda t: adr.check_pattern(t, adr.CLIENT_ID_RE, N_("client id"))
     )
     ca_file = use_value(r, fields, "ca_file", _existing_file(parts.base))
     password = _secret(r, fields, "password_file", "password_env", parts)
-    if len(r.problems) > before or not fields.ok or address is None:
+    brokers = fields["url"]  # ((url, address), ...): config/brokers.py
+    if len(r.problems) > before or not fields.ok or not isinstance(brokers, tuple):
         return None
     assert prefix is not None
     assert client_id is not None
+    (url, first), *others = brokers
     return MqttSettings(
-        url=fields["url"],
+        url=url,
         topic_prefix=prefix,
-        host=address.host,
-        port=address.port,
-        tls=address.tls,
+        host=first.host,
+        port=first.port,
+        tls=first.tls,
         ca_file=ca_file,
-        username=fields["username"] or address.username,
+        username=fields["username"] or first.username,
         password=password.decode() if password is not None else None,
         client_id=client_id,
         keepalive_s=fields["keepalive_s"],
+        fallbacks=tuple((b.host, b.port) for _url, b in others),
+        urls=tuple(u for u, _b in brokers) if others else (),
     )
-
-
-def _base_url(text: str) -> str:
-    if not text.startswith(("http://", "https://")):
-        raise adr.Unusable(
-            _("{text} is not a web address (write http://HOST:PORT/audio)").format(text=quote(text))
-        )
-    return text.rstrip("/")
 
 
 def _sample_rate(rate: int) -> int:
@@ -289,7 +284,7 @@ def _audio(r: FileReader, fields: Section, parts: StationParts) -> AudioSettings
         return None
     before = len(r.problems)
     folder = parts.audio_dir = read_folder(r, fields, "dir", parts.base)
-    base_url = use_value(r, fields, "base_url", _base_url)
+    base_url = use_value(r, fields, "base_url", adr.audio_base_url)
     use_value(r, fields, "sample_rate", _sample_rate)
     if len(r.problems) > before or not fields.ok or folder is None or base_url is None:
         return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ipfm_scheduler.config.addresses import broker_address
+from ipfm_scheduler.config.brokers import BROKERS
 from ipfm_scheduler.config.compound import map_of, shaped
 from ipfm_scheduler.config.kinds import BOOL, DATE, LANGUAGE, TEXT, number
 from ipfm_scheduler.config.reader import Fields, Key, Shape
@@ -23,7 +25,15 @@ _AUDIO_DEFAULTS = AudioSettings(dir=Path("."))
 MQTT = Shape(
     N_("the mqtt section"),
     (
-        Key("url", TEXT, N_("mqtt://HOST:1883, or mqtts://HOST:8883 for TLS"), default=_MQTT.url),
+        Key(
+            "url",
+            BROKERS,
+            N_(
+                "mqtt://HOST:1883, or mqtts://HOST:8883 for TLS; or a list of them (the nodes of "
+                "a cluster, a bridged pair), tried in order"
+            ),
+            default=((_MQTT.url, broker_address(_MQTT.url)),),
+        ),
         Key("topic_prefix", TEXT, N_("the first part of every topic"), default=_MQTT.topic_prefix),
         Key("client_id", TEXT, N_("the scheduler's MQTT client id"), default=_MQTT.client_id),
         Key("username", TEXT, N_("the user name on the broker")),

@@ -124,7 +124,7 @@ class Agent:
             _("%s: started (output %s, broker %s, %s)"),
             self.who,
             self.settings.output,
-            self.settings.mqtt.url,
+            self.settings.mqtt.shown,
             _("commands checked with key {keys}").format(keys=keys)
             if keys
             else _("no signing key"),

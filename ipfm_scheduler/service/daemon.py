@@ -185,7 +185,7 @@ class Daemon:
                     "broker %s not reachable yet: starting anyway, commands wait in the database "
                     "until it answers"
                 ),
-                self.plan.station.mqtt.url,
+                self.plan.station.mqtt.shown,
             )
         http = self._start_http(wiring, lead)
         if lead is not None:  # not even what paho holds goes out once this service stops leading

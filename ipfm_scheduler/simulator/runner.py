@@ -50,6 +50,7 @@ from ipfm_scheduler.transport.mqtt import Delivered, Incoming, MqttTransport
 log = logging.getLogger(__name__)
 
 FIRMWARE = "ipfm-sim/1"
+RECONNECT_LOOK_S = 1.0  # how often the worker looks for a new connection (to send acks again)
 ReceiverIds = Iterable[tuple[str, str]]
 
 
@@ -204,12 +205,16 @@ class Simulator:
     # ---- the worker --------------------------------------------------------------------------
 
     def _run(self) -> None:
+        announced = self.transport.connections
         while not self._stopping.is_set():
             try:
                 message = self._inbox.get(timeout=self._wait_s())
             except queue.Empty:
                 message = None
             try:
+                if self.transport.connections != announced and self.transport.connected:
+                    announced = self.transport.connections
+                    self._send_pending_acks()
                 self._fire_due_timers()
                 if isinstance(message, Delivered):
                     self._delivered(message)
@@ -218,11 +223,26 @@ class Simulator:
             except Exception:  # a bug in one command must not stop the simulation
                 log.exception(_("simulator: handling a command failed (a bug)"))
 
-    def _wait_s(self) -> float | None:
+    def _wait_s(self) -> float:
+        """Until the next timer, and at least every second (a new connection is looked for)."""
         if not self._timers:
-            return None
+            return RECONNECT_LOOK_S
         wait = self.clock.seconds_until(self._timers[0][0])
-        return None if wait is None else min(wait, 60.0)
+        return RECONNECT_LOOK_S if wait is None else min(wait, RECONNECT_LOOK_S)
+
+    def _send_pending_acks(self) -> None:
+        """After a reconnection (to the same broker, or the next of the list), as ipfm-receiver
+        does: every ack the broker has not confirmed goes again."""
+        pending = [
+            (pair, ack)
+            for pair, box in self.receivers.items()
+            if pair not in self._silenced
+            for _cid, ack in box.store.pending_acks()
+        ]
+        for pair, ack in pending:
+            self._send_ack(pair, ack)
+        if pending:
+            log.info(_("simulator: %d ack(s) not confirmed by the broker sent again"), len(pending))
 
     def _fire_due_timers(self) -> None:
         now = self.clock.now()

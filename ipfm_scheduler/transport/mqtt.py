@@ -15,12 +15,14 @@ outstanding, and strands QoS 1 messages published from its own callback thread b
 * checks every publish's result and raises instead of letting paho retry silently,
 * reports each PUBACK as a :class:`Delivered` carrying the caller's token (a command id), so the
   caller marks the command SENT only once the broker has it,
-* subscribes on every (re)connect and hands incoming messages over as :class:`Incoming` values
+* subscribes on every (re)connect (a refused filter is asked for again: ``transport/
+  subscribing.py``) and hands incoming messages over as :class:`Incoming` values
   through a bounded thread-safe queue (``transport/intake.py``: a message too large is cut
   short, and when the queue is full paho's thread waits a bounded time, then drops and counts;
   or a callback that must do no I/O): a topic that is not UTF-8 arrives with U+FFFD for its
   bad bytes, and
-* reconnects by itself with backoff; ``connected`` says whether it is usable right now.
+* reconnects by itself with backoff, to the next broker of ``mqtt.url`` when it lists several
+  (``transport/nodes.py``); ``connected`` says whether it is usable right now.
 
 Usage: docs/receivers.md, "For the service: the API".
 """
@@ -32,7 +34,6 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -42,7 +43,10 @@ from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.errors import BrokerUnavailable, PublishError, ValueInvalid
 from ipfm_scheduler.i18n import _
 from ipfm_scheduler.transport import mqtt_text
+from ipfm_scheduler.transport.handles import Delivered, Publication, Will
 from ipfm_scheduler.transport.intake import Incoming, Intake
+from ipfm_scheduler.transport.nodes import NodeRing
+from ipfm_scheduler.transport.subscribing import Subscriptions
 from ipfm_scheduler.transport.window import GatedPackets, PublishWindow
 
 __all__ = ["Delivered", "Incoming", "Intake", "MqttTransport", "Publication", "Will"]
@@ -60,33 +64,6 @@ RECONNECT_MAX_S = 5.0
 #: paho refuses QoS 1 publishes beyond 65,535 outstanding; stay well below
 MAX_OUTSTANDING_LIMIT = 60_000
 DEFAULT_MAX_OUTSTANDING = 1_000
-
-
-@dataclass(frozen=True, slots=True)
-class Publication:
-    """The handle of an accepted publish: ``mid`` until its PUBACK comes (mids are reused)."""
-
-    mid: int
-    topic: str
-    token: object
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    """The broker acknowledged (PUBACK) a publish: it now holds the message."""
-
-    mid: int
-    topic: str
-    token: object
-
-
-@dataclass(frozen=True, slots=True)
-class Will:
-    """The message the broker publishes for us if we vanish without saying goodbye."""
-
-    topic: str
-    payload: bytes
-    retain: bool = True
 
 
 class MqttTransport:
@@ -113,7 +90,8 @@ class MqttTransport:
                 f"max_outstanding must be 1 to {MAX_OUTSTANDING_LIMIT}"
             )  # i18n: internal (the service's own setting, checked when the file is read)
         self.settings = settings
-        self.address = f"{settings.host}:{settings.port}"
+        #: the brokers of ``mqtt.url``, and the one in use (``address``)
+        self.nodes = NodeRing(settings.nodes)
         self.subscriptions = tuple(subscriptions)
         self.max_outstanding = max_outstanding
         self.publish_timeout_s = publish_timeout_s
@@ -131,7 +109,7 @@ class MqttTransport:
         self._closed = False
         self._started = False
         self._net_thread: threading.Thread | None = None
-        self._sub_mid: int | None = None
+        self._subs = Subscriptions(self.subscriptions, self._subscribe, self._usable)
         #: the last connection problem, in plain words (for /healthz); None while all is well
         self.last_error: str | None = None
         #: how many times a connection was made (and subscribed): a new one needs announcing
@@ -180,15 +158,19 @@ class MqttTransport:
         client.on_message = self._handle_message
         return client
 
+    @property
+    def address(self) -> str:
+        """``host:port`` of the broker in use (or tried now)."""
+        return self.nodes.address
+
     def start(self) -> None:
         """Start connecting in the background (returns at once; see :meth:`wait_connected`)."""
         if self._started:
             return
         self._started = True
+        host, port = self.nodes.current
         try:
-            self._client.connect_async(
-                self.settings.host, self.settings.port, self.settings.keepalive_s
-            )
+            self._client.connect_async(host, port, self.settings.keepalive_s)
         except (OSError, ValueError) as exc:
             raise BrokerUnavailable(
                 _("can't use the MQTT broker address {address}: {why}").format(
@@ -204,8 +186,9 @@ class MqttTransport:
         """
         self.start()
         if not self.wait_connected(timeout):
-            s = self.settings
-            why = mqtt_text.not_accepted(self.address, timeout, self._refusal, s.host, s.port)
+            host, port = self.nodes.current
+            shown = self.settings.shown if self.nodes.several else self.address
+            why = mqtt_text.not_accepted(shown, timeout, self._refusal, host, port)
             raise BrokerUnavailable(why)
 
     # ---- state -------------------------------------------------------------------------------
@@ -311,24 +294,28 @@ class MqttTransport:
             return
         self._refusal = None
         log.info(_("connected to MQTT broker %s"), self.address)
-        if not self.subscriptions:
+        if self.subscriptions:
+            self._subs.connected()
+        else:
             self._set_ready()
-            return
-        result, mid = client.subscribe([(f, 1) for f in self.subscriptions])
+
+    def _subscribe(self, filters: Sequence[str]) -> int:
+        result, mid = self._client.subscribe([(f, 1) for f in filters])
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.error(_("subscribing at %s failed: %s"), self.address, paho.error_string(result))
-        self._sub_mid = mid
+        return int(mid or 0)
 
     def _handle_subscribe(self, _c: Any, _u: Any, mid: int, reasons: list[Any], _p: Any) -> None:
-        if mid != self._sub_mid:
+        answer = self._subs.answered(mid, reasons, self.address)
+        if answer is None:
             return
-        refused = [f for f, r in zip(self.subscriptions, reasons, strict=False) if r.is_failure]
+        refused, retry = answer
         if refused:
             self.last_error = f"the broker refused the subscriptions {', '.join(refused)}"
-            log.error(
-                _("MQTT broker %s refused subscriptions: %s"), self.address, ", ".join(refused)
-            )
-        self._set_ready()
+        elif retry:
+            self.last_error = None
+        if not retry:
+            self._set_ready()
 
     def _set_ready(self) -> None:
         self.connections += 1
@@ -344,8 +331,10 @@ class MqttTransport:
         (log.warning if first else log.debug)(
             _("can't connect to the MQTT broker at %s; retrying"), self.address
         )
+        self._move(_c)
 
     def _handle_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        was_up = self._ready.is_set()
         self._ready.clear()
         self._down.set()
         self._window.wake()  # publishers waiting for the window learn the connection is gone
@@ -358,6 +347,17 @@ class MqttTransport:
             self.address,
             reason,
         )
+        if not was_up:  # dropped before it was up: this node can't serve us now (nodes.py)
+            self._move(_c)
+
+    def _move(self, client: paho.Client) -> None:
+        """paho's next attempt goes to the next broker of the list (paho's thread, between two
+        connections: its ``host`` setter refuses to run there, hence its attributes)."""
+        if not self.nodes.several:
+            return
+        was = self.address
+        client._host, client._port = self.nodes.move()
+        log.info(_("MQTT: trying the next broker, %s (after %s)"), self.address, was)
 
     def _handle_publish(self, _c: Any, _u: Any, mid: int, _r: Any, _p: Any) -> None:
         entry = self._window.acknowledged(mid)

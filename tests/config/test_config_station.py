@@ -424,3 +424,39 @@ def test_a_wards_folder_that_is_a_file_is_called_a_file(station: Station) -> Non
     (found,) = station.problems()
     assert found.startswith(f"{S}:45:8: wards: ")
     assert found.endswith("ipfm.yaml is a file, not a folder")
+
+
+def test_a_list_of_brokers_is_tried_in_order(station: Station) -> None:
+    station.edit_station(
+        "  url: mqtt://127.0.0.1:1883",
+        "  url:\n    - mqtt://10.0.0.1:1883\n    - mqtt://10.0.0.2\n    - mqtt://[fd00::3]:11883",
+    )
+    st = station.load().station
+    assert st is not None
+    m = st.mqtt
+    assert (m.url, m.host, m.port) == ("mqtt://10.0.0.1:1883", "10.0.0.1", 1883)
+    assert m.nodes == (("10.0.0.1", 1883), ("10.0.0.2", 1883), ("fd00::3", 11883))
+    assert m.shown == "mqtt://10.0.0.1:1883, mqtt://10.0.0.2, mqtt://[fd00::3]:11883"
+
+
+def test_each_bad_broker_of_the_list_is_named_on_its_line(station: Station) -> None:
+    station.edit_station(
+        "  url: mqtt://127.0.0.1:1883",
+        "  url:\n    - mqtt://10.0.0.1:1883\n    - http://10.0.0.2\n    - mqtt://10.0.0.1\n"
+        "    - mqtts://10.0.0.4\n    - {url: x}",
+    )
+    assert station.problems() == [
+        f'{S}:12:7: mqtt.url[2]: "http://10.0.0.2" is not a broker address (write '
+        "mqtt://HOST:1883, or mqtts://HOST:8883 for TLS)",
+        f'{S}:13:7: mqtt.url[3]: "mqtt://10.0.0.1" is already in the list (item 1)',
+        f'{S}:14:7: mqtt.url[4]: "mqtts://10.0.0.4": every broker of the list is reached the '
+        "same way, all mqtt:// or all mqtts://",
+        f"{S}:15:7: mqtt.url[5]: expected a text, found a group of `key: value` lines",
+    ]
+
+
+def test_an_empty_list_of_brokers_is_refused(station: Station) -> None:
+    station.edit_station("  url: mqtt://127.0.0.1:1883", "  url: []")
+    assert station.problems() == [
+        f"{S}:10:8: mqtt.url: is empty; expected a broker URL, or a list of at most 16 broker URLs"
+    ]

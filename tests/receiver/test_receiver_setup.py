@@ -185,3 +185,32 @@ def test_systemd_analyze_verify_accepts_the_receivers_unit(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == ""
+
+
+def test_receiver_config_lists_every_broker_the_box_tries_in_order(
+    station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "box" / "receiver.yaml"
+    out.parent.mkdir()
+    result = run(
+        capsys, "--config", str(station), "receiver-config", "--ward", "cam-trung",
+        "--receiver", "loa-02", "--broker", "mqtt://10.20.0.5:1883",
+        "--broker", "mqtt://10.20.0.6:11884", "-o", str(out),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "    - mqtt://10.20.0.5:1883\n    - mqtt://10.20.0.6:11884\n" in out.read_text()
+    settings = load_receiver(out)
+    assert settings.mqtt.nodes == (("10.20.0.5", 1883), ("10.20.0.6", 11884))
+
+
+def test_a_bad_broker_in_a_receivers_list_is_named_on_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "receiver.yaml"
+    path.write_text(
+        "ward: cam-trung\nreceiver: loa-01\nmqtt:\n  url:\n    - mqtt://10.0.0.1\n"
+        "    - mqtt:/10.0.0.2\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_receiver(path)
+    assert [str(p) for p in raised.value.problems] == [
+        'receiver.yaml:6:7: mqtt.url[2]: "mqtt:/10.0.0.2" names no host (write mqtt://HOST:1883)'
+    ]

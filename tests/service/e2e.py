@@ -94,9 +94,11 @@ class LiveRig:
         *,
         plan: Plan | None = None,
         signed: bool = True,
+        settings: MqttSettings | None = None,
     ) -> None:
+        """``settings``: the service's broker(s) instead of ``host``:``port`` (a list of them)."""
         self.clock = ManualClock(start)
-        self.settings = MqttSettings(host=host, port=port, topic_prefix=prefix)
+        self.settings = settings or MqttSettings(host=host, port=port, topic_prefix=prefix)
         self.prefix = prefix
         self.engine = open_engine(f"sqlite:///{tmp / 'ipfm.db'}")
         upgrade(self.engine)
@@ -130,14 +132,17 @@ class LiveRig:
         port: int | None = None,
         also: Callable[[Handled], None] | None = None,
         version_1: bool = False,
+        settings: MqttSettings | None = None,
     ) -> Simulator:
         """Simulated receivers for ``pairs``, signing with their own keys (version 2), or
-        ``version_1``: boxes not updated yet, which have no key of their own."""
-        settings = (
-            self.settings
-            if port is None
-            else MqttSettings(host=self.settings.host, port=port, topic_prefix=self.prefix)
-        )
+        ``version_1``: boxes not updated yet, which have no key of their own. ``settings``:
+        their broker(s), else the service's (or the one on ``port``)."""
+        if settings is None:
+            settings = (
+                self.settings
+                if port is None
+                else MqttSettings(host=self.settings.host, port=port, topic_prefix=self.prefix)
+            )
         signing = self.plan.station.signing
         own = {pair: key for pair in pairs if (key := signing.own_key(*pair)) is not None}
         own = {} if version_1 else own
