@@ -133,7 +133,8 @@ def fill(url: str, loaded: Any, wards: int, receivers: int, week: IsoWeek) -> tu
     written += insert(engine, batch, receivers, rng, _tenth) if batch else 0
     engine.dispose()
     if url.startswith("postgres"):
-        with open_engine(url).begin() as conn:
+        with open_engine(url).begin() as conn:  # the ids above were given, not drawn
+            conn.exec_driver_sql("SELECT setval('airings_id_seq', (SELECT max(id) FROM airings))")
             conn.exec_driver_sql("ANALYZE")
     return snapshot, written
 
