@@ -57,7 +57,7 @@ def read_keys_dir(keys_dir: Path) -> tuple[KeySet | None, dict[tuple[str, str], 
     root = keys_dir / RECEIVERS
     for ward_dir in _subfolders(root):
         for receiver_dir in _subfolders(ward_dir):
-            keys = read_keyset(receiver_dir)
+            keys = _keyset_in(receiver_dir)  # a folder: _subfolders saw it
             if keys is not None:
                 receivers[(ward_dir.name, receiver_dir.name)] = keys
     return commands, receivers
@@ -67,12 +67,24 @@ def read_keyset(folder: Path) -> KeySet | None:
     """The keys in one owner's folder; None when it holds none."""
     if not folder.is_dir():
         return None
+    return _keyset_in(folder)
+
+
+def _keyset_in(folder: Path) -> KeySet | None:
+    """:func:`read_keyset` of a folder known to be one: its names listed once (a station of
+    100,000 receivers reads 100,000 such folders at each reload), not globbed and stat'ed."""
+    try:
+        with os.scandir(folder) as entries:
+            names = {entry.name for entry in entries}
+    except PermissionError:  # as glob did: an unreadable folder holds no key
+        names = set()
     current: list[SigningKey] = []
     retired: list[tuple[SigningKey, date]] = []
-    for path in sorted(folder.glob(f"*{KEY_SUFFIX}")):
+    for name in sorted(n for n in names if n.endswith(KEY_SUFFIX)):
+        path = folder / name
         key = SigningKey(_kid(path), read_key_file(path))
         until = path.with_suffix(UNTIL_SUFFIX)
-        if until.exists():
+        if until.name in names and until.exists():
             retired.append((key, read_until(until)))
         else:
             current.append(key)
@@ -121,7 +133,9 @@ def _kid(path: Path) -> str:
 def _subfolders(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and NAME_RE.fullmatch(p.name))
+    with os.scandir(folder) as entries:  # an entry's type without a stat of its own
+        found = [Path(e.path) for e in entries if NAME_RE.fullmatch(e.name) and e.is_dir()]
+    return sorted(found)
 
 
 def _far_future() -> date:
