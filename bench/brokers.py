@@ -21,7 +21,9 @@ and the fleet on node 2, so every message crosses the cluster.
 
 ``--fleets N`` splits the receivers over N simulator processes, each its own connection, in both
 rounds: through NATS, one connection publishing every box's acks is itself a limit (each QoS 1
-publish is stored before the node reads on), where real boxes each have their own.
+publish is stored before the node reads on), where real boxes each have their own. But each
+process subscribes to every command topic and ignores the others' commands, so the broker
+delivers every command N times (docs/deployment.md, "Why the service looked slow on NATS").
 """
 
 from __future__ import annotations
@@ -218,7 +220,7 @@ def measure(kind: str, args: argparse.Namespace) -> None:
         if args.skip_service:
             return
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
-        # the same --fleets: on NATS one connection carrying every box's acks limits the slot
+        # the same --fleets (each process still receives every command: see the docstring)
         fleets = [fleet(fleet_url, prefix, pairs[n :: args.fleets]) for n in range(args.fleets)]
         try:
             settings = MqttSettings(host="127.0.0.1", port=port, topic_prefix=prefix)
