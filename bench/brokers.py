@@ -18,6 +18,12 @@ and the fleet on node 2, so every message crosses the cluster.
     python -m bench.brokers [--broker mosquitto|nats|both] [--count 10000] [--replicas 3]
                             [--fleet-node 2] [--skip-service] [--publishers 1]
                             [--inflight 20] [--fleets 1]
+
+``--fleets N`` splits the receivers over N simulator processes, each its own connection, in both
+rounds: through NATS, one connection publishing every box's acks is itself a limit (each QoS 1
+publish is stored before the node reads on), where real boxes each have their own. But each
+process subscribes to every command topic and ignores the others' commands, so the broker
+delivers every command N times (docs/deployment.md, "Why the service looked slow on NATS").
 """
 
 from __future__ import annotations
@@ -214,19 +220,22 @@ def measure(kind: str, args: argparse.Namespace) -> None:
         if args.skip_service:
             return
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
-        simulator = fleet(fleet_url, prefix, pairs)
+        # the same --fleets (each process still receives every command: see the docstring)
+        fleets = [fleet(fleet_url, prefix, pairs[n :: args.fleets]) for n in range(args.fleets)]
         try:
             settings = MqttSettings(host="127.0.0.1", port=port, topic_prefix=prefix)
             url = f"sqlite:///{work / 'service.db'}"
             rate, confirmed, _sent, _cpu = service_round(settings, url, wards, per_ward, {})
             print(
-                f"  service: every PUBACK recorded at {rate:7,.0f} msg/s "
-                f"({count / rate:6.1f} s), every `completed` at {confirmed:7,.0f} /s",
+                f"  service ({args.fleets} fleet process(es)): every PUBACK recorded at "
+                f"{rate:7,.0f} msg/s ({count / rate:6.1f} s), every `completed` at "
+                f"{confirmed:7,.0f} /s ({count / confirmed:6.1f} s)",
                 flush=True,
             )
         finally:
-            simulator.terminate()
-            simulator.wait(30)
+            for simulator in fleets:
+                simulator.terminate()
+                simulator.wait(30)
 
 
 def main() -> None:
@@ -238,7 +247,7 @@ def main() -> None:
     parser.add_argument("--skip-service", action="store_true", help="the bare loop only")
     parser.add_argument("--publishers", type=int, default=1, help="the bare loop's connections")
     parser.add_argument("--inflight", type=int, default=20, help="the bare loop's paho window")
-    parser.add_argument("--fleets", type=int, default=1, help="the bare loop's fleet processes")
+    parser.add_argument("--fleets", type=int, default=1, help="fleet processes (connections)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
