@@ -7,9 +7,7 @@ A password is at most 72 bytes (bcrypt reads no further; a longer one is refused
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import bcrypt
 
 from ipfm_scheduler.errors import ValueInvalid
 from ipfm_scheduler.i18n import _
+from ipfm_scheduler.transport.broker_access import write_private
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_PASSWORD_BYTES = 72
@@ -97,14 +96,5 @@ def add_user(path: Path, name: str, password: str, *, rounds: int = ROUNDS) -> b
     users = read_users(path) if path.exists() else {}
     new = name not in users
     users[name] = hash_password(password, rounds)
-    text = "".join(f"{user}:{hashed}\n" for user, hashed in users.items())
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except OSError:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_private(path, "".join(f"{user}:{hashed}\n" for user, hashed in users.items()))
     return new
