@@ -12,10 +12,28 @@ import signal
 import socket
 import subprocess
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from ipfm_scheduler.config.settings import MqttSettings
 
 #: the broker settings the project recommends (config/mosquitto/ipfm.conf)
 RECOMMENDED_CONF = Path(__file__).resolve().parent.parent / "config" / "mosquitto" / "ipfm.conf"
+
+
+def settings_over(ports: Sequence[int], **fields: Any) -> MqttSettings:
+    """The settings a station file listing brokers on these loopback ports in ``mqtt.url``
+    gives: tried in this order. ``fields``: the other settings (topic prefix, client id)."""
+    urls = tuple(f"mqtt://127.0.0.1:{port}" for port in ports)
+    return MqttSettings(
+        url=urls[0],
+        host="127.0.0.1",
+        port=ports[0],
+        fallbacks=tuple(("127.0.0.1", port) for port in ports[1:]),
+        urls=urls,
+        **fields,
+    )
 
 
 def free_port() -> int:

@@ -23,6 +23,7 @@ from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Receiver, Ward, Window
 from ipfm_scheduler.storage import tables as t
+from tests.brokers import settings_over
 from tests.core.factories import ALL_DAYS, hm, ward, weekly
 from tests.nats import NatsCluster
 from tests.service.e2e import LiveRig
@@ -38,16 +39,7 @@ WARDS_PER_SLOT, BOXES = 2, 6  # 12 receivers a slot, 48 in all: half on node 2, 
 
 def over(cluster: NatsCluster, *nodes: int) -> MqttSettings:
     """The nodes' MQTT listeners, tried in this order."""
-    urls = tuple(cluster.url(n) for n in nodes)
-    ports = [cluster.mqtt_port(n) for n in nodes]
-    return MqttSettings(
-        url=urls[0],
-        host="127.0.0.1",
-        port=ports[0],
-        topic_prefix=PREFIX,
-        fallbacks=tuple(("127.0.0.1", p) for p in ports[1:]),
-        urls=urls,
-    )
+    return settings_over([cluster.mqtt_port(n) for n in nodes], topic_prefix=PREFIX)
 
 
 def slot_wards() -> list[Ward]:

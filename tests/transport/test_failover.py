@@ -13,28 +13,14 @@ from typing import Any
 
 import pytest
 
-from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.errors import BrokerUnavailable
 from ipfm_scheduler.transport.mqtt import MqttTransport
-from tests.brokers import PrivateBroker
+from tests.brokers import PrivateBroker, settings_over
 from tests.nats import NatsCluster
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 WAIT = 15.0
 TOPIC = "ipfm-failover/ward-00/loa-01/cmd"
-
-
-def over(ports: list[int], client_id: str) -> MqttSettings:
-    """Settings for the brokers on these loopback ports, tried in this order."""
-    urls = tuple(f"mqtt://127.0.0.1:{port}" for port in ports)
-    return MqttSettings(
-        url=urls[0],
-        host="127.0.0.1",
-        port=ports[0],
-        client_id=client_id,
-        fallbacks=tuple(("127.0.0.1", port) for port in ports[1:]),
-        urls=urls,
-    )
 
 
 @pytest.fixture
@@ -48,7 +34,7 @@ def made() -> Iterator[list[MqttTransport]]:
 def transport(made: list[MqttTransport], ports: list[int], *subs: str) -> MqttTransport:
     """A connection of its own (its own client id: two clients that meet on one broker after a
     move must not take each other's session)."""
-    settings = over(ports, f"ipfm-failover-{len(made)}")
+    settings = settings_over(ports, client_id=f"ipfm-failover-{len(made)}")
     t = MqttTransport(settings, subs, reconnect_min_s=0.2, reconnect_max_s=1.0)
     made.append(t)
     t.connect(WAIT)
