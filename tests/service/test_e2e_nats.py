@@ -62,6 +62,15 @@ def confirm(rig: LiveRig, count: int, sent_at: datetime, what: str) -> None:
     rig.pump(confirmed, what, 1)
 
 
+def first_slot(rig: LiveRig, per_slot: int) -> None:
+    """The first slot confirmed. A box whose subscription a node of a cluster just started
+    refused for a moment (the transport asks again) misses its command: as in production, the
+    service sends it again after resend_after (seen once in a CI dry run: 10 of 12 completed,
+    2 sent and unanswered, with the clock held still)."""
+    if not rig.settle(rig.all_in(CommandState.COMPLETED, per_slot), 30):
+        confirm(rig, per_slot, local(MONDAY, "05:58:30"), "slot 1 confirmed")
+
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
     nats = NatsCluster(tmp_path)
@@ -111,7 +120,7 @@ def test_the_boxes_of_a_node_killed_mid_slot_move_and_the_node_rejoins(
         per_slot = WARDS_PER_SLOT * BOXES
 
         # slot 1: dispatched and confirmed across the cluster
-        rig.pump(rig.all_in(CommandState.COMPLETED, per_slot), "slot 1 confirmed", 60)
+        first_slot(rig, per_slot)
 
         # slot 2: the commands go out, and node 2 dies at once (SIGKILL), the answers of its
         # boxes on their way
@@ -146,7 +155,7 @@ def test_the_service_moves_when_its_node_is_killed(tmp_path: Path, cluster: Nats
         rig.simulate(pairs[0::2], settings=over(cluster, 2, 3))
         rig.simulate(pairs[1::2], settings=over(cluster, 3, 2))
         per_slot = WARDS_PER_SLOT * BOXES
-        rig.pump(rig.all_in(CommandState.COMPLETED, per_slot), "slot 1 confirmed", 60)
+        first_slot(rig, per_slot)
 
         service = rig.outbox.transport
         assert service.address == f"127.0.0.1:{cluster.mqtt_port(1)}"
