@@ -63,10 +63,10 @@ def confirm(rig: LiveRig, count: int, sent_at: datetime, what: str) -> None:
 
 
 def first_slot(rig: LiveRig, per_slot: int) -> None:
-    """The first slot confirmed. A box whose subscription a node of a cluster just started
-    refused for a moment (the transport asks again) misses its command: as in production, the
-    service sends it again after resend_after (seen once in a CI dry run: 10 of 12 completed,
-    2 sent and unanswered, with the clock held still)."""
+    """The first slot confirmed. A command may go unanswered on a cluster just started (seen
+    once in a CI dry run: 10 of 12 completed, 2 sent and unanswered with the clock held still;
+    not confirmed why, likely a subscription a node refused for a moment, which the transport
+    asks for again): as in production, the service sends it again after resend_after."""
     if not rig.settle(rig.all_in(CommandState.COMPLETED, per_slot), 30):
         confirm(rig, per_slot, local(MONDAY, "05:58:30"), "slot 1 confirmed")
 
