@@ -9,7 +9,8 @@
    commands wait in the database), start the HTTP server, and the timer once leading (with
    its configuration snapshot recorded), tell systemd READY=1.
 4. Until SIGTERM/SIGINT: feed the systemd watchdog while healthy; on SIGHUP re-read the
-   configuration and swap it in only if valid. Signal handlers only set a flag.
+   configuration on a thread of its own (``agenda.Reloads``) and swap it in only if valid.
+   Signal handlers only set a flag.
 5. Stop: STOPPING=1, let the running job finish, give up the lead, close, mark the instance stopped.
 """
 
