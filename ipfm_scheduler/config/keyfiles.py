@@ -16,10 +16,12 @@ when the key is: they sort in the order the keys were made.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
 import struct
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -61,19 +63,20 @@ def read_keys_dir(
     commands = read_keyset(commands_folder(keys_dir))
     receivers: dict[tuple[str, str], KeySet] = {}
     root = os.path.join(keys_dir, RECEIVERS)
-    kept: dict[str, _Seen] = {}
     if cache is not None:
         cache.start()
-    since = time.time_ns() - (cache.racy_ns if cache is not None else 0)
-    for ward in _subfolders(root):
-        ward_dir = f"{root}/{ward}"
-        for receiver in _subfolders(ward_dir):
-            folder = f"{ward_dir}/{receiver}"  # a folder: _subfolders saw it
-            keys = _keyset_in(folder, None) if cache is None else cache.keyset(folder, kept, since)
+    for ward_name in _subfolders(root):
+        ward_dir = f"{root}/{ward_name}"
+        ward = sys.intern(ward_name)  # one string for every load: the cache keeps it
+        if cache is not None:
+            cache.ward(ward)
+        for name in _subfolders(ward_dir):
+            folder, receiver = f"{ward_dir}/{name}", sys.intern(name)  # a folder: listed as one
+            keys = _keyset_in(folder, None) if cache is None else cache.keyset(folder, receiver)
             if keys is not None:
                 receivers[(ward, receiver)] = keys
     if cache is not None:
-        cache.keep(kept)  # a folder gone is forgotten: the cache holds what the folder holds
+        cache.done()  # a folder gone is forgotten: the cache holds what the folder holds
     return commands, receivers
 
 
@@ -173,14 +176,9 @@ def _signature(st: os.stat_result) -> bytes:
     return _STAT.pack(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-@dataclass(frozen=True, slots=True)
-class _Seen:
-    """A receiver's folder as last read: its signature, the files read (names), theirs, keys."""
-
-    folder: bytes
-    names: tuple[str, ...]
-    files: bytes  # the files' signatures, end to end, in the order of ``names``
-    keys: KeySet | None
+#: a receiver's folder as last read: its keys, the keyed hash of its own stat and of each file
+#: read in it (with their names), and those names when not only its current key's
+_Seen = tuple[KeySet | None, bytes, tuple[str, ...] | None]
 
 
 class KeyCache:
@@ -198,52 +196,80 @@ class KeyCache:
     of the filesystem's clock could keep the same ctime: a folder or file whose ctime is less
     than ``racy_s`` (2 s) before the reading began is never taken from the cache (read again
     at the next reload). The keys folder must be on a filesystem that keeps ctime (any local
-    Linux one; not FAT).
+    Linux one; not FAT). The signatures are kept as a 128-bit BLAKE2b keyed with a secret drawn
+    at start (about 150 bytes a receiver in all, docs/service.md): no one who does not know the
+    secret can make two signatures meet.
     """
 
     def __init__(self, racy_s: float = 2.0) -> None:
         self.racy_ns = int(racy_s * 1e9)
-        self._seen: dict[str, _Seen] = {}
-        self.read = 0  # folders read by the last call (for the log, benchmarks and tests)
+        self._secret = os.urandom(16)
+        self._seen: dict[str, dict[str, _Seen]] = {}  # ward -> receiver -> what was read
+        self._kept: dict[str, dict[str, _Seen]] = {}
+        self._before: dict[str, _Seen] = {}
+        self._after: dict[str, _Seen] = {}
+        self._since = 0
+        self.read = 0  # folders read by the last reading (for the log, benchmarks and tests)
         self.reused = 0
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return sum(len(receivers) for receivers in self._seen.values())
 
-    def keyset(self, folder: str, kept: dict[str, _Seen], since: int) -> KeySet | None:
-        seen = self._seen.get(folder)
-        if seen is not None and _unchanged(folder, seen):
-            kept[folder] = seen
-            self.reused += 1
-            return seen.keys
+    def start(self) -> None:
+        self.read = self.reused = 0
+        self._kept = {}
+        self._since = time.time_ns() - self.racy_ns
+
+    def ward(self, name: str) -> None:
+        """The next folders are this ward's."""
+        self._before = self._seen.get(name, {})
+        self._after = self._kept[name] = {}
+
+    def keyset(self, folder: str, name: str) -> KeySet | None:
+        """The keys in the ``folder`` of the receiver ``name`` (of the ward last named)."""
+        seen = self._before.get(name)
+        if seen is not None:
+            keys, digest, names = seen
+            if self._now(folder, _current(keys) if names is None else names) == digest:
+                self._after[name] = seen
+                self.reused += 1
+                return keys
         self.read += 1
         try:
-            before = os.stat(folder)
+            before = _signature(os.stat(folder))
         except OSError:  # gone since it was listed: read as without a cache
             return _keyset_in(folder, None)
         stats: list[tuple[str, bytes]] = []
         keys = _keyset_in(folder, stats)
-        if before.st_ctime_ns < since and all(_STAT.unpack(sig)[4] < since for _, sig in stats):
-            names = tuple(name for name, _ in stats)
-            kept[folder] = _Seen(_signature(before), names, b"".join(s for _, s in stats), keys)
+        if all(_STAT.unpack(sig)[4] < self._since for sig in [before, *(s for _, s in stats)]):
+            names = tuple(n for n, _ in stats)
+            digest = self._hash(before, names, [s for _, s in stats])
+            self._after[name] = (keys, digest, None if names == _current(keys) else names)
         return keys
 
-    def keep(self, kept: dict[str, _Seen]) -> None:
-        """Forget every folder but those of the last reading."""
-        self._seen = kept
+    def done(self) -> None:
+        """Forget every folder but those of this reading."""
+        self._seen, self._kept = self._kept, {}
+        self._before = self._after = {}
 
-    def start(self) -> None:
-        self.read = self.reused = 0
+    def _now(self, folder: str, names: tuple[str, ...]) -> bytes | None:
+        try:
+            before = _signature(os.stat(folder))
+            stats = [_signature(os.stat(f"{folder}/{name}")) for name in names]
+        except OSError:
+            return None
+        return self._hash(before, names, stats)
+
+    def _hash(self, folder: bytes, names: tuple[str, ...], stats: list[bytes]) -> bytes:
+        text = folder + b"".join(stats) + b"/".join(os.fsencode(n) for n in names)  # no "/" in one
+        return hashlib.blake2b(text, digest_size=16, key=self._secret).digest()
 
 
-def _unchanged(folder: str, seen: _Seen) -> bool:
-    try:
-        if _signature(os.stat(folder)) != seen.folder:
-            return False
-        stats = [_signature(os.stat(f"{folder}/{name}")) for name in seen.names]
-    except OSError:
-        return False
-    return b"".join(stats) == seen.files
+def _current(keys: KeySet | None) -> tuple[str, ...]:
+    """The files read for a folder that holds only a current key: that key's."""
+    if keys is None or keys.current is None or keys.retired:
+        return ()
+    return (keys.current.kid + KEY_SUFFIX,)
 
 
 def _far_future() -> date:
