@@ -64,14 +64,15 @@ def run(opts: Options, demo: bool) -> None:
     """
     from ipfm_scheduler.cli.web import pages_factory
     from ipfm_scheduler.service.daemon import Daemon
-    from ipfm_scheduler.service.wiring import connect, load_config
+    from ipfm_scheduler.service.wiring import config_loader, connect
 
     root = logging.getLogger()
     root.setLevel(min(root.level, logging.INFO))  # a service logs its events; -v adds debug
 
     pages = pages_factory(opts.station_path())
     connector = functools.partial(connect, pages=pages)
-    daemon = Daemon(opts.station_path(), loader=load_config, connector=connector, demo=demo)
+    loader = config_loader()
+    daemon = Daemon(opts.station_path(), loader=loader, connector=connector, demo=demo)
     daemon.signals.install()
     daemon.run()
 

@@ -17,13 +17,14 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ipfm_scheduler.audio.probe import probe
 from ipfm_scheduler.config.checks import check_programmes, check_weekly
+from ipfm_scheduler.config.keyfiles import KeyCache
 from ipfm_scheduler.config.nodes import compose
 from ipfm_scheduler.config.reader import FileReader, quote, suggestion
 from ipfm_scheduler.config.settings import (
@@ -60,6 +61,7 @@ def load(
     environ: Mapping[str, str] | None = None,
     prober: Prober = probe,
     wards: bool = True,
+    cache: LoadCache | None = None,
 ) -> LoadedConfig:
     """Load the station file at ``path`` and its ward files, reporting every problem.
 
@@ -68,6 +70,7 @@ def load(
     the station's ``signing`` is empty. ``environ`` defaults to ``os.environ``; ``prober``
     reads an audio file's duration (tests may pass a fake that needs no ffprobe). With
     ``wards=False`` only the station file is read (no ward file, no check that needs them).
+    ``cache``: what the previous load with it read (the service's reloads, :class:`LoadCache`).
     """
     env = os.environ if environ is None else environ
     path = Path(path)
@@ -76,10 +79,13 @@ def load(
     station_text, root = read_tree(path, station_r)
     parts = StationParts(base, secrets, env, wards_dir=base / "wards")
     if station_text is not None and not station_r.problems:
-        parts = read_station(station_r, root, base, secrets=secrets, environ=env, prober=prober)
+        keys = cache.keys if cache is not None else None
+        parts = read_station(
+            station_r, root, base, secrets=secrets, environ=env, prober=prober, keys_cache=keys
+        )
     if not wards:
         return _assemble(path, parts, station_r, station_text, None)
-    loaded = _load_wards(parts, base, today) if parts.wards_dir else []
+    loaded = _load_wards(parts, base, today, cache) if parts.wards_dir else []
     _check_signing_wards(station_r, parts, loaded)
     return _assemble(path, parts, station_r, station_text, loaded)
 
@@ -152,13 +158,13 @@ def _not_read(path: Path, base: Path) -> _LoadedWard:
     return _LoadedWard(path, reader, None)
 
 
-def _load_wards(parts: StationParts, base: Path, today: date) -> list[_LoadedWard]:
+def _load_wards(
+    parts: StationParts, base: Path, today: date, cache: LoadCache | None
+) -> list[_LoadedWard]:
     assert parts.wards_dir is not None
     paths, others = _ward_paths(parts.wards_dir)
     job = _WardJob(base, parts.programmes, parts.declared, parts.timezone, today, language())
-    loaded = _in_processes(job, paths) if len(paths) >= PARALLEL_FROM else None
-    if loaded is None:
-        loaded = [job(p) for p in paths]
+    loaded = _read_wards(job, paths) if cache is None else cache.read_wards(job, paths)
     # a ward id used twice belongs to the file named after it (cam-trung.yaml, not a copy of
     # it such as "cam-trung - Copy.yaml"), else to the first file
     owners: dict[str, _LoadedWard] = {}
@@ -181,6 +187,46 @@ def _load_wards(parts: StationParts, base: Path, today: date) -> list[_LoadedWar
             )
         )
     return loaded + [_not_read(p, base) for p in others]
+
+
+def _read_wards(job: _WardJob, paths: list[Path]) -> list[_LoadedWard]:
+    loaded = _in_processes(job, paths) if len(paths) >= PARALLEL_FROM else None
+    return [job(p) for p in paths] if loaded is None else loaded
+
+
+@dataclass
+class LoadCache:
+    """What the last load read, for the next (the service's, from one reload to the next): the
+    receivers' keys (:class:`KeyCache`: a folder is read again when a stat of it or of its files
+    changed) and each ward file as read and checked, checked again only when its bytes (sha256:
+    every ward file is still read) or what the station file says that it needs (programmes, time
+    zone, the date, the language) changed."""
+
+    keys: KeyCache = field(default_factory=KeyCache)
+    job: _WardJob | None = None
+    wards: dict[Path, _LoadedWard] = field(default_factory=dict)
+    checked = 0  # ward files checked by the last load (the others were as before)
+
+    def read_wards(self, job: _WardJob, paths: list[Path]) -> list[_LoadedWard]:
+        memo = self.wards if job == self.job else {}
+        found: dict[Path, _LoadedWard] = {}
+        for path in paths:
+            seen = memo.get(path)
+            if seen is not None and seen.text is not None:
+                r = FileReader(seen.reader.file)
+                text = read_text(path, r, inside=path.parent)  # as the job reads it
+                if text is not None and not r.problems and text.sha256 == seen.text.sha256:
+                    found[path] = seen
+        todo = [p for p in paths if p not in found]
+        found.update(zip(todo, _read_wards(job, todo), strict=True))
+        self.job, self.checked = job, len(todo)
+        self.wards = {p: w for p, w in found.items() if w.text is not None}
+        return [_copy(found[p]) for p in paths]  # the caller adds to their problems
+
+
+def _copy(ward: _LoadedWard) -> _LoadedWard:
+    r = FileReader(ward.reader.file, list(ward.reader.problems), list(ward.reader.notes))
+    return _LoadedWard(ward.file, r, ward.text, ward.ward, ward.id_at)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from ipfm_scheduler.audio.probe import probe
 from ipfm_scheduler.config import addresses as adr
 from ipfm_scheduler.config.compound import Entry
-from ipfm_scheduler.config.keyfiles import read_keys_dir
+from ipfm_scheduler.config.keyfiles import KeyCache, read_keys_dir
 from ipfm_scheduler.config.nodes import Node
 from ipfm_scheduler.config.reader import (
     INVALID,
@@ -83,6 +83,7 @@ class StationParts:
     named: dict[str, DeclaredProgramme] = field(default_factory=dict)  # title, audio as written
     wards_dir: Path | None = None
     audio_dir: Path | None = None  # set when audio.dir names a folder, even if audio has problems
+    keys_cache: KeyCache | None = None  # the service's, from one reload to the next
 
 
 def read_station(
@@ -93,8 +94,10 @@ def read_station(
     secrets: bool,
     environ: Mapping[str, str],
     prober: Prober = probe,
+    keys_cache: KeyCache | None = None,
 ) -> StationParts:
     parts = StationParts(base, secrets, environ, prober, wards_dir=base / "wards")
+    parts.keys_cache = keys_cache
     if root is None:
         r.problem(None, "", _("the station file is empty (see docs/configuration.md)"))
         return parts
@@ -374,7 +377,7 @@ def _keys_folder(
     if not parts.secrets:
         return replace(signing, keys_dir=folder)
     try:
-        commands, receivers = read_keys_dir(folder)
+        commands, receivers = read_keys_dir(folder, parts.keys_cache)
     except adr.Unusable as exc:
         node = fields.at("keys_dir") if fields is not None and written else None
         r.problem(node, "signing.keys_dir", str(exc))

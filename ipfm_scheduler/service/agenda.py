@@ -11,17 +11,27 @@ import bisect
 import dataclasses
 import gc
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from ipfm_scheduler.config.settings import AudioFile, SigningKey, StationConfig
 from ipfm_scheduler.core.expand import PlannedAiring, expand_between
 from ipfm_scheduler.core.model import Programme, Schedule, Ward
 from ipfm_scheduler.core.weeks import IsoWeek
-from ipfm_scheduler.i18n import _
+from ipfm_scheduler.errors import ConfigError
+from ipfm_scheduler.i18n import N_, _
 from ipfm_scheduler.protocol import Trust
+from ipfm_scheduler.service.timer import Guard
+
+if TYPE_CHECKING:
+    from ipfm_scheduler.config.settings import LoadedConfig
+    from ipfm_scheduler.service.ports import Clock
+    from ipfm_scheduler.service.systemd import Notifier, Signals
+    from ipfm_scheduler.service.timer import Timer
 
 log = logging.getLogger("ipfm_scheduler.service")
 
@@ -184,3 +194,133 @@ def settle_heap() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+class _Replans(Protocol):
+    def replan(self, plan: Plan, now: datetime) -> None: ...
+
+
+class _Jobs(Protocol):  # what a reload needs of the jobs (service/jobs.py)
+    @property
+    def dispatcher(self) -> _Replans: ...
+
+
+class _Recorder(Protocol):
+    def record_config(self, loaded: LoadedConfig, *, now: datetime) -> int: ...
+
+
+class _Wiring(Protocol):  # ... and of the daemon's adapters (service/daemon.py)
+    @property
+    def log(self) -> _Recorder: ...
+    @property
+    def lease_log(self) -> object | None: ...
+
+
+class _Http(Protocol):
+    def update(self, plan: Plan) -> None: ...
+
+
+class Reloads:
+    """The daemon's reload (SIGHUP), on a thread of its own: while the configuration is read
+    again (100,000 receivers: seconds), the main loop goes on feeding the watchdog and the timer
+    goes on dispatching with the plan in force; the new plan is swapped in whole on the timer's
+    worker, between two jobs. One reload at a time (a SIGHUP meanwhile: another after it)."""
+
+    plan: Plan
+    loaded: LoadedConfig
+    clock: Clock
+    notifier: Notifier
+    signals: Signals
+    _http: _Http | None
+    _term: tuple[_Jobs, Timer] | None  # the jobs, while they run (leading)
+    _reloader: threading.Thread | None  # a reload under way
+    _config_lock: threading.Lock  # plan, loaded and the jobs: a reload or a change of lead
+
+    def _load(self) -> LoadedConfig:
+        raise NotImplementedError
+
+    def _reload_aside(self, wiring: _Wiring) -> None:
+        """:meth:`reload` on a thread of its own: meanwhile the loop feeds the watchdog and the
+        timer dispatches with the plan in force, until the new one is swapped in."""
+
+        def reload() -> None:
+            try:
+                self.reload(wiring)
+            except Exception:
+                log.exception(_("configuration reload failed: the running plan stays"))
+                self.notifier.ready(_("reload failed: see the log"))
+
+        self._reloader = threading.Thread(target=reload, name="ipfm-reload", daemon=True)
+        self._reloader.start()
+
+    def _reloading(self) -> bool:
+        return self._reloader is not None and self._reloader.is_alive()
+
+    def reload(self, wiring: _Wiring) -> bool:
+        """Re-read the configuration; swap it in only if it is valid (a standby keeps it for
+        when it leads)."""
+        self.notifier.reloading()
+        try:
+            loaded = self._load()
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error(_("reload refused: %s"), problem)
+            log.error(
+                _("configuration NOT reloaded (%d problem(s)): the running plan stays"),
+                len(exc.problems),
+            )
+            self.notifier.ready(_("reload refused: the configuration has problems"))
+            return False
+        if self.signals.stop:
+            return False  # stopping: nothing is swapped in now
+        with self._config_lock:  # not while the loop takes or gives up the lead
+            return self._reload(wiring, loaded)
+
+    def _reload(self, wiring: _Wiring, loaded: LoadedConfig) -> bool:
+        service, timer = self._term or (None, None)
+        assert loaded.station is not None
+        assert loaded.schedule is not None
+        station = keep_connections(self.plan.station, loaded.station)
+        self.loaded = loaded
+        guard = timer.guard if timer is not None else Guard()
+        standby = wiring.lease_log is not None and service is None  # records it when it leads
+        snapshot = None if standby else _record_config(wiring, guard, loaded, self.clock.now())
+        if snapshot is None and not standby:  # airings are recorded with the configuration in force
+            log.error(_("configuration NOT reloaded: it could not be recorded in the database"))
+            self.notifier.ready(_("reload failed: the database did not answer"))
+            return False
+        plan = Plan(station, loaded.schedule, snapshot)
+        if service is not None and timer is not None and not self._swap(service, timer, plan):
+            log.error(_("configuration reload failed: the running plan stays"))
+            self.notifier.ready(_("reload failed: see the log"))
+            return False
+        self.plan = plan
+        if service is None and self._http is not None:
+            self._http.update(plan)
+        settle_heap()
+        log.info(_("configuration reloaded: %d ward(s)"), len(plan.schedule.wards))
+        self.notifier.ready(_("configuration reloaded"))
+        return True
+
+    def _swap(self, service: _Jobs, timer: Timer, plan: Plan) -> bool:
+        """Swap ``plan`` in on the timer's worker thread (never while a job runs)."""
+
+        def apply() -> None:
+            service.dispatcher.replan(plan, self.clock.now())
+            timer.plan_dates()
+            if self._http is not None:
+                self._http.update(plan)
+
+        return timer.run_and_wait("reload", N_("applying the new configuration"), apply, 60.0)
+
+
+def _record_config(
+    wiring: _Wiring, guard: Guard, loaded: LoadedConfig, now: datetime
+) -> int | None:
+    """The configuration snapshot for a reload; None if the database did not answer."""
+    snapshot: list[int] = []
+    guard(
+        N_("recording the configuration"),
+        lambda: snapshot.append(wiring.log.record_config(loaded, now=now)),
+    )
+    return snapshot[0] if snapshot else None

@@ -9,7 +9,8 @@
    commands wait in the database), start the HTTP server, and the timer once leading (with
    its configuration snapshot recorded), tell systemd READY=1.
 4. Until SIGTERM/SIGINT: feed the systemd watchdog while healthy; on SIGHUP re-read the
-   configuration and swap it in only if valid. Signal handlers only set a flag.
+   configuration on a thread of its own (``agenda.Reloads``) and swap it in only if valid.
+   Signal handlers only set a flag.
 5. Stop: STOPPING=1, let the running job finish, give up the lead, close, mark the instance stopped.
 """
 
@@ -33,7 +34,7 @@ from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
 from ipfm_scheduler.core.lease import LeaseTimes
 from ipfm_scheduler.errors import ConfigError, IpfmError, ServiceAlreadyRunning
 from ipfm_scheduler.i18n import N_, _
-from ipfm_scheduler.service.agenda import Plan, keep_connections, settle_heap
+from ipfm_scheduler.service.agenda import Plan, Reloads, settle_heap
 from ipfm_scheduler.service.jobs import Dispatcher, Jobs
 from ipfm_scheduler.service.lead import Leadership, LeaseLog, Turn, health, status_text
 from ipfm_scheduler.service.ports import (
@@ -105,7 +106,7 @@ Loader = Callable[[Path, date], LoadedConfig]
 Connector = Callable[[StationConfig], Wiring]
 
 
-class Daemon:
+class Daemon(Reloads):
     def __init__(
         self,
         station_path: Path,
@@ -133,6 +134,8 @@ class Daemon:
         self.demo = demo
         self.timer_options = timer_options or {}
         self.started = threading.Event()
+        self._reloader: threading.Thread | None = None  # a reload under way (its own thread)
+        self._config_lock = threading.Lock()  # self.loaded, self.plan and the jobs they run
 
     # ------------------------------------------------------------------ configuration
 
@@ -200,6 +203,8 @@ class Daemon:
         finally:
             self.notifier.stopping()
             log.info(_("stopping: finishing the current job"))
+            if self._reloader is not None:  # it swaps nothing in once asked to stop
+                self._reloader.join(60.0)
             self._end(keep_answers=True)
             if lead is not None:
                 Guard()(N_("giving up the lead"), lead.release)
@@ -253,7 +258,8 @@ class Daemon:
             wiring.outbox.put_back(list(self._heard))
             self._heard.clear()
             try:
-                self._begin(wiring, instance, lead)
+                with self._config_lock:  # a reload under way: its plan is swapped in first
+                    self._begin(wiring, instance, lead)
             except IpfmError as exc:
                 log.error(_("could not start leading: %s"), exc)
                 lead.release()
@@ -262,7 +268,8 @@ class Daemon:
         if wiring.metrics is not None:
             wiring.metrics.role(lead.role.value, 0 if lead.lease is None else lead.lease.epoch)
         if turn is Turn.STEP_DOWN:
-            self._end(keep_answers=False)
+            with self._config_lock:
+                self._end(keep_answers=False)
 
     def _start_http(self, wiring: Wiring, lead: Leadership | None) -> Http | None:
         if wiring.http is None:
@@ -306,9 +313,9 @@ class Daemon:
         last_problem = ""
         while not self.signals.stop:
             self.signals.wait(period)
-            if self.signals.reload and not self.signals.stop:
+            if self.signals.reload and not self.signals.stop and not self._reloading():
                 self.signals.reload = False
-                self.reload(wiring, *(self._term or (None, None)))
+                self._reload_aside(wiring)
             if lead is not None:
                 self._turn(wiring, instance, lead, lead.look())
                 lead.beat(self.clock.now())
@@ -325,74 +332,3 @@ class Daemon:
                 last_problem = problem
             if interval is not None and not problems:
                 self.notifier.watchdog()
-
-    def reload(self, wiring: Wiring, service: Jobs | None, timer: Timer | None) -> bool:
-        """Re-read the configuration; swap it in only if it is valid (a standby keeps it for
-        when it leads)."""
-        self.notifier.reloading()
-        try:
-            loaded = self._load()
-        except ConfigError as exc:
-            for problem in exc.problems:
-                log.error(_("reload refused: %s"), problem)
-            log.error(
-                _("configuration NOT reloaded (%d problem(s)): the running plan stays"),
-                len(exc.problems),
-            )
-            self.notifier.ready(_("reload refused: the configuration has problems"))
-            return False
-        assert loaded.station is not None
-        assert loaded.schedule is not None
-        station = keep_connections(self.plan.station, loaded.station)
-        self.loaded = loaded
-        guard = timer.guard if timer is not None else Guard()
-        standby = wiring.lease_log is not None and service is None  # records it when it leads
-        snapshot = None if standby else _record_config(wiring.log, guard, loaded, self.clock.now())
-        if snapshot is None and not standby:  # airings are recorded with the configuration in force
-            log.error(_("configuration NOT reloaded: it could not be recorded in the database"))
-            self.notifier.ready(_("reload failed: the database did not answer"))
-            return False
-        plan = Plan(station, loaded.schedule, snapshot)
-        if service is not None and timer is not None and not self._swap(service, timer, plan):
-            log.error(_("configuration reload failed: the running plan stays"))
-            self.notifier.ready(_("reload failed: see the log"))
-            return False
-        self.plan = plan
-        if service is None and self._http is not None:
-            self._http.update(plan)
-        settle_heap()
-        log.info(_("configuration reloaded: %d ward(s)"), len(plan.schedule.wards))
-        self.notifier.ready(_("configuration reloaded"))
-        return True
-
-    def _swap(self, service: Jobs, timer: Timer, plan: Plan) -> bool:
-        """Swap ``plan`` in on the timer's worker thread (never while a job runs)."""
-        done = threading.Event()
-        applied: list[bool] = []
-
-        def apply() -> None:
-            service.dispatcher.replan(plan, self.clock.now())
-            timer.plan_dates()
-            if self._http is not None:
-                self._http.update(plan)
-
-        def swap() -> None:
-            try:
-                applied.append(timer.guard(N_("applying the new configuration"), apply))
-            finally:
-                done.set()
-
-        timer.run_soon("reload", swap)
-        return done.wait(60.0) and all(applied)
-
-
-def _record_config(
-    log_: ServiceLog, guard: Guard, loaded: LoadedConfig, now: datetime
-) -> int | None:
-    """The configuration snapshot for a reload; None if the database did not answer."""
-    snapshot: list[int] = []
-    guard(
-        N_("recording the configuration"),
-        lambda: snapshot.append(log_.record_config(loaded, now=now)),
-    )
-    return snapshot[0] if snapshot else None

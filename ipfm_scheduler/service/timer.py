@@ -227,6 +227,21 @@ class Timer:
         never at the same time as a job."""
         self.scheduler.add_job(func, id=name, name=name, replace_existing=True)
 
+    def run_and_wait(self, name: str, label: str, func: Callable[[], object], wait: float) -> bool:
+        """:meth:`run_soon` ``func`` (guarded as ``label``), and wait for it: True if it ran,
+        without an error, within ``wait`` seconds."""
+        done = threading.Event()
+        ran: list[bool] = []
+
+        def job() -> None:
+            try:
+                ran.append(self.guard(label, func))
+            finally:
+                done.set()
+
+        self.run_soon(name, job)
+        return done.wait(wait) and all(ran)
+
     def run(self, name: str) -> None:
         self._mark()
         try:

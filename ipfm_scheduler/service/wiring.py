@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from ipfm_scheduler.audio.catalogue import Catalogue
-from ipfm_scheduler.config.loader import load
+from ipfm_scheduler.config.loader import LoadCache, load
 from ipfm_scheduler.config.settings import LoadedConfig, StationConfig
 from ipfm_scheduler.errors import AudioError, ValueInvalid
 from ipfm_scheduler.i18n import _
@@ -36,6 +36,25 @@ PagesFactory = Callable[[Repository, HealthChecks], Pages]
 
 def load_config(path: Path, today: date) -> LoadedConfig:
     return load(path, today=today)
+
+
+def config_loader() -> Callable[[Path, date], LoadedConfig]:
+    """The service's loader: from the second load on (a reload), what did not change since
+    the last is not read or checked again (config/loader.py ``LoadCache``)."""
+    cache = LoadCache()
+
+    def load_again(path: Path, today: date) -> LoadedConfig:
+        loaded = load(path, today=today, cache=cache)
+        log.debug(
+            "configuration read: %d ward file(s) checked, %d receiver key folder(s) read, "
+            "%d unchanged",  # i18n: internal
+            cache.checked,
+            cache.keys.read,
+            cache.keys.reused,
+        )
+        return loaded
+
+    return load_again
 
 
 def connect(station: StationConfig, *, pages: PagesFactory | None = None) -> Wiring:

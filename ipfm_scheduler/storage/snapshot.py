@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date
 
 from ipfm_scheduler.config.settings import LoadedConfig
@@ -99,10 +99,24 @@ class ConfigSnapshot:
             "timezone": self.timezone,
             "files": sorted((f.path, f.kind, f.sha256, f.valid) for f in self.files),
             "programmes": sorted((asdict(p) for p in self.programmes), key=lambda p: str(p["id"])),
-            "wards": sorted((asdict(w) for w in self.wards), key=lambda w: str(w["id"])),
+            "wards": sorted((_ward_fields(w) for w in self.wards), key=lambda w: str(w["id"])),
         }
         text = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_WARD_FIELDS = tuple(f.name for f in fields(SnapshotWard) if f.name != "receivers")
+_RECEIVER_FIELDS = tuple(f.name for f in fields(SnapshotReceiver))
+
+
+def _ward_fields(ward: SnapshotWard) -> dict[str, object]:
+    """``asdict(ward)`` as the digest has it (the same JSON), several times faster: 100,000
+    receivers took 0.9 s with ``asdict``, which copies every value (docs/service.md)."""
+    found: dict[str, object] = {name: getattr(ward, name) for name in _WARD_FIELDS}
+    found["receivers"] = [
+        {name: getattr(r, name) for name in _RECEIVER_FIELDS} for r in ward.receivers
+    ]
+    return found
 
 
 def snapshot_ward(ward: Ward) -> SnapshotWard:
