@@ -21,6 +21,11 @@ Then, in this process, through the service's own code (the real ``Repository``):
 Each against the issue's bound: 10 s.
 
     python -m bench.national_rest [--wards 1000] [--receivers 100] [--databases sqlite,postgresql]
+        [--steps reload,close,sweep,store,status,report] [--keep FOLDER]
+
+``--keep FOLDER`` keeps the station and the filled databases (``FOLDER/sqlite.db``, the
+PostgreSQL database ``ipfm_bench_keep_<FOLDER's name>``) for the next run, which skips the fill:
+run the read-only steps (``--steps status,report``) again on the same log. Remove them yourself.
 """
 
 from __future__ import annotations
@@ -31,11 +36,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from bench.history import command_and_ack, database
 from bench.station import TZ, Slot, service_command, service_env, write_station
@@ -55,6 +64,23 @@ from ipfm_scheduler.storage.repository import Repository
 BOUND_S = 10.0
 CHUNK = 20_000
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+STEPS = ("reload", "close", "sweep", "store", "status", "report")
+
+
+@contextmanager
+def kept_database(kind: str, folder: Path) -> Iterator[str]:
+    """The URL of the database of ``kind`` kept in (or beside) ``folder``: made if missing."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'sqlite.db'}"
+        return
+    name = f"ipfm_bench_keep_{folder.resolve().name}".replace("-", "_")
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        there = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if there.first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
 
 
 def airing(
@@ -154,19 +180,29 @@ def timed(label: str, step: Callable[[], object], lines: list[str]) -> object:
     return result
 
 
-def bench(kind: str, folder: Path, wards: int, receivers: int, lines: list[str]) -> None:
+def bench(
+    kind: str, folder: Path, wards: int, receivers: int, lines: list[str],
+    steps: tuple[str, ...] = STEPS, keep: bool = False,
+) -> None:  # fmt: skip
     week = IsoWeek.containing(datetime.now(UTC), TZ).previous()
     following = week.next()
     monday = datetime.combine(following.monday, clock(6), tzinfo=TZ)
-    with database(kind, PG_ADMIN) as url:
+    filled = folder / f"filled-{kind}-{wards}x{receivers}-{week}"
+    with kept_database(kind, folder) if keep else database(kind, PG_ADMIN) as url:
         station = write_station(folder, wards=wards, receivers=receivers, mqtt_port=1,
                                 prefix="ipfm", database=url, slot=Slot(monday, 60),
                                 keys=not (folder / "keys").exists())  # fmt: skip
         loaded = load_config(station, monday.date())
-        started = time.perf_counter()
-        snapshot, written = fill(url, loaded, wards, receivers, week)
-        took = time.perf_counter() - started
-        print(f"{kind}: filled {written:,} commands and acks in {took:.0f} s")
+        if keep and filled.exists():
+            snapshot = int(filled.read_text())
+            print(f"{kind}: the log kept in {folder} (snapshot {snapshot})")
+        else:
+            started = time.perf_counter()
+            snapshot, written = fill(url, loaded, wards, receivers, week)
+            took = time.perf_counter() - started
+            print(f"{kind}: filled {written:,} commands and acks in {took:.0f} s")
+            if keep:
+                filled.write_text(str(snapshot))
         engine = open_engine(url)
         repo = Repository(engine)
         lines.append(f"{kind}, {wards:,} wards x {receivers} receivers:")
@@ -179,7 +215,8 @@ def bench(kind: str, folder: Path, wards: int, receivers: int, lines: list[str])
             plan = Plan(again.station, again.schedule, snapshot)
             return f"{len(plan.schedule.wards):,} wards"
 
-        timed("reload (load_config + record_config + Plan)", reload, lines)
+        if "reload" in steps:
+            timed("reload (load_config + record_config + Plan)", reload, lines)
         assert loaded.station is not None
         assert loaded.schedule is not None
         plan = Plan(loaded.station, loaded.schedule, snapshot)
@@ -190,7 +227,8 @@ def bench(kind: str, folder: Path, wards: int, receivers: int, lines: list[str])
             weeks = weekly.close_weeks(plan, close_at, expire_grace=timedelta(minutes=2))
             return f"closed {', '.join(map(str, weeks))}"
 
-        timed(f"week close {week} ({wards * receivers:,} verdicts)", close, lines)
+        if "close" in steps:
+            timed(f"week close {week} ({wards * receivers:,} verdicts)", close, lines)
         after_slot = monday + timedelta(hours=1)
         items: list[Any] = []
 
@@ -198,13 +236,15 @@ def bench(kind: str, folder: Path, wards: int, receivers: int, lines: list[str])
             items.extend(weekly.makeups(plan, after_slot))
             return f"{len(items):,} make-ups, {sum(len(i.commands) for i in items):,} commands"
 
-        timed("make-up sweep after a slot with 10 % failed", sweep, lines)
+        if "sweep" in steps:
+            timed("make-up sweep after a slot with 10 % failed", sweep, lines)
 
         def store() -> str:
             stored = repo.store_airings(items, snapshot_id=snapshot, now=after_slot)
             return f"{len(stored):,} stored"
 
-        timed("storing the make-ups", store, lines)
+        if "store" in steps:
+            timed("storing the make-ups", store, lines)
 
         def status() -> str:
             command = service_command(station, "status")
@@ -214,7 +254,8 @@ def bench(kind: str, folder: Path, wards: int, receivers: int, lines: list[str])
             )
             return f"exit {shown.returncode}"
 
-        timed("status", status, lines)
+        if "status" in steps:
+            timed("status", status, lines)
 
         def report() -> str:
             with open_for_audit(url) as conn:
@@ -225,7 +266,8 @@ def bench(kind: str, folder: Path, wards: int, receivers: int, lines: list[str])
             render.csv_bytes(render.REPORT_COLUMNS, render.report_rows(result))
             return f"{sum(len(g.receivers) for g in result.groups):,} receivers"
 
-        timed(f"report --week {week}", report, lines)
+        if "report" in steps:
+            timed(f"report --week {week}", report, lines)
         engine.dispose()
 
 
@@ -234,11 +276,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wards", type=int, default=1000)
     parser.add_argument("--receivers", type=int, default=100)
     parser.add_argument("--databases", default="sqlite")
+    parser.add_argument("--steps", default=",".join(STEPS), help="some of " + ",".join(STEPS))
+    keep = "keep the station and the filled logs here, for the next run"
+    parser.add_argument("--keep", type=Path, default=None, metavar="FOLDER", help=keep)
     args = parser.parse_args(argv)
+    steps = tuple(s.strip() for s in args.steps.split(","))
+    if unknown := set(steps) - set(STEPS):
+        parser.error(f"unknown steps: {', '.join(sorted(unknown))}")
     lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ipfm-rest-") as tmp:
+        folder = Path(tmp) if args.keep is None else args.keep
+        folder.mkdir(parents=True, exist_ok=True)
         for kind in args.databases.split(","):
-            bench(kind.strip(), Path(tmp), args.wards, args.receivers, lines)
+            bench(
+                kind.strip(),
+                folder,
+                args.wards,
+                args.receivers,
+                lines,
+                steps,
+                args.keep is not None,
+            )
     print("\n" + "\n".join(lines))
     return 1 if any("OVER" in line for line in lines) else 0
 
