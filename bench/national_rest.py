@@ -16,12 +16,14 @@ Then, in this process, through the service's own code (the real ``Repository``):
 * **make-up sweep**: ``Weekly.makeups`` after Monday's slot of W+1 (10,000 receivers short:
   one make-up per ward, ``core/makeup.py``), and storing the 1,000 make-up airings;
 * **status**: ``ipfm-scheduler status`` (a process, as an operator runs it), no service running;
+  and **status_late**: what it does as week W ends (Sunday 23:00: the week's 700,000 commands,
+  and the next Monday's), in this process: the configuration read, ``gather``, the text;
 * **report --week W**: what ``ipfm-scheduler report --week`` does (table and CSV).
 
 Each against the issue's bound: 10 s.
 
     python -m bench.national_rest [--wards 1000] [--receivers 100] [--databases sqlite,postgresql]
-        [--steps reload,close,sweep,store,status,report] [--keep FOLDER]
+        [--steps reload,close,sweep,store,status,status_late,report] [--keep FOLDER]
 
 ``--keep FOLDER`` keeps the station and the filled databases (``FOLDER/sqlite.db``, the
 PostgreSQL database ``ipfm_bench_keep_<FOLDER's name>``) for the next run, which skips the fill:
@@ -64,7 +66,7 @@ from ipfm_scheduler.storage.repository import Repository
 BOUND_S = 10.0
 CHUNK = 20_000
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-STEPS = ("reload", "close", "sweep", "store", "status", "report")
+STEPS = ("reload", "close", "sweep", "store", "status", "status_late", "report")
 
 
 @contextmanager
@@ -256,6 +258,19 @@ def bench(
 
         if "status" in steps:
             timed("status", status, lines)
+
+        def status_late() -> str:
+            # `status` as the week ends (the CLI reads the clock): its 700,000 commands
+            from ipfm_scheduler.cli.status_view import gather, render_text
+            from ipfm_scheduler.config.loader import load
+
+            late = (week.end(TZ) - timedelta(hours=1)).astimezone(UTC)
+            shown = load(station, today=late.date(), secrets=False)
+            view = gather(repo, shown, late, live_within=timedelta(seconds=20))
+            return f"{len(render_text(view)):,} characters"
+
+        if "status_late" in steps:
+            timed("status as of Sunday 23:00 (in process: load, gather, text)", status_late, lines)
 
         def report() -> str:
             with open_for_audit(url) as conn:
