@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -171,12 +172,22 @@ def _tenth(receiver: int) -> bool:
     return receiver % 10 == 0
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its children waited for (`status`, the processes
+    that read the ward files); not the database server's."""
+    mine, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return sum(u.ru_utime + u.ru_stime for u in (mine, children))
+
+
 def timed(label: str, step: Callable[[], object], lines: list[str]) -> object:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     result = step()
-    took = time.perf_counter() - started
+    took, cpu = time.perf_counter() - started, _cpu() - cpu
     over = "  OVER 10 s" if took > BOUND_S else ""
-    line = f"  {label:<58}{took:>8.2f} s  {result}{over}"
+    line = f"  {label:<58}{took:>8.2f} s ({cpu:.1f} CPU-s)  {result}{over}"
     print(line, flush=True)
     lines.append(line)
     return result
