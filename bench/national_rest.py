@@ -16,27 +16,39 @@ Then, in this process, through the service's own code (the real ``Repository``):
 * **make-up sweep**: ``Weekly.makeups`` after Monday's slot of W+1 (10,000 receivers short:
   one make-up per ward, ``core/makeup.py``), and storing the 1,000 make-up airings;
 * **status**: ``ipfm-scheduler status`` (a process, as an operator runs it), no service running;
+  and **status_late**: what it does as week W ends (Sunday 23:00: the week's 700,000 commands,
+  and the next Monday's), in this process: the configuration read, ``gather``, the text;
 * **report --week W**: what ``ipfm-scheduler report --week`` does (table and CSV).
 
 Each against the issue's bound: 10 s.
 
     python -m bench.national_rest [--wards 1000] [--receivers 100] [--databases sqlite,postgresql]
+        [--steps reload,close,sweep,store,status,status_late,report] [--keep FOLDER]
+
+``--keep FOLDER`` keeps the station and the filled databases (``FOLDER/sqlite.db``, the
+PostgreSQL database ``ipfm_bench_keep_<FOLDER's name>``) for the next run, which skips the fill:
+run the read-only steps (``--steps status,report``) again on the same log. Remove them yourself.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import resource
 import secrets
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from bench.history import command_and_ack, database
 from bench.station import TZ, Slot, service_command, service_env, write_station
@@ -56,6 +68,23 @@ from ipfm_scheduler.storage.repository import Repository
 BOUND_S = 10.0
 CHUNK = 20_000
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+STEPS = ("reload", "close", "sweep", "store", "status", "status_late", "report")
+
+
+@contextmanager
+def kept_database(kind: str, folder: Path) -> Iterator[str]:
+    """The URL of the database of ``kind`` kept in (or beside) ``folder``: made if missing."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'sqlite.db'}"
+        return
+    name = f"ipfm_bench_keep_{folder.resolve().name}".replace("-", "_")
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        there = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if there.first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
 
 
 def airing(
@@ -152,22 +181,36 @@ def edit_one(folder: Path) -> None:
     key.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its children waited for (`status`, the processes
+    that read the ward files); not the database server's."""
+    mine, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return sum(u.ru_utime + u.ru_stime for u in (mine, children))
+
+
 def timed(label: str, step: Callable[[], object], lines: list[str]) -> object:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     result = step()
-    took = time.perf_counter() - started
+    took, cpu = time.perf_counter() - started, _cpu() - cpu
     over = "  OVER 10 s" if took > BOUND_S else ""
-    line = f"  {label:<58}{took:>8.2f} s  {result}{over}"
+    line = f"  {label:<58}{took:>8.2f} s ({cpu:.1f} CPU-s)  {result}{over}"
     print(line, flush=True)
     lines.append(line)
     return result
 
 
-def bench(kind: str, folder: Path, wards: int, receivers: int, lines: list[str]) -> None:
+def bench(
+    kind: str, folder: Path, wards: int, receivers: int, lines: list[str],
+    steps: tuple[str, ...] = STEPS, keep: bool = False,
+) -> None:  # fmt: skip
     week = IsoWeek.containing(datetime.now(UTC), TZ).previous()
     following = week.next()
     monday = datetime.combine(following.monday, clock(6), tzinfo=TZ)
-    with database(kind, PG_ADMIN) as url:
+    filled = folder / f"filled-{kind}-{wards}x{receivers}-{week}"
+    with kept_database(kind, folder) if keep else database(kind, PG_ADMIN) as url:
         station = write_station(folder, wards=wards, receivers=receivers, mqtt_port=1,
                                 prefix="ipfm", database=url, slot=Slot(monday, 60),
                                 keys=not (folder / "keys").exists())  # fmt: skip
@@ -175,10 +218,16 @@ def bench(kind: str, folder: Path, wards: int, receivers: int, lines: list[str])
         started = time.perf_counter()
         loaded = loader(station, monday.date())
         print(f"{kind}: first load (the service's start) {time.perf_counter() - started:.1f} s")
-        started = time.perf_counter()
-        snapshot, written = fill(url, loaded, wards, receivers, week)
-        took = time.perf_counter() - started
-        print(f"{kind}: filled {written:,} commands and acks in {took:.0f} s")
+        if keep and filled.exists():
+            snapshot = int(filled.read_text())
+            print(f"{kind}: the log kept in {folder} (snapshot {snapshot})")
+        else:
+            started = time.perf_counter()
+            snapshot, written = fill(url, loaded, wards, receivers, week)
+            took = time.perf_counter() - started
+            print(f"{kind}: filled {written:,} commands and acks in {took:.0f} s")
+            if keep:
+                filled.write_text(str(snapshot))
         engine = open_engine(url)
         repo = Repository(engine)
         lines.append(f"{kind}, {wards:,} wards x {receivers} receivers:")
@@ -191,9 +240,10 @@ def bench(kind: str, folder: Path, wards: int, receivers: int, lines: list[str])
             plan = Plan(again.station, again.schedule, snapshot)
             return f"{len(plan.schedule.wards):,} wards, snapshot {recorded}"
 
-        timed("reload (load_config + record_config + Plan)", reload, lines)
-        edit_one(folder)
-        timed("reload, one ward file and one key changed", reload, lines)
+        if "reload" in steps:
+            timed("reload (load_config + record_config + Plan)", reload, lines)
+            edit_one(folder)
+            timed("reload, one ward file and one key changed", reload, lines)
         assert loaded.station is not None
         assert loaded.schedule is not None
         plan = Plan(loaded.station, loaded.schedule, snapshot)
@@ -204,7 +254,8 @@ def bench(kind: str, folder: Path, wards: int, receivers: int, lines: list[str])
             weeks = weekly.close_weeks(plan, close_at, expire_grace=timedelta(minutes=2))
             return f"closed {', '.join(map(str, weeks))}"
 
-        timed(f"week close {week} ({wards * receivers:,} verdicts)", close, lines)
+        if "close" in steps:
+            timed(f"week close {week} ({wards * receivers:,} verdicts)", close, lines)
         after_slot = monday + timedelta(hours=1)
         items: list[Any] = []
 
@@ -212,13 +263,15 @@ def bench(kind: str, folder: Path, wards: int, receivers: int, lines: list[str])
             items.extend(weekly.makeups(plan, after_slot))
             return f"{len(items):,} make-ups, {sum(len(i.commands) for i in items):,} commands"
 
-        timed("make-up sweep after a slot with 10 % failed", sweep, lines)
+        if "sweep" in steps:
+            timed("make-up sweep after a slot with 10 % failed", sweep, lines)
 
         def store() -> str:
             stored = repo.store_airings(items, snapshot_id=snapshot, now=after_slot)
             return f"{len(stored):,} stored"
 
-        timed("storing the make-ups", store, lines)
+        if "store" in steps:
+            timed("storing the make-ups", store, lines)
 
         def status() -> str:
             command = service_command(station, "status")
@@ -228,7 +281,21 @@ def bench(kind: str, folder: Path, wards: int, receivers: int, lines: list[str])
             )
             return f"exit {shown.returncode}"
 
-        timed("status", status, lines)
+        if "status" in steps:
+            timed("status", status, lines)
+
+        def status_late() -> str:
+            # `status` as the week ends (the CLI reads the clock): its 700,000 commands
+            from ipfm_scheduler.cli.status_view import gather, render_text
+            from ipfm_scheduler.config.loader import load
+
+            late = (week.end(TZ) - timedelta(hours=1)).astimezone(UTC)
+            shown = load(station, today=late.date(), secrets=False)
+            view = gather(repo, shown, late, live_within=timedelta(seconds=20))
+            return f"{len(render_text(view)):,} characters"
+
+        if "status_late" in steps:
+            timed("status as of Sunday 23:00 (in process: load, gather, text)", status_late, lines)
 
         def report() -> str:
             with open_for_audit(url) as conn:
@@ -239,7 +306,8 @@ def bench(kind: str, folder: Path, wards: int, receivers: int, lines: list[str])
             render.csv_bytes(render.REPORT_COLUMNS, render.report_rows(result))
             return f"{sum(len(g.receivers) for g in result.groups):,} receivers"
 
-        timed(f"report --week {week}", report, lines)
+        if "report" in steps:
+            timed(f"report --week {week}", report, lines)
         engine.dispose()
 
 
@@ -248,11 +316,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wards", type=int, default=1000)
     parser.add_argument("--receivers", type=int, default=100)
     parser.add_argument("--databases", default="sqlite")
+    parser.add_argument("--steps", default=",".join(STEPS), help="some of " + ",".join(STEPS))
+    keep = "keep the station and the filled logs here, for the next run"
+    parser.add_argument("--keep", type=Path, default=None, metavar="FOLDER", help=keep)
     args = parser.parse_args(argv)
+    steps = tuple(s.strip() for s in args.steps.split(","))
+    if unknown := set(steps) - set(STEPS):
+        parser.error(f"unknown steps: {', '.join(sorted(unknown))}")
     lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ipfm-rest-") as tmp:
+        folder = Path(tmp) if args.keep is None else args.keep
+        folder.mkdir(parents=True, exist_ok=True)
         for kind in args.databases.split(","):
-            bench(kind.strip(), Path(tmp), args.wards, args.receivers, lines)
+            bench(
+                kind.strip(),
+                folder,
+                args.wards,
+                args.receivers,
+                lines,
+                steps,
+                args.keep is not None,
+            )
     print("\n" + "\n".join(lines))
     return 1 if any("OVER" in line for line in lines) else 0
 

@@ -172,6 +172,7 @@ def receiver_verdicts(
     offline: Mapping[str, datetime] | None = None,
     to_come: Sequence[PlannedAiring] = (),
     enforced: bool = True,
+    completed_apart: Mapping[str, Completed] | None = None,
 ) -> dict[str, ReceiverVerdict]:
     """The verdict of each of ``receivers`` (a ward's enabled ones) for ``programme`` in ``week``.
 
@@ -180,7 +181,9 @@ def receiver_verdicts(
     the end of the week (and by ``now``) counts. ``to_come``: the ward's planned airings still
     to come this week, not stored yet (a live check). The verdicts are final once ``now`` has
     reached ``final_at``; before, a receiver below the minimum is pending, and its reason says
-    "yet" where that matters.
+    "yet" where that matters. ``completed_apart``: receiver -> its ``completed`` commands of
+    ``programme`` left out of the records' commands, counted by the database (a national
+    report's 700,000 commands are not read one by one: storage/tallies.py); the same verdicts.
     """
     final = now >= final_at
     cutoff = min(_week_end(week, tz), now)
@@ -202,8 +205,21 @@ def receiver_verdicts(
             facts,
             offline_since=since if since is not None and since < cutoff else None,
             enforced=enforced,
+            apart=(completed_apart or {}).get(receiver, _NONE_APART),
         )
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A receiver's ``completed`` commands of a programme in a week, counted apart from the
+    records: how many, and how many of them in make-up airings."""
+
+    commands: int
+    makeups: int = 0
+
+
+_NONE_APART = Completed(0)
 
 
 @functools.lru_cache(maxsize=64)
@@ -231,9 +247,10 @@ def _verdict(
     *,
     offline_since: datetime | None,
     enforced: bool,
+    apart: Completed,
 ) -> ReceiverVerdict:
     commands: list[CommandRecord] = []
-    completed = makeups = open_ = 0
+    completed, makeups, open_ = apart.commands, apart.makeups, 0
     for record in mine:  # one pass: a report judges 10,000 receivers
         command = record.commands.get(receiver)
         if command is None:
@@ -258,7 +275,7 @@ def _verdict(
             minimum,
             final=facts.final,
             aired=facts.aired,
-            sent=bool(commands),
+            sent=bool(commands) or apart.commands > 0,
             unfinished=tuple(
                 (c.state, c.detail) for c in commands if c.state is not CommandState.COMPLETED
             ),

@@ -25,6 +25,7 @@ from ipfm_scheduler.storage.audit import station_zone
 from ipfm_scheduler.storage.chain import Head, read_heads
 from ipfm_scheduler.storage.configs import snapshot_in_force
 from ipfm_scheduler.storage.plans import PlanProgramme, RecordedPlan, load_plans
+from ipfm_scheduler.storage.tallies import WeekCommands, week_commands
 from ipfm_scheduler.storage.types import to_utc
 
 _OPEN_STATES = [s.value for s in CommandState if s.open]
@@ -121,7 +122,7 @@ def week_report(
         _add_expected(
             keys, plans[in_force], snapshot_id=in_force, week=week, ward=ward, programme=programme
         )
-    commands, sent, unverified = _week_commands(conn, week, ward, programme)
+    commands = week_commands(conn, _filtered_where(week, ward, programme))
     now = to_utc(now, "now")
     final_at = _final_at(conn, week, end, plans.values(), ward=ward, programme=programme) + (
         expire_grace + close_margin
@@ -133,9 +134,8 @@ def week_report(
         zone=zone,
         now=now,
         final_at=final_at,
-        records=_records(airings, commands),
-        sent=sent,
-        unverified=unverified,
+        records=_records(airings, commands.by_airing),
+        commands=commands,
         offline=offline,
     )
     groups = tuple(build.group(key, plans[sid], sid) for key, sid in sorted(keys.items()))
@@ -227,40 +227,16 @@ def _filtered(query: Any, ward: str | None, programme: str | None) -> Any:
 
 
 # a row's text -> its value (an Enum's own lookup costs ~7 us, 10,000 times a report)
-_STATES = {s.value: s for s in CommandState}
 _ORIGINS = {o.value: o for o in Origin}
 _PRIORITIES = {p.value: p for p in Priority}
 
 
-def _week_commands(
-    conn: Connection, week: IsoWeek, ward: str | None, programme: str | None
-) -> tuple[dict[int, dict[str, CommandRecord]], set[str], set[str]]:
-    """The week's commands by airing and receiver, the ids of those the broker accepted, and
-    of those whose state was set by an answer not verified (protocol version 1)."""
-    a, c = t.airings, t.commands
-    query = (
-        select(
-            c.c.id,
-            c.c.airing_id,
-            c.c.receiver,
-            c.c.state,
-            c.c.detail,
-            c.c.first_sent_at.is_not(None).label("sent"),  # a flag: no time to convert
-            c.c.answer_verified,
-        )
-        .join(a, a.c.id == c.c.airing_id)
-        .where(a.c.week == str(week))
-    )
-    found: dict[int, dict[str, CommandRecord]] = defaultdict(dict)
-    sent, unverified = set(), set()
-    rows = conn.execute(_filtered(query, ward, programme))  # unpacked as tuples: 10,000 rows
-    for command_id, airing_id, receiver, state, detail, was_sent, verified in rows:
-        found[airing_id][receiver] = CommandRecord(command_id, receiver, _STATES[state], detail)
-        if was_sent:
-            sent.add(command_id)
-        if verified is False:
-            unverified.add(command_id)
-    return found, sent, unverified
+def _filtered_where(week: IsoWeek, ward: str | None, programme: str | None) -> list[Any]:
+    """The airings of ``week`` (of ``ward``, of ``programme``), as conditions."""
+    a = t.airings
+    where = [a.c.week == str(week)]
+    where += [a.c.ward == ward] if ward else []
+    return where + ([a.c.programme == programme] if programme else [])
 
 
 def _records(
@@ -323,12 +299,11 @@ class _Builder:
         now: datetime,
         final_at: datetime,
         records: dict[tuple[str, str], list[AiringRecord]],
-        sent: set[str],
+        commands: WeekCommands,
         offline: dict[tuple[str, str], datetime],
-        unverified: set[str],
     ) -> None:
         self.week, self.zone, self.now, self.final_at = week, zone, now, final_at
-        self.records, self.sent, self.unverified = records, sent, unverified
+        self.records, self.commands = records, commands
         self._enforced_by: dict[PlanProgramme, bool] = {}
         self.offline_by_ward: dict[str, dict[str, datetime]] = defaultdict(dict)
         for (w, r), since in offline.items():
@@ -359,19 +334,10 @@ class _Builder:
             tz=self.zone,
             offline=self.offline_by_ward.get(ward, {}),
             enforced=enforced,
+            completed_apart=self.commands.completed_apart.get(key),
         )
-        sent: Counter[str] = Counter(
-            receiver
-            for a in records
-            for receiver, command in a.commands.items()
-            if command.id in self.sent
-        )
-        unverified: Counter[str] = Counter(
-            receiver
-            for a in records
-            for receiver, command in a.commands.items()
-            if command.id in self.unverified and command.state is CommandState.COMPLETED
-        )
+        sent = self.commands.sent.get(key, Counter[str]())
+        unverified = self.commands.unverified.get(key, Counter[str]())
         lines = tuple(
             ReceiverLine(
                 r.id,

@@ -11,7 +11,13 @@ from typing import Any
 
 from ipfm_scheduler.cli.audit_render import origin_words, state_words
 from ipfm_scheduler.cli.status_text import LOCAL_FORMAT
-from ipfm_scheduler.cli.status_view import WardWeek, next_airings, waiting_commands, week_verdicts
+from ipfm_scheduler.cli.status_view import (
+    WardWeek,
+    next_airings,
+    stored_week,
+    waiting_commands,
+    week_verdicts,
+)
 from ipfm_scheduler.cli.web.context import Context
 from ipfm_scheduler.cli.web.html import esc, h2, legend, link, moment_text, para, table
 from ipfm_scheduler.core.model import Ward
@@ -29,9 +35,10 @@ FAILED_STATES = {"failed", "expired", "rejected"}
 def page(ctx: Context) -> Page:
     assert ctx.loaded.station is not None
     tz, now, week = ctx.tz, ctx.now, ctx.week
-    records = ctx.repo.airings_between(week.start(tz), week.end(tz) + timedelta(days=2))
+    stored = stored_week(ctx.repo, tz, now)  # the completed commands counted, not read
+    records = stored.records
     this_week = [r for r in records if r.start < week.end(tz)]
-    verdicts = week_verdicts(ctx.loaded, this_week, now, ctx.repo)
+    verdicts = week_verdicts(ctx.loaded, this_week, now, ctx.repo, stored.completed_apart)
     heard = {(s.ward, s.receiver): s for s in ctx.repo.receivers_status()}
     lead = timedelta(seconds=ctx.loaded.station.dispatch.lead_s)
     waiting = waiting_commands(ctx.repo, records, tz, now, lead)
