@@ -231,6 +231,7 @@ class Daemon(Reloads):
             misfire_grace_s=self.plan.station.dispatch.misfire_grace_s,
             **self.timer_options,
         )
+        service.progress = timer.mark  # a long send that still beats is not a stuck scheduler
         self.service, self._term = service, (service, timer)
         if self.demo:
             self.demo = False

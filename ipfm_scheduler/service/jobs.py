@@ -189,6 +189,8 @@ class Jobs:
         self.db_ok_at = time.monotonic()
         #: with services on standby: True while this one leads; else only the heartbeat runs
         self.gate: Callable[[], bool] | None = None
+        #: the timer's :meth:`~Timer.mark`: a heartbeat written during a long send is progress
+        self.progress: Callable[[], None] | None = None
         dispatcher.beat = self.heartbeat
 
     def steps(self, job: str) -> list[Step]:
@@ -216,6 +218,8 @@ class Jobs:
     def heartbeat(self, now: datetime) -> None:
         self.log.heartbeat(self.instance, now)
         self.db_ok_at = time.monotonic()
+        if self.progress is not None:
+            self.progress()
 
     def dispatch_times(self, now: datetime) -> list[datetime]:
         return self.dispatcher.dispatch_times(now)

@@ -243,17 +243,19 @@ class Timer:
         return done.wait(wait) and all(ran)
 
     def run(self, name: str) -> None:
-        self._mark()
+        self.mark()
         try:
             now = self.clock.now()
             for label, step in self.jobs.steps(name):
                 self.guard(label, functools.partial(step, now))
         finally:
-            self._mark()
+            self.mark()
             if name == "tick":
                 self.ticks += 1
 
-    def _mark(self) -> None:
+    def mark(self) -> None:
+        """Progress: a job started or finished, or a long step showed it is moving (a slot to
+        100,000 receivers sending while it takes in answers: not a stuck scheduler)."""
         with self._lock:
             self._progress = time.monotonic()
 

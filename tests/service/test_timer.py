@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from ipfm_scheduler.clock import SystemClock
 from ipfm_scheduler.errors import StorageError
+from ipfm_scheduler.service import timer as timer_module
+from ipfm_scheduler.service.jobs import Jobs as ServiceJobs
 from ipfm_scheduler.service.timer import Guard, Timer
 
 
@@ -194,3 +197,38 @@ def test_a_step_that_keeps_failing_is_logged_once_a_minute_not_every_time(
         "tick works again (it failed 31 time(s) in all so far)",
     ]
     assert guard.failures["tick"] == 31
+
+
+def test_a_long_step_that_shows_progress_is_not_a_stuck_scheduler(
+    jobs: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slot to 100,000 receivers can keep one step running for more than ``STALL_S`` on a
+    busy machine; while it takes in answers it writes the heartbeat, and that marks progress:
+    the watchdog must not restart the service in the middle of the slot."""
+    monotonic = [1000.0]
+    monkeypatch.setattr(timer_module, "time", SimpleNamespace(monotonic=lambda: monotonic[0]))
+    t = Timer(jobs, SystemClock(), tick_s=3600, sweep_s=3600, heartbeat_s=3600)
+    try:
+        t.start()
+        assert t.healthy()
+        monotonic[0] += timer_module.STALL_S + 1  # a step runs on without a word
+        assert not t.healthy()
+        t.mark()  # the step beats
+        assert t.healthy()
+    finally:
+        t.shutdown()
+
+
+def test_the_heartbeat_written_during_a_send_marks_the_timers_progress() -> None:
+    """``Jobs.heartbeat`` (what a long send calls every 5 s) tells the timer it moves."""
+    beats: list[datetime] = []
+    marks: list[bool] = []
+    dispatcher = SimpleNamespace(beat=None)
+    airing_log = SimpleNamespace(heartbeat=lambda instance, now: beats.append(now))
+    service = ServiceJobs(dispatcher, airing_log, 7)  # type: ignore[arg-type]
+    service.progress = lambda: marks.append(True)
+    assert dispatcher.beat == service.heartbeat  # what the dispatcher calls during a send
+    now = datetime(2026, 12, 7, 6, 58, tzinfo=UTC)
+    dispatcher.beat(now)
+    assert beats == [now]
+    assert marks == [True]
