@@ -160,6 +160,11 @@ class Dispatcher:
     def close_weeks(self, now: datetime) -> list[IsoWeek]:
         return self.weekly.close_weeks(self.plan, now, expire_grace=EXPIRE_GRACE)
 
+    def close_step(self, now: datetime) -> list[IsoWeek]:
+        """The sweep's step: the next wards of the week being closed (``Weekly.close_step``),
+        a few each sweep, so that a due dispatch never waits for a whole week's close."""
+        return self.weekly.close_step(self.plan, now, expire_grace=EXPIRE_GRACE)
+
     def demo(self, now: datetime, delay: timedelta) -> int:
         """``run --demo``: one airing per ward ``delay`` from now, windows ignored."""
         items = []
@@ -209,7 +214,7 @@ class Jobs:
                 (N_("expiring commands"), d.expire),
             ],
             "dispatch": dispatch,
-            "sweep": [(N_("make-up airings"), d.make_up), (N_("closing weeks"), d.close_weeks)],
+            "sweep": [(N_("make-up airings"), d.make_up), (N_("closing weeks"), d.close_step)],
             "heartbeat": [(N_("heartbeat"), self.heartbeat)],
             "refresh": [(N_("refresh"), d.refresh)],
         }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ipfm_scheduler.core.compliance import CLOSE_MARGIN, enforced
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 FULL_SWEEP = timedelta(minutes=10)
 MAX_WEEKS_BACK = 8  # after a long outage, close at most this many past weeks
+CLOSE_STEP = 10_000  # receivers judged per sweep while a week is closed (close_step)
 
 
 class Weekly:
@@ -45,6 +47,7 @@ class Weekly:
         self._last_full: datetime | None = None
         self._closed_through: IsoWeek | None = None
         self._told_used_up: set[tuple[IsoWeek, str, str, str]] = set()
+        self._closing: _Closing | None = None  # a week being closed, some wards a sweep
 
     def touch(self, ward: str) -> None:
         self._dirty.add(ward)
@@ -178,31 +181,75 @@ class Weekly:
                 minimum=programme.min_per_week,
             )
 
-    def _offline(self, until: datetime | None = None) -> dict[str, dict[str, datetime]]:
-        """Ward -> receiver -> since when, for the receivers offline now (or at ``until``)."""
+    def _offline(
+        self, until: datetime | None = None, wards: list[str] | None = None
+    ) -> dict[str, dict[str, datetime]]:
+        """Ward -> receiver -> since when, for the receivers (of ``wards``, or all) offline now
+        (or at ``until``)."""
         offline: dict[str, dict[str, datetime]] = defaultdict(dict)
-        for (ward, receiver), since in self.log.offline_receivers(until).items():
+        for (ward, receiver), since in self.log.offline_receivers(until, wards).items():
             offline[ward][receiver] = since
         return offline
 
     # ------------------------------------------------------------------ closing weeks
 
     def close_weeks(self, plan: Plan, now: datetime, *, expire_grace: timedelta) -> list[IsoWeek]:
-        """Close every ended week not closed yet; returns the weeks closed."""
+        """Close every ended week not closed yet, each at once; returns the weeks closed."""
+        closed: list[IsoWeek] = []
+        while self._closing is not None or self._due(plan, now, expire_grace) is not None:
+            closed += self.close_step(plan, now, expire_grace=expire_grace, receivers=None)
+        return closed
+
+    def close_step(
+        self,
+        plan: Plan,
+        now: datetime,
+        *,
+        expire_grace: timedelta,
+        receivers: int | None = CLOSE_STEP,
+    ) -> list[IsoWeek]:
+        """The sweep's share of closing a week, one part at a time: the configuration the week
+        is judged by, then the next wards (about ``receivers`` receivers each time), then the
+        verdicts written (one transaction), which returns the week; ``receivers`` None: all
+        at once. A week of 100,000 receivers is so closed over a dozen sweeps, the timer's
+        one worker free in between for a dispatch due (the whole close ran on it before: 8
+        to 20 s). What is judged is kept in memory until written: a service stopped meanwhile
+        has written nothing, and judges the week again when it starts. A part that fails (the
+        database away) is taken again at the next sweep."""
+        whole = receivers is None
+        closing = self._closing
+        if closing is None:
+            week = self._due(plan, now, expire_grace)
+            if week is None:
+                return []
+            final_at = week.end(plan.tz) + self._delay(plan, expire_grace)
+            closing = self._closing = self._begin(plan, week, now, final_at=final_at)
+            if not whole:
+                return []
+        if closing.wards:
+            self._judge(plan, closing, receivers)
+            if not whole:
+                return []
+        rows, week = closing.rows, closing.week
+        self.log.record_week_close(week, rows, now=closing.now, snapshot_id=closing.snapshot_id)
+        self._closing = None
+        self._closed_through = week
+        self._report(plan, week, rows)
+        return [week]
+
+    def _due(self, plan: Plan, now: datetime, expire_grace: timedelta) -> IsoWeek | None:
+        """The week after the last one closed, if it has ended and its delay has passed."""
         current = plan.week(now)
         if self._closed_through is None:
             self._closed_through = self._initial_closed(plan, current)
-        delay = plan.longest_programme() + expire_grace + CLOSE_MARGIN
-        closed = []
         week = self._closed_through.next()
-        while week < current and now >= week.end(plan.tz) + delay:
-            rows, snapshot_id = self._close(plan, week, now, final_at=week.end(plan.tz) + delay)
-            self.log.record_week_close(week, rows, now=now, snapshot_id=snapshot_id)
-            self._report(plan, week, rows)
-            self._closed_through = week
-            closed.append(week)
-            week = week.next()
-        return closed
+        due = week < current and now >= week.end(plan.tz) + self._delay(plan, expire_grace)
+        return week if due else None
+
+    @staticmethod
+    def _delay(plan: Plan, expire_grace: timedelta) -> timedelta:
+        """How long after its end a week is closed: its last airings' commands are final."""
+        return plan.longest_programme() + expire_grace + CLOSE_MARGIN
 
     def _initial_closed(self, plan: Plan, current: IsoWeek) -> IsoWeek:
         last = self.log.last_closed_week()
@@ -211,26 +258,45 @@ class Weekly:
             last = (IsoWeek.containing(earliest, plan.tz) if earliest else current).previous()
         return max(last, current + -(MAX_WEEKS_BACK + 1))
 
-    def _close(
-        self, plan: Plan, week: IsoWeek, now: datetime, *, final_at: datetime
-    ) -> tuple[list[WeekCloseRow], int | None]:
-        """The verdicts for ``week``, judged by the configuration in force at its end (the
-        receivers and minimums of that week, also when the week is closed late, after a
-        reload), and that configuration's snapshot id. Without a recorded configuration from
-        before the week's end, by the current one."""
-        end = week.end(plan.tz)
-        by_ward = _by_ward(self.log.airings_between(week.start(plan.tz), end))
-        offline = self._offline(until=min(end, now))  # as `report` judges it: at the week's end
-        in_force = self.log.config_in_force(end)
+    def _begin(self, plan: Plan, week: IsoWeek, now: datetime, *, final_at: datetime) -> _Closing:
+        """A close of ``week``, judged by the configuration in force at its end (the receivers
+        and minimums of that week, also when the week is closed late, after a reload), kept
+        with that configuration's snapshot id. Without a recorded configuration from before
+        the week's end, by the current one."""
+        in_force = self.log.config_in_force(week.end(plan.tz))
         if in_force is None:
             wards, programmes = plan.schedule.wards, plan.schedule.programmes
             snapshot_id = plan.snapshot_id
         else:
             wards, programmes = in_force.wards, in_force.programmes
             snapshot_id = in_force.snapshot_id
+        return _Closing(
+            week,
+            now,
+            final_at,
+            snapshot_id,
+            sorted(wards.values(), key=lambda w: w.id),
+            sorted(programmes.values(), key=lambda p: p.id),
+        )
+
+    def _judge(self, plan: Plan, closing: _Closing, receivers: int | None) -> None:
+        """Judge the next wards of ``closing`` (about ``receivers`` receivers; None: all)."""
+        wards = closing.wards
+        if receivers is not None:
+            count, taken = 0, 0
+            while taken < len(wards) and (taken == 0 or count < receivers):
+                count += len(wards[taken].enabled_receivers)
+                taken += 1
+            wards = wards[:taken]
+        week, now = closing.week, closing.now
+        end = week.end(plan.tz)
+        ids = None if receivers is None else [w.id for w in wards]
+        by_ward = _by_ward(self.log.airings_between(week.start(plan.tz), end, ids))
+        # as `report` judges it: offline at the week's end
+        offline = self._offline(until=min(end, now), wards=ids)
         rows: list[WeekCloseRow] = []
-        for ward in sorted(wards.values(), key=lambda w: w.id):
-            for programme in sorted(programmes.values(), key=lambda p: p.id):
+        for ward in wards:
+            for programme in closing.programmes:
                 if enforced(ward, programme, week):
                     rows += _close_rows(
                         ward,
@@ -240,9 +306,10 @@ class Weekly:
                         offline=offline.get(ward.id, {}),
                         plan=plan,
                         now=now,
-                        final_at=final_at,
+                        final_at=closing.final_at,
                     )
-        return rows, snapshot_id
+        closing.rows += rows
+        del closing.wards[: len(wards)]
 
     @staticmethod
     def _report(plan: Plan, week: IsoWeek, rows: list[WeekCloseRow]) -> None:
@@ -265,6 +332,20 @@ class Weekly:
             len(rows) - len(short),
             len(short),
         )
+
+
+@dataclass(slots=True)
+class _Closing:
+    """A week being closed (:meth:`Weekly.close_step`): the wards still to judge, in id order,
+    and the verdicts of those judged."""
+
+    week: IsoWeek
+    now: datetime  # when the close began: its rows' time, and the verdicts' "now"
+    final_at: datetime
+    snapshot_id: int | None
+    wards: list[Ward]
+    programmes: list[Programme]
+    rows: list[WeekCloseRow] = field(default_factory=list)
 
 
 def _close_rows(

@@ -111,3 +111,42 @@ def command_rows(
         query = select(*wanted).where(c.c.id.in_(chunk))
         rows += list(conn.execute(query.with_for_update() if for_update else query))
     return rows
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """A plain INSERT of many rows of the same columns, each value converted as its column's
+    type converts it (a time to UTC, say), once per distinct value. SQLite: multi-row
+    ``VALUES`` statements (``_insert_values``). PostgreSQL: ``COPY ... FROM STDIN`` through
+    the driver, in the same transaction (psycopg's executemany sends one INSERT per row, and
+    it parses a long multi-row statement's placeholders in Python each time)."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    columns = list(rows[0])
+    processors = {  # bytes go to either driver as they are (its Binary wrapper is a copy)
+        name: None
+        if isinstance(table.c[name].type, LargeBinary)
+        else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        for name in columns
+    }
+    converting = [(i, _memoised(processors[n])) for i, n in enumerate(columns) if processors[n]]
+    pick = itemgetter(*columns)
+    params: list[Any] = [(pick(row),) if len(columns) == 1 else pick(row) for row in rows]
+    if converting:
+        for i, row_values in enumerate(params):
+            values = list(row_values)
+            for column, convert in converting:
+                values[column] = convert(values[column])
+            params[i] = values
+    quote = dialect.identifier_preparer.quote
+    names = f"{quote(table.name)} ({', '.join(quote(c) for c in columns)})"
+    if dialect.name == "sqlite":
+        group = "(" + ", ".join("?" * len(columns)) + ")"
+        _insert_values(conn, f"INSERT INTO {names} VALUES {group}", len(columns), params)
+        return
+    driver = conn.connection.driver_connection  # psycopg's: the transaction's connection
+    if driver is None:  # pragma: no cover - an open Connection has one
+        raise ValueError("no driver connection")  # i18n: internal
+    with driver.cursor() as cursor, cursor.copy(f"COPY {names} FROM STDIN") as copy:
+        for values in params:
+            copy.write_row(values)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from ipfm_scheduler.core.records import WeekCloseRow
 from ipfm_scheduler.core.weeks import IsoWeek
 from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.bulk import insert_rows
 from ipfm_scheduler.storage.chain import Appender
 from ipfm_scheduler.storage.types import to_utc
 
@@ -49,7 +50,7 @@ def record_week_close(
         return
     chain = Appender.open(conn, t.week_closures)
     chain.add(values)
-    conn.execute(t.week_closures.insert(), values)
+    insert_rows(conn, t.week_closures, values)  # multi-row VALUES on both databases
     chain.close()
 
 
