@@ -102,3 +102,22 @@ def test_select_in_finds_the_rows_of_many_ids(repo: Repository, db: Engine):
         rows = select_in(conn, sql, [*ids, "no-such-command", *ids])
         assert sorted(r.id for r in rows) == sorted(ids)
         assert select_in(conn, sql, []) == []
+
+
+def test_a_puback_recorded_raw_stores_its_times_as_sqlalchemy_does(repo: Repository, db: Engine):
+    _airing, (first, second) = World(repo).airing()  # PUBACKed (storage/commands.py, raw)
+    c = t.commands
+    with db.begin() as conn:
+        sent_at = conn.execute(select(c.c.last_sent_at).where(c.c.id == first)).scalar_one()
+        conn.execute(c.update().where(c.c.id == second).values(expires_at=sent_at))
+    with db.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id, first_sent_at, last_sent_at, last_attempt_at, state_at, expires_at, "
+            "state, attempts FROM commands ORDER BY id"
+        ).all()
+        attempt = conn.exec_driver_sql("SELECT at, attempt, outcome FROM send_attempts").all()
+    by_id = {r[0]: r for r in rows}
+    written_by_sqlalchemy = by_id[second][5]
+    assert by_id[first][1:5] == (written_by_sqlalchemy,) * 4
+    assert by_id[first][6:] == ("sent", 1)
+    assert sorted(attempt) == [(written_by_sqlalchemy, 1, "puback")] * 2
