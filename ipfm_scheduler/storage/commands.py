@@ -192,6 +192,7 @@ def _note_attempts(
     """One attempt for each of ``ids`` (existing commands; others are ignored): statements for
     the driver (storage/raw.py), the time processed as ``UtcDateTime`` stores it."""
     at = bind_value(conn, t.commands, "last_attempt_at", now)
+    listed: tuple[Any, ...]
     if conn.dialect.name == "sqlite":
         among, listed = f"IN ({marks(conn, len(ids))})", tuple(ids)
     else:

@@ -10,16 +10,18 @@ Functions over one open transaction, for both SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from typing import Any
 
 from sqlalchemy import LargeBinary, Table
 from sqlalchemy.engine import Connection
 
-from ipfm_scheduler.storage.bulk import _SQLITE_MAX_VALUES, CHUNK, _memoised, chunks
-
+CHUNK = 500  # ids per IN (...) list on SQLite
 ROWS_PER_STATEMENT = 500  # rows per multi-row VALUES on SQLite
+# values one SQLite statement may take: 32,766 since SQLite 3.32, 999 before
+_SQLITE_MAX_VALUES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 PG_ROWS_PER_STATEMENT = 5000  # rows per statement on PostgreSQL (one array per column)
 
 
@@ -68,18 +70,23 @@ def per_statement(conn: Connection, width: int) -> int:
     return max(1, min(ROWS_PER_STATEMENT, _SQLITE_MAX_VALUES // max(1, width)))
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def insert_rows(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, ignoring: Sequence[str] = ()
+) -> None:
     """INSERT ``rows`` (each with the same columns as the first): on SQLite as multi-row
     ``VALUES``; on PostgreSQL from one array per column (``unnest``: a short statement, which
-    psycopg parses once, where a long ``VALUES`` list is parsed again, in Python, each time)."""
+    psycopg parses once, where a long ``VALUES`` list is parsed again, in Python, each time).
+    ``ignoring``: a row clashing on these unique columns is skipped (``ON CONFLICT DO
+    NOTHING``, as ``base.insert_ignoring``)."""
     if not rows:
         return
     columns = list(rows[0])
     bind = binder(conn, table, columns)
     names = ", ".join(columns)
+    tail = f" ON CONFLICT ({', '.join(ignoring)}) DO NOTHING" if ignoring else ""
     if conn.dialect.name == "postgresql":
         arrays = ", ".join(f"CAST(%s AS {kind}[])" for kind in _kinds(conn, table, columns))
-        sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"
+        sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}){tail}"
         for some in chunks(rows, PG_ROWS_PER_STATEMENT):
             conn.exec_driver_sql(sql, _columns(map(bind, some), len(columns)))
         return
@@ -87,7 +94,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     group = f"({marks(conn, len(columns))})"
     for some in chunks(rows, per_statement(conn, len(columns))):
         values = tuple(chain.from_iterable(map(bind, some)))
-        conn.exec_driver_sql(head + ", ".join([group] * len(some)), values)
+        conn.exec_driver_sql(head + ", ".join([group] * len(some)) + tail, values)
 
 
 def _kinds(conn: Connection, table: Table, columns: Sequence[str]) -> list[str]:
@@ -141,6 +148,26 @@ def select_in(
             statement, values = sql.format(in_ids="= ANY(%s)"), [list(chunk)]
         found += conn.exec_driver_sql(statement, (*before, *values)).all()
     return found
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for first in range(0, len(items), size):
+        yield items[first : first + size]
+
+
+def _memoised(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    done: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return done[value]
+        except KeyError:
+            done[value] = converted = processor(value)
+            return converted
+        except TypeError:  # not hashable
+            return processor(value)
+
+    return convert
 
 
 def for_update(conn: Connection) -> str:
