@@ -196,7 +196,7 @@ def _note_attempts(
     if conn.dialect.name == "sqlite":
         among, listed = f"IN ({marks(conn, len(ids))})", tuple(ids)
     else:
-        among, listed = "= ANY(%s)", (list(ids),)
+        among, listed = "= ANY(%b)", (list(ids),)
     p = mark(conn)
     conn.exec_driver_sql(
         "INSERT INTO send_attempts (command_id, attempt, at, outcome) "

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import LargeBinary, Table
+from sqlalchemy import Float, LargeBinary, Table
 from sqlalchemy.engine import Connection
 
 CHUNK = 500  # ids per IN (...) list on SQLite
@@ -49,6 +49,8 @@ def binder(
         processor = kind.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
             convert.append((i, _memoised(processor)))
+        elif isinstance(kind, Float) and dialect.name == "postgresql":
+            convert.append((i, _float))  # an array's values are of one type: 612 is 612.0
     names = tuple(columns)
 
     def bind(row: Any) -> tuple[Any, ...]:
@@ -58,6 +60,10 @@ def binder(
         return tuple(values)
 
     return bind
+
+
+def _float(value: Any) -> Any:
+    return None if value is None else float(value)
 
 
 def bind_value(conn: Connection, table: Table, column: str, value: Any) -> Any:
@@ -85,7 +91,7 @@ def insert_rows(
     names = ", ".join(columns)
     tail = f" ON CONFLICT ({', '.join(ignoring)}) DO NOTHING" if ignoring else ""
     if conn.dialect.name == "postgresql":
-        arrays = ", ".join(f"CAST(%s AS {kind}[])" for kind in _kinds(conn, table, columns))
+        arrays = ", ".join(f"CAST(%b AS {kind}[])" for kind in _kinds(conn, table, columns))
         sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}){tail}"
         for some in chunks(rows, PG_ROWS_PER_STATEMENT):
             conn.exec_driver_sql(sql, _columns(map(bind, some), len(columns)))
@@ -123,7 +129,7 @@ def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[dict[st
         conn.exec_driver_sql(sql, [(*values[1:], values[0]) for values in map(bind, rows)])
         return
     kinds = _kinds(conn, table, [key, *columns])
-    arrays = ", ".join(f"CAST(%s AS {kind}[])" for kind in kinds)
+    arrays = ", ".join(f"CAST(%b AS {kind}[])" for kind in kinds)
     sets = ", ".join(f"{name} = v.{name}" for name in columns)
     names = ", ".join([key, *columns])
     sql = (
@@ -145,7 +151,7 @@ def select_in(
         if conn.dialect.name == "sqlite":
             statement, values = sql.format(in_ids=f"IN ({marks(conn, len(chunk))})"), chunk
         else:
-            statement, values = sql.format(in_ids="= ANY(%s)"), [list(chunk)]
+            statement, values = sql.format(in_ids="= ANY(%b)"), [list(chunk)]
         found += conn.exec_driver_sql(statement, (*before, *values)).all()
     return found
 

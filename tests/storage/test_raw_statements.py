@@ -26,7 +26,7 @@ def _ack(n: int, command_id: str) -> dict[str, Any]:
         "receiver": "loa-01",
         "status": "received",
         "detail": None if n % 2 else "l\u1ed7i \\x00",
-        "played_s": None if n % 3 else 12.5,
+        "played_s": None if n % 3 else (12 if n % 2 else 12.5),  # an int among floats
         "receiver_at_text": "2025-11-24T07:00:00+07:00",
         "receiver_at": None if n % 2 else NOW - timedelta(seconds=n % 6),
         "received_at": NOW,
