@@ -266,9 +266,9 @@ class _AckFiler:
             return self.quarantine(item, f"not a valid ack: {item.error or 'unreadable'}")
         ack = item.ack
         row = self.rows.get(ack.id)
-        reason = mismatch(ack.id, row, item.ward, item.receiver)
-        if reason or row is None:
-            return self.quarantine(item, reason, ack.id)
+        # a command read back has a valid id (only those were asked for): its receiver decides
+        if row is None or row.ward != item.ward or row.receiver != item.receiver:
+            return self.quarantine(item, mismatch(ack.id, row, item.ward, item.receiver), ack.id)
         current = self.state[ack.id]
         status = AckStatus(str(ack.status))
         new = after_ack(current, status)
