@@ -218,13 +218,12 @@ def _too_large(message: IncomingMessage) -> str:
 def _log_answer(who: str, command: str | None, state: CommandState, detail: str | None) -> None:
     """One line per answer that matters: a refusal or failure is a warning, a completed airing
     is news, a receiver's progress (received, playing) is detail."""
-    words = _(STATE_WORDS[state])
     if state in (CommandState.FAILED, CommandState.REJECTED):
         if detail:  # the receiver's own words, as it sent them
-            log.warning(_("%s: command %s %s (%s)"), who, command, words, detail)
+            log.warning(_("%s: command %s %s (%s)"), who, command, _(STATE_WORDS[state]), detail)
         else:
-            log.warning(_("%s: command %s %s"), who, command, words)
+            log.warning(_("%s: command %s %s"), who, command, _(STATE_WORDS[state]))
     elif state.final:
-        log.info(_("%s: command %s %s"), who, command, words)
-    else:
+        log.info(_("%s: command %s %s"), who, command, _(STATE_WORDS[state]))
+    else:  # a receiver's progress, for every command of a slot: nothing translated for it
         log.debug("%s: command %s %s", who, command, state.value)

@@ -23,9 +23,10 @@ from ipfm_scheduler.protocol.messages import ReceiverState
 from ipfm_scheduler.storage import repeats
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.airings import refresh_outcomes
-from ipfm_scheduler.storage.bulk import chunks, command_rows
+from ipfm_scheduler.storage.bulk import chunks
 from ipfm_scheduler.storage.chain import Appender
-from ipfm_scheduler.storage.commands import MAX_RAW_BYTES, mismatch, update_commands
+from ipfm_scheduler.storage.commands import MAX_RAW_BYTES, mismatch
+from ipfm_scheduler.storage.raw import for_update, insert_rows, select_in, update_rows
 from ipfm_scheduler.storage.types import safe_text, to_utc
 
 
@@ -44,8 +45,7 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
     now = to_utc(now, "now")
     ids = [i.ack.id for i in items if i.ack is not None]
     ids = [cid for cid in ids if COMMAND_ID_RE.fullmatch(cid)]
-    columns = ("ward", "receiver", "state", "airing_id", "created_at", "expires_at")
-    rows = {r.id: r for r in command_rows(conn, ids, *columns, for_update=True)}
+    rows = {r.id: r for r in select_in(conn, _COMMANDS + for_update(conn), ids)}
     completed = [
         i.ack.id
         for i in items
@@ -57,11 +57,11 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
     if filer.acks:
         chain = Appender.open(conn, t.acks)
         chain.add(filer.acks)
-        conn.execute(t.acks.insert(), filer.acks)
+        insert_rows(conn, t.acks, filer.acks)
         chain.close()
     repeats.count_repeats(conn, filer.repeats, now)
     repeats.insert_quarantined(conn, filer.quarantined, now)
-    update_commands(conn, filer.changes)
+    update_rows(conn, t.commands, "id", [{"id": cid, **v} for cid, v in filer.changes.items()])
     # an airing with a command open before and after (received, playing) was and stays open
     moved = [
         cid
@@ -70,6 +70,10 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
     ]
     refresh_outcomes(conn, sorted({rows[cid].airing_id for cid in moved}))
     return outcomes
+
+
+# the commands acks name (their times are read only for a `completed`: ``_durations``)
+_COMMANDS = "SELECT id, ward, receiver, state, airing_id FROM commands WHERE id {in_ids}"
 
 
 def _open_to_open(before: str, after: str) -> bool:
@@ -243,10 +247,13 @@ def _write_current(
 class _AckFiler:
     """Files acks in order against the commands read once: the rows to insert and the changes."""
 
-    def __init__(self, rows: dict[str, Any], now: datetime, durations: dict[str, float]) -> None:
+    def __init__(
+        self, rows: dict[str, Any], now: datetime, durations: dict[str, tuple[float, Any]]
+    ) -> None:
         self.rows = rows
         self.now = now
-        self.durations = durations  # command id -> its recording's length (completed acks)
+        #: command id -> its recording's length and its row's times (for `completed` acks)
+        self.durations = durations
         self.state = {cid: CommandState(r.state) for cid, r in rows.items()}
         self.acks: list[dict[str, Any]] = []
         self.quarantined: list[dict[str, Any]] = []
@@ -259,17 +266,15 @@ class _AckFiler:
             return self.quarantine(item, f"not a valid ack: {item.error or 'unreadable'}")
         ack = item.ack
         row = self.rows.get(ack.id)
-        reason = mismatch(ack.id, row, item.ward, item.receiver)
-        if reason or row is None:
-            return self.quarantine(item, reason, ack.id)
+        # a command read back has a valid id (only those were asked for): its receiver decides
+        if row is None or row.ward != item.ward or row.receiver != item.receiver:
+            return self.quarantine(item, mismatch(ack.id, row, item.ward, item.receiver), ack.id)
         current = self.state[ack.id]
         status = AckStatus(str(ack.status))
         new = after_ack(current, status)
         changed = new is not current
         if changed and new is CommandState.COMPLETED:
-            impossible = self._too_soon(ack.id, row.created_at) or self._too_late(
-                ack.id, row.expires_at, ack.at
-            )
+            impossible = self._too_soon(ack.id) or self._too_late(ack.id, ack.at)
             if impossible:
                 return self.quarantine(item, impossible, ack.id)
         key = (ack.id, status.value)
@@ -309,12 +314,13 @@ class _AckFiler:
         }
         return AckOutcome(ack.id, item.ward, item.receiver, new, changed=True)
 
-    def _too_soon(self, command_id: str, stored_at: datetime) -> str | None:
+    def _too_soon(self, command_id: str) -> str | None:
         """Why a ``completed`` can't be true, if it came sooner after the command was stored
         (it can't have reached the receiver earlier) than its recording lasts."""
-        duration = self.durations.get(command_id)
-        if duration is None:
+        if command_id not in self.durations:
             return None
+        duration, times = self.durations[command_id]
+        stored_at = times.created_at
         elapsed = (self.now - to_utc(stored_at, "created_at")).total_seconds()
         if elapsed >= duration - PLAY_SLACK_S:
             return None
@@ -323,13 +329,14 @@ class _AckFiler:
             f"{duration:.0f} s: it can't have played; not counted"
         )
 
-    def _too_late(self, command_id: str, expires_at: datetime, at: datetime | None) -> str | None:
+    def _too_late(self, command_id: str, at: datetime | None) -> str | None:
         """Why a ``completed`` can't count: the receiver says it finished after the command
         could last have finished (``expires_at`` + its recording + ``EXPIRE_GRACE``), when the
         scheduler marks it expired."""
-        duration = self.durations.get(command_id)
-        if duration is None or at is None:
+        if command_id not in self.durations or at is None:
             return None
+        duration, times = self.durations[command_id]
+        expires_at = times.expires_at
         deadline = to_utc(expires_at, "expires_at") + timedelta(seconds=duration) + EXPIRE_GRACE
         if to_utc(at, "the ack's time") <= deadline:
             return None
@@ -358,14 +365,16 @@ class _AckFiler:
 PLAY_SLACK_S = 5.0  # a `completed` may come this much sooner than the recording's length
 
 
-def _durations(conn: Connection, ids: Sequence[str]) -> dict[str, float]:
-    """Command id -> ``audio.duration_s`` of its payload (as sent to the receiver)."""
+def _durations(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[float, Any]]:
+    """Command id -> ``audio.duration_s`` of its payload (as sent to the receiver), and its
+    row's ``created_at`` and ``expires_at``."""
     c = t.commands
-    found: dict[str, float] = {}
+    found: dict[str, tuple[float, Any]] = {}
     for chunk in chunks(sorted(set(ids))):
-        for r in conn.execute(select(c.c.id, c.c.payload).where(c.c.id.in_(chunk))):
+        query = select(c.c.id, c.c.payload, c.c.created_at, c.c.expires_at)
+        for r in conn.execute(query.where(c.c.id.in_(chunk))):
             try:
-                found[r.id] = float(json.loads(bytes(r.payload))["audio"]["duration_s"])
+                found[r.id] = (float(json.loads(bytes(r.payload))["audio"]["duration_s"]), r)
             except (ValueError, KeyError, TypeError):
                 continue  # not a play command of ours: nothing to compare with
     return found

@@ -4,7 +4,7 @@ reading a few columns of many commands."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.base import insert_ignoring
+from ipfm_scheduler.storage.raw import _memoised, insert_rows
 
 CHUNK = 500  # ids per IN (...) list
 ROWS_PER_INSERT = 500  # rows per multi-row INSERT on SQLite
@@ -29,9 +30,12 @@ def insert_rows_ignoring(
     conn: Connection, table: Table, rows: Sequence[dict[str, Any]], conflict: Sequence[str]
 ) -> None:
     """``insert_ignore_many`` for many rows of the same columns, cheaper: each column's
-    conversion (a time to UTC, say) runs once per distinct value, and the driver's executemany
-    gets plain tuples."""
+    conversion (a time to UTC, say) runs once per distinct value, and many rows go in one
+    statement (SQLite: multi-row ``VALUES``; PostgreSQL: ``storage/raw.py``)."""
     if not rows:
+        return
+    if conn.dialect.name == "postgresql":  # one array per column (storage/raw.py)
+        insert_rows(conn, table, rows, ignoring=conflict)
         return
     columns = list(rows[0])
     compiled = insert_ignoring(conn, table, conflict).compile(
@@ -50,19 +54,21 @@ def insert_rows_ignoring(
         params: list[Any] = [(pick(row),) for row in rows]
     else:
         params = [pick(row) for row in rows]
-    converting = [(i, _memoised(processors[n])) for i, n in enumerate(order) if processors[n]]
+    converting = [
+        (i, _memoised(processor))
+        for i, n in enumerate(order)
+        if (processor := processors[n]) is not None
+    ]
     if converting:  # only the columns whose type converts (times to UTC text, say)
         for i, row_values in enumerate(params):
             values = list(row_values)
             for column, convert in converting:
                 values[column] = convert(values[column])
             params[i] = tuple(values)
-    if not compiled.positional:
-        params = [dict(zip(order, values, strict=True)) for values in params]
-        conn.exec_driver_sql(str(compiled), params)
-    elif dialect.name == "sqlite":
+    if dialect.name == "sqlite" and compiled.positional:
         _insert_values(conn, str(compiled), len(order), params)
     else:  # pragma: no cover - both supported databases are handled above
+        params = [dict(zip(order, values, strict=True)) for values in params]
         conn.exec_driver_sql(str(compiled), params)
 
 
@@ -78,23 +84,6 @@ def _insert_values(conn: Connection, sql: str, width: int, params: list[Any]) ->
     for rows in chunks(params, per_statement):
         many = sql.replace(group, ", ".join([group] * len(rows)), 1)
         conn.exec_driver_sql(many, tuple(value for row in rows for value in row))
-
-
-def _memoised(processor: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
-    if processor is None:
-        return lambda value: value
-    done: dict[Any, Any] = {}
-
-    def convert(value: Any) -> Any:
-        try:
-            return done[value]
-        except KeyError:
-            done[value] = converted = processor(value)
-            return converted
-        except TypeError:  # not hashable
-            return processor(value)
-
-    return convert
 
 
 def command_rows(

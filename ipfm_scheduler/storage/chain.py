@@ -164,14 +164,15 @@ class Appender:
     @classmethod
     def open(cls, conn: Connection, table: Table) -> Appender:
         h = t.chain_heads
-        # the head row exists before it is locked (a new database, or one emptied by hand)
-        seed = insert_ignoring(conn, h, ["table_name"]).values(
-            table_name=table.name, seq=0, hash=GENESIS
-        )
-        conn.execute(seed)
-        row = conn.execute(
-            select(h.c.seq, h.c.hash).where(h.c.table_name == table.name).with_for_update()
-        ).one()
+        head = select(h.c.seq, h.c.hash).where(h.c.table_name == table.name).with_for_update()
+        row = conn.execute(head).one_or_none()
+        if row is None:  # the head row exists before it is locked (a new database, or one
+            # emptied by hand)
+            seed = insert_ignoring(conn, h, ["table_name"]).values(
+                table_name=table.name, seq=0, hash=GENESIS
+            )
+            conn.execute(seed)
+            row = conn.execute(head).one()
         return cls(conn, table, Head(table.name, int(row.seq), str(row.hash)))
 
     def new_ids(self, count: int) -> list[int]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, literal, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.engine import Connection, Row
 
 from ipfm_scheduler.core.commands import CommandState, after_deadline, after_publish
@@ -23,7 +23,8 @@ from ipfm_scheduler.core.traffic import (
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.airings import refresh_outcomes
 from ipfm_scheduler.storage.bulk import chunks
-from ipfm_scheduler.storage.types import UtcDateTime, to_utc
+from ipfm_scheduler.storage.raw import bind_value, mark, marks
+from ipfm_scheduler.storage.types import to_utc
 
 OPEN_STATES = [s.value for s in CommandState if s.open]
 MAX_RAW_BYTES = 64 * 1024  # a hostile receiver can't fill the database through one message
@@ -188,21 +189,29 @@ def _passes(results: Sequence[SendResult]) -> list[dict[str, list[str]]]:
 def _note_attempts(
     conn: Connection, ids: Sequence[str], outcome: SendOutcome, now: datetime
 ) -> None:
-    """One attempt for each of ``ids`` (existing commands; others are ignored)."""
-    c, sa = t.commands, t.send_attempts
-    attempt = select(
-        c.c.id, c.c.attempts + 1, literal(now, UtcDateTime()), literal(outcome.value)
-    ).where(c.c.id.in_(ids))
-    conn.execute(sa.insert().from_select(["command_id", "attempt", "at", "outcome"], attempt))
-    values: dict[str, Any] = {"attempts": c.c.attempts + 1, "last_attempt_at": now}
+    """One attempt for each of ``ids`` (existing commands; others are ignored): statements for
+    the driver (storage/raw.py), the time processed as ``UtcDateTime`` stores it."""
+    at = bind_value(conn, t.commands, "last_attempt_at", now)
+    listed: tuple[Any, ...]
+    if conn.dialect.name == "sqlite":
+        among, listed = f"IN ({marks(conn, len(ids))})", tuple(ids)
+    else:
+        among, listed = "= ANY(%b)", (list(ids),)
+    p = mark(conn)
+    conn.exec_driver_sql(
+        "INSERT INTO send_attempts (command_id, attempt, at, outcome) "
+        f"SELECT id, attempts + 1, {p}, {p} FROM commands WHERE id {among}",
+        (at, outcome.value, *listed),
+    )
+    sets, values = f"attempts = attempts + 1, last_attempt_at = {p}", [at]
     if outcome is SendOutcome.PUBACK:
-        moved = c.c.state.in_(list(_PUBACK_MOVES))
-        values |= {
-            "first_sent_at": func.coalesce(c.c.first_sent_at, literal(now, UtcDateTime())),
-            "last_sent_at": now,
-            "state": case(
-                *((c.c.state == old, new) for old, new in _PUBACK_MOVES.items()), else_=c.c.state
-            ),
-            "state_at": case((moved, literal(now, UtcDateTime())), else_=c.c.state_at),
-        }
-    conn.execute(c.update().where(c.c.id.in_(ids)).values(values))
+        moves = " ".join(f"WHEN state = {p} THEN {p}" for _ in _PUBACK_MOVES)
+        sets += (
+            f", first_sent_at = coalesce(first_sent_at, {p}), last_sent_at = {p}, "
+            f"state = CASE {moves} ELSE state END, "
+            f"state_at = CASE WHEN state IN ({marks(conn, len(_PUBACK_MOVES))}) THEN {p} "
+            "ELSE state_at END"
+        )
+        values += [at, at, *(v for move in _PUBACK_MOVES.items() for v in move)]
+        values += [*_PUBACK_MOVES, at]
+    conn.exec_driver_sql(f"UPDATE commands SET {sets} WHERE id {among}", (*values, *listed))

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.bulk import chunks
+from ipfm_scheduler.storage.raw import select_in
 from ipfm_scheduler.storage.tables import QUARANTINE_RAW_BYTES
 from ipfm_scheduler.storage.types import safe_text
 
@@ -95,16 +96,14 @@ def insert_quarantined(conn: Connection, rows: Sequence[dict[str, Any]], now: da
 
 def stored_acks(conn: Connection, command_ids: Sequence[str]) -> dict[tuple[str, str], int]:
     """(command id, status) -> the first ack row stored with them."""
-    a = t.acks
-    found: dict[tuple[str, str], int] = {}
-    for chunk in chunks(sorted(set(command_ids))):
-        query = (
-            select(func.min(a.c.id).label("id"), a.c.command_id, a.c.status)
-            .where(a.c.command_id.in_(chunk))
-            .group_by(a.c.command_id, a.c.status)
-        )
-        found |= {(r.command_id, r.status): r.id for r in conn.execute(query)}
-    return found
+    rows = select_in(conn, _STORED_ACKS, command_ids)
+    return {(r.command_id, r.status): r.id for r in rows}
+
+
+_STORED_ACKS = (
+    "SELECT min(id) AS id, command_id, status FROM acks WHERE command_id {in_ids} "
+    "GROUP BY command_id, status"
+)
 
 
 def count_repeats(conn: Connection, repeats: Counter[tuple[str, str]], now: datetime) -> None:

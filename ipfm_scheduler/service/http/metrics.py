@@ -8,7 +8,7 @@ checked here, so a bug elsewhere cannot blow up the number of series.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -48,6 +48,9 @@ class Metrics:
             namespace=ns,
             registry=r,
         )
+        # the labelled counters, by (ward, send or status): found once, not per command
+        self._sent_by: dict[tuple[str, bool], Any] = {}
+        self._acks_by: dict[tuple[str, str], Any] = {}
         self._online = Gauge(
             "receivers_online",
             "Receivers whose last status was online.",
@@ -131,16 +134,25 @@ class Metrics:
         self._epoch.set(_count(epoch))
 
     def command_sent(self, ward: str, *, resend: bool = False) -> None:
-        self._sent.labels(_ward(ward), "resend" if resend else "first").inc()
+        key = (ward, resend)
+        child = self._sent_by.get(key)
+        if child is None:  # the ward's name checked once (a counter per ward: as many)
+            child = self._sent.labels(_ward(ward), "resend" if resend else "first")
+            self._sent_by[key] = child
+        child.inc()
 
     def ack(self, ward: str, status: str) -> None:
-        if status not in _ACK_STATUSES:
-            raise ValueInvalid(
-                _("ack status {status} is not one of {known}").format(
-                    status=repr(status), known=sorted(_ACK_STATUSES)
+        key = (ward, status)
+        child = self._acks_by.get(key)
+        if child is None:
+            if status not in _ACK_STATUSES:
+                raise ValueInvalid(
+                    _("ack status {status} is not one of {known}").format(
+                        status=repr(status), known=sorted(_ACK_STATUSES)
+                    )
                 )
-            )
-        self._acks.labels(_ward(ward), status).inc()
+            child = self._acks_by[key] = self._acks.labels(_ward(ward), status)
+        child.inc()
 
     def receivers_online(self, ward: str, count: int) -> None:
         self._online.labels(_ward(ward)).set(_count(count))
