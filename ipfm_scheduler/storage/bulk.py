@@ -3,8 +3,7 @@ reading a few columns of many commands."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -13,17 +12,18 @@ from sqlalchemy.engine import Connection
 
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.base import insert_ignoring
-from ipfm_scheduler.storage.raw import _memoised, insert_rows
+from ipfm_scheduler.storage.raw import (
+    CHUNK,
+    ROWS_PER_STATEMENT,
+    SQLITE_MAX_VALUES,
+    _memoised,
+    chunks,
+    insert_rows,
+)
 
-CHUNK = 500  # ids per IN (...) list
-ROWS_PER_INSERT = 500  # rows per multi-row INSERT on SQLite
-# values one SQLite statement may take: 32,766 since SQLite 3.32, 999 before
-_SQLITE_MAX_VALUES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+__all__ = ["CHUNK", "chunks", "command_rows", "insert_rows", "insert_rows_ignoring"]
 
-
-def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for first in range(0, len(items), size):
-        yield items[first : first + size]
+_SQLITE_MAX_VALUES = SQLITE_MAX_VALUES  # a test sets it lower: SQLite before 3.32 takes 999
 
 
 def insert_rows_ignoring(
@@ -74,13 +74,13 @@ def insert_rows_ignoring(
 
 def _insert_values(conn: Connection, sql: str, width: int, params: list[Any]) -> None:
     """SQLite: the rows as multi-row ``VALUES (...), (...)`` statements, up to
-    ``ROWS_PER_INSERT`` at a time (within SQLite's limit on values per statement), instead of
+    ``ROWS_PER_STATEMENT`` at a time (within SQLite's limit on values per statement), instead of
     executemany's one execution per row: fewer calls into the driver, each of which lets go of
     Python's lock and must take it back from paho's thread."""
     group = "(" + ", ".join("?" * width) + ")"
     if group not in sql:  # pragma: no cover - SQLAlchemy renders one group of ?s
         raise ValueError(f"unexpected INSERT: {sql}")  # i18n: internal
-    per_statement = max(1, min(ROWS_PER_INSERT, _SQLITE_MAX_VALUES // width))
+    per_statement = max(1, min(ROWS_PER_STATEMENT, _SQLITE_MAX_VALUES // width))
     for rows in chunks(params, per_statement):
         many = sql.replace(group, ", ".join([group] * len(rows)), 1)
         conn.exec_driver_sql(many, tuple(value for row in rows for value in row))
@@ -100,42 +100,3 @@ def command_rows(
         query = select(*wanted).where(c.c.id.in_(chunk))
         rows += list(conn.execute(query.with_for_update() if for_update else query))
     return rows
-
-
-def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """A plain INSERT of many rows of the same columns, each value converted as its column's
-    type converts it (a time to UTC, say), once per distinct value. SQLite: multi-row
-    ``VALUES`` statements (``_insert_values``). PostgreSQL: ``COPY ... FROM STDIN`` through
-    the driver, in the same transaction (psycopg's executemany sends one INSERT per row, and
-    it parses a long multi-row statement's placeholders in Python each time)."""
-    if not rows:
-        return
-    dialect = conn.dialect
-    columns = list(rows[0])
-    processors = {  # bytes go to either driver as they are (its Binary wrapper is a copy)
-        name: None
-        if isinstance(table.c[name].type, LargeBinary)
-        else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        for name in columns
-    }
-    converting = [(i, _memoised(processors[n])) for i, n in enumerate(columns) if processors[n]]
-    pick = itemgetter(*columns)
-    params: list[Any] = [(pick(row),) if len(columns) == 1 else pick(row) for row in rows]
-    if converting:
-        for i, row_values in enumerate(params):
-            values = list(row_values)
-            for column, convert in converting:
-                values[column] = convert(values[column])
-            params[i] = values
-    quote = dialect.identifier_preparer.quote
-    names = f"{quote(table.name)} ({', '.join(quote(c) for c in columns)})"
-    if dialect.name == "sqlite":
-        group = "(" + ", ".join("?" * len(columns)) + ")"
-        _insert_values(conn, f"INSERT INTO {names} VALUES {group}", len(columns), params)
-        return
-    driver = conn.connection.driver_connection  # psycopg's: the transaction's connection
-    if driver is None:  # pragma: no cover - an open Connection has one
-        raise ValueError("no driver connection")  # i18n: internal
-    with driver.cursor() as cursor, cursor.copy(f"COPY {names} FROM STDIN") as copy:
-        for values in params:
-            copy.write_row(values)

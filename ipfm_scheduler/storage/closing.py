@@ -50,7 +50,7 @@ def record_week_close(
         return
     chain = Appender.open(conn, t.week_closures)
     chain.add(values)
-    insert_rows(conn, t.week_closures, values)  # multi-row VALUES on both databases
+    insert_rows(conn, t.week_closures, values)  # many rows a statement (storage/raw.py)
     chain.close()
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 CHUNK = 500  # ids per IN (...) list on SQLite
 ROWS_PER_STATEMENT = 500  # rows per multi-row VALUES on SQLite
 # values one SQLite statement may take: 32,766 since SQLite 3.32, 999 before
-_SQLITE_MAX_VALUES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+SQLITE_MAX_VALUES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 PG_ROWS_PER_STATEMENT = 5000  # rows per statement on PostgreSQL (one array per column)
 
 
@@ -73,7 +73,7 @@ def bind_value(conn: Connection, table: Table, column: str, value: Any) -> Any:
 
 def per_statement(conn: Connection, width: int) -> int:
     """Rows per multi-row ``VALUES`` on SQLite (within its limit on values per statement)."""
-    return max(1, min(ROWS_PER_STATEMENT, _SQLITE_MAX_VALUES // max(1, width)))
+    return max(1, min(ROWS_PER_STATEMENT, SQLITE_MAX_VALUES // max(1, width)))
 
 
 def insert_rows(
