@@ -328,22 +328,24 @@ def _records(conn: Connection, rows: Sequence[Row[Any]]) -> list[AiringRecord]:
     commands: dict[int, dict[str, CommandRecord]] = defaultdict(dict)
     for airing_id, command_id, receiver, state, detail in _command_tuples(conn, rows):
         commands[airing_id][receiver] = CommandRecord(command_id, receiver, _STATES[state], detail)
-    return [
-        AiringRecord(
-            id=r.id,
-            ward=r.ward,
-            programme=r.programme,
-            start=r.planned_start,
-            expires=r.expires_at,
-            origin=Origin(r.origin),
-            priority=Priority(r.priority),
-            commands=dict(sorted(commands[r.id].items())),
-            outcome=AiringOutcome(r.outcome),
-            makeup_for=r.makeup_for,
-            local=r.planned_local,
-        )
-        for r in rows
-    ]
+    return [airing_record(r, commands[r.id]) for r in rows]
+
+
+def airing_record(r: Row[Any], commands: dict[str, CommandRecord]) -> AiringRecord:
+    """An ``airings`` row with its commands (by receiver) as the readers give it."""
+    return AiringRecord(
+        id=r.id,
+        ward=r.ward,
+        programme=r.programme,
+        start=r.planned_start,
+        expires=r.expires_at,
+        origin=Origin(r.origin),
+        priority=Priority(r.priority),
+        commands=dict(sorted(commands.items())),
+        outcome=AiringOutcome(r.outcome),
+        makeup_for=r.makeup_for,
+        local=r.planned_local,
+    )
 
 
 def _command_tuples(conn: Connection, rows: Sequence[Row[Any]]) -> Iterator[Sequence[Any]]:

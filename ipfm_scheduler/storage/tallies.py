@@ -21,10 +21,11 @@ from sqlalchemy import ColumnElement, and_, case, func, not_, select
 from sqlalchemy.engine import Connection
 
 from ipfm_scheduler.core.commands import CommandState
-from ipfm_scheduler.core.model import Origin, Priority
-from ipfm_scheduler.core.records import AiringOutcome, AiringRecord, CommandRecord
+from ipfm_scheduler.core.model import Origin
+from ipfm_scheduler.core.records import AiringRecord, CommandRecord
 from ipfm_scheduler.core.verdicts import Completed
 from ipfm_scheduler.storage import tables as t
+from ipfm_scheduler.storage.airings import airing_record
 from ipfm_scheduler.storage.types import to_utc
 
 #: a row's text -> its value (an Enum's own lookup costs ~7 us a row)
@@ -136,20 +137,5 @@ def airings_counted(
     where = [a.c.planned_start >= to_utc(start, "start"), a.c.planned_start < to_utc(end, "end")]
     rows = conn.execute(select(a).where(*where).order_by(a.c.planned_start, a.c.id)).all()
     found = week_commands(conn, where, [a.c.planned_start < to_utc(apart_before, "apart_before")])
-    records = [
-        AiringRecord(
-            id=r.id,
-            ward=r.ward,
-            programme=r.programme,
-            start=r.planned_start,
-            expires=r.expires_at,
-            origin=Origin(r.origin),
-            priority=Priority(r.priority),
-            commands=dict(sorted(found.by_airing.get(r.id, {}).items())),
-            outcome=AiringOutcome(r.outcome),
-            makeup_for=r.makeup_for,
-            local=r.planned_local,
-        )
-        for r in rows
-    ]
+    records = [airing_record(r, found.by_airing.get(r.id, {})) for r in rows]
     return StoredWeek(records, found.completed_apart)
