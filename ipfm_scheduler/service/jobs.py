@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 HORIZON = timedelta(hours=36)  # how far ahead the agenda (and the timer's date jobs) reach
 DB_STALE_S = 20.0  # no successful heartbeat for this long: the database is not answering
+SLOT_BUSY = 500  # commands in flight or waiting to go: a big slot is going out
+MAKEUP_PUT_OFF_S = 120.0  # a make-up sweep is put off during a big slot for at most this long
 BEAT_EVERY_S = 5.0  # the heartbeat's interval (the timer's job), also during a long send
 
 
@@ -84,6 +86,7 @@ class Dispatcher:
         #: 100,000 receivers never looks like a database that stopped answering (the watchdog)
         self.beat: Callable[[datetime], None] | None = None
         self._beat_at = time.monotonic()
+        self._swept_at = time.monotonic()  # the last make-up sweep (or the start)
 
     def _meanwhile(self, now: datetime) -> int:
         """While a big send waits on the broker: take in the receivers' answers (at the
@@ -154,6 +157,15 @@ class Dispatcher:
         return self.desk.take(self.plan, self._store, now)
 
     def make_up(self, now: datetime) -> int:
+        """The make-up sweep (``Weekly.makeups``). Put off while a big slot goes out (at
+        least ``SLOT_BUSY`` commands in flight or waiting to be offered), for at most
+        ``MAKEUP_PUT_OFF_S`` since the last sweep: mid-slot the slot's commands are all still
+        open, so the sweep (the week read again for every ward marked) finds nothing new to make
+        up and slows the slot. The wards to check stay marked for the next sweep."""
+        moment = time.monotonic()
+        if self.sender.busy >= SLOT_BUSY and moment - self._swept_at < MAKEUP_PUT_OFF_S:
+            return 0
+        self._swept_at = moment
         items = self.weekly.makeups(self.plan, now)
         return sum(1 for s in self._store(items, now) if s.created)
 

@@ -76,6 +76,11 @@ class Sender:
     def in_flight(self) -> int:
         return len(self._inflight)
 
+    @property
+    def busy(self) -> int:
+        """Commands in flight or stored and not yet offered to the broker: a slot going out."""
+        return len(self._inflight) + len(self._fresh)
+
     def offer(self, commands: list[OutgoingCommand]) -> None:
         """Commands just stored (and due): the next :meth:`send` publishes them without reading
         them back from the database. Whatever it can't send stays in the database, as always."""

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,6 +15,7 @@ from ipfm_scheduler.core.commands import CommandState
 from ipfm_scheduler.core.model import Origin
 from ipfm_scheduler.core.verdicts import MAX_MAKEUPS
 from ipfm_scheduler.core.weeks import IsoWeek
+from ipfm_scheduler.service import jobs as jobs_module
 from tests.core.factories import ward, weekly
 from tests.service.fake_mqtt import ack_message, status_message
 from tests.service.helpers import MONDAY, PREFIX, Rig, local, make_plan
@@ -221,3 +223,30 @@ def test_a_short_week_is_logged_with_its_count_once(caplog: pytest.LogCaptureFix
         "1 of 2 completed; expired",
         "0 of 2 completed; no command sent",
     ]
+
+
+def test_the_make_up_sweep_waits_while_a_big_slot_goes_out_but_not_for_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Mid-slot every command of the slot is still open: a sweep then finds nothing to make up
+    and slows the slot (at 100,000 receivers it reads the week again). It is put off while at
+    least ``SLOT_BUSY`` commands are in flight, for at most ``MAKEUP_PUT_OFF_S``; a small slot
+    never puts it off."""
+    rig = Rig(make_plan(ward(weekly("mon", "06:00"))), local(MONDAY, "05:00"))
+    d = rig.dispatcher
+    sweeps: list[datetime] = []
+    monkeypatch.setattr(d.weekly, "makeups", lambda plan, now: sweeps.append(now) or [])
+    moment = [5000.0]
+    monkeypatch.setattr(jobs_module, "time", SimpleNamespace(monotonic=lambda: moment[0]))
+    d._swept_at = moment[0]
+    sender = SimpleNamespace(busy=jobs_module.SLOT_BUSY)
+    monkeypatch.setattr(d, "sender", sender)
+    d.make_up(rig.now)
+    assert sweeps == []  # a big slot going out: put off
+    moment[0] += jobs_module.MAKEUP_PUT_OFF_S
+    d.make_up(rig.now)
+    assert sweeps == [rig.now]  # put off long enough: it runs, slot or not
+    sender.busy = jobs_module.SLOT_BUSY - 1
+    moment[0] += 1
+    d.make_up(rig.now)
+    assert sweeps == [rig.now, rig.now]  # a small slot never waits
