@@ -8,7 +8,7 @@ nearly back to back) and a dispatch job every 0.7 s, each of which notes how lon
 past its due time, until the week is closed. Printed for each way of closing: the longest and
 the mean wait of the dispatches due during the close, its steps' longest and the whole close:
 
-* ``steps``: the sweep's step now, ``Weekly.close_step`` (about 20,000 receivers a step, the
+* ``steps``: the sweep's step now, ``Weekly.close_step`` (about 10,000 receivers a step, the
   verdicts written by the last);
 * ``whole``: the step before, ``Weekly.close_weeks`` (the whole week in one step; the week
   closed again: new rows, as a late close would add).
