@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection, Row
 
 from ipfm_scheduler.core.commands import CommandState, after_deadline, after_publish
@@ -135,23 +135,6 @@ def open_commands(conn: Connection) -> dict[CommandState, int]:
         .group_by(t.commands.c.state)
     ).all()
     return {CommandState(state): int(n) for state, n in rows}
-
-
-def update_commands(conn: Connection, changes: dict[str, dict[str, Any]], **common: Any) -> None:
-    """One executemany UPDATE per set of changed columns."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for command_id, values in changes.items():
-        merged = values | common
-        params = {f"v_{name}": value for name, value in merged.items()}
-        groups[tuple(sorted(merged))].append({"b_id": command_id, **params})
-    c = t.commands
-    for columns, rows in groups.items():
-        statement = (
-            c.update()
-            .where(c.c.id == bindparam("b_id"))
-            .values({name: bindparam(f"v_{name}") for name in columns})
-        )
-        conn.execute(statement, rows)
 
 
 def mismatch(command_id: str, row: Row[Any] | None, ward: str, receiver: str) -> str:

@@ -71,19 +71,24 @@ def bind_value(conn: Connection, table: Table, column: str, value: Any) -> Any:
     return binder(conn, table, [column])({column: value})[0]
 
 
-def per_statement(conn: Connection, width: int) -> int:
+def per_statement(width: int, max_values: int = SQLITE_MAX_VALUES) -> int:
     """Rows per multi-row ``VALUES`` on SQLite (within its limit on values per statement)."""
-    return max(1, min(ROWS_PER_STATEMENT, SQLITE_MAX_VALUES // max(1, width)))
+    return max(1, min(ROWS_PER_STATEMENT, max_values // max(1, width)))
 
 
 def insert_rows(
-    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, ignoring: Sequence[str] = ()
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    ignoring: Sequence[str] = (),
+    max_values: int = SQLITE_MAX_VALUES,
 ) -> None:
     """INSERT ``rows`` (each with the same columns as the first): on SQLite as multi-row
-    ``VALUES``; on PostgreSQL from one array per column (``unnest``: a short statement, which
-    psycopg parses once, where a long ``VALUES`` list is parsed again, in Python, each time).
-    ``ignoring``: a row clashing on these unique columns is skipped (``ON CONFLICT DO
-    NOTHING``, as ``base.insert_ignoring``)."""
+    ``VALUES`` (at most ``max_values`` values a statement); on PostgreSQL from one array per
+    column (``unnest``: a short statement, which psycopg parses once, where a long ``VALUES``
+    list is parsed again, in Python, each time). ``ignoring``: a row clashing on these unique
+    columns is skipped (``ON CONFLICT DO NOTHING``, as ``base.insert_ignoring``)."""
     if not rows:
         return
     columns = list(rows[0])
@@ -98,7 +103,7 @@ def insert_rows(
         return
     head = f"INSERT INTO {table.name} ({names}) VALUES "
     group = f"({marks(conn, len(columns))})"
-    for some in chunks(rows, per_statement(conn, len(columns))):
+    for some in chunks(rows, per_statement(len(columns), max_values)):
         values = tuple(chain.from_iterable(map(bind, some)))
         conn.exec_driver_sql(head + ", ".join([group] * len(some)) + tail, values)
 
