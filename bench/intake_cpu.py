@@ -18,7 +18,6 @@ import cProfile
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from ipfm_scheduler.core.traffic import (
     SendOutcome,
     SendResult,
 )
+from ipfm_scheduler.protocol.messages import Ack
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.migrate import upgrade
 from ipfm_scheduler.storage.repository import Repository
@@ -48,16 +48,6 @@ from ipfm_scheduler.storage.snapshot import (
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 PER_WARD = 100
 AUDIO = "ab" * 32
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    id: str
-    status: AckStatus
-    at: datetime
-    detail: str | None = None
-    played_s: float | None = None
-    at_text: str = ""
 
 
 def station(wards: int) -> ConfigSnapshot:
@@ -120,7 +110,7 @@ def one_round(url: str, commands: int, batch: int, profile: cProfile.Profile | N
                 receiver,
                 f"ipfm/{ward}/{receiver}/ack",
                 f'{{"v":2,"id":"{cid}","status":"{status.value}"}}'.encode(),
-                ack=Answer(cid, status, at, None, None, at.isoformat()),
+                ack=Ack(cid, status, at, None, None, at.isoformat()),
                 verified=True,
             )
             for cid, (ward, receiver) in zip(ids, who, strict=True)
@@ -145,7 +135,7 @@ def main() -> None:
     args = parser.parse_args()
     profile = cProfile.Profile(time.process_time) if args.profile else None
     for n in range(args.rounds):
-        with tempfile.TemporaryDirectory(prefix="ipfm-intake-", dir="/work/bench-ratio") as tmp:
+        with tempfile.TemporaryDirectory(prefix="ipfm-intake-") as tmp:
             if args.database == "sqlite":
                 url, drop = f"sqlite:///{tmp}/ipfm.db", None
             else:
