@@ -5,6 +5,7 @@ INSERT made by hand with the sqlite3 and psql programs, in each chained table.""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -325,6 +328,35 @@ def test_a_row_encodes_the_same_as_written_and_as_read_back():
     }  # fmt: skip
     assert encode("acks", read) == encode("acks", written)
     assert encode("acks", written | {"played_s": 12.5}) != encode("acks", written)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    detail=st.one_of(st.none(), st.text()),
+    played=st.one_of(st.none(), st.floats(), st.integers(-(2**60), 2**60)),
+    text_=st.text(),
+)
+def test_the_encoder_made_once_gives_json_dumps_bytes(
+    detail: str | None, played: float | None, text_: str
+):
+    """``encode`` uses json's C encoder made once: any text (lone surrogates, every plane) and
+    any float (NaN, infinities) gives the bytes ``json.dumps`` gives, as every chain was
+    written with."""
+    at = datetime(2025, 11, 24, 6, 10, tzinfo=VN)
+    row = {"id": 5, "command_id": text_, "ward": "w", "receiver": text_, "status": "failed",
+           "detail": detail, "played_s": played, "receiver_at_text": text_, "receiver_at": at,
+           "received_at": at, "raw": b"x", "changed_state": True, "state_after": "failed",
+           "verified": False}  # fmt: skip
+    values = {
+        "command_id": text_, "ward": "w", "receiver": text_, "status": "failed",
+        "detail": detail, "played_s": None if played is None else float(played),
+        "receiver_at_text": text_, "receiver_at": "2025-11-23T23:10:00.000000+00:00",
+        "received_at": "2025-11-23T23:10:00.000000+00:00",
+        "raw": hashlib.sha256(b"x").hexdigest(), "changed_state": True,
+        "state_after": "failed", "verified": False,
+    }  # fmt: skip
+    body = ["ipfm-chain-1", "acks", 5, values]
+    assert encode("acks", row) == json.dumps(body, separators=(",", ":")).encode("ascii")
 
 
 @pytest.mark.parametrize(
