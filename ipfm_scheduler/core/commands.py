@@ -70,7 +70,10 @@ def advance(current: CommandState, new: CommandState) -> CommandState:
 
 
 def after_ack(current: CommandState, status: AckStatus) -> CommandState:
-    return advance(current, CommandState(status.value))
+    try:
+        return _AFTER_ACK[current, status]  # a look-up: asked for every ack of a big slot
+    except KeyError:  # a plain string for a status (as its enum would be), or not a status
+        return advance(current, CommandState(AckStatus(status).value))
 
 
 def after_publish(current: CommandState) -> CommandState:
@@ -81,3 +84,12 @@ def after_publish(current: CommandState) -> CommandState:
 def after_deadline(current: CommandState) -> CommandState:
     """The command can no longer have played, and no final answer came."""
     return advance(current, CommandState.EXPIRED)
+
+
+_AFTER_ACK = {
+    (current, status): advance(current, CommandState(status.value))
+    for current in CommandState
+    for status in AckStatus
+}
+#: the stored text of the open states (for code that compares stored rows' states)
+OPEN_TEXTS = frozenset(state.value for state in CommandState if state.open)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
-from ipfm_scheduler.core.commands import AckStatus, CommandState, after_ack
+from ipfm_scheduler.core.commands import OPEN_TEXTS, AckStatus, CommandState, after_ack
 from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.ids import COMMAND_ID_RE
 from ipfm_scheduler.core.records import ReceiverStatusRecord
@@ -22,7 +22,7 @@ from ipfm_scheduler.core.traffic import AckOutcome, IncomingAck, IncomingStatus,
 from ipfm_scheduler.protocol.messages import ReceiverState
 from ipfm_scheduler.storage import repeats
 from ipfm_scheduler.storage import tables as t
-from ipfm_scheduler.storage.airings import refresh_outcomes
+from ipfm_scheduler.storage.airings import STATE_OF, refresh_outcomes
 from ipfm_scheduler.storage.bulk import chunks
 from ipfm_scheduler.storage.chain import Appender
 from ipfm_scheduler.storage.commands import MAX_RAW_BYTES, mismatch
@@ -47,9 +47,7 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
     ids = [cid for cid in ids if COMMAND_ID_RE.fullmatch(cid)]
     rows = {r.id: r for r in select_in(conn, _COMMANDS + for_update(conn), ids)}
     completed = [
-        i.ack.id
-        for i in items
-        if i.ack is not None and AckStatus(str(i.ack.status)) is AckStatus.COMPLETED
+        i.ack.id for i in items if i.ack is not None and i.ack.status == AckStatus.COMPLETED
     ]
     filer = _AckFiler(rows, now, _durations(conn, [c for c in completed if c in rows]))
     filer.stored = repeats.stored_acks(conn, list(rows))
@@ -66,7 +64,7 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
     moved = [
         cid
         for cid, change in filer.changes.items()
-        if not _open_to_open(rows[cid].state, change["state"])
+        if not (rows[cid].state in OPEN_TEXTS and change["state"] in OPEN_TEXTS)
     ]
     refresh_outcomes(conn, sorted({rows[cid].airing_id for cid in moved}))
     return outcomes
@@ -74,10 +72,6 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
 
 # the commands acks name (their times are read only for a `completed`: ``_durations``)
 _COMMANDS = "SELECT id, ward, receiver, state, airing_id FROM commands WHERE id {in_ids}"
-
-
-def _open_to_open(before: str, after: str) -> bool:
-    return CommandState(before).open and CommandState(after).open
 
 
 def quarantine(conn: Connection, row: dict[str, Any], now: datetime) -> None:
@@ -254,7 +248,7 @@ class _AckFiler:
         self.now = now
         #: command id -> its recording's length and its row's times (for `completed` acks)
         self.durations = durations
-        self.state = {cid: CommandState(r.state) for cid, r in rows.items()}
+        self.state = {cid: STATE_OF[r.state] for cid, r in rows.items()}
         self.acks: list[dict[str, Any]] = []
         self.quarantined: list[dict[str, Any]] = []
         self.changes: dict[str, dict[str, Any]] = {}
@@ -270,7 +264,7 @@ class _AckFiler:
         if row is None or row.ward != item.ward or row.receiver != item.receiver:
             return self.quarantine(item, mismatch(ack.id, row, item.ward, item.receiver), ack.id)
         current = self.state[ack.id]
-        status = AckStatus(str(ack.status))
+        status = ack.status if isinstance(ack.status, AckStatus) else AckStatus(str(ack.status))
         new = after_ack(current, status)
         changed = new is not current
         if changed and new is CommandState.COMPLETED:
