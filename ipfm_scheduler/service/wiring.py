@@ -24,6 +24,7 @@ from ipfm_scheduler.service.http.health import Health, HealthChecks
 from ipfm_scheduler.service.http.metrics import Metrics
 from ipfm_scheduler.service.http.passwords import read_users
 from ipfm_scheduler.service.http.server import HttpServer, audio_allow_list
+from ipfm_scheduler.storage import checkpoint
 from ipfm_scheduler.storage.db import open_engine, require_current
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.transport.outbox import MqttOutbox
@@ -61,7 +62,7 @@ def connect(station: StationConfig, *, pages: PagesFactory | None = None) -> Wir
     """Open the database (refusing a schema this program does not know), and the broker client
     (it connects in the background when the daemon starts it)."""
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing to us
-    engine = open_engine(station.database_url)
+    engine = open_engine(station.database_url, wal_autocheckpoint=checkpoint.FALLBACK_PAGES)
     try:
         require_current(engine)
     except Exception:
@@ -69,6 +70,7 @@ def connect(station: StationConfig, *, pages: PagesFactory | None = None) -> Wir
         raise
     metrics = Metrics()
     repo = Repository(engine)
+    repo.checkpoint_aside()  # SQLite: a big slot's commits never wait for a checkpoint
 
     postgres = engine.dialect.name == "postgresql"
     parts = ("scheduler", "broker", "database", *(("lead",) if postgres else ()))

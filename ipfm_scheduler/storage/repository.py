@@ -60,7 +60,8 @@ from ipfm_scheduler.storage import (
     manual,
     repeats,
 )
-from ipfm_scheduler.storage.db import describe
+from ipfm_scheduler.storage.checkpoint import Checkpointer
+from ipfm_scheduler.storage.db import describe, sqlite_file
 from ipfm_scheduler.storage.plans import RecordedPlan
 from ipfm_scheduler.storage.snapshot import ConfigSnapshot, snapshot_from_config
 
@@ -77,12 +78,23 @@ class Repository:
         #: against in its own transaction (0: not leading, every store refused); None: no lease
         self.fence: int | None = None
         self.fence_idle_ms = 5000  # a fenced transaction left idle this long is ended
+        self._checkpoints: Checkpointer | None = None
 
     @property
     def engine(self) -> Engine:
         return self._engine
 
+    def checkpoint_aside(self) -> None:
+        """SQLite file: its WAL checkpoints on a thread of their own (``storage/checkpoint.py``;
+        the engine opened with ``wal_autocheckpoint=checkpoint.FALLBACK_PAGES``), stopped by
+        :meth:`close`."""
+        if self._checkpoints is None and sqlite_file(self._engine.url) is not None:
+            self._checkpoints = Checkpointer(self._engine).start()
+
     def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
         self._engine.dispose()
 
     @contextmanager
