@@ -7,11 +7,10 @@ outstanding, and strands QoS 1 messages published from its own callback thread b
 
 * publishes only from the caller's threads (a publish from paho's thread is refused),
 * keeps at most ``max_outstanding`` publishes awaiting PUBACK, and blocks (up to a timeout) or
-  raises :class:`~ipfm_scheduler.errors.PublishBusy` beyond that (the bookkeeping is in
-  :mod:`ipfm_scheduler.transport.window`). paho's own in-flight limit is
-  switched off (0): ours is the only window, so nothing ever waits queued inside paho, and paho
-  skips its scan of every outgoing message on each PUBACK (with a limit set, that scan made
-  large windows several times slower),
+  raises :class:`~ipfm_scheduler.errors.PublishBusy` beyond that (``transport/window.py``).
+  paho's own in-flight limit is switched off (0): ours is the only window, so nothing ever waits
+  queued inside paho, and paho skips its scan of every outgoing message on each PUBACK (with a
+  limit set, that scan made large windows several times slower),
 * checks every publish's result and raises instead of letting paho retry silently,
 * reports each PUBACK as a :class:`Delivered` carrying the caller's token (a command id), so the
   caller marks the command SENT only once the broker has it,
@@ -42,7 +41,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.errors import BrokerUnavailable, PublishError, ValueInvalid
 from ipfm_scheduler.i18n import _
-from ipfm_scheduler.transport import mqtt_text
+from ipfm_scheduler.transport import buffered, mqtt_text
 from ipfm_scheduler.transport.handles import Delivered, Publication, Will
 from ipfm_scheduler.transport.intake import Incoming, Intake
 from ipfm_scheduler.transport.nodes import NodeRing
@@ -133,6 +132,7 @@ class MqttTransport:
             protocol=paho.MQTTv311,
         )
         client.max_inflight_messages_set(0)  # our window paces; see the module docstring
+        buffered.read_in_chunks(client)  # a recv of 64 KiB, not three a packet (buffered.py)
         gated = GatedPackets(lambda: self.gate(), self._drop)  # noqa: PLW0108 (gate is replaced)
         client._out_packet = gated  # type: ignore[assignment]
         client.max_queued_messages_set(0)

@@ -1,0 +1,104 @@
+"""paho reads the broker's bytes in large chunks, not three ``recv`` calls a packet.
+
+paho-mqtt's ``_packet_read`` asks its socket for 1 byte of command, then the remaining-length
+bytes one at a time, then the rest: at least three ``recv`` system calls for every PUBACK and
+every incoming message (issue 15: 100,000 receivers are ~200,000 packets a slot). Here paho's
+plain TCP socket is wrapped in :class:`BufferedSocket`, whose ``recv`` reads up to
+:data:`CHUNK` bytes at once and hands paho its bytes from that buffer. paho's loop already knows
+this shape (its TLS and websocket sockets have it): while ``pending()`` says bytes are buffered
+it does not wait in ``select()``, it reads them.
+
+Only paho's plain TCP socket is wrapped: TLS, websockets, unix sockets and proxies keep exactly
+the socket paho makes. The wrapping goes through paho's ``Client._create_socket`` (present in
+paho-mqtt 2.1 and 2.2); a paho without it keeps its own socket (:func:`read_in_chunks` says so,
+and ``tests/transport/test_buffered.py`` fails, to be noticed).
+
+Everything but ``recv`` is the socket's own: ``send`` and ``fileno`` are its bound methods, any
+other attribute is looked up on it. A closed connection still reads as ``b""`` (once the buffer
+is empty), a socket with nothing to read still raises ``BlockingIOError``, and errors are the
+socket's own, so paho sees a lost connection, and reconnects, as before.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+#: how much one ``recv`` system call may read: ~5,000 PUBACKs or ~600 acks of ~100 bytes
+CHUNK = 65_536
+
+
+class BufferedSocket:
+    """A connected TCP socket whose reads come from a buffer filled ``CHUNK`` bytes at a time.
+
+    Used from paho's network thread only (its reads); ``send`` may come from any thread and
+    goes straight to the socket.
+    """
+
+    __slots__ = ("_buf", "_pos", "fileno", "send", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buf = b""  # bytes read from the socket, not yet handed on from ``_pos``
+        self._pos = 0
+        self.send = sock.send
+        self.fileno = sock.fileno
+
+    def recv(self, bufsize: int) -> bytes:
+        """Up to ``bufsize`` bytes: from the buffer, or else from one read of the socket.
+
+        ``b""`` when the peer closed the connection (and nothing is buffered);
+        ``BlockingIOError`` when nothing has arrived; the socket's own errors otherwise.
+        """
+        buf = self._buf
+        if not buf:
+            buf = self.sock.recv(max(bufsize, CHUNK))
+            if len(buf) <= bufsize:  # all of it (also b"", the connection closed)
+                return buf
+        pos = self._pos
+        end = pos + bufsize
+        if end >= len(buf):
+            self._buf = b""
+            self._pos = 0
+            return buf[pos:]
+        self._buf = buf
+        self._pos = end
+        return buf[pos:end]
+
+    def pending(self) -> int:
+        """Bytes read from the socket and not handed on yet (paho's loop doesn't wait then)."""
+        return len(self._buf) - self._pos
+
+    def close(self) -> None:
+        self._buf = b""
+        self._pos = 0
+        self.sock.close()
+
+    def __getattr__(self, name: str) -> Any:  # setblocking, settimeout, getpeername, ...
+        if name == "sock":  # not set yet: no endless lookup
+            raise AttributeError(name)
+        return getattr(self.sock, name)
+
+    def __repr__(self) -> str:
+        return f"<BufferedSocket {self.pending()} bytes buffered, {self.sock!r}>"
+
+
+def read_in_chunks(client: Any) -> bool:
+    """Make paho's ``client`` read its plain TCP connections through :class:`BufferedSocket`.
+
+    From its next connection on. False (and nothing changed) when this paho has no
+    ``_create_socket`` to wrap: it then reads as paho does.
+    """
+    make: Callable[[], Any] | None = getattr(client, "_create_socket", None)
+    if make is None:
+        return False
+
+    def create_socket() -> Any:
+        sock = make()
+        plain = getattr(client, "_transport", None) == "tcp" and not getattr(client, "_ssl", True)
+        # exactly a socket.socket: not an ssl.SSLSocket, a proxy's socket nor a websocket wrapper
+        return BufferedSocket(sock) if plain and type(sock) is socket.socket else sock
+
+    client._create_socket = create_socket
+    return True
