@@ -48,9 +48,6 @@ HORIZON = timedelta(hours=36)  # how far ahead the agenda (and the timer's date 
 DB_STALE_S = 20.0  # no successful heartbeat for this long: the database is not answering
 SLOT_BUSY = 500  # commands in flight or waiting to go: a big slot is going out
 MAKEUP_PUT_OFF_S = 120.0  # a make-up sweep is put off during a big slot for at most this long
-# ... and while its answers pour in: this many taken in at once, less than ANSWERS_QUIET_S ago
-ANSWERS_BUSY = 100
-ANSWERS_QUIET_S = 5.0
 BEAT_EVERY_S = 5.0  # the heartbeat's interval (the timer's job), also during a long send
 
 
@@ -90,7 +87,6 @@ class Dispatcher:
         self.beat: Callable[[datetime], None] | None = None
         self._beat_at = time.monotonic()
         self._swept_at = time.monotonic()  # the last make-up sweep (or the start)
-        self._answers_at = -ANSWERS_QUIET_S  # the last time many answers were taken in at once
 
     def _meanwhile(self, now: datetime) -> int:
         """While a big send waits on the broker: take in the receivers' answers (at the
@@ -147,10 +143,7 @@ class Dispatcher:
 
     def receive(self, now: datetime, limit: int = 20000) -> int:
         """Record what receivers sent (acks and statuses); returns how many messages."""
-        count = self.answers.receive(self.plan, now, limit)
-        if count >= ANSWERS_BUSY:
-            self._answers_at = time.monotonic()
-        return count
+        return self.answers.receive(self.plan, now, limit)
 
     def expire(self, now: datetime) -> int:
         expired = self.dispatch.expire(now)
@@ -165,14 +158,12 @@ class Dispatcher:
 
     def make_up(self, now: datetime) -> int:
         """The make-up sweep (``Weekly.makeups``). Put off while a big slot goes out (at
-        least ``SLOT_BUSY`` commands in flight or waiting to be offered) or its answers pour in
-        (``ANSWERS_BUSY`` taken in at once, in the last ``ANSWERS_QUIET_S``), for at most
+        least ``SLOT_BUSY`` commands in flight or waiting to be offered), for at most
         ``MAKEUP_PUT_OFF_S`` since the last sweep: mid-slot the slot's commands are all still
         open, so the sweep (the week read again for every ward marked) finds nothing new to make
         up and slows the slot. The wards to check stay marked for the next sweep."""
         moment = time.monotonic()
-        slot = self.sender.busy >= SLOT_BUSY or moment - self._answers_at < ANSWERS_QUIET_S
-        if slot and moment - self._swept_at < MAKEUP_PUT_OFF_S:
+        if self.sender.busy >= SLOT_BUSY and moment - self._swept_at < MAKEUP_PUT_OFF_S:
             return 0
         self._swept_at = moment
         items = self.weekly.makeups(self.plan, now)

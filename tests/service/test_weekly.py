@@ -250,38 +250,3 @@ def test_the_make_up_sweep_waits_while_a_big_slot_goes_out_but_not_for_long(
     moment[0] += 1
     d.make_up(rig.now)
     assert sweeps == [rig.now, rig.now]  # a small slot never waits
-
-
-def test_the_make_up_sweep_waits_while_a_big_slot_is_answered_but_not_for_long(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Once a big slot is out, its answers still pour in for a while, every command still
-    open: the sweep is put off while ``ANSWERS_BUSY`` answers were taken in at once less than
-    ``ANSWERS_QUIET_S`` ago (for at most ``MAKEUP_PUT_OFF_S`` in all); a trickle never puts it
-    off."""
-    rig = Rig(make_plan(ward(weekly("mon", "06:00"))), local(MONDAY, "05:00"))
-    d = rig.dispatcher
-    sweeps: list[datetime] = []
-    monkeypatch.setattr(d.weekly, "makeups", lambda plan, now: sweeps.append(now) or [])
-    moment = [5000.0]
-    monkeypatch.setattr(jobs_module, "time", SimpleNamespace(monotonic=lambda: moment[0]))
-    taken = [jobs_module.ANSWERS_BUSY]
-    monkeypatch.setattr(d.answers, "receive", lambda plan, now, limit: taken[0])
-    d._swept_at = moment[0]
-    d.receive(rig.now)
-    d.make_up(rig.now)
-    assert sweeps == []  # a big slot's answers pouring in: put off
-    moment[0] += jobs_module.ANSWERS_QUIET_S
-    d.make_up(rig.now)
-    assert sweeps == [rig.now]  # quiet again: it runs
-    taken[0] = jobs_module.ANSWERS_BUSY - 1
-    d.receive(rig.now)
-    moment[0] += 1
-    d.make_up(rig.now)
-    assert sweeps == [rig.now, rig.now]  # a trickle never puts it off
-    taken[0] = jobs_module.ANSWERS_BUSY
-    for _ in range(3):  # answers pour in for longer than the sweep may wait
-        moment[0] += jobs_module.MAKEUP_PUT_OFF_S / 2
-        d.receive(rig.now)
-        d.make_up(rig.now)
-    assert sweeps == [rig.now, rig.now, rig.now]
