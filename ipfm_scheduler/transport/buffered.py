@@ -102,3 +102,80 @@ def read_in_chunks(client: Any) -> bool:
 
     client._create_socket = create_socket
     return True
+
+
+# ---- paho's wake-ups ------------------------------------------------------------------------
+#
+# With paho's network thread running (``loop_start``), every ``publish`` from another thread
+# queues its packet and writes one byte to a socket pair, so that the network thread leaves its
+# ``select()`` and writes the packet out: a system call in our thread and a wake-up of paho's for
+# every command of a slot. One byte is enough while the network thread has not taken the last
+# one yet: the packets queued meanwhile are written with the first. :func:`coalesce_wakes` puts
+# :class:`WakeSender` and :class:`WakeReceiver` around that pair.
+#
+# Why no wake-up is lost: a publisher queues its packet *before* it asks to wake paho; it skips
+# the byte only while ``pending`` is set, that is, after a byte was (or is about to be) written
+# and before paho's loop read it. paho's loop clears ``pending`` in the ``recv`` it makes when
+# that byte wakes it, and only then writes every packet queued: the skipped one among them.
+
+
+class _Wake:
+    __slots__ = ("pending",)
+
+    def __init__(self) -> None:
+        self.pending = False
+
+
+class WakeSender:
+    """The publishers' end of paho's socket pair: one byte while none is pending."""
+
+    __slots__ = ("sock", "wake")
+
+    def __init__(self, sock: socket.socket, wake: _Wake) -> None:
+        self.sock = sock
+        self.wake = wake
+
+    def send(self, data: bytes) -> int:
+        if self.wake.pending:
+            return len(data)
+        self.wake.pending = True
+        return self.sock.send(data)
+
+    def __getattr__(self, name: str) -> Any:  # close, fileno, ...
+        if name == "sock":
+            raise AttributeError(name)
+        return getattr(self.sock, name)
+
+
+class WakeReceiver:
+    """paho's end: reading the bytes clears ``pending`` (before, so that none is missed)."""
+
+    __slots__ = ("fileno", "sock", "wake")
+
+    def __init__(self, sock: socket.socket, wake: _Wake) -> None:
+        self.sock = sock
+        self.wake = wake
+        self.fileno = sock.fileno
+
+    def recv(self, bufsize: int) -> bytes:
+        self.wake.pending = False
+        return self.sock.recv(bufsize)
+
+    def __getattr__(self, name: str) -> Any:  # close, ...
+        if name == "sock":
+            raise AttributeError(name)
+        return getattr(self.sock, name)
+
+
+def coalesce_wakes(client: Any) -> bool:
+    """Put :class:`WakeSender`/:class:`WakeReceiver` around paho's socket pair (made by
+    ``loop_start``, kept until the client is dropped). False (nothing changed) when this paho
+    has no such pair."""
+    reader = getattr(client, "_sockpairR", None)
+    writer = getattr(client, "_sockpairW", None)
+    if type(reader) is not socket.socket or type(writer) is not socket.socket:
+        return False
+    wake = _Wake()
+    client._sockpairR = WakeReceiver(reader, wake)
+    client._sockpairW = WakeSender(writer, wake)
+    return True

@@ -53,10 +53,6 @@ __all__ = ["Delivered", "Incoming", "Intake", "MqttTransport", "Publication", "W
 log = logging.getLogger(__name__)
 
 
-def _suffix() -> str:
-    return uuid.uuid4().hex[:8]
-
-
 #: the longest wait between two tries to reconnect: paho doubles the wait after each failed try,
 #: and its 30 s left commands and answers waiting half a minute after the broker came back
 RECONNECT_MAX_S = 5.0
@@ -123,11 +119,11 @@ class MqttTransport:
     def _make_client(
         self, client_id: str | None, persistent: bool, will: Will | None
     ) -> paho.Client:
-        s = self.settings
+        s, _suffix = self.settings, uuid.uuid4().hex[:8]
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             # a persistent session is found again by its client id: keep it stable then
-            client_id=client_id or (s.client_id if persistent else f"{s.client_id}-{_suffix()}"),
+            client_id=client_id or (s.client_id if persistent else f"{s.client_id}-{_suffix}"),
             clean_session=not persistent,
             protocol=paho.MQTTv311,
         )
@@ -178,6 +174,7 @@ class MqttTransport:
                 )
             ) from exc
         self._client.loop_start()
+        buffered.coalesce_wakes(self._client)  # a wake-up byte while paho has none to read yet
 
     def connect(self, timeout: float = 10.0) -> None:
         """Start, and wait until connected and subscribed; ``BrokerUnavailable`` if not in time.

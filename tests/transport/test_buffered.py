@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.protocol import ack_topic, scheduler_filters
-from ipfm_scheduler.transport.buffered import CHUNK, BufferedSocket, read_in_chunks
+from ipfm_scheduler.transport.buffered import (
+    CHUNK,
+    BufferedSocket,
+    WakeReceiver,
+    WakeSender,
+    _Wake,
+    coalesce_wakes,
+    read_in_chunks,
+)
 from ipfm_scheduler.transport.mqtt import MqttTransport
 from tests import brokers
 from tests.brokers import PrivateBroker
@@ -281,3 +290,63 @@ def test_a_tls_connection_is_left_as_paho_makes_it(tmp_path: Path) -> None:
     finally:
         transport.close(1)
         broker.stop()
+
+
+# ---- paho's wake-ups --------------------------------------------------------------------------
+
+
+def test_one_wake_up_byte_waits_while_paho_has_not_read_it(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    """Publishers ask to wake paho for every packet; while a byte is waiting to be read, no
+    other is written; once paho's loop read it, the next publish writes one again."""
+    reader_sock, writer_sock = pair
+    writer_sock.setblocking(False)
+    wake = _Wake()
+    writer, reader = WakeSender(writer_sock, wake), WakeReceiver(reader_sock, wake)
+    assert all(writer.send(b"x") == 1 for _ in range(1000))
+    assert reader.recv(10000) == b"x"  # one byte for a thousand publishes
+    with pytest.raises(BlockingIOError):
+        reader.recv(10000)
+    writer.send(b"x")
+    assert reader.recv(10000) == b"x"
+    assert writer.fileno() == writer_sock.fileno()
+    assert reader.fileno() == reader_sock.fileno()
+
+
+def test_a_paho_without_the_pair_keeps_its_own() -> None:
+    assert not coalesce_wakes(object())
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    assert not coalesce_wakes(client)  # no loop_start: no pair yet
+
+
+@pytest.mark.mqtt
+def test_every_publish_goes_out_with_wake_ups_coalesced(private_broker: PrivateBroker) -> None:
+    """Through the transport (which coalesces paho's wake-ups once its loop runs): a burst of
+    publishes from several threads, then single publishes, each waited for, all reach the
+    broker (their PUBACKs come back): no wake-up is lost."""
+    host, port = "127.0.0.1", private_broker.port
+    settings = MqttSettings(url=f"mqtt://{host}:{port}", host=host, port=port)
+    scheduler = MqttTransport(settings, scheduler_filters("ipfm"))
+    try:
+        scheduler.connect(WAIT)
+        assert isinstance(scheduler._client._sockpairW, WakeSender)
+        assert isinstance(scheduler._client._sockpairR, WakeReceiver)
+
+        def burst(first: int) -> None:
+            for i in range(first, first + 500):
+                scheduler.publish(f"ipfm/w/r{i}/cmd", b"x", token=i)
+
+        threads = [threading.Thread(target=burst, args=(n * 500,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        tokens = {scheduler.delivered.get(timeout=WAIT).token for _ in range(2000)}
+        assert tokens == set(range(2000))
+        for i in range(50):  # one at a time: each must wake paho on its own
+            scheduler.publish(f"ipfm/w/r{i}/cmd", b"x", token=f"single-{i}")
+            assert scheduler.delivered.get(timeout=WAIT).token == f"single-{i}"
+            assert not scheduler._client._sockpairW.wake.pending  # paho read its byte
+    finally:
+        scheduler.close(1)
