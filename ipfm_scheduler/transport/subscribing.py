@@ -2,9 +2,11 @@
 and the filters a broker refuses subscribed again with backoff.
 
 A NATS node refuses a subscription (SUBACK 0x80) while its JetStream elects new leaders after a
-node of the cluster was lost; mosquitto refuses one its ACL forbids, for good. Either way the
-refused filters are asked for again, after 2, 4, 8... and at most ``RETRY_MAX_S`` seconds, as
-long as the same connection lasts (a new connection subscribes to everything anyway).
+node of the cluster was lost (7 s seen; docs/deployment.md); mosquitto refuses one its ACL
+forbids, for good. Either way the refused filters are asked for again: every
+``RETRY_FIRST_S`` seconds for the first ``RETRY_FAST`` tries (an election's length: no answer is
+missed for long once the cluster is back), then after 4, 8... and at most ``RETRY_MAX_S``
+seconds, as long as the same connection lasts (a new connection subscribes to everything anyway).
 """
 
 from __future__ import annotations
@@ -20,6 +22,15 @@ log = logging.getLogger(__name__)
 
 #: the longest wait before subscribing again to filters the broker refused
 RETRY_MAX_S = 30.0
+RETRY_FIRST_S = 2.0  # the wait between the first tries ...
+RETRY_FAST = 6  # ... so many of them (12 s), then doubling
+
+
+def retry_wait(tries: int) -> float:
+    """Seconds before the ``tries``-th subscribe again (1, 2, ...) of refused filters."""
+    if tries <= RETRY_FAST:
+        return RETRY_FIRST_S
+    return min(RETRY_MAX_S, RETRY_FIRST_S * 2.0 ** (tries - RETRY_FAST))
 
 
 class Subscriptions:
@@ -60,7 +71,7 @@ class Subscriptions:
             refused = [f for f, r in zip(self._asked, reasons, strict=False) if r.is_failure]
             if refused:
                 self._tries += 1
-                wait = min(RETRY_MAX_S, 2.0**self._tries)
+                wait = retry_wait(self._tries)
                 timer = threading.Timer(wait, self._again, (refused, session))
                 timer.daemon = True
                 timer.start()

@@ -20,6 +20,7 @@ from tests.nats import NatsCluster
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 WAIT = 15.0
+ELECTION_WAIT = 40.0
 TOPIC = "ipfm-failover/ward-00/loa-01/cmd"
 
 
@@ -82,7 +83,9 @@ def test_both_ends_move_to_the_next_node_and_a_restarted_node_rejoins(
 
     cluster.kill(2)  # the box's node
     assert box.wait_disconnected(WAIT)
-    assert box.wait_connected(WAIT), box.last_error
+    # node 3 may drop the box's first connections, and refuse its subscription, while the
+    # cluster elects new leaders: seen lasting more than 15 s on this 2-core machine under load
+    assert box.wait_connected(ELECTION_WAIT), box.last_error
     assert box.address == f"127.0.0.1:{ports[2]}"
     # sent again until heard, as the service's outbox does: a node refuses subscriptions for a
     # few seconds after another died, and the box's clean session misses what came meanwhile
