@@ -314,6 +314,45 @@ def test_one_wake_up_byte_waits_while_paho_has_not_read_it(
     assert reader.fileno() == reader_sock.fileno()
 
 
+def test_a_byte_written_while_paho_reads_leaves_no_wake_up_stuck(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    """A publisher may write its byte while paho's loop is reading the pair: whatever the
+    order, once the loop has read, the next publish writes a byte again (else every later
+    publish would wait for paho's next read, up to a second)."""
+    reader_sock, writer_sock = pair
+    writer_sock.setblocking(False)
+    wake = _Wake()
+    writer = WakeSender(writer_sock, wake)
+
+    class Racing:  # another thread publishes just before the loop's read reaches the socket
+        fileno = reader_sock.fileno
+
+        def recv(self, n: int) -> bytes:
+            wake.pending = False  # as if the previous read had just cleared it
+            writer.send(b"x")
+            return reader_sock.recv(n)
+
+    reader = WakeReceiver(Racing(), wake)  # type: ignore[arg-type]
+    writer.send(b"x")
+    assert reader.recv(10000) == b"xx"  # both publishers' bytes, read at once
+    assert not wake.pending
+    writer.send(b"x")  # the next publish wakes paho again
+    assert reader_sock.recv(10000) == b"x"
+
+
+def test_a_failed_wake_up_is_tried_again_by_the_next_publish() -> None:
+    class Full:
+        def send(self, data: bytes) -> int:
+            raise BlockingIOError
+
+    wake = _Wake()
+    writer = WakeSender(Full(), wake)  # type: ignore[arg-type]
+    with pytest.raises(BlockingIOError):
+        writer.send(b"x")
+    assert not wake.pending
+
+
 def test_a_paho_without_the_pair_keeps_its_own() -> None:
     assert not coalesce_wakes(object())
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
