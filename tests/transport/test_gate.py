@@ -11,12 +11,19 @@ import pytest
 
 from ipfm_scheduler.protocol import cmd_topic
 from ipfm_scheduler.transport.mqtt import MqttTransport
-from ipfm_scheduler.transport.window import PUBLISH, GatedPackets, PublishWindow
+from ipfm_scheduler.transport.window import (
+    JOIN_BYTES,
+    PUBACK,
+    PUBLISH,
+    GatedPackets,
+    PublishWindow,
+)
 from tests.transport.test_mqtt import WAIT, settings_for
 
 
-def packet(command: int, mid: int, pos: int = 0) -> dict[str, object]:
-    return {"command": command, "mid": mid, "pos": pos, "qos": 1}
+def packet(command: int, mid: int, pos: int = 0, qos: int = 1) -> dict[str, object]:
+    body = bytes([command]) + mid.to_bytes(2, "big")
+    return {"command": command, "mid": mid, "pos": pos, "qos": qos, "packet": body}
 
 
 def test_a_closed_gate_drops_publishes_not_begun_and_nothing_else() -> None:
@@ -33,6 +40,40 @@ def test_a_closed_gate_drops_publishes_not_begun_and_nothing_else() -> None:
     is_open[0] = True
     packets.append(packet(PUBLISH | 2, 4))
     assert packets.popleft()["mid"] == 4
+
+
+def test_packets_paho_forgets_once_written_are_handed_to_it_joined() -> None:
+    """QoS 1 PUBLISHes and PUBACKs in a row become one packet (their bytes in order, one
+    ``send``), which paho takes for a PUBACK (nothing to do after writing it); any other packet
+    ends the run and comes next, whole; a publish dropped by the gate is not among the bytes."""
+    is_open = [True]
+    dropped: list[int] = []
+    packets = GatedPackets(lambda: is_open[0], dropped.append)
+    run = [packet(PUBLISH | 2, 1), packet(PUBACK, 7, qos=0), packet(PUBLISH | 2, 2)]
+    others = [packet(0xC0, 0), packet(PUBLISH, 3, qos=0), packet(0x82, 4), packet(0xE0, 0)]
+    packets.extend([*run, *others, packet(PUBLISH | 2, 5), packet(PUBLISH | 2, 6, pos=1)])
+    joined = packets.popleft()
+    assert joined["packet"] == b"".join(p["packet"] for p in run)  # type: ignore[misc]
+    assert (joined["command"], joined["pos"], joined["qos"]) == (PUBACK, 0, 0)
+    assert joined["to_process"] == len(joined["packet"])
+    for other in others:  # PINGREQ, a QoS 0 PUBLISH, SUBSCRIBE, DISCONNECT: each on its own
+        assert packets.popleft() is other
+    assert packets.popleft()["mid"] == 5  # alone before a packet begun: as it was
+    assert packets.popleft()["pos"] == 1
+    is_open[0] = False
+    packets.extend([packet(PUBACK, 8, qos=0), packet(PUBLISH | 2, 9), packet(PUBACK, 10, qos=0)])
+    joined = packets.popleft()
+    assert joined["packet"] == packet(PUBACK, 8)["packet"] + packet(PUBACK, 10)["packet"]
+    assert dropped == [9]
+
+
+def test_a_join_stops_at_its_size() -> None:
+    packets = GatedPackets(lambda: True, lambda mid: None)
+    big = {"command": PUBLISH | 2, "mid": 1, "pos": 0, "qos": 1, "packet": b"x" * 40_000}
+    packets.extend([big, dict(big, mid=2), dict(big, mid=3)])
+    assert len(packets.popleft()["packet"]) == 80_000  # past JOIN_BYTES: the next waits
+    assert packets.popleft()["mid"] == 3
+    assert 40_000 < JOIN_BYTES < 80_000
 
 
 def test_the_window_frees_the_place_of_a_dropped_publish_whenever_it_is_recorded() -> None:
