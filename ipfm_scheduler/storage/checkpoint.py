@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from ipfm_scheduler.i18n import _
 from ipfm_scheduler.storage.db import sqlite_file
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,15 @@ class Checkpointer:
             while not self._stop.wait(self.every):
                 self.checkpoint(connection)
             self.checkpoint(connection)
-        except (SQLAlchemyError, sqlite3.Error):  # the commits checkpoint themselves again
-            log.warning("SQLite checkpoints aside stopped", exc_info=True)  # i18n: internal
+        except (SQLAlchemyError, sqlite3.Error) as exc:  # the commits checkpoint themselves
+            log.warning(
+                _(
+                    "SQLite: the checkpoints on their own thread stopped (%s); the commits make "
+                    "them again, past %d pages of WAL"
+                ),
+                exc,
+                FALLBACK_PAGES,
+            )
         finally:
             if connection is not None:
                 connection.close()

@@ -100,3 +100,21 @@ def test_only_an_sqlite_file_is_checkpointed(tmp_path: Path) -> None:
     repo.checkpoint_aside()  # nothing to do, nothing connects
     assert "ipfm-checkpoint" not in {t.name for t in threading.enumerate()}
     repo.close()
+
+
+def test_a_thread_that_cannot_checkpoint_says_so_and_the_commits_take_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'ipfm.db'}")
+
+    def refused() -> None:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(engine, "raw_connection", refused)
+    checkpoints = Checkpointer(engine).start()
+    checkpoints.stop()
+    assert "the checkpoints on their own thread stopped (unable to open database file)" in (
+        caplog.text
+    )
+    assert f"past {checkpoint.FALLBACK_PAGES} pages" in caplog.text
+    engine.dispose()
