@@ -29,17 +29,32 @@ from typing import Any
 CHUNK = 65_536
 
 
-class BufferedSocket:
+class _Around:
+    """A wrapper of paho's socket ``sock``: what it does not define itself is the socket's own
+    (setblocking, settimeout, getpeername, close, fileno, ...)."""
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "sock":  # not set yet: no endless lookup
+            raise AttributeError(name)
+        return getattr(self.sock, name)
+
+
+class BufferedSocket(_Around):
     """A connected TCP socket whose reads come from a buffer filled ``CHUNK`` bytes at a time.
 
     Used from paho's network thread only (its reads); ``send`` may come from any thread and
     goes straight to the socket.
     """
 
-    __slots__ = ("_buf", "_pos", "fileno", "send", "sock")
+    __slots__ = ("_buf", "_pos", "fileno", "send")
 
     def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
+        super().__init__(sock)
         self._buf = b""  # bytes read from the socket, not yet handed on from ``_pos``
         self._pos = 0
         self.send = sock.send
@@ -74,11 +89,6 @@ class BufferedSocket:
         self._buf = b""
         self._pos = 0
         self.sock.close()
-
-    def __getattr__(self, name: str) -> Any:  # setblocking, settimeout, getpeername, ...
-        if name == "sock":  # not set yet: no endless lookup
-            raise AttributeError(name)
-        return getattr(self.sock, name)
 
     def __repr__(self) -> str:
         return f"<BufferedSocket {self.pending()} bytes buffered, {self.sock!r}>"
@@ -129,13 +139,13 @@ class _Wake:
         self.pending = False
 
 
-class WakeSender:
+class WakeSender(_Around):
     """The publishers' end of paho's socket pair: one byte while none is pending."""
 
-    __slots__ = ("sock", "wake")
+    __slots__ = ("wake",)
 
     def __init__(self, sock: socket.socket, wake: _Wake) -> None:
-        self.sock = sock
+        super().__init__(sock)
         self.wake = wake
 
     def send(self, data: bytes) -> int:
@@ -148,19 +158,14 @@ class WakeSender:
             self.wake.pending = False
             raise
 
-    def __getattr__(self, name: str) -> Any:  # close, fileno, ...
-        if name == "sock":
-            raise AttributeError(name)
-        return getattr(self.sock, name)
 
-
-class WakeReceiver:
+class WakeReceiver(_Around):
     """paho's end: reading the bytes clears ``pending`` (after the read: see above)."""
 
-    __slots__ = ("fileno", "sock", "wake")
+    __slots__ = ("fileno", "wake")
 
     def __init__(self, sock: socket.socket, wake: _Wake) -> None:
-        self.sock = sock
+        super().__init__(sock)
         self.wake = wake
         self.fileno = sock.fileno
 
@@ -169,11 +174,6 @@ class WakeReceiver:
             return self.sock.recv(bufsize)
         finally:
             self.wake.pending = False
-
-    def __getattr__(self, name: str) -> Any:  # close, ...
-        if name == "sock":
-            raise AttributeError(name)
-        return getattr(self.sock, name)
 
 
 def coalesce_wakes(client: Any) -> bool:
