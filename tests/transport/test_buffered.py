@@ -8,12 +8,9 @@ noticed and the new connection wrapped again, and a TLS connection is left as pa
 
 from __future__ import annotations
 
-import shutil
 import socket
-import ssl
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -32,9 +29,7 @@ from ipfm_scheduler.transport.buffered import (
     read_in_chunks,
 )
 from ipfm_scheduler.transport.mqtt import MqttTransport
-from tests import brokers
 from tests.brokers import PrivateBroker
-from tests.conftest import need_service
 
 WAIT = 10.0
 
@@ -263,33 +258,6 @@ def test_the_transport_reads_through_the_wrapper_and_again_after_the_broker_come
     finally:
         receiver.close(1)
         scheduler.close(1)
-
-
-@pytest.mark.mqtt
-def test_a_tls_connection_is_left_as_paho_makes_it(tmp_path: Path) -> None:
-    need_service(shutil.which("openssl") is not None, "openssl")
-    files = brokers.make_certificates(tmp_path)
-    broker = PrivateBroker(
-        tmp_path,
-        extra="\n".join(
-            f"{k}file {files[n]}"
-            for k, n in (("ca", "ca.crt"), ("cert", "server.crt"), ("key", "server.key"))
-        ),
-    )
-    broker.start()
-    settings = MqttSettings(
-        url=f"mqtts://127.0.0.1:{broker.port}", host="127.0.0.1", port=broker.port, tls=True,
-        ca_file=files["ca.crt"],
-    )  # fmt: skip
-    transport = MqttTransport(settings)
-    try:
-        transport.connect(WAIT)
-        assert isinstance(transport._client.socket(), ssl.SSLSocket)
-        transport.publish("ipfm/w/r/cmd", b"x", token="tls")
-        assert transport.delivered.get(timeout=WAIT).token == "tls"
-    finally:
-        transport.close(1)
-        broker.stop()
 
 
 # ---- paho's wake-ups --------------------------------------------------------------------------

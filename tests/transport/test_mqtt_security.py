@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import ssl
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ def make_certificates(folder: Path) -> dict[str, Path]:
 
 
 def test_mqtts_with_the_stations_ca_file_connects_and_publishes(tmp_path: Path) -> None:
+    """... through the TLS socket paho makes (transport/buffered.py wraps only plain TCP)."""
     files = make_certificates(tmp_path)
     broker = PrivateBroker(
         tmp_path,
@@ -40,6 +42,7 @@ def test_mqtts_with_the_stations_ca_file_connects_and_publishes(tmp_path: Path) 
     transport = MqttTransport(settings)
     try:
         transport.connect(WAIT)
+        assert isinstance(transport._client.socket(), ssl.SSLSocket)
         transport.publish("ipfm/w/r/cmd", b"x", token="tls")
         assert transport.delivered.get(timeout=WAIT).token == "tls"
     finally:
