@@ -24,7 +24,6 @@ from ipfm_scheduler.service.http.health import Health, HealthChecks
 from ipfm_scheduler.service.http.metrics import Metrics
 from ipfm_scheduler.service.http.passwords import read_users
 from ipfm_scheduler.service.http.server import HttpServer, audio_allow_list
-from ipfm_scheduler.storage import checkpoint
 from ipfm_scheduler.storage.db import open_engine, require_current
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.transport.outbox import MqttOutbox
@@ -62,7 +61,7 @@ def connect(station: StationConfig, *, pages: PagesFactory | None = None) -> Wir
     """Open the database (refusing a schema this program does not know), and the broker client
     (it connects in the background when the daemon starts it)."""
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing to us
-    engine = open_engine(station.database_url, wal_autocheckpoint=checkpoint.FALLBACK_PAGES)
+    engine = open_engine(station.database_url)
     try:
         require_current(engine)
     except Exception:

@@ -3,10 +3,10 @@
 In WAL mode every commit appends to the ``-wal`` file, and SQLite copies it back into the
 database (a checkpoint, with an fsync) in the commit that finds the file past
 ``wal_autocheckpoint`` pages (1,000 by default): the service's own thread then waits for that
-copy before it goes on publishing. The service's connections raise that bound to
-:data:`FALLBACK_PAGES` (a safety net: they checkpoint themselves only if this thread falls
-behind), and :class:`Checkpointer` checkpoints every :data:`EVERY_S` instead, without locking
-out writers (``PASSIVE``). What was committed stays as durable as before: the checkpoint only
+copy before it goes on publishing. :class:`Checkpointer` raises that bound of the engine's
+connections to :data:`FALLBACK_PAGES` (a safety net: they checkpoint themselves only if its
+thread falls behind), and checkpoints every :data:`EVERY_S` instead, without locking out writers
+(``PASSIVE``). What was committed stays as durable as before: the checkpoint only
 moves it from one file to the other. Readers (``status``, ``report``) see the same data either
 way.
 """
@@ -18,6 +18,7 @@ import sqlite3
 import threading
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,7 +33,9 @@ FALLBACK_PAGES = 16_384  # 64 MB of 4 KiB pages
 
 
 class Checkpointer:
-    """Checkpoints the SQLite file of ``engine`` every ``every`` seconds until :meth:`stop`."""
+    """Checkpoints the SQLite file of ``engine`` every ``every`` seconds until :meth:`stop`;
+    from its making on, the engine's connections leave checkpoints to it (up to
+    :data:`FALLBACK_PAGES`)."""
 
     def __init__(self, engine: Engine, every: float = EVERY_S) -> None:
         if sqlite_file(engine.url) is None:
@@ -40,8 +43,9 @@ class Checkpointer:
         self.engine = engine
         self.every = every
         self.done = 0  # checkpoints run
-        self.failed = 0  # ... and refused (the database busy or unreachable: tried again later)
         self.ran = threading.Event()  # set after each checkpoint (tests wait on it)
+        event.listen(engine, "connect", _leave_checkpoints)
+        engine.dispose()  # the connections opened before (idle in the pool) are made again
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ipfm-checkpoint", daemon=True)
 
@@ -79,14 +83,13 @@ class Checkpointer:
         """One checkpoint, as far as readers allow, outside any transaction (the raw driver
         connection: SQLAlchemy would begin one)."""
         try:
-            busy, _frames, _copied = connection.driver_connection.execute(
-                "PRAGMA wal_checkpoint(PASSIVE)"
-            ).fetchone()
+            connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error:  # a locked or vanished file: tried again next time
-            self.failed += 1
             log.debug("SQLite checkpoint failed", exc_info=True)  # i18n: internal
             return
         self.done += 1
-        if busy:
-            self.failed += 1
         self.ran.set()
+
+
+def _leave_checkpoints(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")

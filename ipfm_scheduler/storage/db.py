@@ -39,15 +39,11 @@ __all__ = [
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
-def open_engine(
-    url: str | URL, *, read_only: bool = False, wal_autocheckpoint: int | None = None
-) -> Engine:
-    """An engine for ``url``; nothing connects until it is first used. ``wal_autocheckpoint``:
-    SQLite's own bound, in pages, for connections whose checkpoints another thread runs
-    (``storage/checkpoint.py``)."""
+def open_engine(url: str | URL, *, read_only: bool = False) -> Engine:
+    """An engine for ``url``; nothing connects until it is first used."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, read_only, wal_autocheckpoint)
+        return _sqlite_engine(parsed, read_only)
     options: dict[str, Any] = {"postgresql_readonly": True} if read_only else {}
     # each process names itself (pg_stat_activity shows which service a backend serves), and a
     # database that does not answer is given up on after a while (the leader's lease runs out)
@@ -77,7 +73,7 @@ def read_only_query(path: Path) -> dict[str, str]:
     return query
 
 
-def _sqlite_engine(parsed: URL, read_only: bool, wal_autocheckpoint: int | None) -> Engine:
+def _sqlite_engine(parsed: URL, read_only: bool) -> Engine:
     path = sqlite_file(parsed)
     if read_only:
         if path is not None:
@@ -101,11 +97,11 @@ def _sqlite_engine(parsed: URL, read_only: bool, wal_autocheckpoint: int | None)
                 )
             ) from exc
     engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-    _sqlite_events(engine, read_only, wal_autocheckpoint)
+    _sqlite_events(engine, read_only)
     return engine
 
 
-def _sqlite_events(engine: Engine, read_only: bool, wal_autocheckpoint: int | None) -> None:
+def _sqlite_events(engine: Engine, read_only: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # take transactions in our own hands (pysqlite's own handling defers BEGIN)
@@ -116,8 +112,6 @@ def _sqlite_events(engine: Engine, read_only: bool, wal_autocheckpoint: int | No
         if not read_only:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            if wal_autocheckpoint is not None:
-                cursor.execute(f"PRAGMA wal_autocheckpoint={int(wal_autocheckpoint)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -85,9 +85,8 @@ class Repository:
         return self._engine
 
     def checkpoint_aside(self) -> None:
-        """SQLite file: its WAL checkpoints on a thread of their own (``storage/checkpoint.py``;
-        the engine opened with ``wal_autocheckpoint=checkpoint.FALLBACK_PAGES``), stopped by
-        :meth:`close`."""
+        """SQLite file: its WAL checkpoints on a thread of their own (``storage/checkpoint.py``),
+        stopped by :meth:`close`."""
         if self._checkpoints is None and sqlite_file(self._engine.url) is not None:
             self._checkpoints = Checkpointer(self._engine).start()
 

@@ -36,17 +36,23 @@ def _uncopied(path: Path) -> int:
     return frames - copied if busy == 0 else -1
 
 
+def _bound(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+
 def test_the_service_connections_leave_checkpoints_to_the_thread(tmp_path: Path) -> None:
     """With SQLite's default bound (1,000 pages) a commit past it copies the WAL back itself;
-    the service's connections don't until ``FALLBACK_PAGES``."""
+    once a ``Checkpointer`` is made for an engine, its connections (those opened before
+    included) don't until ``FALLBACK_PAGES``."""
     own = tmp_path / "own.db"
-    engine = open_engine(f"sqlite:///{own}", wal_autocheckpoint=checkpoint.FALLBACK_PAGES)
+    engine = open_engine(f"sqlite:///{own}")
     default = tmp_path / "default.db"
     plain = open_engine(f"sqlite:///{default}")
     try:
-        with engine.connect() as conn:
-            bound = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
-        assert bound == checkpoint.FALLBACK_PAGES
+        assert _bound(engine) == 1000  # SQLite's default, on a connection left in the pool
+        Checkpointer(engine)
+        assert _bound(engine) == checkpoint.FALLBACK_PAGES
         _write(engine)
         _write(plain)
         # ~6 MB written to each: the default connection copied it into the database file in
@@ -62,7 +68,7 @@ def test_the_service_connections_leave_checkpoints_to_the_thread(tmp_path: Path)
 
 def test_the_thread_copies_the_wal_back_and_once_more_when_stopped(tmp_path: Path) -> None:
     path = tmp_path / "ipfm.db"
-    engine = open_engine(f"sqlite:///{path}", wal_autocheckpoint=checkpoint.FALLBACK_PAGES)
+    engine = open_engine(f"sqlite:///{path}")
     checkpoints = Checkpointer(engine, every=0.05)
     try:
         checkpoints.start()
@@ -82,11 +88,10 @@ def test_the_thread_copies_the_wal_back_and_once_more_when_stopped(tmp_path: Pat
 
 def test_the_repository_starts_and_stops_its_checkpoints(tmp_path: Path) -> None:
     path = tmp_path / "ipfm.db"
-    repo = Repository(
-        open_engine(f"sqlite:///{path}", wal_autocheckpoint=checkpoint.FALLBACK_PAGES)
-    )
+    repo = Repository(open_engine(f"sqlite:///{path}"))
     repo.checkpoint_aside()
     assert "ipfm-checkpoint" in {t.name for t in threading.enumerate()}
+    assert _bound(repo.engine) == checkpoint.FALLBACK_PAGES
     _write(repo.engine, rounds=1)
     repo.close()
     assert "ipfm-checkpoint" not in {t.name for t in threading.enumerate()}
