@@ -33,14 +33,22 @@ class Held:
         return self.configs(path, today)
 
 
+def started(
+    daemon: Daemon, configs: Configs, manager: Manager
+) -> tuple[Held, threading.Thread, list[int]]:
+    """The daemon running (READY) with a :class:`Held` loader; ``start``'s thread and result."""
+    held = Held(configs)
+    daemon.loader = held
+    thread, result = start(daemon)
+    manager.expect("READY=1")
+    return held, thread, result
+
+
 def test_the_watchdog_is_fed_and_the_timer_runs_while_a_reload_reads(
     rig: tuple[Daemon, Configs, MemoryLog, FakeOutbox], manager: Manager
 ) -> None:
     daemon, configs, airing_log, _ = rig
-    held = Held(configs)
-    daemon.loader = held
-    start(daemon)
-    manager.expect("READY=1")
+    held = started(daemon, configs, manager)[0]
     assert daemon._term is not None
     timer = daemon._term[1]
     held.hold = True
@@ -68,10 +76,7 @@ def test_a_sighup_during_a_reload_reloads_again_after_it(
     rig: tuple[Daemon, Configs, MemoryLog, FakeOutbox], manager: Manager
 ) -> None:
     daemon, configs, _, _ = rig
-    held = Held(configs)
-    daemon.loader = held
-    start(daemon)
-    manager.expect("READY=1")
+    held = started(daemon, configs, manager)[0]
     held.hold = True
     daemon.signals.request_reload()
     assert held.entered.wait(10.0)
@@ -90,10 +95,7 @@ def test_a_stop_during_a_reload_swaps_nothing_in_and_stops_cleanly(
     rig: tuple[Daemon, Configs, MemoryLog, FakeOutbox], manager: Manager
 ) -> None:
     daemon, configs, airing_log, _ = rig
-    held = Held(configs)
-    daemon.loader = held
-    thread, result = start(daemon)
-    manager.expect("READY=1")
+    held, thread, result = started(daemon, configs, manager)
     held.hold = True
     configs.current = configs.other
     daemon.signals.request_reload()
