@@ -1,7 +1,9 @@
-"""The CPU of paho's network thread taking in PUBACKs and acks: paho's own socket, then
-``transport/buffered.py``'s chunked reads, alternately in one run.
+"""The CPU of paho's network thread taking in PUBACKs and acks, with one of the transport's
+changes to paho switched off, then on, alternately in one run: ``transport/buffered.py``'s
+chunked reads (``--hook read_in_chunks``, the default) or ``transport/pubacks.py``'s PUBACK
+handler (``--hook fast_pubacks``).
 
-    python -m bench.sock_reads [--count 50000] [--rounds 3]
+    python -m bench.sock_reads [--count 50000] [--rounds 3] [--hook read_in_chunks|fast_pubacks]
 
 A private mosquitto (config/mosquitto/ipfm.conf). Each round: one ``MqttTransport`` subscribed
 to the acks as the service is; a publisher in its own process sends ``--count`` acks at QoS 1
@@ -9,7 +11,7 @@ to the acks as the service is; a publisher in its own process sends ``--count`` 
 round ends when every ack has arrived and every PUBACK has come. Timed: the CPU of paho's
 network thread alone (``time.pthread_getcpuclockid``), in µs per message taken in (an ack or a
 PUBACK), so neither the publisher's work nor this thread's publishing is counted. "paho" rounds
-switch the wrapping off (``buffered.read_in_chunks`` answers False: paho's own socket).
+switch the hook off (it answers False: paho as it comes), "ours" rounds leave it on.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.protocol import scheduler_filters
-from ipfm_scheduler.transport import buffered
+from ipfm_scheduler.transport import buffered, pubacks
 from ipfm_scheduler.transport.mqtt import Delivered, Incoming, MqttTransport
 from tests.brokers import RECOMMENDED_CONF, PrivateBroker
 
@@ -54,11 +56,15 @@ c.loop_stop()
 """
 
 
-def one_round(port: int, count: int, chunked: bool) -> float:
-    """µs of paho's network thread per message taken in."""
-    original = buffered.read_in_chunks
-    if not chunked:
-        buffered.read_in_chunks = lambda _client: False  # type: ignore[assignment]
+HOOKS = {"read_in_chunks": buffered, "fast_pubacks": pubacks}
+
+
+def one_round(port: int, count: int, hook: str, on: bool) -> float:
+    """µs of paho's network thread per message taken in, with ``hook`` on or off."""
+    module = HOOKS[hook]
+    original = getattr(module, hook)
+    if not on:
+        setattr(module, hook, lambda _client: False)
     got, acked = [0], [0]
     all_in, all_acked = threading.Event(), threading.Event()
 
@@ -78,7 +84,10 @@ def one_round(port: int, count: int, chunked: bool) -> float:
     )
     try:
         transport.connect(10)
-        assert isinstance(transport._client.socket(), buffered.BufferedSocket) is chunked
+        if hook == "read_in_chunks":
+            assert isinstance(transport._client.socket(), buffered.BufferedSocket) is on
+        else:
+            assert (transport._client._handle_pubackcomp.__name__ == "handle_pubackcomp") is on
         thread = transport._client._thread
         clock = time.pthread_getcpuclockid(thread.ident)
         start = time.clock_gettime(clock)
@@ -92,7 +101,7 @@ def one_round(port: int, count: int, chunked: bool) -> float:
             raise RuntimeError(f"only {got[0]} acks and {acked[0]} PUBACKs of {count}")
     finally:
         transport.close(2)
-        buffered.read_in_chunks = original  # type: ignore[assignment]
+        setattr(module, hook, original)
     return spent / (2 * count) * 1e6
 
 
@@ -100,22 +109,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--hook", choices=sorted(HOOKS), default="read_in_chunks")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ipfm-sock-reads-") as work:
         broker = PrivateBroker(Path(work), RECOMMENDED_CONF.read_text())
         broker.start()
-        times: dict[str, list[float]] = {"paho": [], "chunked": []}
+        times: dict[str, list[float]] = {"paho": [], "ours": []}
         try:
             for n in range(opts.rounds):
                 for name, spent in times.items():
-                    spent.append(one_round(broker.port, opts.count, name == "chunked"))
+                    spent.append(one_round(broker.port, opts.count, opts.hook, name == "ours"))
                     print(f"round {n + 1} {name}: {spent[-1]:.2f} µs", flush=True)
         finally:
             broker.stop()
-    paho_us, chunked_us = (statistics.median(times[k]) for k in ("paho", "chunked"))
+    paho_us, ours_us = (statistics.median(times[k]) for k in ("paho", "ours"))
     print(f"paho's network thread, µs per message taken in (median of {opts.rounds}): "
-          f"paho's socket {paho_us:.2f}, chunked {chunked_us:.2f} "
-          f"({(chunked_us / paho_us - 1) * 100:+.1f}%)")  # fmt: skip
+          f"{opts.hook} off {paho_us:.2f}, on {ours_us:.2f} "
+          f"({(ours_us / paho_us - 1) * 100:+.1f}%)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.errors import BrokerUnavailable, PublishError, ValueInvalid
 from ipfm_scheduler.i18n import _
-from ipfm_scheduler.transport import buffered, mqtt_text
+from ipfm_scheduler.transport import buffered, mqtt_text, pubacks
 from ipfm_scheduler.transport.handles import Delivered, Publication, Will
 from ipfm_scheduler.transport.intake import Incoming, Intake
 from ipfm_scheduler.transport.nodes import NodeRing
@@ -129,6 +129,7 @@ class MqttTransport:
         )
         client.max_inflight_messages_set(0)  # our window paces; see the module docstring
         buffered.read_in_chunks(client)  # a recv of 64 KiB, not three a packet (buffered.py)
+        pubacks.fast_pubacks(client)  # a PUBACK's two bytes read without paho's decoding
         gated = GatedPackets(lambda: self.gate(), self._drop)  # noqa: PLW0108 (gate is replaced)
         client._out_packet = gated  # type: ignore[assignment]
         client.max_queued_messages_set(0)
