@@ -67,7 +67,13 @@ def test_sqlite_engine_creates_the_folder_and_sets_its_pragmas(tmp_path: Path):
     with engine.connect() as conn:
         pragmas = {
             name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
-            for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+            for name in (
+                "journal_mode",
+                "foreign_keys",
+                "busy_timeout",
+                "synchronous",
+                "cache_size",
+            )
         }
     engine.dispose()
     assert path.is_file()
@@ -76,6 +82,7 @@ def test_sqlite_engine_creates_the_folder_and_sets_its_pragmas(tmp_path: Path):
         "foreign_keys": 1,
         "busy_timeout": 15000,
         "synchronous": 1,
+        "cache_size": -8192,  # KiB: 8 MiB, not SQLite's 2,000 KiB (storage/db.py)
     }
 
 
