@@ -22,11 +22,12 @@ from ipfm_scheduler.core.traffic import (
 )
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.airings import refresh_outcomes
-from ipfm_scheduler.storage.bulk import chunks
+from ipfm_scheduler.storage.bulk import CHUNK, chunks
 from ipfm_scheduler.storage.raw import bind_value, mark, marks
 from ipfm_scheduler.storage.types import to_utc
 
 OPEN_STATES = [s.value for s in CommandState if s.open]
+PG_CHUNK = 10_000  # command ids per statement on PostgreSQL (one array)
 MAX_RAW_BYTES = 64 * 1024  # a hostile receiver can't fill the database through one message
 
 
@@ -91,12 +92,14 @@ def record_sends(conn: Connection, results: Sequence[SendResult], now: datetime)
     """Note attempts to publish commands, in order; a PUBACK moves ``pending`` to ``sent``.
 
     Set-based: per outcome, one INSERT ... SELECT of the attempt rows and one UPDATE per 500
-    commands (a command listed twice is handled in a second pass, after the first).
+    commands on SQLite, one statement per 10,000 on PostgreSQL (a command listed twice is
+    handled in a second pass, after the first).
     """
     now = to_utc(now, "now")
+    size = CHUNK if conn.dialect.name == "sqlite" else PG_CHUNK
     for group in _passes(results):
         for outcome, ids in group.items():
-            for chunk in chunks(sorted(ids)):
+            for chunk in chunks(sorted(ids), size):
                 _note_attempts(conn, chunk, SendOutcome(outcome), now)
 
 
@@ -173,19 +176,23 @@ def _note_attempts(
     conn: Connection, ids: Sequence[str], outcome: SendOutcome, now: datetime
 ) -> None:
     """One attempt for each of ``ids`` (existing commands; others are ignored): statements for
-    the driver (storage/raw.py), the time processed as ``UtcDateTime`` stores it."""
+    the driver (storage/raw.py), the time processed as ``UtcDateTime`` stores it.
+
+    SQLite: the attempt rows (INSERT ... SELECT), then the commands' update. PostgreSQL: one
+    statement, the update first and the attempt rows from what it returns. There each command's
+    row is found once, not twice, and the attempt's foreign key finds the row already locked by
+    the update, where the insert first locked it (a write to the row) for the update to write it
+    again (issue 15: PostgreSQL waited on these statements for 14 % of a 100,000 slot).
+    """
     at = bind_value(conn, t.commands, "last_attempt_at", now)
     listed: tuple[Any, ...]
-    if conn.dialect.name == "sqlite":
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
         among, listed = f"IN ({marks(conn, len(ids))})", tuple(ids)
     else:
         among, listed = "= ANY(%b)", (list(ids),)
     p = mark(conn)
-    conn.exec_driver_sql(
-        "INSERT INTO send_attempts (command_id, attempt, at, outcome) "
-        f"SELECT id, attempts + 1, {p}, {p} FROM commands WHERE id {among}",
-        (at, outcome.value, *listed),
-    )
+    attempt = "INSERT INTO send_attempts (command_id, attempt, at, outcome) "
     sets, values = f"attempts = attempts + 1, last_attempt_at = {p}", [at]
     if outcome is SendOutcome.PUBACK:
         moves = " ".join(f"WHEN state = {p} THEN {p}" for _ in _PUBACK_MOVES)
@@ -197,4 +204,17 @@ def _note_attempts(
         )
         values += [at, at, *(v for move in _PUBACK_MOVES.items() for v in move)]
         values += [*_PUBACK_MOVES, at]
-    conn.exec_driver_sql(f"UPDATE commands SET {sets} WHERE id {among}", (*values, *listed))
+    update = f"UPDATE commands SET {sets} WHERE id {among}"
+    if sqlite:
+        conn.exec_driver_sql(
+            attempt + f"SELECT id, attempts + 1, {p}, {p} FROM commands WHERE id {among}",
+            (at, outcome.value, *listed),
+        )
+        conn.exec_driver_sql(update, (*values, *listed))
+        return
+    conn.exec_driver_sql(
+        f"WITH moved AS ({update} RETURNING id, attempts) "
+        + attempt
+        + f"SELECT id, attempts, {p}, {p} FROM moved",
+        (*values, *listed, at, outcome.value),
+    )

@@ -134,6 +134,47 @@ def test_record_sends_counts_attempts_and_a_puback_moves_pending_to_sent(repo: R
     )
 
 
+def test_a_big_batch_of_pubacks_counts_one_attempt_each_and_moves_no_command_back(
+    repo: Repository,
+) -> None:
+    """More PUBACKs than one SQLite statement takes (500): each command gets its attempt and
+    moves from pending to sent; one whose receiver has answered already stays `received`; a
+    second PUBACK is a second attempt, the state as it was; an unknown id is skipped."""
+    world = World(repo)
+    receivers = tuple(f"loa-{n:03d}" for n in range(700))
+    (stored,) = repo.store_airings([item(receivers=receivers)], snapshot_id=world.snapshot_id,
+                                   now=NOW)  # fmt: skip
+    cids = sorted(c.id for c in repo.commands_to_send(NOW, resend_after=timedelta(0), limit=800))
+    assert len(cids) == 700
+    answered = cids[650]
+    repo.record_acks([heard("cam-trung", "loa-650", "ipfm/cam-trung/loa-650/ack", b"{}",
+                            ack(answered, AckStatus.RECEIVED))], now=NOW)  # fmt: skip
+    later = NOW + timedelta(seconds=3)
+    repo.record_sends([SendResult(cid, SendOutcome.PUBACK) for cid in [*cids, "nope"]], now=later)
+    repo.record_sends([SendResult(cids[0], SendOutcome.PUBACK)], now=later + timedelta(1))
+
+    states = repo.airing(stored.airing_id).states
+    assert states["loa-650"] is CommandState.RECEIVED
+    assert {s for r, s in states.items() if r != "loa-650"} == {CommandState.SENT}
+    with repo.engine.connect() as conn:
+        attempts = conn.execute(
+            select(
+                t.send_attempts.c.command_id, func.count(), func.max(t.send_attempts.c.attempt)
+            ).group_by(t.send_attempts.c.command_id)
+        ).all()
+        row = conn.execute(
+            select(
+                t.commands.c.attempts, t.commands.c.first_sent_at, t.commands.c.last_sent_at
+            ).where(t.commands.c.id == cids[0])
+        ).one()
+    assert {cid: (n, top) for cid, n, top in attempts} == {
+        cid: (2, 2) if cid == cids[0] else (1, 1) for cid in cids
+    }
+    assert row.attempts == 2
+    assert row.first_sent_at == later
+    assert row.last_sent_at == later + timedelta(1)
+
+
 def test_record_acks_in_order_duplicates_and_late_acks_change_nothing(repo: Repository) -> None:
     world = World(repo)
     airing_id, (c1, c2) = world.airing()
