@@ -221,7 +221,6 @@ class Daemon(Reloads):
         dispatcher = Dispatcher(
             wiring.log, wiring.outbox, self.plan, now=now, metrics=wiring.metrics,
             spill=wiring.spill, clock=self.clock.now,
-            records_aside=wiring.lease_log is not None,  # PostgreSQL: several writers at once
         )  # fmt: skip
         service = Jobs(dispatcher, wiring.log, instance)
         if lead is not None:
@@ -247,7 +246,6 @@ class Daemon(Reloads):
             return
         service, timer = term
         timer.shutdown()
-        timer.guard(N_("recording PUBACKs"), service.dispatcher.sender.close)  # its thread stops
         if not keep_answers:  # stepping down: the next leader resends what has no answer
             return
         # answers still in the intake (the broker has forgotten them): stored if the

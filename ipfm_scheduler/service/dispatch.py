@@ -147,8 +147,6 @@ class Dispatch:
         except Exception:
             agenda.put_back(due[done:])  # tried again next tick
             raise
-        finally:
-            self.sender.drain()  # every PUBACK taken is recorded when the step ends
         self._tell_new_log()
         return created
 

@@ -66,15 +66,12 @@ class Dispatcher:
         metrics: MetricsSink | None = None,
         spill: Path | None = None,
         clock: Callable[[], datetime] | None = None,
-        records_aside: bool = False,
     ) -> None:
         self.log = airing_log
         self.outbox = outbox
         self.horizon = horizon
         self.metrics = metrics or NoMetrics()
         self.sender = Sender(airing_log, outbox, limit=send_limit, metrics=self.metrics)
-        if records_aside:  # PostgreSQL (``service/aside.py``)
-            self.sender.record_aside()
         self.dispatch = Dispatch(airing_log, self.sender)
         self.plan = plan
         self.agenda = self._new_agenda(plan, now)
@@ -145,10 +142,7 @@ class Dispatcher:
         return self.sender.send(now, resend_after=plan.resend_after, due_by=now + plan.lead)
 
     def receive(self, now: datetime, limit: int = 20000) -> int:
-        """Record what receivers sent (acks and statuses); returns how many messages. The
-        PUBACKs handed aside are recorded first: an ack's transaction and a PUBACK's never lock
-        the same commands at once (``service/aside.py``)."""
-        self.sender.drain()
+        """Record what receivers sent (acks and statuses); returns how many messages."""
         return self.answers.receive(self.plan, now, limit)
 
     def expire(self, now: datetime) -> int:

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 
 from ipfm_scheduler.errors import NotLeading
 from ipfm_scheduler.i18n import _
-from ipfm_scheduler.service.aside import Aside
 from ipfm_scheduler.service.ports import (
     AiringLog,
     MetricsSink,
@@ -72,25 +71,6 @@ class Sender:
         #: so that they do not pile up in the intake while 100,000 commands go out.
         self.meanwhile: Callable[[datetime], int] | None = None
         self._meanwhile_at = 0.0
-        #: PostgreSQL: PUBACKs recorded by a thread of their own (``service/aside.py``)
-        self.aside: Aside | None = None
-
-    def record_aside(self) -> None:
-        """From now on, the PUBACKs are recorded on a thread of their own (``service/aside.py``:
-        for a database that takes writes from several connections at once)."""
-        if self.aside is None:
-            self.aside = Aside(lambda results, now: self.log.record_sends(results, now=now))
-
-    def close(self) -> None:
-        """Record what was handed aside, and stop its thread (the service stops)."""
-        if self.aside is not None:
-            self.aside.close()
-            self.aside = None
-
-    def drain(self) -> None:
-        """Wait until the PUBACKs handed to the aside thread are recorded (each step's end)."""
-        if self.aside is not None:
-            self.aside.drain()
 
     @property
     def in_flight(self) -> int:
@@ -134,22 +114,18 @@ class Sender:
     def send(self, now: datetime, *, resend_after: timedelta, due_by: datetime) -> int:
         """Publish what is due; returns how many publishes the client accepted. Commands
         offered and not published yet go first (their rest stays offered for the next tick);
-        then the airing log is asked. Every PUBACK taken is recorded when it returns."""
-        try:
-            self.settle(now)
-            self.drain()  # a command whose PUBACK is not recorded yet would look unsent
-            self._give_up(now, resend_after)
-            if not self._connected():
-                self._fresh = []  # they wait in the database, as every other command
-                return 0
-            if self._fresh:
-                return self.send_offered(now, time.monotonic() + STEP_LIMIT_S)[0]
-            due = self.log.commands_to_send(
-                now, resend_after=resend_after, due_by=due_by, limit=self.limit + self.in_flight
-            )
-            return self._publish_all(due, now, time.monotonic() + STEP_LIMIT_S)[0]
-        finally:
-            self.drain()
+        then the airing log is asked."""
+        self.settle(now)
+        self._give_up(now, resend_after)
+        if not self._connected():
+            self._fresh = []  # they wait in the database, as every other command
+            return 0
+        if self._fresh:
+            return self.send_offered(now, time.monotonic() + STEP_LIMIT_S)[0]
+        due = self.log.commands_to_send(
+            now, resend_after=resend_after, due_by=due_by, limit=self.limit + self.in_flight
+        )
+        return self._publish_all(due, now, time.monotonic() + STEP_LIMIT_S)[0]
 
     def send_offered(
         self, now: datetime, deadline: float, *, dispatching: bool = False
@@ -277,10 +253,7 @@ class Sender:
     def _flush(self, now: datetime) -> None:
         if self._acked:
             batch, self._acked = self._acked, []
-            if self.aside is not None:
-                self.aside.put(batch, now)
-            else:
-                self.log.record_sends(batch, now=now)
+            self.log.record_sends(batch, now=now)
 
     def _give_up(self, now: datetime, after: timedelta) -> None:
         stale = [cid for cid, e in self._inflight.items() if now - e.published_at >= after]
