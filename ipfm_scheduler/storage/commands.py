@@ -182,7 +182,8 @@ def _note_attempts(
     statement, the update first and the attempt rows from what it returns. There each command's
     row is found once, not twice, and the attempt's foreign key finds the row already locked by
     the update, where the insert first locked it (a write to the row) for the update to write it
-    again (issue 15: PostgreSQL waited on these statements for 14 % of a 100,000 slot).
+    again (issue 15: PostgreSQL waited on these statements for 14 % of a 100,000 slot; in
+    process, 0.74 to 0.77 s per 10,000 PUBACKs before, 0.66 to 0.72 after).
     """
     at = bind_value(conn, t.commands, "last_attempt_at", now)
     listed: tuple[Any, ...]

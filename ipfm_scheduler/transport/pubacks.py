@@ -1,10 +1,11 @@
 """paho hands each MQTT 3.1.1 PUBACK to ``on_publish`` without decoding it through its general
 packet code.
 
-For every PUBACK, paho-mqtt 2.2 decodes the packet through ``_packet.decode_puback`` (a wrapper
-that converts exceptions, a ``struct.unpack``, a named tuple) and makes a new ``ReasonCode`` and a
-new ``Properties`` object, both empty under MQTT 3.1.1, where a PUBACK is two bytes: the message
-id. At 100,000 commands a slot that was ~5 % of the service's CPU (issue 15, docs/service.md).
+For every PUBACK, paho-mqtt makes a new ``ReasonCode`` and a new ``Properties`` object, both
+empty under MQTT 3.1.1, where a PUBACK is two bytes: the message id; 2.2 also decodes it through
+``_packet.decode_puback`` (a wrapper that converts exceptions, a ``struct.unpack``, a named
+tuple). At 100,000 commands a slot that was ~5 % of the service's CPU (issue 15,
+docs/service.md). Checked with paho-mqtt 2.1.0 and 2.2.0 (``tests/transport/test_pubacks.py``).
 
 :func:`fast_pubacks` gives paho's client a ``_handle_pubackcomp`` that reads those two bytes
 itself and then does what paho does with them (``_do_on_publish``, under the same lock, only for
