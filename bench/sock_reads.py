@@ -64,7 +64,7 @@ def one_round(port: int, count: int, hook: str, on: bool) -> float:
     module = HOOKS[hook]
     original = getattr(module, hook)
     if not on:
-        setattr(module, hook, lambda _client: False)
+        setattr(module, hook, lambda *_args: False)
     got, acked = [0], [0]
     all_in, all_acked = threading.Event(), threading.Event()
 

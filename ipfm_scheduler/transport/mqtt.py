@@ -129,7 +129,7 @@ class MqttTransport:
         )
         client.max_inflight_messages_set(0)  # our window paces; see the module docstring
         buffered.read_in_chunks(client)  # a recv of 64 KiB, not three a packet (buffered.py)
-        pubacks.fast_pubacks(client)  # a PUBACK's two bytes read without paho's decoding
+        pubacks.fast_pubacks(client, paho)  # a PUBACK's two bytes, without paho's decoding
         gated = GatedPackets(lambda: self.gate(), self._drop)  # noqa: PLW0108 (gate is replaced)
         client._out_packet = gated  # type: ignore[assignment]
         client.max_queued_messages_set(0)

@@ -18,38 +18,34 @@ stand. The transport's ``on_publish`` reads only the message id.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
-
-from paho.mqtt.client import MQTTv31, MQTTv311
-from paho.mqtt.enums import MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 
 _NEEDED = ("_handle_pubackcomp", "_do_on_publish", "_out_message_mutex", "_out_messages")
 
 
-def fast_pubacks(client: Any) -> bool:
-    """Give paho's ``client`` the PUBACK handler above. False (nothing changed) when the client
-    speaks MQTT 5 or this paho lacks what the handler uses: paho's own handler then runs."""
-    if client._protocol not in (MQTTv31, MQTTv311) or not all(
+def fast_pubacks(client: Any, paho: ModuleType) -> bool:
+    """Give paho's ``client`` the PUBACK handler above. ``paho`` is the module
+    ``paho.mqtt.client``, handed over by ``transport/mqtt.py`` (the one module that imports
+    paho: STYLE.md). False (nothing changed) when the client speaks MQTT 5 or this paho lacks
+    what the handler uses: paho's own handler then runs."""
+    if client._protocol not in (paho.MQTTv31, paho.MQTTv311) or not all(
         hasattr(client, name) for name in _NEEDED
     ):
         return False
-    paho_handler: Callable[[str], MQTTErrorCode] = client._handle_pubackcomp
-    success = ReasonCode(PacketTypes.PUBACK)
-    empty = Properties(PacketTypes.PUBACK)  # type: ignore[no-untyped-call]
-    done = MQTTErrorCode.MQTT_ERR_SUCCESS
+    paho_handler: Callable[[str], Any] = client._handle_pubackcomp
+    success = paho.ReasonCode(paho.PacketTypes.PUBACK)
+    empty = paho.Properties(paho.PacketTypes.PUBACK)
+    done = paho.MQTTErrorCode.MQTT_ERR_SUCCESS
 
-    def handle_pubackcomp(cmd: str) -> MQTTErrorCode:
+    def handle_pubackcomp(cmd: str) -> Any:
         packet = client._in_packet["packet"]
         if cmd != "PUBACK" or len(packet) != 2:
             return paho_handler(cmd)
         mid = (packet[0] << 8) | packet[1]
         with client._out_message_mutex:
             if mid in client._out_messages:  # paho informs the client once
-                result: MQTTErrorCode = client._do_on_publish(mid, success, empty)
-                return result
+                return client._do_on_publish(mid, success, empty)
         return done
 
     client._handle_pubackcomp = handle_pubackcomp

@@ -53,7 +53,7 @@ def handle(client: paho.Client, command: int, packet: bytes) -> MQTTErrorCode:
 def test_a_puback_reaches_on_publish_with_what_paho_would_give() -> None:
     client, calls = client_with()
     plain, plain_calls = client_with()  # paho's own handler, for comparison
-    assert fast_pubacks(client)
+    assert fast_pubacks(client, paho)
     first, second = outstanding(client), outstanding(client)
     assert handle(client, PUBACK, second.to_bytes(2, "big")) is MQTTErrorCode.MQTT_ERR_SUCCESS
     assert [mid for mid, _r, _p in calls] == [second]
@@ -72,7 +72,7 @@ def test_a_puback_reaches_on_publish_with_what_paho_would_give() -> None:
 
 def test_a_puback_for_a_message_paho_no_longer_holds_is_not_reported() -> None:
     client, calls = client_with()
-    fast_pubacks(client)
+    fast_pubacks(client, paho)
     mid = outstanding(client)
     handle(client, PUBACK, mid.to_bytes(2, "big"))
     assert handle(client, PUBACK, mid.to_bytes(2, "big")) is MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -91,7 +91,7 @@ def outcome(client: paho.Client, packet: bytes) -> object:
 def test_a_puback_of_another_size_meets_pahos_own_checks() -> None:
     client, calls = client_with()
     plain, _plain_calls = client_with()
-    fast_pubacks(client)
+    fast_pubacks(client, paho)
     mid = outstanding(client)
     outstanding(plain)
     for packet in (mid.to_bytes(2, "big") + b"\x00", b"\x01"):
@@ -104,7 +104,7 @@ def test_a_puback_of_another_size_meets_pahos_own_checks() -> None:
 
 def test_a_pubcomp_goes_to_pahos_handler() -> None:
     client, calls = client_with()
-    fast_pubacks(client)
+    fast_pubacks(client, paho)
     mid = client.publish("ipfm/w/r/cmd", b"x", qos=2).mid
     assert handle(client, PUBCOMP, mid.to_bytes(2, "big")) is MQTTErrorCode.MQTT_ERR_SUCCESS
     assert [m for m, _r, _p in calls] == [mid]
@@ -113,7 +113,7 @@ def test_a_pubcomp_goes_to_pahos_handler() -> None:
 def test_mqtt_5_keeps_pahos_handler() -> None:
     client, _calls = client_with(paho.MQTTv5)
     own = client._handle_pubackcomp
-    assert not fast_pubacks(client)
+    assert not fast_pubacks(client, paho)
     assert client._handle_pubackcomp == own
 
 
@@ -121,7 +121,7 @@ def test_a_paho_without_what_the_handler_uses_keeps_its_own() -> None:
     class Bare:
         _protocol = paho.MQTTv311
 
-    assert not fast_pubacks(Bare())
+    assert not fast_pubacks(Bare(), paho)
 
 
 @pytest.mark.mqtt
