@@ -22,12 +22,11 @@ from ipfm_scheduler.core.traffic import (
 )
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.airings import refresh_outcomes
-from ipfm_scheduler.storage.bulk import CHUNK, chunks
-from ipfm_scheduler.storage.raw import bind_value, mark, marks
+from ipfm_scheduler.storage.bulk import chunks
+from ipfm_scheduler.storage.raw import CHUNK, PG_CHUNK, bind_value, mark, marks
 from ipfm_scheduler.storage.types import to_utc
 
 OPEN_STATES = [s.value for s in CommandState if s.open]
-PG_CHUNK = 10_000  # command ids per statement on PostgreSQL (one array)
 MAX_RAW_BYTES = 64 * 1024  # a hostile receiver can't fill the database through one message
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Float, LargeBinary, Table
 from sqlalchemy.engine import Connection
 
 CHUNK = 500  # ids per IN (...) list on SQLite
+PG_CHUNK = 10_000  # ids per array (``= ANY(...)``) on PostgreSQL
 ROWS_PER_STATEMENT = 500  # rows per multi-row VALUES on SQLite
 # values one SQLite statement may take: 32,766 since SQLite 3.32, 999 before
 SQLITE_MAX_VALUES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
@@ -152,7 +153,7 @@ def select_in(
     on SQLite, ``= ANY(%s)`` (one array) on PostgreSQL; ``before``: the values of the
     placeholders ahead of it."""
     found: list[Any] = []
-    for chunk in chunks(sorted(set(ids)), CHUNK if conn.dialect.name == "sqlite" else 10000):
+    for chunk in chunks(sorted(set(ids)), CHUNK if conn.dialect.name == "sqlite" else PG_CHUNK):
         if conn.dialect.name == "sqlite":
             statement, values = sql.format(in_ids=f"IN ({marks(conn, len(chunk))})"), chunk
         else:
