@@ -17,7 +17,6 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.protocol import ack_topic, scheduler_filters
 from ipfm_scheduler.transport.buffered import (
     CHUNK,
@@ -29,7 +28,7 @@ from ipfm_scheduler.transport.buffered import (
     read_in_chunks,
 )
 from ipfm_scheduler.transport.mqtt import MqttTransport
-from tests.brokers import PrivateBroker
+from tests.brokers import PrivateBroker, settings_over
 
 WAIT = 10.0
 
@@ -225,8 +224,7 @@ def test_this_paho_has_the_hook_and_the_attributes_it_reads() -> None:
 def test_the_transport_reads_through_the_wrapper_and_again_after_the_broker_comes_back(
     private_broker: PrivateBroker,
 ) -> None:
-    host, port = "127.0.0.1", private_broker.port
-    settings = MqttSettings(url=f"mqtt://{host}:{port}", host=host, port=port)
+    settings = settings_over([private_broker.port])
     scheduler = MqttTransport(
         settings, scheduler_filters("ipfm"), reconnect_min_s=0.1, reconnect_max_s=0.5
     )
@@ -332,8 +330,7 @@ def test_every_publish_goes_out_with_wake_ups_coalesced(private_broker: PrivateB
     """Through the transport (which coalesces paho's wake-ups once its loop runs): a burst of
     publishes from several threads, then single publishes, each waited for, all reach the
     broker (their PUBACKs come back): no wake-up is lost."""
-    host, port = "127.0.0.1", private_broker.port
-    settings = MqttSettings(url=f"mqtt://{host}:{port}", host=host, port=port)
+    settings = settings_over([private_broker.port])
     scheduler = MqttTransport(settings, scheduler_filters("ipfm"))
     try:
         scheduler.connect(WAIT)

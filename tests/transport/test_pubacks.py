@@ -14,18 +14,18 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 
-from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.protocol import scheduler_filters
 from ipfm_scheduler.transport.mqtt import MqttTransport
 from ipfm_scheduler.transport.pubacks import fast_pubacks
-from tests.brokers import PrivateBroker
+from tests.brokers import PrivateBroker, settings_over
 
 WAIT = 10.0
 PUBACK, PUBCOMP = 0x40, 0x70
 
 
 def client_with(protocol: int = paho.MQTTv311) -> tuple[paho.Client, list[tuple[Any, ...]]]:
-    """A client with the handler, whose ``on_publish`` calls are listed."""
+    """A client (paho's own handler until a test installs ours), whose ``on_publish`` calls are
+    listed."""
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=protocol)
     calls: list[tuple[Any, ...]] = []
     client.on_publish = lambda _c, _u, mid, reason, properties: calls.append(
@@ -128,8 +128,7 @@ def test_a_paho_without_what_the_handler_uses_keeps_its_own() -> None:
 def test_the_transports_pubacks_all_come_through_the_handler(
     private_broker: PrivateBroker,
 ) -> None:
-    host, port = "127.0.0.1", private_broker.port
-    settings = MqttSettings(url=f"mqtt://{host}:{port}", host=host, port=port)
+    settings = settings_over([private_broker.port])
     scheduler = MqttTransport(settings, scheduler_filters("ipfm"))
     try:
         assert scheduler._client._handle_pubackcomp.__name__ == "handle_pubackcomp"
