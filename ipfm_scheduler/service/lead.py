@@ -78,8 +78,8 @@ class Leadership:
         self.error: str | None = None
         self._beat_at = float("-inf")
         airing_log.fence = 0  # nothing stored before this service leads
-        # a store of a leader paused in its transaction must not hold a takeover up: PostgreSQL
-        # ends it once idle for a quarter of the takeover time
+        # a store or a renewal of a leader paused in its transaction must not hold a takeover
+        # up: PostgreSQL ends it once idle for a quarter of the takeover time
         airing_log.fence_idle_ms = max(500, int(times.takeover_s * 250))
 
     @property

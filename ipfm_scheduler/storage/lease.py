@@ -7,10 +7,10 @@ store takes it shared, then reads the epoch; a takeover takes it alone before it
 epoch. So a takeover waits for the stores in progress to commit, and a store that starts after
 it finds the new epoch and is refused (:class:`~ipfm_scheduler.errors.NotLeading`), rolled back
 with everything else in its transaction. A renewal takes no fence: a leader's own big stores
-never hold its renewal up. A fenced transaction left idle (its service paused, or hung) is
-ended by PostgreSQL after ``idle_ms`` (``idle_in_transaction_session_timeout``), so it cannot
-hold a takeover up. Times are the database's (``clock_timestamp()``): the one clock every
-machine shares.
+never hold its renewal up. A fenced transaction or a claim left idle (its service paused, or
+hung: a renewal holds the lease row) is ended by PostgreSQL after ``idle_ms``
+(``idle_in_transaction_session_timeout``), so it cannot hold a takeover up. Times are the
+database's (``clock_timestamp()``): the one clock every machine shares.
 """
 
 from __future__ import annotations
@@ -56,9 +56,11 @@ def read_lease(conn: Connection, *, lock: bool = False) -> Lease | None:
     return None if row is None else _lease(row)
 
 
-def claim(conn: Connection, me: Me, length: timedelta) -> Claim:
-    """Renew the lease ``me`` holds, take one that ran out (or the first), else leave it."""
+def claim(conn: Connection, me: Me, length: timedelta, idle_ms: int = 1000) -> Claim:
+    """Renew the lease ``me`` holds, take one that ran out (or the first), else leave it.
+    Left idle for ``idle_ms`` (its service paused while it holds the row), PostgreSQL ends it."""
     conn.execute(text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
+    conn.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {int(idle_ms)}"))
     now = db_now(conn)
     lease = read_lease(conn, lock=True)
     if lease is None:

@@ -77,7 +77,7 @@ class Repository:
         #: with a lease (PostgreSQL, services on standby): the epoch every store is checked
         #: against in its own transaction (0: not leading, every store refused); None: no lease
         self.fence: int | None = None
-        self.fence_idle_ms = 5000  # a fenced transaction left idle this long is ended
+        self.fence_idle_ms = 5000  # a fenced transaction or a claim left idle this long is ended
         self._checkpoints: Checkpointer | None = None
 
     @property
@@ -353,7 +353,7 @@ class Repository:
     def claim_lease(self, me: lease.Me, length: timedelta) -> lease.Claim:
         """Renew or take the lease (storage/lease.py); one transaction."""
         with self._write() as conn:
-            return lease.claim(conn, me, length)
+            return lease.claim(conn, me, length, self.fence_idle_ms)
 
     def release_lease(self, instance_id: int) -> bool:
         with self._write() as conn:

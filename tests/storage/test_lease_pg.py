@@ -195,6 +195,24 @@ def test_a_store_left_idle_by_a_paused_leader_does_not_hold_a_takeover_up(repos)
     held.close()
 
 
+def test_a_renewal_left_idle_by_a_paused_leader_does_not_hold_a_takeover_up(repos) -> None:
+    a, b = repos(), repos()
+    epoch = a.claim_lease(A, GONE).lease.epoch
+    held = a.engine.connect()
+    stuck = held.begin()
+    renewing = lease.claim(held, A, GONE, idle_ms=300)  # the lease row locked, not committed...
+    assert renewing.mine  # ...and then the leader is paused
+    # without the idle limit this claim waited for the row until its statement_timeout (2 s)
+    # and failed, and so did every later one while the leader stayed paused
+    took = b.claim_lease(B, LONG)
+    assert took.mine
+    assert took.lease.epoch == epoch + 1
+    with pytest.raises(DBAPIError, match=r"idle-in-transaction"):
+        held.execute(select(1))
+    stuck.close()
+    held.close()
+
+
 def test_a_renewal_is_not_held_up_by_the_leaders_own_store(repos) -> None:
     a = repos()
     epoch = a.claim_lease(A, LONG).lease.epoch
