@@ -147,6 +147,24 @@ class Database:
             pid = conn.execute(select(t.ha_lease.c.pid)).scalar_one_or_none()
         return None if pid is None else int(pid)
 
+    def lease(self) -> tuple[object, ...] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.ha_lease)).first()
+        return None if row is None else tuple(row)
+
+    def activity(self) -> list[tuple[object, ...]]:
+        """Every other session on this database: who, its state, what it waits on, since when
+        its transaction began, and the start of its statement."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT application_name, state, wait_event_type, wait_event, "
+                    "clock_timestamp() - xact_start, left(query, 80) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).all()
+        return [tuple(row) for row in rows]
+
     def terminate(self, pid: int) -> int:
         """Terminate the PostgreSQL backends of service ``pid``; returns how many."""
         with self.engine.connect() as conn:
@@ -192,6 +210,10 @@ class Proxy:
                 continue
             upstream.settimeout(None)
             with self._lock:
+                if not self.open:  # cut while this one was connecting: it must not live on
+                    client.close()
+                    upstream.close()
+                    continue
                 self._socks += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
@@ -209,8 +231,8 @@ class Proxy:
                     s.shutdown(socket.SHUT_RDWR)
 
     def cut(self) -> None:
-        self.open = False
         with self._lock:
+            self.open = False
             socks, self._socks = self._socks, []
         for s in socks:
             try:

@@ -77,10 +77,24 @@ class Rig:
     def took_over_after(self, since: float) -> float:
         """Seconds from ``since`` (time.time()) to the second leader's epoch (the database's
         record of it), once it is there."""
-        wait_for(lambda: len(self.db.changes()) >= 2, TAKEOVER_S + 10, "a second leader")
+        try:
+            wait_for(lambda: len(self.db.changes()) >= 2, TAKEOVER_S + 10, "a second leader")
+        except AssertionError as exc:  # what held it up, for the next time it happens
+            raise AssertionError(f"{exc}\n{self.diagnosis()}") from None
         took = self.db.changes()[1][3].timestamp() - since
         assert took > 0, f"the lead changed hands {-took:.2f} s before the fault"
         return took
+
+    def diagnosis(self) -> str:
+        """The lease, every session on the database, and the end of each service's log."""
+        lines = [f"lease: {self.db.lease()}", "sessions (application, state, wait, query):"]
+        lines += [f"  {row}" for row in self.db.activity()]
+        for service in self.services:
+            told = [ln for ln in service.text().splitlines() if "service.answers:" not in ln]
+            tail = told[-12:]  # without the line per receiver's answer
+            lines += [f"log of {service.log.name} (pid {service.process.pid}):"]
+            lines += [f"  {line[:200]}" for line in tail]
+        return "\n".join(lines)
 
     def check_aired_once(self) -> None:
         assert self.db.count(t.commands) == FLEET  # one command per receiver, none twice
