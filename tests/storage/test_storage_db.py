@@ -230,10 +230,16 @@ def test_a_missing_database_file_is_refused_and_not_created(tmp_path: Path):
 def test_a_database_from_a_newer_program_is_refused_plainly(db: Engine):
     with db.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(
-        SchemaTooNew, match="schema version 9999, which this ipfm-scheduler does not know"
-    ):
-        require_current(db)
+    try:
+        with pytest.raises(
+            SchemaTooNew, match="schema version 9999, which this ipfm-scheduler does not know"
+        ):
+            require_current(db)
+    finally:  # the PostgreSQL database is the session's: later tests need it at the head
+        with db.begin() as conn:
+            conn.execute(
+                text("UPDATE alembic_version SET version_num = :head"), {"head": head_revision()}
+            )
 
 
 def test_the_migration_scripts_are_found_from_any_working_directory(tmp_path: Path):
