@@ -87,7 +87,8 @@ class Rig:
 
     def diagnosis(self) -> str:
         """The lease, every session on the database, and the end of each service's log."""
-        lines = [f"lease: {self.db.lease()}", "sessions (application, state, wait, query):"]
+        lines = [f"lease: {self.db.lease()}"]
+        lines += ["sessions (application, state, wait type, wait, transaction age, statement):"]
         lines += [f"  {row}" for row in self.db.activity()]
         for service in self.services:
             told = [ln for ln in service.text().splitlines() if "service.answers:" not in ln]
