@@ -23,7 +23,7 @@ from ipfm_scheduler.core.traffic import (
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.airings import refresh_outcomes
 from ipfm_scheduler.storage.bulk import chunks
-from ipfm_scheduler.storage.raw import CHUNK, PG_CHUNK, bind_value, mark, marks
+from ipfm_scheduler.storage.raw import bind_value, ids_per_statement, mark, marks
 from ipfm_scheduler.storage.types import to_utc
 
 OPEN_STATES = [s.value for s in CommandState if s.open]
@@ -95,10 +95,9 @@ def record_sends(conn: Connection, results: Sequence[SendResult], now: datetime)
     handled in a second pass, after the first).
     """
     now = to_utc(now, "now")
-    size = CHUNK if conn.dialect.name == "sqlite" else PG_CHUNK
     for group in _passes(results):
         for outcome, ids in group.items():
-            for chunk in chunks(sorted(ids), size):
+            for chunk in chunks(sorted(ids), ids_per_statement(conn)):
                 _note_attempts(conn, chunk, SendOutcome(outcome), now)
 
 

@@ -146,6 +146,11 @@ def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[dict[st
         conn.exec_driver_sql(sql, _columns(map(bind, some), len(kinds)))
 
 
+def ids_per_statement(conn: Connection) -> int:
+    """How many ids one statement lists: ``CHUNK`` on SQLite, ``PG_CHUNK`` on PostgreSQL."""
+    return CHUNK if conn.dialect.name == "sqlite" else PG_CHUNK
+
+
 def select_in(
     conn: Connection, sql: str, ids: Iterable[Any], *, before: Sequence[Any] = ()
 ) -> list[Any]:
@@ -153,7 +158,7 @@ def select_in(
     on SQLite, ``= ANY(%s)`` (one array) on PostgreSQL; ``before``: the values of the
     placeholders ahead of it."""
     found: list[Any] = []
-    for chunk in chunks(sorted(set(ids)), CHUNK if conn.dialect.name == "sqlite" else PG_CHUNK):
+    for chunk in chunks(sorted(set(ids)), ids_per_statement(conn)):
         if conn.dialect.name == "sqlite":
             statement, values = sql.format(in_ids=f"IN ({marks(conn, len(chunk))})"), chunk
         else:
