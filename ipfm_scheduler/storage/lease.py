@@ -28,6 +28,7 @@ from ipfm_scheduler.storage.base import insert_ignoring
 
 LEASE_ID = 1
 STATEMENT_TIMEOUT_MS = 2000  # a claim that takes longer gives up (the leader's trust runs out)
+IDLE_MS = 5000  # a fenced store or a claim left idle this long is ended (a leader: from takeover_s)
 FENCE_KEY = 0x6970666D5F6861  # "ipfm_ha": the advisory lock of the fence (one per database)
 
 Me = tuple[int, str, int]  # instance id, host, pid
@@ -56,7 +57,7 @@ def read_lease(conn: Connection, *, lock: bool = False) -> Lease | None:
     return None if row is None else _lease(row)
 
 
-def claim(conn: Connection, me: Me, length: timedelta, idle_ms: int = 1000) -> Claim:
+def claim(conn: Connection, me: Me, length: timedelta, idle_ms: int = IDLE_MS) -> Claim:
     """Renew the lease ``me`` holds, take one that ran out (or the first), else leave it.
     Left idle for ``idle_ms`` (its service paused while it holds the row), PostgreSQL ends it."""
     conn.execute(text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
@@ -102,7 +103,7 @@ def release(conn: Connection, instance_id: int) -> bool:
     return bool(done.rowcount)
 
 
-def check_epoch(conn: Connection, epoch: int, idle_ms: int = 5000) -> None:
+def check_epoch(conn: Connection, epoch: int, idle_ms: int = IDLE_MS) -> None:
     """The fence: raise :class:`NotLeading` unless ``epoch`` is the current one. No takeover
     commits until this transaction ends; left idle for ``idle_ms``, PostgreSQL ends it."""
     conn.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {int(idle_ms)}"))

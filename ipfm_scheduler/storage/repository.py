@@ -77,7 +77,7 @@ class Repository:
         #: with a lease (PostgreSQL, services on standby): the epoch every store is checked
         #: against in its own transaction (0: not leading, every store refused); None: no lease
         self.fence: int | None = None
-        self.fence_idle_ms = 5000  # a fenced transaction or a claim left idle this long is ended
+        self.fence_idle_ms = lease.IDLE_MS  # a fenced store or a claim left idle this long ends
         self._checkpoints: Checkpointer | None = None
 
     @property
