@@ -54,6 +54,7 @@ from tests.brokers import RECOMMENDED_CONF, PrivateBroker
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 POLL_S = 0.05
+OUT_EVERY = 20  # polls: whether every command is out is asked once a second (1 s resolution)
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,11 @@ class Watch:
         return self.one("SELECT max(id) FROM acks")  # a fresh database: ids 1, 2, ...
 
     def out(self) -> int:
-        """Commands stored and no longer pending (their PUBACK or their ack recorded)."""
-        return self.one("SELECT count(*) FROM commands WHERE state != 'pending'")
+        """PUBACKs recorded (one attempt row each): the commands the broker has. A count of
+        the small attempt rows, not of the commands (``state != 'pending'`` scanned the whole
+        commands table, 125 MB at 100,000: 60 ms of the server's CPU each time, taken from the
+        service it measures)."""
+        return self.one("SELECT count(*) FROM send_attempts WHERE outcome = 'puback'")
 
     def counts(self) -> dict[str, int]:
         return {
@@ -177,7 +181,7 @@ def service_round(
         polls = 0
         while (done := watch.acks()) < total:
             polls += 1
-            if out_at is None and polls % 5 == 0 and watch.out() >= total:
+            if out_at is None and polls % OUT_EVERY == 0 and watch.out() >= total:
                 out_at = time.time()
             if time.time() - instant > 600 or service.poll() is not None:
                 raise RuntimeError(f"{done} of {total} acks recorded: see {log}")
