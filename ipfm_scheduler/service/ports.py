@@ -105,7 +105,12 @@ class AiringLog(Protocol):
 
     def record_sends(self, results: Sequence[SendResult], *, now: datetime) -> None: ...
 
-    def record_acks(self, acks: Sequence[IncomingAck], *, now: datetime) -> list[AckOutcome]: ...
+    def record_acks(
+        self, acks: Sequence[IncomingAck], *, now: datetime, pubacks: Sequence[str] = ()
+    ) -> list[AckOutcome]:
+        """Acks, in order; and first the PUBACKs of ``pubacks`` (command ids), as
+        :meth:`record_sends` would record them, in the same transaction."""
+        ...
 
     def quarantine(
         self,

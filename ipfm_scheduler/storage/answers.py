@@ -6,7 +6,7 @@ Functions over one open transaction; many messages in one.
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,12 +25,14 @@ from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.airings import STATE_OF, refresh_outcomes
 from ipfm_scheduler.storage.bulk import chunks
 from ipfm_scheduler.storage.chain import Appender
-from ipfm_scheduler.storage.commands import MAX_RAW_BYTES, mismatch
+from ipfm_scheduler.storage.commands import MAX_RAW_BYTES, mismatch, published
 from ipfm_scheduler.storage.raw import for_update, insert_rows, select_in, update_rows
 from ipfm_scheduler.storage.types import safe_text, to_utc
 
 
-def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -> list[AckOutcome]:
+def record_acks(
+    conn: Connection, items: Sequence[IncomingAck], now: datetime, pubacks: Sequence[str] = ()
+) -> list[AckOutcome]:
     """Acks, in the order they arrived (the commands they name are locked until the
     transaction ends, so concurrent writers wait for each other).
 
@@ -41,16 +43,24 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
     is stored, marked so. A ``completed`` that arrives sooner after its command was stored than the
     command's recording lasts (``audio.duration_s`` of its payload, less ``PLAY_SLACK_S``)
     can't be true; it is quarantined with the reason and changes nothing.
+
+    ``pubacks``: commands whose PUBACK came and was not recorded yet (the sender held it for
+    its command's ack). Each is recorded as ``commands.record_sends`` records one (an attempt,
+    the sent times, ``pending`` moved to ``sent``), before the acks, in the same update of the
+    command's row as its acks' change (issue 15: one new version of the row, not two); one
+    not found is ignored, as there.
     """
     now = to_utc(now, "now")
     ids = [i.ack.id for i in items if i.ack is not None]
     ids = [cid for cid in ids if COMMAND_ID_RE.fullmatch(cid)]
-    rows = {r.id: r for r in select_in(conn, _COMMANDS + for_update(conn), ids)}
+    rows = {r.id: r for r in select_in(conn, _COMMANDS + for_update(conn), {*ids, *pubacks})}
     completed = [
         i.ack.id for i in items if i.ack is not None and i.ack.status == AckStatus.COMPLETED
     ]
     filer = _AckFiler(rows, now, _durations(conn, [c for c in completed if c in rows]))
     filer.stored = repeats.stored_acks(conn, list(rows))
+    found = [cid for cid in dict.fromkeys(pubacks) if cid in rows]
+    sent, attempts = published(rows, filer.state, found, now)
     outcomes = [filer.file(item) for item in items]
     if filer.acks:
         chain = Appender.open(conn, t.acks)
@@ -59,7 +69,14 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
         chain.close()
     repeats.count_repeats(conn, filer.repeats, now)
     repeats.insert_quarantined(conn, filer.quarantined, now)
-    update_rows(conn, t.commands, "id", [{"id": cid, **v} for cid, v in filer.changes.items()])
+    changed = {cid: {**sent.get(cid, {}), **change} for cid, change in filer.changes.items()}
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for cid, values in (sent | changed).items():
+        by_columns[tuple(sorted(values))].append({"id": cid, **values})
+    for group in by_columns.values():
+        update_rows(conn, t.commands, "id", group)
+    if attempts:
+        insert_rows(conn, t.send_attempts, attempts)
     # an airing with a command open before and after (received, playing) was and stays open
     moved = [
         cid
@@ -70,8 +87,12 @@ def record_acks(conn: Connection, items: Sequence[IncomingAck], now: datetime) -
     return outcomes
 
 
-# the commands acks name (their times are read only for a `completed`: ``_durations``)
-_COMMANDS = "SELECT id, ward, receiver, state, airing_id FROM commands WHERE id {in_ids}"
+# the commands acks name, and those whose PUBACK is recorded with them (their times are read
+# only for a `completed`: ``_durations``)
+_COMMANDS = (
+    "SELECT id, ward, receiver, state, airing_id, attempts, first_sent_at IS NULL AS unsent "
+    "FROM commands WHERE id {in_ids}"
+)
 
 
 def quarantine(conn: Connection, row: dict[str, Any], now: datetime) -> None:

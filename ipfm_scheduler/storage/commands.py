@@ -4,7 +4,7 @@ moves back: core.commands, written here as SQL). Functions over one open transac
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -99,6 +99,29 @@ def record_sends(conn: Connection, results: Sequence[SendResult], now: datetime)
         for outcome, ids in group.items():
             for chunk in chunks(sorted(ids), ids_per_statement(conn)):
                 _note_attempts(conn, chunk, SendOutcome(outcome), now)
+
+
+def published(
+    rows: Mapping[str, Any], state: dict[str, CommandState], ids: Sequence[str], now: datetime
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The PUBACKs of commands ``ids`` as ``record_sends`` records them, for a caller that
+    writes them with its own change of the rows (``answers.record_acks``): what each sets on
+    its command's row, and its attempt row. ``rows``: each command's ``attempts`` and
+    ``unsent`` (no PUBACK recorded yet); ``state``: each one's state, moved here."""
+    sets: dict[str, dict[str, Any]] = {}
+    attempts: list[dict[str, Any]] = []
+    for cid in ids:
+        attempt = rows[cid].attempts + 1
+        sets[cid] = {"attempts": attempt, "last_attempt_at": now, "last_sent_at": now}
+        if rows[cid].unsent:
+            sets[cid]["first_sent_at"] = now
+        outcome = SendOutcome.PUBACK.value
+        attempts.append({"command_id": cid, "attempt": attempt, "at": now, "outcome": outcome})
+        moved = after_publish(state[cid])
+        if moved is not state[cid]:
+            state[cid] = moved
+            sets[cid] |= {"state": moved.value, "state_at": now}
+    return sets, attempts
 
 
 def expire_overdue(conn: Connection, now: datetime, *, grace: timedelta) -> list[CommandRef]:

@@ -1,10 +1,9 @@
 """The airing log in memory: ``service.ports.AiringLog`` without a database (dramatiq's
-``StubBroker``), for fast tests of the service's decisions and for tools.
-
-It follows the rules the database follows (idempotent keys, the command state machine of
-core.commands, quarantine, the same values of core/records.py); tests/service/test_contract.py
-runs the same flows over it, SQLite and PostgreSQL. No SQLAlchemy here. A few attributes are
-there for tests to look inside or to make the next call fail (``fail_next``, ``config_error``).
+``StubBroker``), for fast tests of the service's decisions and for tools. It follows the rules
+the database follows (idempotent keys, the command state machine of core.commands, quarantine,
+the same values of core/records.py); tests/service/test_contract.py runs the same flows over it,
+SQLite and PostgreSQL. No SQLAlchemy here. Attributes for tests to look inside or to make the
+next call fail: ``fail_next``, ``config_error``.
 """
 
 from __future__ import annotations
@@ -175,7 +174,10 @@ class MemoryLog:
 
     # ------------------------------------------------------------- what receivers send
 
-    def record_acks(self, acks: Sequence[tr.IncomingAck], *, now: datetime) -> list[tr.AckOutcome]:
+    def record_acks(
+        self, acks: Sequence[tr.IncomingAck], *, now: datetime, pubacks: Sequence[str] = ()
+    ) -> list[tr.AckOutcome]:
+        self.record_sends([tr.SendResult(c, tr.SendOutcome.PUBACK) for c in pubacks], now=now)
         with self._lock:
             self._check()
             return [self._ack(a) for a in acks]
@@ -302,9 +304,7 @@ class MemoryLog:
 
     def config_in_force(self, moment: datetime) -> r.ConfigInForce | None:
         loads = [sid for at, sid in self.config_loads if at < moment]
-        if not loads:
-            return None
-        schedule = self.configs[loads[-1] - 1].schedule
+        schedule = self.configs[loads[-1] - 1].schedule if loads else None
         if schedule is None:
             return None
         return r.ConfigInForce(loads[-1], schedule.wards, schedule.programmes)

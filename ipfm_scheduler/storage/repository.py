@@ -48,7 +48,7 @@ from ipfm_scheduler.core.traffic import (
     StoredAiring,
 )
 from ipfm_scheduler.core.weeks import IsoWeek
-from ipfm_scheduler.errors import StorageError, ValueInvalid
+from ipfm_scheduler.errors import NotLeading, StorageError, ValueInvalid
 from ipfm_scheduler.storage import (
     airings,
     answers,
@@ -227,11 +227,18 @@ class Repository:
 
     # ---------------------------------------------------------------- what receivers send
 
-    def record_acks(self, acks: Sequence[IncomingAck], *, now: datetime) -> list[AckOutcome]:
-        if not acks:
+    def record_acks(
+        self, acks: Sequence[IncomingAck], *, now: datetime, pubacks: Sequence[str] = ()
+    ) -> list[AckOutcome]:
+        if not acks and not pubacks:
             return []
-        with self._write() as conn:
-            return answers.record_acks(conn, acks, now)
+        with self._write() as conn:  # answers are facts, whoever leads: not fenced
+            if pubacks and self.fence is not None:
+                try:
+                    lease.check_epoch(conn, self.fence, self.fence_idle_ms)
+                except NotLeading:
+                    pubacks = ()  # refused, as record_sends refuses them: the leader resends
+            return answers.record_acks(conn, acks, now, pubacks)
 
     def quarantine(
         self,

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.core.traffic import AiringToStore, SendOutcome, SendResult
 from ipfm_scheduler.errors import NotLeading
@@ -22,7 +22,7 @@ from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.storage.tables import metadata
-from tests.storage.storage_factories import AUDIO, World, command, planned
+from tests.storage.storage_factories import AUDIO, World, ack, command, incoming, planned
 
 pytestmark = pytest.mark.postgres
 
@@ -151,6 +151,10 @@ def test_a_deposed_leader_stores_nothing_and_its_transaction_leaves_nothing(repo
     b.store_airings([item(8, ("loa-01",))], snapshot_id=world.snapshot_id, now=world.now)
     b.record_sends([SendResult(cid, SendOutcome.PUBACK)], now=world.now)
     assert b.open_commands()[CommandState.SENT] == 1
+    # the deposed one's PUBACK handed to the acks' record is refused too; the acks are stored
+    heard = incoming(planned(hour=6).ward, "loa-01", ack(cid, AckStatus.RECEIVED))
+    (outcome,) = a.record_acks([heard], now=world.now, pubacks=[cid])
+    assert (outcome.state, count(a, t.send_attempts)) == (CommandState.RECEIVED, 1)
 
 
 def test_a_takeover_waits_for_a_fenced_store_in_progress(repos) -> None:
