@@ -25,6 +25,7 @@ from ipfm_scheduler.service.ports import (
     MetricsSink,
     Outbox,
 )
+from ipfm_scheduler.service.sender import Sender
 from ipfm_scheduler.storage.pending import PendingAnswers
 from ipfm_scheduler.storage.spill import SpillFile
 
@@ -54,6 +55,8 @@ class Answers:
         self.unknown = 0  # answers from receivers not in the configuration, counted
         self.warnings = RateLimited(log, N_("quarantined"))
         self._online: dict[str, dict[str, bool]] = defaultdict(dict)  # ward -> receiver -> online
+        #: the sender: the PUBACKs it holds of the commands acked are recorded with the acks
+        self.pubacks: Sender | None = None
 
     def receive(self, plan: Plan, now: datetime, limit: int = 20000) -> int:
         """Record what receivers sent (acks and statuses), in order, each batch as of when it
@@ -154,7 +157,15 @@ class Answers:
                               shown(reason, 200))  # fmt: skip
 
     def _record_acks(self, acks: Sequence[IncomingAck], now: datetime) -> None:
-        for ack, outcome in zip(acks, self.log.record_acks(acks, now=now), strict=True):
+        ids = [ack.ack.id for ack in acks if ack.ack is not None]
+        held = self.pubacks.held(ids) if self.pubacks is not None else []
+        try:
+            outcomes = self.log.record_acks(acks, now=now, pubacks=held)
+        except BaseException:
+            if self.pubacks is not None and held:
+                self.pubacks.give_back(held)
+            raise
+        for ack, outcome in zip(acks, outcomes, strict=True):
             who = f"{outcome.ward}/{outcome.receiver}"
             if outcome.quarantined or ack.ack is None:
                 self.metrics.answers_quarantined(1)

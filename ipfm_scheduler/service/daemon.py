@@ -252,6 +252,7 @@ class Daemon(Reloads):
         # database takes them, else set aside in the spill file for the next start
         dispatcher = service.dispatcher
         timer.guard("receiving acks", lambda: dispatcher.receive(self.clock.now()))
+        timer.guard("sending commands", lambda: dispatcher.sender.settle(self.clock.now()))
         timer.guard("setting answers aside", lambda: dispatcher.answers.stop(self.clock.now()))
 
     def _turn(self, wiring: Wiring, instance: int, lead: Leadership, turn: Turn) -> None:

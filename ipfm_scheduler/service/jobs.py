@@ -82,6 +82,7 @@ class Dispatcher:
         self.answers.known = _receivers(plan)
         self._clock = clock
         self.sender.meanwhile = self._meanwhile
+        self.answers.pubacks = self.sender  # a PUBACK held is recorded with its command's ack
         #: the heartbeat (``Jobs`` sets it): written during a long send too, so that a slot to
         #: 100,000 receivers never looks like a database that stopped answering (the watchdog)
         self.beat: Callable[[datetime], None] | None = None

@@ -6,13 +6,20 @@ arrives; only then is the command recorded as sent. A publish the client refuses
 its queue full) is recorded as an attempt and tried again on a later tick; a publish whose PUBACK
 never comes (the broker went away) is forgotten after ``resend_after`` and sent again, the same
 bytes. Nothing is retried inside paho: the database is the outbox.
+
+While commands are going out, a PUBACK is held for up to ``HOLD_S`` before it is recorded: the
+receiver's ack of the command usually comes within that time, and the answers' intake then
+records both in one update of the command's row (:meth:`Sender.held`; issue 15). Once nothing is
+in flight, and before the airing log is asked what to send, every PUBACK held is recorded (a
+command whose PUBACK is held is still ``pending`` there).
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,6 +40,7 @@ from ipfm_scheduler.service.ports import (
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 2000  # PUBACKs recorded per database transaction during a big send
+HOLD_S = 1.0  # how long a PUBACK waits for its command's ack, to be recorded with it
 BUSY_PATIENCE_S = 10.0  # how long one tick waits for PUBACKs while the in-flight cap is reached
 STEP_LIMIT_S = 20.0  # one tick sends for at most this long (the rest goes next tick), so the
 # other jobs and the watchdog are never starved by a big send
@@ -61,7 +69,7 @@ class Sender:
         self.metrics = metrics or NoMetrics()
         self.limit = limit
         self._inflight: dict[str, _InFlight] = {}  # command id -> when it was published
-        self._acked: list[SendResult] = []
+        self._acked: list[tuple[float, SendResult]] = []  # PUBACKs to record, time.monotonic()
         self._fresh: list[OutgoingCommand] = []  # just stored, not yet offered to the broker
         self._was_connected = True
         #: with services on standby: True while this one leads (checked before every publish)
@@ -107,7 +115,7 @@ class Sender:
                 accepted += 1
             else:
                 self._fresh = []
-        self.settle(now)
+        self.settle(now, hold=True)
         self._between(now)
         return accepted
 
@@ -115,13 +123,14 @@ class Sender:
         """Publish what is due; returns how many publishes the client accepted. Commands
         offered and not published yet go first (their rest stays offered for the next tick);
         then the airing log is asked."""
-        self.settle(now)
+        self.settle(now, hold=True)
         self._give_up(now, resend_after)
         if not self._connected():
             self._fresh = []  # they wait in the database, as every other command
             return 0
         if self._fresh:
             return self.send_offered(now, time.monotonic() + STEP_LIMIT_S)[0]
+        self._flush(now)  # every PUBACK held: a command whose PUBACK is held is still `pending`
         due = self.log.commands_to_send(
             now, resend_after=resend_after, due_by=due_by, limit=self.limit + self.in_flight
         )
@@ -137,7 +146,7 @@ class Sender:
         records the refusal: one attempt per tick). Returns (publishes accepted, whether all
         went)."""
         if dispatching and not self.outbox.is_connected():
-            self.settle(now)
+            self.settle(now, hold=True)
             return 0, False
         fresh, self._fresh = self._fresh, []
         fresh = [c for c in fresh if c.expires_at > now]  # the database's query says the same
@@ -185,14 +194,35 @@ class Sender:
                 break
         if refused:
             self.log.record_sends(refused, now=now)
-        self.settle(now)
+        self.settle(now, hold=True)
         return accepted, rest
 
-    def settle(self, now: datetime, timeout: float = 0.0) -> int:
-        """Record the PUBACKs that arrived; returns how many."""
+    def settle(self, now: datetime, timeout: float = 0.0, *, hold: bool = False) -> int:
+        """Record the PUBACKs that arrived (with ``hold``: those that came ``HOLD_S`` ago or
+        more; the others wait for their command's ack); returns how many arrived."""
         count = self._collect(timeout)
-        self._flush(now)
+        self._flush(now, hold=hold)
         return count
+
+    def held(self, command_ids: Iterable[str]) -> list[str]:
+        """Hand over the PUBACKs not recorded yet of ``command_ids`` (one each), for the caller
+        to record with the commands' acks, or to :meth:`give_back` if it could not."""
+        self._collect(0.0)
+        wanted = set(command_ids)
+        taken: list[str] = []
+        kept: list[tuple[float, SendResult]] = []
+        for entry in self._acked:
+            if entry[1].command_id in wanted:
+                wanted.discard(entry[1].command_id)
+                taken.append(entry[1].command_id)
+            else:
+                kept.append(entry)
+        self._acked = kept
+        return taken
+
+    def give_back(self, command_ids: Sequence[str]) -> None:
+        """PUBACKs :meth:`held` handed over and not recorded: recorded at the next flush."""
+        self._acked[:0] = [(0.0, SendResult(cid, SendOutcome.PUBACK)) for cid in command_ids]
 
     def _connected(self) -> bool:
         connected = self.outbox.is_connected()
@@ -223,7 +253,7 @@ class Sender:
                 return result
             self._collect(timeout=0.0 if self._between(now) else 1.0)
             if len(self._acked) >= FLUSH_EVERY:
-                self._flush(now)
+                self._flush(now, hold=True)
 
     def _check_gate(self) -> None:
         if not self.gate():
@@ -243,17 +273,22 @@ class Sender:
         for command_id in tokens:
             # a PUBACK for a publish given up on (or refused while the connection dropped, which
             # paho sent after reconnecting) is still a fact: the broker has the command
-            self._acked.append(SendResult(command_id, SendOutcome.PUBACK))
+            self._acked.append((done, SendResult(command_id, SendOutcome.PUBACK)))
             entry = self._inflight.pop(command_id, None)
             if entry is not None:
                 self.metrics.command_sent(entry.ward, resend=entry.resend)
                 self.metrics.dispatch_latency(done - entry.started)
         return len(tokens)
 
-    def _flush(self, now: datetime) -> None:
-        if self._acked:
-            batch, self._acked = self._acked, []
-            self.log.record_sends(batch, now=now)
+    def _flush(self, now: datetime, *, hold: bool = False) -> None:
+        """Record the PUBACKs taken in; with ``hold``, while commands are still going out, only
+        those taken ``HOLD_S`` ago or more (``_acked`` is in the order they came)."""
+        count = len(self._acked)
+        if hold and self.busy:
+            count = bisect.bisect_right(self._acked, time.monotonic() - HOLD_S, key=lambda e: e[0])
+        if count:
+            batch, self._acked = self._acked[:count], self._acked[count:]
+            self.log.record_sends([result for _at, result in batch], now=now)
 
     def _give_up(self, now: datetime, after: timedelta) -> None:
         stale = [cid for cid, e in self._inflight.items() if now - e.published_at >= after]

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.errors import StorageError
 from ipfm_scheduler.service import dispatch, jobs, sender
 from ipfm_scheduler.service.jobs import Dispatcher
 from ipfm_scheduler.service.ports import Publish, PublishStatus, SendOutcome
@@ -104,3 +107,87 @@ def test_a_big_dispatch_takes_in_answers_and_beats_while_it_sends(monkeypatch: A
     rig.dispatcher.receive(rig.now)
     assert len(rig.outbox.published) == 20  # each once
     assert all(c.state is CommandState.RECEIVED for c in rig.log.commands.values())
+
+
+def _pubacks_with_acks(rig: Rig) -> list[str]:
+    """Records the PUBACKs handed to the airing log with acks (``record_acks``)."""
+    together: list[str] = []
+    record = rig.log.record_acks
+
+    def spy(acks: Any, *, now: datetime, pubacks: Any = ()) -> Any:
+        together.extend(pubacks)
+        return record(acks, now=now, pubacks=pubacks)
+
+    rig.log.record_acks = spy  # type: ignore[method-assign]
+    return together
+
+
+def test_a_puback_waits_for_its_commands_ack_and_is_recorded_with_it(monkeypatch: Any) -> None:
+    """The broker's PUBACK comes at once and the receiver answers as its command goes out: the
+    PUBACKs are recorded with the acks (one update of each command), each once."""
+    monkeypatch.setattr(dispatch, "STORE_BATCH", 5)
+    monkeypatch.setattr(sender, "MEANWHILE_EVERY_S", 0.0)
+    rig = wide_rig(20)
+    rig.outbox = _Answering(PREFIX, rig.now)
+    rig.outbox.auto_puback = True
+    rig.dispatcher = Dispatcher(rig.log, rig.outbox, rig.plan, now=rig.now)
+    together = _pubacks_with_acks(rig)
+    rig.dispatcher.dispatch_due(rig.now)
+    rig.dispatcher.receive(rig.now)
+    rig.dispatcher.send(rig.now)
+    commands = rig.log.commands.values()
+    assert all(c.state is CommandState.RECEIVED for c in commands)
+    assert all([o for _, o in c.attempts] == [SendOutcome.PUBACK] for c in commands)
+    # the last command's PUBACK came once nothing else was in flight: recorded at once
+    assert len(together) == 19
+    assert len(rig.outbox.published) == 20
+
+
+def _one_puback(rig: Rig) -> str:
+    """Three commands published and awaiting their PUBACK; the first one's comes."""
+    rig.outbox.auto_puback = False
+    rig.tick()
+    token = rig.outbox._unacked.pop(0)
+    rig.outbox._pubacks.append(token)
+    return token
+
+
+def test_a_held_puback_is_recorded_alone_once_it_has_waited(monkeypatch: Any) -> None:
+    rig = wide_rig(3)
+    first = _one_puback(rig)
+    rig.dispatcher.sender.settle(rig.now, hold=True)
+    assert rig.log.commands[first].state is CommandState.PENDING  # held: two still in flight
+    monkeypatch.setattr(sender, "HOLD_S", 0.0)
+    rig.dispatcher.sender.settle(rig.now, hold=True)
+    assert rig.log.commands[first].state is CommandState.SENT
+
+
+def test_every_held_puback_is_recorded_before_the_log_is_asked_what_to_send() -> None:
+    """A command whose PUBACK is held is `pending` in the log: it is recorded first, so that
+    it is not sent again."""
+    rig = wide_rig(3)
+    first = _one_puback(rig)
+    rig.dispatcher.sender.settle(rig.now, hold=True)
+    rig.dispatcher.send(rig.now)
+    assert rig.log.commands[first].state is CommandState.SENT
+    assert len(rig.outbox.published) == 3
+
+
+def test_pubacks_handed_over_and_not_recorded_are_given_back() -> None:
+    """The acks' record fails: the PUBACKs it took are recorded on their own later."""
+    rig = Rig(make_plan(default_ward()), local(MONDAY, "05:58"))
+    rig.outbox.auto_puback = False
+    rig.tick()
+    rig.outbox.ack_all()
+    ids = sorted(rig.log.commands)
+    for cid in ids:
+        _, ward, receiver, _ = rig.log.commands[cid].topic.split("/")
+        rig.outbox.incoming.append(ack_message(PREFIX, ward, receiver, cid, "received", rig.now))
+    rig.log.fail_next = StorageError("database away")
+    with pytest.raises(StorageError):
+        rig.dispatcher.answers.receive(rig.plan, rig.now)
+    assert all(c.attempts == [] for c in rig.log.commands.values())
+    assert sorted(rig.dispatcher.sender.held(ids)) == ids  # given back: still to record
+    rig.dispatcher.sender.give_back(ids)
+    rig.dispatcher.sender.settle(rig.now)
+    assert all(c.state is CommandState.SENT for c in rig.log.commands.values())
