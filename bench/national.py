@@ -115,6 +115,13 @@ class Watch:
         self.conn.close()
 
 
+def _row_updates(conn: Any) -> int:
+    """How many times PostgreSQL wrote a new version of a command's row (``pg_stat_user_tables``:
+    a PUBACK recorded on its own and an ack each write one; both recorded together, one)."""
+    row = conn.execute("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'commands'")
+    return int(row.fetchone()[0])
+
+
 def _admin(sql: str) -> None:
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
         c.execute(sql)
@@ -205,6 +212,9 @@ def service_round(
         except subprocess.TimeoutExpired:
             service.kill()
             service.wait(10)
+    if db_url.startswith("postgres"):  # the service's connections are closed: counted
+        with psycopg.connect("postgresql://" + db_url.split("://", 1)[1]) as conn:
+            counts["row_updates"] = _row_updates(conn)
     asked = time.perf_counter()
     shown = subprocess.run(service_command(station, "status"), env=env, cwd=folder,
                            capture_output=True, check=False)  # fmt: skip
