@@ -7,11 +7,12 @@ its queue full) is recorded as an attempt and tried again on a later tick; a pub
 never comes (the broker went away) is forgotten after ``resend_after`` and sent again, the same
 bytes. Nothing is retried inside paho: the database is the outbox.
 
-While commands are going out, a PUBACK is held for up to ``HOLD_S`` before it is recorded: the
-receiver's ack of the command usually comes within that time, and the answers' intake then
-records both in one update of the command's row (:meth:`Sender.held`; issue 15). Once nothing is
-in flight, and before the airing log is asked what to send, every PUBACK held is recorded (a
-command whose PUBACK is held is still ``pending`` there).
+Where the airing log gains by it (``pubacks_with_acks``: PostgreSQL), a PUBACK is held, while
+commands are going out, for up to ``HOLD_S`` before it is recorded: the receiver's ack of the
+command usually comes within that time, and the answers' intake then records both in one update
+of the command's row (:meth:`Sender.held`; issue 15). Once nothing is in flight, and before the
+airing log is asked what to send, every PUBACK held is recorded (a command whose PUBACK is held
+is still ``pending`` there).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Sender:
         self.outbox = outbox
         self.metrics = metrics or NoMetrics()
         self.limit = limit
+        self.hold_s = HOLD_S if airing_log.pubacks_with_acks else 0.0
         self._inflight: dict[str, _InFlight] = {}  # command id -> when it was published
         self._acked: list[tuple[float, SendResult]] = []  # PUBACKs to record, time.monotonic()
         self._fresh: list[OutgoingCommand] = []  # just stored, not yet offered to the broker
@@ -198,7 +200,7 @@ class Sender:
         return accepted, rest
 
     def settle(self, now: datetime, timeout: float = 0.0, *, hold: bool = False) -> int:
-        """Record the PUBACKs that arrived (with ``hold``: those that came ``HOLD_S`` ago or
+        """Record the PUBACKs that arrived (with ``hold``: those that came ``hold_s`` ago or
         more; the others wait for their command's ack); returns how many arrived."""
         count = self._collect(timeout)
         self._flush(now, hold=hold)
@@ -207,6 +209,8 @@ class Sender:
     def held(self, command_ids: Iterable[str]) -> list[str]:
         """Hand over the PUBACKs not recorded yet of ``command_ids`` (one each), for the caller
         to record with the commands' acks, or to :meth:`give_back` if it could not."""
+        if not self.hold_s:
+            return []
         self._collect(0.0)
         wanted = set(command_ids)
         taken: list[str] = []
@@ -282,10 +286,11 @@ class Sender:
 
     def _flush(self, now: datetime, *, hold: bool = False) -> None:
         """Record the PUBACKs taken in; with ``hold``, while commands are still going out, only
-        those taken ``HOLD_S`` ago or more (``_acked`` is in the order they came)."""
+        those taken ``hold_s`` ago or more (``_acked`` is in the order they came)."""
         count = len(self._acked)
         if hold and self.busy:
-            count = bisect.bisect_right(self._acked, time.monotonic() - HOLD_S, key=lambda e: e[0])
+            cut = time.monotonic() - self.hold_s
+            count = bisect.bisect_right(self._acked, cut, key=lambda e: e[0])
         if count:
             batch, self._acked = self._acked[:count], self._acked[count:]
             self.log.record_sends([result for _at, result in batch], now=now)

@@ -74,6 +74,7 @@ class MemoryLog:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.fail_next: Exception | None = None
+        self.pubacks_with_acks = True  # as PostgreSQL: the service's tests hold PUBACKs
         self.configs: list[LoadedConfig] = []
         self.config_loads: list[tuple[datetime, int]] = []  # (loaded at, snapshot id)
         self.config_error: Exception | None = None

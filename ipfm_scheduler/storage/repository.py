@@ -81,6 +81,11 @@ class Repository:
         self._checkpoints: Checkpointer | None = None
 
     @property
+    def pubacks_with_acks(self) -> bool:
+        """On PostgreSQL (``service.ports.AiringLog``); on SQLite, measured, nothing to gain."""
+        return self._engine.dialect.name == "postgresql"
+
+    @property
     def engine(self) -> Engine:
         return self._engine
 

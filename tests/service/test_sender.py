@@ -157,7 +157,7 @@ def test_a_held_puback_is_recorded_alone_once_it_has_waited(monkeypatch: Any) ->
     first = _one_puback(rig)
     rig.dispatcher.sender.settle(rig.now, hold=True)
     assert rig.log.commands[first].state is CommandState.PENDING  # held: two still in flight
-    monkeypatch.setattr(sender, "HOLD_S", 0.0)
+    rig.dispatcher.sender.hold_s = 0.0  # it has waited long enough
     rig.dispatcher.sender.settle(rig.now, hold=True)
     assert rig.log.commands[first].state is CommandState.SENT
 
@@ -191,3 +191,14 @@ def test_pubacks_handed_over_and_not_recorded_are_given_back() -> None:
     rig.dispatcher.sender.give_back(ids)
     rig.dispatcher.sender.settle(rig.now)
     assert all(c.state is CommandState.SENT for c in rig.log.commands.values())
+
+
+def test_where_the_log_gains_nothing_a_puback_is_recorded_at_once() -> None:
+    """SQLite (``pubacks_with_acks`` false): nothing is held, as before."""
+    rig = wide_rig(3)
+    rig.log.pubacks_with_acks = False
+    rig.dispatcher = Dispatcher(rig.log, rig.outbox, rig.plan, now=rig.now)
+    first = _one_puback(rig)
+    assert rig.dispatcher.sender.held([first]) == []
+    rig.dispatcher.sender.settle(rig.now, hold=True)
+    assert rig.log.commands[first].state is CommandState.SENT

@@ -117,3 +117,7 @@ def test_pubacks_alone_are_recorded_without_an_ack(repo: Repository) -> None:
     assert rows["loa-01"]["command"][:2] == (CommandState.SENT.value, 1)
     assert rows["loa-01"]["attempts"] == [(1, NOW, "puback")]
     assert rows["loa-02"]["attempts"] == []
+
+
+def test_only_postgresql_gains_by_it(repo: Repository) -> None:
+    assert repo.pubacks_with_acks is (repo.engine.dialect.name == "postgresql")
