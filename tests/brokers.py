@@ -37,10 +37,21 @@ def settings_over(ports: Sequence[int], **fields: Any) -> MqttSettings:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: all held at once while they are chosen (ports chosen one
+    after the other, each let go at once, can repeat: a cluster's node then found another's
+    HTTP port where it expected a route)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 class PrivateBroker:

@@ -25,7 +25,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.brokers import free_port
+from tests.brokers import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "config" / "nats"
@@ -47,7 +47,8 @@ class NatsCluster:
         """``replicas``: the MQTT streams' (``stream_replicas``; 3 in config/nats)."""
         self.workdir = workdir
         self.replicas = replicas
-        self.ports = {n: tuple(free_port() for _ in range(4)) for n in NODES}
+        ports = iter(free_ports(4 * len(NODES)))  # twelve, none twice
+        self.ports = {n: tuple(next(ports) for _ in range(4)) for n in NODES}
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
 
     def mqtt_port(self, node: int) -> int:
