@@ -235,9 +235,11 @@ class Appender:
         if self.head.seq == self.start:
             return
         table = self.table
-        written = self.conn.execute(
-            select(func.count()).where(table.c.chain_seq > self.start)
-        ).scalar_one()
+        # bounded on both sides: with one bound PostgreSQL's generic plan of the prepared
+        # statement guesses a third of the table and scans it all (20 to 40 ms a batch at
+        # 100,000 commands, issue 15); with two it takes the index
+        linked = table.c.chain_seq.between(self.start + 1, self.head.seq)
+        written = self.conn.execute(select(func.count()).where(linked)).scalar_one()
         if written != self.head.seq - self.start:
             raise StorageError(
                 f"{table.name}: {self.head.seq - self.start} rows were linked into the hash "
