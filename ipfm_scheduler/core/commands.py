@@ -93,3 +93,10 @@ _AFTER_ACK = {
 }
 #: the stored text of the open states (for code that compares stored rows' states)
 OPEN_TEXTS = frozenset(state.value for state in CommandState if state.open)
+#: the stored text of the states every ack moves on from (pending, sent): a command still in
+#: one has no ack stored, so the acks' record need not look for one (issue 15)
+UNANSWERED_TEXTS = frozenset(
+    current.value
+    for current in CommandState
+    if all(_AFTER_ACK[current, status] is not current for status in AckStatus)
+)

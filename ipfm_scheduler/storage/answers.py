@@ -14,7 +14,13 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
-from ipfm_scheduler.core.commands import OPEN_TEXTS, AckStatus, CommandState, after_ack
+from ipfm_scheduler.core.commands import (
+    OPEN_TEXTS,
+    UNANSWERED_TEXTS,
+    AckStatus,
+    CommandState,
+    after_ack,
+)
 from ipfm_scheduler.core.compliance import EXPIRE_GRACE
 from ipfm_scheduler.core.ids import COMMAND_ID_RE
 from ipfm_scheduler.core.records import ReceiverStatusRecord
@@ -47,18 +53,18 @@ def record_acks(
     ``pubacks``: commands whose PUBACK came and was not recorded yet (the sender held it for
     its command's ack). Each is recorded as ``commands.record_sends`` records one (an attempt,
     the sent times, ``pending`` moved to ``sent``), before the acks, in the same update of the
-    command's row as its acks' change (issue 15: one new version of the row, not two); one
-    not found is ignored, as there.
+    command's row as its acks' change (issue 15: one row version, not two); one not found is
+    ignored, as there.
     """
     now = to_utc(now, "now")
-    ids = [i.ack.id for i in items if i.ack is not None]
-    ids = [cid for cid in ids if COMMAND_ID_RE.fullmatch(cid)]
+    ids = [i.ack.id for i in items if i.ack is not None and COMMAND_ID_RE.fullmatch(i.ack.id)]
     rows = {r.id: r for r in select_in(conn, _COMMANDS + for_update(conn), {*ids, *pubacks})}
     completed = [
         i.ack.id for i in items if i.ack is not None and i.ack.status == AckStatus.COMPLETED
     ]
     filer = _AckFiler(rows, now, _durations(conn, [c for c in completed if c in rows]))
-    filer.stored = repeats.stored_acks(conn, list(rows))
+    answered = [cid for cid, r in rows.items() if r.state not in UNANSWERED_TEXTS]
+    filer.stored = repeats.stored_acks(conn, answered)
     found = [cid for cid in dict.fromkeys(pubacks) if cid in rows]
     sent, attempts = published(rows, filer.state, found, now)
     outcomes = [filer.file(item) for item in items]
@@ -87,8 +93,7 @@ def record_acks(
     return outcomes
 
 
-# the commands acks name, and those whose PUBACK is recorded with them (their times are read
-# only for a `completed`: ``_durations``)
+# the commands named by acks or by PUBACKs held (times read only for a `completed`: _durations)
 _COMMANDS = (
     "SELECT id, ward, receiver, state, airing_id, attempts, first_sent_at IS NULL AS unsent "
     "FROM commands WHERE id {in_ids}"
