@@ -155,6 +155,7 @@ def service_round(
     *,
     keys: bool,
     profile: Path | None = None,
+    idle: bool = False,
 ) -> ServiceFigures:
     total = wards * receivers
     margin = 25 + total / 2500  # the service's start-up grows with the ward and key files
@@ -179,7 +180,7 @@ def service_round(
             ready = time.time()
         if ready is None or ready > instant - 1:
             raise RuntimeError(f"the service was not ready before the dispatch instant: see {log}")
-        spy = None if profile is None else start_spy(service.pid, profile)
+        spy = None if profile is None else start_spy(service.pid, profile, idle=idle)
         time.sleep(max(0.0, instant - time.time() - 0.02))
         cpu0 = _process_seconds(service.pid) or 0.0
         machine0 = _machine_seconds()
@@ -243,12 +244,13 @@ def reload_ms(service: subprocess.Popen[bytes], log: Path) -> int:
     return -1 if seen is None else round((seen - began) * 1000)
 
 
-def start_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling the service (every thread, 100 Hz, without pausing it) until SIGINT."""
+def start_spy(pid: int, output: Path, *, idle: bool = False) -> subprocess.Popen[bytes]:
+    """py-spy sampling the service (every thread, 100 Hz, without pausing it) until SIGINT;
+    ``idle``: waiting threads too (where the dispatching thread waits for the database)."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
     return subprocess.Popen(
         [spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--threads",
-         "--nonblocking", "--output", str(output)],
+         "--nonblocking", "--output", str(output), *(["--idle"] if idle else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -283,6 +285,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--keep", type=Path, default=None, help="work here and keep it")
     parser.add_argument("--profile", action="store_true", help="py-spy the service's rounds")
+    parser.add_argument("--idle", action="store_true",
+                        help="with --profile: waiting threads' samples too")  # fmt: skip
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="ipfm-national-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -313,7 +317,8 @@ def main() -> None:
                                 else None
                             )
                             s = service_round(folder, broker.port, prefix, db_url, wards,
-                                              receivers, keys=False, profile=spied)  # fmt: skip
+                                              receivers, keys=False, profile=spied,
+                                              idle=args.idle)  # fmt: skip
                             if spied is not None:
                                 print(top_frames(spied), flush=True)
                         finally:
