@@ -63,11 +63,11 @@ def run(opts: Options, demo: bool) -> None:
     schema is out of date (exit 4: run `ipfm-scheduler db upgrade`). See docs/service.md.
     """
     from ipfm_scheduler.cli.web import pages_factory
-    from ipfm_scheduler.service import malloc
+    from ipfm_scheduler.service import systemd
     from ipfm_scheduler.service.daemon import Daemon
     from ipfm_scheduler.service.wiring import config_loader, connect
 
-    malloc.limit_arenas()  # before any thread starts
+    systemd.limit_arenas()  # before any thread starts
     root = logging.getLogger()
     root.setLevel(min(root.level, logging.INFO))  # a service logs its events; -v adds debug
 

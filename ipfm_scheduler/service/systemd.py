@@ -10,11 +10,15 @@ A datagram to a Unix socket; no dependency needed. Outside systemd (no ``$NOTIFY
 call does nothing and returns False. A manager that does not read its socket (its queue holds
 only ``net.unix.max_dgram_qlen`` datagrams, 10 by default) never holds the service up: a send
 waits at most ``timeout`` seconds, then the message is dropped with one WARNING per outage.
+
+And the process's allocator, set before its threads start (:func:`limit_arenas`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import select
@@ -135,3 +139,26 @@ class Signals:
                     pass
             except BlockingIOError:
                 pass
+
+
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # glibc's malloc.h
+
+
+def limit_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """At most ``arenas`` malloc arenas from now on (glibc's ``mallopt(M_ARENA_MAX)``), called
+    before the service's threads start. glibc gives a thread that finds the shared arena busy
+    one of its own (up to eight per core), and memory freed into one arena is not reused from
+    another; the service's threads (paho's loop, the timer, the jobs, the HTTP server, the
+    SQLite checkpoints) free each other's buffers, so the process kept more than it used
+    (issue 15: the peak RSS of a slot to 100,000 receivers, docs/service.md). Left alone where
+    ``MALLOC_ARENA_MAX`` is set (the operator's word wins) and where the C library is not
+    glibc (no ``mallopt``). True if set."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    return bool(mallopt(_M_ARENA_MAX, arenas))

@@ -1,6 +1,7 @@
-"""The service's malloc arenas (service/malloc.py, issue 15's memory): at most two, however many
-threads allocate at once, unless the operator set MALLOC_ARENA_MAX. Each case runs in a fresh
-Python process (arenas are the process's own); glibc's ``malloc_stats()`` lists them."""
+"""The service's malloc arenas (``service.systemd.limit_arenas``, issue 15's memory): at most
+two, however many threads allocate at once, unless the operator set MALLOC_ARENA_MAX. Each case
+runs in a fresh Python process (arenas are the process's own); glibc's ``malloc_stats()`` lists
+them."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ import textwrap
 
 import pytest
 
-from ipfm_scheduler.service import malloc
+from ipfm_scheduler.service import systemd
 
 # eight threads that allocate C-heap blocks (bytes over pymalloc's 512) at the same moment, for
 # a while, then glibc's own list of its arenas on stderr
 _SCRIPT = textwrap.dedent(
     """
     import ctypes, sys, threading
-    from ipfm_scheduler.service import malloc
-    print(malloc.limit_arenas() if sys.argv[1] == "limit" else "-")
+    from ipfm_scheduler.service import systemd
+    print(systemd.limit_arenas() if sys.argv[1] == "limit" else "-")
     start = threading.Barrier(8)
     def churn():
         start.wait()
@@ -52,7 +53,7 @@ def arenas(mode: str, **env: str) -> tuple[str, int]:
 def test_eight_threads_allocating_at_once_share_two_arenas():
     said, count = arenas("limit")
     assert said == "True"
-    assert 1 <= count <= malloc.ARENAS
+    assert 1 <= count <= systemd.MALLOC_ARENAS
 
 
 @glibc
@@ -60,11 +61,11 @@ def test_without_the_limit_the_same_threads_take_more_arenas():
     """The case above would prove nothing if these threads never took more than two."""
     said, count = arenas("none")
     assert said == "-"
-    assert count > malloc.ARENAS
+    assert count > systemd.MALLOC_ARENAS
 
 
 @glibc
 def test_the_operators_malloc_arena_max_is_left_as_it_is():
     said, count = arenas("limit", MALLOC_ARENA_MAX="4")
     assert said == "False"
-    assert malloc.ARENAS < count <= 4
+    assert systemd.MALLOC_ARENAS < count <= 4
