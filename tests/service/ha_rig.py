@@ -101,10 +101,18 @@ class CommandListener:
         at = time.time()
         with self._lock:
             self._raw.append((message.topic, message.payload, at))
-            first = not self.first.is_set()
+            action = None if self.first.is_set() else self.on_first
             self.first.set()
-        if first and self.on_first is not None:  # at once, from the listener's own thread
-            self.on_first()
+        if action is not None:  # at once, from the listener's own thread
+            action()
+
+    def arm(self, action: Callable[[], object]) -> None:
+        """Run ``action`` when the first command comes; fails if it has come already (the
+        slot began before the test was ready for it: on a slow machine, the services took
+        longer to start than the station's delay)."""
+        with self._lock:
+            assert not self.first.is_set(), "the slot began before the test was ready for it"
+            self.on_first = action
 
     def start(self) -> None:
         self.transport.start()
