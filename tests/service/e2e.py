@@ -5,7 +5,6 @@ waiting is on events and conditions with timeouts, never a bare sleep."""
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.migrate import upgrade
 from ipfm_scheduler.storage.repository import Repository
 from ipfm_scheduler.transport.outbox import MqttOutbox
+from tests.brokers import free_port
 from tests.core.factories import programme, ward, weekly
 from tests.service.helpers import TZ, keyed, make_plan
 
@@ -50,12 +50,6 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
                 raise AssertionError(f"timed out after {timeout} s waiting for {what}")
     finally:
         deadline.cancel()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wards_of(count: int, receivers: int, days: str = "mon", at: str = "06:00") -> list[Ward]:

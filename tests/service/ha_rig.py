@@ -23,7 +23,8 @@ from ipfm_scheduler.config.settings import MqttSettings
 from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.transport.mqtt import Incoming, MqttTransport
-from tests.service.e2e import VN, free_port, write_station
+from tests.brokers import free_port
+from tests.service.e2e import VN, write_station
 
 TAKEOVER_S = 4
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from ipfm_scheduler.core.commands import AckStatus
 from ipfm_scheduler.core.expand import PlannedAiring
@@ -207,3 +213,18 @@ class World:
             self.repo.record_acks(
                 [incoming(ward, receiver, ack(command_id, status, detail))], now=self.now
             )
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement ``engine`` sends meanwhile, with its parameters."""
+    seen: list[tuple[str, Any]] = []
+
+    def note(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)

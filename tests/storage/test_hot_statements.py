@@ -5,13 +5,11 @@ account; the acks' record looks for stored acks only for commands an ack has mov
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
 from ipfm_scheduler.core.commands import AckStatus
@@ -22,25 +20,18 @@ from ipfm_scheduler.storage import tables as t
 from ipfm_scheduler.storage.chain import Appender
 from ipfm_scheduler.storage.raw import insert_rows
 from ipfm_scheduler.storage.repository import Repository
-from tests.storage.storage_factories import AUDIO, World, ack, command, incoming, planned
+from tests.storage.storage_factories import (
+    AUDIO,
+    World,
+    ack,
+    command,
+    incoming,
+    planned,
+    statements,
+)
 
 NOW = datetime(2025, 11, 23, 22, 58, tzinfo=UTC)
 RECEIVERS = ("loa-01", "loa-02", "loa-03")
-
-
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """Every statement ``engine`` sends meanwhile, with its parameters."""
-    seen: list[tuple[str, Any]] = []
-
-    def note(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def stored_acks_read(seen: list[tuple[str, Any]]) -> list[str]:

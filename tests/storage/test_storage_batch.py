@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from ipfm_scheduler.core.commands import AckStatus, CommandState
 from ipfm_scheduler.core.model import Priority
@@ -36,6 +36,7 @@ from tests.storage.storage_factories import (
     file_ack,
     incoming,
     planned,
+    statements,
 )
 
 NOW = datetime(2025, 11, 23, 22, 58, tzinfo=UTC)  # Monday 05:58 in Cẩm Phả
@@ -390,17 +391,10 @@ def test_an_old_sqlite_limit_on_values_per_statement_is_respected(
     monkeypatch.setattr(bulk, "_SQLITE_MAX_VALUES", 40)  # 3 commands (13 values each) a statement
     world = World(repo)
     every = [item(f"ward-{n:02d}", ("loa-01", "loa-02", "loa-03", "loa-04")) for n in range(12)]
-    inserts: list[int] = []
-
-    def count(_c: object, _cur: object, sql: str, params: object, *_a: object) -> None:
-        if sql.startswith("INSERT INTO commands"):
-            inserts.append(len(params) if isinstance(params, tuple) else 1)
-
-    event.listen(repo.engine, "before_cursor_execute", count)
-    try:
+    with statements(repo.engine) as seen:
         stored = repo.store_airings(every, snapshot_id=world.snapshot_id, now=NOW)
-    finally:
-        event.remove(repo.engine, "before_cursor_execute", count)
+    inserts = [len(params) if isinstance(params, tuple) else 1
+               for sql, params in seen if sql.startswith("INSERT INTO commands")]  # fmt: skip
     assert [(s.created, s.commands_added) for s in stored] == [(True, 4)] * 12
     if repo.engine.dialect.name == "sqlite":  # 48 commands, 3 (39 values) per statement
         assert inserts == [39] * 16
