@@ -121,9 +121,8 @@ class Answers:
         count = 0
         try:
             count = self.finish(now, wait=not aside)
-            if self._flight is not None:  # still storing: what arrives waits in memory
-                self.pending.pull(now)
-                return count
+            if self._flight is not None:  # still storing: what arrives waits in the intake
+                return count  # (taken in one batch after it, as of one time)
             while count < limit:
                 batch = self.pending.take(limit - count, now)
                 if not batch.messages:

@@ -98,13 +98,6 @@ class PendingAnswers:
             messages.append(item.message)
         return Batch(at, messages)
 
-    def pull(self, now: datetime) -> None:
-        """Take what arrived into memory, as far as the bounds allow, while the batch taken last
-        is being stored elsewhere (``service/answers.py``, ``aside``): nothing is set aside in
-        the spill file then (the batch is still in memory, and the database is not failing)."""
-        if self._failing_since is None:
-            self._pull(now)
-
     def _from_spill(self, limit: int, now: datetime) -> Batch:
         assert self.spill is not None
         items = self.spill.read(limit)
