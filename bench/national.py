@@ -180,6 +180,7 @@ def service_round(
             ready = time.time()
         if ready is None or ready > instant - 1:
             raise RuntimeError(f"the service was not ready before the dispatch instant: see {log}")
+        ready_peak = status_kb(service.pid, "VmHWM") / 1024  # the start-up's own peak
         spy = None if profile is None else start_spy(service.pid, profile, idle=idle)
         time.sleep(max(0.0, instant - time.time() - 0.02))
         cpu0 = _process_seconds(service.pid) or 0.0
@@ -200,6 +201,7 @@ def service_round(
         peak = status_kb(service.pid, "VmHWM") / 1024
         counts = watch.counts()
         counts["machine_busy_pct"] = busy
+        counts["ready_peak_mb"] = round(ready_peak)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
