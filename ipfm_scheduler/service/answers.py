@@ -36,6 +36,8 @@ from ipfm_scheduler.storage.spill import SpillFile
 
 log = logging.getLogger(__name__)
 
+ASIDE_BATCH = 2000  # answers stored aside at once, at most (the next wait in the intake)
+
 
 @dataclass
 class _Sorted:
@@ -124,7 +126,7 @@ class Answers:
             if self._flight is not None:  # still storing: what arrives waits in the intake
                 return count  # (taken in one batch after it, as of one time)
             while count < limit:
-                batch = self.pending.take(limit - count, now)
+                batch = self.pending.take(min(limit - count, ASIDE_BATCH if aside else limit), now)
                 if not batch.messages:
                     break
                 count += len(batch.messages)
