@@ -36,7 +36,7 @@ from ipfm_scheduler.storage.spill import SpillFile
 
 log = logging.getLogger(__name__)
 
-ASIDE_BATCH = 2000  # answers stored aside at once, at most (the next wait in the intake)
+ASIDE_BATCH = 5000  # answers stored aside at once, at most (the next wait in the intake)
 
 
 @dataclass
