@@ -100,9 +100,6 @@ class Wiring:
     spill: Path | None = None  # answers the database could not take wait here (storage/spill.py)
     #: PostgreSQL: the lease (service/lead.py), so services may stand by; None: SQLite, one only
     lease_log: LeaseLog | None = None
-    #: PostgreSQL: the answers taken in during a send are stored on a thread of their own
-    #: (service/answers.py ``aside``), their transactions' waits overlapping the publishing
-    answers_aside: bool = False
 
 
 Loader = Callable[[Path, date], LoadedConfig]
@@ -223,7 +220,7 @@ class Daemon(Reloads):
             self.plan = replace(self.plan, snapshot_id=snapshot)
         dispatcher = Dispatcher(
             wiring.log, wiring.outbox, self.plan, now=now, metrics=wiring.metrics,
-            spill=wiring.spill, clock=self.clock.now, answers_aside=wiring.answers_aside,
+            spill=wiring.spill, clock=self.clock.now,
         )  # fmt: skip
         service = Jobs(dispatcher, wiring.log, instance)
         if lead is not None:

@@ -66,7 +66,6 @@ class Dispatcher:
         metrics: MetricsSink | None = None,
         spill: Path | None = None,
         clock: Callable[[], datetime] | None = None,
-        answers_aside: bool = False,
     ) -> None:
         self.log = airing_log
         self.outbox = outbox
@@ -78,14 +77,11 @@ class Dispatcher:
         self.agenda = self._new_agenda(plan, now)
         self.weekly = Weekly(airing_log, self.metrics)
         spill_file = None if spill is None else SpillFile(spill)
-        self.answers = Answers(
-            airing_log, outbox, self.metrics, self.weekly.touch, spill_file, aside=answers_aside
-        )
+        self.answers = Answers(airing_log, outbox, self.metrics, self.weekly.touch, spill_file)
         self.desk = RequestDesk(airing_log)
         self.answers.known = _receivers(plan)
         self._clock = clock
         self.sender.meanwhile = self._meanwhile
-        self.sender.drain = self._drain
         self.answers.pubacks = self.sender  # a PUBACK held is recorded with its command's ack
         #: the heartbeat (``Jobs`` sets it): written during a long send too, so that a slot to
         #: 100,000 receivers never looks like a database that stopped answering (the watchdog)
@@ -103,25 +99,12 @@ class Dispatcher:
             if self.beat is not None and time.monotonic() - self._beat_at >= BEAT_EVERY_S:
                 self._beat_at = time.monotonic()
                 self.beat(at)
-            return self.answers.receive(self.plan, at, aside=True)
+            return self.receive(at)
         except IpfmError:
             return 0
         except Exception:  # a bug: the next tick's step logs it with its trace
             log.debug("taking in answers during a send failed", exc_info=True)
             return 0
-
-    def _drain(self, now: datetime) -> None:
-        """The answers' batch stored on their own thread, if any, finished (``Answers.finish``):
-        before the sender writes or asks what to send, and at the end of each sending step, so
-        that nothing else in the service writes beside it. A failure is the next tick's
-        "receiving acks" step's to say, as in :meth:`_meanwhile`."""
-        at = self._clock() if self._clock is not None else now
-        try:
-            self.answers.finish(at)
-        except IpfmError:
-            pass
-        except Exception:  # a bug, said by Answers (the batch is dropped)
-            log.debug("storing answers during a send failed", exc_info=True)
 
     # ------------------------------------------------------------------ plan
 
@@ -153,17 +136,11 @@ class Dispatcher:
     def dispatch_due(self, now: datetime) -> int:
         """Store (then hand to the sender) the airings whose dispatch time has come; returns
         how many were new."""
-        try:
-            return self.dispatch.due(self.plan, self.agenda, now)
-        finally:
-            self._drain(now)
+        return self.dispatch.due(self.plan, self.agenda, now)
 
     def send(self, now: datetime) -> int:
         plan = self.plan
-        try:
-            return self.sender.send(now, resend_after=plan.resend_after, due_by=now + plan.lead)
-        finally:
-            self._drain(now)
+        return self.sender.send(now, resend_after=plan.resend_after, due_by=now + plan.lead)
 
     def receive(self, now: datetime, limit: int = 20000) -> int:
         """Record what receivers sent (acks and statuses); returns how many messages."""

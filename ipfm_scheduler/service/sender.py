@@ -81,10 +81,6 @@ class Sender:
         #: so that they do not pile up in the intake while 100,000 commands go out.
         self.meanwhile: Callable[[datetime], int] | None = None
         self._meanwhile_at = 0.0
-        #: finishes the answers' batch stored on a thread of their own, if any (service/jobs.py):
-        #: called before this writes to the airing log or asks it what to send (a PUBACK that
-        #: rides with an ack in that batch leaves its command `pending` until it is stored)
-        self.drain: Callable[[datetime], None] = _nothing
 
     @property
     def in_flight(self) -> int:
@@ -136,7 +132,6 @@ class Sender:
             return 0
         if self._fresh:
             return self.send_offered(now, time.monotonic() + STEP_LIMIT_S)[0]
-        self.drain(now)
         self._flush(now)  # every PUBACK held: a command whose PUBACK is held is still `pending`
         due = self.log.commands_to_send(
             now, resend_after=resend_after, due_by=due_by, limit=self.limit + self.in_flight
@@ -200,7 +195,7 @@ class Sender:
                 rest = due[n + 1 :]
                 break
         if refused:
-            self._record(refused, now)
+            self.log.record_sends(refused, now=now)
         self.settle(now, hold=True)
         return accepted, rest
 
@@ -298,7 +293,7 @@ class Sender:
             count = bisect.bisect_right(self._acked, cut, key=lambda e: e[0])
         if count:
             batch, self._acked = self._acked[:count], self._acked[count:]
-            self._record([result for _at, result in batch], now)
+            self.log.record_sends([result for _at, result in batch], now=now)
 
     def _give_up(self, now: datetime, after: timedelta) -> None:
         stale = [cid for cid, e in self._inflight.items() if now - e.published_at >= after]
@@ -311,16 +306,8 @@ class Sender:
         log.warning(
             _("%d command(s) got no PUBACK in %s: they will be sent again"), len(stale), after
         )
-        self._record(results, now)
-
-    def _record(self, results: list[SendResult], now: datetime) -> None:
-        self.drain(now)  # never beside the answers' thread: no two writers on the same rows
         self.log.record_sends(results, now=now)
 
 
 def _always() -> bool:
     return True
-
-
-def _nothing(_now: datetime) -> None:
-    return None

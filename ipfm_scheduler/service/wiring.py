@@ -81,8 +81,7 @@ def connect(station: StationConfig, *, pages: PagesFactory | None = None) -> Wir
     metrics.watch_intake(outbox.intake)
     spill = spill_path(station.database_url)
     metrics.role("standby" if postgres else "sole", 0)
-    return Wiring(repo, outbox, metrics, http, spill, lease_log=repo if postgres else None,
-                  answers_aside=postgres)  # fmt: skip
+    return Wiring(repo, outbox, metrics, http, spill, lease_log=repo if postgres else None)
 
 
 def state_dir(env: Mapping[str, str] = os.environ) -> Path:

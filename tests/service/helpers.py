@@ -106,13 +106,7 @@ class Rig:
     """A dispatcher wired to fakes, with a clock the test moves."""
 
     def __init__(
-        self,
-        plan: Plan,
-        now: datetime,
-        log: Any = None,
-        spill: Path | None = None,
-        *,
-        aside: bool = False,
+        self, plan: Plan, now: datetime, log: Any = None, spill: Path | None = None
     ) -> None:
         durations = {p.id: p.duration_s for p in plan.schedule.programmes.values()}
         self.log = log or MemoryLog(durations)
@@ -122,9 +116,7 @@ class Rig:
         self.plan = plan
         self.now = now
         self.outbox = FakeOutbox()
-        self.dispatcher = Dispatcher(
-            self.log, self.outbox, plan, now=now, spill=spill, answers_aside=aside
-        )
+        self.dispatcher = Dispatcher(self.log, self.outbox, plan, now=now, spill=spill)
 
     def at(self, moment: datetime) -> Rig:
         self.now = moment
