@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from ipfm_scheduler import protocol
 from ipfm_scheduler.core.commands import CommandState
+from ipfm_scheduler.core.model import Ward
 from ipfm_scheduler.core.verdicts import STATE_WORDS
 from ipfm_scheduler.errors import ProtocolError, StorageError
 from ipfm_scheduler.i18n import N_, _, ngettext
@@ -50,8 +51,9 @@ class Answers:
         self.touch = touch
         self.pending = PendingAnswers(self._take, spill)
         self._prefix = ""
-        #: (ward, receiver) of the configuration in force: answers from others are only counted
-        self.known: frozenset[tuple[str, str]] | None = None
+        #: the wards of the configuration in force, by id (``Schedule.wards``): answers from
+        #: receivers not in them are only counted
+        self.known: Mapping[str, Ward] | None = None
         self.unknown = 0  # answers from receivers not in the configuration, counted
         self.warnings = RateLimited(log, N_("quarantined"))
         self._online: dict[str, dict[str, bool]] = defaultdict(dict)  # ward -> receiver -> online
@@ -142,8 +144,10 @@ class Answers:
             ref = protocol.parse_topic(prefix, message.topic)
         except ProtocolError:
             return None
-        if self.known is not None and (ref.ward, ref.receiver) not in self.known:
-            return None
+        if self.known is not None:
+            ward = self.known.get(ref.ward)
+            if ward is None or ward.receiver(ref.receiver) is None:  # disabled ones are known
+                return None
         return ref
 
     def _quarantine(

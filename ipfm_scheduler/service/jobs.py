@@ -79,7 +79,7 @@ class Dispatcher:
         spill_file = None if spill is None else SpillFile(spill)
         self.answers = Answers(airing_log, outbox, self.metrics, self.weekly.touch, spill_file)
         self.desk = RequestDesk(airing_log)
-        self.answers.known = _receivers(plan)
+        self.answers.known = plan.schedule.wards
         self._clock = clock
         self.sender.meanwhile = self._meanwhile
         self.answers.pubacks = self.sender  # a PUBACK held is recorded with its command's ack
@@ -118,7 +118,7 @@ class Dispatcher:
         Unlike at start-up, airings of the new plan whose window already closed are dropped, not
         recorded as missed: the service was running (see ``Agenda.drop_closed``)."""
         self.plan = plan
-        self.answers.known = _receivers(plan)
+        self.answers.known = plan.schedule.wards
         self.agenda = self._new_agenda(plan, now)
         self.agenda.drop_closed(now)
         self.weekly.touch_all()
@@ -251,9 +251,3 @@ def _programmes_of(plan: Plan, ward_id: str) -> list[Programme]:
     wanted = [r.programme for r in ward.airings] + sorted(plan.schedule.programmes)
     found = [plan.programme(p) for p in dict.fromkeys(wanted)]
     return [p for p in found if p is not None and plan.audio(p.id) is not None]
-
-
-def _receivers(plan: Plan) -> frozenset[tuple[str, str]]:
-    """Every receiver of the configuration (disabled ones too: they may still report)."""
-    wards = plan.schedule.wards.values()
-    return frozenset((w.id, r.id) for w in wards for r in w.receivers)

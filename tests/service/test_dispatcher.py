@@ -52,6 +52,20 @@ def test_a_disabled_receiver_gets_no_command() -> None:
     assert [t for _, t, _ in rig.outbox.published] == [f"{PREFIX}/cam-trung/loa-01/cmd"]
 
 
+def test_a_disabled_receiver_is_still_heard() -> None:
+    """Disabled in its ward file, it is still a receiver of the configuration: its status is
+    recorded, not counted as from a stranger."""
+    from ipfm_scheduler.core.model import Receiver
+    from tests.core.factories import ward, weekly
+
+    w = ward(weekly("mon", "06:00"), receivers=(Receiver("loa-01"), Receiver("loa-02", "", False)))
+    rig = Rig(make_plan(w), local(MONDAY, "05:59"))
+    rig.outbox.incoming.append(status_message(PREFIX, "cam-trung", "loa-02", "online"))
+    rig.tick()
+    assert rig.dispatcher.answers.unknown == 0
+    assert [key for key, online, _ in rig.log.status_changes] == [("cam-trung", "loa-02")]
+
+
 def test_an_airing_whose_window_closed_while_down_is_recorded_missed_and_not_sent() -> None:
     rig = Rig(make_plan(default_ward()), local(MONDAY, "07:00"))
     rig.tick()
