@@ -87,6 +87,12 @@ class Plan:
             and signing.own_key(ward, receiver) is not None
         )
 
+    def knows(self, ward: str, receiver: str) -> bool:
+        """Whether ``ward``/``receiver`` is a receiver of this configuration (a disabled one
+        too: it may still report)."""
+        found = self.schedule.wards.get(ward)
+        return found is not None and found.receiver(receiver) is not None
+
     def trust(self, ward: str, receiver: str, now: datetime) -> Trust:
         """What checks the answers of ``ward``/``receiver`` heard at ``now``: its own keys
         accepted on the station's date, and its ward's ``accept_unsigned``."""
@@ -95,7 +101,7 @@ class Plan:
         return Trust(
             self.station.signing.answer_keys(ward, receiver, day),
             accept_unsigned=found is not None and found.accept_unsigned,
-            known=found is not None and found.receiver(receiver) is not None,
+            known=self.knows(ward, receiver),
         )
 
     def longest_programme(self) -> timedelta:

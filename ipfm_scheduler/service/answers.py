@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from ipfm_scheduler import protocol
 from ipfm_scheduler.core.commands import CommandState
-from ipfm_scheduler.core.model import Ward
 from ipfm_scheduler.core.verdicts import STATE_WORDS
 from ipfm_scheduler.errors import ProtocolError, StorageError
 from ipfm_scheduler.i18n import N_, _, ngettext
@@ -50,10 +49,9 @@ class Answers:
         self.metrics = metrics
         self.touch = touch
         self.pending = PendingAnswers(self._take, spill)
-        self._prefix = ""
-        #: the wards of the configuration in force, by id (``Schedule.wards``): answers from
-        #: receivers not in them are only counted
-        self.known: Mapping[str, Ward] | None = None
+        #: the configuration of the last :meth:`receive`: answers from receivers not in it are
+        #: only counted
+        self._plan: Plan | None = None
         self.unknown = 0  # answers from receivers not in the configuration, counted
         self.warnings = RateLimited(log, N_("quarantined"))
         self._online: dict[str, dict[str, bool]] = defaultdict(dict)  # ward -> receiver -> online
@@ -66,7 +64,7 @@ class Answers:
         (``storage/pending.py``): tried again later, set aside in the spill file meanwhile. Each
         answer is checked against its receiver's keys in ``plan`` (docs/protocol.md "Version 2")."""
         self.warnings.flush(now)
-        self._prefix = plan.prefix
+        self._plan = plan
         count = 0
         try:
             while count < limit:
@@ -102,12 +100,11 @@ class Answers:
                 count), count, self.pending.spill.path if self.pending.spill else "?")  # fmt: skip
 
     def _file(self, plan: Plan, messages: Sequence[IncomingMessage], now: datetime) -> None:
-        prefix = plan.prefix
         acks: list[IncomingAck] = []
         statuses: list[IncomingStatus] = []
         unknown = 0
         for message in messages:
-            ref = self._sender(prefix, message)
+            ref = self._sender(plan, message)
             if ref is None:
                 unknown += 1  # not a receiver of ours: counted, no row, no log line
                 continue
@@ -132,23 +129,21 @@ class Answers:
         """From the intake: what comes from receivers of the configuration (only these wait
         for the database, in memory or in the spill file); the rest is counted."""
         messages = self.outbox.take_incoming(limit)
-        kept = [m for m in messages if self._sender(self._prefix, m) is not None]
+        kept = [m for m in messages if self._sender(self._plan, m) is not None]
         if len(kept) < len(messages):
             self.unknown += len(messages) - len(kept)
             self.metrics.answers_unknown(len(messages) - len(kept))
         return kept
 
-    def _sender(self, prefix: str, message: IncomingMessage) -> protocol.TopicRef | None:
-        """Who sent ``message``, if it is a receiver of the configuration in force."""
+    def _sender(self, plan: Plan | None, message: IncomingMessage) -> protocol.TopicRef | None:
+        """Who sent ``message``, if it is a receiver of ``plan`` (the configuration in force)."""
+        if plan is None:
+            return None
         try:
-            ref = protocol.parse_topic(prefix, message.topic)
+            ref = protocol.parse_topic(plan.prefix, message.topic)
         except ProtocolError:
             return None
-        if self.known is not None:
-            ward = self.known.get(ref.ward)
-            if ward is None or ward.receiver(ref.receiver) is None:  # disabled ones are known
-                return None
-        return ref
+        return ref if plan.knows(ref.ward, ref.receiver) else None
 
     def _quarantine(
         self, message: IncomingMessage, ward: str, receiver: str, reason: str, now: datetime

@@ -79,7 +79,6 @@ class Dispatcher:
         spill_file = None if spill is None else SpillFile(spill)
         self.answers = Answers(airing_log, outbox, self.metrics, self.weekly.touch, spill_file)
         self.desk = RequestDesk(airing_log)
-        self.answers.known = plan.schedule.wards
         self._clock = clock
         self.sender.meanwhile = self._meanwhile
         self.answers.pubacks = self.sender  # a PUBACK held is recorded with its command's ack
@@ -118,7 +117,6 @@ class Dispatcher:
         Unlike at start-up, airings of the new plan whose window already closed are dropped, not
         recorded as missed: the service was running (see ``Agenda.drop_closed``)."""
         self.plan = plan
-        self.answers.known = plan.schedule.wards
         self.agenda = self._new_agenda(plan, now)
         self.agenda.drop_closed(now)
         self.weekly.touch_all()
