@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -16,18 +15,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ipfm_scheduler.config import keyfiles
+from tests.brokers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 AUDIO_DIR = ROOT / "audio"
 AUDIO_FILE = "d49eace7f4195683fdc0faa737ca5ccdf924dd2fbb1d157afc4ce4738babbbf5.mp3"
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
