@@ -22,9 +22,9 @@ from ipfm_scheduler.protocol.commands import (
     encode_command,
     encode_plays,
     new_command_id,
-    new_command_ids,
     parse_command,
 )
+from ipfm_scheduler.protocol.command_ids import new_command_ids
 from ipfm_scheduler.protocol.messages import (
     Ack,
     OwnKey,

@@ -8,9 +8,7 @@ one with :func:`parse_command`, which raises ``ProtocolError`` for anything malf
 from __future__ import annotations
 
 import math
-import os
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
@@ -20,6 +18,7 @@ from ipfm_scheduler.config.settings import AudioFile, SigningKey
 from ipfm_scheduler.core.ids import check_command_id, check_name
 from ipfm_scheduler.core.model import Priority
 from ipfm_scheduler.errors import ProtocolError, ValueInvalid
+from ipfm_scheduler.protocol.command_ids import new_command_ids
 from ipfm_scheduler.protocol.signing import PLACEHOLDER_ID, PLACEHOLDER_RECEIVER, Template, sign
 from ipfm_scheduler.protocol.wire import (
     MAX_PAYLOAD_BYTES,
@@ -42,16 +41,9 @@ _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _FORMAT_RE = re.compile(r"[a-z0-9]{1,16}")
 
 
-def new_command_id() -> str:
-    """A fresh command id, unique for all time (a random UUID)."""
-    return new_command_ids(1)[0]
-
-
-def new_command_ids(count: int) -> list[str]:
-    """``count`` fresh command ids: random (version 4) UUIDs, the random bytes fetched from the
-    system in one call."""
-    random = os.urandom(16 * count)
-    return [str(uuid.UUID(bytes=random[16 * i : 16 * i + 16], version=4)) for i in range(count)]
+def new_command_id(at: datetime) -> str:
+    """A fresh command id, unique for all time (``command_ids.new_command_ids``)."""
+    return new_command_ids(1, at)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +250,7 @@ def encode_plays(
     else:
         body = replace(command, id=PLACEHOLDER_ID, ward=None, receiver=None)
     template = Template(body.to_json(tz), key)
-    ids = new_command_ids(count)
+    ids = new_command_ids(count, command.issued_at)
     if targeted and receivers is not None:
         for receiver in dict.fromkeys(receivers):
             check_name(receiver, "receiver id")

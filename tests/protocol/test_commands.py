@@ -134,7 +134,7 @@ def test_audio_ref_for_a_catalogued_file_points_at_its_hash() -> None:
 
 
 def test_new_command_ids_are_unique_valid_ids() -> None:
-    ids = {new_command_id() for _ in range(100)}
+    ids = {new_command_id(datetime(2026, 11, 30, tzinfo=UTC)) for _ in range(100)}
     assert len(ids) == 100
     assert all(len(i) == 36 for i in ids)
 

@@ -33,7 +33,7 @@ def test_each_command_of_an_airing_is_encode_command_of_it_signed_on_its_own() -
         assert len({command_id for command_id, _ in made}) == 3
         for command_id, payload in made:
             assert payload == protocol.encode_command(replace(base, id=command_id), TZ, signing)
-            assert uuid.UUID(command_id).version == 4
+            assert uuid.UUID(command_id).version == 7
             verdict = protocol.verify(payload, protocol.keyring(key)).verdict
             assert verdict is (protocol.Verdict.VALID if signing else protocol.Verdict.UNSIGNED)
 
