@@ -12,6 +12,7 @@ The receiver side (the simulator): :func:`verify`, :func:`parse_command`, :func:
 :func:`encode_status`.
 """
 
+from ipfm_scheduler.protocol.command_ids import new_command_ids
 from ipfm_scheduler.protocol.commands import (
     STOP_ALL,
     AudioRef,
@@ -24,7 +25,6 @@ from ipfm_scheduler.protocol.commands import (
     new_command_id,
     parse_command,
 )
-from ipfm_scheduler.protocol.command_ids import new_command_ids
 from ipfm_scheduler.protocol.messages import (
     Ack,
     OwnKey,
