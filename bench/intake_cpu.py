@@ -3,13 +3,17 @@
 
     python -m bench.intake_cpu [--database sqlite|postgresql] [--commands 10000]
                                [--batch 500] [--rounds 3] [--profile FILE] [--clock cpu|wall]
+                               [--ids ordered|random] [--payload-bytes 100]
 
 Through the real ``Repository``: ``store_airings`` (wards of 100 receivers), ``record_sends``
 (PUBACKs, ``FLUSH_EVERY`` at a time), ``record_acks`` (a ``received`` then a ``completed`` for
 each command, ``--batch`` at a time, as ``Answers`` hands them on); each timed with
 ``time.process_time`` (the CPU of this process: the database server's is not counted), or with
 ``--clock wall`` by ``time.perf_counter`` (the time the caller waits, the server's work in it).
-Compare two trees with ``bench.against``.
+The command ids are the service's own (``protocol.new_command_ids``: version 7, increasing), or
+with ``--ids random`` random version 4 UUIDs, as the service made them until 6 December 2026;
+``--payload-bytes`` pads each command's payload to about that size (a signed play command of the
+benchmark's station is about 650 bytes). Compare two trees with ``bench.against``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ipfm_scheduler.core.traffic import (
     SendOutcome,
     SendResult,
 )
+from ipfm_scheduler.protocol.command_ids import new_command_ids
 from ipfm_scheduler.protocol.messages import Ack
 from ipfm_scheduler.storage.db import open_engine
 from ipfm_scheduler.storage.migrate import upgrade
@@ -76,6 +81,9 @@ def one_round(
     batch: int,
     profile: cProfile.Profile | None,
     clock: Callable[[], float] = time.process_time,
+    *,
+    random_ids: bool = False,
+    payload_bytes: int = 0,
 ) -> dict:
     engine = open_engine(url)
     upgrade(engine)
@@ -85,14 +93,20 @@ def one_round(
     snapshot_id = repo.record_snapshot(station(wards), now=now)
     start = now + timedelta(minutes=2)
     items, ids, who = [], [], []
+    fresh = (
+        [str(uuid.uuid4()) for _ in range(wards * PER_WARD)]
+        if random_ids
+        else new_command_ids(wards * PER_WARD, now)
+    )
     for w in range(wards):
         ward = f"w{w:04d}"
         plan = PlannedAiring(start, ward, "kh179", start + timedelta(minutes=30), 80,
                              Origin.SCHEDULED)  # fmt: skip
         cmds = []
         for r in range(PER_WARD):
-            cid = str(uuid.uuid4())
+            cid = fresh[len(ids)]
             payload = f'{{"v":2,"type":"play","id":"{cid}","audio":{{"duration_s":60}}}}'
+            payload = payload[:-1] + f',"pad":"{"x" * max(0, payload_bytes - len(payload) - 10)}"}}'
             cmds.append(NewCommand(cid, f"r{r:03d}", f"ipfm/{ward}/r{r:03d}/cmd",
                                    payload.encode()))  # fmt: skip
             ids.append(cid)
@@ -141,6 +155,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--clock", default="cpu", choices=["cpu", "wall"])
+    parser.add_argument("--ids", default="ordered", choices=["ordered", "random"])
+    parser.add_argument("--payload-bytes", type=int, default=100)
     args = parser.parse_args()
     profile = cProfile.Profile(time.process_time) if args.profile else None
     clock = time.perf_counter if args.clock == "wall" else time.process_time
@@ -155,7 +171,9 @@ def main() -> None:
                     admin.execute(f"CREATE DATABASE {name}")
                 url, drop = f"{PG}/{name}", name
             try:
-                figures = one_round(url, args.commands, args.batch, profile, clock)
+                figures = one_round(url, args.commands, args.batch, profile, clock,
+                                    random_ids=args.ids == "random",
+                                    payload_bytes=args.payload_bytes)  # fmt: skip
             finally:
                 if drop:
                     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",
