@@ -68,6 +68,7 @@ def run(opts: Options, demo: bool) -> None:
     from ipfm_scheduler.service.wiring import config_loader, connect
 
     systemd.limit_arenas()  # before any thread starts
+    systemd.collect_less()
     root = logging.getLogger()
     root.setLevel(min(root.level, logging.INFO))  # a service logs its events; -v adds debug
 
