@@ -22,6 +22,7 @@ socket's own, so paho sees a lost connection, and reconnects, as before.
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -130,6 +131,15 @@ def read_in_chunks(client: Any) -> bool:
 # them. (Cleared before the ``recv``, a byte written in between would be read with no wake-up
 # left pending, and every later publish would wait for paho's next read or its 1 s timeout:
 # a 100,000 slot took 37 s instead of 21 that way.)
+#
+# paho's network thread queues packets too: a PUBACK for every QoS 1 message it reads (every
+# receiver's ack), a PINGREQ, a SUBSCRIBE from the connect callback. It asks to wake itself
+# then, a system call to write a byte and another to read it back, and one more turn of its
+# loop (issue 15: in a profile of a slot to 100,000, writing those bytes was 2 % of the
+# service's samples, reading the pair's bytes back 3 %). No byte is needed: each turn
+# of paho's loop (``Client._loop``) first asks ``want_write()`` (any packet queued) and then
+# waits in ``select()`` for the socket to be writable too, so a packet it queued in one turn is
+# written in the next. :class:`WakeSender` writes nothing when called from that thread.
 
 
 class _Wake:
@@ -140,16 +150,20 @@ class _Wake:
 
 
 class WakeSender(_Around):
-    """The publishers' end of paho's socket pair: one byte while none is pending."""
+    """The publishers' end of paho's socket pair: one byte while none is pending, none from
+    paho's network thread ``loop`` itself."""
 
-    __slots__ = ("wake",)
+    __slots__ = ("loop", "wake")
 
-    def __init__(self, sock: socket.socket, wake: _Wake) -> None:
+    def __init__(
+        self, sock: socket.socket, wake: _Wake, loop: threading.Thread | None = None
+    ) -> None:
         super().__init__(sock)
         self.wake = wake
+        self.loop = loop
 
     def send(self, data: bytes) -> int:
-        if self.wake.pending:
+        if self.wake.pending or threading.current_thread() is self.loop:
             return len(data)
         self.wake.pending = True
         try:
@@ -185,6 +199,9 @@ def coalesce_wakes(client: Any) -> bool:
     if type(reader) is not socket.socket or type(writer) is not socket.socket:
         return False
     wake = _Wake()
+    loop = getattr(client, "_thread", None)  # paho's network thread, made with the pair
     client._sockpairR = WakeReceiver(reader, wake)
-    client._sockpairW = WakeSender(writer, wake)
+    client._sockpairW = WakeSender(
+        writer, wake, loop if isinstance(loop, threading.Thread) else None
+    )
     return True

@@ -5,11 +5,17 @@ collected."""
 from __future__ import annotations
 
 import gc
+import logging
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from ipfm_scheduler.cli import cli
 from ipfm_scheduler.service import systemd
 
 
@@ -64,3 +70,27 @@ def test_a_cycle_is_still_collected(thresholds: None) -> None:
     alive = [{"n": n} for n in range(systemd.GC_THRESHOLDS[0] + 100)]
     assert gone() is None
     assert len(alive) > systemd.GC_THRESHOLDS[0]
+
+
+def test_run_sets_them_before_the_service_starts(
+    thresholds: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`ipfm-scheduler run` sets them before its daemon starts (here a stand-in that only
+    notes the thresholds it runs with)."""
+    seen: list[tuple[int, ...]] = []
+
+    class Daemon:
+        def __init__(self, *_a: Any, **_k: Any) -> None:
+            self.signals = SimpleNamespace(install=lambda: None)
+
+        def run(self) -> None:
+            seen.append(gc.get_threshold())
+
+    monkeypatch.setattr("ipfm_scheduler.service.daemon.Daemon", Daemon)
+    monkeypatch.setattr(systemd, "limit_arenas", lambda: False)  # the test process's malloc
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "level", root.level)  # `run` lowers it to INFO
+    gc.set_threshold(700, 10, 10)
+    done = CliRunner().invoke(cli, ["--config", str(tmp_path / "ipfm.yaml"), "run"])
+    assert done.exit_code == 0, done.output
+    assert seen == [systemd.GC_THRESHOLDS]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -319,6 +320,27 @@ def test_a_failed_wake_up_is_tried_again_by_the_next_publish() -> None:
     assert not wake.pending
 
 
+def test_paho_s_own_thread_writes_no_wake_up(pair: tuple[socket.socket, socket.socket]) -> None:
+    """paho's network thread queues a PUBACK for every QoS 1 message it reads: it writes it in
+    the next turn of its loop, no byte needed. From any other thread a byte is written."""
+    reader_sock, writer_sock = pair
+    writer_sock.setblocking(False)
+    wake = _Wake()
+    loop = threading.Thread(target=lambda: None)
+    writer = WakeSender(writer_sock, wake, loop)
+    sent: list[int] = []
+    loop.run = lambda: sent.extend(writer.send(b"x") for _ in range(3))  # type: ignore[method-assign]
+    loop.start()
+    loop.join(WAIT)
+    assert sent == [1, 1, 1]  # paho sees each byte "sent"
+    assert not wake.pending
+    with pytest.raises(BlockingIOError):
+        reader_sock.recv(10000)  # nothing was written
+    assert writer.send(b"x") == 1  # this thread: a publisher
+    assert wake.pending
+    assert reader_sock.recv(10000) == b"x"
+
+
 def test_a_paho_without_the_pair_keeps_its_own() -> None:
     assert not coalesce_wakes(object())
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
@@ -353,4 +375,34 @@ def test_every_publish_goes_out_with_wake_ups_coalesced(private_broker: PrivateB
             assert scheduler.delivered.get(timeout=WAIT).token == f"single-{i}"
             assert not scheduler._client._sockpairW.wake.pending  # paho read its byte
     finally:
+        scheduler.close(1)
+
+
+@pytest.mark.mqtt
+def test_qos1_messages_in_a_stream_are_each_acknowledged_without_a_wake_up(
+    private_broker: PrivateBroker,
+) -> None:
+    """The broker sends a client at most 20 QoS 1 messages not acknowledged yet (mosquitto's
+    default): 2,000 acks reach the transport only if paho's loop writes each PUBACK it queued
+    without being woken (else each 20 would wait for its 1 s timeout, 100 s in all)."""
+    settings = settings_over([private_broker.port])
+    scheduler = MqttTransport(settings, scheduler_filters("ipfm"))
+    sender = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    try:
+        scheduler.connect(WAIT)
+        assert scheduler._client._sockpairW.loop is scheduler._client._thread
+        sender.connect("127.0.0.1", private_broker.port)
+        sender.loop_start()
+        infos = [sender.publish(ack_topic("ipfm", "w", f"r{i}"), b"{}", qos=1) for i in range(2000)]
+        for info in infos:
+            info.wait_for_publish(WAIT)
+        deadline = time.monotonic() + WAIT  # for all of them (a stall of 1 s each 20 is 100 s)
+        topics = {
+            scheduler.incoming.get(timeout=max(0.0, deadline - time.monotonic())).topic
+            for _ in range(2000)
+        }
+        assert len(topics) == 2000
+    finally:
+        sender.disconnect()
+        sender.loop_stop()
         scheduler.close(1)
