@@ -166,15 +166,16 @@ def limit_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     return bool(mallopt(_M_ARENA_MAX, arenas))
 
 
-#: Python's cyclic garbage collector: a young-generation collection after this many more
-#: container objects made than freed (Python's default: 700), an older one after every 10
+#: Python's cyclic garbage collector: a collection of the young generation once this many more
+#: container objects were made than freed (Python's default: 700); of the middle one after 10 of
+#: those, of the oldest after 10 of the middle's (Python's defaults)
 GC_THRESHOLDS = (10_000, 10, 10)
 
 
 def collect_less(thresholds: tuple[int, int, int] = GC_THRESHOLDS) -> None:
     """Python's cyclic garbage collector runs less often (``gc.set_threshold``). What the
     service makes and drops (a slot's commands, answers, rows) is freed by reference counting
-    as it goes, and nearly nothing of it forms cycles; but at Python's default of 700 the
+    as it goes, the collector or not; but at Python's default of 700 the
     collector ran about 180 times a second through a slot to 100,000 receivers, each older
     collection walking everything alive that is not frozen (:func:`agenda.settle_heap`): 1.5 s
     of its CPU in a slot of 22 s (issue 15, docs/service.md). A cycle is still collected, after
