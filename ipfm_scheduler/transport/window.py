@@ -123,7 +123,9 @@ class GatedPackets(deque[dict[str, Any]]):
     mid, and PUBACKs) are handed to it joined, up to ``JOIN_BYTES``: one ``send`` system call
     for many, where paho makes one a packet (a 100,000-receiver slot is 200,000 of them). To
     paho the joined packet is a PUBACK (after writing one it does nothing more); a part of it
-    left unwritten is finished first, as any packet begun."""
+    left unwritten is finished first, as any packet begun, but if the gate has closed
+    meanwhile (a leader paused in the middle of its ``send``) only the PUBLISH begun is
+    finished: the whole ones after it are dropped, and ``dropped`` told, as above."""
 
     def __init__(self, gate: Callable[[], bool], dropped: Callable[[int], None]) -> None:
         super().__init__()
@@ -134,7 +136,7 @@ class GatedPackets(deque[dict[str, Any]]):
         packet = self._next()  # IndexError when empty, as paho expects
         if not _joinable(packet):
             return packet
-        parts, size = [packet["packet"]], len(packet["packet"])
+        parts, size = [packet], len(packet["packet"])
         while size < JOIN_BYTES:
             try:
                 more = self._next()
@@ -143,20 +145,37 @@ class GatedPackets(deque[dict[str, Any]]):
             if not _joinable(more):
                 self.appendleft(more)
                 break
-            parts.append(more["packet"])
+            parts.append(more)
             size += len(more["packet"])
         if len(parts) == 1:
             return packet
-        joined = b"".join(parts)
+        joined = b"".join(p["packet"] for p in parts)
         return {"command": PUBACK, "mid": 0, "qos": 0, "pos": 0, "to_process": len(joined),
-                "packet": joined, "info": None}  # fmt: skip
+                "packet": joined, "info": None, "parts": parts}  # fmt: skip
 
     def _next(self) -> dict[str, Any]:
         while True:
             packet = super().popleft()
+            if packet.get("parts") and packet["pos"] and not self.gate():
+                return _cut(packet, self.dropped)
             if packet["command"] & 0xF0 != PUBLISH or packet["pos"] or self.gate():
                 return packet
             self.dropped(packet["mid"])
+
+
+def _cut(joined: dict[str, Any], dropped: Callable[[int], None]) -> dict[str, Any]:
+    """A joined packet begun while the gate was open, now closed: the part begun is finished
+    (else the stream breaks), and every PUBLISH after it dropped (the PUBACKs are kept)."""
+    kept, end = [], 0
+    for part in joined["parts"]:
+        begun = end < joined["pos"]
+        end += len(part["packet"])
+        if begun or part["command"] & 0xF0 != PUBLISH:
+            kept.append(part)
+        else:
+            dropped(part["mid"])
+    data = b"".join(p["packet"] for p in kept)
+    return {**joined, "packet": data, "to_process": len(data) - joined["pos"], "parts": kept}
 
 
 def _joinable(packet: dict[str, Any]) -> bool:

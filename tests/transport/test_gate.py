@@ -67,6 +67,34 @@ def test_packets_paho_forgets_once_written_are_handed_to_it_joined() -> None:
     assert dropped == [9]
 
 
+def test_a_joined_packet_begun_before_the_gate_closed_finishes_only_its_part_begun() -> None:
+    """A leader paused in the middle of writing a joined packet: when it resumes, no longer
+    leading, the PUBLISH it had begun is finished (the stream needs it whole) and the PUBLISHes
+    after it are dropped, not written; the PUBACKs among them still go."""
+    is_open = [True]
+    dropped: list[int] = []
+    packets = GatedPackets(lambda: is_open[0], dropped.append)
+    run = [packet(PUBLISH | 2, 1), packet(PUBLISH | 2, 2), packet(PUBACK, 7, qos=0),
+           packet(PUBLISH | 2, 3)]  # fmt: skip
+    packets.extend(run)
+    joined = packets.popleft()
+    joined["pos"] = 4  # paho wrote the first PUBLISH (3 bytes) and 1 byte of the second
+    joined["to_process"] -= 4
+    packets.appendleft(joined)  # as paho does with a packet not written whole
+    is_open[0] = False
+    rest = packets.popleft()
+    parts = [p["packet"] for p in run[:3]]
+    assert rest["packet"] == b"".join(parts)  # type: ignore[misc]
+    assert rest["pos"] == 4
+    assert rest["to_process"] == len(b"".join(parts)) - 4  # type: ignore[misc]
+    assert dropped == [3]
+    with pytest.raises(IndexError):
+        packets.popleft()
+    is_open[0] = True  # open again (say, the lead taken back): what is begun is as it was
+    packets.appendleft(rest)
+    assert packets.popleft() is rest
+
+
 def test_a_join_stops_at_its_size() -> None:
     packets = GatedPackets(lambda: True, lambda mid: None)
     big = {"command": PUBLISH | 2, "mid": 1, "pos": 0, "qos": 1, "packet": b"x" * 40_000}
