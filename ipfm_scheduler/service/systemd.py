@@ -175,9 +175,9 @@ GC_THRESHOLDS = (10_000, 10, 10)
 def collect_less(thresholds: tuple[int, int, int] = GC_THRESHOLDS) -> None:
     """Python's cyclic garbage collector runs less often (``gc.set_threshold``). What the
     service makes and drops (a slot's commands, answers, rows) is freed by reference counting
-    as it goes, the collector or not; but at Python's default of 700 the
-    collector ran about 180 times a second through a slot to 100,000 receivers, each older
-    collection walking everything alive that is not frozen (:func:`agenda.settle_heap`): 1.5 s
-    of its CPU in a slot of 22 s (issue 15, docs/service.md). A cycle is still collected, after
-    at most ``thresholds[0]`` new objects instead of 700."""
+    as it goes, the collector or not; but at Python's default of 700 the collector ran about
+    180 times a second through a slot to 100,000 receivers, each older collection walking
+    everything alive that is not frozen (:func:`agenda.settle_heap`): 1.5 s of its CPU in a
+    slot of 22 s (issue 15, docs/service.md). A cycle is still collected, after at most
+    ``thresholds[0]`` new objects instead of 700."""
     gc.set_threshold(*thresholds)

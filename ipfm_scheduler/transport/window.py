@@ -156,7 +156,7 @@ class GatedPackets(deque[dict[str, Any]]):
     def _next(self) -> dict[str, Any]:
         while True:
             packet = super().popleft()
-            if packet.get("parts") and packet["pos"] and not self.gate():
+            if packet["pos"] and "parts" in packet and not self.gate():
                 return _cut(packet, self.dropped)
             if packet["command"] & 0xF0 != PUBLISH or packet["pos"] or self.gate():
                 return packet
@@ -166,10 +166,10 @@ class GatedPackets(deque[dict[str, Any]]):
 def _cut(joined: dict[str, Any], dropped: Callable[[int], None]) -> dict[str, Any]:
     """A joined packet begun while the gate was open, now closed: the part begun is finished
     (else the stream breaks), and every PUBLISH after it dropped (the PUBACKs are kept)."""
-    kept, end = [], 0
+    kept, start = [], 0
     for part in joined["parts"]:
-        begun = end < joined["pos"]
-        end += len(part["packet"])
+        begun = start < joined["pos"]  # written whole, or in part
+        start += len(part["packet"])
         if begun or part["command"] & 0xF0 != PUBLISH:
             kept.append(part)
         else:
